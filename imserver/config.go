@@ -1,0 +1,149 @@
+package imserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/imbot-go/imbot/imserver/store"
+)
+
+// Frontier defaults of the web SDK (IM_PROTOCOL.md section 3.2), used when
+// the Config leaves them zero.
+const (
+	DefaultFrontierService = 2
+	DefaultFrontierMethod  = 1
+	DefaultFPID            = 89
+	DefaultAppKey          = "e0f82475ab9dbf5717d18b4a9c0d7fd0"
+)
+
+// Config configures a Server. The zero value of every field but AppID,
+// AppSecret and Store means its default. New copies the Config; changing it
+// afterwards has no effect.
+type Config struct {
+	// AppID is the IM Cloud app id (the `aid`) clients log in to. Required.
+	AppID int64
+	// AppSecret signs and verifies tokens. Required.
+	AppSecret string
+	// Store holds the server's state. Required: store.NewMemory() for
+	// tests, bolt.Open for a server that must survive restarts. The server
+	// does not close it.
+	Store store.Store
+
+	// FrontierService, FrontierMethod, FPID and AppKey are the Frontier
+	// socket parameters: the Frame service and method the server answers
+	// with, and the fpid and appKey from which a client's access_key is
+	// derived. Defaults: the web SDK's 2, 1, 89 and its appKey.
+	FrontierService int32
+	FrontierMethod  int32
+	FPID            int64
+	AppKey          string
+
+	// MaxRequestBytes bounds an HTTP request body and a Frontier frame.
+	// Default 1 MiB.
+	MaxRequestBytes int64
+	// IdleTimeout closes a socket from which nothing (not even a "hi"
+	// heartbeat) arrived for this long. Default 45s: three of the SDK's
+	// 15s heartbeats.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one socket write; a client that cannot take a
+	// frame in this time is disconnected. Default 10s.
+	WriteTimeout time.Duration
+	// SendQueue is how many frames may wait for one socket's writer. A
+	// client that falls this far behind is disconnected so that it never
+	// stalls a fan-out; it catches up from its inbox cursor when it
+	// reconnects. Default 1024.
+	SendQueue int
+	// RequestRate and RequestBurst limit requests per socket (token
+	// bucket); beyond them the server answers TOO_MANY_REQUESTS.
+	// Defaults 500/s and 1000.
+	RequestRate  float64
+	RequestBurst int
+	// RecallWindow is how long after sending a sender may recall a
+	// message; owners and managers of a group may recall at any time.
+	// Default 24h. Negative means no limit.
+	RecallWindow time.Duration
+	// InitMessages is how many of each conversation's latest messages a
+	// 203 init page carries. Default 20.
+	InitMessages int
+
+	// Logger receives the server's log lines; tokens never appear in them.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock, for tests. Default time.Now.
+	Now func() time.Time
+}
+
+// withDefaults validates c and fills in defaults.
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.AppID <= 0 {
+		errs = append(errs, errors.New("imserver: Config.AppID must be positive"))
+	}
+	if c.AppSecret == "" {
+		errs = append(errs, errors.New("imserver: Config.AppSecret is required"))
+	}
+	if c.Store == nil {
+		errs = append(errs, errors.New("imserver: Config.Store is required"))
+	}
+	for name, v := range map[string]int64{
+		"MaxRequestBytes": c.MaxRequestBytes, "IdleTimeout": int64(c.IdleTimeout),
+		"WriteTimeout": int64(c.WriteTimeout), "SendQueue": int64(c.SendQueue),
+		"RequestBurst": int64(c.RequestBurst), "InitMessages": int64(c.InitMessages),
+	} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("imserver: Config.%s must not be negative", name))
+		}
+	}
+	if c.RequestRate < 0 {
+		errs = append(errs, errors.New("imserver: Config.RequestRate must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	def := func(v *int64, d int64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.FPID, DefaultFPID)
+	def(&c.MaxRequestBytes, 1<<20)
+	if c.FrontierService == 0 {
+		c.FrontierService = DefaultFrontierService
+	}
+	if c.FrontierMethod == 0 {
+		c.FrontierMethod = DefaultFrontierMethod
+	}
+	if c.AppKey == "" {
+		c.AppKey = DefaultAppKey
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 45 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.SendQueue == 0 {
+		c.SendQueue = 1024
+	}
+	if c.RequestRate == 0 {
+		c.RequestRate = 500
+	}
+	if c.RequestBurst == 0 {
+		c.RequestBurst = 1000
+	}
+	if c.RecallWindow == 0 {
+		c.RecallWindow = 24 * time.Hour
+	}
+	if c.InitMessages == 0 {
+		c.InitMessages = 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}

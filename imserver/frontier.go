@@ -1,0 +1,359 @@
+package imserver
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+)
+
+// accessKeySalt ends the access_key recipe of the web SDK and the wschannel
+// client (IM_PROTOCOL.md section 4.1).
+const accessKeySalt = "f8a69f1719916z"
+
+// AccessKey returns the Frontier access_key for a device: the lower-case
+// hex MD5 of fpid + appKey + deviceID + a fixed salt.
+func AccessKey(fpid int64, appKey, deviceID string) string {
+	sum := md5.Sum([]byte(strconv.FormatInt(fpid, 10) + appKey + deviceID + accessKeySalt))
+	return hex.EncodeToString(sum[:])
+}
+
+// heartbeat is the text message clients send when idle; the server answers
+// it in kind so that the client's empty-window timer sees traffic.
+const heartbeat = "hi"
+
+// serveFrontier authenticates and upgrades a Frontier socket, then runs its
+// reader on this goroutine and its writer on another.
+func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	user, err := s.authenticate(q.Get("token"))
+	if err == nil {
+		err = s.checkFrontierParams(q.Get("aid"), q.Get("fpid"), q.Get("device_id"), q.Get("access_key"))
+	}
+	if err != nil {
+		// Before the upgrade the answer is plain HTTP with a protobuf
+		// Response body, so a client can tell an expired token from a
+		// forged one.
+		s.writeHTTP(w, http.StatusUnauthorized, failure(nil, 0, err))
+		return
+	}
+	s.mu.Lock()
+	closing := s.closing
+	if !closing {
+		s.wg.Add(2) // reader (this goroutine) and writer
+	}
+	s.mu.Unlock()
+	if closing {
+		s.writeHTTP(w, http.StatusServiceUnavailable, failure(nil, 0,
+			errStatus(improto.StatusCode_SERVER_ERR, "server shutting down")))
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.wg.Add(-2) // Upgrade has already answered the client
+		return
+	}
+	c := &conn{
+		s:       s,
+		ws:      ws,
+		user:    user,
+		device:  q.Get("device_id"),
+		send:    make(chan outFrame, s.cfg.SendQueue),
+		done:    make(chan struct{}),
+		limiter: rate.NewLimiter(rate.Limit(s.cfg.RequestRate), s.cfg.RequestBurst),
+	}
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.hub.add(c)
+	go c.writeLoop()
+	c.readLoop()
+}
+
+func (s *Server) checkFrontierParams(aid, fpid, deviceID, accessKey string) error {
+	if aid != strconv.FormatInt(s.cfg.AppID, 10) {
+		return errStatus(improto.StatusCode_INVALID_REQUEST, "aid %q is not this server's app id", aid)
+	}
+	if fpid != strconv.FormatInt(s.cfg.FPID, 10) {
+		return errStatus(improto.StatusCode_INVALID_REQUEST, "fpid %q is not this server's fpid", fpid)
+	}
+	if deviceID == "" {
+		return errStatus(improto.StatusCode_INVALID_REQUEST, "device_id is required")
+	}
+	if accessKey != AccessKey(s.cfg.FPID, s.cfg.AppKey, deviceID) {
+		return errStatus(improto.StatusCode_INVALID_REQUEST, "access_key does not match fpid, appKey and device_id")
+	}
+	return nil
+}
+
+// conn is one Frontier socket. Its reader runs on the HTTP handler's
+// goroutine, its writer on one of its own; both are counted in Server.wg.
+// Others reach the socket only through enqueue and close.
+type conn struct {
+	s       *Server
+	ws      *websocket.Conn
+	user    int64
+	device  string
+	send    chan outFrame
+	limiter *rate.Limiter
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by close: the writer's stop signal
+	closeCode int
+	closeText string
+}
+
+type outFrame struct {
+	text bool
+	data []byte
+}
+
+// trySend hands a frame to the writer without blocking; it reports false
+// when the socket's queue is full.
+func (c *conn) trySend(f outFrame) bool {
+	select {
+	case <-c.done:
+		return true // closing: the frame has nowhere to go
+	case c.send <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+// enqueue hands a frame to the writer. A socket whose queue is full is too
+// slow to keep: it is closed, and its client catches up from its cursor
+// after reconnecting.
+func (c *conn) enqueue(f outFrame) {
+	if !c.trySend(f) {
+		c.closeSlow()
+	}
+}
+
+func (c *conn) closeSlow() {
+	c.close(websocket.ClosePolicyViolation, "client too slow: send queue full")
+}
+
+// close starts closing the socket: the writer sends the close frame and
+// closes the connection, which ends the reader.
+func (c *conn) close(code int, text string) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeText = code, text
+		c.s.hub.remove(c)
+		close(c.done)
+	})
+}
+
+func (c *conn) readLoop() {
+	defer c.s.wg.Done()
+	defer func() {
+		c.close(websocket.CloseNormalClosure, "")
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+	}()
+	c.ws.SetReadLimit(c.s.cfg.MaxRequestBytes)
+	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		typ, data, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.close(websocket.CloseMessageTooBig, "frame exceeds "+strconv.FormatInt(c.s.cfg.MaxRequestBytes, 10)+" bytes")
+			}
+			return
+		}
+		switch typ {
+		case websocket.TextMessage:
+			if string(data) != heartbeat {
+				c.close(websocket.CloseUnsupportedData, "text messages other than the hi heartbeat are not understood")
+				return
+			}
+			c.enqueue(outFrame{text: true, data: []byte(heartbeat)})
+		case websocket.BinaryMessage:
+			if !c.handleFrame(data) {
+				return
+			}
+		}
+	}
+}
+
+// handleFrame serves one binary frame; it reports false when the socket
+// must close because the frame could not be read at all.
+func (c *conn) handleFrame(data []byte) bool {
+	frame := &improto.Frame{}
+	if err := proto.Unmarshal(data, frame); err != nil {
+		c.close(websocket.CloseInvalidFramePayloadData, "malformed Frame: "+err.Error())
+		return false
+	}
+	req := &improto.Request{}
+	var resp *improto.Response
+	switch {
+	case frame.GetPayloadEncoding() != "":
+		resp = failure(nil, 0, errStatus(improto.StatusCode_INVALID_REQUEST,
+			"payload_encoding %q is not supported in requests", frame.GetPayloadEncoding()))
+	case proto.Unmarshal(frame.GetPayload(), req) != nil:
+		resp = failure(nil, 0, errStatus(improto.StatusCode_INVALID_REQUEST, "malformed Request in frame payload"))
+	case !c.limiter.Allow():
+		resp = failure(req, req.GetCmd(), errStatus(improto.StatusCode_TOO_MANY_REQUESTS,
+			"more than %g requests per second on this socket", c.s.cfg.RequestRate))
+	default:
+		if _, known := improto.LookupCommand(improto.IMCMD(req.GetCmd())); !known {
+			resp = failure(req, req.GetCmd(), errStatus(improto.StatusCode_INVALID_CMD, "unknown cmd %d", req.GetCmd()))
+		} else {
+			resp = c.s.execute(context.Background(), req, c.user, c)
+		}
+	}
+	// The response echoes the frame's seqid even when the Request inside
+	// could not be read, so the client can fail the right call.
+	resp.SequenceId = proto.Int64(int64(frame.GetSeqid()))
+	b, err := c.s.encodeFrame(frame.GetSeqid(), resp)
+	if err != nil {
+		c.s.log.Error("imserver: encoding frame", "err", err)
+		return true
+	}
+	c.enqueue(outFrame{data: b})
+	return true
+}
+
+func (c *conn) writeLoop() {
+	defer c.s.wg.Done()
+	defer c.ws.Close()
+	for {
+		select {
+		case f := <-c.send:
+			typ := websocket.BinaryMessage
+			if f.text {
+				typ = websocket.TextMessage
+			}
+			_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+			if err := c.ws.WriteMessage(typ, f.data); err != nil {
+				c.close(websocket.CloseAbnormalClosure, "")
+				return
+			}
+		case <-c.done:
+			if c.closeCode != websocket.CloseAbnormalClosure {
+				msg := websocket.FormatCloseMessage(c.closeCode, c.closeText)
+				_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			}
+			return
+		}
+	}
+}
+
+// encodeFrame wraps a Response in a Frame with the server's service and
+// method.
+func (s *Server) encodeFrame(seqID uint64, resp *improto.Response) ([]byte, error) {
+	payload, err := proto.Marshal(resp)
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(&improto.Frame{
+		Seqid:       proto.Uint64(seqID),
+		Logid:       proto.Uint64(uint64(s.cfg.Now().UnixMilli())),
+		Service:     proto.Int32(s.cfg.FrontierService),
+		Method:      proto.Int32(s.cfg.FrontierMethod),
+		PayloadType: proto.String("pb"),
+		Payload:     payload,
+	})
+}
+
+// hub knows which sockets each user has open.
+type hub struct {
+	mu    sync.RWMutex
+	users map[int64]map[*conn]struct{}
+}
+
+func (h *hub) add(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.users[c.user]
+	if m == nil {
+		m = make(map[*conn]struct{})
+		h.users[c.user] = m
+	}
+	m[c] = struct{}{}
+}
+
+func (h *hub) remove(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m := h.users[c.user]; m != nil {
+		delete(m, c)
+		if len(m) == 0 {
+			delete(h.users, c.user)
+		}
+	}
+}
+
+// online reports whether user has at least one socket open.
+func (h *hub) online(user int64) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users[user]) > 0
+}
+
+// push is one server push to every socket of a user but one.
+type push struct {
+	user   int64
+	except *conn // the socket whose request caused the push; it has the response
+	resp   *improto.Response
+}
+
+// outbox collects the pushes of a transaction; they leave after commit.
+type outbox struct{ pushes []push }
+
+// add queues a push of body under cmd to user.
+func (o *outbox) add(user int64, inbox int32, cmd improto.IMCMD, body *improto.ResponseBody, except *conn) {
+	o.pushes = append(o.pushes, push{user: user, except: except, resp: &improto.Response{
+		Cmd:        proto.Int32(int32(cmd)),
+		SequenceId: proto.Int64(0),
+		StatusCode: proto.Int32(0),
+		InboxType:  proto.Int32(inbox),
+		Body:       body,
+	}})
+}
+
+// deliver encodes and enqueues pushes to the sockets online now. Users
+// offline find the same events in their inbox when they next pull.
+func (h *hub) deliver(s *Server, pushes []push) {
+	var slow []*conn
+	defer func() {
+		// Closing removes the socket from the hub, so it waits for RUnlock.
+		for _, c := range slow {
+			c.closeSlow()
+		}
+	}()
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, p := range pushes {
+		conns := h.users[p.user]
+		if len(conns) == 0 || (len(conns) == 1 && hasConn(conns, p.except)) {
+			continue
+		}
+		b, err := s.encodeFrame(0, p.resp)
+		if err != nil {
+			s.log.Error("imserver: encoding push", "err", err)
+			continue
+		}
+		for c := range conns {
+			if c != p.except && !c.trySend(outFrame{data: b}) {
+				slow = append(slow, c)
+			}
+		}
+	}
+}
+
+func hasConn(m map[*conn]struct{}, c *conn) bool {
+	_, ok := m[c]
+	return ok
+}

@@ -1,0 +1,215 @@
+package imserver_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/imserver/store"
+	"github.com/imbot-go/imbot/internal/rawclient"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	testAppID  = 1
+	testSecret = "test-secret"
+	waitFor    = 5 * time.Second // deadline of every wait on an event
+)
+
+// env is a real server on loopback with its store, for one test.
+type env struct {
+	t     *testing.T
+	srv   *imserver.Server
+	hs    *httptest.Server
+	store store.Store
+}
+
+// newEnv starts a server on a memory store; tweak adjusts its Config.
+func newEnv(t *testing.T, tweak ...func(*imserver.Config)) *env {
+	t.Helper()
+	st := store.NewMemory()
+	cfg := imserver.Config{
+		AppID: testAppID, AppSecret: testSecret, Store: st,
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	srv, err := imserver.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+		st.Close()
+	})
+	return &env{t: t, srv: srv, hs: hs, store: st}
+}
+
+func (e *env) token(user int64) string {
+	e.t.Helper()
+	tok, err := e.srv.Token(user, time.Hour)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// user returns an HTTP client logged in as user.
+func (e *env) user(user int64) *rawclient.Client {
+	return &rawclient.Client{BaseURL: e.hs.URL, Token: e.token(user)}
+}
+
+// socketURL is the Frontier URL for user on device.
+func (e *env) socketURL(token, device string) string {
+	return rawclient.FrontierURL(e.hs.URL, token, testAppID, imserver.DefaultFPID, imserver.DefaultAppKey,
+		device, imserver.AccessKey(imserver.DefaultFPID, imserver.DefaultAppKey, device))
+}
+
+// socket opens a Frontier socket for user; it is closed by t.Cleanup.
+func (e *env) socket(user int64, device string) *rawclient.Socket {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	s, _, err := rawclient.Dial(ctx, e.socketURL(e.token(user), device), e.token(user), 0)
+	if err != nil {
+		e.t.Fatalf("dial as %d: %v", user, err)
+	}
+	e.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), waitFor)
+	t.Cleanup(cancel)
+	return c
+}
+
+// caller is a rawclient.Client or Socket.
+type caller interface {
+	Call(ctx context.Context, cmd improto.IMCMD, body proto.Message) (*improto.Response, error)
+}
+
+// callRaw sends a command and returns the Response whatever its status.
+func callRaw(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) *improto.Response {
+	t.Helper()
+	resp, err := c.Call(ctx(t), cmd, body)
+	if err != nil {
+		t.Fatalf("%v: %v", cmd, err)
+	}
+	return resp
+}
+
+// call sends a command, requires status OK and returns the response body
+// as T (the zero T for commands without one).
+func call[T proto.Message](t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) T {
+	t.Helper()
+	resp := callRaw(t, c, cmd, body)
+	if resp.GetStatusCode() != 0 {
+		t.Fatalf("%v: status %v: %s", cmd, improto.StatusCode(resp.GetStatusCode()), resp.GetErrorDesc())
+	}
+	var zero T
+	command, _ := improto.LookupCommand(cmd)
+	m := command.ResponseBodyMessage(resp.GetBody())
+	if m == nil {
+		return zero
+	}
+	out, ok := m.(T)
+	if !ok {
+		t.Fatalf("%v: body is %T, want %T", cmd, m, zero)
+	}
+	return out
+}
+
+// wantStatus sends a command and requires the given status code.
+func wantStatus(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message, want improto.StatusCode) *improto.Response {
+	t.Helper()
+	resp := callRaw(t, c, cmd, body)
+	if got := improto.StatusCode(resp.GetStatusCode()); got != want {
+		t.Fatalf("%v: status %v (%s), want %v", cmd, got, resp.GetErrorDesc(), want)
+	}
+	if want != 0 && resp.GetErrorDesc() == "" {
+		t.Fatalf("%v: status %v without error_desc", cmd, want)
+	}
+	return resp
+}
+
+// waitPush waits for the next push of cmd on s, skipping other pushes.
+func waitPush(t *testing.T, s *rawclient.Socket, cmd improto.IMCMD) *improto.Response {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case p := <-s.Pushes():
+			if p.GetCmd() == int32(cmd) {
+				return p
+			}
+		case <-s.Done():
+			t.Fatalf("socket closed waiting for %v: %v", cmd, s.Err())
+		case <-deadline:
+			t.Fatalf("no %v push within %v", cmd, waitFor)
+		}
+	}
+}
+
+// createGroup creates a group owned by owner with members.
+func createGroup(t *testing.T, owner caller, members ...int64) *improto.ConversationInfoV2 {
+	t.Helper()
+	return call[*improto.CreateConversationV2ResponseBody](t, owner, improto.IMCMD_CREATE_CONVERSATION_V2,
+		&improto.CreateConversationV2RequestBody{
+			ConversationType: proto.Int32(int32(improto.ConversationType_GROUP_CHAT)),
+			Participants:     members,
+			Name:             proto.String("group"),
+		}).GetConversation()
+}
+
+// createSingle creates (or finds) the single chat of a and other.
+func createSingle(t *testing.T, a caller, other int64) *improto.ConversationInfoV2 {
+	t.Helper()
+	return call[*improto.CreateConversationV2ResponseBody](t, a, improto.IMCMD_CREATE_CONVERSATION_V2,
+		&improto.CreateConversationV2RequestBody{
+			ConversationType: proto.Int32(int32(improto.ConversationType_ONE_TO_ONE_CHAT)),
+			Participants:     []int64{other},
+		}).GetConversation()
+}
+
+// sendText sends a text message to conv.
+func sendText(t *testing.T, c caller, conv *improto.ConversationInfoV2, text string) *improto.SendMessageResponseBody {
+	t.Helper()
+	return call[*improto.SendMessageResponseBody](t, c, improto.IMCMD_SEND_MESSAGE, textBody(conv, text))
+}
+
+func textBody(conv *improto.ConversationInfoV2, text string) *improto.SendMessageRequestBody {
+	return &improto.SendMessageRequestBody{
+		ConversationId:      proto.String(conv.GetConversationId()),
+		ConversationShortId: proto.Int64(conv.GetConversationShortId()),
+		ConversationType:    proto.Int32(conv.GetConversationType()),
+		MessageType:         proto.Int32(int32(improto.MessageType_MESSAGE_TYPE_TEXT)),
+		Content:             proto.String(fmt.Sprintf(`{"text":%q}`, text)),
+	}
+}
+
+// convRef returns the conversation identity fields most bodies start with.
+func convRef(conv *improto.ConversationInfoV2) (*string, *int64, *int32) {
+	return proto.String(conv.GetConversationId()), proto.Int64(conv.GetConversationShortId()), proto.Int32(conv.GetConversationType())
+}
+
+// pull returns everything in c's inbox after cursor.
+func pull(t *testing.T, c caller, cursor int64) *improto.MessagesPerUserResponseBody {
+	t.Helper()
+	return call[*improto.MessagesPerUserResponseBody](t, c, improto.IMCMD_GET_MESSAGES_BY_USER,
+		&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(cursor), Limit: proto.Int32(1000)})
+}

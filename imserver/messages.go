@@ -1,0 +1,405 @@
+package imserver
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver/store"
+)
+
+// Ext keys of the seed's InfoKeys that the server acts on.
+const (
+	extClientMessageID   = "s:client_message_id"
+	extMentionedUsers    = "s:mentioned_users"
+	extDoNotIncrease     = "s:do_not_increase_unread"
+	extIsRecalled        = "s:is_recalled"
+	extServerMessageID   = "s:server_message_id"
+	extVisible           = "s:visible"
+	extInvisible         = "s:invisible"
+	extMessagePriority   = "s:message_priority"
+	extIsRootReference   = "s:is_root_ref"
+	specialMessageTypeGE = 50000 // types from here on are "special" (SD)
+)
+
+// Paging bounds of the pulls.
+const (
+	defaultPullLimit = 100
+	maxPullLimit     = 1000
+)
+
+func pullLimit(requested int64) int {
+	if requested <= 0 {
+		return defaultPullLimit
+	}
+	return int(min(requested, maxPullLimit))
+}
+
+// userList parses a comma-separated list of user ids, as s:visible,
+// s:invisible and s:mentioned_users carry them.
+func userList(s string) []int64 {
+	var out []int64
+	for f := range strings.SplitSeq(s, ",") {
+		if n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// visibleTo applies s:visible and s:invisible: a message with s:visible
+// reaches only those users (and its sender); one with s:invisible reaches
+// everyone but them.
+func visibleTo(m *improto.MessageBody, user int64) bool {
+	if user == m.GetSender() {
+		return true
+	}
+	ext := m.GetExt()
+	if v, ok := ext[extVisible]; ok && v != "" && !slices.Contains(userList(v), user) {
+		return false
+	}
+	if v, ok := ext[extInvisible]; ok && slices.Contains(userList(v), user) {
+		return false
+	}
+	return true
+}
+
+// increasesUnread follows the seed's Message.increaseUnread: special types
+// and messages flagged s:do_not_increase_unread do not count.
+func increasesUnread(m *improto.MessageBody) bool {
+	return m.GetMessageType() < specialMessageTypeGE && m.GetExt()[extDoNotIncrease] != "true"
+}
+
+// hiddenFor reports whether user deleted the message for themself (701).
+func hiddenFor(tx store.Tx, user int64, m *improto.MessageBody) bool {
+	return tx.Get(bucketHidden, key(user, m.GetServerMessageId())) != nil
+}
+
+// visitMessages visits conv's messages with from <= index < to.
+func visitMessages(tx store.Tx, shortID, from, to int64, descend bool, visit func(m *improto.MessageBody) bool) error {
+	walk := tx.Ascend
+	if descend {
+		walk = tx.Descend
+	}
+	var decodeErr error
+	err := walk(bucketMsg, key(shortID, from), key(shortID, to), func(_, v []byte) bool {
+		m := &improto.MessageBody{}
+		if decodeErr = proto.Unmarshal(v, m); decodeErr != nil {
+			return false
+		}
+		return visit(m)
+	})
+	if err != nil {
+		return err
+	}
+	return decodeErr
+}
+
+// loadMessage returns the message at index in conv.
+func loadMessage(tx store.Tx, shortID, index int64) (*improto.MessageBody, error) {
+	m := &improto.MessageBody{}
+	ok, err := getProto(tx, bucketMsg, key(shortID, index), m)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return m, nil
+}
+
+// loadMessageByID returns the message with a server id in conv, or a
+// not-found status (also when the id belongs to another conversation).
+func loadMessageByID(tx store.Tx, conv *convRecord, serverID int64) (*improto.MessageBody, error) {
+	v := tx.Get(bucketMsgByID, key(serverID))
+	if len(v) == 16 && int64At(v, 0) == conv.ShortID {
+		m, err := loadMessage(tx, conv.ShortID, int64At(v, 8))
+		if err != nil || m != nil {
+			return m, err
+		}
+	}
+	return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "message %d not found in conversation %s", serverID, conv.ID)
+}
+
+func saveMessage(tx store.Tx, m *improto.MessageBody) error {
+	return putProto(tx, bucketMsg, key(m.GetConversationShortId(), m.GetIndexInConversation()), m)
+}
+
+// checkCanSend applies member mutes (2019) and conversation blocks (2020):
+// a blocked conversation lets only its owner speak, or, with
+// block_normal_only, its owner and managers.
+func checkCanSend(tx store.Tx, conv *convRecord, p *improto.Participant, nowMs int64) error {
+	if p.GetRole() == roleVisitor && conv.Type != typeLive {
+		return errStatus(improto.StatusCode_USER_BANNED_TO_POST, "visitors cannot send in conversation %s", conv.ID)
+	}
+	if p.GetBlocked() == improto.BlockStatus_BLOCK && (p.GetLeftBlockTime() == 0 || p.GetLeftBlockTime() > nowMs) {
+		return errStatus(improto.StatusCode_USER_BANNED_TO_POST, "user %d is muted in conversation %s", p.GetUserId(), conv.ID)
+	}
+	core, err := coreInfo(tx, conv)
+	if err != nil {
+		return err
+	}
+	if core.GetBlockStatus() == improto.BlockStatus_BLOCK {
+		allowed := p.GetRole() == roleOwner || (core.GetBlockNormalOnly() && p.GetRole() == roleManager)
+		if !allowed {
+			return errStatus(improto.StatusCode_USER_BANNED_TO_POST, "conversation %s is muted", conv.ID)
+		}
+	}
+	return nil
+}
+
+// newMessage is what a sender asks to store.
+type newMessage struct {
+	sender      int64
+	msgType     int32
+	content     string
+	ext         map[string]string
+	clientID    string
+	mentioned   []int64
+	ref         *improto.ReferencedMessageInfo
+}
+
+// clientIDOf returns a send's client message id: the body field, or the
+// s:client_message_id ext key.
+func clientIDOf(field string, ext map[string]string) string {
+	if field != "" {
+		return field
+	}
+	return ext[extClientMessageID]
+}
+
+// findByClientID returns the message sender already stored in conv under
+// clientID, or nil. It is what makes a retried send idempotent.
+func findByClientID(tx store.Tx, conv *convRecord, sender int64, clientID string) (*improto.MessageBody, error) {
+	if clientID == "" {
+		return nil, nil
+	}
+	v := tx.Get(bucketClientID, key(conv.ShortID, sender, clientID))
+	if len(v) != 8 {
+		return nil, nil
+	}
+	return loadMessageByID(tx, conv, int64At(v, 0))
+}
+
+// appendMessage stores a new message at the end of conv and delivers it to
+// the members. Callers check findByClientID first.
+func (s *Server) appendMessage(tx store.Tx, out *outbox, c *call, conv *convRecord, nm newMessage) (*improto.MessageBody, error) {
+	serverID, err := nextID(tx, counterMsgID)
+	if err != nil {
+		return nil, err
+	}
+	ext := maps.Clone(nm.ext)
+	if ext == nil {
+		ext = map[string]string{}
+	}
+	if nm.clientID != "" {
+		ext[extClientMessageID] = nm.clientID
+	}
+	if len(nm.mentioned) > 0 && ext[extMentionedUsers] == "" {
+		ids := make([]string, len(nm.mentioned))
+		for i, u := range nm.mentioned {
+			ids[i] = strconv.FormatInt(u, 10)
+		}
+		ext[extMentionedUsers] = strings.Join(ids, ",")
+	}
+	ext[extServerMessageID] = strconv.FormatInt(serverID, 10)
+	nowUs := c.now.UnixMicro()
+	conv.LastIndex++
+	conv.LastOrder = max(conv.LastOrder+1, nowUs)
+	m := &improto.MessageBody{
+		ConversationId:        proto.String(conv.ID),
+		ConversationType:      proto.Int32(conv.Type),
+		ServerMessageId:       proto.Int64(serverID),
+		IndexInConversation:   proto.Int64(conv.LastIndex),
+		IndexInConversationV2: proto.Int64(conv.LastIndex),
+		ConversationShortId:   proto.Int64(conv.ShortID),
+		MessageType:           proto.Int32(nm.msgType),
+		Sender:                proto.Int64(nm.sender),
+		Content:               proto.String(nm.content),
+		Ext:                   ext,
+		CreateTime:            proto.Int64(c.now.UnixMilli()),
+		Version:               proto.Int64(1),
+		Status:                proto.Int32(0),
+		OrderInConversation:   proto.Int64(conv.LastOrder),
+	}
+	if nm.ref != nil && nm.ref.GetReferencedMessageId() != 0 {
+		m.ReferenceInfo = referenceInfo(tx, conv, nm.ref)
+	}
+	if err := saveMessage(tx, m); err != nil {
+		return nil, err
+	}
+	if err := tx.Put(bucketMsgByID, key(serverID), append(key(conv.ShortID), key(conv.LastIndex)...)); err != nil {
+		return nil, err
+	}
+	if nm.clientID != "" {
+		if err := tx.Put(bucketClientID, key(conv.ShortID, nm.sender, nm.clientID), int64Bytes(serverID)); err != nil {
+			return nil, err
+		}
+	}
+	if err := saveConv(tx, conv); err != nil {
+		return nil, err
+	}
+	return m, s.deliver(tx, out, c, conv, m, true)
+}
+
+// referenceInfo describes the message a new message quotes.
+func referenceInfo(tx store.Tx, conv *convRecord, ref *improto.ReferencedMessageInfo) *improto.ReferenceInfo {
+	info := &improto.ReferenceInfo{
+		ReferencedMessageId:  proto.Int64(ref.GetReferencedMessageId()),
+		Hint:                 proto.String(ref.GetHint()),
+		RootMessageId:        proto.Int64(ref.GetRootMessageId()),
+		RootMessageConvIndex: proto.Int64(ref.GetRootMessageConvIndex()),
+	}
+	quoted, err := loadMessageByID(tx, conv, ref.GetReferencedMessageId())
+	if err != nil || quoted == nil {
+		info.ReferencedMessageStatus = improto.MessageStatus_NOT_EXIST.Enum()
+		return info
+	}
+	info.RefMessageType = proto.Int64(int64(quoted.GetMessageType()))
+	info.Sender = proto.Int64(quoted.GetSender())
+	info.ReferencedMessageStatus = improto.MessageStatus_AVAILABLE.Enum()
+	if quoted.GetExt()[extIsRecalled] == "true" {
+		info.ReferencedMessageStatus = improto.MessageStatus_RECALLED.Enum()
+	}
+	if ref.GetRootMessageId() == 0 {
+		// Quoting a message that quotes nothing makes it the root.
+		info.RootMessageId = proto.Int64(quoted.GetServerMessageId())
+		info.RootMessageConvIndex = proto.Int64(quoted.GetIndexInConversation())
+		if qr := quoted.GetReferenceInfo(); qr.GetRootMessageId() != 0 {
+			info.RootMessageId = proto.Int64(qr.GetRootMessageId())
+			info.RootMessageConvIndex = proto.Int64(qr.GetRootMessageConvIndex())
+		}
+	}
+	return info
+}
+
+// deliver puts a new or changed message into every member's inbox and
+// pushes it to their sockets (500), all but the socket that caused it.
+// Live chats have no inbox: joined members who are online get a 505 push.
+func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m *improto.MessageBody, isNew bool) error {
+	if conv.Type == typeLive {
+		return s.deliverLive(tx, out, c, conv, m)
+	}
+	var users []int64
+	err := members(tx, conv.ShortID, func(p *improto.Participant) bool {
+		if visibleTo(m, p.GetUserId()) {
+			users = append(users, p.GetUserId())
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	entry := append(key(conv.ShortID), key(m.GetIndexInConversation())...)
+	for _, u := range users {
+		cursor, err := nextCursor(tx, u, conv.Inbox)
+		if err != nil {
+			return err
+		}
+		if err := tx.Put(bucketInbox, key(u, conv.Inbox, cursor), entry); err != nil {
+			return err
+		}
+		if isNew {
+			if err := reviveDeleted(tx, conv, u); err != nil {
+				return err
+			}
+		}
+		notify := &improto.NewMessageNotify{
+			ConversationId:        proto.String(conv.ID),
+			ConversationType:      proto.Int32(conv.Type),
+			NotifyType:            improto.NewMessageNotifyType_PER_USER.Enum(),
+			Message:               m,
+			PreviousCursor:        proto.Int64(cursor - 1),
+			NextCursor:            proto.Int64(cursor),
+			IndexInConversation:   proto.Int64(m.GetIndexInConversation()),
+			IndexInConversationV2: proto.Int64(m.GetIndexInConversation()),
+		}
+		out.add(u, conv.Inbox, improto.IMCMD_NEW_MSG_NOTIFY, &improto.ResponseBody{HasNewMessageNotify: notify}, c.conn)
+	}
+	return nil
+}
+
+// nextCursor advances user's inbox cursor and returns the new value.
+func nextCursor(tx store.Tx, user int64, inbox int32) (int64, error) {
+	k := key(user, inbox)
+	var n int64
+	if v := tx.Get(bucketCursor, k); len(v) == 8 {
+		n = int64At(v, 0)
+	}
+	n++
+	return n, tx.Put(bucketCursor, k, int64Bytes(n))
+}
+
+func currentCursor(tx store.Tx, user int64, inbox int32) int64 {
+	if v := tx.Get(bucketCursor, key(user, inbox)); len(v) == 8 {
+		return int64At(v, 0)
+	}
+	return 0
+}
+
+// reviveDeleted puts a conversation that user deleted for themself back on
+// their list when a new message arrives in it.
+func reviveDeleted(tx store.Tx, conv *convRecord, user int64) error {
+	k := key(user, conv.Inbox, conv.ShortID)
+	var uc userConvRecord
+	if ok, err := getJSON(tx, bucketUserConv, k, &uc); err != nil || !ok || !uc.Deleted {
+		return err
+	}
+	uc.Deleted = false
+	return putJSON(tx, bucketUserConv, k, &uc)
+}
+
+// sendMessage serves 100.
+func (s *Server) sendMessage(c *call) (proto.Message, error) {
+	b := c.body.(*improto.SendMessageRequestBody)
+	if b.GetConversationType() == typeLive {
+		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "live chats send with %v (2007)", improto.IMCMD_BROADCAST_SEND_MESSAGE)
+	}
+	var resp *improto.SendMessageResponseBody
+	err := s.update(func(tx store.Tx, out *outbox) error {
+		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
+		if err != nil {
+			return err
+		}
+		if conv.Type == typeLive {
+			return errStatus(improto.StatusCode_INVALID_REQUEST, "live chats send with %v (2007)", improto.IMCMD_BROADCAST_SEND_MESSAGE)
+		}
+		if err := requireWritable(conv); err != nil {
+			return err
+		}
+		p, err := requireMember(tx, conv, c.user)
+		if err != nil {
+			return err
+		}
+		clientID := clientIDOf(b.GetClientMessageId(), b.GetExt())
+		// A retried send is answered with the message the first attempt
+		// stored, even if the sender has been muted since.
+		m, err := findByClientID(tx, conv, c.user, clientID)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			if err := checkCanSend(tx, conv, p, c.now.UnixMilli()); err != nil {
+				return err
+			}
+			m, err = s.appendMessage(tx, out, c, conv, newMessage{
+				sender: c.user, msgType: b.GetMessageType(), content: b.GetContent(), ext: b.GetExt(),
+				clientID: clientID, mentioned: b.GetMentionedUsers(), ref: b.GetRefMsgInfo(),
+			})
+			if err != nil {
+				return err
+			}
+		}
+		resp = &improto.SendMessageResponseBody{
+			ServerMessageId: proto.Int64(m.GetServerMessageId()),
+			ClientMessageId: proto.String(m.GetExt()[extClientMessageID]),
+			Status:          proto.Int32(int32(improto.SendMessageStatus_SEND_SUCCEED)),
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

@@ -1,0 +1,218 @@
+package imserver
+
+import (
+	"encoding/json"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver/store"
+)
+
+// getMessagesByUser serves 200: the caller's inbox after a cursor, across
+// all their conversations, in the order the server delivered it. Every new
+// message and every change to one (recall, property, ext) is one inbox
+// entry; an entry resolves to the message as it is now, so a client keeps
+// the highest version it has seen per server message id.
+func (s *Server) getMessagesByUser(c *call) (proto.Message, error) {
+	b := c.body.(*improto.MessagesPerUserRequestBody)
+	if b.GetCursor() < 0 {
+		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "cursor %d is negative", b.GetCursor())
+	}
+	limit := pullLimit(int64(b.GetLimit()))
+	resp := &improto.MessagesPerUserResponseBody{NextCursor: proto.Int64(b.GetCursor()), HasMore: proto.Bool(false)}
+	err := s.view(func(tx store.Tx) error {
+		prefix := key(c.user, c.inbox)
+		var entries [][2]int64 // cursor, short id|index
+		var indexes []int64
+		err := tx.Ascend(bucketInbox, key(c.user, c.inbox, b.GetCursor()+1), prefixEnd(prefix), func(k, v []byte) bool {
+			if len(entries) == limit {
+				resp.HasMore = proto.Bool(true)
+				return false
+			}
+			entries = append(entries, [2]int64{int64At(k, len(prefix)), int64At(v, 0)})
+			indexes = append(indexes, int64At(v, 8))
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		for i, e := range entries {
+			m, err := loadMessage(tx, e[1], indexes[i])
+			if err != nil {
+				return err
+			}
+			resp.NextCursor = proto.Int64(e[0])
+			if m == nil || hiddenFor(tx, c.user, m) {
+				continue // the cursor still moves past it
+			}
+			resp.Messages = append(resp.Messages, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// userConversations visits the caller's conversations in inbox in short id
+// order, skipping those deleted for self and, unless withLeft, those left.
+func userConversations(tx store.Tx, user int64, inbox int32, after int64, withLeft bool, visit func(conv *convRecord, uc *userConvRecord) (bool, error)) error {
+	prefix := key(user, inbox)
+	var shorts []int64
+	var records []userConvRecord
+	var decodeErr error
+	err := tx.Ascend(bucketUserConv, key(user, inbox, after+1), prefixEnd(prefix), func(k, v []byte) bool {
+		var uc userConvRecord
+		if decodeErr = json.Unmarshal(v, &uc); decodeErr != nil {
+			return false
+		}
+		shorts = append(shorts, int64At(k, len(prefix)))
+		records = append(records, uc)
+		return true
+	})
+	if err == nil {
+		err = decodeErr
+	}
+	if err != nil {
+		return err
+	}
+	for i, short := range shorts {
+		uc := &records[i]
+		if uc.Deleted || (uc.Left && !withLeft) {
+			continue
+		}
+		conv, err := loadConv(tx, inbox, "", short)
+		if err != nil {
+			return err
+		}
+		more, err := visit(conv, uc)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// initPageConversations bounds one 203 page.
+const initPageConversations = 50
+
+// getMessagesByUserInit serves 203: the first full sync, paged by
+// conversation. Each page carries conversations (with the caller's view of
+// them), their latest messages, and per_user_cursor: the inbox cursor at
+// the time of the page. A client continues with 200 from the
+// per_user_cursor of the FIRST page; anything that arrives during a paged
+// init is then delivered again by 200, and deduplicated by server id.
+func (s *Server) getMessagesByUserInit(c *call) (proto.Message, error) {
+	b := c.body.(*improto.MessagesPerUserInitV2RequestBody)
+	nowMs := c.now.UnixMilli()
+	resp := &improto.MessagesPerUserInitV2ResponseBody{
+		HasMore:  proto.Bool(false),
+		InitType: improto.InitType_TYPE_BY_CONVERSATION.Enum(),
+	}
+	err := s.view(func(tx store.Tx) error {
+		resp.PerUserCursor = proto.Int64(currentCursor(tx, c.user, c.inbox))
+		resp.NextCursor = proto.Int64(b.GetCursor())
+		return userConversations(tx, c.user, c.inbox, b.GetCursor(), false, func(conv *convRecord, uc *userConvRecord) (bool, error) {
+			if len(resp.Conversations) == initPageConversations {
+				resp.HasMore = proto.Bool(true)
+				return false, nil
+			}
+			info, err := conversationInfo(tx, conv, c.user, nowMs)
+			if err != nil {
+				return false, err
+			}
+			resp.Conversations = append(resp.Conversations, info)
+			resp.NextCursor = proto.Int64(conv.ShortID)
+			if conv.Type == typeLive {
+				return true, nil // live chats are paged with 2008
+			}
+			var latest []*improto.MessageBody
+			err = visitMessages(tx, conv.ShortID, uc.DeletedAt+1, conv.LastIndex+1, true, func(m *improto.MessageBody) bool {
+				if visibleTo(m, c.user) && !hiddenFor(tx, c.user, m) {
+					latest = append(latest, m)
+				}
+				return len(latest) < s.cfg.InitMessages
+			})
+			for i := len(latest) - 1; i >= 0; i-- {
+				resp.Messages = append(resp.Messages, latest[i])
+			}
+			return true, err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// getMessagesByConversation serves 301: one conversation's messages before
+// (OLDER) or after (NEWER) an anchor index, or the latest (FROM_LATEST, or
+// OLDER without an anchor). Messages come in increasing index order;
+// next_cursor is the anchor of the next page in the same direction.
+func (s *Server) getMessagesByConversation(c *call) (proto.Message, error) {
+	b := c.body.(*improto.MessagesInConversationRequestBody)
+	limit := pullLimit(int64(b.GetLimit()))
+	dir := b.GetDirection()
+	switch dir {
+	case improto.MessageDirection_OLDER, improto.MessageDirection_NEWER, improto.MessageDirection_FROM_LATEST:
+	default:
+		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "direction %d is not OLDER, NEWER or FROM_LATEST", dir)
+	}
+	resp := &improto.MessagesInConversationResponseBody{HasMore: proto.Bool(false)}
+	err := s.view(func(tx store.Tx) error {
+		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
+		if err != nil {
+			return err
+		}
+		if _, err := requireMember(tx, conv, c.user); err != nil {
+			return err
+		}
+		var uc userConvRecord
+		if _, err := getJSON(tx, bucketUserConv, key(c.user, conv.Inbox, conv.ShortID), &uc); err != nil {
+			return err
+		}
+		floor := uc.DeletedAt + 1 // deleting a conversation hides its history
+		from, to, descend := floor, conv.LastIndex+1, true
+		switch {
+		case dir == improto.MessageDirection_NEWER:
+			from, descend = max(floor, b.GetAnchorIndex()+1), false
+		case dir == improto.MessageDirection_OLDER && b.GetAnchorIndex() > 0:
+			to = min(to, b.GetAnchorIndex())
+		}
+		var page []*improto.MessageBody
+		err = visitMessages(tx, conv.ShortID, from, to, descend, func(m *improto.MessageBody) bool {
+			if len(page) == limit {
+				resp.HasMore = proto.Bool(true)
+				return false
+			}
+			if visibleTo(m, c.user) && !hiddenFor(tx, c.user, m) {
+				page = append(page, m)
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if descend {
+			for i, j := 0, len(page)-1; i < j; i, j = i+1, j-1 {
+				page[i], page[j] = page[j], page[i]
+			}
+		}
+		resp.Messages = page
+		switch {
+		case len(page) == 0:
+			resp.NextCursor = proto.Int64(b.GetAnchorIndex())
+		case descend:
+			resp.NextCursor = proto.Int64(page[0].GetIndexInConversation())
+		default:
+			resp.NextCursor = proto.Int64(page[len(page)-1].GetIndexInConversation())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

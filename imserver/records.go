@@ -1,0 +1,158 @@
+package imserver
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/imserver/store"
+)
+
+// Buckets of the store and the layout of their keys. Integers in keys are
+// big-endian so that byte order is numeric order. "user|inbox" prefixes
+// keep inbox types apart.
+const (
+	bucketMeta      = "meta"       // counter name → uint64
+	bucketConv      = "conv"       // short id → convRecord (JSON)
+	bucketConvByID  = "conv_by_id" // inbox|conversation id → short id
+	bucketConvIdem  = "conv_idem"  // inbox|owner|idempotent id → short id
+	bucketCore      = "core"       // short id → ConversationCoreInfo
+	bucketMember    = "member"     // short id|user → Participant
+	bucketUserConv  = "user_conv"  // user|inbox|short id → userConvRecord (JSON)
+	bucketSetting   = "setting"    // user|short id → ConversationSettingInfo
+	bucketMsg       = "msg"        // short id|index → MessageBody
+	bucketMsgByID   = "msg_by_id"  // server message id → short id|index
+	bucketClientID  = "msg_client" // short id|sender|client message id → server message id
+	bucketInbox     = "inbox"      // user|inbox|cursor → short id|index
+	bucketCursor    = "cursor"     // user|inbox → last cursor
+	bucketHidden    = "hidden"     // user|server message id → empty (deleted for self)
+	bucketLive      = "live"       // short id|user → LiveMemberInfo
+	bucketApply     = "apply"      // apply id → ApplyUserInfo
+	bucketApplyTo   = "apply_to"   // to user|index → apply id
+	bucketApplyFrom = "apply_from" // from user|apply id → apply id
+	bucketApplyPair = "apply_pair" // from user|to user → apply id (the latest)
+	bucketFriend    = "friend"     // user|friend → FriendUserInfo
+)
+
+// Counters in bucketMeta.
+const (
+	counterShortID = "short_id"
+	counterMsgID   = "msg_id"
+	counterApplyID = "apply_id"
+)
+
+// key builds a key from int64 and string parts: integers as 8 big-endian
+// bytes, strings as their bytes followed by a zero byte so that "a" sorts
+// before "a\x00..." and prefixes never collide.
+func key(parts ...any) []byte {
+	b := make([]byte, 0, 8*len(parts))
+	for _, p := range parts {
+		switch v := p.(type) {
+		case int64:
+			b = binary.BigEndian.AppendUint64(b, uint64(v))
+		case int32:
+			b = binary.BigEndian.AppendUint32(b, uint32(v))
+		case string:
+			b = append(b, v...)
+			b = append(b, 0)
+		default:
+			panic(fmt.Sprintf("imserver: key part of type %T", p))
+		}
+	}
+	return b
+}
+
+// prefixEnd returns the smallest key greater than every key starting with
+// prefix, the exclusive end of a prefix scan.
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func int64At(b []byte, off int) int64 { return int64(binary.BigEndian.Uint64(b[off : off+8])) }
+
+func int64Bytes(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+
+// nextID increments and returns a counter.
+func nextID(tx store.Tx, name string) (int64, error) {
+	var n int64
+	if v := tx.Get(bucketMeta, []byte(name)); len(v) == 8 {
+		n = int64At(v, 0)
+	}
+	n++
+	return n, tx.Put(bucketMeta, []byte(name), int64Bytes(n))
+}
+
+// convRecord is a conversation's identity and counters; its shared,
+// user-visible part is the ConversationCoreInfo in bucketCore.
+type convRecord struct {
+	ID         string `json:"id"`
+	ShortID    int64  `json:"short_id"`
+	Type       int32  `json:"type"`
+	Inbox      int32  `json:"inbox"`
+	LastIndex  int64  `json:"last_index"`
+	LastOrder  int64  `json:"last_order"`
+	Members    int32  `json:"members"`
+	CreateTime int64  `json:"create_time"` // ms
+	Dissolved  bool   `json:"dissolved,omitempty"`
+}
+
+// userConvRecord is a user's membership of a conversation as the
+// conversation list sees it.
+type userConvRecord struct {
+	JoinTime int64 `json:"join_time"` // ms; sort key of SortType JOIN_TIME
+	// DeletedAt is the conversation's last index when the user deleted it
+	// for themself (603); the conversation stays off their list until a
+	// newer message arrives, and 301 does not return messages up to it.
+	DeletedAt int64 `json:"deleted_at,omitempty"`
+	Deleted   bool  `json:"deleted,omitempty"`
+	// Left is set when the user left or was removed; the record stays so
+	// that include_removed_group can list the conversation.
+	Left bool `json:"left,omitempty"`
+}
+
+func getJSON(tx store.Tx, bucket string, k []byte, v any) (bool, error) {
+	b := tx.Get(bucket, k)
+	if b == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("imserver: corrupt %s record: %w", bucket, err)
+	}
+	return true, nil
+}
+
+func putJSON(tx store.Tx, bucket string, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bucket, k, b)
+}
+
+func getProto(tx store.Tx, bucket string, k []byte, m proto.Message) (bool, error) {
+	b := tx.Get(bucket, k)
+	if b == nil {
+		return false, nil
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return false, fmt.Errorf("imserver: corrupt %s record: %w", bucket, err)
+	}
+	return true, nil
+}
+
+func putProto(tx store.Tx, bucket string, k []byte, m proto.Message) error {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return tx.Put(bucket, k, b)
+}

@@ -1,0 +1,332 @@
+package imserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver/store"
+)
+
+// Paths the server serves. The HTTP API sits at the root: POST /{route}.
+const FrontierPath = "/ws/v2"
+
+// Server is an IM Cloud-compatible server: an http.Handler serving the
+// HTTP API (one protobuf POST per route) and the Frontier WebSocket.
+//
+// A Server is safe for concurrent use. Serve it with any http.Server (or
+// httptest.NewServer); call Close or Shutdown to end its WebSockets, which
+// http.Server.Shutdown does not track.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	handlers map[improto.IMCMD]handler
+	logID    atomic.Int64
+
+	// writeMu serialises every state change with the pushes it causes, so
+	// that pushes leave in commit order and a user's inbox cursors arrive
+	// in order on each socket.
+	writeMu sync.Mutex
+	hub     hub
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*conn]struct{}
+	wg      sync.WaitGroup // one per socket goroutine
+}
+
+// New returns a Server for cfg. It does no I/O.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		conns: make(map[*conn]struct{}),
+		hub:   hub{users: make(map[int64]map[*conn]struct{})},
+		upgrader: websocket.Upgrader{
+			Subprotocols:    []string{"pbbp2", "binary", "base64"},
+			CheckOrigin:     func(*http.Request) bool { return true }, // token auth, not cookies
+			ReadBufferSize:  4096,
+			WriteBufferSize: 4096,
+		},
+	}
+	s.handlers = s.commandHandlers()
+	return s, nil
+}
+
+// Token mints a token for userID valid for ttl, signed with the server's
+// app secret.
+func (s *Server) Token(userID int64, ttl time.Duration) (string, error) {
+	if userID <= 0 {
+		return "", fmt.Errorf("imserver: user id %d must be positive", userID)
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("imserver: token ttl %v must be positive", ttl)
+	}
+	return MintToken(s.cfg.AppID, userID, s.cfg.AppSecret, s.cfg.Now().Add(ttl)), nil
+}
+
+// AppID returns the app id the server serves.
+func (s *Server) AppID() int64 { return s.cfg.AppID }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == FrontierPath {
+		s.serveFrontier(w, r)
+		return
+	}
+	s.serveAPI(w, r)
+}
+
+// Close closes every WebSocket and waits for their goroutines. It does not
+// close the Store. Close is idempotent.
+func (s *Server) Close() error {
+	return s.Shutdown(context.Background())
+}
+
+// Shutdown closes every WebSocket with a "going away" close frame and waits
+// for their goroutines until ctx is done. New sockets are refused from the
+// first call on. Stop the http.Server first (or alongside) so that no new
+// HTTP requests arrive.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { // ends when the last socket goroutine does
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// serveAPI answers POST /{route} with a protobuf Response. Logical errors
+// are a 200 with a non-zero status_code, as IM Cloud answers them; requests
+// the server cannot read at all also get an HTTP error status.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	route := strings.Trim(r.URL.Path, "/")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.writeHTTP(w, http.StatusMethodNotAllowed, failure(nil, 0,
+			errStatus(improto.StatusCode_INVALID_REQUEST, "%s %s: the API takes POST", r.Method, r.URL.Path)))
+		return
+	}
+	cmd, ok := improto.CommandForRoute(route)
+	if !ok {
+		s.writeHTTP(w, http.StatusNotFound, failure(nil, 0,
+			errStatus(improto.StatusCode_INVALID_CMD, "unknown route %q", route)))
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.writeHTTP(w, http.StatusRequestEntityTooLarge, failure(nil, int32(cmd.Cmd),
+				errStatus(improto.StatusCode_INVALID_REQUEST, "request body exceeds %d bytes", tooBig.Limit)))
+			return
+		}
+		s.writeHTTP(w, http.StatusBadRequest, failure(nil, int32(cmd.Cmd),
+			errStatus(improto.StatusCode_INVALID_REQUEST, "reading request body: %v", err)))
+		return
+	}
+	req := &improto.Request{}
+	if err := proto.Unmarshal(data, req); err != nil {
+		s.writeHTTP(w, http.StatusBadRequest, failure(nil, int32(cmd.Cmd),
+			errStatus(improto.StatusCode_INVALID_REQUEST, "malformed Request: %v", err)))
+		return
+	}
+	if req.GetCmd() != int32(cmd.Cmd) {
+		s.writeHTTP(w, http.StatusBadRequest, failure(req, req.GetCmd(),
+			errStatus(improto.StatusCode_INVALID_CMD, "cmd %d does not match route %s (cmd %d)", req.GetCmd(), route, cmd.Cmd)))
+		return
+	}
+	user, err := s.authenticate(req.GetToken())
+	if err != nil {
+		s.writeHTTP(w, http.StatusOK, failure(req, req.GetCmd(), err))
+		return
+	}
+	s.writeHTTP(w, http.StatusOK, s.execute(r.Context(), req, user, nil))
+}
+
+func (s *Server) writeHTTP(w http.ResponseWriter, status int, resp *improto.Response) {
+	b, err := proto.Marshal(resp)
+	if err != nil {
+		s.log.Error("imserver: encoding response", "err", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// authenticate maps a token to its user, or to an INVALID_TOKEN or
+// EXPIRED_TOKEN status.
+func (s *Server) authenticate(token string) (int64, error) {
+	user, err := VerifyToken(token, s.cfg.AppID, s.cfg.AppSecret, s.cfg.Now())
+	switch {
+	case err == nil:
+		return user, nil
+	case errors.Is(err, ErrTokenExpired):
+		return 0, &statusError{code: improto.StatusCode_EXPIRED_TOKEN, desc: err.Error()}
+	default:
+		return 0, &statusError{code: improto.StatusCode_INVALID_TOKEN, desc: err.Error()}
+	}
+}
+
+// call is one request on its way through a handler.
+type call struct {
+	ctx   context.Context
+	user  int64
+	inbox int32
+	cmd   improto.Command
+	req   *improto.Request
+	body  proto.Message // the command's request body; never nil in a handler
+	conn  *conn         // the socket it came on; nil over HTTP
+	now   time.Time
+}
+
+// handler serves one command and returns its response body (nil for the
+// commands that answer with a status only).
+type handler func(c *call) (proto.Message, error)
+
+// execute runs an authenticated request and builds its Response.
+func (s *Server) execute(ctx context.Context, req *improto.Request, user int64, from *conn) *improto.Response {
+	start := s.cfg.Now()
+	cmd, _ := improto.LookupCommand(improto.IMCMD(req.GetCmd()))
+	h := s.handlers[cmd.Cmd]
+	if h == nil {
+		return failure(req, req.GetCmd(), errStatus(improto.StatusCode_INVALID_CMD,
+			"command %d (%v) is not served by this server", req.GetCmd(), improto.IMCMD(req.GetCmd())))
+	}
+	if req.GetInboxType() < 0 {
+		return failure(req, req.GetCmd(), errStatus(improto.StatusCode_INVALID_REQUEST, "inbox_type %d is negative", req.GetInboxType()))
+	}
+	body := cmd.RequestBodyMessage(req.GetBody())
+	if body == nil {
+		return failure(req, req.GetCmd(), errStatus(improto.StatusCode_INVALID_REQUEST,
+			"missing body: %v carries its body in RequestBody field %d", cmd.Cmd, cmd.BodyField))
+	}
+	c := &call{ctx: ctx, user: user, inbox: req.GetInboxType(), cmd: cmd, req: req, body: body, conn: from, now: start}
+	out, err := s.safeCall(h, c)
+	logID := strconv.FormatInt(s.logID.Add(1), 10)
+	if err != nil {
+		var se *statusError
+		if !errors.As(err, &se) {
+			s.log.Error("imserver: command failed", "cmd", cmd.Cmd.String(), "user", user, "log_id", logID, "err", err)
+		}
+		resp := failure(req, req.GetCmd(), err)
+		resp.LogId = proto.String(logID)
+		return resp
+	}
+	resp := &improto.Response{
+		Cmd:                    proto.Int32(req.GetCmd()),
+		SequenceId:             proto.Int64(req.GetSequenceId()),
+		StatusCode:             proto.Int32(0),
+		InboxType:              proto.Int32(req.GetInboxType()),
+		LogId:                  proto.String(logID),
+		StartTimeStamp:         proto.Int64(start.UnixMilli()),
+		ServerExecutionEndTime: proto.Int64(s.cfg.Now().UnixMilli()),
+	}
+	if out != nil {
+		body, ok := cmd.NewResponseBody(out)
+		if !ok {
+			s.log.Error("imserver: handler returned the wrong body type", "cmd", cmd.Cmd.String())
+			return failure(req, req.GetCmd(), errStatus(improto.StatusCode_INTERNAL_ERROR, "internal error"))
+		}
+		resp.Body = body
+	}
+	return resp
+}
+
+// safeCall runs a handler and turns a panic into an INTERNAL_ERROR: a bug
+// in one command must not take the connection, or the server, down.
+func (s *Server) safeCall(h handler, c *call) (out proto.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("imserver: handler panicked", "cmd", c.cmd.Cmd.String(), "panic", p)
+			out, err = nil, errStatus(improto.StatusCode_INTERNAL_ERROR, "internal error")
+		}
+	}()
+	return h(c)
+}
+
+// statusError is a failure with the StatusCode the client should see.
+type statusError struct {
+	code improto.StatusCode
+	desc string
+}
+
+func (e *statusError) Error() string { return e.code.String() + ": " + e.desc }
+
+func errStatus(code improto.StatusCode, format string, args ...any) error {
+	return &statusError{code: code, desc: fmt.Sprintf(format, args...)}
+}
+
+// failure builds the Response for a failed request. req may be nil when
+// the request could not be read.
+func failure(req *improto.Request, cmd int32, err error) *improto.Response {
+	code, desc := improto.StatusCode_INTERNAL_ERROR, "internal error"
+	var se *statusError
+	if errors.As(err, &se) {
+		code, desc = se.code, se.desc
+	}
+	return &improto.Response{
+		Cmd:        proto.Int32(cmd),
+		SequenceId: proto.Int64(req.GetSequenceId()),
+		StatusCode: proto.Int32(int32(code)),
+		ErrorDesc:  proto.String(desc),
+		InboxType:  proto.Int32(req.GetInboxType()),
+	}
+}
+
+// update runs fn in a store transaction and, once it has committed, sends
+// the pushes fn queued. State changes go through here only.
+func (s *Server) update(fn func(tx store.Tx, out *outbox) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var out outbox
+	err := s.cfg.Store.Update(func(tx store.Tx) error {
+		out = outbox{}
+		return fn(tx, &out)
+	})
+	if err != nil {
+		return err
+	}
+	s.hub.deliver(s, out.pushes)
+	return nil
+}
+
+// view runs fn in a read-only store transaction.
+func (s *Server) view(fn func(tx store.Tx) error) error {
+	return s.cfg.Store.View(fn)
+}
