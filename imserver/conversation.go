@@ -162,6 +162,7 @@ func addMember(tx store.Tx, conv *convRecord, user int64, role int32, nowMs int6
 	setting.ConversationType = proto.Int32(conv.Type)
 	setting.InboxType = proto.Int32(conv.Inbox)
 	setting.ReadIndex = proto.Int64(max(setting.GetReadIndex(), conv.LastIndex))
+	setting.ReadIndexV2 = setting.ReadIndex
 	setting.SettingVersion = proto.Int64(setting.GetSettingVersion() + 1)
 	if err := putProto(tx, bucketSetting, key(user, conv.ShortID), setting); err != nil {
 		return false, err

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -47,10 +48,25 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
 		s.writeHTTP(w, http.StatusUnauthorized, failure(nil, 0, err))
 		return
 	}
+	c := &conn{
+		s:       s,
+		user:    user,
+		device:  q.Get("device_id"),
+		send:    make(chan outFrame, s.cfg.SendQueue),
+		done:    make(chan struct{}),
+		limiter: rate.NewLimiter(rate.Limit(s.cfg.RequestRate), s.cfg.RequestBurst),
+	}
+	// The socket joins the hub before the handshake answer leaves, so that
+	// every message committed once the client sees its socket open is
+	// pushed to it (pushes wait in its queue until the writer starts), and
+	// under the same lock as the closing check, so that Shutdown sees
+	// every socket whose goroutines it waits for.
 	s.mu.Lock()
 	closing := s.closing
 	if !closing {
 		s.wg.Add(2) // reader (this goroutine) and writer
+		s.conns[c] = struct{}{}
+		s.hub.add(c)
 	}
 	s.mu.Unlock()
 	if closing {
@@ -60,24 +76,27 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		s.wg.Add(-2) // Upgrade has already answered the client
+		// Upgrade has already answered the client (see handshakeError).
+		c.close(websocket.CloseAbnormalClosure, "")
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Add(-2)
 		return
 	}
-	c := &conn{
-		s:       s,
-		ws:      ws,
-		user:    user,
-		device:  q.Get("device_id"),
-		send:    make(chan outFrame, s.cfg.SendQueue),
-		done:    make(chan struct{}),
-		limiter: rate.NewLimiter(rate.Limit(s.cfg.RequestRate), s.cfg.RequestBurst),
-	}
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	s.hub.add(c)
+	c.ws = ws // before the writer starts; no one else touches ws
 	go c.writeLoop()
 	c.readLoop()
+}
+
+// handshakeError answers a request to the Frontier path that is not a
+// WebSocket handshake with a protobuf Response, as every other refusal.
+func (s *Server) handshakeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+	code := improto.StatusCode_INVALID_REQUEST
+	if status >= 500 {
+		code = improto.StatusCode_SERVER_ERR
+	}
+	s.writeHTTP(w, status, failure(nil, 0, errStatus(code, "WebSocket handshake: %v", reason)))
 }
 
 func (s *Server) checkFrontierParams(aid, fpid, deviceID, accessKey string) error {
@@ -167,8 +186,14 @@ func (c *conn) readLoop() {
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 		typ, data, err := c.ws.ReadMessage()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
+			var ne net.Error
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
 				c.close(websocket.CloseMessageTooBig, "frame exceeds "+strconv.FormatInt(c.s.cfg.MaxRequestBytes, 10)+" bytes")
+			case errors.As(err, &ne) && ne.Timeout():
+				// As API gateways do: the client may come back, and knows
+				// why it was let go.
+				c.close(websocket.CloseGoingAway, "idle for "+c.s.cfg.IdleTimeout.String())
 			}
 			return
 		}

@@ -29,14 +29,14 @@ const (
 
 // env is a real server on loopback with its store, for one test.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *imserver.Server
 	hs    *httptest.Server
 	store store.Store
 }
 
 // newEnv starts a server on a memory store; tweak adjusts its Config.
-func newEnv(t *testing.T, tweak ...func(*imserver.Config)) *env {
+func newEnv(t testing.TB, tweak ...func(*imserver.Config)) *env {
 	t.Helper()
 	st := store.NewMemory()
 	cfg := imserver.Config{
@@ -92,7 +92,7 @@ func (e *env) socket(user int64, device string) *rawclient.Socket {
 	return s
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), waitFor)
 	t.Cleanup(cancel)
 	return c
@@ -104,7 +104,7 @@ type caller interface {
 }
 
 // callRaw sends a command and returns the Response whatever its status.
-func callRaw(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) *improto.Response {
+func callRaw(t testing.TB, c caller, cmd improto.IMCMD, body proto.Message) *improto.Response {
 	t.Helper()
 	resp, err := c.Call(ctx(t), cmd, body)
 	if err != nil {
@@ -115,7 +115,7 @@ func callRaw(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) *imp
 
 // call sends a command, requires status OK and returns the response body
 // as T (the zero T for commands without one).
-func call[T proto.Message](t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) T {
+func call[T proto.Message](t testing.TB, c caller, cmd improto.IMCMD, body proto.Message) T {
 	t.Helper()
 	resp := callRaw(t, c, cmd, body)
 	if resp.GetStatusCode() != 0 {
@@ -135,7 +135,7 @@ func call[T proto.Message](t *testing.T, c caller, cmd improto.IMCMD, body proto
 }
 
 // wantStatus sends a command and requires the given status code.
-func wantStatus(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message, want improto.StatusCode) *improto.Response {
+func wantStatus(t testing.TB, c caller, cmd improto.IMCMD, body proto.Message, want improto.StatusCode) *improto.Response {
 	t.Helper()
 	resp := callRaw(t, c, cmd, body)
 	if got := improto.StatusCode(resp.GetStatusCode()); got != want {
@@ -148,7 +148,7 @@ func wantStatus(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message, w
 }
 
 // waitPush waits for the next push of cmd on s, skipping other pushes.
-func waitPush(t *testing.T, s *rawclient.Socket, cmd improto.IMCMD) *improto.Response {
+func waitPush(t testing.TB, s *rawclient.Socket, cmd improto.IMCMD) *improto.Response {
 	t.Helper()
 	deadline := time.After(waitFor)
 	for {
@@ -166,7 +166,7 @@ func waitPush(t *testing.T, s *rawclient.Socket, cmd improto.IMCMD) *improto.Res
 }
 
 // createGroup creates a group owned by owner with members.
-func createGroup(t *testing.T, owner caller, members ...int64) *improto.ConversationInfoV2 {
+func createGroup(t testing.TB, owner caller, members ...int64) *improto.ConversationInfoV2 {
 	t.Helper()
 	return call[*improto.CreateConversationV2ResponseBody](t, owner, improto.IMCMD_CREATE_CONVERSATION_V2,
 		&improto.CreateConversationV2RequestBody{
@@ -177,7 +177,7 @@ func createGroup(t *testing.T, owner caller, members ...int64) *improto.Conversa
 }
 
 // createSingle creates (or finds) the single chat of a and other.
-func createSingle(t *testing.T, a caller, other int64) *improto.ConversationInfoV2 {
+func createSingle(t testing.TB, a caller, other int64) *improto.ConversationInfoV2 {
 	t.Helper()
 	return call[*improto.CreateConversationV2ResponseBody](t, a, improto.IMCMD_CREATE_CONVERSATION_V2,
 		&improto.CreateConversationV2RequestBody{
@@ -187,7 +187,7 @@ func createSingle(t *testing.T, a caller, other int64) *improto.ConversationInfo
 }
 
 // sendText sends a text message to conv.
-func sendText(t *testing.T, c caller, conv *improto.ConversationInfoV2, text string) *improto.SendMessageResponseBody {
+func sendText(t testing.TB, c caller, conv *improto.ConversationInfoV2, text string) *improto.SendMessageResponseBody {
 	t.Helper()
 	return call[*improto.SendMessageResponseBody](t, c, improto.IMCMD_SEND_MESSAGE, textBody(conv, text))
 }
@@ -208,7 +208,7 @@ func convRef(conv *improto.ConversationInfoV2) (*string, *int64, *int32) {
 }
 
 // pull returns everything in c's inbox after cursor.
-func pull(t *testing.T, c caller, cursor int64) *improto.MessagesPerUserResponseBody {
+func pull(t testing.TB, c caller, cursor int64) *improto.MessagesPerUserResponseBody {
 	t.Helper()
 	return call[*improto.MessagesPerUserResponseBody](t, c, improto.IMCMD_GET_MESSAGES_BY_USER,
 		&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(cursor), Limit: proto.Int32(1000)})

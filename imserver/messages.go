@@ -151,13 +151,13 @@ func checkCanSend(tx store.Tx, conv *convRecord, p *improto.Participant, nowMs i
 
 // newMessage is what a sender asks to store.
 type newMessage struct {
-	sender      int64
-	msgType     int32
-	content     string
-	ext         map[string]string
-	clientID    string
-	mentioned   []int64
-	ref         *improto.ReferencedMessageInfo
+	sender    int64
+	msgType   int32
+	content   string
+	ext       map[string]string
+	clientID  string
+	mentioned []int64
+	ref       *improto.ReferencedMessageInfo
 }
 
 // clientIDOf returns a send's client message id: the body field, or the
@@ -283,8 +283,10 @@ func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m 
 	}
 	var users []int64
 	err := members(tx, conv.ShortID, func(p *improto.Participant) bool {
-		if visibleTo(m, p.GetUserId()) {
-			users = append(users, p.GetUserId())
+		// A change to a message someone deleted for themself is not news
+		// to them.
+		if u := p.GetUserId(); visibleTo(m, u) && (isNew || !hiddenFor(tx, u, m)) {
+			users = append(users, u)
 		}
 		return true
 	})

@@ -1,6 +1,7 @@
 package imserver
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -155,4 +156,41 @@ func putProto(tx store.Tx, bucket string, k []byte, m proto.Message) error {
 		return err
 	}
 	return tx.Put(bucket, k, b)
+}
+
+// newProto returns a new, empty M (a generated message pointer type), so
+// that the helpers below can decode into any record type.
+func newProto[M proto.Message]() M {
+	var zero M
+	return zero.ProtoReflect().New().Interface().(M)
+}
+
+// findProto returns the record at k decoded as M, or nil when there is
+// none: the lookup of an optional record (a member, a message, a friend).
+func findProto[M proto.Message](tx store.Tx, bucket string, k []byte) (M, error) {
+	m := newProto[M]()
+	ok, err := getProto(tx, bucket, k, m)
+	if !ok || err != nil {
+		var none M
+		return none, err
+	}
+	return m, nil
+}
+
+// walkFunc is tx.Ascend or tx.Descend.
+type walkFunc func(bucket string, from, to []byte, visit func(k, v []byte) bool) error
+
+// walkProtos walks the records of bucket with from <= key < to in walk's
+// order, decoding each as M, until visit returns false. A record that does
+// not decode ends the walk with its error.
+func walkProtos[M proto.Message](walk walkFunc, bucket string, from, to []byte, visit func(m M) bool) error {
+	var decodeErr error
+	err := walk(bucket, from, to, func(_, v []byte) bool {
+		m := newProto[M]()
+		if decodeErr = proto.Unmarshal(v, m); decodeErr != nil {
+			return false
+		}
+		return visit(m)
+	})
+	return cmp.Or(err, decodeErr)
 }

@@ -66,6 +66,7 @@ func New(cfg Config) (*Server, error) {
 			WriteBufferSize: 4096,
 		},
 	}
+	s.upgrader.Error = s.handshakeError
 	s.handlers = s.commandHandlers()
 	return s, nil
 }

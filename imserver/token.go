@@ -25,7 +25,10 @@ var (
 // ambiguity.
 const tokenPrefix = "imbot1."
 
-var tokenEncoding = base64.RawURLEncoding
+// tokenEncoding is strict so that a token has one spelling: a lax decoder
+// ignores the unused low bits of the last character, and would take
+// altered copies of a signature as valid.
+var tokenEncoding = base64.RawURLEncoding.Strict()
 
 // MintToken returns a token that lets userID of appID in until expiry.
 //

@@ -1,0 +1,675 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/internal/rawclient"
+)
+
+// mainEnv, set to 1 in a child process's environment, makes the test
+// binary behave as the imserver command: the crash test re-executes
+// itself this way instead of building a separate binary.
+const mainEnv = "IMSERVER_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	testAppID  = 1
+	testSecret = "test-secret"
+	waitFor    = 10 * time.Second // deadline of every wait on an event
+)
+
+// syncBuffer is an io.Writer that tests can read while run writes to it;
+// wrote signals that something was written since the last wait.
+type syncBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{wrote: make(chan struct{}, 1)} }
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	n, err := b.buf.Write(p)
+	b.mu.Unlock()
+	select {
+	case b.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitLine waits until b holds a line starting with prefix and returns the
+// rest of it, trimmed. It fails the test if exited closes (run returned)
+// or the deadline passes first.
+func waitLine(t *testing.T, b *syncBuffer, prefix string, exited <-chan struct{}, stderr *syncBuffer) string {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		for line := range strings.Lines(b.String()) {
+			if rest, ok := strings.CutPrefix(line, prefix); ok && strings.HasSuffix(rest, "\n") {
+				return strings.TrimSpace(rest)
+			}
+		}
+		select {
+		case <-b.wrote:
+		case <-exited:
+			t.Fatalf("run returned before printing %q; stdout:\n%s\nstderr:\n%s", prefix, b, stderr)
+		case <-deadline:
+			t.Fatalf("no %q line within %v; stdout:\n%s\nstderr:\n%s", prefix, waitFor, b, stderr)
+		}
+	}
+}
+
+// caller is a rawclient.Client or Socket.
+type caller interface {
+	Call(ctx context.Context, cmd improto.IMCMD, body proto.Message) (*improto.Response, error)
+}
+
+// callRaw sends a command and returns the Response whatever its status.
+func callRaw(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) *improto.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	resp, err := c.Call(ctx, cmd, body)
+	if err != nil {
+		t.Fatalf("%v: %v", cmd, err)
+	}
+	return resp
+}
+
+// call sends a command, requires status OK and returns the response body
+// as T.
+func call[T proto.Message](t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) T {
+	t.Helper()
+	resp := callRaw(t, c, cmd, body)
+	if resp.GetStatusCode() != 0 {
+		t.Fatalf("%v: status %v: %s", cmd, improto.StatusCode(resp.GetStatusCode()), resp.GetErrorDesc())
+	}
+	var zero T
+	command, _ := improto.LookupCommand(cmd)
+	out, ok := command.ResponseBodyMessage(resp.GetBody()).(T)
+	if !ok {
+		t.Fatalf("%v: body %v is not a %T", cmd, resp.GetBody(), zero)
+	}
+	return out
+}
+
+// newHTTPClient returns an HTTP client of the test's own, whose idle
+// connections are closed at cleanup so that no transport goroutine
+// outlives the test.
+func newHTTPClient(t *testing.T) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: waitFor}
+}
+
+// userClient is an HTTP API client for user of the test app on api.
+func userClient(api string, hc *http.Client, user int64) *rawclient.Client {
+	return &rawclient.Client{BaseURL: api, HTTP: hc, Token: imserver.MintToken(testAppID, user, testSecret, time.Now().Add(time.Hour))}
+}
+
+// createGroup creates a group owned by owner with members.
+func createGroup(t *testing.T, owner caller, members ...int64) *improto.ConversationInfoV2 {
+	t.Helper()
+	return call[*improto.CreateConversationV2ResponseBody](t, owner, improto.IMCMD_CREATE_CONVERSATION_V2,
+		&improto.CreateConversationV2RequestBody{
+			ConversationType: proto.Int32(int32(improto.ConversationType_GROUP_CHAT)),
+			Participants:     members,
+			Name:             proto.String("group"),
+		}).GetConversation()
+}
+
+// textBody is the request to send text to conv.
+func textBody(conv *improto.ConversationInfoV2, text string) *improto.SendMessageRequestBody {
+	return &improto.SendMessageRequestBody{
+		ConversationId:      proto.String(conv.GetConversationId()),
+		ConversationShortId: proto.Int64(conv.GetConversationShortId()),
+		ConversationType:    proto.Int32(conv.GetConversationType()),
+		MessageType:         proto.Int32(int32(improto.MessageType_MESSAGE_TYPE_TEXT)),
+		Content:             proto.String(textContent(text)),
+	}
+}
+
+// textContent is the content of a text message.
+func textContent(text string) string { return fmt.Sprintf(`{"text":%q}`, text) }
+
+func TestTokenCommand(t *testing.T) {
+	t.Setenv(secretEnv, "") // the cases below control the secret
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"token", "-app-id", "7", "-app-secret", "s3", "-user", "1001", "-ttl", "1h"}, &stdout, &stderr)
+	if code != 0 || stderr.Len() != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	tok, ok := strings.CutSuffix(stdout.String(), "\n")
+	if !ok || strings.ContainsAny(tok, "\n \t") || tok == "" {
+		t.Fatalf("stdout %q is not exactly one line holding a token", stdout.String())
+	}
+	if user, err := imserver.VerifyToken(tok, 7, "s3", time.Now()); err != nil || user != 1001 {
+		t.Fatalf("VerifyToken = %d, %v; want 1001", user, err)
+	}
+	for _, bad := range []struct {
+		name   string
+		app    int64
+		secret string
+	}{{"other app", 8, "s3"}, {"other secret", 7, "s4"}} {
+		if _, err := imserver.VerifyToken(tok, bad.app, bad.secret, time.Now()); !errors.Is(err, imserver.ErrTokenInvalid) {
+			t.Errorf("%s: VerifyToken err %v, want ErrTokenInvalid", bad.name, err)
+		}
+	}
+	if _, err := imserver.VerifyToken(tok, 7, "s3", time.Now().Add(time.Hour+time.Minute)); !errors.Is(err, imserver.ErrTokenExpired) {
+		t.Errorf("after the 1h ttl: VerifyToken err %v, want ErrTokenExpired", err)
+	}
+}
+
+func TestTokenCommandSecretFromEnv(t *testing.T) {
+	t.Setenv(secretEnv, "from-env")
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"token", "-user", "42"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	user, err := imserver.VerifyToken(strings.TrimSuffix(stdout.String(), "\n"), 1, "from-env", time.Now().Add(23*time.Hour))
+	if err != nil || user != 42 {
+		t.Fatalf("token for app 1 signed with the env secret, valid for 24h: VerifyToken = %d, %v", user, err)
+	}
+}
+
+func TestBadArguments(t *testing.T) {
+	t.Setenv(secretEnv, "")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string // substring of stderr
+	}{
+		{"token without user", []string{"token", "-app-secret", "s"}, 2, "-user is required"},
+		{"token user zero", []string{"token", "-app-secret", "s", "-user", "0"}, 2, `-user "0" is not a positive user id`},
+		{"token user negative", []string{"token", "-app-secret", "s", "-user", "-5"}, 2, `-user "-5" is not a positive user id`},
+		{"token user not a number", []string{"token", "-app-secret", "s", "-user", "bob"}, 2, `-user "bob" is not a positive user id`},
+		{"token ttl zero", []string{"token", "-app-secret", "s", "-user", "1", "-ttl", "0s"}, 2, "-ttl 0s must be positive"},
+		{"token ttl negative", []string{"token", "-app-secret", "s", "-user", "1", "-ttl", "-1h"}, 2, "-ttl -1h0m0s must be positive"},
+		{"token ttl unparsable", []string{"token", "-app-secret", "s", "-user", "1", "-ttl", "soon"}, 2, `invalid value "soon" for flag -ttl`},
+		{"token without secret", []string{"token", "-user", "1"}, 2, "an app secret is required"},
+		{"token app id zero", []string{"token", "-app-secret", "s", "-user", "1", "-app-id", "0"}, 2, "-app-id 0 must be positive"},
+		{"token stray argument", []string{"token", "-app-secret", "s", "-user", "1", "extra"}, 2, `unexpected argument "extra"`},
+		{"token unknown flag", []string{"token", "-nope"}, 2, "flag provided but not defined: -nope"},
+		{"server without secret", []string{"-addr", "127.0.0.1:0"}, 2, "an app secret is required: pass -app-secret or set IMBOT_APP_SECRET"},
+		{"server app id negative", []string{"-app-secret", "s", "-app-id", "-1"}, 2, "-app-id -1 must be positive"},
+		{"server bad log level", []string{"-app-secret", "s", "-log-level", "loud"}, 2, `invalid value "loud" for flag -log-level`},
+		{"server stray argument", []string{"-app-secret", "s", "serve"}, 2, `unexpected argument "serve"`},
+		{"server bad address", []string{"-app-secret", "s", "-addr", "127.0.0.1:notaport"}, 1, "notaport"},
+		{"server data in a missing directory", []string{"-app-secret", "s", "-addr", "127.0.0.1:0", "-data", filepath.Join(t.TempDir(), "missing", "im.db")}, 1, "bolt: open"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), tt.args, &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d", code, tt.wantCode)
+			}
+			if !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("stderr %q does not say %q", stderr.String(), tt.wantErr)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		args  []string
+		flags []string
+	}{
+		{[]string{"-h"}, []string{"-addr", "-app-id", "-app-secret", "-data", "-log-level", secretEnv, "imserver token"}},
+		{[]string{"token", "-h"}, []string{"-app-id", "-app-secret", "-user", "-ttl", secretEnv}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(t.Context(), tt.args, &stdout, &stderr); code != 0 {
+				t.Errorf("exit %d, want 0", code)
+			}
+			for _, f := range tt.flags {
+				if !strings.Contains(stderr.String(), f) {
+					t.Errorf("usage does not mention %s:\n%s", f, stderr.String())
+				}
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+// TestServeAndShutdown runs the server in-process on a free port, uses the
+// HTTP API and a Frontier socket, then cancels its context: run must
+// return 0 and the socket must get a "going away" close frame.
+func TestServeAndShutdown(t *testing.T) {
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan struct{})
+	var code int
+	go func() {
+		defer close(exited)
+		code = run(ctx, []string{"-addr", "127.0.0.1:0", "-app-secret", testSecret, "-log-level", "debug"}, stdout, stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-exited })
+
+	api := waitLine(t, stdout, "api:", exited, stderr)
+	frontier := waitLine(t, stdout, "frontier:", exited, stderr)
+	if !strings.HasPrefix(api, "http://127.0.0.1:") || strings.HasSuffix(api, ":0") {
+		t.Fatalf("api URL %q, want http://127.0.0.1 with the bound port", api)
+	}
+	if want := "ws" + strings.TrimPrefix(api, "http") + imserver.FrontierPath; frontier != want {
+		t.Errorf("frontier URL %q, want %q", frontier, want)
+	}
+	if s := waitLine(t, stdout, "store:", exited, stderr); !strings.Contains(s, "memory") || !strings.Contains(s, "lost on exit") {
+		t.Errorf("store line %q does not say the state is in memory and lost on exit", s)
+	}
+	if s := waitLine(t, stdout, "token:", exited, stderr); !strings.Contains(s, "token -app-id 1") || !strings.Contains(s, "-user") {
+		t.Errorf("token line %q does not say how to get a token", s)
+	}
+
+	hc := newHTTPClient(t)
+	alice := userClient(api, hc, 1001)
+	conv := createGroup(t, alice, 1002)
+	sent := call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, textBody(conv, "hello"))
+
+	device := "bob-web"
+	bobToken := imserver.MintToken(testAppID, 1002, testSecret, time.Now().Add(time.Hour))
+	dctx, dcancel := context.WithTimeout(context.Background(), waitFor)
+	defer dcancel()
+	sock, _, err := rawclient.Dial(dctx, rawclient.FrontierURL(api, bobToken, testAppID, imserver.DefaultFPID,
+		imserver.DefaultAppKey, device, imserver.AccessKey(imserver.DefaultFPID, imserver.DefaultAppKey, device)), bobToken, 0)
+	if err != nil {
+		t.Fatalf("dial Frontier: %v", err)
+	}
+	defer sock.Close()
+	inbox := call[*improto.MessagesPerUserResponseBody](t, sock, improto.IMCMD_GET_MESSAGES_BY_USER,
+		&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(0), Limit: proto.Int32(10)})
+	if len(inbox.GetMessages()) != 1 || inbox.GetMessages()[0].GetServerMessageId() != sent.GetServerMessageId() {
+		t.Fatalf("bob's inbox over the socket: %v, want message %d", inbox.GetMessages(), sent.GetServerMessageId())
+	}
+
+	cancel()
+	select {
+	case <-sock.Done():
+	case <-time.After(waitFor):
+		t.Fatalf("socket still open %v after the shutdown began", waitFor)
+	}
+	var ce *websocket.CloseError
+	if !errors.As(sock.Err(), &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Errorf("socket ended with %v, want a %d (going away) close frame", sock.Err(), websocket.CloseGoingAway)
+	}
+	select {
+	case <-exited:
+	case <-time.After(waitFor):
+		t.Fatalf("run did not return within %v of the cancel", waitFor)
+	}
+	if code != 0 {
+		t.Errorf("run returned %d after a graceful shutdown, want 0; stderr:\n%s", code, stderr)
+	}
+	if _, err := alice.Call(t.Context(), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{}); err == nil {
+		t.Error("the API still answers after run returned")
+	}
+	for _, log := range []string{"shutting down", "stopped"} {
+		if !strings.Contains(stderr.String(), log) {
+			t.Errorf("stderr does not log %q:\n%s", log, stderr)
+		}
+	}
+	if out := stdout.String() + stderr.String(); strings.Contains(out, "imbot1.") || strings.Contains(out, testSecret) {
+		t.Errorf("a token or the secret was printed or logged:\n%s", out)
+	}
+}
+
+// child is the imserver command running in a child process: the test
+// binary re-executed with mainEnv set.
+type child struct {
+	cmd    *exec.Cmd
+	api    string
+	stderr string // path of the file that receives its stderr
+
+	waitOnce sync.Once
+	waitErr  error
+}
+
+// startChild starts the command with args and waits for its api line. The
+// child is killed at cleanup if it still runs.
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderrPath := filepath.Join(t.TempDir(), "stderr")
+	errFile, err := os.Create(stderrPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1", secretEnv+"=")
+	cmd.Stdout, cmd.Stderr = w, errFile
+	err = cmd.Start()
+	w.Close() // the child has its own copies; ours would hide its exit from the reader
+	errFile.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stderr: stderrPath}
+	t.Cleanup(func() {
+		c.kill()
+		r.Close() // only now: a Go program writing to a pipe without a reader dies of SIGPIPE
+		if t.Failed() {
+			b, _ := os.ReadFile(stderrPath)
+			t.Logf("child %d stderr:\n%s", cmd.Process.Pid, b)
+		}
+	})
+	if err := r.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(r)
+	for c.api == "" {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			b, _ := os.ReadFile(stderrPath)
+			t.Fatalf("child printed no api line: %v; stderr:\n%s", err, b)
+		}
+		if rest, ok := strings.CutPrefix(line, "api:"); ok {
+			c.api = strings.TrimSpace(rest)
+		}
+	}
+	// The rest of the banner is a few short lines that the pipe's buffer
+	// takes without anyone reading them.
+	return c
+}
+
+// wait waits for the child to exit, once; later calls return the same.
+func (c *child) wait() error {
+	c.waitOnce.Do(func() { c.waitErr = c.cmd.Wait() })
+	return c.waitErr
+}
+
+// kill kills the child with SIGKILL, the way a crash or power cut ends
+// it: no deferred function, no graceful shutdown, no store Close.
+func (c *child) kill() {
+	_ = c.cmd.Process.Kill()
+	_ = c.wait()
+}
+
+// stop sends SIGTERM and waits for the child to exit, killing it if it
+// takes longer than waitFor; it returns the exit code.
+func (c *child) stop(t *testing.T) int {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { // ends when the child does; kill below guarantees it
+		defer close(exited)
+		_ = c.wait()
+	}()
+	select {
+	case <-exited:
+	case <-time.After(waitFor):
+		c.kill()
+		<-exited
+		t.Fatalf("child did not exit within %v of SIGTERM", waitFor)
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+// TestCrashKeepsAcknowledgedState kills a server on a bbolt file with
+// SIGKILL, while messages are still being sent, and restarts it on the
+// same file: every message the server acknowledged must be there, with
+// gap-free indexes, the same in the user's inbox and in the conversation,
+// and the read index of a member must be intact.
+func TestCrashKeepsAcknowledgedState(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "im.db")
+	args := []string{"-data", data, "-addr", "127.0.0.1:0", "-app-secret", testSecret, "-log-level", "warn"}
+	hc := newHTTPClient(t)
+	first := startChild(t, args...)
+	users := map[int64]*rawclient.Client{}
+	for u := int64(1); u <= 3; u++ {
+		users[u] = userClient(first.api, hc, u)
+	}
+	conv := createGroup(t, users[1], 2, 3)
+
+	// Phase 1: 200 messages, sent by three users at once.
+	const n = 200
+	var mu sync.Mutex
+	acked := map[int64]string{} // server message id → content
+	ack := func(id int64, content string) {
+		mu.Lock()
+		defer mu.Unlock()
+		acked[id] = content
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(users))
+	for u, c := range users {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			for i := int(u) - 1; i < n; i += len(users) {
+				text := fmt.Sprintf("m%d from %d", i, u)
+				resp, err := c.Call(ctx, improto.IMCMD_SEND_MESSAGE, textBody(conv, text))
+				if err == nil && resp.GetStatusCode() != 0 {
+					err = fmt.Errorf("status %v: %s", improto.StatusCode(resp.GetStatusCode()), resp.GetErrorDesc())
+				}
+				if err != nil {
+					errs <- fmt.Errorf("user %d sending %q: %w", u, text, err)
+					return
+				}
+				ack(resp.GetBody().GetSendMessageBody().GetServerMessageId(), textContent(text))
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(acked) != n {
+		t.Fatalf("%d distinct server message ids acknowledged, want %d", len(acked), n)
+	}
+
+	const readIndex = 120
+	markRead := callRaw(t, users[2], improto.IMCMD_MARK_CONVERSATION_READ, &improto.MarkConversationReadRequestBody{
+		ConversationId:      proto.String(conv.GetConversationId()),
+		ConversationShortId: proto.Int64(conv.GetConversationShortId()),
+		ConversationType:    proto.Int32(conv.GetConversationType()),
+		ReadMessageIndex:    proto.Int64(readIndex),
+	})
+	readServed := true
+	switch code := improto.StatusCode(markRead.GetStatusCode()); code {
+	case 0:
+	case improto.StatusCode_INVALID_CMD:
+		readServed = false
+		t.Logf("604 MARK_CONVERSATION_READ is not served (%s): the read index is not checked", markRead.GetErrorDesc())
+	default:
+		t.Fatalf("604 MARK_CONVERSATION_READ: status %v: %s", code, markRead.GetErrorDesc())
+	}
+
+	// Phase 2: user 3 keeps sending; the server is killed once a few more
+	// sends have been acknowledged, so the kill lands mid-stream.
+	const inFlightAcks = 5
+	someAcked := make(chan struct{})
+	senderDone := make(chan struct{})
+	go func() {
+		defer close(senderDone)
+		for i := 0; i < 10_000; i++ { // bounded in case the kill never lands
+			text := fmt.Sprintf("in flight %d", i)
+			resp, err := users[3].Call(context.Background(), improto.IMCMD_SEND_MESSAGE, textBody(conv, text))
+			if err != nil || resp.GetStatusCode() != 0 {
+				return // the server is gone
+			}
+			ack(resp.GetBody().GetSendMessageBody().GetServerMessageId(), textContent(text))
+			if i == inFlightAcks-1 {
+				close(someAcked)
+			}
+		}
+	}()
+	select {
+	case <-someAcked:
+	case <-senderDone:
+		t.Fatal("the in-flight sender stopped before the kill")
+	case <-time.After(waitFor):
+		t.Fatalf("fewer than %d in-flight sends acknowledged within %v", inFlightAcks, waitFor)
+	}
+	first.kill()
+	select {
+	case <-senderDone:
+	case <-time.After(waitFor):
+		t.Fatal("the in-flight sender still runs after the kill")
+	}
+	mu.Lock()
+	total := len(acked)
+	mu.Unlock()
+	t.Logf("%d messages acknowledged before the SIGKILL", total)
+
+	second := startChild(t, args...)
+	for u := range users {
+		users[u] = userClient(second.api, hc, u)
+	}
+
+	// Everything in the conversation, oldest first, as user 3 pages it.
+	var inConv []*improto.MessageBody
+	for anchor := int64(0); ; {
+		page := call[*improto.MessagesInConversationResponseBody](t, users[3], improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
+			&improto.MessagesInConversationRequestBody{
+				ConversationId:      proto.String(conv.GetConversationId()),
+				ConversationShortId: proto.Int64(conv.GetConversationShortId()),
+				ConversationType:    proto.Int32(conv.GetConversationType()),
+				Direction:           improto.MessageDirection_NEWER.Enum(),
+				AnchorIndex:         proto.Int64(anchor),
+				Limit:               proto.Int32(50),
+			})
+		inConv = append(inConv, page.GetMessages()...)
+		if !page.GetHasMore() {
+			break
+		}
+		if page.GetNextCursor() <= anchor {
+			t.Fatalf("301 paging does not advance: anchor %d, next cursor %d", anchor, page.GetNextCursor())
+		}
+		anchor = page.GetNextCursor()
+	}
+	if len(inConv) < total {
+		t.Fatalf("the conversation holds %d messages after the restart, want at least the %d acknowledged", len(inConv), total)
+	}
+	convIDs := map[int64]bool{}
+	for i, m := range inConv {
+		if m.GetIndexInConversation() != int64(i+1) {
+			t.Fatalf("message %d of %d has index %d: indexes are not 1..%d gap-free", i+1, len(inConv), m.GetIndexInConversation(), len(inConv))
+		}
+		convIDs[m.GetServerMessageId()] = true
+		if want, ok := acked[m.GetServerMessageId()]; ok && m.GetContent() != want {
+			t.Errorf("message %d has content %q, want %q", m.GetServerMessageId(), m.GetContent(), want)
+		}
+	}
+	for id := range acked {
+		if !convIDs[id] {
+			t.Errorf("acknowledged message %d is missing from the conversation after the restart", id)
+		}
+	}
+
+	// The same messages in user 3's inbox.
+	inboxIDs := map[int64]bool{}
+	for cursor := int64(0); ; {
+		page := call[*improto.MessagesPerUserResponseBody](t, users[3], improto.IMCMD_GET_MESSAGES_BY_USER,
+			&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(cursor), Limit: proto.Int32(50)})
+		for _, m := range page.GetMessages() {
+			if m.GetConversationShortId() == conv.GetConversationShortId() {
+				inboxIDs[m.GetServerMessageId()] = true
+			}
+		}
+		if !page.GetHasMore() {
+			break
+		}
+		if page.GetNextCursor() <= cursor {
+			t.Fatalf("200 paging does not advance: cursor %d, next cursor %d", cursor, page.GetNextCursor())
+		}
+		cursor = page.GetNextCursor()
+	}
+	if len(inboxIDs) != len(convIDs) {
+		t.Errorf("user 3's inbox holds %d of the conversation's messages, the conversation %d", len(inboxIDs), len(convIDs))
+	}
+	for id := range convIDs {
+		if !inboxIDs[id] {
+			t.Errorf("message %d is in the conversation but not in user 3's inbox", id)
+		}
+	}
+
+	// User 2's read index.
+	info := callRaw(t, users[2], improto.IMCMD_GET_CONVERSATION_INFO_V2, &improto.GetConversationInfoV2RequestBody{
+		ConversationId:      proto.String(conv.GetConversationId()),
+		ConversationShortId: proto.Int64(conv.GetConversationShortId()),
+		ConversationType:    proto.Int32(conv.GetConversationType()),
+	})
+	switch code := improto.StatusCode(info.GetStatusCode()); {
+	case code == improto.StatusCode_INVALID_CMD:
+		t.Logf("608 GET_CONVERSATION_INFO_V2 is not served (%s): the read index is not checked", info.GetErrorDesc())
+	case code != 0:
+		t.Errorf("608 GET_CONVERSATION_INFO_V2: status %v: %s", code, info.GetErrorDesc())
+	case !readServed:
+	default:
+		got := info.GetBody().GetGetConversationInfoV2Body().GetConversationInfo().GetConversationSettingInfo().GetReadIndex()
+		if got != readIndex {
+			t.Errorf("user 2's read index after the restart is %d, want %d", got, readIndex)
+		}
+	}
+
+	// The next message continues the sequence: no index or id is reused.
+	next := call[*improto.SendMessageResponseBody](t, users[1], improto.IMCMD_SEND_MESSAGE, textBody(conv, "after the restart"))
+	if convIDs[next.GetServerMessageId()] {
+		t.Errorf("the first message after the restart reuses server message id %d", next.GetServerMessageId())
+	}
+	latest := call[*improto.MessagesInConversationResponseBody](t, users[1], improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
+		&improto.MessagesInConversationRequestBody{
+			ConversationId:      proto.String(conv.GetConversationId()),
+			ConversationShortId: proto.Int64(conv.GetConversationShortId()),
+			ConversationType:    proto.Int32(conv.GetConversationType()),
+			Direction:           improto.MessageDirection_FROM_LATEST.Enum(),
+			Limit:               proto.Int32(1),
+		}).GetMessages()
+	if len(latest) != 1 || latest[0].GetServerMessageId() != next.GetServerMessageId() || latest[0].GetIndexInConversation() != int64(len(inConv)+1) {
+		t.Errorf("latest message after the restart: %v, want id %d at index %d", latest, next.GetServerMessageId(), len(inConv)+1)
+	}
+
+	// A graceful stop of the real process exits 0.
+	if code := second.stop(t); code != 0 {
+		t.Errorf("SIGTERM: exit code %d, want 0", code)
+	}
+}

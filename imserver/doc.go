@@ -1,0 +1,101 @@
+// Package imserver is an IM Cloud-compatible server in one process: the
+// default backend of imbot's quick start, examples, tests and benchmarks.
+//
+// [New] returns a [Server], an http.Handler serving
+//
+//   - the HTTP API: POST /{route} with a protobuf Request, answered with a
+//     protobuf Response (Content-Type application/x-protobuf). Routes are
+//     the reference's; both spellings are served where Android and web
+//     differ (e.g. v1/message/get_by_id and
+//     v1/message/get_message_by_server_id).
+//   - the Frontier WebSocket at [FrontierPath]: binary frames carry Frames
+//     whose payload is a Request or Response; a Response echoes its
+//     request's seqid; a Response with sequence_id 0 is a push; the text
+//     "hi" is the heartbeat and is answered in kind.
+//
+// Serve it with any http.Server or httptest.NewServer, and call
+// [Server.Shutdown] or [Server.Close] to end its sockets (http.Server does
+// not track hijacked connections).
+//
+// # Authentication
+//
+// Requests carry a token (Request.token over HTTP, the token query parameter
+// on the socket) minted by [Server.Token] or [MintToken]: app id, user id
+// and expiry signed with HMAC-SHA256 under the app secret. An expired token
+// is answered EXPIRED_TOKEN (100) so a client can fetch a new one; a
+// missing, forged or foreign one INVALID_TOKEN (1). Tokens never appear in
+// log lines or error descriptions. The socket also checks aid, fpid,
+// device_id and access_key ([AccessKey]).
+//
+// # Commands
+//
+// Messages: 100 send · 200 inbox after a cursor · 203 first sync (paged) ·
+// 301 one conversation, OLDER / NEWER / FROM_LATEST · 211 by server id ·
+// 701 delete for self · 702 recall · 705 message properties · 2021 ext.
+//
+// Conversations: 609 create (single chats "{inbox}:1:{min}:{max}", found
+// again on repeat; groups and live chats get a new short id, or the one an
+// earlier request with the same idempotent_id got) · 608 / 610 info · 2006
+// list · 603 delete for self · 604 / 2002 mark read · 614 dissolve · 652
+// leave · 650 / 651 add / remove · 605 / 654 participants · 655 update a
+// participant · 901 / 920 (empty bodies in the reference: use 608) ·
+// 902 / 904 core info · 921 / 922 setting info · 2000 read indexes · 2019
+// mute members · 2020 mute the conversation.
+//
+// Live chats (MASS_CHAT, 100): 10001 join · 10002 leave · 10003 members
+// (imbot's numbers; see improto/README.md) · 2007 send · 2008 page · 2009
+// online counts.
+//
+// Friends: 2046 apply · 2047 / 2048 sent / received applies · 2049 reply ·
+// 2050 friends · 2051 delete.
+//
+// Pushes: 500 new or changed message (every online socket of every member
+// who can see it, the sender's other sockets included) · 501 read index
+// moved · 502 conversation changed (membership, core, setting, block,
+// dissolve: fetch with 608) · 505 live-chat message · 508 friend event.
+//
+// Every other command of the reference is answered INVALID_CMD.
+//
+// # Delivery
+//
+// Each conversation numbers its messages 1, 2, 3 … and orders them by a
+// strictly increasing order_in_conversation (microseconds). Each user has
+// one inbox stream per inbox type: every message they may see, and every
+// later change to one, is one entry under the next cursor, so 200 after
+// cursor C returns everything after C in order. Pushes carry
+// previous_cursor and next_cursor: a client that sees previous_cursor
+// differ from the last cursor it holds pulls the gap. An entry resolves to
+// the message as it is now (version grows by one per change), so clients
+// keep the highest version per server message id. A paged 203 hands out
+// per_user_cursor: continue with 200 from the first page's. Live chats have
+// no inbox: page them with 2008.
+//
+// All state changes run one at a time, each in one store transaction, and
+// their pushes leave after commit in commit order. A socket that cannot
+// keep up (Config.SendQueue frames waiting) is closed rather than allowed
+// to stall anyone else; its client catches up from its cursor.
+//
+// # Rules
+//
+// Only members read or write a conversation (USER_NOT_IN_GROUP); a
+// conversation in another inbox type does not exist (CONVERSATION_NOT_FOUND).
+// Owners and managers add members, change core info, mute members (2019)
+// and the conversation (2020); managers act on ordinary members and
+// visitors only; the owner alone dissolves, sets roles, and transfers
+// ownership (655 with role owner). A muted member, or anyone but the owner
+// (and the managers, with block_normal_only) in a muted conversation, is
+// answered USER_BANNED_TO_POST. The sender may recall within
+// Config.RecallWindow; owners and managers at any time. The s: ext keys the
+// server acts on: s:client_message_id, s:mentioned_users (written from the
+// body's mentioned_users), s:visible / s:invisible (who receives a
+// message), s:do_not_increase_unread (unread counts), s:is_recalled (set by
+// recall), s:message_priority (live chats: from the Request header of that
+// name, since 2007's body has no ext), s:push_status and
+// s:push_part_disable_config (validated in setting ext).
+//
+// # Storage
+//
+// State lives in a [store.Store]: store.NewMemory for tests, bolt.Open for a
+// server that must survive restarts. An acknowledged write is committed
+// before its response leaves.
+package imserver

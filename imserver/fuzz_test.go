@@ -1,0 +1,131 @@
+package imserver_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/imserver/store"
+)
+
+// fuzzToken is user 1's token on every fuzzServer.
+var fuzzToken = imserver.MintToken(testAppID, 1, testSecret, time.Now().Add(24*time.Hour))
+
+// fuzzServer is a new Server on a memory store for one fuzz input, with a
+// group (short id 1, members 1, 2, 3), a single chat of 1 and 2 (short id
+// 2) and one message in each, so that fuzzed requests reach real state
+// and every input sees the same state (a crasher replays alone).
+func fuzzServer(t *testing.T) *imserver.Server {
+	t.Helper()
+	st := store.NewMemory()
+	srv, err := imserver.New(imserver.Config{
+		AppID: testAppID, AppSecret: testSecret, Store: st,
+		Logger:          slog.New(slog.DiscardHandler),
+		MaxRequestBytes: 64 << 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		st.Close()
+	})
+	post := func(cmd improto.IMCMD, body proto.Message) {
+		t.Helper()
+		req, err := rawRequest(cmd, fuzzToken, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		command, _ := improto.LookupCommand(cmd)
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/"+command.Route(), bytes.NewReader(req)))
+		resp := &improto.Response{}
+		if err := proto.Unmarshal(rec.Body.Bytes(), resp); err != nil || resp.GetStatusCode() != 0 {
+			t.Fatalf("setting up with %v: HTTP %d, %v %q", cmd, rec.Code, err, resp.GetErrorDesc())
+		}
+	}
+	for _, typ := range []improto.ConversationType{improto.ConversationType_GROUP_CHAT, improto.ConversationType_ONE_TO_ONE_CHAT} {
+		members := []int64{2, 3}
+		if typ == improto.ConversationType_ONE_TO_ONE_CHAT {
+			members = members[:1]
+		}
+		post(improto.IMCMD_CREATE_CONVERSATION_V2, &improto.CreateConversationV2RequestBody{
+			ConversationType: proto.Int32(int32(typ)), Participants: members})
+	}
+	for short := range int64(2) {
+		post(improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+			ConversationShortId: proto.Int64(short + 1),
+			MessageType:         proto.Int32(int32(improto.MessageType_MESSAGE_TYPE_TEXT)),
+			Content:             proto.String(`{"text":"seed"}`),
+		})
+	}
+	return srv
+}
+
+// rawRequest encodes a Request for cmd as user with body.
+func rawRequest(cmd improto.IMCMD, token string, body proto.Message) ([]byte, error) {
+	req := &improto.Request{Cmd: proto.Int32(int32(cmd)), SequenceId: proto.Int64(1), Token: proto.String(token)}
+	if body != nil {
+		command, _ := improto.LookupCommand(cmd)
+		b, _ := command.NewRequestBody(body)
+		req.Body = b
+	}
+	return proto.Marshal(req)
+}
+
+// FuzzHTTPRequest posts arbitrary bytes to a route. With auth, the bytes
+// follow a valid Request envelope (the route's cmd and user 1's token), so
+// they can set the body, the inbox, or override the envelope's fields, and
+// reach the handlers; without, they are the whole body.
+//
+// Whatever the input, the answer is a protobuf Response with a status the
+// client can act on: never a panic, never INTERNAL_ERROR (which also
+// covers a handler that panicked), never a failure without a description
+// or one that shows the token.
+func FuzzHTTPRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, route string, auth bool, data []byte) {
+		srv := fuzzServer(t)
+		tok := fuzzToken
+		body := data
+		if auth {
+			cmd, _ := improto.CommandForRoute(route)
+			prefix, err := rawRequest(cmd.Cmd, tok, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = append(prefix, data...)
+		}
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r.URL.Path = "/" + route // any bytes, without URL parsing in the way
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, r)
+
+		if ct := rec.Header().Get("Content-Type"); ct != "application/x-protobuf" {
+			t.Fatalf("HTTP %d with Content-Type %q", rec.Code, ct)
+		}
+		resp := &improto.Response{}
+		if err := proto.Unmarshal(rec.Body.Bytes(), resp); err != nil {
+			t.Fatalf("HTTP %d body is not a Response: %v", rec.Code, err)
+		}
+		status := improto.StatusCode(resp.GetStatusCode())
+		t.Logf("answer: HTTP %d, %v %q", rec.Code, status, resp.GetErrorDesc())
+		switch {
+		case status == improto.StatusCode_INTERNAL_ERROR:
+			t.Fatalf("INTERNAL_ERROR: %s", resp.GetErrorDesc())
+		case status != 0 && resp.GetErrorDesc() == "":
+			t.Fatalf("status %v without error_desc", status)
+		case strings.Contains(resp.GetErrorDesc(), tok):
+			t.Fatalf("error_desc shows the token: %q", resp.GetErrorDesc())
+		case rec.Code != http.StatusOK && status == 0:
+			t.Fatalf("HTTP %d with status OK", rec.Code)
+		}
+	})
+}

@@ -1,0 +1,623 @@
+package imserver_test
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/internal/rawclient"
+)
+
+const (
+	liveType         = int32(improto.ConversationType_MASS_CHAT)
+	liveRoleOwner    = int32(improto.GroupRole_OWNER)
+	liveRoleVisitor  = int32(improto.GroupRole_VISITOR)
+	livePriorityKey  = "s:message_priority"
+	livePollInterval = 5 * time.Millisecond
+)
+
+// createLive creates a live chat owned by owner with members.
+func createLive(t *testing.T, owner caller, members ...int64) *improto.ConversationInfoV2 {
+	t.Helper()
+	return call[*improto.CreateConversationV2ResponseBody](t, owner, improto.IMCMD_CREATE_CONVERSATION_V2,
+		&improto.CreateConversationV2RequestBody{
+			ConversationType: proto.Int32(liveType),
+			Participants:     members,
+			Name:             proto.String("live"),
+		}).GetConversation()
+}
+
+func liveJoinBody(conv *improto.ConversationInfoV2) *improto.JoinLiveGroupRequestBody {
+	id, short, typ := convRef(conv)
+	return &improto.JoinLiveGroupRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
+}
+
+func liveLeaveBody(conv *improto.ConversationInfoV2) *improto.LeaveLiveGroupRequestBody {
+	id, short, typ := convRef(conv)
+	return &improto.LeaveLiveGroupRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
+}
+
+// joinLive joins c to a live chat.
+func joinLive(t *testing.T, c caller, conv *improto.ConversationInfoV2) *improto.JoinLiveGroupResponseBody {
+	t.Helper()
+	return call[*improto.JoinLiveGroupResponseBody](t, c, improto.IMCMD_JOIN_LIVE_GROUP, liveJoinBody(conv))
+}
+
+func liveBody(conv *improto.ConversationInfoV2, text, clientID string) *improto.BroadcastSendMessageRequestBody {
+	id, short, typ := convRef(conv)
+	b := &improto.BroadcastSendMessageRequestBody{
+		ConversationId: id, ConversationShortId: short, ConversationType: typ,
+		MessageType: proto.Int32(int32(improto.MessageType_MESSAGE_TYPE_TEXT)),
+		Content:     proto.String(fmt.Sprintf(`{"text":%q}`, text)),
+	}
+	if clientID != "" {
+		b.ClientMessageId = proto.String(clientID)
+	}
+	return b
+}
+
+// sendLive sends a text to a live chat with 2007.
+func sendLive(t *testing.T, c caller, conv *improto.ConversationInfoV2, text string) *improto.BroadcastSendMessageResponseBody {
+	t.Helper()
+	return call[*improto.BroadcastSendMessageResponseBody](t, c, improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, text, ""))
+}
+
+// sendLiveWithHeaders posts a 2007 as user with the given Request headers.
+func sendLiveWithHeaders(t *testing.T, e *env, user int64, body *improto.BroadcastSendMessageRequestBody, headers map[string]string) *improto.Response {
+	t.Helper()
+	req, err := rawclient.Request(improto.IMCMD_BROADCAST_SEND_MESSAGE, 1, e.token(user), 0, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Headers = headers
+	cmd, _ := improto.LookupCommand(improto.IMCMD_BROADCAST_SEND_MESSAGE)
+	resp, err := e.user(user).Post(ctx(t), cmd.Route(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// recvLive pages a live chat with 2008.
+func recvLive(t *testing.T, c caller, conv *improto.ConversationInfoV2, cursor, limit int64, reverse bool) *improto.BroadcastRecvMessageResponseBody {
+	t.Helper()
+	id, short, typ := convRef(conv)
+	return call[*improto.BroadcastRecvMessageResponseBody](t, c, improto.IMCMD_BROADCAST_RECV_MESSAGE,
+		&improto.BroadcastRecvMessageRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
+			Cursor: proto.Int64(cursor), Limit: proto.Int64(limit), Reverse: proto.Bool(reverse)})
+}
+
+func liveIndexes(ms []*improto.MessageBody) []int64 {
+	var out []int64
+	for _, m := range ms {
+		out = append(out, m.GetIndexInConversation())
+	}
+	return out
+}
+
+// liveMembers pages a live chat's members with 10003.
+func liveMembers(t *testing.T, c caller, conv *improto.ConversationInfoV2, cursor int64, limit int32, onlineOnly bool) *improto.GetLiveGroupMembersResponseBody {
+	t.Helper()
+	id, short, typ := convRef(conv)
+	return call[*improto.GetLiveGroupMembersResponseBody](t, c, improto.IMCMD_GET_LIVE_GROUP_MEMBERS,
+		&improto.GetLiveGroupMembersRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
+			Cursor: proto.Int64(cursor), Limit: proto.Int32(limit), OnlineOnly: proto.Bool(onlineOnly)})
+}
+
+func liveUserIDs(ms []*improto.LiveMemberInfo) []int64 {
+	var out []int64
+	for _, m := range ms {
+		out = append(out, m.GetUserId())
+	}
+	return out
+}
+
+// liveCounters asks 2009 about the given short ids and returns short id →
+// counter for those answered.
+func liveCounters(t *testing.T, c caller, shortIDs ...int64) map[int64]int32 {
+	t.Helper()
+	body := &improto.BroadcastUserCounterRequestBody{}
+	for _, id := range shortIDs {
+		body.Conversations = append(body.Conversations, &improto.ConversationRequest{ConversationShortId: proto.Int64(id)})
+	}
+	resp := call[*improto.BroadcastUserCounterResponseBody](t, c, improto.IMCMD_BROADCAST_USER_COUNTER, body)
+	out := map[int64]int32{}
+	for _, info := range resp.GetInfos() {
+		if info.GetConversationType() != liveType {
+			t.Errorf("2009 answered conversation %d with type %d", info.GetConversationShortId(), info.GetConversationType())
+		}
+		out[info.GetConversationShortId()] = info.GetCounter()
+	}
+	return out
+}
+
+// liveSocket opens a socket for user and returns once the server has
+// registered it: the server starts reading requests from a socket only
+// after registering it, so an answered request proves it.
+func liveSocket(t *testing.T, e *env, user int64) *rawclient.Socket {
+	t.Helper()
+	s := e.socket(user, fmt.Sprint("device-", user))
+	wantStatus(t, s, improto.IMCMD_BROADCAST_USER_COUNTER, &improto.BroadcastUserCounterRequestBody{}, improto.StatusCode_OK)
+	return s
+}
+
+// liveBarrier returns every push s receives before a barrier: user
+// creates a group of their own over HTTP, and its 502 reaches all of
+// user's sockets after every push queued earlier, as pushes leave in
+// commit order. It is how a test shows that a push did not come.
+func liveBarrier(t *testing.T, e *env, s *rawclient.Socket, user int64) []*improto.Response {
+	t.Helper()
+	barrier := createGroup(t, e.user(user))
+	var before []*improto.Response
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case p := <-s.Pushes():
+			if p.GetCmd() == int32(improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY) &&
+				p.GetBody().GetConversationInfoUpdatedNotify().GetConversation().GetConversationShortId() == barrier.GetConversationShortId() {
+				return before
+			}
+			before = append(before, p)
+		case <-s.Done():
+			t.Fatalf("socket closed waiting for the barrier: %v", s.Err())
+		case <-deadline:
+			t.Fatalf("no barrier push within %v", waitFor)
+		}
+	}
+}
+
+// livePushes returns the messages of the 505 pushes among pushes.
+func livePushes(pushes []*improto.Response) []*improto.MessageBody {
+	var out []*improto.MessageBody
+	for _, p := range pushes {
+		if p.GetCmd() == int32(improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY) {
+			out = append(out, p.GetBody().GetHasNewMessageNotify().GetMessage())
+		}
+	}
+	return out
+}
+
+func TestLiveJoinSendAndPush(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli())
+	e := newEnv(t, func(c *imserver.Config) {
+		c.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
+	})
+	owner := e.user(1)
+	conv := createLive(t, owner)
+	socks := map[int64]*rawclient.Socket{}
+	for _, u := range []int64{2, 3, 4, 5} {
+		socks[u] = liveSocket(t, e, u)
+	}
+	joinedAt := clock.Load()
+	for _, u := range []int64{2, 3, 4} {
+		j := joinLive(t, e.user(u), conv)
+		m := j.GetMember()
+		if m.GetUserId() != u || !m.GetIsInConversation() || m.GetRole() != liveRoleVisitor || m.GetCreateTime() != joinedAt || m.GetPingTime() != joinedAt {
+			t.Fatalf("user %d joined as %v", u, m)
+		}
+		if c := j.GetConversation(); c.GetConversationType() != liveType || !c.GetIsParticipant() || c.GetUserInfo().GetRole() != liveRoleVisitor {
+			t.Fatalf("user %d's join answered %v", u, c)
+		}
+	}
+	if n := joinLive(t, e.user(4), conv).GetConversation().GetParticipantsCount(); n != 4 {
+		t.Fatalf("participants_count %d after 3 joins, want 4", n)
+	}
+
+	// Joining again keeps the role and the first join time and refreshes
+	// ping_time; the owner stays owner.
+	clock.Add(1000)
+	again := joinLive(t, e.user(2), conv).GetMember()
+	if again.GetRole() != liveRoleVisitor || again.GetCreateTime() != joinedAt || again.GetPingTime() != joinedAt+1000 {
+		t.Fatalf("joining twice: %v", again)
+	}
+	if m := joinLive(t, owner, conv).GetMember(); m.GetRole() != liveRoleOwner || !m.GetIsInConversation() {
+		t.Fatalf("owner joined as %v", m)
+	}
+
+	sent := sendLive(t, e.user(2), conv, "hello live")
+	for _, u := range []int64{2, 3, 4} { // sent over HTTP: the sender's socket gets it too
+		n := waitPush(t, socks[u], improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify()
+		m := n.GetMessage()
+		if m.GetServerMessageId() != sent.GetServerMessageId() || m.GetSender() != 2 || m.GetIndexInConversation() != 1 ||
+			m.GetConversationType() != liveType || m.GetExt()[livePriorityKey] != "1" {
+			t.Errorf("user %d got %v", u, m)
+		}
+		if n.GetConversationId() != conv.GetConversationId() || n.GetNotifyType() != improto.NewMessageNotifyType_PER_CONVERSATION {
+			t.Errorf("user %d: notify %v", u, n)
+		}
+	}
+	if got := livePushes(liveBarrier(t, e, socks[5], 5)); len(got) != 0 {
+		t.Fatalf("user 5 never joined but got %v", got)
+	}
+	// Live messages have no inbox.
+	if got := pull(t, e.user(3), 0).GetMessages(); len(got) != 0 {
+		t.Fatalf("live message in the inbox: %v", got)
+	}
+}
+
+func TestLivePriorityFromRequestHeaders(t *testing.T) {
+	e := newEnv(t)
+	conv := createLive(t, e.user(1), 2)
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		want    string // stored s:message_priority; "" means refused
+	}{
+		{name: "absent", headers: nil, want: "1"},
+		{name: "empty", headers: map[string]string{livePriorityKey: ""}, want: "1"},
+		{name: "low", headers: map[string]string{livePriorityKey: "0"}, want: "0"},
+		{name: "normal", headers: map[string]string{livePriorityKey: "1"}, want: "1"},
+		{name: "high", headers: map[string]string{livePriorityKey: "2"}, want: "2"},
+		{name: "out of range", headers: map[string]string{livePriorityKey: "3"}, want: ""},
+		{name: "name", headers: map[string]string{livePriorityKey: "HIGH"}, want: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := sendLiveWithHeaders(t, e, 1, liveBody(conv, tc.name, ""), tc.headers)
+			if tc.want == "" {
+				if got := improto.StatusCode(resp.GetStatusCode()); got != improto.StatusCode_INVALID_REQUEST {
+					t.Fatalf("status %v (%s), want INVALID_REQUEST", got, resp.GetErrorDesc())
+				}
+				return
+			}
+			if resp.GetStatusCode() != 0 {
+				t.Fatalf("status %d: %s", resp.GetStatusCode(), resp.GetErrorDesc())
+			}
+			id := resp.GetBody().GetBroadcastSendMessageBody().GetServerMessageId()
+			last := recvLive(t, e.user(2), conv, 0, 1, true).GetMessages()
+			if len(last) != 1 || last[0].GetServerMessageId() != id || last[0].GetExt()[livePriorityKey] != tc.want {
+				t.Fatalf("latest message %v, want id %d with priority %q", last, id, tc.want)
+			}
+		})
+	}
+
+	// Over a socket the header rides in the framed Request the same way;
+	// the sender's socket gets the response, the other member the push.
+	sender, other := liveSocket(t, e, 1), liveSocket(t, e, 2)
+	req, err := rawclient.Request(improto.IMCMD_BROADCAST_SEND_MESSAGE, 77, e.token(1), 0, liveBody(conv, "urgent", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Headers = map[string]string{livePriorityKey: "2"}
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := sender.CallFrame(ctx(t), &improto.Frame{Seqid: proto.Uint64(77), Payload: payload})
+	if err != nil || resp.GetStatusCode() != 0 {
+		t.Fatalf("2007 over the socket: %v %v", resp, err)
+	}
+	m := waitPush(t, other, improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
+	if m.GetServerMessageId() != resp.GetBody().GetBroadcastSendMessageBody().GetServerMessageId() || m.GetExt()[livePriorityKey] != "2" {
+		t.Fatalf("member got %v", m)
+	}
+	if got := livePushes(liveBarrier(t, e, sender, 1)); len(got) != 0 {
+		t.Fatalf("the sending socket got its own message pushed: %v", got)
+	}
+}
+
+func TestLiveSendIsIdempotent(t *testing.T) {
+	e := newEnv(t)
+	conv := createLive(t, e.user(1), 2)
+	body := liveBody(conv, "once", "cmid-live")
+	first := call[*improto.BroadcastSendMessageResponseBody](t, e.user(2), improto.IMCMD_BROADCAST_SEND_MESSAGE, body)
+	if first.GetClientMessageId() != "cmid-live" || first.GetStatus() != int32(improto.SendMessageStatus_SEND_SUCCEED) {
+		t.Fatalf("first send answered %v", first)
+	}
+	// The retry carries another priority: the stored message wins.
+	retry := sendLiveWithHeaders(t, e, 2, body, map[string]string{livePriorityKey: "2"})
+	if got := retry.GetBody().GetBroadcastSendMessageBody(); retry.GetStatusCode() != 0 || got.GetServerMessageId() != first.GetServerMessageId() {
+		t.Fatalf("retry answered %v, want server id %d", retry, first.GetServerMessageId())
+	}
+	// Another sender may use the same client id.
+	other := call[*improto.BroadcastSendMessageResponseBody](t, e.user(1), improto.IMCMD_BROADCAST_SEND_MESSAGE, body)
+	if other.GetServerMessageId() == first.GetServerMessageId() {
+		t.Fatal("another sender's client id matched the first sender's message")
+	}
+	all := recvLive(t, e.user(1), conv, 0, 0, false).GetMessages()
+	if len(all) != 2 || all[0].GetServerMessageId() != first.GetServerMessageId() || all[0].GetExt()[livePriorityKey] != "1" {
+		t.Fatalf("stored messages %v", all)
+	}
+}
+
+func TestLiveReceivePaging(t *testing.T) {
+	e := newEnv(t)
+	conv := createLive(t, e.user(1), 2)
+	sender := e.user(1)
+	for i := range 55 {
+		sendLive(t, sender, conv, fmt.Sprint(i))
+	}
+	reader := e.user(2)
+	for _, tc := range []struct {
+		name     string
+		cursor   int64
+		limit    int64
+		reverse  bool
+		want     string
+		wantMore bool
+		wantNext int64
+	}{
+		{"default limit from the oldest", 0, 0, false, fmt.Sprint(liveSeq(1, 50)), true, 50},
+		{"forward rest", 50, 20, false, "[51 52 53 54 55]", false, 55},
+		{"forward at the end", 55, 20, false, "[]", false, 55},
+		{"latest", 0, 20, true, fmt.Sprint(liveSeq(36, 55)), true, 36},
+		{"older", 36, 20, true, fmt.Sprint(liveSeq(16, 35)), true, 16},
+		{"oldest", 16, 20, true, fmt.Sprint(liveSeq(1, 15)), false, 1},
+		{"before the first", 1, 20, true, "[]", false, 1},
+		{"limit above the cap", 0, 100000, false, fmt.Sprint(liveSeq(1, 55)), false, 55},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := recvLive(t, reader, conv, tc.cursor, tc.limit, tc.reverse)
+			idx := liveIndexes(page.GetMessages())
+			if idx == nil {
+				idx = []int64{}
+			}
+			if got := fmt.Sprint(idx); got != tc.want || page.GetHasMore() != tc.wantMore || page.GetNextCursor() != tc.wantNext {
+				t.Fatalf("got %s more=%v next=%d, want %s more=%v next=%d",
+					got, page.GetHasMore(), page.GetNextCursor(), tc.want, tc.wantMore, tc.wantNext)
+			}
+		})
+	}
+	id, short, typ := convRef(conv)
+	wantStatus(t, reader, improto.IMCMD_BROADCAST_RECV_MESSAGE,
+		&improto.BroadcastRecvMessageRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ, Cursor: proto.Int64(-1)},
+		improto.StatusCode_INVALID_REQUEST)
+	wantStatus(t, e.user(3), improto.IMCMD_BROADCAST_RECV_MESSAGE,
+		&improto.BroadcastRecvMessageRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ},
+		improto.StatusCode_USER_NOT_IN_GROUP)
+}
+
+// seq returns [from, to].
+func liveSeq(from, to int64) []int64 {
+	var out []int64
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func TestLiveOnlineCounts(t *testing.T) {
+	e := newEnv(t)
+	owner := e.user(1) // joined (creator) but never online
+	conv := createLive(t, owner)
+	short := conv.GetConversationShortId()
+	socks := map[int64]*rawclient.Socket{}
+	for _, u := range []int64{2, 3, 4} {
+		socks[u] = liveSocket(t, e, u)
+		joinLive(t, e.user(u), conv)
+	}
+	joinLive(t, e.user(5), conv) // joined, offline
+	liveSocket(t, e, 6)          // online, never joined
+
+	if got := liveCounters(t, e.user(6), short)[short]; got != 3 {
+		t.Fatalf("2009 counter %d, want 3", got)
+	}
+	all := liveMembers(t, owner, conv, 0, 0, false)
+	if got := fmt.Sprint(liveUserIDs(all.GetMembers())); got != "[1 2 3 4 5]" || all.GetHasMore() || all.GetOnlineCount() != 3 || all.GetNextCursor() != 5 {
+		t.Fatalf("members %s more=%v online=%d next=%d", got, all.GetHasMore(), all.GetOnlineCount(), all.GetNextCursor())
+	}
+	for _, m := range all.GetMembers() {
+		want := liveRoleVisitor
+		if m.GetUserId() == 1 {
+			want = liveRoleOwner
+		}
+		if m.GetRole() != want || !m.GetIsInConversation() {
+			t.Errorf("member %v, want role %d and in the conversation", m, want)
+		}
+	}
+	var paged []int64
+	for cursor, more := int64(0), true; more; {
+		page := liveMembers(t, e.user(5), conv, cursor, 2, false)
+		if len(page.GetMembers()) > 2 {
+			t.Fatalf("page of %d with limit 2", len(page.GetMembers()))
+		}
+		paged = append(paged, liveUserIDs(page.GetMembers())...)
+		cursor, more = page.GetNextCursor(), page.GetHasMore()
+	}
+	if got := fmt.Sprint(paged); got != "[1 2 3 4 5]" {
+		t.Fatalf("paged members %s", got)
+	}
+	if got := liveMembers(t, owner, conv, 0, 0, true); fmt.Sprint(liveUserIDs(got.GetMembers())) != "[2 3 4]" || got.GetOnlineCount() != 3 {
+		t.Fatalf("online members %v count %d", liveUserIDs(got.GetMembers()), got.GetOnlineCount())
+	}
+
+	// Closing a socket takes the user offline once the server notices;
+	// nothing is pushed for it, so poll 2009.
+	socks[4].Close()
+	deadline := time.Now().Add(waitFor)
+	tick := time.NewTicker(livePollInterval)
+	defer tick.Stop()
+	for liveCounters(t, e.user(6), short)[short] != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("2009 counter still not 2 %v after closing a socket", waitFor)
+		}
+		<-tick.C
+	}
+	if got := liveMembers(t, owner, conv, 0, 0, true); fmt.Sprint(liveUserIDs(got.GetMembers())) != "[2 3]" || got.GetOnlineCount() != 2 {
+		t.Fatalf("online members after the close %v count %d", liveUserIDs(got.GetMembers()), got.GetOnlineCount())
+	}
+
+	// 2009 leaves out what the caller cannot see.
+	group := createGroup(t, e.user(6), 2)
+	other := e.user(6)
+	other.Inbox = 1
+	if got := liveCounters(t, other, short); len(got) != 0 {
+		t.Fatalf("2009 from another inbox type answered %v", got)
+	}
+	if got := liveCounters(t, e.user(6), short, group.GetConversationShortId(), 999999); len(got) != 1 || got[short] != 2 {
+		t.Fatalf("2009 answered %v, want only %d: 2", got, short)
+	}
+	tooMany := &improto.BroadcastUserCounterRequestBody{}
+	for range 101 {
+		tooMany.Conversations = append(tooMany.Conversations, &improto.ConversationRequest{ConversationShortId: proto.Int64(short)})
+	}
+	wantStatus(t, owner, improto.IMCMD_BROADCAST_USER_COUNTER, tooMany, improto.StatusCode_INVALID_REQUEST)
+	id, shortP, typ := convRef(conv)
+	wantStatus(t, e.user(6), improto.IMCMD_GET_LIVE_GROUP_MEMBERS,
+		&improto.GetLiveGroupMembersRequestBody{ConversationId: id, ConversationShortId: shortP, ConversationType: typ},
+		improto.StatusCode_USER_NOT_IN_GROUP)
+}
+
+func TestLiveLeave(t *testing.T) {
+	e := newEnv(t)
+	owner := e.user(1)
+	conv := createLive(t, owner)
+	socks := map[int64]*rawclient.Socket{}
+	for _, u := range []int64{1, 2, 3} {
+		socks[u] = liveSocket(t, e, u)
+	}
+	first := joinLive(t, e.user(2), conv).GetMember().GetCreateTime()
+	joinLive(t, e.user(3), conv)
+
+	left := call[*improto.LeaveLiveGroupResponseBody](t, e.user(2), improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv)).GetMember()
+	if left.GetUserId() != 2 || left.GetIsInConversation() || left.Role != nil {
+		t.Fatalf("leaving answered %v", left)
+	}
+	sent := sendLive(t, e.user(3), conv, "after 2 left")
+	for _, u := range []int64{1, 3} {
+		if m := waitPush(t, socks[u], improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage(); m.GetServerMessageId() != sent.GetServerMessageId() {
+			t.Fatalf("joined member %d got %v", u, m)
+		}
+	}
+	if got := livePushes(liveBarrier(t, e, socks[2], 2)); len(got) != 0 {
+		t.Fatalf("user 2 left but got %v", got)
+	}
+	for _, tc := range []struct {
+		cmd  improto.IMCMD
+		body proto.Message
+	}{
+		{improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "not a member", "")},
+		{improto.IMCMD_BROADCAST_RECV_MESSAGE, &improto.BroadcastRecvMessageRequestBody{ConversationShortId: proto.Int64(conv.GetConversationShortId())}},
+		{improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv)},
+		{improto.IMCMD_GET_LIVE_GROUP_MEMBERS, &improto.GetLiveGroupMembersRequestBody{ConversationShortId: proto.Int64(conv.GetConversationShortId())}},
+	} {
+		wantStatus(t, e.user(2), tc.cmd, tc.body, improto.StatusCode_USER_NOT_IN_GROUP)
+	}
+	members := liveMembers(t, owner, conv, 0, 0, false).GetMembers()
+	if len(members) != 3 || members[1].GetUserId() != 2 || members[1].GetIsInConversation() || members[1].Role != nil {
+		t.Fatalf("members after 2 left: %v", members)
+	}
+
+	// The owner stays a participant but is out of the live chat: no
+	// pushes, no sending, until they join again as owner.
+	ownerLeft := call[*improto.LeaveLiveGroupResponseBody](t, owner, improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv)).GetMember()
+	if ownerLeft.GetIsInConversation() || ownerLeft.GetRole() != liveRoleOwner {
+		t.Fatalf("owner leaving answered %v", ownerLeft)
+	}
+	sendLive(t, e.user(3), conv, "after the owner left")
+	if got := livePushes(liveBarrier(t, e, socks[1], 1)); len(got) != 0 {
+		t.Fatalf("the owner left but got %v", got)
+	}
+	wantStatus(t, owner, improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "owner away", ""), improto.StatusCode_USER_NOT_IN_GROUP)
+	if got := liveIndexes(recvLive(t, owner, conv, 0, 0, false).GetMessages()); fmt.Sprint(got) != "[1 2]" {
+		t.Fatalf("the owner, still a member, reads %v", got)
+	}
+	if back := joinLive(t, owner, conv).GetMember(); back.GetRole() != liveRoleOwner || !back.GetIsInConversation() {
+		t.Fatalf("owner rejoined as %v", back)
+	}
+
+	// A returning visitor keeps their first join time and gets pushes
+	// again.
+	if back := joinLive(t, e.user(2), conv).GetMember(); back.GetRole() != liveRoleVisitor || back.GetCreateTime() != first {
+		t.Fatalf("user 2 rejoined as %v, first joined at %d", back, first)
+	}
+	welcome := sendLive(t, owner, conv, "welcome back")
+	if m := waitPush(t, socks[2], improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage(); m.GetServerMessageId() != welcome.GetServerMessageId() {
+		t.Fatalf("user 2 back got %v, want message %d", m, welcome.GetServerMessageId())
+	}
+}
+
+func TestLiveRefusesOtherConversations(t *testing.T) {
+	e := newEnv(t)
+	owner := e.user(1)
+	live := createLive(t, owner, 2)
+	group := createGroup(t, owner, 2)
+	single := createSingle(t, owner, 2)
+	for _, conv := range []*improto.ConversationInfoV2{group, single} {
+		id, short, typ := convRef(conv)
+		for _, tc := range []struct {
+			cmd  improto.IMCMD
+			body proto.Message
+		}{
+			{improto.IMCMD_JOIN_LIVE_GROUP, liveJoinBody(conv)},
+			{improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv)},
+			{improto.IMCMD_GET_LIVE_GROUP_MEMBERS, &improto.GetLiveGroupMembersRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}},
+			{improto.IMCMD_BROADCAST_RECV_MESSAGE, &improto.BroadcastRecvMessageRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}},
+			{improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "x", "")},
+			// The stored type decides, not the body's.
+			{improto.IMCMD_BROADCAST_SEND_MESSAGE, &improto.BroadcastSendMessageRequestBody{ConversationShortId: short, ConversationType: proto.Int32(liveType)}},
+		} {
+			t.Run(fmt.Sprintf("%v on type %d", tc.cmd, conv.GetConversationType()), func(t *testing.T) {
+				wantStatus(t, e.user(2), tc.cmd, tc.body, improto.StatusCode_INVALID_REQUEST)
+			})
+		}
+	}
+	// 100 refuses live chats, 2007 other types named in its body.
+	wantStatus(t, owner, improto.IMCMD_SEND_MESSAGE, textBody(live, "x"), improto.StatusCode_INVALID_REQUEST)
+	wrongType := liveBody(live, "x", "")
+	wrongType.ConversationType = proto.Int32(int32(improto.ConversationType_GROUP_CHAT))
+	wantStatus(t, owner, improto.IMCMD_BROADCAST_SEND_MESSAGE, wrongType, improto.StatusCode_INVALID_REQUEST)
+
+	// Other inbox types do not see the live chat; strangers may join it
+	// but not send before joining.
+	other := e.user(3)
+	other.Inbox = 1
+	wantStatus(t, other, improto.IMCMD_JOIN_LIVE_GROUP, liveJoinBody(live), improto.StatusCode_CONVERSATION_NOT_FOUND)
+	wantStatus(t, e.user(3), improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(live, "x", ""), improto.StatusCode_USER_NOT_IN_GROUP)
+	wantStatus(t, e.user(3), improto.IMCMD_JOIN_LIVE_GROUP,
+		&improto.JoinLiveGroupRequestBody{ConversationShortId: proto.Int64(999999)}, improto.StatusCode_CONVERSATION_NOT_FOUND)
+	wantStatus(t, e.user(3), improto.IMCMD_JOIN_LIVE_GROUP, &improto.JoinLiveGroupRequestBody{}, improto.StatusCode_INVALID_REQUEST)
+}
+
+func TestLiveMuteAndDissolve(t *testing.T) {
+	e := newEnv(t)
+	owner := e.user(1)
+	conv := createLive(t, owner)
+	for _, u := range []int64{2, 3} {
+		joinLive(t, e.user(u), conv)
+	}
+	_, short, typ := convRef(conv)
+	// Visitors may send in live chats; a muted visitor may not.
+	sendLive(t, e.user(3), conv, "visitor speaks")
+	call[*improto.BlockMembersResponseBody](t, owner, improto.IMCMD_BLOCK_MEMBERS, &improto.BlockMembersRequestBody{
+		ConvShortId: short, ConversationType: typ,
+		BlockStatus: improto.BlockStatus_BLOCK.Enum(), BlockTime: map[int64]int64{2: 0},
+	})
+	wantStatus(t, e.user(2), improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "muted", ""), improto.StatusCode_USER_BANNED_TO_POST)
+	sendLive(t, e.user(3), conv, "not muted")
+
+	// A muted conversation lets only its owner speak.
+	call[*improto.BlockConversationResponseBody](t, owner, improto.IMCMD_BLOCK_CONVERSATION, &improto.BlockConversationRequestBody{
+		ConvShortId: short, ConversationType: typ, BlockStatus: improto.BlockStatus_BLOCK.Enum(),
+	})
+	wantStatus(t, e.user(3), improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "muted room", ""), improto.StatusCode_USER_BANNED_TO_POST)
+	sendLive(t, owner, conv, "owner speaks")
+
+	// A dissolved live chat can be read and left, not joined or sent to.
+	wantStatus(t, owner, improto.IMCMD_DISSOLVE_CONVERSATION,
+		&improto.DissolveConversationRequestBody{ConversationShortId: short, ConversationType: typ}, improto.StatusCode_OK)
+	wantStatus(t, e.user(4), improto.IMCMD_JOIN_LIVE_GROUP, liveJoinBody(conv), improto.StatusCode_CONVERSATION_NOT_FOUND)
+	wantStatus(t, owner, improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "too late", ""), improto.StatusCode_CONVERSATION_NOT_FOUND)
+	if got := liveIndexes(recvLive(t, e.user(3), conv, 0, 0, false).GetMessages()); fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("history of the dissolved live chat: %v", got)
+	}
+	call[*improto.LeaveLiveGroupResponseBody](t, e.user(3), improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv))
+}
+
+func TestLiveReceiveLimitCap(t *testing.T) {
+	e := newEnv(t)
+	sender := e.user(1)
+	conv := createLive(t, sender)
+	for i := range 501 {
+		sendLive(t, sender, conv, fmt.Sprint(i))
+	}
+	page := recvLive(t, sender, conv, 0, 10000, false)
+	if n := len(page.GetMessages()); n != 500 || !page.GetHasMore() || page.GetNextCursor() != 500 {
+		t.Fatalf("limit 10000 returned %d messages, more=%v next=%d; want the cap of 500", n, page.GetHasMore(), page.GetNextCursor())
+	}
+}

@@ -1,0 +1,582 @@
+package imserver_test
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/internal/rawclient"
+)
+
+// clock is a settable Config.Now for tests that cross time limits.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withClock makes the server read time from clk and sets its recall window.
+func withClock(clk *clock, window time.Duration) func(*imserver.Config) {
+	return func(cfg *imserver.Config) {
+		cfg.Now = clk.Now
+		cfg.RecallWindow = window
+	}
+}
+
+// sendWithExt sends a text message carrying ext.
+func sendWithExt(t *testing.T, c caller, conv *improto.ConversationInfoV2, text string, ext map[string]string) int64 {
+	t.Helper()
+	body := textBody(conv, text)
+	body.Ext = ext
+	return call[*improto.SendMessageResponseBody](t, c, improto.IMCMD_SEND_MESSAGE, body).GetServerMessageId()
+}
+
+func getByIDBody(conv *improto.ConversationInfoV2, id int64) *improto.GetMessageByIdRequestBody {
+	cid, short, typ := convRef(conv)
+	return &improto.GetMessageByIdRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ, ServerMessageId: proto.Int64(id)}
+}
+
+// getByID asks for one message with 211.
+func getByID(t *testing.T, c caller, conv *improto.ConversationInfoV2, id int64) *improto.MessageInfo {
+	t.Helper()
+	return call[*improto.GetMessageByIdResponseBody](t, c, improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID, getByIDBody(conv, id)).GetMsgInfo()
+}
+
+func recallBody(conv *improto.ConversationInfoV2, id int64) *improto.RecallMessageRequestBody {
+	cid, short, typ := convRef(conv)
+	return &improto.RecallMessageRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ, ServerMessageId: proto.Int64(id)}
+}
+
+func deleteBody(conv *improto.ConversationInfoV2, id int64) *improto.DeleteMessageRequestBody {
+	cid, short, typ := convRef(conv)
+	return &improto.DeleteMessageRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ, MessageId: proto.Int64(id)}
+}
+
+func propertyBody(conv *improto.ConversationInfoV2, id int64, ops ...*improto.ModifyPropertyContent) *improto.ModifyMessagePropertyRequestBody {
+	cid, short, typ := convRef(conv)
+	return &improto.ModifyMessagePropertyRequestBody{PropertyList: &improto.ModifyPropertyBody{
+		ConversationId: cid, ConversationShortId: short, ConversationType: typ,
+		ServerMessageId: proto.Int64(id), ModifyPropertyContent: ops,
+	}}
+}
+
+func propertyOp(op improto.OPERATION_TYPE, k, value, idem string) *improto.ModifyPropertyContent {
+	return &improto.ModifyPropertyContent{Operation: op.Enum(), Key: proto.String(k), Value: proto.String(value), IdempotentId: proto.String(idem)}
+}
+
+// setProperty sends 705 and requires status OK.
+func setProperty(t *testing.T, c caller, conv *improto.ConversationInfoV2, id int64, ops ...*improto.ModifyPropertyContent) *improto.ModifyMessagePropertyResponseBody {
+	t.Helper()
+	return call[*improto.ModifyMessagePropertyResponseBody](t, c, improto.IMCMD_SET_MESSAGE_PROPERTY, propertyBody(conv, id, ops...))
+}
+
+func extBody(conv *improto.ConversationInfoV2, id int64, ext map[string]string) *improto.ModifyMessageExtRequestBody {
+	cid, short, typ := convRef(conv)
+	return &improto.ModifyMessageExtRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ, ServerMessageId: proto.Int64(id), Ext: ext}
+}
+
+// nextPush returns the next push on s, whatever its command.
+func nextPush(t *testing.T, s *rawclient.Socket) *improto.Response {
+	t.Helper()
+	select {
+	case p := <-s.Pushes():
+		return p
+	case <-s.Done():
+		t.Fatalf("socket closed waiting for a push: %v", s.Err())
+	case <-time.After(waitFor):
+		t.Fatalf("no push within %v", waitFor)
+	}
+	return nil
+}
+
+// nextMessagePush requires the next push on s to be a 500 for message id
+// and returns its notify.
+func nextMessagePush(t *testing.T, s *rawclient.Socket, id int64) *improto.NewMessageNotify {
+	t.Helper()
+	p := nextPush(t, s)
+	n := p.GetBody().GetHasNewMessageNotify()
+	if p.GetCmd() != int32(improto.IMCMD_NEW_MSG_NOTIFY) || n.GetMessage().GetServerMessageId() != id {
+		t.Fatalf("next push is cmd %d for message %d, want %v for message %d", p.GetCmd(), n.GetMessage().GetServerMessageId(), improto.IMCMD_NEW_MSG_NOTIFY, id)
+	}
+	return n
+}
+
+// wantRedelivered requires a change of message id to reach a member both
+// ways: as the next 500 push on their socket and as a new entry in their
+// inbox, each with version want. It returns the pushed message.
+func wantRedelivered(t *testing.T, s *rawclient.Socket, member caller, id, want int64) *improto.MessageBody {
+	t.Helper()
+	n := nextMessagePush(t, s, id)
+	if got := n.GetMessage().GetVersion(); got != want {
+		t.Fatalf("pushed message %d has version %d, want %d", id, got, want)
+	}
+	page := pull(t, member, n.GetPreviousCursor())
+	if len(page.GetMessages()) != 1 || page.GetNextCursor() != n.GetNextCursor() {
+		t.Fatalf("inbox after cursor %d: %v (next %d), want the one entry the push announced (cursor %d)",
+			n.GetPreviousCursor(), page.GetMessages(), page.GetNextCursor(), n.GetNextCursor())
+	}
+	if m := page.GetMessages()[0]; m.GetServerMessageId() != id || m.GetVersion() != want {
+		t.Fatalf("inbox entry is message %d version %d, want %d version %d", m.GetServerMessageId(), m.GetVersion(), id, want)
+	}
+	return n.GetMessage()
+}
+
+// servedOrSkip skips the test when a command another file serves is not
+// written yet, and fails it on any other non-OK status.
+func servedOrSkip(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) {
+	t.Helper()
+	resp := callRaw(t, c, cmd, body)
+	switch code := improto.StatusCode(resp.GetStatusCode()); code {
+	case 0:
+	case improto.StatusCode_INVALID_CMD:
+		t.Skipf("needs %v, which the server does not serve yet: %s", cmd, resp.GetErrorDesc())
+	default:
+		t.Fatalf("%v: status %v: %s", cmd, code, resp.GetErrorDesc())
+	}
+}
+
+// makeManager makes user a manager of conv (655), as its owner.
+func makeManager(t *testing.T, owner caller, conv *improto.ConversationInfoV2, user int64) {
+	t.Helper()
+	cid, short, typ := convRef(conv)
+	servedOrSkip(t, owner, improto.IMCMD_UPDATE_CONVERSATION_PARTICIPANT, &improto.UpdateConversationParticipantRequestBody{
+		ConversationId: cid, ConversationShortId: short, ConversationType: typ,
+		UserId: proto.Int64(user), Role: proto.Int32(int32(improto.GroupRole_MANAGER)),
+	})
+}
+
+func TestGetMessageByID(t *testing.T) {
+	e := newEnv(t)
+	owner, bob, carol := e.user(1), e.user(2), e.user(3)
+	conv := createGroup(t, owner, 2, 3)
+	plain := sendText(t, owner, conv, "hello").GetServerMessageId()
+	onlyBob := sendWithExt(t, owner, conv, "for bob", map[string]string{"s:visible": "2"})
+	notCarol := sendWithExt(t, owner, conv, "not for carol", map[string]string{"s:invisible": "3"})
+	deleted := sendText(t, owner, conv, "bob deletes this").GetServerMessageId()
+	recalled := sendText(t, owner, conv, "recalled").GetServerMessageId()
+	call[*improto.RecallMessageResponseBody](t, owner, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, recalled))
+	call[proto.Message](t, bob, improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, deleted))
+	other := createGroup(t, owner, 2)
+	elsewhere := sendText(t, owner, other, "other group").GetServerMessageId()
+
+	for _, tc := range []struct {
+		name string
+		as   caller
+		id   int64
+		want improto.MessageStatus
+	}{
+		{"available", bob, plain, improto.MessageStatus_AVAILABLE},
+		{"visible to bob", bob, onlyBob, improto.MessageStatus_AVAILABLE},
+		{"s:visible leaves carol out", carol, onlyBob, improto.MessageStatus_INVISIBLE},
+		{"the sender sees their own", owner, onlyBob, improto.MessageStatus_AVAILABLE},
+		{"s:invisible names carol", carol, notCarol, improto.MessageStatus_INVISIBLE},
+		{"s:invisible spares bob", bob, notCarol, improto.MessageStatus_AVAILABLE},
+		{"deleted for bob", bob, deleted, improto.MessageStatus_INVISIBLE},
+		{"not deleted for carol", carol, deleted, improto.MessageStatus_AVAILABLE},
+		{"recalled", carol, recalled, improto.MessageStatus_RECALLED},
+		{"unknown id", bob, 99999, improto.MessageStatus_NOT_EXIST},
+		{"id of another conversation", bob, elsewhere, improto.MessageStatus_NOT_EXIST},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info := getByID(t, tc.as, conv, tc.id)
+			if info.GetStatus() != tc.want || info.Status == nil {
+				t.Fatalf("status %v, want %v", info.GetStatus(), tc.want)
+			}
+			switch tc.want {
+			case improto.MessageStatus_AVAILABLE, improto.MessageStatus_RECALLED:
+				if info.GetBody().GetServerMessageId() != tc.id || info.GetBody().GetConversationId() != conv.GetConversationId() {
+					t.Fatalf("body %v, want message %d", info.GetBody(), tc.id)
+				}
+			default:
+				if info.Body != nil {
+					t.Fatalf("%v carries a body: %v", tc.want, info.GetBody())
+				}
+			}
+		})
+	}
+	if body := getByID(t, carol, conv, recalled).GetBody(); body.GetContent() != "" || body.GetExt()["s:is_recalled"] != "true" {
+		t.Errorf("recalled message content %q ext %v", body.GetContent(), body.GetExt())
+	}
+
+	t.Run("refusals", func(t *testing.T) {
+		wantStatus(t, e.user(4), improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID, getByIDBody(conv, plain), improto.StatusCode_USER_NOT_IN_GROUP)
+		wantStatus(t, bob, improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID, getByIDBody(conv, 0), improto.StatusCode_INVALID_REQUEST)
+		missing := getByIDBody(conv, plain)
+		missing.ConversationId, missing.ConversationShortId = proto.String("no-such"), nil
+		wantStatus(t, bob, improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID, missing, improto.StatusCode_CONVERSATION_NOT_FOUND)
+	})
+
+	// Both routes of 211 reach the same command.
+	for _, route := range []string{"v1/message/get_by_id", "v1/message/get_message_by_server_id"} {
+		t.Run(route, func(t *testing.T) {
+			req, err := rawclient.Request(improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID, 7, bob.Token, 0, getByIDBody(conv, plain))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := bob.Post(ctx(t), route, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.GetStatusCode() != 0 {
+				t.Fatalf("status %d: %s", resp.GetStatusCode(), resp.GetErrorDesc())
+			}
+			info := resp.GetBody().GetGetMessageByIdBody().GetMsgInfo()
+			if info.GetStatus() != improto.MessageStatus_AVAILABLE || info.GetBody().GetServerMessageId() != plain || resp.GetSequenceId() != 7 {
+				t.Fatalf("seq %d info %v", resp.GetSequenceId(), info)
+			}
+		})
+	}
+}
+
+func TestDeleteMessageForSelf(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user(1), e.user(2)
+	conv := createGroup(t, alice, 2)
+	bobSock := e.socket(2, "bob-web") // after creating: its pushes are all messages
+	first := sendText(t, alice, conv, "first").GetServerMessageId()
+	second := sendText(t, alice, conv, "second").GetServerMessageId()
+	nextMessagePush(t, bobSock, first)
+	nextMessagePush(t, bobSock, second)
+
+	call[proto.Message](t, bob, improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, first))
+	call[proto.Message](t, bob, improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, first)) // again: still OK
+	// Deleting pushes nothing, not even to the caller's other devices: the
+	// next push bob gets is the next message.
+	third := sendText(t, alice, conv, "third").GetServerMessageId()
+	nextMessagePush(t, bobSock, third)
+
+	ids := func(ms []*improto.MessageBody) (out []int64) {
+		for _, m := range ms {
+			out = append(out, m.GetServerMessageId())
+		}
+		return out
+	}
+	byConv := func(c caller) []*improto.MessageBody {
+		cid, short, typ := convRef(conv)
+		return call[*improto.MessagesInConversationResponseBody](t, c, improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
+			&improto.MessagesInConversationRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ,
+				Direction: improto.MessageDirection_OLDER.Enum(), Limit: proto.Int32(50)}).GetMessages()
+	}
+	for _, tc := range []struct {
+		name string
+		got  []int64
+		want []int64
+	}{
+		{"bob's inbox (200)", ids(pull(t, bob, 0).GetMessages()), []int64{second, third}},
+		{"bob's history (301)", ids(byConv(bob)), []int64{second, third}},
+		{"alice's inbox (200)", ids(pull(t, alice, 0).GetMessages()), []int64{first, second, third}},
+		{"alice's history (301)", ids(byConv(alice)), []int64{first, second, third}},
+	} {
+		if !slices.Equal(tc.got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+
+	t.Run("refusals", func(t *testing.T) {
+		wantStatus(t, bob, improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, 99999), improto.StatusCode_INVALID_REQUEST)
+		wantStatus(t, bob, improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, 0), improto.StatusCode_INVALID_REQUEST)
+		wantStatus(t, e.user(3), improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, second), improto.StatusCode_USER_NOT_IN_GROUP)
+		if got := getByID(t, alice, conv, second).GetStatus(); got != improto.MessageStatus_AVAILABLE {
+			t.Errorf("after an outsider's delete, alice sees %v", got)
+		}
+	})
+}
+
+func TestRecallMessage(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, withClock(clk, 2*time.Minute))
+	owner, bob := e.user(1), e.user(2)
+	conv := createGroup(t, owner, 2, 3)
+	carolSock := e.socket(3, "carol-web") // after creating: its pushes are all messages
+	id := sendWithExt(t, bob, conv, "oops", map[string]string{"keep": "me"})
+	nextMessagePush(t, carolSock, id)
+
+	call[*improto.RecallMessageResponseBody](t, bob, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, id))
+	m := wantRedelivered(t, carolSock, e.user(3), id, 2)
+	if m.GetContent() != "" || m.GetExt()["s:is_recalled"] != "true" || m.GetExt()["keep"] != "me" || m.GetSender() != 2 {
+		t.Fatalf("recalled message: content %q ext %v sender %d", m.GetContent(), m.GetExt(), m.GetSender())
+	}
+
+	// A second recall is OK and changes nothing: no new version, no push.
+	call[*improto.RecallMessageResponseBody](t, bob, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, id))
+	if v := getByID(t, bob, conv, id).GetBody().GetVersion(); v != 2 {
+		t.Fatalf("version %d after recalling twice, want 2", v)
+	}
+	marker := sendText(t, owner, conv, "marker").GetServerMessageId()
+	nextMessagePush(t, carolSock, marker)
+
+	t.Run("refusals", func(t *testing.T) {
+		fresh := sendText(t, bob, conv, "fresh").GetServerMessageId()
+		for _, tc := range []struct {
+			name string
+			as   caller
+			id   int64
+			want improto.StatusCode
+		}{
+			{"another member", e.user(3), fresh, improto.StatusCode_USER_FORBIDDEN},
+			{"non-member", e.user(4), fresh, improto.StatusCode_USER_NOT_IN_GROUP},
+			{"unknown id", bob, 99999, improto.StatusCode_INVALID_REQUEST},
+			{"no id", bob, 0, improto.StatusCode_INVALID_REQUEST},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				wantStatus(t, tc.as, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, tc.id), tc.want)
+			})
+		}
+		if got := getByID(t, bob, conv, fresh).GetStatus(); got != improto.MessageStatus_AVAILABLE {
+			t.Fatalf("after refused recalls the message is %v", got)
+		}
+	})
+
+	t.Run("window", func(t *testing.T) {
+		late := sendText(t, bob, conv, "late").GetServerMessageId()
+		clk.Advance(2 * time.Minute) // exactly at the limit: still allowed
+		edge := sendText(t, bob, conv, "edge").GetServerMessageId()
+		clk.Advance(2*time.Minute + time.Millisecond)
+		// Tokens are checked against the same clock: log in again.
+		bob, owner := e.user(2), e.user(1)
+		wantStatus(t, bob, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, late), improto.StatusCode_RECALL_TIMEOUT)
+		call[*improto.RecallMessageResponseBody](t, owner, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, late))
+		if got := getByID(t, bob, conv, late).GetStatus(); got != improto.MessageStatus_RECALLED {
+			t.Fatalf("the owner's recall left the message %v", got)
+		}
+		clk.Advance(-time.Millisecond)
+		call[*improto.RecallMessageResponseBody](t, e.user(2), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, edge))
+	})
+
+	t.Run("manager", func(t *testing.T) {
+		makeManager(t, e.user(1), conv, 3)
+		old := sendText(t, e.user(2), conv, "old").GetServerMessageId()
+		clk.Advance(time.Hour)
+		call[*improto.RecallMessageResponseBody](t, e.user(3), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, old))
+		if got := getByID(t, e.user(2), conv, old).GetStatus(); got != improto.MessageStatus_RECALLED {
+			t.Fatalf("the manager's recall left the message %v", got)
+		}
+	})
+
+	t.Run("dissolved", func(t *testing.T) {
+		g := createGroup(t, e.user(1), 2)
+		msg := sendText(t, e.user(2), g, "before").GetServerMessageId()
+		cid, short, typ := convRef(g)
+		servedOrSkip(t, e.user(1), improto.IMCMD_DISSOLVE_CONVERSATION,
+			&improto.DissolveConversationRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ})
+		wantStatus(t, e.user(2), improto.IMCMD_RECALL_MESSAGE, recallBody(g, msg), improto.StatusCode_CONVERSATION_NOT_FOUND)
+	})
+}
+
+func TestRecallWindowNegativeMeansNoLimit(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, withClock(clk, -1))
+	conv := createSingle(t, e.user(1), 2)
+	id := sendText(t, e.user(1), conv, "old").GetServerMessageId()
+	clk.Advance(365 * 24 * time.Hour)
+	call[*improto.RecallMessageResponseBody](t, e.user(1), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, id))
+	wantStatus(t, e.user(2), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, id), improto.StatusCode_USER_FORBIDDEN)
+	if got := getByID(t, e.user(2), conv, id).GetStatus(); got != improto.MessageStatus_RECALLED {
+		t.Fatalf("message is %v after a year-late recall", got)
+	}
+}
+
+// items lists a property's items as "uid:value:idempotent id".
+func items(m *improto.MessageBody, k string) []string {
+	var out []string
+	for _, it := range m.GetPropertyList()[k].GetItems() {
+		out = append(out, strings.Join([]string{strconv.FormatInt(it.GetUid(), 10), it.GetValue(), it.GetIdempotentId()}, ":"))
+	}
+	return out
+}
+
+func TestSetMessageProperty(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, withClock(clk, time.Hour))
+	owner, bob, carol := e.user(1), e.user(2), e.user(3)
+	conv := createGroup(t, owner, 2, 3)
+	carolSock := e.socket(3, "carol-web") // after creating: its pushes are all messages
+	id := sendText(t, owner, conv, "react to me").GetServerMessageId()
+	nextMessagePush(t, carolSock, id)
+	add, remove, set, del := improto.OPERATION_TYPE_ADD_PROPERTY_ITEM, improto.OPERATION_TYPE_REMOVE_PROPERTY_ITEM,
+		improto.OPERATION_TYPE_SET_PROPERTY, improto.OPERATION_TYPE_DEL_PROPERTY
+	success, repeat := improto.ModifyMessagePropertyStatus_MODIFY_PROPERTY_SUCCESS, improto.ModifyMessagePropertyStatus_MODIFY_PROPERTY_REPEAT_REQUEST
+
+	// Each step is one request by one member; version is what the response
+	// and the redelivered message must carry; like and pin what the
+	// message's properties hold afterwards. A step that changes nothing is
+	// not redelivered.
+	steps := []struct {
+		name    string
+		as      caller
+		ops     []*improto.ModifyPropertyContent
+		status  improto.ModifyMessagePropertyStatus
+		version int64
+		like    string
+		pin     string
+	}{
+		{"bob likes", bob, []*improto.ModifyPropertyContent{propertyOp(add, "like", "👍", "b1")}, success, 2, "[2:👍:b1]", "[]"},
+		{"bob again", bob, []*improto.ModifyPropertyContent{propertyOp(add, "like", "👍", "b1")}, repeat, 2, "[2:👍:b1]", "[]"},
+		{"carol likes", carol, []*improto.ModifyPropertyContent{propertyOp(add, "like", "❤", "c1")}, success, 3, "[2:👍:b1 3:❤:c1]", "[]"},
+		{"two ops, one version", carol, []*improto.ModifyPropertyContent{
+			propertyOp(add, "like", "😀", ""), propertyOp(set, "pin", "yes", "p1"),
+		}, success, 4, "[2:👍:b1 3:❤:c1 3:😀:]", "[3:yes:p1]"},
+		{"remove by idempotent id", bob, []*improto.ModifyPropertyContent{propertyOp(remove, "like", "", "b1")}, success, 5, "[3:❤:c1 3:😀:]", "[3:yes:p1]"},
+		{"remove by value", carol, []*improto.ModifyPropertyContent{propertyOp(remove, "like", "😀", "")}, success, 6, "[3:❤:c1]", "[3:yes:p1]"},
+		{"remove what is gone", carol, []*improto.ModifyPropertyContent{propertyOp(remove, "like", "😀", "")}, success, 6, "[3:❤:c1]", "[3:yes:p1]"},
+		{"set replaces", bob, []*improto.ModifyPropertyContent{propertyOp(set, "pin", "no", "p2")}, success, 7, "[3:❤:c1]", "[2:no:p2]"},
+		{"set again", bob, []*improto.ModifyPropertyContent{propertyOp(set, "pin", "no", "p2")}, repeat, 7, "[3:❤:c1]", "[2:no:p2]"},
+		{"delete key", owner, []*improto.ModifyPropertyContent{propertyOp(del, "pin", "", "")}, success, 8, "[3:❤:c1]", "[]"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			before := getByID(t, owner, conv, id).GetBody().GetVersion()
+			resp := setProperty(t, st.as, conv, id, st.ops...)
+			if resp.GetStatus() != st.status || resp.GetVersion() != st.version {
+				t.Fatalf("status %v version %d, want %v %d", resp.GetStatus(), resp.GetVersion(), st.status, st.version)
+			}
+			m := getByID(t, owner, conv, id).GetBody()
+			if st.version > before {
+				m = wantRedelivered(t, carolSock, carol, id, st.version)
+			}
+			if like, pin := fmtList(items(m, "like")), fmtList(items(m, "pin")); like != st.like || pin != st.pin {
+				t.Fatalf("like %s pin %s, want %s %s", like, pin, st.like, st.pin)
+			}
+		})
+	}
+	if it := getByID(t, owner, conv, id).GetBody().GetPropertyList()["like"].GetItems()[0]; it.GetCreateTime() != clk.Now().UnixMilli() || it.GetCreateTimeMicro() != clk.Now().UnixMicro() {
+		t.Errorf("item times %d / %d, want the clock's %v", it.GetCreateTime(), it.GetCreateTimeMicro(), clk.Now())
+	}
+
+	t.Run("refusals", func(t *testing.T) {
+		long := strings.Repeat("k", 129)
+		for _, tc := range []struct {
+			name     string
+			as       caller
+			id       int64
+			ops      []*improto.ModifyPropertyContent
+			want     improto.StatusCode
+			wantDesc string
+		}{
+			{"another's item", bob, id, []*improto.ModifyPropertyContent{propertyOp(remove, "like", "", "c1")}, improto.StatusCode_USER_FORBIDDEN, "own items"},
+			{"unserved operation", bob, id, []*improto.ModifyPropertyContent{propertyOp(improto.OPERATION_TYPE_XSET_PROPERTY, "like", "x", "")}, improto.StatusCode_INVALID_REQUEST, "MODIFY_PROPERTY_INVALID_REQUEST"},
+			{"empty key", bob, id, []*improto.ModifyPropertyContent{propertyOp(add, "", "x", "e")}, improto.StatusCode_INVALID_REQUEST, "MODIFY_PROPERTY_INVALID_LENGTH"},
+			{"long key", bob, id, []*improto.ModifyPropertyContent{propertyOp(add, long, "x", "e")}, improto.StatusCode_INVALID_REQUEST, "MODIFY_PROPERTY_INVALID_LENGTH"},
+			{"long value", bob, id, []*improto.ModifyPropertyContent{propertyOp(add, "like", strings.Repeat("v", 4097), "e")}, improto.StatusCode_INVALID_REQUEST, "MODIFY_PROPERTY_INVALID_LENGTH"},
+			{"valid op before an invalid one", bob, id, []*improto.ModifyPropertyContent{
+				propertyOp(add, "like", "x", "atomic"), propertyOp(add, "", "x", "e"),
+			}, improto.StatusCode_INVALID_REQUEST, "MODIFY_PROPERTY_INVALID_LENGTH"},
+			{"no operations", bob, id, nil, improto.StatusCode_INVALID_REQUEST, "empty"},
+			{"non-member", e.user(4), id, []*improto.ModifyPropertyContent{propertyOp(add, "like", "x", "o")}, improto.StatusCode_USER_NOT_IN_GROUP, "not a member"},
+			{"unknown message", bob, 99999, []*improto.ModifyPropertyContent{propertyOp(add, "like", "x", "u")}, improto.StatusCode_INVALID_REQUEST, "not found"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				resp := wantStatus(t, tc.as, improto.IMCMD_SET_MESSAGE_PROPERTY, propertyBody(conv, tc.id, tc.ops...), tc.want)
+				if !strings.Contains(resp.GetErrorDesc(), tc.wantDesc) {
+					t.Fatalf("error_desc %q does not mention %q", resp.GetErrorDesc(), tc.wantDesc)
+				}
+			})
+		}
+		if m := getByID(t, owner, conv, id).GetBody(); m.GetVersion() != 8 || fmtList(items(m, "like")) != "[3:❤:c1]" {
+			t.Fatalf("refused requests changed the message: version %d like %v", m.GetVersion(), items(m, "like"))
+		}
+	})
+
+	t.Run("invisible or recalled message", func(t *testing.T) {
+		hidden := sendWithExt(t, owner, conv, "not for carol", map[string]string{"s:invisible": "3"})
+		wantStatus(t, carol, improto.IMCMD_SET_MESSAGE_PROPERTY, propertyBody(conv, hidden, propertyOp(add, "like", "x", "h")), improto.StatusCode_INVALID_REQUEST)
+		call[*improto.RecallMessageResponseBody](t, owner, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, hidden))
+		wantStatus(t, bob, improto.IMCMD_SET_MESSAGE_PROPERTY, propertyBody(conv, hidden, propertyOp(add, "like", "x", "h")), improto.StatusCode_INVALID_REQUEST)
+	})
+}
+
+func fmtList(s []string) string { return "[" + strings.Join(s, " ") + "]" }
+
+func TestModifyMessageExt(t *testing.T) {
+	e := newEnv(t)
+	owner, bob, carol := e.user(1), e.user(2), e.user(3)
+	conv := createGroup(t, owner, 2, 3)
+	carolSock := e.socket(3, "carol-web") // after creating: its pushes are all messages
+	id := sendWithExt(t, bob, conv, "with ext", map[string]string{"a": "1", "b": "2"})
+	nextMessagePush(t, carolSock, id)
+	modify := func(as caller, ext map[string]string) *improto.MessageBody {
+		t.Helper()
+		return call[*improto.ModifyMessageExtResponseBody](t, as, improto.IMCMD_MODIFY_MESSAGE_EXT, extBody(conv, id, ext)).GetMessage()
+	}
+
+	got := modify(bob, map[string]string{"a": "one", "c": "3"})
+	if got.GetVersion() != 2 || got.GetExt()["a"] != "one" || got.GetExt()["b"] != "2" || got.GetExt()["c"] != "3" {
+		t.Fatalf("sender's change: version %d ext %v", got.GetVersion(), got.GetExt())
+	}
+	if pushed := wantRedelivered(t, carolSock, carol, id, 2); pushed.GetExt()["c"] != "3" || pushed.GetExt()["s:server_message_id"] == "" {
+		t.Fatalf("pushed ext %v", pushed.GetExt())
+	}
+
+	got = modify(owner, map[string]string{"b": ""}) // the owner may, and "" deletes
+	if _, has := got.GetExt()["b"]; has || got.GetVersion() != 3 {
+		t.Fatalf("owner's delete: version %d ext %v", got.GetVersion(), got.GetExt())
+	}
+	wantRedelivered(t, carolSock, carol, id, 3)
+
+	// A change that changes nothing keeps the version and pushes nothing.
+	if got = modify(bob, map[string]string{"b": "", "a": "one"}); got.GetVersion() != 3 {
+		t.Fatalf("no-op change bumped the version to %d", got.GetVersion())
+	}
+	marker := sendText(t, owner, conv, "marker").GetServerMessageId()
+	nextMessagePush(t, carolSock, marker)
+
+	t.Run("manager", func(t *testing.T) {
+		makeManager(t, owner, conv, 3)
+		if got := modify(carol, map[string]string{"d": "4"}); got.GetExt()["d"] != "4" {
+			t.Fatalf("manager's change: ext %v", got.GetExt())
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		other := sendText(t, owner, conv, "owner's").GetServerMessageId()
+		for _, tc := range []struct {
+			name     string
+			as       caller
+			id       int64
+			ext      map[string]string
+			want     improto.StatusCode
+			wantDesc string
+		}{
+			{"ordinary member, not the sender", bob, other, map[string]string{"x": "1"}, improto.StatusCode_USER_FORBIDDEN, "only its sender"},
+			{"system key", bob, id, map[string]string{"ok": "1", "s:is_recalled": "true"}, improto.StatusCode_INVALID_REQUEST, `"s:is_recalled"`},
+			{"empty key", bob, id, map[string]string{"": "1"}, improto.StatusCode_INVALID_REQUEST, "ext key"},
+			{"long value", bob, id, map[string]string{"x": strings.Repeat("v", 4097)}, improto.StatusCode_INVALID_REQUEST, "4097"},
+			{"empty ext", bob, id, nil, improto.StatusCode_INVALID_REQUEST, "empty"},
+			{"non-member", e.user(4), id, map[string]string{"x": "1"}, improto.StatusCode_USER_NOT_IN_GROUP, "not a member"},
+			{"unknown message", bob, 99999, map[string]string{"x": "1"}, improto.StatusCode_INVALID_REQUEST, "not found"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				resp := wantStatus(t, tc.as, improto.IMCMD_MODIFY_MESSAGE_EXT, extBody(conv, tc.id, tc.ext), tc.want)
+				if !strings.Contains(resp.GetErrorDesc(), tc.wantDesc) {
+					t.Fatalf("error_desc %q does not mention %q", resp.GetErrorDesc(), tc.wantDesc)
+				}
+			})
+		}
+		if m := getByID(t, owner, conv, other).GetBody(); m.GetVersion() != 1 || m.GetExt()["x"] != "" {
+			t.Fatalf("refused change altered the message: version %d ext %v", m.GetVersion(), m.GetExt())
+		}
+		if m := getByID(t, owner, conv, id).GetBody(); m.GetExt()["ok"] != "" || m.GetExt()["s:is_recalled"] != "" {
+			t.Fatalf("a request with a system key was partly applied: %v", m.GetExt())
+		}
+	})
+}
