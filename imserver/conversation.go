@@ -26,6 +26,22 @@ const (
 	roleVisitor  = int32(improto.GroupRole_VISITOR)
 )
 
+// isOwnerOrManager reports whether p may manage the conversation and act
+// on other members and their messages.
+func isOwnerOrManager(p *improto.Participant) bool {
+	return p.GetRole() == roleOwner || p.GetRole() == roleManager
+}
+
+// requireAdmin refuses (USER_FORBIDDEN) a caller who is neither owner nor
+// manager of conv; action names what they tried, for the description.
+func requireAdmin(conv *convRecord, p *improto.Participant, action string) error {
+	if !isOwnerOrManager(p) {
+		return errStatus(improto.StatusCode_USER_FORBIDDEN,
+			"only the owner or a manager of conversation %s may %s; user %d has role %d", conv.ID, action, p.GetUserId(), p.GetRole())
+	}
+	return nil
+}
+
 // maxParticipants bounds one create or add request and a conversation's
 // membership.
 const maxParticipants = 5000
@@ -75,14 +91,45 @@ func saveConv(tx store.Tx, conv *convRecord) error {
 	return putJSON(tx, bucketConv, key(conv.ShortID), conv)
 }
 
-// member returns user's Participant record in conv, or nil.
-func member(tx store.Tx, shortID, user int64) (*improto.Participant, error) {
-	p := &improto.Participant{}
-	ok, err := getProto(tx, bucketMember, key(shortID, user), p)
-	if !ok || err != nil {
+// convCheck is a condition a command puts on the conversation it names
+// (requireWritable, requireGroupLike, requireLive …). loadChecked and
+// memberConv apply them in the order given, before the caller's
+// membership, so that each command keeps its order of refusals.
+type convCheck func(conv *convRecord) error
+
+// loadChecked resolves the conversation a request names in the caller's
+// inbox (loadConv) and applies checks to it in order.
+func loadChecked(tx store.Tx, c *call, id string, shortID int64, checks ...convCheck) (*convRecord, error) {
+	conv, err := loadConv(tx, c.inbox, id, shortID)
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	for _, check := range checks {
+		if err := check(conv); err != nil {
+			return nil, err
+		}
+	}
+	return conv, nil
+}
+
+// memberConv is the prologue of the commands only members may use:
+// loadChecked, then the caller's Participant record (USER_NOT_IN_GROUP
+// when they are not a member).
+func memberConv(tx store.Tx, c *call, id string, shortID int64, checks ...convCheck) (*convRecord, *improto.Participant, error) {
+	conv, err := loadChecked(tx, c, id, shortID, checks...)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := requireMember(tx, conv, c.user)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conv, p, nil
+}
+
+// member returns user's Participant record in conv, or nil.
+func member(tx store.Tx, shortID, user int64) (*improto.Participant, error) {
+	return findProto[*improto.Participant](tx, bucketMember, key(shortID, user))
 }
 
 // requireMember returns user's Participant record, or USER_NOT_IN_GROUP.
@@ -107,19 +154,13 @@ func requireWritable(conv *convRecord) error {
 
 // members visits conv's participants in user id order.
 func members(tx store.Tx, shortID int64, visit func(p *improto.Participant) bool) error {
-	prefix := key(shortID)
-	var decodeErr error
-	err := tx.Ascend(bucketMember, prefix, prefixEnd(prefix), func(_, v []byte) bool {
-		p := &improto.Participant{}
-		if decodeErr = proto.Unmarshal(v, p); decodeErr != nil {
-			return false
-		}
-		return visit(p)
-	})
-	if err != nil {
-		return err
-	}
-	return decodeErr
+	return membersFrom(tx, shortID, 0, visit)
+}
+
+// membersFrom visits conv's participants whose user id is at least from,
+// in user id order: members() with a start, for paging.
+func membersFrom(tx store.Tx, shortID, from int64, visit func(p *improto.Participant) bool) error {
+	return walkProtos(tx.Ascend, bucketMember, key(shortID, from), prefixEnd(key(shortID)), visit)
 }
 
 // memberIDs returns the user ids of conv's participants.
@@ -151,20 +192,15 @@ func addMember(tx store.Tx, conv *convRecord, user int64, role int32, nowMs int6
 	if err := putJSON(tx, bucketUserConv, key(user, conv.Inbox, conv.ShortID), &uc); err != nil {
 		return false, err
 	}
-	setting := &improto.ConversationSettingInfo{}
-	if _, err := getProto(tx, bucketSetting, key(user, conv.ShortID), setting); err != nil {
-		return false, err
-	}
 	// A returning member keeps their settings but starts reading at the
 	// conversation's current end.
-	setting.ConversationId = proto.String(conv.ID)
-	setting.ConversationShortId = proto.Int64(conv.ShortID)
-	setting.ConversationType = proto.Int32(conv.Type)
-	setting.InboxType = proto.Int32(conv.Inbox)
+	setting, err := settingInfo(tx, conv, user)
+	if err != nil {
+		return false, err
+	}
 	setting.ReadIndex = proto.Int64(max(setting.GetReadIndex(), conv.LastIndex))
 	setting.ReadIndexV2 = setting.ReadIndex
-	setting.SettingVersion = proto.Int64(setting.GetSettingVersion() + 1)
-	if err := putProto(tx, bucketSetting, key(user, conv.ShortID), setting); err != nil {
+	if err := putSetting(tx, conv, user, setting); err != nil {
 		return false, err
 	}
 	conv.Members++
@@ -216,6 +252,19 @@ func settingInfo(tx store.Tx, conv *convRecord, user int64) (*improto.Conversati
 	return setting, nil
 }
 
+// putSetting stores user's changed setting record of conv with the next
+// setting_version.
+func putSetting(tx store.Tx, conv *convRecord, user int64, setting *improto.ConversationSettingInfo) error {
+	setting.SettingVersion = proto.Int64(setting.GetSettingVersion() + 1)
+	return putProto(tx, bucketSetting, key(user, conv.ShortID), setting)
+}
+
+// putCore stores conv's changed core record with the next info_version.
+func putCore(tx store.Tx, conv *convRecord, core *improto.ConversationCoreInfo) error {
+	core.InfoVersion = proto.Int64(core.GetInfoVersion() + 1)
+	return putProto(tx, bucketCore, key(conv.ShortID), core)
+}
+
 // participantView returns p as a client sees it: the stored block end
 // (absolute, ms) becomes left_block_time, the time left (ms).
 func participantView(p *improto.Participant, nowMs int64) *improto.Participant {
@@ -228,6 +277,22 @@ func participantView(p *improto.Participant, nowMs int64) *improto.Participant {
 		out.LeftBlockTime = proto.Int64(until - nowMs)
 	}
 	return out
+}
+
+// fillParticipants appends to page up to limit participants of conv whose
+// user id is at least from, as clients see them at nowMs (participantView):
+// the page's cursor becomes the last user id added, and has_more is set
+// when more follow.
+func fillParticipants(tx store.Tx, shortID, from int64, limit int, nowMs int64, page *improto.ParticipantsPage) error {
+	return membersFrom(tx, shortID, from, func(p *improto.Participant) bool {
+		if len(page.Participants) == limit {
+			page.HasMore = proto.Bool(true)
+			return false
+		}
+		page.Participants = append(page.Participants, participantView(p, nowMs))
+		page.Cursor = proto.Int64(p.GetUserId())
+		return true
+	})
 }
 
 // conversationInfo builds ConversationInfoV2 as user sees conv.
@@ -245,16 +310,7 @@ func conversationInfo(tx store.Tx, conv *convRecord, user int64, nowMs int64) (*
 		return nil, err
 	}
 	page := &improto.ParticipantsPage{}
-	err = members(tx, conv.ShortID, func(p *improto.Participant) bool {
-		if len(page.Participants) == firstPageSize {
-			page.HasMore = proto.Bool(true)
-			return false
-		}
-		page.Participants = append(page.Participants, participantView(p, nowMs))
-		page.Cursor = proto.Int64(p.GetUserId())
-		return true
-	})
-	if err != nil {
+	if err := fillParticipants(tx, conv.ShortID, 0, firstPageSize, nowMs, page); err != nil {
 		return nil, err
 	}
 	info := &improto.ConversationInfoV2{

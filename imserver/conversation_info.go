@@ -53,14 +53,6 @@ func requireReader(tx store.Tx, conv *convRecord, user int64) error {
 	return errStatus(improto.StatusCode_USER_NOT_IN_GROUP, "user %d is not and never was a member of conversation %s", user, conv.ID)
 }
 
-// requireManager refuses core changes by anyone but the owner or a manager.
-func requireManager(conv *convRecord, p *improto.Participant) error {
-	if r := p.GetRole(); r != roleOwner && r != roleManager {
-		return errStatus(improto.StatusCode_USER_FORBIDDEN, "user %d (role %d) is neither owner nor manager of conversation %s", p.GetUserId(), r, conv.ID)
-	}
-	return nil
-}
-
 // requireGroupLike refuses core changes to single chats, whose core info
 // has no owner and no name of its own.
 func requireGroupLike(conv *convRecord) error {
@@ -158,10 +150,7 @@ func (s *Server) getUserConversationList(c *call) (proto.Message, error) {
 	if b.GetCursor() < 0 {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "cursor %d is negative", b.GetCursor())
 	}
-	limit := defaultConvListLimit
-	if b.GetLimit() > 0 {
-		limit = int(min(b.GetLimit(), maxConvListLimit))
-	}
+	limit := pageLimit(b.GetLimit(), defaultConvListLimit, maxConvListLimit)
 	nowMs := c.now.UnixMilli()
 	resp := &improto.GetUserConversationListResponseBody{HasMore: proto.Bool(false), NextCursor: proto.Int64(b.GetCursor())}
 	err := s.view(func(tx store.Tx) error {
@@ -225,12 +214,7 @@ func (s *Server) deleteConversation(c *call) (proto.Message, error) {
 			setting.ReadIndex = proto.Int64(conv.LastIndex)
 			setting.ReadIndexV2 = proto.Int64(conv.LastIndex)
 		}
-		setting.SettingVersion = proto.Int64(setting.GetSettingVersion() + 1)
-		if err := putProto(tx, bucketSetting, key(c.user, conv.ShortID), setting); err != nil {
-			return err
-		}
-		pushConversationUpdated(out, conv, []int64{c.user}, c.conn)
-		return nil
+		return saveSetting(tx, out, c, conv, setting, true)
 	})
 	return nil, err
 }
@@ -251,11 +235,8 @@ func (s *Server) markConversationRead(c *call) (proto.Message, error) {
 			b.GetReadMessageIndex(), b.GetReadMessageIndexV2())
 	}
 	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
 			return err
 		}
 		idx := b.GetReadMessageIndex()
@@ -279,8 +260,7 @@ func (s *Server) markConversationRead(c *call) (proto.Message, error) {
 		}
 		setting.ReadIndex = proto.Int64(idx)
 		setting.ReadIndexV2 = proto.Int64(idx)
-		setting.SettingVersion = proto.Int64(setting.GetSettingVersion() + 1)
-		if err := putProto(tx, bucketSetting, key(c.user, conv.ShortID), setting); err != nil {
+		if err := putSetting(tx, conv, c.user, setting); err != nil {
 			return err
 		}
 		if msg == nil || msg.GetIndexInConversation() != idx {
@@ -321,11 +301,8 @@ func (s *Server) getReadIndexes(c *call) (proto.Message, error) {
 	b := c.body.(*improto.GetConversationParticipantsReadIndexV3RequestBody)
 	resp := &improto.GetConversationParticipantsReadIndexV3ResponseBody{}
 	err := s.view(func(tx store.Tx) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
 			return err
 		}
 		ids, err := memberIDs(tx, conv.ShortID)
@@ -383,15 +360,7 @@ func (s *Server) setCoreInfo(c *call) (proto.Message, error) {
 	if err := checkExtKeys(b.GetExt()); err != nil {
 		return nil, err
 	}
-	var core *improto.ConversationCoreInfo
-	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadCoreEditor(tx, c, b.GetConversationId(), b.GetConversationShortId())
-		if err != nil {
-			return err
-		}
-		if core, err = coreInfo(tx, conv); err != nil {
-			return err
-		}
+	core, err := s.editCore(c, b.GetConversationId(), b.GetConversationShortId(), func(core *improto.ConversationCoreInfo) bool {
 		changed := false
 		set := func(flag bool, dst **string, v string) {
 			if flag && (*dst == nil || **dst != v) {
@@ -407,7 +376,7 @@ func (s *Server) setCoreInfo(c *call) (proto.Message, error) {
 			core.Ext = maps.Clone(b.GetExt())
 			changed = true
 		}
-		return saveCore(tx, out, c, conv, core, changed)
+		return changed
 	})
 	if err != nil {
 		return nil, err
@@ -424,18 +393,10 @@ func (s *Server) upsertCoreExt(c *call) (proto.Message, error) {
 	if err := checkExtKeys(b.GetExt()); err != nil {
 		return nil, err
 	}
-	var core *improto.ConversationCoreInfo
-	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadCoreEditor(tx, c, b.GetConversationId(), b.GetConversationShortId())
-		if err != nil {
-			return err
-		}
-		if core, err = coreInfo(tx, conv); err != nil {
-			return err
-		}
+	core, err := s.editCore(c, b.GetConversationId(), b.GetConversationShortId(), func(core *improto.ConversationCoreInfo) bool {
 		var changed bool
 		core.Ext, changed = mergeExt(core.GetExt(), b.GetExt())
-		return saveCore(tx, out, c, conv, core, changed)
+		return changed
 	})
 	if err != nil {
 		return nil, err
@@ -443,43 +404,34 @@ func (s *Server) upsertCoreExt(c *call) (proto.Message, error) {
 	return &improto.UpsertConversationCoreExtInfoResponseBody{CoreInfo: core, Status: proto.Int32(0)}, nil
 }
 
-// loadCoreEditor loads a conversation whose core the caller may edit: a
-// group or live chat, not dissolved, of which they are owner or manager.
-func loadCoreEditor(tx store.Tx, c *call, id string, shortID int64) (*convRecord, error) {
-	conv, err := loadConv(tx, c.inbox, id, shortID)
-	if err != nil {
-		return nil, err
-	}
-	if err := requireGroupLike(conv); err != nil {
-		return nil, err
-	}
-	if err := requireWritable(conv); err != nil {
-		return nil, err
-	}
-	p, err := requireMember(tx, conv, c.user)
-	if err != nil {
-		return nil, err
-	}
-	return conv, requireManager(conv, p)
-}
-
-// saveCore stores a changed core with the next info_version and tells the
-// members (502), all sockets but the requesting one. It does nothing when
-// nothing changed.
-func saveCore(tx store.Tx, out *outbox, c *call, conv *convRecord, core *improto.ConversationCoreInfo, changed bool) error {
-	if !changed {
-		return nil
-	}
-	core.InfoVersion = proto.Int64(core.GetInfoVersion() + 1)
-	if err := putProto(tx, bucketCore, key(conv.ShortID), core); err != nil {
-		return err
-	}
-	ids, err := memberIDs(tx, conv.ShortID)
-	if err != nil {
-		return err
-	}
-	pushConversationUpdated(out, conv, ids, c.conn)
-	return nil
+// editCore is the transaction of 902 and 904. The caller must be owner or
+// manager of the group or live chat, which must not be dissolved; edit
+// changes its core and reports whether anything changed. A change is
+// stored with the next info_version and told to the members (502), all
+// sockets but the requesting one; no change stores and pushes nothing.
+// editCore returns the core as it is now.
+func (s *Server) editCore(c *call, id string, shortID int64, edit func(core *improto.ConversationCoreInfo) bool) (*improto.ConversationCoreInfo, error) {
+	var core *improto.ConversationCoreInfo
+	err := s.update(func(tx store.Tx, out *outbox) error {
+		conv, p, err := memberConv(tx, c, id, shortID, requireGroupLike, requireWritable)
+		if err != nil {
+			return err
+		}
+		if err := requireAdmin(conv, p, "change its core info"); err != nil {
+			return err
+		}
+		if core, err = coreInfo(tx, conv); err != nil {
+			return err
+		}
+		if !edit(core) {
+			return nil
+		}
+		if err := putCore(tx, conv, core); err != nil {
+			return err
+		}
+		return notifyMembers(tx, out, conv, nil, c.conn)
+	})
+	return core, err
 }
 
 // setSettingInfo serves 921: a member changes their private settings.
@@ -491,18 +443,7 @@ func saveCore(tx store.Tx, out *outbox, c *call, conv *convRecord, core *improto
 func (s *Server) setSettingInfo(c *call) (proto.Message, error) {
 	b := c.body.(*improto.SetConversationSettingInfoRequestBody)
 	nowMs := c.now.UnixMilli()
-	var setting *improto.ConversationSettingInfo
-	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
-		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
-			return err
-		}
-		if setting, err = settingInfo(tx, conv, c.user); err != nil {
-			return err
-		}
+	setting, err := s.editSetting(c, b.GetConversationId(), b.GetConversationShortId(), func(setting *improto.ConversationSettingInfo) bool {
 		changed := false
 		flip := func(on *bool, state **int32, since **int64) {
 			if on == nil {
@@ -528,7 +469,7 @@ func (s *Server) setSettingInfo(c *call) (proto.Message, error) {
 			setting.Category = proto.Int32(b.GetSetCategory())
 			changed = true
 		}
-		return saveSetting(tx, out, c, conv, setting, changed)
+		return changed
 	})
 	if err != nil {
 		return nil, err
@@ -553,26 +494,34 @@ func (s *Server) upsertSettingExt(c *call) (proto.Message, error) {
 	if err := checkSettingExt(b.GetExt()); err != nil {
 		return nil, err
 	}
-	var setting *improto.ConversationSettingInfo
-	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
-		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
-			return err
-		}
-		if setting, err = settingInfo(tx, conv, c.user); err != nil {
-			return err
-		}
+	setting, err := s.editSetting(c, b.GetConversationId(), b.GetConversationShortId(), func(setting *improto.ConversationSettingInfo) bool {
 		var changed bool
 		setting.Ext, changed = mergeExt(setting.GetExt(), b.GetExt())
-		return saveSetting(tx, out, c, conv, setting, changed)
+		return changed
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &improto.UpsertConversationSettingExtInfoResponseBody{SettingInfo: setting, Status: proto.Int32(0)}, nil
+}
+
+// editSetting is the transaction of 921 and 922: edit changes the
+// caller's private setting of a conversation they are a member of (a
+// dissolved one too) and reports whether anything changed; saveSetting
+// stores and tells. It returns the setting as it is now.
+func (s *Server) editSetting(c *call, id string, shortID int64, edit func(setting *improto.ConversationSettingInfo) bool) (*improto.ConversationSettingInfo, error) {
+	var setting *improto.ConversationSettingInfo
+	err := s.update(func(tx store.Tx, out *outbox) error {
+		conv, _, err := memberConv(tx, c, id, shortID)
+		if err != nil {
+			return err
+		}
+		if setting, err = settingInfo(tx, conv, c.user); err != nil {
+			return err
+		}
+		return saveSetting(tx, out, c, conv, setting, edit(setting))
+	})
+	return setting, err
 }
 
 // saveSetting stores the caller's changed setting with the next
@@ -582,8 +531,7 @@ func saveSetting(tx store.Tx, out *outbox, c *call, conv *convRecord, setting *i
 	if !changed {
 		return nil
 	}
-	setting.SettingVersion = proto.Int64(setting.GetSettingVersion() + 1)
-	if err := putProto(tx, bucketSetting, key(c.user, conv.ShortID), setting); err != nil {
+	if err := putSetting(tx, conv, c.user, setting); err != nil {
 		return err
 	}
 	pushConversationUpdated(out, conv, []int64{c.user}, c.conn)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -12,42 +11,20 @@ import (
 	"github.com/imbot-go/imbot/internal/rawclient"
 )
 
-// ciOnline opens a socket for user and makes one round trip on it, so that
-// the server has registered it for pushes before the test goes on.
-func ciOnline(t *testing.T, e *env, user int64, device string) *rawclient.Socket {
-	t.Helper()
-	s := e.socket(user, device)
-	call[*improto.GetConversationCoreInfoResponseBody](t, s, improto.IMCMD_GET_CONVERSATION_CORE_INFO,
-		&improto.GetConversationCoreInfoRequestBody{})
-	return s
+func infoBody(conv *improto.ConversationInfoV2) *improto.GetConversationInfoV2RequestBody {
+	id, short, typ := convRef(conv)
+	return &improto.GetConversationInfoV2RequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
 }
 
-// ciNextPush returns the next push on s whose cmd is one of cmds, skipping
-// others. Pushes leave in commit order, so a later, expected push arriving
-// first proves that an earlier action pushed nothing of those kinds.
-func ciNextPush(t *testing.T, s *rawclient.Socket, cmds ...improto.IMCMD) *improto.Response {
-	t.Helper()
-	deadline := time.After(waitFor)
-	for {
-		select {
-		case p := <-s.Pushes():
-			if slices.Contains(cmds, improto.IMCMD(p.GetCmd())) {
-				return p
-			}
-		case <-s.Done():
-			t.Fatalf("socket closed waiting for %v: %v", cmds, s.Err())
-		case <-deadline:
-			t.Fatalf("no %v push within %v", cmds, waitFor)
-		}
-	}
+func deleteConvBody(conv *improto.ConversationInfoV2) *improto.DeleteConversationRequestBody {
+	id, short, typ := convRef(conv)
+	return &improto.DeleteConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
 }
 
 // ciInfo fetches conv as c sees it (608).
 func ciInfo(t *testing.T, c caller, conv *improto.ConversationInfoV2) *improto.ConversationInfoV2 {
 	t.Helper()
-	id, short, typ := convRef(conv)
-	return call[*improto.GetConversationInfoV2ResponseBody](t, c, improto.IMCMD_GET_CONVERSATION_INFO_V2,
-		&improto.GetConversationInfoV2RequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}).GetConversationInfo()
+	return call[*improto.GetConversationInfoV2ResponseBody](t, c, improto.IMCMD_GET_CONVERSATION_INFO_V2, infoBody(conv)).GetConversationInfo()
 }
 
 // ciListAll pages through c's conversation list (2006) with limit per page
@@ -83,15 +60,7 @@ func ciListAll(t *testing.T, c caller, limit int64, conType *improto.Conversatio
 // ciHistory returns the indexes 301 gives c for conv, latest first page.
 func ciHistory(t *testing.T, c caller, conv *improto.ConversationInfoV2) []int64 {
 	t.Helper()
-	id, short, typ := convRef(conv)
-	page := call[*improto.MessagesInConversationResponseBody](t, c, improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
-		&improto.MessagesInConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
-			Direction: improto.MessageDirection_FROM_LATEST.Enum(), Limit: proto.Int32(100)})
-	var out []int64
-	for _, m := range page.GetMessages() {
-		out = append(out, m.GetIndexInConversation())
-	}
-	return out
+	return indexesOf(convMessages(t, c, conv, improto.MessageDirection_FROM_LATEST, 0, 100).GetMessages())
 }
 
 func ciMarkRead(conv *improto.ConversationInfoV2, index int64) *improto.MarkConversationReadRequestBody {
@@ -117,10 +86,7 @@ func TestGetConversationInfo(t *testing.T) {
 	if own := ciInfo(t, owner, conv); own.GetBadgeCount() != 0 {
 		t.Errorf("the sender's own messages count as unread: badge %d", own.GetBadgeCount())
 	}
-	id, short, typ := convRef(conv)
-	wantStatus(t, stranger, improto.IMCMD_GET_CONVERSATION_INFO_V2,
-		&improto.GetConversationInfoV2RequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ},
-		improto.StatusCode_USER_NOT_IN_GROUP)
+	wantStatus(t, stranger, improto.IMCMD_GET_CONVERSATION_INFO_V2, infoBody(conv), improto.StatusCode_USER_NOT_IN_GROUP)
 	wantStatus(t, bob, improto.IMCMD_GET_CONVERSATION_INFO_V2,
 		&improto.GetConversationInfoV2RequestBody{ConversationId: proto.String("no-such")},
 		improto.StatusCode_CONVERSATION_NOT_FOUND)
@@ -133,9 +99,7 @@ func TestFormerMemberReadsInfo(t *testing.T) {
 	e := newEnv(t)
 	owner, bob := e.user(1), e.user(2)
 	conv := createGroup(t, owner, 2)
-	id, short, typ := convRef(conv)
-	call[proto.Message](t, bob, improto.IMCMD_LEAVE_CONVERSATION,
-		&improto.ConversationLeaveRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ})
+	call[proto.Message](t, bob, improto.IMCMD_LEAVE_CONVERSATION, leaveConvBody(conv))
 	got := ciInfo(t, bob, conv)
 	if got.GetIsParticipant() || got.GetParticipantsCount() != 1 || got.GetUserInfo() != nil {
 		t.Fatalf("former member's view: participant=%v count=%d user_info=%v", got.GetIsParticipant(), got.GetParticipantsCount(), got.GetUserInfo())
@@ -147,8 +111,7 @@ func TestFormerMemberReadsInfo(t *testing.T) {
 		t.Errorf("include_removed_group lists %v, want [%d]", ids, conv.GetConversationShortId())
 	}
 	// A former member may still delete it for themself.
-	call[proto.Message](t, bob, improto.IMCMD_MARK_CONVERSATION_DELETE,
-		&improto.DeleteConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ})
+	call[proto.Message](t, bob, improto.IMCMD_MARK_CONVERSATION_DELETE, deleteConvBody(conv))
 	if ids := ciListAll(t, bob, 10, nil, true); len(ids) != 0 {
 		t.Errorf("deleted conversation still listed: %v", ids)
 	}
@@ -162,8 +125,7 @@ func TestDissolvedConversationIsReadOnly(t *testing.T) {
 	owner, bob := e.user(1), e.user(2)
 	conv := createGroup(t, owner, 2)
 	id, short, typ := convRef(conv)
-	call[proto.Message](t, owner, improto.IMCMD_DISSOLVE_CONVERSATION,
-		&improto.DissolveConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ})
+	call[proto.Message](t, owner, improto.IMCMD_DISSOLVE_CONVERSATION, dissolveConvBody(conv))
 	if st := ciInfo(t, bob, conv).GetConversationCoreInfo().GetStatus(); st != 1 {
 		t.Errorf("dissolved conversation has core status %d, want 1", st)
 	}
@@ -186,13 +148,9 @@ func TestGetConversationInfoList(t *testing.T) {
 	mine := createGroup(t, alice, 2)
 	single := createSingle(t, alice, 2)
 	notMine := createGroup(t, bob, 3)
-	ref := func(c *improto.ConversationInfoV2) *improto.GetConversationInfoV2RequestBody {
-		id, short, typ := convRef(c)
-		return &improto.GetConversationInfoV2RequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
-	}
 	got := call[*improto.GetConversationInfoListV2ResponseBody](t, alice, improto.IMCMD_GET_CONVERSATION_INFO_LIST_V2,
 		&improto.GetConversationInfoListV2RequestBody{ConversationInfoList: []*improto.GetConversationInfoV2RequestBody{
-			ref(mine), ref(notMine), {ConversationId: proto.String("no-such")}, ref(single), ref(mine),
+			infoBody(mine), infoBody(notMine), {ConversationId: proto.String("no-such")}, infoBody(single), infoBody(mine),
 		}})
 	var ids []string
 	for _, c := range got.GetConversationInfoList() {
@@ -203,7 +161,7 @@ func TestGetConversationInfoList(t *testing.T) {
 	}
 	tooMany := make([]*improto.GetConversationInfoV2RequestBody, 101)
 	for i := range tooMany {
-		tooMany[i] = ref(mine)
+		tooMany[i] = infoBody(mine)
 	}
 	wantStatus(t, alice, improto.IMCMD_GET_CONVERSATION_INFO_LIST_V2,
 		&improto.GetConversationInfoListV2RequestBody{ConversationInfoList: tooMany}, improto.StatusCode_INVALID_REQUEST)
@@ -255,12 +213,11 @@ func TestDeleteConversationForSelf(t *testing.T) {
 	other := createGroup(t, alice, 2)
 	sendText(t, bob, conv, "one")
 	sendText(t, bob, conv, "two")
-	alicePhone := ciOnline(t, e, 1, "alice-phone")
-	bobWeb := ciOnline(t, e, 2, "bob-web")
+	alicePhone := e.socket(1, "alice-phone")
+	bobWeb := e.socket(2, "bob-web")
 	before := ciInfo(t, alice, conv).GetConversationSettingInfo().GetSettingVersion()
 
-	id, short, typ := convRef(conv)
-	del := &improto.DeleteConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
+	del := deleteConvBody(conv)
 	call[proto.Message](t, alice, improto.IMCMD_MARK_CONVERSATION_DELETE, del)
 
 	n := waitPush(t, alicePhone, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY).GetBody().GetConversationInfoUpdatedNotify()
@@ -289,7 +246,7 @@ func TestDeleteConversationForSelf(t *testing.T) {
 	// Bob heard nothing of the delete: the first push he gets after it is
 	// that message.
 	sendText(t, alice, conv, "three")
-	if p := ciNextPush(t, bobWeb, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY, improto.IMCMD_MARK_READ_NOTIFY); improto.IMCMD(p.GetCmd()) != improto.IMCMD_NEW_MSG_NOTIFY {
+	if p := waitPush(t, bobWeb, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY, improto.IMCMD_MARK_READ_NOTIFY); improto.IMCMD(p.GetCmd()) != improto.IMCMD_NEW_MSG_NOTIFY {
 		t.Errorf("bob got %v for alice's delete", improto.IMCMD(p.GetCmd()))
 	}
 	if got := ciListAll(t, alice, 10, nil, false); !slices.Equal(got, []int64{conv.GetConversationShortId(), other.GetConversationShortId()}) {
@@ -318,10 +275,10 @@ func TestMarkConversationRead(t *testing.T) {
 	for i := range 3 {
 		sent = append(sent, sendText(t, alice, conv, fmt.Sprint(i)))
 	}
-	aliceWeb := ciOnline(t, e, 1, "alice-web")
-	bobWeb := ciOnline(t, e, 2, "bob-web")
-	bobPhone := ciOnline(t, e, 2, "bob-phone")
-	carolWeb := ciOnline(t, e, 4, "carol-web")
+	aliceWeb := e.socket(1, "alice-web")
+	bobWeb := e.socket(2, "bob-web")
+	bobPhone := e.socket(2, "bob-phone")
+	carolWeb := e.socket(4, "carol-web")
 	if b := ciInfo(t, bob, conv).GetBadgeCount(); b != 3 {
 		t.Fatalf("bob's badge before reading: %d, want 3", b)
 	}
@@ -438,8 +395,8 @@ func TestSetCoreInfo(t *testing.T) {
 	owner, bob, stranger := e.user(1), e.user(2), e.user(3)
 	conv := createGroup(t, owner, 2)
 	single := createSingle(t, owner, 2)
-	ownerPhone := ciOnline(t, e, 1, "owner-phone")
-	bobWeb := ciOnline(t, e, 2, "bob-web")
+	ownerPhone := e.socket(1, "owner-phone")
+	bobWeb := e.socket(2, "bob-web")
 	id, short, typ := convRef(conv)
 	set := func(mod func(b *improto.SetConversationCoreInfoRequestBody)) *improto.SetConversationCoreInfoRequestBody {
 		b := &improto.SetConversationCoreInfoRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
@@ -537,8 +494,8 @@ func TestSetSettingInfo(t *testing.T) {
 	e := newEnv(t)
 	alice, stranger := e.user(1), e.user(3)
 	conv := createGroup(t, alice, 2)
-	alicePhone := ciOnline(t, e, 1, "alice-phone")
-	bobWeb := ciOnline(t, e, 2, "bob-web")
+	alicePhone := e.socket(1, "alice-phone")
+	bobWeb := e.socket(2, "bob-web")
 	id, short, typ := convRef(conv)
 	setting := func(mod func(b *improto.SetConversationSettingInfoRequestBody)) *improto.ConversationSettingInfo {
 		t.Helper()
@@ -598,7 +555,7 @@ func TestSetSettingInfo(t *testing.T) {
 	// Settings are private: the first push bob gets after all that is a
 	// later message, not a 502.
 	sendText(t, alice, conv, "marker")
-	if p := ciNextPush(t, bobWeb, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY); improto.IMCMD(p.GetCmd()) != improto.IMCMD_NEW_MSG_NOTIFY {
+	if p := waitPush(t, bobWeb, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY); improto.IMCMD(p.GetCmd()) != improto.IMCMD_NEW_MSG_NOTIFY {
 		t.Errorf("bob got %v for alice's settings", improto.IMCMD(p.GetCmd()))
 	}
 

@@ -48,23 +48,9 @@ const (
 	maxFriendBatch    = 200 // user ids in one 2049 or 2051
 )
 
-// friendPageLimit applies the default and the maximum to a requested
-// page size; zero or negative asks for the default.
-func friendPageLimit(requested int64) int {
-	if requested <= 0 {
-		return defaultFriendPage
-	}
-	return int(min(requested, maxFriendPage))
-}
-
 // loadApply returns the apply with id, or nil when there is none.
 func loadApply(tx store.Tx, id int64) (*improto.ApplyUserInfo, error) {
-	a := &improto.ApplyUserInfo{}
-	ok, err := getProto(tx, bucketApply, key(id), a)
-	if !ok || err != nil {
-		return nil, err
-	}
-	return a, nil
+	return findProto[*improto.ApplyUserInfo](tx, bucketApply, key(id))
 }
 
 // pairApply returns the latest apply from one user to another, or nil.
@@ -104,12 +90,7 @@ func nextApplyIndex(tx store.Tx, user int64) (int64, error) {
 // loadFriend returns user's record of friend, or nil when they are not
 // friends.
 func loadFriend(tx store.Tx, user, friend int64) (*improto.FriendUserInfo, error) {
-	f := &improto.FriendUserInfo{}
-	ok, err := getProto(tx, bucketFriend, key(user, friend), f)
-	if !ok || err != nil {
-		return nil, err
-	}
-	return f, nil
+	return findProto[*improto.FriendUserInfo](tx, bucketFriend, key(user, friend))
 }
 
 // pushFriend queues a 508 push of n to user's sockets but except.
@@ -282,7 +263,7 @@ func newApplyPage(cursor, limit int64, wantTotal bool, status *int32) (*applyPag
 	if status != nil && (*status < applyWaiting || *status > applyRefuse) {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "status %d is not an apply status (0 waiting, 1 agree, 2 refuse)", *status)
 	}
-	return &applyPage{cursor: cursor, limit: friendPageLimit(limit), status: status, wantTotal: wantTotal, next: cursor}, nil
+	return &applyPage{cursor: cursor, limit: pageLimit(limit, defaultFriendPage, maxFriendPage), status: status, wantTotal: wantTotal, next: cursor}, nil
 }
 
 // fill reads the page from bucket, an index whose keys are user|n and
@@ -445,7 +426,7 @@ func (s *Server) friendList(c *call) (proto.Message, error) {
 	if b.GetCursor() < 0 {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "cursor %d is negative", b.GetCursor())
 	}
-	limit := friendPageLimit(b.GetLimit())
+	limit := pageLimit(b.GetLimit(), defaultFriendPage, maxFriendPage)
 	resp := &improto.GetFriendListResponseBody{NextCursor: proto.Int64(b.GetCursor()), HasMore: proto.Bool(false)}
 	err := s.view(func(tx store.Tx) error {
 		prefix := key(c.user)

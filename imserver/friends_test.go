@@ -21,33 +21,33 @@ const (
 	attitudeRejectApply = 1
 )
 
-// applyTo sends a friend apply and returns its response body.
+// sendApply sends a friend apply and returns its response body.
 func sendApply(t *testing.T, c caller, to int64, ext map[string]string) *improto.SendFriendApplyResponseBody {
 	t.Helper()
 	return call[*improto.SendFriendApplyResponseBody](t, c, improto.IMCMD_SEND_FRIEND_APPLY,
 		&improto.SendFriendApplyRequestBody{UserId: proto.Int64(to), Ext: ext})
 }
 
-// reply answers the applies of applicants.
+// replyApply answers the applies of applicants.
 func replyApply(t *testing.T, c caller, attitude int32, applicants ...int64) *improto.ReplyFriendApplyResponseBody {
 	t.Helper()
 	return call[*improto.ReplyFriendApplyResponseBody](t, c, improto.IMCMD_REPLY_FRIEND_APPLY,
 		&improto.ReplyFriendApplyRequestBody{UserId: applicants, Attitude: proto.Int32(attitude)})
 }
 
-// received lists the applies sent to c.
+// receivedApplies lists the applies sent to c.
 func receivedApplies(t *testing.T, c caller, body *improto.GetFriendReceiveApplyListRequestBody) *improto.GetFriendReceiveApplyListResponseBody {
 	t.Helper()
 	return call[*improto.GetFriendReceiveApplyListResponseBody](t, c, improto.IMCMD_GET_FRIEND_RECEIVE_APPLY_LIST, body)
 }
 
-// sent lists the applies c sent.
+// sentApplies lists the applies c sent.
 func sentApplies(t *testing.T, c caller, body *improto.GetFriendApplyListRequestBody) *improto.GetFriendApplyListResponseBody {
 	t.Helper()
 	return call[*improto.GetFriendApplyListResponseBody](t, c, improto.IMCMD_GET_FRIEND_APPLY_LIST, body)
 }
 
-// friends returns the user ids on c's whole friend list.
+// friendIDs returns the user ids on c's whole friend list.
 func friendIDs(t *testing.T, c caller) []int64 {
 	t.Helper()
 	list := call[*improto.GetFriendListResponseBody](t, c, improto.IMCMD_GET_FRIEND_LIST,
@@ -55,21 +55,7 @@ func friendIDs(t *testing.T, c caller) []int64 {
 	if list.GetHasMore() {
 		t.Fatalf("friend list has more than 200 entries")
 	}
-	var ids []int64
-	for _, f := range list.GetUserList() {
-		ids = append(ids, f.GetUserId())
-	}
-	return ids
-}
-
-// online opens a socket for user and makes one call on it. The server
-// reads requests only after it has registered the socket for pushes, and
-// Dial can return before that, so the answer shows the socket is online.
-func friendSocket(t *testing.T, e *env, user int64, device string) *rawclient.Socket {
-	t.Helper()
-	s := e.socket(user, device)
-	friendIDs(t, s)
-	return s
+	return userIDsOf(list.GetUserList())
 }
 
 // friendPush waits for the next 508 push on s.
@@ -82,7 +68,7 @@ func friendPush(t *testing.T, s *rawclient.Socket) *improto.NewFriendMessageNoti
 	return n
 }
 
-// wantEvent checks a friend push's type and parties.
+// wantFriendEvent checks a friend push's type and parties.
 func wantFriendEvent(t *testing.T, who string, n *improto.NewFriendMessageNotify, typ improto.FriendMessageType, from, to int64) {
 	t.Helper()
 	if n.GetMessageType() != int32(typ) || n.GetFromId() != from || n.GetToId() != to {
@@ -90,16 +76,12 @@ func wantFriendEvent(t *testing.T, who string, n *improto.NewFriendMessageNotify
 	}
 }
 
-// otherIDs returns the user_id of each apply: the other party.
+// applyOthers returns the user_id of each apply: the other party.
 func applyOthers(list []*improto.ApplyUserInfo) string {
-	var ids []int64
-	for _, a := range list {
-		ids = append(ids, a.GetUserId())
-	}
-	return fmt.Sprint(ids)
+	return fmt.Sprint(userIDsOf(list))
 }
 
-// makeFriends has a apply to b and b accept.
+// befriend has a apply to b and b accept.
 func befriend(t *testing.T, a, b caller, aID, bID int64) {
 	t.Helper()
 	sendApply(t, a, bID, nil)
@@ -110,8 +92,8 @@ func befriend(t *testing.T, a, b caller, aID, bID int64) {
 
 func TestSendFriendApplyPushes(t *testing.T) {
 	e := newEnv(t)
-	bobSock := friendSocket(t, e, 2, "bob-web")
-	aliceWeb, alicePhone := friendSocket(t, e, 1, "alice-web"), friendSocket(t, e, 1, "alice-phone")
+	bobSock := e.socket(2, "bob-web")
+	aliceWeb, alicePhone := e.socket(1, "alice-web"), e.socket(1, "alice-phone")
 
 	resp := sendApply(t, aliceWeb, 2, map[string]string{"hello": "bob"})
 	a := resp.GetApply()
@@ -228,8 +210,8 @@ func TestFriendApplyLists(t *testing.T) {
 
 func TestAcceptFriendApply(t *testing.T) {
 	e := newEnv(t)
-	aliceSock := friendSocket(t, e, 1, "alice-web")
-	bobWeb, bobPhone := friendSocket(t, e, 2, "bob-web"), friendSocket(t, e, 2, "bob-phone")
+	aliceSock := e.socket(1, "alice-web")
+	bobWeb, bobPhone := e.socket(2, "bob-web"), e.socket(2, "bob-phone")
 	apply := sendApply(t, e.user(1), 2, map[string]string{"note": "hi"}).GetApply()
 	for _, s := range []*rawclient.Socket{aliceSock, bobWeb, bobPhone} {
 		wantFriendEvent(t, "apply", friendPush(t, s), improto.FriendMessageType_SendApply, 1, 2)
@@ -290,7 +272,7 @@ func TestAcceptFriendApply(t *testing.T) {
 
 func TestRejectFriendApply(t *testing.T) {
 	e := newEnv(t)
-	aliceSock := friendSocket(t, e, 1, "alice-web")
+	aliceSock := e.socket(1, "alice-web")
 	first := sendApply(t, e.user(1), 2, nil).GetApply()
 	wantFriendEvent(t, "alice", friendPush(t, aliceSock), improto.FriendMessageType_SendApply, 1, 2)
 	sendApply(t, e.user(3), 2, nil)
@@ -343,7 +325,7 @@ func TestDuplicateFriendApply(t *testing.T) {
 // waiting accepts theirs.
 func TestCrossApplyAccepts(t *testing.T) {
 	e := newEnv(t)
-	aliceSock := friendSocket(t, e, 1, "alice-web")
+	aliceSock := e.socket(1, "alice-web")
 	apply := sendApply(t, e.user(1), 2, nil).GetApply()
 	wantFriendEvent(t, "alice", friendPush(t, aliceSock), improto.FriendMessageType_SendApply, 1, 2)
 
@@ -367,8 +349,8 @@ func TestCrossApplyAccepts(t *testing.T) {
 
 func TestDeleteFriend(t *testing.T) {
 	e := newEnv(t)
-	aliceWeb, alicePhone := friendSocket(t, e, 1, "alice-web"), friendSocket(t, e, 1, "alice-phone")
-	bobSock := friendSocket(t, e, 2, "bob-web")
+	aliceWeb, alicePhone := e.socket(1, "alice-web"), e.socket(1, "alice-phone")
+	bobSock := e.socket(2, "bob-web")
 	befriend(t, e.user(1), e.user(2), 1, 2)
 	befriend(t, e.user(1), e.user(3), 1, 3)
 	for _, s := range []*rawclient.Socket{aliceWeb, alicePhone} {
@@ -415,7 +397,7 @@ func TestDeleteFriend(t *testing.T) {
 func TestApplyWhileOffline(t *testing.T) {
 	e := newEnv(t)
 	sentApply := sendApply(t, e.user(1), 2, map[string]string{"k": "v"}).GetApply()
-	bob := friendSocket(t, e, 2, "bob-web")
+	bob := e.socket(2, "bob-web")
 	got := receivedApplies(t, bob, &improto.GetFriendReceiveApplyListRequestBody{Status: proto.Int32(applyWaiting)})
 	if len(got.GetUserList()) != 1 {
 		t.Fatalf("bob received %v", got.GetUserList())

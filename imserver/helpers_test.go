@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +28,41 @@ const (
 	testSecret = "test-secret"
 	waitFor    = 5 * time.Second // deadline of every wait on an event
 )
+
+// Roles, as GroupRole numbers them.
+const (
+	memberOrdinary = int32(improto.GroupRole_ORDINARY)
+	memberOwner    = int32(improto.GroupRole_OWNER)
+	memberManager  = int32(improto.GroupRole_MANAGER)
+	memberVisitor  = int32(improto.GroupRole_VISITOR)
+)
+
+// testClock is a Config.Now the test moves by hand, for tests that cross
+// time limits; the server reads it from its own goroutines.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *testClock { return &testClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withClock makes the server read time from clk. Tokens are checked
+// against the same clock, so a test that moves it far logs in again.
+func withClock(clk *testClock) func(*imserver.Config) {
+	return func(cfg *imserver.Config) { cfg.Now = clk.Now }
+}
 
 // env is a real server on loopback with its store, for one test.
 type env struct {
@@ -147,21 +184,46 @@ func wantStatus(t testing.TB, c caller, cmd improto.IMCMD, body proto.Message, w
 	return resp
 }
 
-// waitPush waits for the next push of cmd on s, skipping other pushes.
-func waitPush(t testing.TB, s *rawclient.Socket, cmd improto.IMCMD) *improto.Response {
+// waitPush waits for the next push on s whose cmd is one of cmds, skipping
+// other pushes; with no cmds it returns the next push, whatever it is.
+// Pushes leave in commit order, so an expected push arriving first proves
+// that nothing of those kinds was pushed before it.
+func waitPush(t testing.TB, s *rawclient.Socket, cmds ...improto.IMCMD) *improto.Response {
 	t.Helper()
+	what := "a push"
+	if len(cmds) > 0 {
+		what = fmt.Sprint(cmds)
+	}
 	deadline := time.After(waitFor)
 	for {
 		select {
 		case p := <-s.Pushes():
-			if p.GetCmd() == int32(cmd) {
+			if len(cmds) == 0 || slices.Contains(cmds, improto.IMCMD(p.GetCmd())) {
 				return p
 			}
 		case <-s.Done():
-			t.Fatalf("socket closed waiting for %v: %v", cmd, s.Err())
+			t.Fatalf("socket closed waiting for %s: %v", what, s.Err())
 		case <-deadline:
-			t.Fatalf("no %v push within %v", cmd, waitFor)
+			t.Fatalf("no %s within %v", what, waitFor)
 		}
+	}
+}
+
+// pushesBefore returns every push s receives before a barrier: user
+// creates a group of their own over HTTP, and its 502 reaches all of
+// user's sockets after every push queued earlier, as pushes leave in
+// commit order. It is how a test shows that a push did not come.
+func pushesBefore(t testing.TB, e *env, s *rawclient.Socket, user int64) []*improto.Response {
+	t.Helper()
+	barrier := createGroup(t, e.user(user))
+	var before []*improto.Response
+	for {
+		p := waitPush(t, s)
+		if p.GetCmd() == int32(improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY) &&
+			p.GetBody().GetConversationInfoUpdatedNotify().GetConversation().GetConversationShortId() == barrier.GetConversationShortId() {
+			return before
+		}
+		before = append(before, p)
 	}
 }
 
@@ -205,6 +267,65 @@ func textBody(conv *improto.ConversationInfoV2, text string) *improto.SendMessag
 // convRef returns the conversation identity fields most bodies start with.
 func convRef(conv *improto.ConversationInfoV2) (*string, *int64, *int32) {
 	return proto.String(conv.GetConversationId()), proto.Int64(conv.GetConversationShortId()), proto.Int32(conv.GetConversationType())
+}
+
+// convMessages pages conv's history as c sees it (301).
+func convMessages(t testing.TB, c caller, conv *improto.ConversationInfoV2, dir improto.MessageDirection, anchor int64, limit int32) *improto.MessagesInConversationResponseBody {
+	t.Helper()
+	id, short, typ := convRef(conv)
+	return call[*improto.MessagesInConversationResponseBody](t, c, improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
+		&improto.MessagesInConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
+			Direction: dir.Enum(), AnchorIndex: proto.Int64(anchor), Limit: proto.Int32(limit)})
+}
+
+// indexesOf returns the index in conversation of each message.
+func indexesOf(ms []*improto.MessageBody) []int64 {
+	var out []int64
+	for _, m := range ms {
+		out = append(out, m.GetIndexInConversation())
+	}
+	return out
+}
+
+// userIDsOf returns the user_id of each record (participants, live
+// members, friends, applies).
+func userIDsOf[T interface{ GetUserId() int64 }](records []T) []int64 {
+	var out []int64
+	for _, r := range records {
+		out = append(out, r.GetUserId())
+	}
+	return out
+}
+
+// setMemberRole has by (the owner) give user role in conv (655).
+func setMemberRole(t testing.TB, by caller, conv *improto.ConversationInfoV2, user int64, role int32) *improto.Participant {
+	t.Helper()
+	id, short, typ := convRef(conv)
+	return call[*improto.UpdateConversationParticipantResponseBody](t, by, improto.IMCMD_UPDATE_CONVERSATION_PARTICIPANT,
+		&improto.UpdateConversationParticipantRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
+			UserId: proto.Int64(user), Role: proto.Int32(role)}).GetParticipant()
+}
+
+func leaveConvBody(conv *improto.ConversationInfoV2) *improto.ConversationLeaveRequestBody {
+	id, short, typ := convRef(conv)
+	return &improto.ConversationLeaveRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
+}
+
+func dissolveConvBody(conv *improto.ConversationInfoV2) *improto.DissolveConversationRequestBody {
+	id, short, typ := convRef(conv)
+	return &improto.DissolveConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
+}
+
+func blockMembersBody(conv *improto.ConversationInfoV2, status improto.BlockStatus, seconds map[int64]int64) *improto.BlockMembersRequestBody {
+	id, short, typ := convRef(conv)
+	return &improto.BlockMembersRequestBody{ConversationId: id, ConvShortId: short, ConversationType: typ,
+		BlockStatus: status.Enum(), BlockTime: seconds}
+}
+
+func blockConvBody(conv *improto.ConversationInfoV2, status improto.BlockStatus, normalOnly bool) *improto.BlockConversationRequestBody {
+	id, short, typ := convRef(conv)
+	return &improto.BlockConversationRequestBody{ConversationId: id, ConvShortId: short, ConversationType: typ,
+		BlockStatus: status.Enum(), BlockNormalOnly: proto.Bool(normalOnly)}
 }
 
 // pull returns everything in c's inbox after cursor.

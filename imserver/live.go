@@ -1,6 +1,8 @@
 package imserver
 
 import (
+	"cmp"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -57,9 +59,8 @@ func liveMemberView(info *improto.LiveMemberInfo, p *improto.Participant) *impro
 // liveMember returns user's live record in conv as clients see it, or nil
 // when they never joined.
 func liveMember(tx store.Tx, conv *convRecord, user int64) (*improto.LiveMemberInfo, error) {
-	info := &improto.LiveMemberInfo{}
-	found, err := getProto(tx, bucketLive, key(conv.ShortID, user), info)
-	if err != nil || !found {
+	info, err := findProto[*improto.LiveMemberInfo](tx, bucketLive, key(conv.ShortID, user))
+	if err != nil || info == nil {
 		return nil, err
 	}
 	p, err := member(tx, conv.ShortID, user)
@@ -73,21 +74,13 @@ func liveMember(tx store.Tx, conv *convRecord, user int64) (*improto.LiveMemberI
 // user ids above after, in user id order, until visit returns false. It
 // walks everyone who ever joined.
 func visitLiveRecords(tx store.Tx, shortID, after int64, visit func(info *improto.LiveMemberInfo) (bool, error)) error {
-	prefix := key(shortID)
-	var innerErr error
-	err := tx.Ascend(bucketLive, key(shortID, after+1), prefixEnd(prefix), func(_, v []byte) bool {
-		info := &improto.LiveMemberInfo{}
-		if innerErr = proto.Unmarshal(v, info); innerErr != nil {
-			return false
-		}
+	var visitErr error
+	err := walkProtos(tx.Ascend, bucketLive, key(shortID, after+1), prefixEnd(key(shortID)), func(info *improto.LiveMemberInfo) bool {
 		var more bool
-		more, innerErr = visit(info)
-		return more && innerErr == nil
+		more, visitErr = visit(info)
+		return more && visitErr == nil
 	})
-	if err != nil {
-		return err
-	}
-	return innerErr
+	return cmp.Or(err, visitErr)
 }
 
 // visitLive is visitLiveRecords with each record as liveMemberView shows

@@ -1,7 +1,6 @@
 package imserver
 
 import (
-	"errors"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
@@ -19,36 +18,30 @@ const (
 	maxCounterRequests  = 100 // conversations in one 2009
 )
 
-// loadLive resolves a live chat like loadConv does and refuses any other
-// conversation type with INVALID_REQUEST naming the command.
-func loadLive(tx store.Tx, c *call, id string, shortID int64) (*convRecord, error) {
-	conv, err := loadConv(tx, c.inbox, id, shortID)
-	if err != nil {
-		return nil, err
+// requireLive is the convCheck of the live-chat commands: any other
+// conversation type is refused with INVALID_REQUEST naming c's command.
+func requireLive(c *call) convCheck {
+	return func(conv *convRecord) error {
+		if conv.Type != typeLive {
+			return errStatus(improto.StatusCode_INVALID_REQUEST, "%v serves live chats (type %d); conversation %s is type %d",
+				c.cmd.Cmd, typeLive, conv.ID, conv.Type)
+		}
+		return nil
 	}
-	if conv.Type != typeLive {
-		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "%v serves live chats (type %d); conversation %s is type %d",
-			c.cmd.Cmd, typeLive, conv.ID, conv.Type)
-	}
-	return conv, nil
 }
 
-// requireJoined returns user's Participant record if they are a member of
-// the live chat and in it now (is_in_conversation), or USER_NOT_IN_GROUP.
-func requireJoined(tx store.Tx, conv *convRecord, user int64) (*improto.Participant, error) {
-	p, err := requireMember(tx, conv, user)
-	if err != nil {
-		return nil, err
-	}
+// requireJoined refuses (USER_NOT_IN_GROUP) a member of the live chat who
+// is not in it now (is_in_conversation).
+func requireJoined(tx store.Tx, conv *convRecord, user int64) error {
 	info, err := liveMember(tx, conv, user)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !info.GetIsInConversation() {
-		return nil, errStatus(improto.StatusCode_USER_NOT_IN_GROUP,
+		return errStatus(improto.StatusCode_USER_NOT_IN_GROUP,
 			"user %d left live chat %s; join it again with %v", user, conv.ID, improto.IMCMD_JOIN_LIVE_GROUP)
 	}
-	return p, nil
+	return nil
 }
 
 // livePriority reads a live message's priority from the Request headers
@@ -85,34 +78,20 @@ func (s *Server) sendLiveMessage(c *call) (proto.Message, error) {
 	}
 	var resp *improto.BroadcastSendMessageResponseBody
 	err = s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadLive(tx, c, b.GetConversationId(), b.GetConversationShortId())
+		conv, p, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireLive(c), requireWritable)
 		if err != nil {
 			return err
 		}
-		if err := requireWritable(conv); err != nil {
+		if err := requireJoined(tx, conv, c.user); err != nil {
 			return err
 		}
-		p, err := requireJoined(tx, conv, c.user)
+		m, err := s.sendOnce(tx, out, c, conv, p, newMessage{
+			sender: c.user, msgType: b.GetMessageType(), content: b.GetContent(),
+			ext:      map[string]string{extMessagePriority: priority},
+			clientID: b.GetClientMessageId(), mentioned: b.GetMentionedUsers(),
+		})
 		if err != nil {
 			return err
-		}
-		clientID := b.GetClientMessageId()
-		m, err := findByClientID(tx, conv, c.user, clientID)
-		if err != nil {
-			return err
-		}
-		if m == nil {
-			if err := checkCanSend(tx, conv, p, c.now.UnixMilli()); err != nil {
-				return err
-			}
-			m, err = s.appendMessage(tx, out, c, conv, newMessage{
-				sender: c.user, msgType: b.GetMessageType(), content: b.GetContent(),
-				ext:      map[string]string{extMessagePriority: priority},
-				clientID: clientID, mentioned: b.GetMentionedUsers(),
-			})
-			if err != nil {
-				return err
-			}
 		}
 		resp = &improto.BroadcastSendMessageResponseBody{
 			ServerMessageId: proto.Int64(m.GetServerMessageId()),
@@ -138,18 +117,12 @@ func (s *Server) receiveLiveMessages(c *call) (proto.Message, error) {
 	if b.GetCursor() < 0 {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "cursor %d is negative", b.GetCursor())
 	}
-	limit := defaultLiveMessages
-	if l := b.GetLimit(); l > 0 {
-		limit = int(min(l, maxLiveMessages))
-	}
+	limit := pageLimit(b.GetLimit(), defaultLiveMessages, maxLiveMessages)
 	cursor, reverse := b.GetCursor(), b.GetReverse()
 	resp := &improto.BroadcastRecvMessageResponseBody{HasMore: proto.Bool(false), NextCursor: proto.Int64(cursor)}
 	err := s.view(func(tx store.Tx) error {
-		conv, err := loadLive(tx, c, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireLive(c))
 		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
 			return err
 		}
 		from, to := cursor+1, conv.LastIndex+1
@@ -207,7 +180,7 @@ func (s *Server) liveUserCounter(c *call) (proto.Message, error) {
 				continue
 			}
 			conv, err := loadConv(tx, c.inbox, "", r.GetConversationShortId())
-			if se := (*statusError)(nil); errors.As(err, &se) {
+			if isStatus(err) {
 				continue // not found, or in another inbox type
 			}
 			if err != nil {
@@ -244,11 +217,8 @@ func (s *Server) joinLiveGroup(c *call) (proto.Message, error) {
 	nowMs := c.now.UnixMilli()
 	resp := &improto.JoinLiveGroupResponseBody{}
 	err := s.update(func(tx store.Tx, _ *outbox) error {
-		conv, err := loadLive(tx, c, b.GetConversationId(), b.GetConversationShortId())
+		conv, err := loadChecked(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireLive(c), requireWritable)
 		if err != nil {
-			return err
-		}
-		if err := requireWritable(conv); err != nil {
 			return err
 		}
 		if _, err := addMember(tx, conv, c.user, roleVisitor, nowMs); err != nil {
@@ -282,11 +252,7 @@ func (s *Server) leaveLiveGroup(c *call) (proto.Message, error) {
 	nowMs := c.now.UnixMilli()
 	resp := &improto.LeaveLiveGroupResponseBody{}
 	err := s.update(func(tx store.Tx, _ *outbox) error {
-		conv, err := loadLive(tx, c, b.GetConversationId(), b.GetConversationShortId())
-		if err != nil {
-			return err
-		}
-		p, err := requireMember(tx, conv, c.user)
+		conv, p, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireLive(c))
 		if err != nil {
 			return err
 		}
@@ -320,17 +286,11 @@ func (s *Server) liveGroupMembers(c *call) (proto.Message, error) {
 	if b.GetCursor() < 0 {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "cursor %d is negative", b.GetCursor())
 	}
-	limit := defaultLiveMembers
-	if l := b.GetLimit(); l > 0 {
-		limit = int(min(l, maxLiveMembers))
-	}
+	limit := pageLimit(int64(b.GetLimit()), defaultLiveMembers, maxLiveMembers)
 	resp := &improto.GetLiveGroupMembersResponseBody{HasMore: proto.Bool(false), NextCursor: proto.Int64(b.GetCursor())}
 	err := s.view(func(tx store.Tx) error {
-		conv, err := loadLive(tx, c, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireLive(c))
 		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
 			return err
 		}
 		err = visitLive(tx, conv.ShortID, b.GetCursor(), func(info *improto.LiveMemberInfo) bool {

@@ -2,21 +2,17 @@ package imserver_test
 
 import (
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
-	"github.com/imbot-go/imbot/imserver"
 	"github.com/imbot-go/imbot/internal/rawclient"
 )
 
 const (
 	liveType         = int32(improto.ConversationType_MASS_CHAT)
-	liveRoleOwner    = int32(improto.GroupRole_OWNER)
-	liveRoleVisitor  = int32(improto.GroupRole_VISITOR)
 	livePriorityKey  = "s:message_priority"
 	livePollInterval = 5 * time.Millisecond
 )
@@ -92,14 +88,6 @@ func recvLive(t *testing.T, c caller, conv *improto.ConversationInfoV2, cursor, 
 			Cursor: proto.Int64(cursor), Limit: proto.Int64(limit), Reverse: proto.Bool(reverse)})
 }
 
-func liveIndexes(ms []*improto.MessageBody) []int64 {
-	var out []int64
-	for _, m := range ms {
-		out = append(out, m.GetIndexInConversation())
-	}
-	return out
-}
-
 // liveMembers pages a live chat's members with 10003.
 func liveMembers(t *testing.T, c caller, conv *improto.ConversationInfoV2, cursor int64, limit int32, onlineOnly bool) *improto.GetLiveGroupMembersResponseBody {
 	t.Helper()
@@ -107,14 +95,6 @@ func liveMembers(t *testing.T, c caller, conv *improto.ConversationInfoV2, curso
 	return call[*improto.GetLiveGroupMembersResponseBody](t, c, improto.IMCMD_GET_LIVE_GROUP_MEMBERS,
 		&improto.GetLiveGroupMembersRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
 			Cursor: proto.Int64(cursor), Limit: proto.Int32(limit), OnlineOnly: proto.Bool(onlineOnly)})
-}
-
-func liveUserIDs(ms []*improto.LiveMemberInfo) []int64 {
-	var out []int64
-	for _, m := range ms {
-		out = append(out, m.GetUserId())
-	}
-	return out
 }
 
 // liveCounters asks 2009 about the given short ids and returns short id →
@@ -136,41 +116,6 @@ func liveCounters(t *testing.T, c caller, shortIDs ...int64) map[int64]int32 {
 	return out
 }
 
-// liveSocket opens a socket for user and returns once the server has
-// registered it: the server starts reading requests from a socket only
-// after registering it, so an answered request proves it.
-func liveSocket(t *testing.T, e *env, user int64) *rawclient.Socket {
-	t.Helper()
-	s := e.socket(user, fmt.Sprint("device-", user))
-	wantStatus(t, s, improto.IMCMD_BROADCAST_USER_COUNTER, &improto.BroadcastUserCounterRequestBody{}, improto.StatusCode_OK)
-	return s
-}
-
-// liveBarrier returns every push s receives before a barrier: user
-// creates a group of their own over HTTP, and its 502 reaches all of
-// user's sockets after every push queued earlier, as pushes leave in
-// commit order. It is how a test shows that a push did not come.
-func liveBarrier(t *testing.T, e *env, s *rawclient.Socket, user int64) []*improto.Response {
-	t.Helper()
-	barrier := createGroup(t, e.user(user))
-	var before []*improto.Response
-	deadline := time.After(waitFor)
-	for {
-		select {
-		case p := <-s.Pushes():
-			if p.GetCmd() == int32(improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY) &&
-				p.GetBody().GetConversationInfoUpdatedNotify().GetConversation().GetConversationShortId() == barrier.GetConversationShortId() {
-				return before
-			}
-			before = append(before, p)
-		case <-s.Done():
-			t.Fatalf("socket closed waiting for the barrier: %v", s.Err())
-		case <-deadline:
-			t.Fatalf("no barrier push within %v", waitFor)
-		}
-	}
-}
-
 // livePushes returns the messages of the 505 pushes among pushes.
 func livePushes(pushes []*improto.Response) []*improto.MessageBody {
 	var out []*improto.MessageBody
@@ -183,25 +128,22 @@ func livePushes(pushes []*improto.Response) []*improto.MessageBody {
 }
 
 func TestLiveJoinSendAndPush(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC).UnixMilli())
-	e := newEnv(t, func(c *imserver.Config) {
-		c.Now = func() time.Time { return time.UnixMilli(clock.Load()) }
-	})
+	clock := newClock()
+	e := newEnv(t, withClock(clock))
 	owner := e.user(1)
 	conv := createLive(t, owner)
 	socks := map[int64]*rawclient.Socket{}
 	for _, u := range []int64{2, 3, 4, 5} {
-		socks[u] = liveSocket(t, e, u)
+		socks[u] = e.socket(u, "web")
 	}
-	joinedAt := clock.Load()
+	joinedAt := clock.Now().UnixMilli()
 	for _, u := range []int64{2, 3, 4} {
 		j := joinLive(t, e.user(u), conv)
 		m := j.GetMember()
-		if m.GetUserId() != u || !m.GetIsInConversation() || m.GetRole() != liveRoleVisitor || m.GetCreateTime() != joinedAt || m.GetPingTime() != joinedAt {
+		if m.GetUserId() != u || !m.GetIsInConversation() || m.GetRole() != memberVisitor || m.GetCreateTime() != joinedAt || m.GetPingTime() != joinedAt {
 			t.Fatalf("user %d joined as %v", u, m)
 		}
-		if c := j.GetConversation(); c.GetConversationType() != liveType || !c.GetIsParticipant() || c.GetUserInfo().GetRole() != liveRoleVisitor {
+		if c := j.GetConversation(); c.GetConversationType() != liveType || !c.GetIsParticipant() || c.GetUserInfo().GetRole() != memberVisitor {
 			t.Fatalf("user %d's join answered %v", u, c)
 		}
 	}
@@ -211,12 +153,12 @@ func TestLiveJoinSendAndPush(t *testing.T) {
 
 	// Joining again keeps the role and the first join time and refreshes
 	// ping_time; the owner stays owner.
-	clock.Add(1000)
+	clock.Advance(time.Second)
 	again := joinLive(t, e.user(2), conv).GetMember()
-	if again.GetRole() != liveRoleVisitor || again.GetCreateTime() != joinedAt || again.GetPingTime() != joinedAt+1000 {
+	if again.GetRole() != memberVisitor || again.GetCreateTime() != joinedAt || again.GetPingTime() != joinedAt+1000 {
 		t.Fatalf("joining twice: %v", again)
 	}
-	if m := joinLive(t, owner, conv).GetMember(); m.GetRole() != liveRoleOwner || !m.GetIsInConversation() {
+	if m := joinLive(t, owner, conv).GetMember(); m.GetRole() != memberOwner || !m.GetIsInConversation() {
 		t.Fatalf("owner joined as %v", m)
 	}
 
@@ -232,7 +174,7 @@ func TestLiveJoinSendAndPush(t *testing.T) {
 			t.Errorf("user %d: notify %v", u, n)
 		}
 	}
-	if got := livePushes(liveBarrier(t, e, socks[5], 5)); len(got) != 0 {
+	if got := livePushes(pushesBefore(t, e, socks[5], 5)); len(got) != 0 {
 		t.Fatalf("user 5 never joined but got %v", got)
 	}
 	// Live messages have no inbox.
@@ -278,7 +220,7 @@ func TestLivePriorityFromRequestHeaders(t *testing.T) {
 
 	// Over a socket the header rides in the framed Request the same way;
 	// the sender's socket gets the response, the other member the push.
-	sender, other := liveSocket(t, e, 1), liveSocket(t, e, 2)
+	sender, other := e.socket(1, "web"), e.socket(2, "web")
 	req, err := rawclient.Request(improto.IMCMD_BROADCAST_SEND_MESSAGE, 77, e.token(1), 0, liveBody(conv, "urgent", ""))
 	if err != nil {
 		t.Fatal(err)
@@ -296,7 +238,7 @@ func TestLivePriorityFromRequestHeaders(t *testing.T) {
 	if m.GetServerMessageId() != resp.GetBody().GetBroadcastSendMessageBody().GetServerMessageId() || m.GetExt()[livePriorityKey] != "2" {
 		t.Fatalf("member got %v", m)
 	}
-	if got := livePushes(liveBarrier(t, e, sender, 1)); len(got) != 0 {
+	if got := livePushes(pushesBefore(t, e, sender, 1)); len(got) != 0 {
 		t.Fatalf("the sending socket got its own message pushed: %v", got)
 	}
 }
@@ -353,7 +295,7 @@ func TestLiveReceivePaging(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			page := recvLive(t, reader, conv, tc.cursor, tc.limit, tc.reverse)
-			idx := liveIndexes(page.GetMessages())
+			idx := indexesOf(page.GetMessages())
 			if idx == nil {
 				idx = []int64{}
 			}
@@ -388,23 +330,23 @@ func TestLiveOnlineCounts(t *testing.T) {
 	short := conv.GetConversationShortId()
 	socks := map[int64]*rawclient.Socket{}
 	for _, u := range []int64{2, 3, 4} {
-		socks[u] = liveSocket(t, e, u)
+		socks[u] = e.socket(u, "web")
 		joinLive(t, e.user(u), conv)
 	}
 	joinLive(t, e.user(5), conv) // joined, offline
-	liveSocket(t, e, 6)          // online, never joined
+	e.socket(6, "web")           // online, never joined
 
 	if got := liveCounters(t, e.user(6), short)[short]; got != 3 {
 		t.Fatalf("2009 counter %d, want 3", got)
 	}
 	all := liveMembers(t, owner, conv, 0, 0, false)
-	if got := fmt.Sprint(liveUserIDs(all.GetMembers())); got != "[1 2 3 4 5]" || all.GetHasMore() || all.GetOnlineCount() != 3 || all.GetNextCursor() != 5 {
+	if got := fmt.Sprint(userIDsOf(all.GetMembers())); got != "[1 2 3 4 5]" || all.GetHasMore() || all.GetOnlineCount() != 3 || all.GetNextCursor() != 5 {
 		t.Fatalf("members %s more=%v online=%d next=%d", got, all.GetHasMore(), all.GetOnlineCount(), all.GetNextCursor())
 	}
 	for _, m := range all.GetMembers() {
-		want := liveRoleVisitor
+		want := memberVisitor
 		if m.GetUserId() == 1 {
-			want = liveRoleOwner
+			want = memberOwner
 		}
 		if m.GetRole() != want || !m.GetIsInConversation() {
 			t.Errorf("member %v, want role %d and in the conversation", m, want)
@@ -416,14 +358,14 @@ func TestLiveOnlineCounts(t *testing.T) {
 		if len(page.GetMembers()) > 2 {
 			t.Fatalf("page of %d with limit 2", len(page.GetMembers()))
 		}
-		paged = append(paged, liveUserIDs(page.GetMembers())...)
+		paged = append(paged, userIDsOf(page.GetMembers())...)
 		cursor, more = page.GetNextCursor(), page.GetHasMore()
 	}
 	if got := fmt.Sprint(paged); got != "[1 2 3 4 5]" {
 		t.Fatalf("paged members %s", got)
 	}
-	if got := liveMembers(t, owner, conv, 0, 0, true); fmt.Sprint(liveUserIDs(got.GetMembers())) != "[2 3 4]" || got.GetOnlineCount() != 3 {
-		t.Fatalf("online members %v count %d", liveUserIDs(got.GetMembers()), got.GetOnlineCount())
+	if got := liveMembers(t, owner, conv, 0, 0, true); fmt.Sprint(userIDsOf(got.GetMembers())) != "[2 3 4]" || got.GetOnlineCount() != 3 {
+		t.Fatalf("online members %v count %d", userIDsOf(got.GetMembers()), got.GetOnlineCount())
 	}
 
 	// Closing a socket takes the user offline once the server notices;
@@ -438,8 +380,8 @@ func TestLiveOnlineCounts(t *testing.T) {
 		}
 		<-tick.C
 	}
-	if got := liveMembers(t, owner, conv, 0, 0, true); fmt.Sprint(liveUserIDs(got.GetMembers())) != "[2 3]" || got.GetOnlineCount() != 2 {
-		t.Fatalf("online members after the close %v count %d", liveUserIDs(got.GetMembers()), got.GetOnlineCount())
+	if got := liveMembers(t, owner, conv, 0, 0, true); fmt.Sprint(userIDsOf(got.GetMembers())) != "[2 3]" || got.GetOnlineCount() != 2 {
+		t.Fatalf("online members after the close %v count %d", userIDsOf(got.GetMembers()), got.GetOnlineCount())
 	}
 
 	// 2009 leaves out what the caller cannot see.
@@ -469,7 +411,7 @@ func TestLiveLeave(t *testing.T) {
 	conv := createLive(t, owner)
 	socks := map[int64]*rawclient.Socket{}
 	for _, u := range []int64{1, 2, 3} {
-		socks[u] = liveSocket(t, e, u)
+		socks[u] = e.socket(u, "web")
 	}
 	first := joinLive(t, e.user(2), conv).GetMember().GetCreateTime()
 	joinLive(t, e.user(3), conv)
@@ -484,7 +426,7 @@ func TestLiveLeave(t *testing.T) {
 			t.Fatalf("joined member %d got %v", u, m)
 		}
 	}
-	if got := livePushes(liveBarrier(t, e, socks[2], 2)); len(got) != 0 {
+	if got := livePushes(pushesBefore(t, e, socks[2], 2)); len(got) != 0 {
 		t.Fatalf("user 2 left but got %v", got)
 	}
 	for _, tc := range []struct {
@@ -506,24 +448,24 @@ func TestLiveLeave(t *testing.T) {
 	// The owner stays a participant but is out of the live chat: no
 	// pushes, no sending, until they join again as owner.
 	ownerLeft := call[*improto.LeaveLiveGroupResponseBody](t, owner, improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv)).GetMember()
-	if ownerLeft.GetIsInConversation() || ownerLeft.GetRole() != liveRoleOwner {
+	if ownerLeft.GetIsInConversation() || ownerLeft.GetRole() != memberOwner {
 		t.Fatalf("owner leaving answered %v", ownerLeft)
 	}
 	sendLive(t, e.user(3), conv, "after the owner left")
-	if got := livePushes(liveBarrier(t, e, socks[1], 1)); len(got) != 0 {
+	if got := livePushes(pushesBefore(t, e, socks[1], 1)); len(got) != 0 {
 		t.Fatalf("the owner left but got %v", got)
 	}
 	wantStatus(t, owner, improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "owner away", ""), improto.StatusCode_USER_NOT_IN_GROUP)
-	if got := liveIndexes(recvLive(t, owner, conv, 0, 0, false).GetMessages()); fmt.Sprint(got) != "[1 2]" {
+	if got := indexesOf(recvLive(t, owner, conv, 0, 0, false).GetMessages()); fmt.Sprint(got) != "[1 2]" {
 		t.Fatalf("the owner, still a member, reads %v", got)
 	}
-	if back := joinLive(t, owner, conv).GetMember(); back.GetRole() != liveRoleOwner || !back.GetIsInConversation() {
+	if back := joinLive(t, owner, conv).GetMember(); back.GetRole() != memberOwner || !back.GetIsInConversation() {
 		t.Fatalf("owner rejoined as %v", back)
 	}
 
 	// A returning visitor keeps their first join time and gets pushes
 	// again.
-	if back := joinLive(t, e.user(2), conv).GetMember(); back.GetRole() != liveRoleVisitor || back.GetCreateTime() != first {
+	if back := joinLive(t, e.user(2), conv).GetMember(); back.GetRole() != memberVisitor || back.GetCreateTime() != first {
 		t.Fatalf("user 2 rejoined as %v, first joined at %d", back, first)
 	}
 	welcome := sendLive(t, owner, conv, "welcome back")
@@ -581,29 +523,24 @@ func TestLiveMuteAndDissolve(t *testing.T) {
 	for _, u := range []int64{2, 3} {
 		joinLive(t, e.user(u), conv)
 	}
-	_, short, typ := convRef(conv)
 	// Visitors may send in live chats; a muted visitor may not.
 	sendLive(t, e.user(3), conv, "visitor speaks")
-	call[*improto.BlockMembersResponseBody](t, owner, improto.IMCMD_BLOCK_MEMBERS, &improto.BlockMembersRequestBody{
-		ConvShortId: short, ConversationType: typ,
-		BlockStatus: improto.BlockStatus_BLOCK.Enum(), BlockTime: map[int64]int64{2: 0},
-	})
+	call[*improto.BlockMembersResponseBody](t, owner, improto.IMCMD_BLOCK_MEMBERS,
+		blockMembersBody(conv, improto.BlockStatus_BLOCK, map[int64]int64{2: 0}))
 	wantStatus(t, e.user(2), improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "muted", ""), improto.StatusCode_USER_BANNED_TO_POST)
 	sendLive(t, e.user(3), conv, "not muted")
 
 	// A muted conversation lets only its owner speak.
-	call[*improto.BlockConversationResponseBody](t, owner, improto.IMCMD_BLOCK_CONVERSATION, &improto.BlockConversationRequestBody{
-		ConvShortId: short, ConversationType: typ, BlockStatus: improto.BlockStatus_BLOCK.Enum(),
-	})
+	call[*improto.BlockConversationResponseBody](t, owner, improto.IMCMD_BLOCK_CONVERSATION,
+		blockConvBody(conv, improto.BlockStatus_BLOCK, false))
 	wantStatus(t, e.user(3), improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "muted room", ""), improto.StatusCode_USER_BANNED_TO_POST)
 	sendLive(t, owner, conv, "owner speaks")
 
 	// A dissolved live chat can be read and left, not joined or sent to.
-	wantStatus(t, owner, improto.IMCMD_DISSOLVE_CONVERSATION,
-		&improto.DissolveConversationRequestBody{ConversationShortId: short, ConversationType: typ}, improto.StatusCode_OK)
+	call[proto.Message](t, owner, improto.IMCMD_DISSOLVE_CONVERSATION, dissolveConvBody(conv))
 	wantStatus(t, e.user(4), improto.IMCMD_JOIN_LIVE_GROUP, liveJoinBody(conv), improto.StatusCode_CONVERSATION_NOT_FOUND)
 	wantStatus(t, owner, improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "too late", ""), improto.StatusCode_CONVERSATION_NOT_FOUND)
-	if got := liveIndexes(recvLive(t, e.user(3), conv, 0, 0, false).GetMessages()); fmt.Sprint(got) != "[1 2 3]" {
+	if got := indexesOf(recvLive(t, e.user(3), conv, 0, 0, false).GetMessages()); fmt.Sprint(got) != "[1 2 3]" {
 		t.Fatalf("history of the dissolved live chat: %v", got)
 	}
 	call[*improto.LeaveLiveGroupResponseBody](t, e.user(3), improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv))

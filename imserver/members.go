@@ -26,36 +26,13 @@ const (
 // (CONVERSATION_NOT_FOUND), single chats, whose two members are fixed
 // (INVALID_REQUEST), and callers who are not members (USER_NOT_IN_GROUP).
 func loadMutable(tx store.Tx, c *call, id string, shortID int64) (*convRecord, *improto.Participant, error) {
-	conv, err := loadConv(tx, c.inbox, id, shortID)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := requireWritable(conv); err != nil {
-		return nil, nil, err
-	}
-	if conv.Type == typeSingle {
-		return nil, nil, errStatus(improto.StatusCode_INVALID_REQUEST,
-			"conversation %s is a single chat: its members and their roles cannot change", conv.ID)
-	}
-	self, err := requireMember(tx, conv, c.user)
-	if err != nil {
-		return nil, nil, err
-	}
-	return conv, self, nil
-}
-
-// isOwnerOrManager reports whether p may manage other members.
-func isOwnerOrManager(p *improto.Participant) bool {
-	return p.GetRole() == roleOwner || p.GetRole() == roleManager
-}
-
-// requireAdmin refuses a caller who is neither owner nor manager of conv.
-func requireAdmin(conv *convRecord, p *improto.Participant, action string) error {
-	if !isOwnerOrManager(p) {
-		return errStatus(improto.StatusCode_USER_FORBIDDEN,
-			"only the owner or a manager of conversation %s may %s; user %d has role %d", conv.ID, action, p.GetUserId(), p.GetRole())
-	}
-	return nil
+	return memberConv(tx, c, id, shortID, requireWritable, func(conv *convRecord) error {
+		if conv.Type == typeSingle {
+			return errStatus(improto.StatusCode_INVALID_REQUEST,
+				"conversation %s is a single chat: its members and their roles cannot change", conv.ID)
+		}
+		return nil
+	})
 }
 
 // changeCoreInfo applies change to conv's core record, increments its
@@ -66,8 +43,7 @@ func changeCoreInfo(tx store.Tx, conv *convRecord, change func(core *improto.Con
 		return err
 	}
 	change(core)
-	core.InfoVersion = proto.Int64(core.GetInfoVersion() + 1)
-	return putProto(tx, bucketCore, key(conv.ShortID), core)
+	return putCore(tx, conv, core)
 }
 
 // saveMember stores a changed Participant record.
@@ -99,11 +75,20 @@ func opStatus(failed, total int) int32 {
 	}
 }
 
-// distinctIDs returns ids sorted without duplicates, leaving ids untouched.
-func distinctIDs(ids []int64) []int64 {
+// targetIDs checks the users a 650 or 651 names (some, and at most
+// maxParticipants) and returns them sorted without duplicates, leaving ids
+// untouched.
+func targetIDs(ids []int64) ([]int64, error) {
 	out := slices.Clone(ids)
 	slices.Sort(out)
-	return slices.Compact(out)
+	out = slices.Compact(out)
+	if len(out) == 0 {
+		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "participants is empty")
+	}
+	if len(out) > maxParticipants {
+		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "%d participants exceed the limit of %d per request", len(out), maxParticipants)
+	}
+	return out, nil
 }
 
 // dissolveConversation serves 614: the owner ends a group or live chat.
@@ -170,16 +155,13 @@ func (s *Server) leaveConversation(c *call) (proto.Message, error) {
 // membership limit are reported failed.
 func (s *Server) addParticipants(c *call) (proto.Message, error) {
 	b := c.body.(*improto.ConversationAddParticipantsRequestBody)
-	ids := distinctIDs(b.GetParticipants())
-	if len(ids) == 0 {
-		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "participants is empty")
-	}
-	if len(ids) > maxParticipants {
-		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "%d participants exceed the limit of %d per request", len(ids), maxParticipants)
+	ids, err := targetIDs(b.GetParticipants())
+	if err != nil {
+		return nil, err
 	}
 	nowMs := c.now.UnixMilli()
 	resp := &improto.ConversationAddParticipantsResponseBody{}
-	err := s.update(func(tx store.Tx, out *outbox) error {
+	err = s.update(func(tx store.Tx, out *outbox) error {
 		resp.SuccessParticipants, resp.FailedParticipants = nil, nil
 		conv, self, err := loadMutable(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil {
@@ -235,15 +217,12 @@ func (s *Server) addParticipants(c *call) (proto.Message, error) {
 // not remove are reported failed; users who are not members are skipped.
 func (s *Server) removeParticipants(c *call) (proto.Message, error) {
 	b := c.body.(*improto.ConversationRemoveParticipantsRequestBody)
-	ids := distinctIDs(b.GetParticipants())
-	if len(ids) == 0 {
-		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "participants is empty")
-	}
-	if len(ids) > maxParticipants {
-		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "%d participants exceed the limit of %d per request", len(ids), maxParticipants)
+	ids, err := targetIDs(b.GetParticipants())
+	if err != nil {
+		return nil, err
 	}
 	resp := &improto.ConversationRemoveParticipantsResponseBody{}
-	err := s.update(func(tx store.Tx, out *outbox) error {
+	err = s.update(func(tx store.Tx, out *outbox) error {
 		resp.FailedParticipants = nil
 		conv, self, err := loadMutable(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil {
@@ -306,67 +285,27 @@ func mayModerate(admin, target *improto.Participant) bool {
 	}
 }
 
-// membersFrom visits conv's participants whose user id is at least from,
-// in user id order: members() with a start, for paging.
-func membersFrom(tx store.Tx, shortID, from int64, visit func(p *improto.Participant) bool) error {
-	var decodeErr error
-	err := tx.Ascend(bucketMember, key(shortID, from), prefixEnd(key(shortID)), func(_, v []byte) bool {
-		p := &improto.Participant{}
-		if decodeErr = proto.Unmarshal(v, p); decodeErr != nil {
-			return false
-		}
-		return visit(p)
-	})
-	if err != nil {
-		return err
-	}
-	return decodeErr
-}
-
-// loadMembersReadable loads a conversation for a member who wants to read its
-// members; dissolved conversations stay readable.
-func loadMembersReadable(tx store.Tx, c *call, id string, shortID int64) (*convRecord, error) {
-	conv, err := loadConv(tx, c.inbox, id, shortID)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := requireMember(tx, conv, c.user); err != nil {
-		return nil, err
-	}
-	return conv, nil
-}
-
 // listParticipants serves 605: a page of the members in user id order.
 // cursor is the last user id of the previous page (0 for the first).
+// Members may list a dissolved conversation too.
 func (s *Server) listParticipants(c *call) (proto.Message, error) {
 	b := c.body.(*improto.ConversationParticipantsListRequestBody)
 	cursor := b.GetCursor()
 	if cursor < 0 {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "cursor %d is negative", cursor)
 	}
-	limit := defaultMemberPage
-	if l := b.GetLimit(); l > 0 {
-		limit = int(min(l, maxMemberPage))
-	}
+	limit := pageLimit(int64(b.GetLimit()), defaultMemberPage, maxMemberPage)
 	nowMs := c.now.UnixMilli()
 	page := &improto.ParticipantsPage{}
 	err := s.view(func(tx store.Tx) error {
 		page.Participants = nil
 		page.HasMore = proto.Bool(false)
 		page.Cursor = proto.Int64(cursor)
-		conv, err := loadMembersReadable(tx, c, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil || cursor == math.MaxInt64 {
 			return err
 		}
-		return membersFrom(tx, conv.ShortID, cursor+1, func(p *improto.Participant) bool {
-			if len(page.Participants) == limit {
-				page.HasMore = proto.Bool(true)
-				return false
-			}
-			page.Participants = append(page.Participants, participantView(p, nowMs))
-			page.Cursor = proto.Int64(p.GetUserId())
-			return true
-		})
+		return fillParticipants(tx, conv.ShortID, cursor+1, limit, nowMs, page)
 	})
 	if err != nil {
 		return nil, err
@@ -375,7 +314,8 @@ func (s *Server) listParticipants(c *call) (proto.Message, error) {
 }
 
 // mgetParticipants serves 654: the Participant records of the listed users
-// who are members, in the order asked; the others are left out.
+// who are members, in the order asked; the others are left out. Like 605
+// it serves dissolved conversations too.
 func (s *Server) mgetParticipants(c *call) (proto.Message, error) {
 	b := c.body.(*improto.MgetConversationParticipantsRequestBody)
 	ids := b.GetParticipants()
@@ -386,7 +326,7 @@ func (s *Server) mgetParticipants(c *call) (proto.Message, error) {
 	resp := &improto.MgetConversationParticipantsResponseBody{}
 	err := s.view(func(tx store.Tx) error {
 		resp.Participants = nil
-		conv, err := loadMembersReadable(tx, c, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil {
 			return err
 		}
@@ -454,12 +394,8 @@ func (s *Server) updateParticipant(c *call) (proto.Message, error) {
 			if b.GetIsAliasSet() {
 				target.Alias = proto.String(b.GetAlias())
 			}
-			if len(b.GetBizExt()) > 0 {
-				if target.Ext == nil {
-					target.Ext = map[string]string{}
-				}
-				maps.Copy(target.Ext, b.GetBizExt())
-			}
+			// biz_ext merges like every other ext: an empty value deletes.
+			target.Ext, _ = mergeExt(target.Ext, b.GetBizExt())
 			changed = true
 		}
 		if b.Role != nil && b.GetRole() != target.GetRole() {

@@ -5,51 +5,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
-	"github.com/imbot-go/imbot/imserver"
 	"github.com/imbot-go/imbot/imserver/store"
 	"github.com/imbot-go/imbot/internal/rawclient"
 )
-
-// Roles, as GroupRole numbers them.
-const (
-	memberOrdinary = int32(improto.GroupRole_ORDINARY)
-	memberOwner    = int32(improto.GroupRole_OWNER)
-	memberManager  = int32(improto.GroupRole_MANAGER)
-	memberVisitor  = int32(improto.GroupRole_VISITOR)
-)
-
-// manualClock is a clock the test moves by hand; the server reads it from
-// its own goroutines.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newManualClock() *manualClock { return &manualClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// withManualClock makes the server read c.
-func withManualClock(c *manualClock) func(*imserver.Config) {
-	return func(cfg *imserver.Config) { cfg.Now = c.Now }
-}
 
 // storedCore reads conv's ConversationCoreInfo straight from the store
 // (bucket "core", key = big-endian short id): 608 and 2004 are served by
@@ -66,15 +30,6 @@ func storedCore(t *testing.T, e *env, shortID int64) *improto.ConversationCoreIn
 	return core
 }
 
-// setMemberRole has the owner give user role in conv.
-func setMemberRole(t *testing.T, by caller, conv *improto.ConversationInfoV2, user int64, role int32) *improto.Participant {
-	t.Helper()
-	id, short, typ := convRef(conv)
-	return call[*improto.UpdateConversationParticipantResponseBody](t, by, improto.IMCMD_UPDATE_CONVERSATION_PARTICIPANT,
-		&improto.UpdateConversationParticipantRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
-			UserId: proto.Int64(user), Role: proto.Int32(role)}).GetParticipant()
-}
-
 func addMembersBody(conv *improto.ConversationInfoV2, users ...int64) *improto.ConversationAddParticipantsRequestBody {
 	id, short, typ := convRef(conv)
 	return &improto.ConversationAddParticipantsRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ, Participants: users}
@@ -85,31 +40,9 @@ func removeMembersBody(conv *improto.ConversationInfoV2, users ...int64) *improt
 	return &improto.ConversationRemoveParticipantsRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ, Participants: users}
 }
 
-func leaveConvBody(conv *improto.ConversationInfoV2) *improto.ConversationLeaveRequestBody {
-	id, short, typ := convRef(conv)
-	return &improto.ConversationLeaveRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
-}
-
-func dissolveConvBody(conv *improto.ConversationInfoV2) *improto.DissolveConversationRequestBody {
-	id, short, typ := convRef(conv)
-	return &improto.DissolveConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
-}
-
 func updateMemberBody(conv *improto.ConversationInfoV2, user int64) *improto.UpdateConversationParticipantRequestBody {
 	id, short, typ := convRef(conv)
 	return &improto.UpdateConversationParticipantRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ, UserId: proto.Int64(user)}
-}
-
-func blockMembersBody(conv *improto.ConversationInfoV2, status improto.BlockStatus, seconds map[int64]int64) *improto.BlockMembersRequestBody {
-	id, short, typ := convRef(conv)
-	return &improto.BlockMembersRequestBody{ConversationId: id, ConvShortId: short, ConversationType: typ,
-		BlockStatus: status.Enum(), BlockTime: seconds}
-}
-
-func blockConvBody(conv *improto.ConversationInfoV2, status improto.BlockStatus, normalOnly bool) *improto.BlockConversationRequestBody {
-	id, short, typ := convRef(conv)
-	return &improto.BlockConversationRequestBody{ConversationId: id, ConvShortId: short, ConversationType: typ,
-		BlockStatus: status.Enum(), BlockNormalOnly: proto.Bool(normalOnly)}
 }
 
 // participantsPage fetches one page of 605.
@@ -128,9 +61,7 @@ func allParticipants(t *testing.T, c caller, conv *improto.ConversationInfoV2, l
 	cursor := int64(0)
 	for range 1000 {
 		page := participantsPage(t, c, conv, cursor, limit)
-		for _, p := range page.GetParticipants() {
-			got = append(got, p.GetUserId())
-		}
+		got = append(got, userIDsOf(page.GetParticipants())...)
 		if !page.GetHasMore() {
 			return got
 		}
@@ -169,29 +100,6 @@ func waitConvUpdated(t *testing.T, s *rawclient.Socket, conv *improto.Conversati
 			return info
 		}
 	}
-}
-
-// pushesUntilMessageIn returns the pushes s receives up to and including the
-// first 500 carrying a message of conversation barrier. Pushes leave in
-// commit order, so this proves what s did not receive before it.
-func pushesUntilMessageIn(t *testing.T, s *rawclient.Socket, barrier *improto.ConversationInfoV2) []*improto.Response {
-	t.Helper()
-	var got []*improto.Response
-	for {
-		p := waitPush(t, s, improto.IMCMD_NEW_MSG_NOTIFY)
-		got = append(got, p)
-		if p.GetBody().GetHasNewMessageNotify().GetMessage().GetConversationShortId() == barrier.GetConversationShortId() {
-			return got
-		}
-	}
-}
-
-func participantIDs(ps []*improto.Participant) []int64 {
-	out := make([]int64, len(ps))
-	for i, p := range ps {
-		out[i] = p.GetUserId()
-	}
-	return out
 }
 
 func TestMembershipChangesRefuseSingleChats(t *testing.T) {
@@ -364,8 +272,8 @@ func TestAddParticipantsStopsAtTheLimit(t *testing.T) {
 		got.GetStatus() != int32(improto.ConversationOperationStatus_PARTLY_REJECTED) {
 		t.Fatalf("past the limit: %v", got)
 	}
-	if ps := mgetMembers(t, alice, conv, 9001, 9002); !slices.Equal(participantIDs(ps), []int64{9001}) {
-		t.Fatalf("members among 9001, 9002: %v", participantIDs(ps))
+	if ps := mgetMembers(t, alice, conv, 9001, 9002); !slices.Equal(userIDsOf(ps), []int64{9001}) {
+		t.Fatalf("members among 9001, 9002: %v", userIDsOf(ps))
 	}
 }
 
@@ -418,9 +326,7 @@ func TestRemoveParticipants(t *testing.T) {
 	// Carol can no longer send, nor is she delivered to.
 	wantStatus(t, carol, improto.IMCMD_SEND_MESSAGE, textBody(conv, "let me back"), improto.StatusCode_USER_NOT_IN_GROUP)
 	sendText(t, alice, conv, "without carol")
-	single := createSingle(t, alice, 3)
-	sendText(t, alice, single, "barrier")
-	for _, p := range pushesUntilMessageIn(t, carolSock, single) {
+	for _, p := range pushesBefore(t, e, carolSock, 3) {
 		if m := p.GetBody().GetHasNewMessageNotify().GetMessage(); m.GetConversationShortId() == conv.GetConversationShortId() {
 			t.Fatalf("removed member got a group message: %v", m)
 		}
@@ -440,11 +346,11 @@ func TestListParticipantsPaging(t *testing.T) {
 	conv := createGroup(t, alice, others...)
 
 	first := participantsPage(t, alice, conv, 0, 5)
-	if got := participantIDs(first.GetParticipants()); !slices.Equal(got, []int64{1, 2, 3, 4, 5}) || !first.GetHasMore() || first.GetCursor() != 5 {
+	if got := userIDsOf(first.GetParticipants()); !slices.Equal(got, []int64{1, 2, 3, 4, 5}) || !first.GetHasMore() || first.GetCursor() != 5 {
 		t.Fatalf("first page %v more=%v cursor=%d", got, first.GetHasMore(), first.GetCursor())
 	}
 	last := participantsPage(t, alice, conv, 10, 5)
-	if got := participantIDs(last.GetParticipants()); !slices.Equal(got, []int64{11, 12}) || last.GetHasMore() || last.GetCursor() != 12 {
+	if got := userIDsOf(last.GetParticipants()); !slices.Equal(got, []int64{11, 12}) || last.GetHasMore() || last.GetCursor() != 12 {
 		t.Fatalf("last page %v more=%v cursor=%d", got, last.GetHasMore(), last.GetCursor())
 	}
 	if p := first.GetParticipants()[0]; p.GetRole() != memberOwner {
@@ -452,7 +358,7 @@ func TestListParticipantsPaging(t *testing.T) {
 	}
 	// Exactly a full last page: has_more is false.
 	if exact := participantsPage(t, alice, conv, 7, 5); exact.GetHasMore() || len(exact.GetParticipants()) != 5 {
-		t.Fatalf("page of the last five: %v more=%v", participantIDs(exact.GetParticipants()), exact.GetHasMore())
+		t.Fatalf("page of the last five: %v more=%v", userIDsOf(exact.GetParticipants()), exact.GetHasMore())
 	}
 	if all := participantsPage(t, alice, conv, 0, 0); len(all.GetParticipants()) != 12 || all.GetHasMore() {
 		t.Fatalf("default limit page: %d members more=%v", len(all.GetParticipants()), all.GetHasMore())
@@ -477,7 +383,7 @@ func TestMgetParticipants(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user(1)
 	conv := createGroup(t, alice, 2, 3)
-	if got := participantIDs(mgetMembers(t, e.user(2), conv, 3, 99, 1, 3)); !slices.Equal(got, []int64{3, 1}) {
+	if got := userIDsOf(mgetMembers(t, e.user(2), conv, 3, 99, 1, 3)); !slices.Equal(got, []int64{3, 1}) {
 		t.Fatalf("654 of 3, 99, 1, 3: %v", got)
 	}
 	if got := mgetMembers(t, alice, conv); len(got) != 0 {
@@ -603,8 +509,8 @@ func TestOwnershipTransfer(t *testing.T) {
 }
 
 func TestBlockMembers(t *testing.T) {
-	clock := newManualClock()
-	e := newEnv(t, withManualClock(clock))
+	clock := newClock()
+	e := newEnv(t, withClock(clock))
 	alice, bob, carol, dave := e.user(1), e.user(2), e.user(3), e.user(4)
 	conv := createGroup(t, alice, 2, 3, 4, 5)
 	setMemberRole(t, alice, conv, 2, memberManager)
@@ -639,13 +545,13 @@ func TestBlockMembers(t *testing.T) {
 	wantStatus(t, carol, improto.IMCMD_SEND_MESSAGE, textBody(conv, "muted"), improto.StatusCode_USER_BANNED_TO_POST)
 	wantStatus(t, dave, improto.IMCMD_SEND_MESSAGE, textBody(conv, "muted"), improto.StatusCode_USER_BANNED_TO_POST)
 
-	clock.advance(30 * time.Second)
+	clock.Advance(30 * time.Second)
 	if p := oneParticipant(t, alice, conv, 3); p.GetLeftBlockTime() != 30_000 {
 		t.Fatalf("carol after 30s: %v", p)
 	}
 	wantStatus(t, carol, improto.IMCMD_SEND_MESSAGE, textBody(conv, "still muted"), improto.StatusCode_USER_BANNED_TO_POST)
 
-	clock.advance(31 * time.Second)
+	clock.Advance(31 * time.Second)
 	if p := oneParticipant(t, alice, conv, 3); p.GetBlocked() != improto.BlockStatus_UNBLOCK || p.GetLeftBlockTime() != 0 {
 		t.Fatalf("carol after the mute ended: %v", p)
 	}

@@ -25,31 +25,12 @@ const (
 // s:server_message_id, …); clients may not set them with 2021.
 const systemExtPrefix = "s:"
 
-// findMessage returns the message with serverID in conv, or nil when there
-// is none (also when the id belongs to another conversation). Unlike
-// loadMessageByID, absence is not an error: 211 answers it as NOT_EXIST.
-func findMessage(tx store.Tx, conv *convRecord, serverID int64) (*improto.MessageBody, error) {
-	v := tx.Get(bucketMsgByID, key(serverID))
-	if len(v) != 16 || int64At(v, 0) != conv.ShortID {
-		return nil, nil
-	}
-	return loadMessage(tx, conv.ShortID, int64At(v, 8))
-}
-
 // requireServerID refuses a missing or non-positive server message id.
 func requireServerID(id int64) error {
 	if id <= 0 {
 		return errStatus(improto.StatusCode_INVALID_REQUEST, "server_message_id %d must be positive", id)
 	}
 	return nil
-}
-
-func isRecalled(m *improto.MessageBody) bool { return m.GetExt()[extIsRecalled] == "true" }
-
-// isAdmin reports whether p may act on anyone's messages: the owner or a
-// manager of a group.
-func isAdmin(p *improto.Participant) bool {
-	return p.GetRole() == roleOwner || p.GetRole() == roleManager
 }
 
 // changeMessage bumps m's version, stores it and delivers it again: every
@@ -75,11 +56,8 @@ func (s *Server) getMessageByID(c *call) (proto.Message, error) {
 	}
 	info := &improto.MessageInfo{}
 	err := s.view(func(tx store.Tx) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
 			return err
 		}
 		m, err := findMessage(tx, conv, b.GetServerMessageId())
@@ -120,11 +98,8 @@ func (s *Server) deleteMessage(c *call) (proto.Message, error) {
 		return nil, err
 	}
 	err := s.update(func(tx store.Tx, _ *outbox) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
 			return err
 		}
 		m, err := loadMessageByID(tx, conv, b.GetMessageId())
@@ -148,14 +123,7 @@ func (s *Server) recallMessage(c *call) (proto.Message, error) {
 		return nil, err
 	}
 	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
-		if err != nil {
-			return err
-		}
-		if err := requireWritable(conv); err != nil {
-			return err
-		}
-		p, err := requireMember(tx, conv, c.user)
+		conv, p, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireWritable)
 		if err != nil {
 			return err
 		}
@@ -163,7 +131,7 @@ func (s *Server) recallMessage(c *call) (proto.Message, error) {
 		if err != nil {
 			return err
 		}
-		admin, sender := isAdmin(p), m.GetSender() == c.user
+		admin, sender := isOwnerOrManager(p), m.GetSender() == c.user
 		if !admin && !sender {
 			return errStatus(improto.StatusCode_USER_FORBIDDEN,
 				"user %d may not recall message %d of user %d in conversation %s: only its sender, the owner or a manager may",
@@ -342,14 +310,8 @@ func (s *Server) setMessageProperty(c *call) (proto.Message, error) {
 	}
 	resp := &improto.ModifyMessagePropertyResponseBody{}
 	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireWritable)
 		if err != nil {
-			return err
-		}
-		if err := requireWritable(conv); err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
 			return err
 		}
 		m, err := s.editableMessage(tx, c, conv, b.GetServerMessageId())
@@ -437,42 +399,20 @@ func (s *Server) modifyMessageExt(c *call) (proto.Message, error) {
 	}
 	var m *improto.MessageBody
 	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
-		if err != nil {
-			return err
-		}
-		if err := requireWritable(conv); err != nil {
-			return err
-		}
-		p, err := requireMember(tx, conv, c.user)
+		conv, p, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireWritable)
 		if err != nil {
 			return err
 		}
 		if m, err = s.editableMessage(tx, c, conv, b.GetServerMessageId()); err != nil {
 			return err
 		}
-		if m.GetSender() != c.user && !isAdmin(p) {
+		if m.GetSender() != c.user && !isOwnerOrManager(p) {
 			return errStatus(improto.StatusCode_USER_FORBIDDEN,
 				"user %d may not modify the ext of message %d of user %d in conversation %s: only its sender, the owner or a manager may",
 				c.user, m.GetServerMessageId(), m.GetSender(), conv.ID)
 		}
-		if m.Ext == nil {
-			m.Ext = map[string]string{}
-		}
-		changed := false
-		for k, v := range b.GetExt() {
-			old, had := m.Ext[k]
-			switch {
-			case v == "" && had:
-				delete(m.Ext, k)
-			case v != "" && (!had || old != v):
-				m.Ext[k] = v
-			default:
-				continue
-			}
-			changed = true
-		}
-		if !changed {
+		var changed bool
+		if m.Ext, changed = mergeExt(m.GetExt(), b.GetExt()); !changed {
 			return nil
 		}
 		return s.changeMessage(tx, out, c, conv, m)

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,32 +14,9 @@ import (
 	"github.com/imbot-go/imbot/internal/rawclient"
 )
 
-// clock is a settable Config.Now for tests that cross time limits.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// withClock makes the server read time from clk and sets its recall window.
-func withClock(clk *clock, window time.Duration) func(*imserver.Config) {
-	return func(cfg *imserver.Config) {
-		cfg.Now = clk.Now
-		cfg.RecallWindow = window
-	}
+// recallWindow sets the server's Config.RecallWindow.
+func recallWindow(d time.Duration) func(*imserver.Config) {
+	return func(cfg *imserver.Config) { cfg.RecallWindow = d }
 }
 
 // sendWithExt sends a text message carrying ext.
@@ -95,25 +71,11 @@ func extBody(conv *improto.ConversationInfoV2, id int64, ext map[string]string) 
 	return &improto.ModifyMessageExtRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ, ServerMessageId: proto.Int64(id), Ext: ext}
 }
 
-// nextPush returns the next push on s, whatever its command.
-func nextPush(t *testing.T, s *rawclient.Socket) *improto.Response {
-	t.Helper()
-	select {
-	case p := <-s.Pushes():
-		return p
-	case <-s.Done():
-		t.Fatalf("socket closed waiting for a push: %v", s.Err())
-	case <-time.After(waitFor):
-		t.Fatalf("no push within %v", waitFor)
-	}
-	return nil
-}
-
 // nextMessagePush requires the next push on s to be a 500 for message id
 // and returns its notify.
 func nextMessagePush(t *testing.T, s *rawclient.Socket, id int64) *improto.NewMessageNotify {
 	t.Helper()
-	p := nextPush(t, s)
+	p := waitPush(t, s)
 	n := p.GetBody().GetHasNewMessageNotify()
 	if p.GetCmd() != int32(improto.IMCMD_NEW_MSG_NOTIFY) || n.GetMessage().GetServerMessageId() != id {
 		t.Fatalf("next push is cmd %d for message %d, want %v for message %d", p.GetCmd(), n.GetMessage().GetServerMessageId(), improto.IMCMD_NEW_MSG_NOTIFY, id)
@@ -139,30 +101,6 @@ func wantRedelivered(t *testing.T, s *rawclient.Socket, member caller, id, want 
 		t.Fatalf("inbox entry is message %d version %d, want %d version %d", m.GetServerMessageId(), m.GetVersion(), id, want)
 	}
 	return n.GetMessage()
-}
-
-// servedOrSkip skips the test when a command another file serves is not
-// written yet, and fails it on any other non-OK status.
-func servedOrSkip(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) {
-	t.Helper()
-	resp := callRaw(t, c, cmd, body)
-	switch code := improto.StatusCode(resp.GetStatusCode()); code {
-	case 0:
-	case improto.StatusCode_INVALID_CMD:
-		t.Skipf("needs %v, which the server does not serve yet: %s", cmd, resp.GetErrorDesc())
-	default:
-		t.Fatalf("%v: status %v: %s", cmd, code, resp.GetErrorDesc())
-	}
-}
-
-// makeManager makes user a manager of conv (655), as its owner.
-func makeManager(t *testing.T, owner caller, conv *improto.ConversationInfoV2, user int64) {
-	t.Helper()
-	cid, short, typ := convRef(conv)
-	servedOrSkip(t, owner, improto.IMCMD_UPDATE_CONVERSATION_PARTICIPANT, &improto.UpdateConversationParticipantRequestBody{
-		ConversationId: cid, ConversationShortId: short, ConversationType: typ,
-		UserId: proto.Int64(user), Role: proto.Int32(int32(improto.GroupRole_MANAGER)),
-	})
 }
 
 func TestGetMessageByID(t *testing.T) {
@@ -272,10 +210,7 @@ func TestDeleteMessageForSelf(t *testing.T) {
 		return out
 	}
 	byConv := func(c caller) []*improto.MessageBody {
-		cid, short, typ := convRef(conv)
-		return call[*improto.MessagesInConversationResponseBody](t, c, improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
-			&improto.MessagesInConversationRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ,
-				Direction: improto.MessageDirection_OLDER.Enum(), Limit: proto.Int32(50)}).GetMessages()
+		return convMessages(t, c, conv, improto.MessageDirection_OLDER, 0, 50).GetMessages()
 	}
 	for _, tc := range []struct {
 		name string
@@ -304,7 +239,7 @@ func TestDeleteMessageForSelf(t *testing.T) {
 
 func TestRecallMessage(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, withClock(clk, 2*time.Minute))
+	e := newEnv(t, withClock(clk), recallWindow(2*time.Minute))
 	owner, bob := e.user(1), e.user(2)
 	conv := createGroup(t, owner, 2, 3)
 	carolSock := e.socket(3, "carol-web") // after creating: its pushes are all messages
@@ -364,7 +299,7 @@ func TestRecallMessage(t *testing.T) {
 	})
 
 	t.Run("manager", func(t *testing.T) {
-		makeManager(t, e.user(1), conv, 3)
+		setMemberRole(t, e.user(1), conv, 3, memberManager)
 		old := sendText(t, e.user(2), conv, "old").GetServerMessageId()
 		clk.Advance(time.Hour)
 		call[*improto.RecallMessageResponseBody](t, e.user(3), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, old))
@@ -376,16 +311,14 @@ func TestRecallMessage(t *testing.T) {
 	t.Run("dissolved", func(t *testing.T) {
 		g := createGroup(t, e.user(1), 2)
 		msg := sendText(t, e.user(2), g, "before").GetServerMessageId()
-		cid, short, typ := convRef(g)
-		servedOrSkip(t, e.user(1), improto.IMCMD_DISSOLVE_CONVERSATION,
-			&improto.DissolveConversationRequestBody{ConversationId: cid, ConversationShortId: short, ConversationType: typ})
+		call[proto.Message](t, e.user(1), improto.IMCMD_DISSOLVE_CONVERSATION, dissolveConvBody(g))
 		wantStatus(t, e.user(2), improto.IMCMD_RECALL_MESSAGE, recallBody(g, msg), improto.StatusCode_CONVERSATION_NOT_FOUND)
 	})
 }
 
 func TestRecallWindowNegativeMeansNoLimit(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, withClock(clk, -1))
+	e := newEnv(t, withClock(clk), recallWindow(-1))
 	conv := createSingle(t, e.user(1), 2)
 	id := sendText(t, e.user(1), conv, "old").GetServerMessageId()
 	clk.Advance(365 * 24 * time.Hour)
@@ -407,7 +340,7 @@ func items(m *improto.MessageBody, k string) []string {
 
 func TestSetMessageProperty(t *testing.T) {
 	clk := newClock()
-	e := newEnv(t, withClock(clk, time.Hour))
+	e := newEnv(t, withClock(clk), recallWindow(time.Hour))
 	owner, bob, carol := e.user(1), e.user(2), e.user(3)
 	conv := createGroup(t, owner, 2, 3)
 	carolSock := e.socket(3, "carol-web") // after creating: its pushes are all messages
@@ -541,7 +474,7 @@ func TestModifyMessageExt(t *testing.T) {
 	nextMessagePush(t, carolSock, marker)
 
 	t.Run("manager", func(t *testing.T) {
-		makeManager(t, owner, conv, 3)
+		setMemberRole(t, owner, conv, 3, memberManager)
 		if got := modify(carol, map[string]string{"d": "4"}); got.GetExt()["d"] != "4" {
 			t.Fatalf("manager's change: ext %v", got.GetExt())
 		}

@@ -32,11 +32,13 @@ const (
 	maxPullLimit     = 1000
 )
 
-func pullLimit(requested int64) int {
+// pageLimit applies a command's default and largest page size to a
+// requested limit; zero or negative asks for the default.
+func pageLimit(requested int64, def, most int) int {
 	if requested <= 0 {
-		return defaultPullLimit
+		return def
 	}
-	return int(min(requested, maxPullLimit))
+	return int(min(requested, int64(most)))
 }
 
 // userList parses a comma-separated list of user ids, as s:visible,
@@ -74,6 +76,8 @@ func increasesUnread(m *improto.MessageBody) bool {
 	return m.GetMessageType() < specialMessageTypeGE && m.GetExt()[extDoNotIncrease] != "true"
 }
 
+func isRecalled(m *improto.MessageBody) bool { return m.GetExt()[extIsRecalled] == "true" }
+
 // hiddenFor reports whether user deleted the message for themself (701).
 func hiddenFor(tx store.Tx, user int64, m *improto.MessageBody) bool {
 	return tx.Get(bucketHidden, key(user, m.GetServerMessageId())) != nil
@@ -85,39 +89,31 @@ func visitMessages(tx store.Tx, shortID, from, to int64, descend bool, visit fun
 	if descend {
 		walk = tx.Descend
 	}
-	var decodeErr error
-	err := walk(bucketMsg, key(shortID, from), key(shortID, to), func(_, v []byte) bool {
-		m := &improto.MessageBody{}
-		if decodeErr = proto.Unmarshal(v, m); decodeErr != nil {
-			return false
-		}
-		return visit(m)
-	})
-	if err != nil {
-		return err
-	}
-	return decodeErr
+	return walkProtos(walk, bucketMsg, key(shortID, from), key(shortID, to), visit)
 }
 
-// loadMessage returns the message at index in conv.
+// loadMessage returns the message at index in conv, or nil.
 func loadMessage(tx store.Tx, shortID, index int64) (*improto.MessageBody, error) {
-	m := &improto.MessageBody{}
-	ok, err := getProto(tx, bucketMsg, key(shortID, index), m)
-	if err != nil || !ok {
-		return nil, err
+	return findProto[*improto.MessageBody](tx, bucketMsg, key(shortID, index))
+}
+
+// findMessage returns the message with serverID in conv, or nil when there
+// is none (also when the id belongs to another conversation). Unlike
+// loadMessageByID, absence is not an error: 211 answers it as NOT_EXIST.
+func findMessage(tx store.Tx, conv *convRecord, serverID int64) (*improto.MessageBody, error) {
+	v := tx.Get(bucketMsgByID, key(serverID))
+	if len(v) != 16 || int64At(v, 0) != conv.ShortID {
+		return nil, nil
 	}
-	return m, nil
+	return loadMessage(tx, conv.ShortID, int64At(v, 8))
 }
 
 // loadMessageByID returns the message with a server id in conv, or a
 // not-found status (also when the id belongs to another conversation).
 func loadMessageByID(tx store.Tx, conv *convRecord, serverID int64) (*improto.MessageBody, error) {
-	v := tx.Get(bucketMsgByID, key(serverID))
-	if len(v) == 16 && int64At(v, 0) == conv.ShortID {
-		m, err := loadMessage(tx, conv.ShortID, int64At(v, 8))
-		if err != nil || m != nil {
-			return m, err
-		}
+	m, err := findMessage(tx, conv, serverID)
+	if err != nil || m != nil {
+		return m, err
 	}
 	return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "message %d not found in conversation %s", serverID, conv.ID)
 }
@@ -180,6 +176,21 @@ func findByClientID(tx store.Tx, conv *convRecord, sender int64, clientID string
 		return nil, nil
 	}
 	return loadMessageByID(tx, conv, int64At(v, 0))
+}
+
+// sendOnce is the body of a send (100, 2007) by member p: the message the
+// sender already stored under nm.clientID, so that a retried send is
+// answered with what the first attempt stored (even if the sender has
+// been muted since), or else a new message, if checkCanSend allows it.
+func (s *Server) sendOnce(tx store.Tx, out *outbox, c *call, conv *convRecord, p *improto.Participant, nm newMessage) (*improto.MessageBody, error) {
+	m, err := findByClientID(tx, conv, nm.sender, nm.clientID)
+	if err != nil || m != nil {
+		return m, err
+	}
+	if err := checkCanSend(tx, conv, p, c.now.UnixMilli()); err != nil {
+		return nil, err
+	}
+	return s.appendMessage(tx, out, c, conv, nm)
 }
 
 // appendMessage stores a new message at the end of conv and delivers it to
@@ -259,7 +270,7 @@ func referenceInfo(tx store.Tx, conv *convRecord, ref *improto.ReferencedMessage
 	info.RefMessageType = proto.Int64(int64(quoted.GetMessageType()))
 	info.Sender = proto.Int64(quoted.GetSender())
 	info.ReferencedMessageStatus = improto.MessageStatus_AVAILABLE.Enum()
-	if quoted.GetExt()[extIsRecalled] == "true" {
+	if isRecalled(quoted) {
 		info.ReferencedMessageStatus = improto.MessageStatus_RECALLED.Enum()
 	}
 	if ref.GetRootMessageId() == 0 {
@@ -355,43 +366,30 @@ func reviveDeleted(tx store.Tx, conv *convRecord, user int64) error {
 // sendMessage serves 100.
 func (s *Server) sendMessage(c *call) (proto.Message, error) {
 	b := c.body.(*improto.SendMessageRequestBody)
-	if b.GetConversationType() == typeLive {
-		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "live chats send with %v (2007)", improto.IMCMD_BROADCAST_SEND_MESSAGE)
-	}
-	var resp *improto.SendMessageResponseBody
-	err := s.update(func(tx store.Tx, out *outbox) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
-		if err != nil {
-			return err
-		}
-		if conv.Type == typeLive {
+	// Live chats send with 2007, whether the body or the stored
+	// conversation says it is one.
+	refuseLive := func(typ int32) error {
+		if typ == typeLive {
 			return errStatus(improto.StatusCode_INVALID_REQUEST, "live chats send with %v (2007)", improto.IMCMD_BROADCAST_SEND_MESSAGE)
 		}
-		if err := requireWritable(conv); err != nil {
-			return err
-		}
-		p, err := requireMember(tx, conv, c.user)
+		return nil
+	}
+	if err := refuseLive(b.GetConversationType()); err != nil {
+		return nil, err
+	}
+	notLive := func(conv *convRecord) error { return refuseLive(conv.Type) }
+	var resp *improto.SendMessageResponseBody
+	err := s.update(func(tx store.Tx, out *outbox) error {
+		conv, p, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), notLive, requireWritable)
 		if err != nil {
 			return err
 		}
-		clientID := clientIDOf(b.GetClientMessageId(), b.GetExt())
-		// A retried send is answered with the message the first attempt
-		// stored, even if the sender has been muted since.
-		m, err := findByClientID(tx, conv, c.user, clientID)
+		m, err := s.sendOnce(tx, out, c, conv, p, newMessage{
+			sender: c.user, msgType: b.GetMessageType(), content: b.GetContent(), ext: b.GetExt(),
+			clientID: clientIDOf(b.GetClientMessageId(), b.GetExt()), mentioned: b.GetMentionedUsers(), ref: b.GetRefMsgInfo(),
+		})
 		if err != nil {
 			return err
-		}
-		if m == nil {
-			if err := checkCanSend(tx, conv, p, c.now.UnixMilli()); err != nil {
-				return err
-			}
-			m, err = s.appendMessage(tx, out, c, conv, newMessage{
-				sender: c.user, msgType: b.GetMessageType(), content: b.GetContent(), ext: b.GetExt(),
-				clientID: clientID, mentioned: b.GetMentionedUsers(), ref: b.GetRefMsgInfo(),
-			})
-			if err != nil {
-				return err
-			}
 		}
 		resp = &improto.SendMessageResponseBody{
 			ServerMessageId: proto.Int64(m.GetServerMessageId()),

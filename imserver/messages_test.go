@@ -130,18 +130,11 @@ func TestMessagesByConversationPaging(t *testing.T) {
 	for i := range 25 {
 		sendText(t, alice, conv, fmt.Sprint(i))
 	}
-	id, short, typ := convRef(conv)
+	bob := e.user(2)
 	page := func(dir improto.MessageDirection, anchor int64, limit int32) *improto.MessagesInConversationResponseBody {
-		return call[*improto.MessagesInConversationResponseBody](t, e.user(2), improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
-			&improto.MessagesInConversationRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
-				Direction: dir.Enum(), AnchorIndex: proto.Int64(anchor), Limit: proto.Int32(limit)})
+		return convMessages(t, bob, conv, dir, anchor, limit)
 	}
-	indexes := func(p *improto.MessagesInConversationResponseBody) (out []int64) {
-		for _, m := range p.GetMessages() {
-			out = append(out, m.GetIndexInConversation())
-		}
-		return out
-	}
+	indexes := func(p *improto.MessagesInConversationResponseBody) []int64 { return indexesOf(p.GetMessages()) }
 	latest := page(improto.MessageDirection_OLDER, 0, 10)
 	if got := fmt.Sprint(indexes(latest)); got != "[16 17 18 19 20 21 22 23 24 25]" || !latest.GetHasMore() || latest.GetNextCursor() != 16 {
 		t.Fatalf("latest page %s more=%v next=%d", got, latest.GetHasMore(), latest.GetNextCursor())
@@ -155,7 +148,7 @@ func TestMessagesByConversationPaging(t *testing.T) {
 		t.Fatalf("newer page %s more=%v", got, newer.GetHasMore())
 	}
 	wantStatus(t, e.user(3), improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
-		&improto.MessagesInConversationRequestBody{ConversationId: id, Direction: improto.MessageDirection_OLDER.Enum()},
+		&improto.MessagesInConversationRequestBody{ConversationId: proto.String(conv.GetConversationId()), Direction: improto.MessageDirection_OLDER.Enum()},
 		improto.StatusCode_USER_NOT_IN_GROUP)
 }
 

@@ -2,6 +2,7 @@ package imserver
 
 import (
 	"encoding/json"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -19,7 +20,7 @@ func (s *Server) getMessagesByUser(c *call) (proto.Message, error) {
 	if b.GetCursor() < 0 {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "cursor %d is negative", b.GetCursor())
 	}
-	limit := pullLimit(int64(b.GetLimit()))
+	limit := pageLimit(int64(b.GetLimit()), defaultPullLimit, maxPullLimit)
 	resp := &improto.MessagesPerUserResponseBody{NextCursor: proto.Int64(b.GetCursor()), HasMore: proto.Bool(false)}
 	err := s.view(func(tx store.Tx) error {
 		prefix := key(c.user, c.inbox)
@@ -153,7 +154,7 @@ func (s *Server) getMessagesByUserInit(c *call) (proto.Message, error) {
 // next_cursor is the anchor of the next page in the same direction.
 func (s *Server) getMessagesByConversation(c *call) (proto.Message, error) {
 	b := c.body.(*improto.MessagesInConversationRequestBody)
-	limit := pullLimit(int64(b.GetLimit()))
+	limit := pageLimit(int64(b.GetLimit()), defaultPullLimit, maxPullLimit)
 	dir := b.GetDirection()
 	switch dir {
 	case improto.MessageDirection_OLDER, improto.MessageDirection_NEWER, improto.MessageDirection_FROM_LATEST:
@@ -162,11 +163,8 @@ func (s *Server) getMessagesByConversation(c *call) (proto.Message, error) {
 	}
 	resp := &improto.MessagesInConversationResponseBody{HasMore: proto.Bool(false)}
 	err := s.view(func(tx store.Tx) error {
-		conv, err := loadConv(tx, c.inbox, b.GetConversationId(), b.GetConversationShortId())
+		conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 		if err != nil {
-			return err
-		}
-		if _, err := requireMember(tx, conv, c.user); err != nil {
 			return err
 		}
 		var uc userConvRecord
@@ -196,9 +194,7 @@ func (s *Server) getMessagesByConversation(c *call) (proto.Message, error) {
 			return err
 		}
 		if descend {
-			for i, j := 0, len(page)-1; i < j; i, j = i+1, j-1 {
-				page[i], page[j] = page[j], page[i]
-			}
+			slices.Reverse(page)
 		}
 		resp.Messages = page
 		switch {
