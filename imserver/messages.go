@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -305,6 +306,10 @@ func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m 
 		return err
 	}
 	entry := append(key(conv.ShortID), key(m.GetIndexInConversation())...)
+	// The message is the bulk of every push and the same for all: encode
+	// it once and attach the bytes to each recipient's notify as field 5
+	// (message), which proto.Marshal writes out as it is.
+	var msgField []byte
 	for _, u := range users {
 		cursor, err := nextCursor(tx, u, conv.Inbox)
 		if err != nil {
@@ -318,16 +323,26 @@ func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m 
 				return err
 			}
 		}
+		if !s.hub.online(u) {
+			continue // they find it in their inbox
+		}
+		if msgField == nil {
+			b, err := proto.Marshal(m)
+			if err != nil {
+				return err
+			}
+			msgField = protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), b)
+		}
 		notify := &improto.NewMessageNotify{
 			ConversationId:        proto.String(conv.ID),
 			ConversationType:      proto.Int32(conv.Type),
 			NotifyType:            improto.NewMessageNotifyType_PER_USER.Enum(),
-			Message:               m,
 			PreviousCursor:        proto.Int64(cursor - 1),
 			NextCursor:            proto.Int64(cursor),
 			IndexInConversation:   proto.Int64(m.GetIndexInConversation()),
 			IndexInConversationV2: proto.Int64(m.GetIndexInConversation()),
 		}
+		notify.ProtoReflect().SetUnknown(msgField)
 		out.add(u, conv.Inbox, improto.IMCMD_NEW_MSG_NOTIFY, &improto.ResponseBody{HasNewMessageNotify: notify}, c.conn)
 	}
 	return nil

@@ -175,3 +175,112 @@ func TestInitSyncThenContinueFromCursor(t *testing.T) {
 		t.Fatalf("after init cursor: %v", rest.GetMessages())
 	}
 }
+
+// TestVisibilityExtKeys checks s:visible and s:invisible: who gets the
+// message in their inbox and in 301, and who does not.
+func TestVisibilityExtKeys(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user(1)
+	conv := createGroup(t, alice, 2, 3, 4)
+	onlyTwo := textBody(conv, "for 2 only")
+	onlyTwo.Ext = map[string]string{"s:visible": "2"}
+	notThree := textBody(conv, "not for 3")
+	notThree.Ext = map[string]string{"s:invisible": "3, 4"}
+	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, onlyTwo)
+	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, notThree)
+	want := map[int64]int{1: 2, 2: 2, 3: 0, 4: 0}
+	for u, n := range want {
+		c := e.user(u)
+		if got := len(pull(t, c, 0).GetMessages()); got != n {
+			t.Errorf("user %d inbox: %d messages, want %d", u, got, n)
+		}
+		if got := len(convMessages(t, c, conv, improto.MessageDirection_OLDER, 0, 50).GetMessages()); got != n {
+			t.Errorf("user %d 301: %d messages, want %d", u, got, n)
+		}
+	}
+}
+
+// TestUnreadBadgeHonoursExtKeys checks what counts as unread: not one's
+// own messages, not s:do_not_increase_unread, not special types.
+func TestUnreadBadgeHonoursExtKeys(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user(1), e.user(2)
+	conv := createGroup(t, alice, 2)
+	sendText(t, alice, conv, "counts")
+	quiet := textBody(conv, "does not count")
+	quiet.Ext = map[string]string{"s:do_not_increase_unread": "true"}
+	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, quiet)
+	command := textBody(conv, "command")
+	command.MessageType = proto.Int32(int32(improto.MessageType_MESSAGE_TYPE_COMMAND))
+	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, command)
+	sendText(t, bob, conv, "bob's own")
+	id, short, typ := convRef(conv)
+	info := call[*improto.GetConversationInfoV2ResponseBody](t, bob, improto.IMCMD_GET_CONVERSATION_INFO_V2,
+		&improto.GetConversationInfoV2RequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ})
+	if got := info.GetConversationInfo().GetBadgeCount(); got != 1 {
+		t.Fatalf("bob's badge %d, want 1", got)
+	}
+}
+
+// TestMentionsAndQuotes checks that mentioned_users lands in
+// s:mentioned_users and that a reply carries the quoted message's
+// reference info, with the root of a quote chain.
+func TestMentionsAndQuotes(t *testing.T) {
+	e := newEnv(t)
+	alice, bob := e.user(1), e.user(2)
+	conv := createGroup(t, alice, 2, 3)
+	mention := textBody(conv, "hey @2 @3")
+	mention.MentionedUsers = []int64{2, 3}
+	first := call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, mention)
+	reply := textBody(conv, "replying")
+	reply.RefMsgInfo = &improto.ReferencedMessageInfo{ReferencedMessageId: proto.Int64(first.GetServerMessageId()), Hint: proto.String("hey")}
+	second := call[*improto.SendMessageResponseBody](t, bob, improto.IMCMD_SEND_MESSAGE, reply)
+	again := textBody(conv, "replying to the reply")
+	again.RefMsgInfo = &improto.ReferencedMessageInfo{ReferencedMessageId: proto.Int64(second.GetServerMessageId())}
+	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, again)
+
+	ms := pull(t, e.user(3), 0).GetMessages()
+	if len(ms) != 3 {
+		t.Fatalf("%d messages", len(ms))
+	}
+	if got := ms[0].GetExt()["s:mentioned_users"]; got != "2,3" {
+		t.Errorf("s:mentioned_users = %q", got)
+	}
+	ref := ms[1].GetReferenceInfo()
+	if ref.GetReferencedMessageId() != first.GetServerMessageId() || ref.GetSender() != 1 || ref.GetHint() != "hey" ||
+		ref.GetReferencedMessageStatus() != improto.MessageStatus_AVAILABLE || ref.GetRootMessageId() != first.GetServerMessageId() {
+		t.Errorf("reply reference: %v", ref)
+	}
+	if root := ms[2].GetReferenceInfo().GetRootMessageId(); root != first.GetServerMessageId() {
+		t.Errorf("second-level reply root %d, want %d", root, first.GetServerMessageId())
+	}
+	missing := textBody(conv, "quoting nothing")
+	missing.RefMsgInfo = &improto.ReferencedMessageInfo{ReferencedMessageId: proto.Int64(999999)}
+	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, missing)
+	last := convMessages(t, alice, conv, improto.MessageDirection_OLDER, 0, 1).GetMessages()[0]
+	if st := last.GetReferenceInfo().GetReferencedMessageStatus(); st != improto.MessageStatus_NOT_EXIST {
+		t.Errorf("quote of an unknown message: status %v", st)
+	}
+}
+
+// TestInboxTypesAreIsolated checks that a user's inbox in one inbox type
+// does not see conversations of another.
+func TestInboxTypesAreIsolated(t *testing.T) {
+	e := newEnv(t)
+	alice0, bob1 := e.user(1), e.user(2)
+	bob1.Inbox = 1
+	conv := createSingle(t, alice0, 2)
+	sendText(t, alice0, conv, "inbox 0")
+	if got := pull(t, bob1, 0).GetMessages(); len(got) != 0 {
+		t.Fatalf("inbox 1 sees %d messages of inbox 0", len(got))
+	}
+	if got := pull(t, e.user(2), 0).GetMessages(); len(got) != 1 {
+		t.Fatalf("inbox 0: %d messages, want 1", len(got))
+	}
+	alice1 := e.user(1)
+	alice1.Inbox = 1
+	other := createSingle(t, alice1, 2)
+	if other.GetConversationId() != "1:1:1:2" || other.GetConversationShortId() == conv.GetConversationShortId() {
+		t.Fatalf("inbox 1 single chat: %v", other.GetConversationId())
+	}
+}
