@@ -28,8 +28,22 @@ import (
 )
 
 // unlimited lifts the per-socket request rate limit, which a benchmark
-// client would otherwise hit.
-func unlimited(c *imserver.Config) { c.RequestRate, c.RequestBurst = 1e9, 1e9 }
+// client would otherwise hit, and the idle timeout, which would close the
+// fan-out's silent readers during a long run.
+func unlimited(c *imserver.Config) {
+	c.RequestRate, c.RequestBurst = 1e9, 1e9
+	c.IdleTimeout = time.Hour
+}
+
+// waitArrived waits for a fan-out to complete, failing instead of hanging
+// when deliveries were lost.
+func waitArrived(b *testing.B, arrived <-chan struct{}) {
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		b.Fatal("fan-out incomplete after 30s: deliveries lost")
+	}
+}
 
 // percentile returns the p-th percentile (0..100) of ds.
 func percentile(ds []time.Duration, p float64) time.Duration {
@@ -165,12 +179,12 @@ func BenchmarkGroupFanOut(b *testing.B) {
 	body := textBody(conv, "fan-out benchmark message")
 	// One message to learn the push size for the baseline.
 	call[*improto.SendMessageResponseBody](b, sender, improto.IMCMD_SEND_MESSAGE, body)
-	<-arrived
+	waitArrived(b, arrived)
 
 	b.Run("imserver", func(b *testing.B) {
 		for range b.N {
 			call[*improto.SendMessageResponseBody](b, sender, improto.IMCMD_SEND_MESSAGE, body)
-			<-arrived
+			waitArrived(b, arrived)
 		}
 		b.ReportMetric(float64(b.N*members)/b.Elapsed().Seconds(), "deliveries/s")
 	})
@@ -233,7 +247,7 @@ func benchBareBroadcast(b *testing.B, members, size int) {
 		for _, q := range queues {
 			q <- msg
 		}
-		<-arrived
+		waitArrived(b, arrived)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*members)/b.Elapsed().Seconds(), "deliveries/s")
