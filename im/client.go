@@ -1,0 +1,288 @@
+package im
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imbot-go/imbot/improto"
+)
+
+// Client is an IM Cloud client for one user: typed operations over HTTP and
+// the Frontier socket, a sync engine that delivers every message once and
+// in order within its conversation, and typed events.
+//
+// New does no I/O. Init connects, pulls, and starts the background work
+// (the socket, its reconnects, compensating pulls, event dispatch), all of
+// which Close ends. A Client is safe for concurrent use; event callbacks run
+// one at a time on the client's dispatcher goroutine, never on the socket's
+// read loop.
+type Client struct {
+	opts   Options
+	log    *slog.Logger
+	seq    atomic.Int64
+	tokens tokenSource
+
+	// sock is the live socket, nil while disconnected.
+	sockMu sync.Mutex
+	sock   *socket
+
+	state   connState
+	sync    *syncer
+	events  *dispatcher
+	cache   *cache
+	started atomic.Bool
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the background goroutines Init starts
+}
+
+// New returns a Client for opts. It validates the options (an error names
+// the bad field) and does no I/O.
+func New(opts Options) (*Client, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{opts: o, log: o.Logger, ctx: ctx, cancel: cancel}
+	c.tokens = tokenSource{provide: o.Token}
+	c.events = newDispatcher()
+	c.cache = newCache(o.MaxMessageCount)
+	c.sync = newSyncer(c)
+	return c, nil
+}
+
+// UserID returns the user the client logs in as.
+func (c *Client) UserID() UserID { return c.opts.UserID }
+
+// Options returns the client's options with defaults filled in.
+func (c *Client) Options() Options { return c.opts }
+
+func (c *Client) closed() bool { return c.ctx.Err() != nil }
+
+// Init logs in and syncs: it reports InitResultStart, pulls the
+// conversation list and the sync position (or starts from Options.Cursor),
+// opens the socket as Options.WebSocketLevel says, and reports
+// InitResultSucceeded — or InitResultError and returns the error. After a
+// successful Init the client keeps itself in sync until Close. Init may be
+// called once.
+func (c *Client) Init(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return &Error{Type: ErrorTypeInvalidArgument, Msg: "Init called twice"}
+	}
+	if c.closed() {
+		return &Error{Type: ErrorTypeClosed, Msg: "client closed", Inner: ErrClosed}
+	}
+	c.wg.Go(func() { c.events.run(c.ctx) })
+	c.events.emitInit(InitResultStart, nil)
+	if err := c.sync.init(ctx); err != nil {
+		c.events.emitInit(InitResultError, err)
+		return err
+	}
+	if c.opts.WebSocketLevel != WebSocketLevelDisable {
+		c.wg.Go(c.connectLoop)
+	}
+	c.wg.Go(c.sync.run)
+	c.events.emitInit(InitResultSucceeded, nil)
+	return nil
+}
+
+// Close stops the client: the socket, reconnects, pulls and the event
+// dispatcher. It waits for every goroutine the client started and is
+// idempotent. Operations called after Close fail with ErrClosed.
+func (c *Client) Close() error {
+	c.cancel()
+	c.sockMu.Lock()
+	if c.sock != nil {
+		c.sock.close()
+	}
+	c.sockMu.Unlock()
+	c.wg.Wait()
+	return nil
+}
+
+// socketFor returns the socket a request of cmd should use, or nil for
+// HTTP. Message sends and pulls go over the socket when it is up unless
+// the level keeps requests on HTTP.
+func (c *Client) socketFor(cmd improto.Command) *socket {
+	switch c.opts.WebSocketLevel {
+	case WebSocketLevelPushOnly, WebSocketLevelDisable:
+		return nil
+	}
+	if cmd.Route() == "" && c.opts.WebSocketLevel != WebSocketLevelAll {
+		return nil
+	}
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	return c.sock
+}
+
+// connectLoop owns the socket: it dials, waits until the socket dies, and
+// dials again after ReconnectWait, until Close. Each new socket triggers a
+// pull, so nothing sent while it was down is missed.
+func (c *Client) connectLoop() {
+	attempt := 0
+	for {
+		c.state.set(c, ConnectionStateConnecting)
+		s, err := c.dial(c.ctx)
+		if err == nil {
+			attempt = 0
+			c.sockMu.Lock()
+			if c.closed() {
+				c.sockMu.Unlock()
+				s.close()
+				<-s.done
+				return
+			}
+			c.sock = s
+			c.sockMu.Unlock()
+			c.state.set(c, ConnectionStateConnected)
+			c.sync.kick()
+			select {
+			case <-s.done:
+			case <-c.ctx.Done():
+				s.close()
+				<-s.done
+			}
+			c.sockMu.Lock()
+			c.sock = nil
+			c.sockMu.Unlock()
+		} else if c.closed() {
+			return
+		} else {
+			c.log.Warn("im: connecting the socket failed", "attempt", attempt+1, "err", err)
+		}
+		if c.closed() {
+			c.state.set(c, ConnectionStateClosed)
+			return
+		}
+		c.state.set(c, ConnectionStateReconnecting)
+		attempt++
+		t := time.NewTimer(c.opts.ReconnectWait(attempt))
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+			c.state.set(c, ConnectionStateClosed)
+			return
+		}
+	}
+}
+
+// dial opens a socket with the current token, refreshing it once when the
+// server says it expired.
+func (c *Client) dial(ctx context.Context) (*socket, error) {
+	token, err := c.tokens.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	s, err := c.dialSocket(dctx, token)
+	cancel()
+	if errors.Is(err, ErrExpiredToken) {
+		if err := c.tokens.refresh(ctx, token); err != nil {
+			return nil, err
+		}
+		token, err = c.tokens.current(ctx)
+		if err != nil {
+			return nil, err
+		}
+		dctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+		defer cancel()
+		return c.dialSocket(dctx, token)
+	}
+	return s, err
+}
+
+// DropConnection closes the current socket as a network failure would; the
+// client reconnects and catches up. It exists for tests of the reconnect
+// path and reports whether there was a socket to drop.
+func (c *Client) DropConnection() bool {
+	c.sockMu.Lock()
+	s := c.sock
+	c.sockMu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.ws.NetConn().Close() // no close frame: a network failure
+	return true
+}
+
+// defaultReconnectWait backs off exponentially from 100ms to 5s, with
+// jitter so that many clients dropped together do not return together.
+func defaultReconnectWait(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt-1, 6)
+	d = min(d, 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// tokenSource holds the current token and refreshes it through the
+// provider, once per expiry.
+type tokenSource struct {
+	provide TokenProvider
+	mu      sync.Mutex
+	token   string
+	fetched bool
+}
+
+func (t *tokenSource) current(ctx context.Context) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.fetched {
+		return t.token, nil
+	}
+	tok, err := t.provide(ctx)
+	if err != nil {
+		return "", &Error{Type: ErrorTypeInvalidArgument, Msg: "token provider failed", Inner: err}
+	}
+	t.token, t.fetched = tok, true
+	return tok, nil
+}
+
+// refresh asks the provider for a new token because expired did; a
+// concurrent caller that already refreshed it is not asked twice.
+func (t *tokenSource) refresh(ctx context.Context, expired string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.token != expired {
+		return nil // someone else refreshed it already
+	}
+	tok, err := t.provide(ctx)
+	if err != nil {
+		return &Error{Type: ErrorTypeInvalidArgument, Msg: "token provider failed", Inner: err}
+	}
+	if tok == expired {
+		return &Error{Type: ErrorTypeInvalidArgument, Msg: "the token provider returned the expired token again", Inner: ErrSameToken}
+	}
+	t.token = tok
+	return nil
+}
+
+// connState tracks the connection state and reports changes.
+type connState struct {
+	mu sync.Mutex
+	v  ConnectionState
+}
+
+func (s *connState) set(c *Client, v ConnectionState) {
+	s.mu.Lock()
+	changed := s.v != v
+	s.v = v
+	s.mu.Unlock()
+	if changed {
+		c.events.emitConnection(v)
+	}
+}
+
+// ConnectionState returns the socket's current state.
+func (c *Client) ConnectionState() ConnectionState {
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
+	return c.state.v
+}

@@ -1,0 +1,164 @@
+package im
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+)
+
+// Sentinels for the common failures. An *Error matches them with
+// errors.Is by its status code (or type), so callers write
+//
+//	if errors.Is(err, im.ErrNotMember) { … }
+var (
+	ErrClosed       = errors.New("im: client closed")
+	ErrNotMember    = errors.New("im: not a member of the conversation")
+	ErrNotFound     = errors.New("im: not found")
+	ErrExpiredToken = errors.New("im: token expired")
+	ErrInvalidToken = errors.New("im: invalid token")
+	ErrSameToken    = errors.New("im: token provider returned the expired token again")
+	ErrRateLimited  = errors.New("im: rate limited")
+	ErrMuted        = errors.New("im: muted")
+	ErrForbidden    = errors.New("im: not allowed")
+)
+
+// statusSentinels maps server status codes to the sentinel they match.
+var statusSentinels = map[improto.StatusCode]error{
+	improto.StatusCode_USER_NOT_IN_GROUP:                     ErrNotMember,
+	improto.StatusCode_CONVERSATION_NOT_FOUND:                ErrNotFound,
+	improto.StatusCode_MESSAGE_TARGET_CONVERSATION_NOT_EXIST: ErrNotFound,
+	improto.StatusCode_CONV_NOT_FOUND:                        ErrNotFound,
+	improto.StatusCode_EXPIRED_TOKEN:                         ErrExpiredToken,
+	improto.StatusCode_INVALID_TOKEN:                         ErrInvalidToken,
+	improto.StatusCode_TOO_MANY_REQUESTS:                     ErrRateLimited,
+	improto.StatusCode_USER_BANNED_TO_POST:                   ErrMuted,
+	improto.StatusCode_USER_SILENCE:                          ErrMuted,
+	improto.StatusCode_USER_FORBIDDEN:                        ErrForbidden,
+}
+
+// Error is the seed's BaseError: what failed, whether the request reached
+// the server, and the server's answer when it did.
+type Error struct {
+	Type ErrorType
+	// Msg describes the failure.
+	Msg string
+	// Inner is the underlying error (network, decoding), if any.
+	Inner error
+	// ReachServer reports whether the server answered: a logical error
+	// rather than a network one.
+	ReachServer bool
+	// StatusCode and CheckCode are the server's codes, when it answered.
+	StatusCode improto.StatusCode
+	CheckCode  int64
+	CheckMsg   string
+	// LogID is the server's log id of the request, for support.
+	LogID string
+	// Cmd is the command that failed.
+	Cmd improto.IMCMD
+	// Args holds extra facts about the failure.
+	Args map[string]any
+}
+
+func (e *Error) Error() string {
+	s := "im: " + e.Msg
+	if e.Cmd != 0 {
+		s = fmt.Sprintf("im: %v: %s", e.Cmd, e.Msg)
+	}
+	if e.ReachServer && e.StatusCode != 0 {
+		s += fmt.Sprintf(" (status %v", e.StatusCode)
+		if e.LogID != "" {
+			s += ", logid " + e.LogID
+		}
+		s += ")"
+	}
+	if e.Inner != nil {
+		s += ": " + e.Inner.Error()
+	}
+	return s
+}
+
+// Unwrap returns the inner error.
+func (e *Error) Unwrap() error { return e.Inner }
+
+// Is matches the sentinels: by status code for server answers, and
+// ErrClosed for a closed client.
+func (e *Error) Is(target error) bool {
+	if e.ReachServer {
+		if s, ok := statusSentinels[e.StatusCode]; ok && s == target {
+			return true
+		}
+	}
+	return target == ErrClosed && e.Type == ErrorTypeClosed
+}
+
+// temporary reports whether retrying the same request may succeed: a
+// network failure, a timeout, or a server that asked to slow down or failed
+// internally.
+func (e *Error) temporary() bool {
+	switch {
+	case !e.ReachServer:
+		return e.Type == ErrorTypeNetwork || e.Type == ErrorTypeTimeout
+	default:
+		switch e.StatusCode {
+		case improto.StatusCode_TOO_MANY_REQUESTS, improto.StatusCode_SERVER_ERR, improto.StatusCode_INTERNAL_ERROR,
+			improto.StatusCode_DEGRADATION_ERROR:
+			return true
+		}
+	}
+	return false
+}
+
+// StatusCodeOf returns the server status code of err, or OK (0) when err
+// is not a server answer.
+func StatusCodeOf(err error) improto.StatusCode {
+	var e *Error
+	if errors.As(err, &e) && e.ReachServer {
+		return e.StatusCode
+	}
+	return improto.StatusCode_OK
+}
+
+// Result is the seed's ICheckCodeResult: the outcome of one request with
+// everything the server said about it.
+type Result[T any] struct {
+	Success bool
+	// Payload is what the operation produced.
+	Payload T
+	// CheckCode and CheckMsg are the content check's verdict, when the
+	// server ran one.
+	CheckCode int64
+	CheckMsg  string
+	// Body is the raw response body.
+	Body proto.Message
+	// StatusCode and StatusMsg are the server's status.
+	StatusCode improto.StatusCode
+	StatusMsg  string
+	// InnerError is the failure, nil on success.
+	InnerError *Error
+	// LogID is the server's log id of the request.
+	LogID string
+}
+
+// Err returns the failure as an error, nil on success.
+func (r *Result[T]) Err() error {
+	if r.InnerError == nil {
+		return nil
+	}
+	return r.InnerError
+}
+
+// transportError wraps a failure to reach the server.
+func transportError(cmd improto.IMCMD, err error) *Error {
+	typ := ErrorTypeNetwork
+	if errors.Is(err, context.DeadlineExceeded) {
+		typ = ErrorTypeTimeout
+	}
+	if errors.Is(err, ErrClosed) {
+		typ = ErrorTypeClosed
+	}
+	return &Error{Type: typ, Msg: "request failed", Inner: err, Cmd: cmd}
+}

@@ -1,0 +1,268 @@
+package im
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+)
+
+// errSocketDown is returned by a socket call when the socket closed before
+// the answer came; the request may or may not have reached the server.
+var errSocketDown = errors.New("im: socket closed")
+
+// maxFrameBytes bounds a frame the client reads from the server.
+const maxFrameBytes = 16 << 20
+
+// accessKey is the Frontier access_key recipe of the web SDK.
+func accessKey(fpid int64, appKey, deviceID string) string {
+	sum := md5.Sum([]byte(strconv.FormatInt(fpid, 10) + appKey + deviceID + "f8a69f1719916z"))
+	return hex.EncodeToString(sum[:])
+}
+
+// frontierURL builds the socket URL with the web SDK's query parameters.
+func (c *Client) frontierURL(token string) (string, error) {
+	u, err := url.Parse(c.opts.FrontierURL)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	for k, v := range c.opts.Extended {
+		q.Set(k, v)
+	}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("token", token)
+	set("aid", strconv.FormatInt(c.opts.AppID, 10))
+	set("fpid", strconv.FormatInt(c.opts.FPID, 10))
+	set("device_id", c.opts.DeviceID)
+	set("access_key", accessKey(c.opts.FPID, c.opts.AppKey, c.opts.DeviceID))
+	set("device_platform", c.opts.DevicePlatform)
+	set("version_code", c.opts.VersionCode)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// socket is one Frontier connection: a reader goroutine that matches
+// responses to calls and hands pushes to the client, and a writer goroutine
+// that sends frames and the heartbeat. Both exit when the connection
+// closes; done closes after both have.
+type socket struct {
+	c    *Client
+	ws   *websocket.Conn
+	send chan []byte
+
+	mu      sync.Mutex
+	pending map[uint64]chan *improto.Response // nil once closed
+
+	closeOnce sync.Once
+	stop      chan struct{} // closed by close: the writer's signal
+	done      chan struct{} // closed when reader and writer have exited
+}
+
+// dialSocket opens a socket. An HTTP refusal that carries a Response is
+// returned as that Response's *Error (an expired token, for instance).
+func (c *Client) dialSocket(ctx context.Context, token string) (*socket, error) {
+	u, err := c.frontierURL(token)
+	if err != nil {
+		return nil, &Error{Type: ErrorTypeInvalidArgument, Msg: "bad FrontierURL", Inner: err}
+	}
+	ws, hr, err := c.opts.Dialer.DialContext(ctx, u, http.Header{"Sec-WebSocket-Protocol": {"pbbp2"}})
+	if err != nil {
+		if hr != nil && hr.Body != nil {
+			b, _ := io.ReadAll(io.LimitReader(hr.Body, 1<<16))
+			hr.Body.Close()
+			resp := &improto.Response{}
+			if proto.Unmarshal(b, resp) == nil && resp.GetStatusCode() != 0 {
+				return nil, &Error{Type: ErrorTypeServer, ReachServer: true, StatusCode: improto.StatusCode(resp.GetStatusCode()),
+					Msg: "socket refused: " + resp.GetErrorDesc()}
+			}
+		}
+		return nil, &Error{Type: ErrorTypeNetwork, Msg: "dialing the Frontier socket", Inner: err}
+	}
+	ws.SetReadLimit(maxFrameBytes)
+	s := &socket{
+		c: c, ws: ws,
+		send:    make(chan []byte, 256),
+		pending: make(map[uint64]chan *improto.Response),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	var wg sync.WaitGroup
+	wg.Go(s.readLoop)
+	wg.Go(s.writeLoop)
+	go func() { // closes done when both loops have exited
+		wg.Wait()
+		close(s.done)
+	}()
+	return s, nil
+}
+
+// close ends the socket; it is safe to call more than once and from any
+// goroutine.
+func (s *socket) close() {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.ws.Close() // unblocks the reader
+	})
+}
+
+func (s *socket) readLoop() {
+	defer func() {
+		s.close()
+		s.mu.Lock()
+		for _, ch := range s.pending {
+			close(ch)
+		}
+		s.pending = nil
+		s.mu.Unlock()
+	}()
+	for {
+		_ = s.ws.SetReadDeadline(time.Now().Add(s.c.opts.MaxHeartbeatEmptyWindow))
+		typ, data, err := s.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if typ != websocket.BinaryMessage {
+			continue // the "hi" heartbeat answer: its arrival is the point
+		}
+		resp, seq, err := s.c.decodeFrame(data)
+		if err != nil {
+			s.c.log.Warn("im: dropping a frame", "err", err)
+			continue
+		}
+		if seq == 0 {
+			s.c.handlePush(resp)
+			continue
+		}
+		s.mu.Lock()
+		ch := s.pending[seq]
+		delete(s.pending, seq)
+		s.mu.Unlock()
+		if ch == nil {
+			s.c.log.Warn("im: dropping a response nobody waits for", "seq", seq, "cmd", resp.GetCmd())
+			continue
+		}
+		ch <- resp
+	}
+}
+
+// decodeFrame reads a server frame: its Response and seqid.
+func (c *Client) decodeFrame(data []byte) (*improto.Response, uint64, error) {
+	f := &improto.Frame{}
+	if err := proto.Unmarshal(data, f); err != nil {
+		return nil, 0, fmt.Errorf("malformed Frame: %w", err)
+	}
+	if f.GetService() != c.opts.FrontierService && !c.opts.AcceptIncorrectFrame {
+		return nil, 0, fmt.Errorf("frame of service %d, want %d", f.GetService(), c.opts.FrontierService)
+	}
+	if f.GetPayloadEncoding() != "" {
+		return nil, 0, fmt.Errorf("payload_encoding %q is not supported", f.GetPayloadEncoding())
+	}
+	resp := &improto.Response{}
+	if err := proto.Unmarshal(f.GetPayload(), resp); err != nil {
+		return nil, 0, fmt.Errorf("malformed Response in frame: %w", err)
+	}
+	if resp.GetInboxType() != c.opts.InboxType && !c.opts.AcceptIncorrectInboxType {
+		return nil, 0, fmt.Errorf("response of inbox type %d, want %d", resp.GetInboxType(), c.opts.InboxType)
+	}
+	return resp, f.GetSeqid(), nil
+}
+
+func (s *socket) writeLoop() {
+	defer s.close()
+	heartbeat := time.NewTicker(s.c.opts.HeartbeatInterval)
+	defer heartbeat.Stop()
+	wrote := time.Now()
+	for {
+		var typ int
+		var data []byte
+		select {
+		case <-s.stop:
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = s.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			return
+		case data = <-s.send:
+			typ = websocket.BinaryMessage
+		case <-heartbeat.C:
+			if time.Since(wrote) < s.c.opts.HeartbeatInterval {
+				continue
+			}
+			typ, data = websocket.TextMessage, []byte("hi")
+		}
+		_ = s.ws.SetWriteDeadline(time.Now().Add(s.c.opts.Timeout))
+		if err := s.ws.WriteMessage(typ, data); err != nil {
+			return
+		}
+		wrote = time.Now()
+	}
+}
+
+// call sends req in a Frame and waits for the Response with its seqid.
+func (s *socket) call(ctx context.Context, req *improto.Request) (*improto.Response, error) {
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	seq := uint64(req.GetSequenceId())
+	frame, err := proto.Marshal(&improto.Frame{
+		Seqid:       proto.Uint64(seq),
+		Logid:       proto.Uint64(uint64(time.Now().UnixMilli())),
+		Service:     proto.Int32(s.c.opts.FrontierService),
+		Method:      proto.Int32(s.c.opts.FrontierMethod),
+		PayloadType: proto.String("pb"),
+		Payload:     payload,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan *improto.Response, 1)
+	s.mu.Lock()
+	if s.pending == nil {
+		s.mu.Unlock()
+		return nil, errSocketDown
+	}
+	s.pending[seq] = ch
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		if s.pending != nil {
+			delete(s.pending, seq)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case s.send <- frame:
+	case <-s.stop:
+		forget()
+		return nil, errSocketDown
+	case <-ctx.Done():
+		forget()
+		return nil, ctx.Err()
+	}
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			return nil, errSocketDown
+		}
+		return resp, nil
+	case <-ctx.Done():
+		forget()
+		return nil, ctx.Err()
+	}
+}

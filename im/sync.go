@@ -1,0 +1,374 @@
+package im
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+)
+
+// Sync bounds.
+const (
+	pullPage       = 200              // messages per 200 GET_MESSAGES_BY_USER
+	initPages      = 100              // 203 pages at most (50 conversations each)
+	pushQueue      = 1024             // pushes waiting for the sync goroutine
+	pullRetryDelay = 500 * time.Millisecond
+)
+
+// syncer is the sync engine. Its run goroutine alone owns the sync
+// position and the per-conversation state, so messages are applied one at
+// a time, in the order of the user's inbox stream.
+//
+// The inbox stream is the source of truth: pushes are hints. A push whose
+// previous_cursor is the current position is applied at once; any other
+// push, a reconnect, a full push queue, or the PullInterval tick makes the
+// engine pull from its position until the server has nothing more. Since
+// every new message and every change to one has exactly one place in the
+// stream, applying the stream in order delivers each message once.
+type syncer struct {
+	c      *Client
+	kickCh chan struct{}          // cap 1: "pull now"
+	pushes chan *improto.Response // pushes for the run goroutine
+
+	cursor atomic.Int64 // the position: everything up to it is applied
+
+	// Owned by the run goroutine (and by init, before run starts).
+	lastIndex  map[ConversationID]int64 // the last new message delivered
+	initLatest map[ConversationID]int64 // the latest index Init saw
+}
+
+func newSyncer(c *Client) *syncer {
+	return &syncer{
+		c:          c,
+		kickCh:     make(chan struct{}, 1),
+		pushes:     make(chan *improto.Response, pushQueue),
+		lastIndex:  make(map[ConversationID]int64),
+		initLatest: make(map[ConversationID]int64),
+	}
+}
+
+// Cursor returns the sync position: every inbox entry up to it has been
+// applied and its events queued.
+func (c *Client) Cursor() int64 { return c.sync.cursor.Load() }
+
+// kick asks for a pull; it never blocks.
+func (s *syncer) kick() {
+	select {
+	case s.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+// handlePush is called on the socket's read loop. It never blocks: a push
+// that does not fit the queue is dropped and a pull requested instead.
+func (c *Client) handlePush(resp *improto.Response) {
+	select {
+	case c.sync.pushes <- resp:
+	default:
+		c.sync.kick()
+	}
+}
+
+// init pulls the conversation list and recent messages (203) into the
+// cache, unless DisableInitPull, and sets the starting position: the
+// server's position at the first page, or Options.Cursor.
+func (s *syncer) init(ctx context.Context) error {
+	if s.c.opts.DisableInitPull && s.c.opts.Cursor == 0 {
+		body, err := callBody[*improto.MessagesPerUserInitV2ResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2,
+			&improto.MessagesPerUserInitV2RequestBody{Cursor: proto.Int64(0)})
+		if err != nil {
+			return err
+		}
+		s.cursor.Store(body.GetPerUserCursor())
+		return nil
+	}
+	cursor := int64(0)
+	for page := 0; page < initPages; page++ {
+		body, err := callBody[*improto.MessagesPerUserInitV2ResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2,
+			&improto.MessagesPerUserInitV2RequestBody{Cursor: proto.Int64(cursor)})
+		if err != nil {
+			return err
+		}
+		if page == 0 {
+			s.cursor.Store(body.GetPerUserCursor())
+		}
+		for _, info := range body.GetConversations() {
+			s.c.cache.putConversation(conversationFromProto(info))
+		}
+		for _, b := range body.GetMessages() {
+			m := messageFromProto(b)
+			s.c.cache.putMessage(m)
+			s.initLatest[m.ConversationID] = max(s.initLatest[m.ConversationID], m.Index)
+		}
+		if !body.GetHasMore() {
+			break
+		}
+		cursor = body.GetNextCursor()
+	}
+	if s.c.opts.Cursor > 0 {
+		s.cursor.Store(s.c.opts.Cursor)
+	}
+	return nil
+}
+
+// run applies pushes and pulls until the client closes.
+func (s *syncer) run() {
+	ctx := s.c.ctx
+	var tick <-chan time.Time
+	if s.c.opts.PullInterval != PullOff {
+		t := time.NewTicker(s.c.opts.PullInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	retry := time.NewTimer(0) // an initial pull catches up from the start position
+	defer retry.Stop()
+	pull := func() {
+		if err := s.pull(ctx); err != nil && ctx.Err() == nil {
+			s.c.log.Warn("im: pull failed; retrying", "err", err)
+			retry.Reset(pullRetryDelay)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kickCh:
+			pull()
+		case <-tick:
+			pull()
+		case <-retry.C:
+			pull()
+		case resp := <-s.pushes:
+			if s.applyPush(ctx, resp) {
+				pull()
+			}
+		}
+	}
+}
+
+// pull applies the inbox stream from the position until the server has
+// nothing more.
+func (s *syncer) pull(ctx context.Context) error {
+	for {
+		from := s.cursor.Load()
+		body, err := callBody[*improto.MessagesPerUserResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER,
+			&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(from), Limit: proto.Int32(pullPage)})
+		if err != nil {
+			return err
+		}
+		for _, b := range body.GetMessages() {
+			if err := s.apply(ctx, messageFromProto(b), from); err != nil {
+				return err
+			}
+		}
+		if next := body.GetNextCursor(); next > from {
+			s.cursor.Store(next)
+		}
+		if !body.GetHasMore() {
+			return nil
+		}
+	}
+}
+
+// applyPush handles one push and reports whether a pull is needed.
+func (s *syncer) applyPush(ctx context.Context, resp *improto.Response) bool {
+	body := resp.GetBody()
+	switch improto.IMCMD(resp.GetCmd()) {
+	case improto.IMCMD_NEW_MSG_NOTIFY:
+		n := body.GetHasNewMessageNotify()
+		if n.GetMessage() == nil {
+			return true
+		}
+		cur := s.cursor.Load()
+		switch {
+		case n.GetNextCursor() <= cur:
+			return false // already applied through a pull
+		case n.GetPreviousCursor() != cur:
+			return true // a gap: pull it
+		}
+		if err := s.apply(ctx, messageFromProto(n.GetMessage()), cur); err != nil {
+			return true
+		}
+		s.cursor.Store(n.GetNextCursor())
+	case improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY:
+		if m := body.GetHasNewMessageNotify().GetMessage(); m != nil {
+			s.applyLive(ctx, messageFromProto(m))
+		}
+	case improto.IMCMD_MARK_READ_NOTIFY:
+		n := body.GetMarkConversationReadNotify()
+		emit(ctx, s.c.events, kindReadIndexChanged, ReadIndexEvent{
+			ConversationID:   ConversationID(n.GetConversationId()),
+			ConversationType: ConversationType(n.GetConversationType()),
+			UserID:           UserID(n.GetUserId()),
+			ReadIndex:        n.GetReadIndex(),
+			MessageID:        MessageID(n.GetMessageId()),
+		})
+	case improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY:
+		s.refreshConversation(ctx, body.GetConversationInfoUpdatedNotify().GetConversation())
+	case improto.IMCMD_NEW_FRIEND_MSG_NOTIFY:
+		s.applyFriend(ctx, body.GetNewFriendMessageNotify())
+	}
+	return false
+}
+
+// apply delivers one inbox entry: a new message (its index is past the last
+// one delivered in its conversation) or a change to a known one. from is
+// the position before the page that carried it.
+func (s *syncer) apply(ctx context.Context, m *Message, from int64) error {
+	if m.ConversationType == ConversationTypeMassChat {
+		return nil // live chats have no inbox
+	}
+	last, known := s.lastIndex[m.ConversationID]
+	isNew := m.Index > last
+	if !known {
+		// The first entry of this conversation since the start position.
+		// A version-1 entry is a new message: any change would have raised
+		// the version it resolves to. A later version is a new message only
+		// past the latest one Init saw; at or before it, it is a change.
+		isNew = m.Version == 1 || m.Index > s.initLatest[m.ConversationID]
+	}
+	if isNew {
+		if known && m.Index > last+1 {
+			if err := s.fillGap(ctx, m.ConversationID, last, m.Index, from); err != nil {
+				return err
+			}
+		}
+		s.lastIndex[m.ConversationID] = m.Index
+		s.c.cache.putMessage(m)
+		emit(ctx, s.c.events, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
+		return nil
+	}
+	prev, stale := s.c.cache.putMessage(m)
+	if stale || (prev != nil && prev.Version == m.Version) {
+		return nil
+	}
+	ev := MessageEvent{Message: m, Previous: prev, Cursor: from}
+	emit(ctx, s.c.events, kindMessageUpdated, ev)
+	if m.IsRecalled() && (prev == nil || !prev.IsRecalled()) {
+		emit(ctx, s.c.events, kindMessageRecalled, ev)
+	}
+	if prev == nil || !reflect.DeepEqual(prev.Properties, m.Properties) {
+		emit(ctx, s.c.events, kindPropertyChanged, ev)
+	}
+	return nil
+}
+
+// fillGap fetches the messages of a conversation between two indexes that
+// the stream skipped (301 NEWER) and delivers those the user may see.
+func (s *syncer) fillGap(ctx context.Context, id ConversationID, last, next int64, from int64) error {
+	anchor := last
+	for anchor < next-1 {
+		body, err := callBody[*improto.MessagesInConversationResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
+			&improto.MessagesInConversationRequestBody{
+				ConversationId: proto.String(string(id)),
+				Direction:      improto.MessageDirection_NEWER.Enum(),
+				AnchorIndex:    proto.Int64(anchor),
+				Limit:          proto.Int32(int32(min(next-1-anchor, 100))),
+			})
+		if err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.ReachServer {
+				return nil // no longer readable (left, dissolved): nothing to fill
+			}
+			return err
+		}
+		for _, b := range body.GetMessages() {
+			m := messageFromProto(b)
+			if m.Index >= next {
+				return nil
+			}
+			anchor = m.Index
+			if prev, _ := s.c.cache.putMessage(m); prev == nil {
+				emit(ctx, s.c.events, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
+			}
+		}
+		if !body.GetHasMore() || len(body.GetMessages()) == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// applyLive delivers a live-chat message from its push, once per index.
+func (s *syncer) applyLive(ctx context.Context, m *Message) {
+	if m.Index <= s.lastIndex[m.ConversationID] {
+		return
+	}
+	s.lastIndex[m.ConversationID] = m.Index
+	s.c.cache.putMessage(m)
+	emit(ctx, s.c.events, kindMessageReceived, MessageEvent{Message: m})
+}
+
+// refreshConversation fetches a conversation a 502 push named and reports
+// what changed.
+func (s *syncer) refreshConversation(ctx context.Context, n *improto.ConversationInfo) {
+	if n == nil {
+		return
+	}
+	body, err := callBody[*improto.GetConversationInfoV2ResponseBody](ctx, s.c, improto.IMCMD_GET_CONVERSATION_INFO_V2,
+		&improto.GetConversationInfoV2RequestBody{
+			ConversationId:      proto.String(n.GetConversationId()),
+			ConversationShortId: proto.Int64(n.GetConversationShortId()),
+			ConversationType:    proto.Int32(n.GetConversationType()),
+		})
+	if err != nil {
+		s.c.log.Warn("im: refreshing a conversation failed", "conversation", n.GetConversationId(), "err", err)
+		return
+	}
+	conv := conversationFromProto(body.GetConversationInfo())
+	prev := s.c.cache.putConversation(conv)
+	ev := ConversationEvent{Conversation: conv, Previous: prev}
+	switch {
+	case !conv.IsMember && (prev == nil || prev.IsMember):
+		emit(ctx, s.c.events, kindConversationRemoved, ev)
+		return
+	case prev == nil || !prev.IsMember:
+		emit(ctx, s.c.events, kindConversationAdded, ev)
+		return
+	}
+	emit(ctx, s.c.events, kindConversationUpdated, ev)
+	if added, removed := diffMembers(prev, conv); len(added)+len(removed) > 0 || prev.ParticipantCount != conv.ParticipantCount {
+		emit(ctx, s.c.events, kindParticipantsChanged, ParticipantsEvent{Conversation: conv, Added: added, Removed: removed})
+	}
+}
+
+// diffMembers compares the first pages of participants of two versions of
+// a conversation.
+func diffMembers(prev, cur *Conversation) (added, removed []UserID) {
+	was := make(map[UserID]bool)
+	for _, p := range prev.FirstPageParticipants {
+		was[p.UserID] = true
+	}
+	now := make(map[UserID]bool)
+	for _, p := range cur.FirstPageParticipants {
+		now[p.UserID] = true
+		if !was[p.UserID] {
+			added = append(added, p.UserID)
+		}
+	}
+	for _, p := range prev.FirstPageParticipants {
+		if !now[p.UserID] {
+			removed = append(removed, p.UserID)
+		}
+	}
+	return added, removed
+}
+
+// applyFriend turns a friend push into its event.
+func (s *syncer) applyFriend(ctx context.Context, n *improto.NewFriendMessageNotify) {
+	switch improto.FriendMessageType(n.GetMessageType()) {
+	case improto.FriendMessageType_SendApply:
+		emit(ctx, s.c.events, kindFriendApplyReceived, FriendApplyEvent{Apply: friendApplyFromProto(n.GetApply())})
+	case improto.FriendMessageType_ReplyApply:
+		emit(ctx, s.c.events, kindFriendApplyReplied, FriendApplyEvent{Apply: friendApplyFromProto(n.GetApply())})
+	case improto.FriendMessageType_AddFriend:
+		emit(ctx, s.c.events, kindFriendAdded, FriendEvent{Friend: friendFromProto(n.GetFriend())})
+	case improto.FriendMessageType_DeleteFriend:
+		emit(ctx, s.c.events, kindFriendRemoved, FriendEvent{Friend: friendFromProto(n.GetFriend())})
+	}
+}

@@ -1,0 +1,204 @@
+package im_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/internal/rawclient"
+)
+
+// receiver records what a client delivers, per conversation.
+type receiver struct {
+	mu    sync.Mutex
+	seen  map[im.MessageID]int
+	order map[im.ConversationID][]int64
+	total int
+	more  chan struct{} // signalled on every delivery
+}
+
+func newReceiver(c *im.Client) *receiver {
+	r := &receiver{seen: map[im.MessageID]int{}, order: map[im.ConversationID][]int64{}, more: make(chan struct{}, 1)}
+	c.OnMessageReceived(func(e im.MessageEvent) {
+		r.mu.Lock()
+		r.seen[e.Message.ServerID]++
+		r.order[e.Message.ConversationID] = append(r.order[e.Message.ConversationID], e.Message.Index)
+		r.total++
+		r.mu.Unlock()
+		select {
+		case r.more <- struct{}{}:
+		default:
+		}
+	})
+	return r
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total
+}
+
+// waitFor waits until n messages were delivered, calling each on every
+// delivery.
+func (r *receiver) waitFor(t *testing.T, n int, timeout time.Duration, each func(got int)) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		got := r.count()
+		if each != nil {
+			each(got)
+		}
+		if got >= n {
+			return
+		}
+		select {
+		case <-r.more:
+		case <-deadline:
+			t.Fatalf("%d of %d messages delivered within %v", got, n, timeout)
+		}
+	}
+}
+
+// check asserts each message once and indexes 1..perConv in order.
+func (r *receiver) check(t *testing.T, convs int, perConv int) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, n := range r.seen {
+		if n != 1 {
+			t.Errorf("message %d delivered %d times", id, n)
+		}
+	}
+	if len(r.order) != convs {
+		t.Errorf("%d conversations delivered, want %d", len(r.order), convs)
+	}
+	for id, idx := range r.order {
+		if len(idx) != perConv {
+			t.Errorf("%s: %d messages, want %d", id, len(idx), perConv)
+		}
+		for i, x := range idx {
+			if x != int64(i+1) {
+				t.Errorf("%s: position %d has index %d", id, i, x)
+				break
+			}
+		}
+	}
+}
+
+// TestExactlyOnceAcrossDisconnects drops the client's socket 50 times
+// while other users send 5000 messages over 50 conversations: every
+// message arrives once, in order within its conversation.
+func TestExactlyOnceAcrossDisconnects(t *testing.T) {
+	const convs, perConv, drops = 50, 100, 50
+	s := newServer(t)
+	bot := s.unstarted(1)
+	r := newReceiver(bot)
+	start(t, bot)
+	waitConnected(t, bot)
+
+	senders := make([]*rawclient.Client, 10)
+	for i := range senders {
+		tok, _ := s.srv.Token(int64(100+i), time.Hour)
+		senders[i] = &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
+	}
+	type conv struct {
+		info   *improto.ConversationInfoV2
+		sender *rawclient.Client
+	}
+	var cs []conv
+	for i := range convs {
+		sender := senders[i%len(senders)]
+		resp, err := sender.Call(ctx(t), improto.IMCMD_CREATE_CONVERSATION_V2, &improto.CreateConversationV2RequestBody{
+			ConversationType: proto.Int32(2), Participants: []int64{1}})
+		if err != nil || resp.GetStatusCode() != 0 {
+			t.Fatalf("create: %v %s", err, resp.GetErrorDesc())
+		}
+		cs = append(cs, conv{resp.GetBody().GetCreateConversationV2Body().GetConversation(), sender})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(senders))
+	for si := range senders {
+		wg.Go(func() {
+			for n := range perConv {
+				for ci := si; ci < convs; ci += len(senders) {
+					info := cs[ci].info
+					resp, err := cs[ci].sender.Call(ctx(t), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+						ConversationId: info.ConversationId, ConversationShortId: info.ConversationShortId,
+						ConversationType: info.ConversationType, MessageType: proto.Int32(10001),
+						Content: proto.String(fmt.Sprintf(`{"text":"%d"}`, n))})
+					if err != nil || resp.GetStatusCode() != 0 {
+						errs <- fmt.Errorf("send: %v %s", err, resp.GetErrorDesc())
+						return
+					}
+				}
+			}
+		})
+	}
+	dropped := 0
+	r.waitFor(t, convs*perConv, 90*time.Second, func(got int) {
+		// Drop the socket every 90 deliveries, while the stream runs.
+		for dropped < drops && got >= (dropped+1)*90 {
+			if bot.DropConnection() {
+				dropped++
+			} else {
+				return // reconnecting: drop again on a later delivery
+			}
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if dropped < drops {
+		t.Errorf("dropped the socket %d times, want %d", dropped, drops)
+	}
+	r.check(t, convs, perConv)
+}
+
+// TestResumeFromCursor starts a second client from the cursor the first
+// reported: it gets exactly what came after.
+func TestResumeFromCursor(t *testing.T) {
+	s := newServer(t)
+	alice := s.unstarted(1)
+	r := newReceiver(alice)
+	start(t, alice)
+	tok, _ := s.srv.Token(2, time.Hour)
+	bob := &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
+	resp, _ := bob.Call(ctx(t), improto.IMCMD_CREATE_CONVERSATION_V2, &improto.CreateConversationV2RequestBody{
+		ConversationType: proto.Int32(1), Participants: []int64{1}})
+	info := resp.GetBody().GetCreateConversationV2Body().GetConversation()
+	send := func(text string) {
+		t.Helper()
+		resp, err := bob.Call(ctx(t), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+			ConversationId: info.ConversationId, ConversationShortId: info.ConversationShortId,
+			ConversationType: info.ConversationType, MessageType: proto.Int32(10001), Content: proto.String(text)})
+		if err != nil || resp.GetStatusCode() != 0 {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	for i := range 3 {
+		send(fmt.Sprint(i))
+	}
+	r.waitFor(t, 3, waitFor, nil)
+	cursor := alice.Cursor()
+	alice.Close()
+	for i := range 2 {
+		send(fmt.Sprint("later ", i))
+	}
+	again := s.unstarted(1, func(o *im.Options) { o.Cursor = cursor })
+	r2 := newReceiver(again)
+	start(t, again)
+	r2.waitFor(t, 2, waitFor, nil)
+	r2.mu.Lock()
+	defer r2.mu.Unlock()
+	if got := r2.order[im.ConversationID(info.GetConversationId())]; fmt.Sprint(got) != "[4 5]" {
+		t.Fatalf("resumed client delivered indexes %v, want [4 5]", got)
+	}
+}
