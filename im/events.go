@@ -69,10 +69,10 @@ type ParticipantsEvent struct {
 
 // ReadIndexEvent reports that a member's read index moved.
 type ReadIndexEvent struct {
-	ConversationID ConversationID
+	ConversationID   ConversationID
 	ConversationType ConversationType
-	UserID         UserID
-	ReadIndex      int64
+	UserID           UserID
+	ReadIndex        int64
 	// MessageID is the server id of the message at ReadIndex, if known.
 	MessageID MessageID
 }

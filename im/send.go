@@ -3,8 +3,8 @@ package im
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"maps"
 	"strconv"
@@ -110,7 +110,7 @@ func (c *Client) SendMessage(ctx context.Context, to ConversationRef, out Outgoi
 	default:
 		m.FlightStatus = FlightStatusRejected
 		return m, &Error{Type: ErrorTypeServer, Cmd: improto.IMCMD_SEND_MESSAGE, ReachServer: true,
-			Msg: "message rejected: " + improto.SendMessageStatus(resp.GetStatus()).String(),
+			Msg:       "message rejected: " + improto.SendMessageStatus(resp.GetStatus()).String(),
 			CheckCode: resp.GetCheckCode(), CheckMsg: resp.GetCheckMessage()}
 	}
 	return c.storedMessage(ctx, m)

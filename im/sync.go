@@ -14,9 +14,9 @@ import (
 
 // Sync bounds.
 const (
-	pullPage       = 200              // messages per 200 GET_MESSAGES_BY_USER
-	initPages      = 100              // 203 pages at most (50 conversations each)
-	pushQueue      = 1024             // pushes waiting for the sync goroutine
+	pullPage       = 200  // messages per 200 GET_MESSAGES_BY_USER
+	initPages      = 100  // 203 pages at most (50 conversations each)
+	pushQueue      = 1024 // pushes waiting for the sync goroutine
 	pullRetryDelay = 500 * time.Millisecond
 )
 
