@@ -58,14 +58,19 @@ func newServer(t testing.TB, tweak ...func(*imserver.Config)) *server {
 
 // options returns client options for user against s.
 func (s *server) options(user int64) im.Options {
+	o := s.optionsFor(s.hs.URL, user)
+	o.Token = func(context.Context) (string, error) { return s.srv.Token(user, time.Hour) }
+	return o
+}
+
+// optionsFor returns client options for user against the server at base.
+func (s *server) optionsFor(base string, user int64) im.Options {
 	return im.Options{
-		AppID:       testAppID,
-		UserID:      im.UserID(user),
-		APIURL:      s.hs.URL,
-		FrontierURL: strings.Replace(s.hs.URL, "http", "ws", 1) + imserver.FrontierPath,
-		Token: func(context.Context) (string, error) {
-			return s.srv.Token(user, time.Hour)
-		},
+		AppID:         testAppID,
+		UserID:        im.UserID(user),
+		APIURL:        base,
+		FrontierURL:   strings.Replace(base, "http", "ws", 1) + imserver.FrontierPath,
+		Token:         im.StaticToken("unused"),
 		Logger:        slog.New(slog.DiscardHandler),
 		ReconnectWait: func(int) time.Duration { return 10 * time.Millisecond },
 	}

@@ -40,6 +40,9 @@ type syncer struct {
 	// Owned by the run goroutine (and by init, before run starts).
 	lastIndex  map[ConversationID]int64 // the last new message delivered
 	initLatest map[ConversationID]int64 // the latest index Init saw
+	// toRead collects, with Options.AutoReadIndex, the read index to set
+	// per conversation; flushReads sends one mark-read for each.
+	toRead map[ConversationRef]int64
 }
 
 func newSyncer(c *Client) *syncer {
@@ -49,6 +52,7 @@ func newSyncer(c *Client) *syncer {
 		pushes:     make(chan *improto.Response, pushQueue),
 		lastIndex:  make(map[ConversationID]int64),
 		initLatest: make(map[ConversationID]int64),
+		toRead:     make(map[ConversationRef]int64),
 	}
 }
 
@@ -148,6 +152,24 @@ func (s *syncer) run() {
 				pull()
 			}
 		}
+		s.flushReads(ctx)
+	}
+}
+
+// flushReads marks read, once per conversation, what AutoReadIndex
+// collected since the last flush.
+func (s *syncer) flushReads(ctx context.Context) {
+	for ref, index := range s.toRead {
+		delete(s.toRead, ref)
+		_, err := s.c.call(ctx, improto.IMCMD_MARK_CONVERSATION_READ_V3, &improto.MarkConversationReadRequestBody{
+			ConversationId:      proto.String(string(ref.ID)),
+			ConversationShortId: proto.Int64(int64(ref.ShortID)),
+			ConversationType:    proto.Int32(int32(ref.Type)),
+			ReadMessageIndex:    proto.Int64(index),
+		})
+		if err != nil && ctx.Err() == nil {
+			s.c.log.Warn("im: auto read index failed", "conversation", ref.ID, "err", err)
+		}
 	}
 }
 
@@ -240,6 +262,9 @@ func (s *syncer) apply(ctx context.Context, m *Message, from int64) error {
 		}
 		s.lastIndex[m.ConversationID] = m.Index
 		s.c.cache.putMessage(m)
+		if s.c.opts.AutoReadIndex && m.Sender != s.c.opts.UserID && m.MovesReadIndex() {
+			s.toRead[m.Conversation()] = m.Index
+		}
 		emit(ctx, s.c.events, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
 		return nil
 	}

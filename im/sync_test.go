@@ -202,3 +202,48 @@ func TestResumeFromCursor(t *testing.T) {
 		t.Fatalf("resumed client delivered indexes %v, want [4 5]", got)
 	}
 }
+
+// TestAutoReadIndex checks that with AutoReadIndex the client moves its
+// read index to what it received, and honours s:do_not_move_read_index.
+func TestAutoReadIndex(t *testing.T) {
+	s := newServer(t)
+	conv := groupWith(t, s, 1, 2)
+	bob := s.unstarted(2, func(o *im.Options) { o.AutoReadIndex = true })
+	r := newReceiver(bob)
+	start(t, bob)
+	alice := s.unstarted(1)
+	reads := make(chan im.ReadIndexEvent, 8)
+	alice.OnReadIndexChanged(func(e im.ReadIndexEvent) { reads <- e })
+	start(t, alice)
+	waitConnected(t, alice)
+	if _, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("read me")}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(t, 1, waitFor, nil)
+	select {
+	case e := <-reads:
+		if e.UserID != 2 || e.ReadIndex != 1 {
+			t.Fatalf("read event %+v, want user 2 at index 1", e)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("bob's read index did not move")
+	}
+	quiet := im.OutgoingMessage{Content: im.TextContent("do not mark"), Ext: map[string]string{string(im.InfoKeyDoNotMoveReadIndex): "true"}}
+	if _, err := alice.SendMessage(ctx(t), conv, quiet); err != nil {
+		t.Fatal(err)
+	}
+	// A marker after it shows whether the quiet one moved the index: the
+	// next read event must be for index 3, not 2.
+	r.waitFor(t, 2, waitFor, nil)
+	if _, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("marker")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-reads:
+		if e.ReadIndex != 3 {
+			t.Fatalf("read index moved to %d, want 3 (the quiet message must not move it)", e.ReadIndex)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("no read event for the marker")
+	}
+}

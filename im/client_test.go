@@ -1,0 +1,165 @@
+package im_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/imserver"
+)
+
+func TestOptionsValidation(t *testing.T) {
+	s := newServer(t)
+	cases := []struct {
+		name  string
+		tweak func(*im.Options)
+		field string
+	}{
+		{"no app", func(o *im.Options) { o.AppID = 0 }, "AppID"},
+		{"no user", func(o *im.Options) { o.UserID = -1 }, "UserID"},
+		{"no api", func(o *im.Options) { o.APIURL = "" }, "APIURL"},
+		{"no frontier", func(o *im.Options) { o.FrontierURL = "" }, "FrontierURL"},
+		{"no token", func(o *im.Options) { o.Token = nil }, "Token"},
+		{"pull too often", func(o *im.Options) { o.PullInterval = time.Second }, "PullInterval"},
+		{"cache too small", func(o *im.Options) { o.MaxMessageCount = 100 }, "MaxMessageCount"},
+		{"cache too big", func(o *im.Options) { o.MaxMessageCount = 2001 }, "MaxMessageCount"},
+		{"bad level", func(o *im.Options) { o.WebSocketLevel = 9 }, "WebSocketLevel"},
+		{"window under heartbeat", func(o *im.Options) {
+			o.HeartbeatInterval, o.MaxHeartbeatEmptyWindow = 10*time.Second, 5*time.Second
+		}, "MaxHeartbeatEmptyWindow"},
+		{"negative timeout", func(o *im.Options) { o.Timeout = -1 }, "Timeout"},
+		{"negative inbox", func(o *im.Options) { o.InboxType = -1 }, "InboxType"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := s.options(1)
+			tc.tweak(&o)
+			_, err := im.New(o)
+			if err == nil || !strings.Contains(err.Error(), "Options."+tc.field) {
+				t.Fatalf("New = %v, want an error naming Options.%s", err, tc.field)
+			}
+		})
+	}
+	// Frontier is optional when the socket is off.
+	o := s.options(1)
+	o.FrontierURL, o.WebSocketLevel = "", im.WebSocketLevelDisable
+	if _, err := im.New(o); err != nil {
+		t.Fatalf("Disable without FrontierURL: %v", err)
+	}
+}
+
+// TestOptionDefaults checks the documented defaults, which are the seed's.
+func TestOptionDefaults(t *testing.T) {
+	s := newServer(t)
+	c, err := im.New(s.options(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := c.Options()
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Timeout", o.Timeout, 2000 * time.Millisecond},
+		{"HeartbeatInterval", o.HeartbeatInterval, 15 * time.Second},
+		{"MaxHeartbeatEmptyWindow", o.MaxHeartbeatEmptyWindow, 30 * time.Second},
+		{"PullInterval", o.PullInterval, 30 * time.Second},
+		{"MaxMessageCount", o.MaxMessageCount, 1000},
+		{"MaxSendMsgRetryTimes", o.MaxSendMsgRetryTimes, 3},
+		{"DeviceID", o.DeviceID, "1"},
+		{"DevicePlatform", o.DevicePlatform, "web"},
+		{"AuthType", o.AuthType, im.AuthTypeToken},
+		{"WebSocketLevel", o.WebSocketLevel, im.WebSocketLevelDefault},
+		{"FPID", o.FPID, int64(89)},
+		{"AutoReadIndex", o.AutoReadIndex, false},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestNewDoesNoIOAndCloseIsIdempotent(t *testing.T) {
+	o := (&server{}).optionsFor("http://127.0.0.1:1", 1) // nothing listens there
+	c, err := im.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := c.Init(context.Background()); !errors.Is(err, im.ErrClosed) {
+		t.Fatalf("Init after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestInitReportsStartThenSucceededOrError(t *testing.T) {
+	s := newServer(t)
+	c := s.unstarted(1)
+	results := make(chan im.InitResult, 4)
+	c.OnInitResult(func(e im.InitEvent) { results <- e.Result })
+	start(t, c)
+	for _, want := range []im.InitResult{im.InitResultStart, im.InitResultSucceeded} {
+		select {
+		case got := <-results:
+			if got != want {
+				t.Fatalf("init result %v, want %v", got, want)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("no %v", want)
+		}
+	}
+	bad := s.unstarted(2, func(o *im.Options) { o.Token = im.StaticToken("forged") })
+	badResults := make(chan im.InitEvent, 4)
+	bad.OnInitResult(func(e im.InitEvent) { badResults <- e })
+	err := bad.Init(ctx(t))
+	if !errors.Is(err, im.ErrInvalidToken) {
+		t.Fatalf("Init with a forged token = %v, want ErrInvalidToken", err)
+	}
+	for _, want := range []im.InitResult{im.InitResultStart, im.InitResultError} {
+		select {
+		case got := <-badResults:
+			if got.Result != want {
+				t.Fatalf("init result %v, want %v", got.Result, want)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("no %v", want)
+		}
+	}
+}
+
+// TestTokenRefresh checks that an expired token makes the client ask its
+// provider once, and that the same token again is an error.
+func TestTokenRefresh(t *testing.T) {
+	s := newServer(t)
+	expired := imserver.MintToken(testAppID, 1, testSecret, time.Now().Add(-time.Minute))
+	var calls atomic.Int32
+	c := s.client(1, func(o *im.Options) {
+		o.Token = func(context.Context) (string, error) {
+			if calls.Add(1) == 1 {
+				return expired, nil
+			}
+			return s.srv.Token(1, time.Hour)
+		}
+	})
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("provider called %d times, want 2 (the expired token, then a fresh one)", n)
+	}
+	waitConnected(t, c)
+
+	same := s.unstarted(2, func(o *im.Options) {
+		o.Token = im.StaticToken(imserver.MintToken(testAppID, 2, testSecret, time.Now().Add(-time.Minute)))
+	})
+	if err := same.Init(ctx(t)); !errors.Is(err, im.ErrSameToken) {
+		t.Fatalf("Init with a provider that repeats the expired token = %v, want ErrSameToken", err)
+	}
+}
