@@ -42,9 +42,16 @@ func (c *cache) putMessage(m *Message) (prev *Message, stale bool) {
 		list[i] = m
 		return prev, false
 	}
-	list = slices.Insert(list, i, m)
-	if len(list) > c.max {
-		list = slices.Delete(list, 0, len(list)-c.max) // drop the oldest
+	if i == len(list) {
+		list = append(list, m) // the common case: a newer message
+	} else {
+		list = slices.Insert(list, i, m)
+	}
+	for len(list) > c.max {
+		// Drop the oldest by reslicing: O(1), and append reallocates
+		// (copying only the kept messages) when the array runs out.
+		list[0] = nil
+		list = list[1:]
 	}
 	c.msgs[m.ConversationID] = list
 	return nil, false

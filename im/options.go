@@ -123,9 +123,12 @@ type Options struct {
 	FPID            int64
 	AppKey          string
 
-	// Cursor is the sync position to start from: the position a previous
-	// run reported with its last handled message (Message.Cursor). Zero
-	// starts from the server's current position (after an init pull).
+	// Resume starts the sync from Cursor instead of the server's current
+	// position: every message after Cursor is delivered, as OnMessageReceived
+	// reports them with MessageEvent.Cursor. A caller that saved the cursor
+	// of its oldest unhandled message resumes with it after a restart; a
+	// Cursor of 0 delivers the user's whole inbox.
+	Resume bool
 	Cursor int64
 
 	// ReconnectWait decides how long to wait before reconnect attempt n

@@ -70,9 +70,11 @@ func newClientID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// SendMessage sends a message to a conversation and returns it as the
-// server stored it, with FlightStatus Succeeded (or SelfVisible when the
-// server's content check let only the sender see it).
+// SendMessage sends a message to a conversation and returns it with its
+// server id and FlightStatus Succeeded (or SelfVisible when the server's
+// content check let only the sender see it). The server's copy, with its
+// index and order, reaches this client like every other message, through
+// OnMessageReceived; GetMessage fetches it at once.
 //
 // A transient failure (network, timeout, the server asking to slow down)
 // is retried up to Options.MaxSendMsgRetryTimes with the same client
@@ -113,26 +115,7 @@ func (c *Client) SendMessage(ctx context.Context, to ConversationRef, out Outgoi
 			Msg:       "message rejected: " + improto.SendMessageStatus(resp.GetStatus()).String(),
 			CheckCode: resp.GetCheckCode(), CheckMsg: resp.GetCheckMessage()}
 	}
-	return c.storedMessage(ctx, m)
-}
-
-// storedMessage replaces m with the server's copy (index, order, time),
-// which the sync engine may already hold; the network round trip is saved
-// when it does.
-func (c *Client) storedMessage(ctx context.Context, m *Message) (*Message, error) {
-	for _, cached := range c.cache.messages(m.ConversationID) {
-		if cached.ServerID == m.ServerID {
-			out := *cached
-			out.FlightStatus = m.FlightStatus
-			return &out, nil
-		}
-	}
-	stored, err := c.GetMessage(ctx, m.Conversation(), m.ServerID)
-	if err != nil || stored == nil {
-		return m, nil // sent; the sync engine will deliver the stored copy
-	}
-	stored.FlightStatus = m.FlightStatus
-	return stored, nil
+	return m, nil
 }
 
 type outgoingBody struct {

@@ -15,7 +15,7 @@ import (
 
 // groupWith creates a group owned by user owner with members, over the
 // raw protocol (the client's own CreateConversation has its own tests).
-func groupWith(t *testing.T, s *server, owner int64, members ...int64) im.ConversationRef {
+func groupWith(t testing.TB, s *server, owner int64, members ...int64) im.ConversationRef {
 	t.Helper()
 	tok, _ := s.srv.Token(owner, time.Hour)
 	rc := &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
@@ -42,8 +42,11 @@ func TestSendMessageDeliversWithMentionsAndQuote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.FlightStatus != im.FlightStatusSucceeded || first.Index != 1 || first.ServerID == 0 {
-		t.Fatalf("sent message: status %v index %d id %d", first.FlightStatus, first.Index, first.ServerID)
+	if first.FlightStatus != im.FlightStatusSucceeded || first.ServerID == 0 || first.ClientID == "" {
+		t.Fatalf("sent message: status %v id %d client id %q", first.FlightStatus, first.ServerID, first.ClientID)
+	}
+	if stored, err := alice.GetMessage(ctx(t), conv, first.ServerID); err != nil || stored.Index != 1 || stored.Sender != 1 {
+		t.Fatalf("stored copy: %+v, %v", stored, err)
 	}
 	reply, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("again"), ReplyTo: first, MentionAll: true})
 	if err != nil {
@@ -65,8 +68,9 @@ func TestSendMessageDeliversWithMentionsAndQuote(t *testing.T) {
 	if !reply.MentionsAll() || !reply.IsMentioned(3) {
 		t.Errorf("reply: mentioned %v", reply.MentionedUsers())
 	}
-	if reply.Reference == nil || reply.Reference.ReferencedMessageID != first.ServerID {
-		t.Errorf("reply reference: %+v", reply.Reference)
+	stored, err := alice.GetMessage(ctx(t), conv, reply.ServerID)
+	if err != nil || stored.Reference == nil || stored.Reference.ReferencedMessageID != first.ServerID {
+		t.Errorf("reply reference: %+v, %v", stored, err)
 	}
 }
 

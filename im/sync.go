@@ -14,7 +14,7 @@ import (
 
 // Sync bounds.
 const (
-	pullPage       = 200  // messages per 200 GET_MESSAGES_BY_USER
+	pullPage       = 1000 // messages per 200 GET_MESSAGES_BY_USER: the server's maximum
 	initPages      = 100  // 203 pages at most (50 conversations each)
 	pushQueue      = 1024 // pushes waiting for the sync goroutine
 	pullRetryDelay = 500 * time.Millisecond
@@ -80,15 +80,12 @@ func (c *Client) handlePush(resp *improto.Response) {
 
 // init pulls the conversation list and recent messages (203) into the
 // cache, unless DisableInitPull, and sets the starting position: the
-// server's position at the first page, or Options.Cursor.
+// server's position at the first page, or Options.Cursor with Resume.
 func (s *syncer) init(ctx context.Context) error {
-	if s.c.opts.DisableInitPull && s.c.opts.Cursor == 0 {
-		body, err := callBody[*improto.MessagesPerUserInitV2ResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2,
-			&improto.MessagesPerUserInitV2RequestBody{Cursor: proto.Int64(0)})
-		if err != nil {
-			return err
-		}
-		s.cursor.Store(body.GetPerUserCursor())
+	if s.c.opts.Resume {
+		s.cursor.Store(s.c.opts.Cursor)
+	}
+	if s.c.opts.DisableInitPull && s.c.opts.Resume {
 		return nil
 	}
 	cursor := int64(0)
@@ -98,8 +95,11 @@ func (s *syncer) init(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if page == 0 {
+		if page == 0 && !s.c.opts.Resume {
 			s.cursor.Store(body.GetPerUserCursor())
+		}
+		if s.c.opts.DisableInitPull {
+			return nil // the position was all it needed
 		}
 		for _, info := range body.GetConversations() {
 			s.c.cache.putConversation(conversationFromProto(info))
@@ -110,12 +110,9 @@ func (s *syncer) init(ctx context.Context) error {
 			s.initLatest[m.ConversationID] = max(s.initLatest[m.ConversationID], m.Index)
 		}
 		if !body.GetHasMore() {
-			break
+			return nil
 		}
 		cursor = body.GetNextCursor()
-	}
-	if s.c.opts.Cursor > 0 {
-		s.cursor.Store(s.c.opts.Cursor)
 	}
 	return nil
 }
@@ -174,26 +171,47 @@ func (s *syncer) flushReads(ctx context.Context) {
 }
 
 // pull applies the inbox stream from the position until the server has
-// nothing more.
+// nothing more. While it applies one page it already fetches the next
+// (the server says where it starts), so that transfer and decoding
+// overlap with delivery.
 func (s *syncer) pull(ctx context.Context) error {
-	for {
-		from := s.cursor.Load()
+	type page struct {
+		from int64
+		body *improto.MessagesPerUserResponseBody
+		err  error
+	}
+	fetch := func(from int64) page {
 		body, err := callBody[*improto.MessagesPerUserResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER,
 			&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(from), Limit: proto.Int32(pullPage)})
+		return page{from, body, err}
+	}
+	cur := fetch(s.cursor.Load())
+	for {
+		if cur.err != nil {
+			return cur.err
+		}
+		var next chan page
+		if cur.body.GetHasMore() && cur.body.GetNextCursor() > cur.from {
+			next = make(chan page, 1)
+			go func(from int64) { next <- fetch(from) }(cur.body.GetNextCursor()) // joined below, on every path
+		}
+		var err error
+		for _, b := range cur.body.GetMessages() {
+			if err = s.apply(ctx, messageFromProto(b), cur.from); err != nil {
+				break
+			}
+		}
+		if err == nil && cur.body.GetNextCursor() > cur.from {
+			s.cursor.Store(cur.body.GetNextCursor())
+		}
+		if next == nil {
+			return err
+		}
+		following := <-next
 		if err != nil {
 			return err
 		}
-		for _, b := range body.GetMessages() {
-			if err := s.apply(ctx, messageFromProto(b), from); err != nil {
-				return err
-			}
-		}
-		if next := body.GetNextCursor(); next > from {
-			s.cursor.Store(next)
-		}
-		if !body.GetHasMore() {
-			return nil
-		}
+		cur = following
 	}
 }
 

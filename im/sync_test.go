@@ -46,7 +46,7 @@ func (r *receiver) count() int {
 
 // waitFor waits until n messages were delivered, calling each on every
 // delivery.
-func (r *receiver) waitFor(t *testing.T, n int, timeout time.Duration, each func(got int)) {
+func (r *receiver) waitFor(t testing.TB, n int, timeout time.Duration, each func(got int)) {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -66,7 +66,7 @@ func (r *receiver) waitFor(t *testing.T, n int, timeout time.Duration, each func
 }
 
 // check asserts each message once and indexes 1..perConv in order.
-func (r *receiver) check(t *testing.T, convs int, perConv int) {
+func (r *receiver) check(t testing.TB, convs int, perConv int) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -192,7 +192,7 @@ func TestResumeFromCursor(t *testing.T) {
 	for i := range 2 {
 		send(fmt.Sprint("later ", i))
 	}
-	again := s.unstarted(1, func(o *im.Options) { o.Cursor = cursor })
+	again := s.unstarted(1, func(o *im.Options) { o.Resume, o.Cursor = true, cursor })
 	r2 := newReceiver(again)
 	start(t, again)
 	r2.waitFor(t, 2, waitFor, nil)

@@ -79,6 +79,31 @@ func increasesUnread(m *improto.MessageBody) bool {
 
 func isRecalled(m *improto.MessageBody) bool { return m.GetExt()[extIsRecalled] == "true" }
 
+// storedMessageID reads the server message id (field 3) of an encoded
+// MessageBody without decoding the rest; 0 when absent or malformed.
+func storedMessageID(b []byte) int64 {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0
+		}
+		b = b[n:]
+		if num == 3 && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return 0
+			}
+			return int64(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return 0
+		}
+		b = b[n:]
+	}
+	return 0
+}
+
 // hiddenFor reports whether user deleted the message for themself (701).
 func hiddenFor(tx store.Tx, user int64, m *improto.MessageBody) bool {
 	return tx.Get(bucketHidden, key(user, m.GetServerMessageId())) != nil

@@ -1,0 +1,287 @@
+package im_test
+
+// Benchmarks of the client's hot paths, each against a bare baseline in
+// the same run (docs/PERFORMANCE.md):
+//
+//	go test -run XXX -bench . -benchtime 1000x ./im/
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/internal/rawclient"
+)
+
+func unlimited(c *imserver.Config) {
+	c.RequestRate, c.RequestBurst = 1e9, 1e9
+	c.IdleTimeout = time.Hour
+}
+
+// BenchmarkSend measures SendMessage over the socket and over HTTP, each
+// with the bare round trip of the same request bytes (a gorilla echo
+// server, and an HTTP handler answering the same response bytes).
+func BenchmarkSend(b *testing.B) {
+	s := newServer(b, unlimited)
+	conv := groupWith(b, s, 1, 2)
+	body := &improto.SendMessageRequestBody{ConversationId: proto.String(string(conv.ID)), Content: proto.String(im.TextContent("benchmark"))}
+	req, _ := rawclient.Request(improto.IMCMD_SEND_MESSAGE, 1, "token-of-typical-length-0123456789abcdef", 0, body)
+	reqBytes, _ := proto.Marshal(req)
+	respBytes, _ := proto.Marshal(&improto.Response{Cmd: proto.Int32(100), SequenceId: proto.Int64(1), Body: &improto.ResponseBody{
+		SendMessageBody: &improto.SendMessageResponseBody{ServerMessageId: proto.Int64(1 << 40), ClientMessageId: proto.String("0123456789abcdef0123456789abcdef")}}})
+	out := im.OutgoingMessage{Content: im.TextContent("benchmark")}
+
+	b.Run("frontier", func(b *testing.B) {
+		c := s.client(1, func(o *im.Options) { o.WebSocketLevel = im.WebSocketLevelAll })
+		waitConnected(b, c)
+		b.ResetTimer()
+		for range b.N {
+			if _, err := c.SendMessage(ctx(b), conv, out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bare-ws", func(b *testing.B) {
+		up := websocket.Upgrader{}
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer ws.Close()
+			for {
+				if _, _, err := ws.ReadMessage(); err != nil {
+					return
+				}
+				if ws.WriteMessage(websocket.BinaryMessage, respBytes) != nil {
+					return
+				}
+			}
+		}))
+		defer hs.Close()
+		ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(hs.URL, "http", "ws", 1), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ws.Close()
+		b.ResetTimer()
+		for range b.N {
+			if err := ws.WriteMessage(websocket.BinaryMessage, reqBytes); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := ws.ReadMessage(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("http", func(b *testing.B) {
+		c := s.client(1, func(o *im.Options) { o.WebSocketLevel = im.WebSocketLevelPushOnly })
+		b.ResetTimer()
+		for range b.N {
+			if _, err := c.SendMessage(ctx(b), conv, out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bare-http", func(b *testing.B) {
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			_, _ = w.Write(respBytes)
+		}))
+		defer hs.Close()
+		b.ResetTimer()
+		for range b.N {
+			r, err := http.Post(hs.URL+"/v1/message/send", "application/x-protobuf", bytes.NewReader(reqBytes))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+		}
+	})
+}
+
+// BenchmarkCachedConversationMemory reports the heap a conversation of
+// 1000 cached messages takes, against the bytes of the same messages on
+// the wire.
+func BenchmarkCachedConversationMemory(b *testing.B) {
+	s := newServer(b, unlimited)
+	conv := groupWith(b, s, 1, 2)
+	tok, _ := s.srv.Token(2, time.Hour)
+	sender := &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
+	for i := range 1000 {
+		if _, err := sender.Call(ctx(b), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+			ConversationId: proto.String(string(conv.ID)), ConversationShortId: proto.Int64(int64(conv.ShortID)),
+			ConversationType: proto.Int32(2), MessageType: proto.Int32(10001),
+			Content: proto.String(im.TextContent(fmt.Sprintf("message number %d of an ordinary chat", i)))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var wire int
+	b.ResetTimer()
+	for range b.N {
+		c, err := im.New(s.options(1)) // no Init: nothing else in its cache
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var page *im.MessagePage
+		anchor := int64(0)
+		for loaded := 0; loaded < 1000; loaded += len(page.Messages) {
+			if page, err = c.LoadMessages(ctx(b), conv, im.MessageDirectionOlder, anchor, 100); err != nil {
+				b.Fatal(err)
+			}
+			anchor = page.Next
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc)-float64(before.HeapAlloc), "heap-B/conv")
+		runtime.KeepAlive(c)
+		c.Close()
+	}
+	b.StopTimer()
+	// The wire size of the same messages, as the server sends them.
+	tok1, _ := s.srv.Token(1, time.Hour)
+	raw := &rawclient.Client{BaseURL: s.hs.URL, Token: tok1}
+	for anchor := int64(0); ; {
+		resp, err := raw.Call(ctx(b), improto.IMCMD_GET_MESSAGES_BY_CONVERSATION, &improto.MessagesInConversationRequestBody{
+			ConversationId: proto.String(string(conv.ID)), Direction: improto.MessageDirection_OLDER.Enum(),
+			AnchorIndex: proto.Int64(anchor), Limit: proto.Int32(100)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		body := resp.GetBody().GetMessagesInConversationBody()
+		for _, m := range body.GetMessages() {
+			wire += proto.Size(m)
+		}
+		anchor = body.GetNextCursor()
+		if !body.GetHasMore() {
+			break
+		}
+	}
+	b.ReportMetric(float64(wire), "wire-B/conv")
+}
+
+// BenchmarkCatchUp measures a client that comes back to 10 000 missed
+// messages: from Init until it has delivered them all, against fetching
+// the same response bytes, page by page, from a bare HTTP server.
+func BenchmarkCatchUp(b *testing.B) {
+	const missed = 10000
+	s := newServer(b, unlimited)
+	conv := groupWith(b, s, 1, 2)
+	tok, _ := s.srv.Token(2, time.Hour)
+	sender := &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < missed; i += 8 {
+				if _, err := sender.Call(ctx(b), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+					ConversationId: proto.String(string(conv.ID)), ConversationShortId: proto.Int64(int64(conv.ShortID)),
+					ConversationType: proto.Int32(2), MessageType: proto.Int32(10001),
+					Content: proto.String(im.TextContent(fmt.Sprintf("missed message %d", i)))}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The pages the client will pull, captured for the bare baseline.
+	tok1, _ := s.srv.Token(1, time.Hour)
+	raw := &rawclient.Client{BaseURL: s.hs.URL, Token: tok1}
+	var pages [][]byte
+	for cursor := int64(0); ; {
+		resp, err := raw.Call(ctx(b), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{Cursor: proto.Int64(cursor), Limit: proto.Int32(1000)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		page, _ := proto.Marshal(resp)
+		pages = append(pages, page)
+		body := resp.GetBody().GetMessagesPerUserBody()
+		cursor = body.GetNextCursor()
+		if !body.GetHasMore() {
+			break
+		}
+	}
+	b.Run("client", func(b *testing.B) {
+		for range b.N {
+			c := s.unstarted(1, func(o *im.Options) {
+				o.Resume, o.Cursor, o.DisableInitPull = true, 0, true
+				o.WebSocketLevel = im.WebSocketLevelDisable
+			})
+			r := newReceiver(c)
+			start(b, c)
+			r.waitFor(b, missed, time.Minute, nil)
+			b.StopTimer()
+			c.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(missed*b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
+	b.Run("bare-http", func(b *testing.B) {
+		var next int
+		var mu sync.Mutex
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			page := pages[next%len(pages)]
+			next++
+			mu.Unlock()
+			_, _ = w.Write(page)
+		}))
+		defer hs.Close()
+		b.ResetTimer()
+		for range b.N {
+			for range pages {
+				r, err := http.Post(hs.URL+"/v1/message/get_by_user", "application/x-protobuf", bytes.NewReader(make([]byte, 64)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, r.Body)
+				r.Body.Close()
+			}
+		}
+		b.ReportMetric(float64(missed*b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
+	// The same transfer plus decoding each page into Responses: the floor
+	// of any client that reads the messages at all.
+	b.Run("bare-http-decode", func(b *testing.B) {
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			var i int
+			_, _ = fmt.Sscan(r.URL.Query().Get("page"), &i)
+			_, _ = w.Write(pages[i])
+		}))
+		defer hs.Close()
+		b.ResetTimer()
+		for range b.N {
+			for i := range pages {
+				r, err := http.Post(fmt.Sprintf("%s/v1/message/get_by_user?page=%d", hs.URL, i), "application/x-protobuf", bytes.NewReader(make([]byte, 64)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				data, _ := io.ReadAll(r.Body)
+				r.Body.Close()
+				if err := proto.Unmarshal(data, &improto.Response{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(missed*b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
+}
