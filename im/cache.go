@@ -73,6 +73,14 @@ func (c *cache) putConversation(conv *Conversation) *Conversation {
 	return prev
 }
 
+// removeConversation forgets a conversation and its messages.
+func (c *cache) removeConversation(id ConversationID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.convs, id)
+	delete(c.msgs, id)
+}
+
 func (c *cache) conversation(id ConversationID) *Conversation {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

@@ -107,15 +107,11 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// socketFor returns the socket a request of cmd should use, or nil for
-// HTTP. Message sends and pulls go over the socket when it is up unless
-// the level keeps requests on HTTP.
-func (c *Client) socketFor(cmd improto.Command) *socket {
+// socketFor returns the socket a request should use, or nil for HTTP:
+// the socket whenever it is up, unless the level keeps requests on HTTP.
+func (c *Client) socketFor() *socket {
 	switch c.opts.WebSocketLevel {
 	case WebSocketLevelPushOnly, WebSocketLevelDisable:
-		return nil
-	}
-	if cmd.Route() == "" && c.opts.WebSocketLevel != WebSocketLevelAll {
 		return nil
 	}
 	c.sockMu.Lock()

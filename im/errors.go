@@ -24,6 +24,10 @@ var (
 	ErrRateLimited  = errors.New("im: rate limited")
 	ErrMuted        = errors.New("im: muted")
 	ErrForbidden    = errors.New("im: not allowed")
+	// SendFriendApply's refusals, which the server reports in the response
+	// body rather than its status; the *Error wraps them.
+	ErrAlreadyFriends = errors.New("im: already friends")
+	ErrDuplicateApply = errors.New("im: a friend apply to the user is already waiting")
 )
 
 // statusSentinels maps server status codes to the sentinel they match.

@@ -142,7 +142,8 @@ type ListConversationsOptions struct {
 	IncludeLeft bool
 }
 
-// ConversationPage is one page of this user's conversations.
+// ConversationPage is one page of this user's conversations: plain data,
+// the caller's to keep.
 type ConversationPage struct {
 	Conversations []*Conversation
 	// HasMore reports more conversations after this page; Next is the
@@ -236,6 +237,9 @@ func (c *Client) DeleteConversation(ctx context.Context, conv ConversationRef) e
 		ConversationShortId: proto.Int64(int64(conv.ShortID)),
 		ConversationType:    proto.Int32(int32(conv.Type)),
 	})
+	if err == nil {
+		c.cache.removeConversation(conv.ID)
+	}
 	return err
 }
 
@@ -257,7 +261,7 @@ func (c *Client) MarkRead(ctx context.Context, conv ConversationRef, index int64
 }
 
 // ReadIndexes is where every member of a conversation has read up to
-// (2000), for read receipts.
+// (2000), for read receipts: plain data, the caller's to keep.
 type ReadIndexes struct {
 	// ByUser maps each member to the index of the newest message they
 	// read.
@@ -521,6 +525,9 @@ func (c *Client) LeaveConversation(ctx context.Context, conv ConversationRef) er
 		return err
 	}
 	c.updateCached(c.refID(conv), func(cv *Conversation) {
+		if !cv.IsMember {
+			return
+		}
 		cv.IsMember = false
 		cv.Participant = nil
 		cv.ParticipantCount = max(cv.ParticipantCount-1, 0)

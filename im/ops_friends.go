@@ -2,7 +2,6 @@ package im
 
 import (
 	"context"
-	"errors"
 	"iter"
 
 	"google.golang.org/protobuf/proto"
@@ -15,14 +14,6 @@ import (
 // (OnFriendApplyReceived, OnFriendApplyReplied, OnFriendAdded,
 // OnFriendRemoved) while online; friend events do not enter the message
 // inbox, so a client that was away lists ReceivedFriendApplies and Friends.
-
-// Refusals of SendFriendApply, which the server reports in the response
-// body rather than its status. The *Error returned matches them with
-// errors.Is.
-var (
-	ErrAlreadyFriends = errors.New("im: already friends")
-	ErrDuplicateApply = errors.New("im: a friend apply to the user is already waiting")
-)
 
 // friendStatusKey is the Error.Args key holding the body's
 // improto.FriendErrorCode.
@@ -73,7 +64,8 @@ type FriendApplyListOptions struct {
 	Status *FriendApplyStatus
 }
 
-// FriendApplyPage is one page of friend applies.
+// FriendApplyPage is one page of friend applies: plain data, the caller's
+// to keep.
 type FriendApplyPage struct {
 	Applies []*FriendApply
 	// HasMore reports more applies after this page; Next is the cursor
@@ -180,7 +172,8 @@ func (c *Client) ReplyFriendApply(ctx context.Context, attitude ReplyFriendAttit
 	return answered, userIDsFromProto(body.GetFailedUserId()), nil
 }
 
-// FriendPage is one page of this user's friends.
+// FriendPage is one page of this user's friends: plain data, the caller's
+// to keep.
 type FriendPage struct {
 	// Friends in user id order.
 	Friends []*Friend

@@ -68,7 +68,8 @@ type LiveMembersOptions struct {
 	OnlineOnly bool
 }
 
-// LiveMemberPage is one page of a live chat's members.
+// LiveMemberPage is one page of a live chat's members: plain data, the
+// caller's to keep.
 type LiveMemberPage struct {
 	// Members in user id order.
 	Members []*LiveMemberInfo

@@ -84,7 +84,8 @@ func (c *Client) RemoveParticipants(ctx context.Context, conv ConversationRef, u
 	return out, err
 }
 
-// ParticipantPage is one page of a conversation's members.
+// ParticipantPage is one page of a conversation's members: plain data,
+// the caller's to keep.
 type ParticipantPage struct {
 	// Participants in user id order.
 	Participants []*Participant

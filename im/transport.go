@@ -138,11 +138,13 @@ func (c *Client) roundTrip(ctx context.Context, cmd improto.Command, token strin
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	var resp *improto.Response
-	if s := c.socketFor(cmd); s != nil {
+	if s := c.socketFor(); s != nil {
 		resp, err = s.call(ctx, req)
 		if errors.Is(err, errSocketDown) && c.opts.WebSocketLevel != WebSocketLevelAll {
 			resp, err = c.postHTTP(ctx, cmd, req) // the SDK falls back to HTTP
 		}
+	} else if cmd.Route() == "" {
+		return nil, &Error{Type: ErrorTypeNetwork, Cmd: cmd.Cmd, Msg: "this command has no HTTP route and the socket is not up"}
 	} else {
 		resp, err = c.postHTTP(ctx, cmd, req)
 	}

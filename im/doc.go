@@ -1,0 +1,57 @@
+// Package im is a Go client for IM Cloud (the protocol of ByteDance /
+// Volcengine's IM SDKs), modelled on the Web SDK: every class, enum and
+// field of the SDK reference has a Go counterpart here (SEED.md maps each
+// name). It speaks improto over HTTP and the Frontier WebSocket, to the
+// real service or to imbot's embedded server (package imserver).
+//
+// # Lifecycle
+//
+// [New] validates [Options] (the SDK's IMOption, with its defaults and
+// bounds) and does no I/O. [Client.Init] logs in, pulls the conversation
+// list and sync position, opens the socket and starts the background work;
+// [Client.Close] stops all of it and waits for every goroutine. Subscribe
+// to events before Init: events with no subscriber are not kept.
+//
+//	c, err := im.New(im.Options{AppID: 1, UserID: 1001, Token: im.StaticToken(tok),
+//		APIURL: "https://imapi.example.com", FrontierURL: "wss://frontier.example.com/ws/v2"})
+//	c.OnMessageReceived(func(e im.MessageEvent) { … })
+//	err = c.Init(ctx)
+//	defer c.Close()
+//
+// # Delivery
+//
+// The sync engine delivers every message once, in order within its
+// conversation, across disconnects: pushes are hints, and the user's inbox
+// stream on the server is the source of truth. A push that continues the
+// stream is applied at once; any other (a gap), a reconnect, and every
+// Options.PullInterval make the client pull the stream from its position.
+// Changes to known messages (recall, properties, ext) arrive as
+// OnMessageUpdated (and OnMessageRecalled, OnPropertyChanged).
+//
+// Each MessageEvent carries a Cursor. A caller that must not lose messages
+// across restarts saves, per conversation, the last index it handled and
+// the cursor of its oldest unhandled message; it restarts with
+// Options.Resume and that Cursor, and skips what it already handled.
+//
+// A message first seen during Init, or changed before this client pulled
+// it, may be reported as an update rather than as received; the server's
+// stream alone cannot tell the two apart in that window.
+//
+// # Requests and errors
+//
+// Operations are methods on [Client] (SendMessage, LoadMessages,
+// CreateConversation, MarkRead, AddParticipants, SendFriendApply …), each
+// naming its IMCMD in its documentation. They go over the socket or HTTP
+// as Options.WebSocketLevel says, are bounded by Options.Timeout, and
+// refresh an expired token once through Options.Token. Failures are
+// [*Error] values (the SDK's BaseError) that match the sentinels with
+// errors.Is: ErrNotMember, ErrNotFound, ErrExpiredToken, ErrInvalidToken,
+// ErrSameToken, ErrRateLimited, ErrMuted, ErrForbidden, ErrClosed.
+//
+// # Concurrency
+//
+// A Client is safe for concurrent use. Event callbacks run one at a time
+// on the client's dispatcher goroutine, in the order of the events, never
+// on the socket's read loop; a slow callback delays later events (and,
+// once the queue is full, the sync), it never drops them.
+package im
