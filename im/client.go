@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/imbot-go/imbot/improto"
 )
 
 // Client is an IM Cloud client for one user: typed operations over HTTP and
