@@ -163,3 +163,66 @@ func TestTokenRefresh(t *testing.T) {
 		t.Fatalf("Init with a provider that repeats the expired token = %v, want ErrSameToken", err)
 	}
 }
+
+// TestUnsubscribe checks that a cancelled subscription gets no more
+// events while another one still does.
+func TestUnsubscribe(t *testing.T) {
+	s := newServer(t)
+	conv := groupWith(t, s, 1, 2)
+	bob := s.unstarted(2)
+	var cancelled atomic.Int32
+	sub := bob.OnMessageReceived(func(im.MessageEvent) { cancelled.Add(1) })
+	r := newReceiver(bob)
+	start(t, bob)
+	alice := s.client(1)
+	send := func() {
+		t.Helper()
+		if _, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send()
+	r.waitFor(t, 1, waitFor, nil)
+	sub.Unsubscribe()
+	sub.Unsubscribe() // idempotent
+	send()
+	r.waitFor(t, 2, waitFor, nil)
+	if n := cancelled.Load(); n != 1 {
+		t.Fatalf("cancelled subscription got %d events, want 1", n)
+	}
+}
+
+// TestConnectionStateEvents follows the socket through a drop: connected,
+// reconnecting, connecting, connected again.
+func TestConnectionStateEvents(t *testing.T) {
+	s := newServer(t)
+	c := s.unstarted(1)
+	states := make(chan im.ConnectionState, 16)
+	c.OnConnectionState(func(st im.ConnectionState) { states <- st })
+	start(t, c)
+	want := []im.ConnectionState{im.ConnectionStateConnecting, im.ConnectionStateConnected}
+	for _, w := range want {
+		if got := nextState(t, states); got != w {
+			t.Fatalf("state %v, want %v", got, w)
+		}
+	}
+	if !c.DropConnection() {
+		t.Fatal("no socket to drop")
+	}
+	for _, w := range []im.ConnectionState{im.ConnectionStateReconnecting, im.ConnectionStateConnecting, im.ConnectionStateConnected} {
+		if got := nextState(t, states); got != w {
+			t.Fatalf("after the drop: state %v, want %v", got, w)
+		}
+	}
+}
+
+func nextState(t *testing.T, states <-chan im.ConnectionState) im.ConnectionState {
+	t.Helper()
+	select {
+	case st := <-states:
+		return st
+	case <-time.After(waitFor):
+		t.Fatal("no state change")
+		return 0
+	}
+}
