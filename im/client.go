@@ -8,7 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 // Client is an IM Cloud client for one user: typed operations over HTTP and
