@@ -1,0 +1,330 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/imbot-go/imbot/im"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxQueued    = 1024
+	DefaultDrainTimeout = 10 * time.Second
+)
+
+// Options configures a Bot. Zero values mean defaults; New copies them.
+type Options struct {
+	// Client is how the bot logs in to IM Cloud (or the embedded server).
+	Client im.Options
+	// Workers bounds the handlers running at once. Default 4 per CPU.
+	Workers int
+	// MaxQueued bounds the events waiting for a worker; when it is
+	// reached, the bot stops taking events from the client (which stops
+	// pulling) until a worker frees a place: no event is dropped.
+	// Default 1024.
+	MaxQueued int
+	// DrainTimeout is how long shutdown waits for queued and running
+	// handlers before cancelling their contexts. Default 10s.
+	DrainTimeout time.Duration
+	// OnError receives every error a handler returns, and every panic as a
+	// *PanicError. Default: log it.
+	OnError func(c *Context, err error)
+	// Logger is the bot's logger. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Plugin is a whole behaviour added to a bot: Setup registers its
+// handlers, middleware and background jobs (Bot.Go), which start and stop
+// with the bot. Plugins are values passed to Bot.Plug; nothing registers
+// itself by being imported.
+type Plugin interface {
+	Setup(b *Bot) error
+}
+
+// Bot receives every event its IM user sees and dispatches it to its
+// handler: in order within a conversation, in parallel across
+// conversations, through a bounded queue.
+//
+// Configure a Bot (Use, Handle, Plug, Go) before Run; those calls panic
+// once it runs. Run, Close, Send and Ready are safe for concurrent use.
+type Bot struct {
+	opts   Options
+	log    *slog.Logger
+	client *im.Client
+	disp   *dispatcher
+
+	mu      sync.Mutex
+	mws     []Middleware
+	root    Handler
+	jobs    []func(context.Context) error
+	running bool
+
+	ready     chan struct{}
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// New returns a Bot for opts. It does no I/O: connecting happens in Run.
+func New(opts Options) (*Bot, error) {
+	if opts.Workers < 0 || opts.MaxQueued < 0 || opts.DrainTimeout < 0 {
+		return nil, errors.New("bot: Options.Workers, MaxQueued and DrainTimeout must not be negative")
+	}
+	if opts.Workers == 0 {
+		opts.Workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxQueued == 0 {
+		opts.MaxQueued = DefaultMaxQueued
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Client.Logger == nil {
+		opts.Client.Logger = opts.Logger
+	}
+	client, err := im.New(opts.Client)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bot{opts: opts, log: opts.Logger, client: client, ready: make(chan struct{}), closed: make(chan struct{})}
+	if b.opts.OnError == nil {
+		b.opts.OnError = func(c *Context, err error) {
+			c.Logger().Error("bot: handler failed", "err", err)
+		}
+	}
+	b.disp = newDispatcher(opts.MaxQueued)
+	return b, nil
+}
+
+// Client returns the bot's IM client.
+func (b *Bot) Client() *im.Client { return b.client }
+
+// UserID returns the bot's IM user.
+func (b *Bot) UserID() im.UserID { return b.client.UserID() }
+
+func (b *Bot) mustConfigure(what string) {
+	if b.running {
+		panic("bot: " + what + " after Run")
+	}
+}
+
+// Use appends middleware to the bot's chain; the first added is
+// outermost.
+func (b *Bot) Use(mws ...Middleware) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mustConfigure("Use")
+	b.mws = append(b.mws, mws...)
+}
+
+// Handle sets the handler every event goes to (a router, typically).
+func (b *Bot) Handle(h Handler) {
+	if h == nil {
+		panic("bot: Handle(nil)")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mustConfigure("Handle")
+	b.root = h
+}
+
+// Go adds a background job: it starts when Run has connected and gets a
+// context that ends when the bot shuts down; Run waits for it to return.
+// A job's error is logged; it does not stop the bot.
+func (b *Bot) Go(job func(ctx context.Context) error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mustConfigure("Go")
+	b.jobs = append(b.jobs, job)
+}
+
+// Plug sets up plugins, in order.
+func (b *Bot) Plug(plugins ...Plugin) error {
+	for _, p := range plugins {
+		if err := p.Setup(b); err != nil {
+			return fmt.Errorf("bot: plugin %T: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Ready is closed once Run has connected and handlers receive events.
+func (b *Bot) Ready() <-chan struct{} { return b.ready }
+
+// Close stops a running bot as cancelling Run's context does. It is
+// idempotent.
+func (b *Bot) Close() error {
+	b.closeOnce.Do(func() { close(b.closed) })
+	return nil
+}
+
+// Send sends a message from the bot.
+func (b *Bot) Send(ctx context.Context, to im.ConversationRef, out im.OutgoingMessage) (*im.Message, error) {
+	return b.client.SendMessage(ctx, to, out)
+}
+
+// Run connects, dispatches events until ctx is done or Close is called,
+// then drains: it stops taking events, waits up to DrainTimeout for the
+// queued and running handlers, cancels what is still running, stops the
+// background jobs and closes the client. It returns nil after a shutdown,
+// or the error that kept the bot from starting.
+func (b *Bot) Run(ctx context.Context) error {
+	b.mu.Lock()
+	if b.running {
+		b.mu.Unlock()
+		return errors.New("bot: Run called twice")
+	}
+	b.running = true
+	handler := b.root
+	if handler == nil {
+		handler = HandlerFunc(func(*Context) error { return nil })
+	}
+	handler = Chain(b.mws).Then(handler)
+	jobs := b.jobs
+	b.mu.Unlock()
+
+	select {
+	case <-b.closed:
+		return ErrClosed
+	default:
+	}
+	// handlerCtx outlives ctx by the drain: in-flight handlers keep
+	// working until DrainTimeout.
+	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	subs := b.subscribe()
+	defer func() {
+		for _, s := range subs {
+			s.Unsubscribe()
+		}
+	}()
+	var workers sync.WaitGroup
+	for range b.opts.Workers {
+		workers.Go(func() { b.disp.work(func(ev Event) { b.handle(handlerCtx, handler, ev) }) })
+	}
+	if err := b.client.Init(ctx); err != nil {
+		b.disp.close()
+		workers.Wait()
+		b.client.Close()
+		return err
+	}
+	jobCtx, stopJobs := context.WithCancel(ctx)
+	var jobWG sync.WaitGroup
+	for _, job := range jobs {
+		jobWG.Go(func() {
+			if err := job(jobCtx); err != nil && jobCtx.Err() == nil {
+				b.log.Error("bot: background job failed", "err", err)
+			}
+		})
+	}
+	close(b.ready)
+
+	select {
+	case <-ctx.Done():
+	case <-b.closed:
+	}
+	stopJobs()
+	for _, s := range subs {
+		s.Unsubscribe()
+	}
+	b.disp.close()
+	drained := make(chan struct{})
+	go func() { // ends when the workers have drained
+		workers.Wait()
+		close(drained)
+	}()
+	t := time.NewTimer(b.opts.DrainTimeout)
+	select {
+	case <-drained:
+		t.Stop()
+	case <-t.C:
+		b.log.Warn("bot: drain deadline passed; cancelling running handlers", "timeout", b.opts.DrainTimeout)
+		cancelHandlers()
+		<-drained
+	}
+	jobWG.Wait()
+	return b.client.Close()
+}
+
+// handle runs one event through the chain, turning a panic into a
+// *PanicError so that one handler can never take the bot down.
+func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
+	log := b.log.With("event", ev.Kind.String())
+	if ev.ConversationRef.ID != "" {
+		log = log.With("conversation", string(ev.ConversationRef.ID))
+	}
+	if ev.Message != nil {
+		log = log.With("message", int64(ev.Message.ServerID))
+	}
+	c := &Context{Event: ev, ctx: ctx, bot: b, log: log}
+	err := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = &PanicError{Value: p, Stack: debug.Stack()}
+			}
+		}()
+		return h.Handle(c)
+	}()
+	if err != nil {
+		b.opts.OnError(c, err)
+	}
+}
+
+// PanicError is a handler's panic, recovered.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("bot: handler panicked: %v", e.Value) }
+
+// subscribe turns the client's events into bot events.
+func (b *Bot) subscribe() []im.Subscription {
+	c := b.client
+	msg := func(kind EventKind) func(im.MessageEvent) {
+		return func(e im.MessageEvent) {
+			b.disp.enqueue(Event{Kind: kind, Message: e.Message, Previous: e.Previous, Cursor: e.Cursor,
+				ConversationRef: e.Message.Conversation(), Conversation: c.CachedConversation(e.Message.ConversationID)})
+		}
+	}
+	conv := func(kind EventKind) func(im.ConversationEvent) {
+		return func(e im.ConversationEvent) {
+			if kind == EventConversationUpdated && e.Conversation.Status == im.ConversationStatusDissolved &&
+				(e.Previous == nil || e.Previous.Status != im.ConversationStatusDissolved) {
+				kind = EventConversationDissolved
+			}
+			b.disp.enqueue(Event{Kind: kind, Conversation: e.Conversation, ConversationRef: e.Conversation.Ref()})
+		}
+	}
+	return []im.Subscription{
+		c.OnMessageReceived(msg(EventMessage)),
+		c.OnMessageRecalled(msg(EventMessageRecalled)),
+		c.OnPropertyChanged(msg(EventPropertyChanged)),
+		c.OnConversationAdded(conv(EventConversationCreated)),
+		c.OnConversationUpdated(conv(EventConversationUpdated)),
+		c.OnParticipantsChanged(func(e im.ParticipantsEvent) {
+			ref := e.Conversation.Ref()
+			if len(e.Added) > 0 {
+				b.disp.enqueue(Event{Kind: EventParticipantsAdded, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Added})
+			}
+			if len(e.Removed) > 0 {
+				b.disp.enqueue(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Removed})
+			}
+		}),
+		c.OnFriendApplyReceived(func(e im.FriendApplyEvent) {
+			b.disp.enqueue(Event{Kind: EventFriendApplyReceived, FriendApply: e.Apply})
+		}),
+		c.OnFriendAdded(func(e im.FriendEvent) {
+			b.disp.enqueue(Event{Kind: EventFriendAdded, Friend: e.Friend})
+		}),
+	}
+}

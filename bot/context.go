@@ -1,0 +1,148 @@
+package bot
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/imbot-go/imbot/im"
+)
+
+// Context is one event on its way through middleware and a handler: the
+// event, the bot, route parameters, a context.Context and a logger, and
+// the few actions a handler needs. IM operations beyond those are on
+// Client().
+//
+// A Context belongs to the goroutine handling its event; it must not be
+// kept after the handler returns.
+type Context struct {
+	// Event is what happened.
+	Event Event
+
+	ctx    context.Context
+	bot    *Bot
+	params map[string]string
+	log    *slog.Logger
+}
+
+// Context returns the event's context: cancelled when the bot shuts down
+// (after the drain deadline) or when a middleware's deadline passes.
+func (c *Context) Context() context.Context { return c.ctx }
+
+// WithContext returns a shallow copy of c carrying ctx, for middleware
+// that sets deadlines or values.
+func (c *Context) WithContext(ctx context.Context) *Context {
+	out := *c
+	out.ctx = ctx
+	return &out
+}
+
+// Bot returns the bot handling the event.
+func (c *Context) Bot() *Bot { return c.bot }
+
+// Client returns the bot's IM client, for every operation the Context
+// does not wrap; nil for a Context made by NewContext.
+func (c *Context) Client() *im.Client {
+	if c.bot == nil {
+		return nil
+	}
+	return c.bot.client
+}
+
+// Logger returns a logger carrying the event's conversation and message.
+func (c *Context) Logger() *slog.Logger { return c.log }
+
+// Param returns a route parameter (a command argument, a regex capture),
+// or "".
+func (c *Context) Param(name string) string { return c.params[name] }
+
+// SetParam sets a route parameter; routers call it before the handler.
+func (c *Context) SetParam(name, value string) {
+	if c.params == nil {
+		c.params = make(map[string]string)
+	}
+	c.params[name] = value
+}
+
+// Params returns a copy of the route parameters.
+func (c *Context) Params() map[string]string {
+	out := make(map[string]string, len(c.params))
+	for k, v := range c.params {
+		out[k] = v
+	}
+	return out
+}
+
+// Reply sends a text message to the event's conversation.
+func (c *Context) Reply(text string) (*im.Message, error) {
+	return c.Send(c.Event.ConversationRef, im.OutgoingMessage{Content: im.TextContent(text)})
+}
+
+// Quote sends a text message to the event's conversation quoting the
+// event's message.
+func (c *Context) Quote(text string) (*im.Message, error) {
+	return c.Send(c.Event.ConversationRef, im.OutgoingMessage{Content: im.TextContent(text), ReplyTo: c.Event.Message})
+}
+
+// Send sends a message to any conversation, through the bot's send path.
+func (c *Context) Send(to im.ConversationRef, out im.OutgoingMessage) (*im.Message, error) {
+	if c.bot == nil {
+		return nil, errNoBot
+	}
+	return c.bot.Send(c.ctx, to, out)
+}
+
+// React adds the bot's reaction (a message property item) to the event's
+// message.
+func (c *Context) React(key, value string) error {
+	if c.Event.Message == nil {
+		return errNoMessage
+	}
+	if c.bot == nil {
+		return errNoBot
+	}
+	return c.bot.client.React(c.ctx, c.Event.ConversationRef, c.Event.Message.ServerID, key, value)
+}
+
+// Recall recalls the event's message (the bot must be allowed to).
+func (c *Context) Recall() error {
+	if c.Event.Message == nil {
+		return errNoMessage
+	}
+	if c.bot == nil {
+		return errNoBot
+	}
+	return c.bot.client.RecallMessage(c.ctx, c.Event.ConversationRef, c.Event.Message.ServerID)
+}
+
+// MarkRead moves the bot's read index to the event's message.
+func (c *Context) MarkRead() error {
+	if c.Event.Message == nil {
+		return errNoMessage
+	}
+	if c.bot == nil {
+		return errNoBot
+	}
+	return c.bot.client.MarkRead(c.ctx, c.Event.ConversationRef, c.Event.Message.Index)
+}
+
+// WaitNext waits for the same user's next message in the same conversation
+// (a dialog step) and returns it, or ErrWaitTimeout after timeout. Other
+// conversations keep being handled meanwhile; the awaited message is given
+// to this handler instead of being dispatched.
+func (c *Context) WaitNext(timeout time.Duration) (*im.Message, error) {
+	if c.Event.Message == nil {
+		return nil, errNoMessage
+	}
+	if c.bot == nil {
+		return nil, errNoBot
+	}
+	return c.bot.disp.waitNext(c.ctx, c.Event.ConversationRef.ID, c.Event.Message.Sender, timeout)
+}
+
+// NewContext returns a Context for ev that belongs to no bot: its actions
+// fail, but matching, parameters and Explain work. It is for routers'
+// tests and tools; the bot makes its own Contexts.
+func NewContext(ctx context.Context, ev Event) *Context {
+	return &Context{Event: ev, ctx: ctx, log: slog.New(slog.DiscardHandler)}
+}

@@ -1,0 +1,13 @@
+package bot
+
+import "errors"
+
+// Errors of package bot.
+var (
+	// ErrWaitTimeout is returned by Context.WaitNext when no message came.
+	ErrWaitTimeout = errors.New("bot: no next message before the timeout")
+	// ErrClosed is returned by Run after Close, and by Send on a closed bot.
+	ErrClosed    = errors.New("bot: closed")
+	errNoMessage = errors.New("bot: the event has no message")
+	errNoBot     = errors.New("bot: the context belongs to no bot (NewContext)")
+)

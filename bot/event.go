@@ -1,0 +1,96 @@
+package bot
+
+import (
+	"strconv"
+
+	"github.com/imbot-go/imbot/im"
+)
+
+// EventKind says what happened.
+type EventKind int
+
+// Event kinds.
+const (
+	// EventMessage is a new message in a conversation the bot is in.
+	EventMessage EventKind = iota + 1
+	// EventMessageRecalled is a message recalled by its sender or an admin.
+	EventMessageRecalled
+	// EventPropertyChanged is a change of a message's properties
+	// (reactions and the like).
+	EventPropertyChanged
+	// EventConversationCreated is a conversation the bot was added to or
+	// that was created with it.
+	EventConversationCreated
+	// EventConversationUpdated is a change of a conversation's core or
+	// setting info, or of its mute state.
+	EventConversationUpdated
+	// EventConversationDissolved is a group dissolved by its owner.
+	EventConversationDissolved
+	// EventParticipantsAdded and EventParticipantsRemoved are membership
+	// changes; Event.Participants lists who.
+	EventParticipantsAdded
+	EventParticipantsRemoved
+	// EventFriendApplyReceived is a friend apply sent to the bot.
+	EventFriendApplyReceived
+	// EventFriendAdded is a new friend of the bot.
+	EventFriendAdded
+)
+
+var eventKindNames = map[EventKind]string{
+	EventMessage:               "message",
+	EventMessageRecalled:       "message recalled",
+	EventPropertyChanged:       "property changed",
+	EventConversationCreated:   "conversation created",
+	EventConversationUpdated:   "conversation updated",
+	EventConversationDissolved: "conversation dissolved",
+	EventParticipantsAdded:     "participants added",
+	EventParticipantsRemoved:   "participants removed",
+	EventFriendApplyReceived:   "friend apply received",
+	EventFriendAdded:           "friend added",
+}
+
+func (k EventKind) String() string {
+	if s, ok := eventKindNames[k]; ok {
+		return s
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is what a handler handles. Which fields are set depends on Kind.
+type Event struct {
+	Kind EventKind
+	// Message is the message of message events, as it is now.
+	Message *im.Message
+	// Previous is the message before a change (recall, properties), when
+	// the client knew it.
+	Previous *im.Message
+	// Conversation is the conversation the event happened in, when the
+	// client knows it.
+	Conversation *im.Conversation
+	// ConversationRef names that conversation; set for every conversation
+	// event, even when Conversation is nil.
+	ConversationRef im.ConversationRef
+	// Participants are the users added or removed.
+	Participants []im.UserID
+	// FriendApply is the apply of EventFriendApplyReceived.
+	FriendApply *im.FriendApply
+	// Friend is the friend of EventFriendAdded.
+	Friend *im.Friend
+	// Cursor is the sync position to resume from so that this event's
+	// message is delivered again (see im.MessageEvent.Cursor).
+	Cursor int64
+}
+
+// Sender returns the user the event came from: the message's sender, the
+// applicant of a friend apply, or 0.
+func (e *Event) Sender() im.UserID {
+	switch {
+	case e.Message != nil:
+		return e.Message.Sender
+	case e.FriendApply != nil:
+		return e.FriendApply.FromUserID
+	case e.Friend != nil:
+		return e.Friend.UserID
+	}
+	return 0
+}
