@@ -157,7 +157,8 @@ func (b *Bot) Plug(plugins ...Plugin) error {
 	return nil
 }
 
-// Ready is closed once Run has connected and handlers receive events.
+// Ready is closed once Run has logged in and the client's socket is up,
+// so that handlers receive every event, pushed ones included.
 func (b *Bot) Ready() <-chan struct{} { return b.ready }
 
 // Close stops a running bot as cancelling Run's context does. It is
@@ -173,10 +174,12 @@ func (b *Bot) Send(ctx context.Context, to im.ConversationRef, out im.OutgoingMe
 }
 
 // Run connects, dispatches events until ctx is done or Close is called,
-// then drains: it stops taking events, waits up to DrainTimeout for the
-// queued and running handlers, cancels what is still running, stops the
-// background jobs and closes the client. It returns nil after a shutdown,
-// or the error that kept the bot from starting.
+// then drains: it stops taking events and the background jobs, and waits
+// up to DrainTimeout for the queued and running handlers; past that, it
+// drops the events still queued and cancels the contexts of the handlers
+// still running. Then it waits for those handlers and the jobs, and closes
+// the client. It returns nil after a shutdown, or the error that kept the
+// bot from starting.
 func (b *Bot) Run(ctx context.Context) error {
 	b.mu.Lock()
 	if b.running {
@@ -202,6 +205,20 @@ func (b *Bot) Run(ctx context.Context) error {
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 	subs := b.subscribe()
+	// Ready waits for the socket too: events that are only pushed
+	// (conversation and friend changes, live-chat messages) are lost to a
+	// client whose socket is not up yet.
+	connected := make(chan struct{})
+	if b.client.Options().WebSocketLevel == im.WebSocketLevelDisable {
+		close(connected)
+	} else {
+		var once sync.Once
+		subs = append(subs, b.client.OnConnectionState(func(s im.ConnectionState) {
+			if s == im.ConnectionStateConnected {
+				once.Do(func() { close(connected) })
+			}
+		}))
+	}
 	defer func() {
 		for _, s := range subs {
 			s.Unsubscribe()
@@ -226,11 +243,19 @@ func (b *Bot) Run(ctx context.Context) error {
 			}
 		})
 	}
-	close(b.ready)
 
-	select {
-	case <-ctx.Done():
-	case <-b.closed:
+	ready := connected
+serve:
+	for {
+		select {
+		case <-ready:
+			close(b.ready)
+			ready = nil
+		case <-ctx.Done():
+			break serve
+		case <-b.closed:
+			break serve
+		}
 	}
 	stopJobs()
 	for _, s := range subs {
@@ -247,7 +272,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	case <-drained:
 		t.Stop()
 	case <-t.C:
-		b.log.Warn("bot: drain deadline passed; cancelling running handlers", "timeout", b.opts.DrainTimeout)
+		dropped := b.disp.discard()
+		b.log.Warn("bot: drain deadline passed; cancelling running handlers", "timeout", b.opts.DrainTimeout, "dropped", dropped)
 		cancelHandlers()
 		<-drained
 	}

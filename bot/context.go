@@ -127,9 +127,11 @@ func (c *Context) MarkRead() error {
 }
 
 // WaitNext waits for the same user's next message in the same conversation
-// (a dialog step) and returns it, or ErrWaitTimeout after timeout. Other
-// conversations keep being handled meanwhile; the awaited message is given
-// to this handler instead of being dispatched.
+// (a dialog step) and returns it, or ErrWaitTimeout after timeout, the
+// context's error when it ends first, or ErrClosed when the bot shuts down
+// meanwhile. Other conversations keep being handled meanwhile; the awaited
+// message is given to this handler instead of being dispatched, even when
+// it came while the handler was still running.
 func (c *Context) WaitNext(timeout time.Duration) (*im.Message, error) {
 	if c.Event.Message == nil {
 		return nil, errNoMessage

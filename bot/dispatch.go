@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,26 +79,43 @@ func (d *dispatcher) enqueue(ev Event) {
 
 // work runs events until the dispatcher is closed and drained.
 func (d *dispatcher) work(handle func(Event)) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	for {
-		for len(d.runnable) == 0 && !d.closed {
-			d.notEmpty.Wait()
-		}
-		if len(d.runnable) == 0 {
+		q, ev, ok := d.next()
+		if !ok {
 			return // closed and nothing left
 		}
-		q := d.runnable[0]
-		d.runnable = d.runnable[1:]
-		ev := q.events[0]
-		q.events[0] = Event{}
-		q.events = q.events[1:]
-		q.running = true
-		d.waiting--
-		d.notFull.Signal()
-		d.mu.Unlock()
-		handle(ev)
+		d.run(q, ev, handle)
+	}
+}
+
+// next takes the next event to handle, waiting for one; it reports false
+// once the dispatcher is closed and drained.
+func (d *dispatcher) next() (*convQueue, Event, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for len(d.runnable) == 0 && !d.closed {
+		d.notEmpty.Wait()
+	}
+	if len(d.runnable) == 0 {
+		return nil, Event{}, false
+	}
+	q := d.runnable[0]
+	d.runnable = d.runnable[1:]
+	ev := q.events[0]
+	q.events[0] = Event{}
+	q.events = q.events[1:]
+	q.running = true
+	d.waiting--
+	d.notFull.Signal()
+	return q, ev, true
+}
+
+// run handles one event and gives its conversation back to the queue,
+// even when the handler ends its goroutine (runtime.Goexit, t.Fatal).
+func (d *dispatcher) run(q *convQueue, ev Event, handle func(Event)) {
+	defer func() {
 		d.mu.Lock()
+		defer d.mu.Unlock()
 		q.running = false
 		if len(q.events) > 0 {
 			d.runnable = append(d.runnable, q) // its turn comes after the others'
@@ -105,30 +123,95 @@ func (d *dispatcher) work(handle func(Event)) {
 		} else {
 			delete(d.queues, q.id)
 		}
-	}
+	}()
+	handle(ev)
 }
 
 // close stops taking events; workers finish what is queued and return.
+// Handlers waiting in WaitNext get ErrClosed, since no message will come.
 func (d *dispatcher) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
+	for k, ch := range d.waiters {
+		delete(d.waiters, k)
+		close(ch)
+	}
 	d.notEmpty.Broadcast()
 	d.notFull.Broadcast()
 }
 
-// waitNext waits for the next message of user in conv, which enqueue then
-// hands here instead of queueing it.
+// discard drops the queued events that no worker has started and returns
+// how many there were: after the drain deadline they would only run with
+// a cancelled context.
+func (d *dispatcher) discard() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := d.waiting
+	for id, q := range d.queues {
+		clear(q.events)
+		q.events = nil
+		if !q.running {
+			delete(d.queues, id)
+		}
+	}
+	d.runnable = nil
+	d.waiting = 0
+	d.notFull.Broadcast()
+	return n
+}
+
+// takeQueued removes and returns the first message of user queued in conv,
+// or nil. The caller holds d.mu.
+func (d *dispatcher) takeQueued(conv im.ConversationID, user im.UserID) *im.Message {
+	q := d.queues[conv]
+	if q == nil {
+		return nil
+	}
+	for i, ev := range q.events {
+		if ev.Kind != EventMessage || ev.Message == nil || ev.Message.Sender != user {
+			continue
+		}
+		q.events = slices.Delete(q.events, i, i+1)
+		d.waiting--
+		d.notFull.Signal()
+		if len(q.events) == 0 && !q.running {
+			// Not the caller's own conversation queue (that one is
+			// running): it must leave the turn order with its last event.
+			d.runnable = slices.DeleteFunc(d.runnable, func(r *convQueue) bool { return r == q })
+			delete(d.queues, conv)
+		}
+		return ev.Message
+	}
+	return nil
+}
+
+// waitNext returns the next message of user in conv: one already queued
+// there, or the next one enqueue sees, which it hands here instead of
+// queueing it. It returns ErrClosed once the dispatcher closes.
 func (d *dispatcher) waitNext(ctx context.Context, conv im.ConversationID, user im.UserID, timeout time.Duration) (*im.Message, error) {
 	key := waitKey{conv, user}
 	ch := make(chan *im.Message, 1)
 	d.mu.Lock()
+	// The message may have come while the handler ran: it is then queued
+	// behind the handler's event, in the same conversation.
+	if m := d.takeQueued(conv, user); m != nil {
+		d.mu.Unlock()
+		return m, nil
+	}
+	if d.closed {
+		d.mu.Unlock()
+		return nil, ErrClosed
+	}
 	d.waiters[key] = ch
 	d.mu.Unlock()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case m := <-ch:
+	case m, ok := <-ch:
+		if !ok {
+			return nil, ErrClosed
+		}
 		return m, nil
 	case <-t.C:
 	case <-ctx.Done():
@@ -139,7 +222,10 @@ func (d *dispatcher) waitNext(ctx context.Context, conv im.ConversationID, user 
 	}
 	d.mu.Unlock()
 	select {
-	case m := <-ch: // it came while the timer fired
+	case m, ok := <-ch: // it came, or the bot closed, while the timer fired
+		if !ok {
+			return nil, ErrClosed
+		}
 		return m, nil
 	default:
 	}

@@ -6,7 +6,8 @@ import "errors"
 var (
 	// ErrWaitTimeout is returned by Context.WaitNext when no message came.
 	ErrWaitTimeout = errors.New("bot: no next message before the timeout")
-	// ErrClosed is returned by Run after Close, and by Send on a closed bot.
+	// ErrClosed is returned by Run after Close, and by Context.WaitNext
+	// once the bot is shutting down (no message can come any more).
 	ErrClosed    = errors.New("bot: closed")
 	errNoMessage = errors.New("bot: the event has no message")
 	errNoBot     = errors.New("bot: the context belongs to no bot (NewContext)")

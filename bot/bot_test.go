@@ -1,0 +1,858 @@
+package bot_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/imtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	botID   = im.UserID(100)
+	waitFor = 5 * time.Second // the deadline of every wait on an event
+)
+
+// newBot returns a bot for botID on s whose handler errors fail the test;
+// tweak adjusts its options first.
+func newBot(t *testing.T, s *imtest.Server, tweak ...func(*bot.Options)) *bot.Bot {
+	t.Helper()
+	opts := s.BotOptions(botID)
+	opts.OnError = func(c *bot.Context, err error) { t.Errorf("handler of %v: %v", c.Event.Kind, err) }
+	for _, f := range tweak {
+		f(&opts)
+	}
+	b, err := bot.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fromUser reports whether c's event is a message from someone other than
+// the bot: the bot sees its own messages too.
+func fromUser(c *bot.Context) bool {
+	return c.Event.Kind == bot.EventMessage && c.Event.Message.Sender != c.Bot().UserID()
+}
+
+// echo replies "echo: <text>" to every user message.
+func echo(c *bot.Context) error {
+	if !fromUser(c) {
+		return nil
+	}
+	_, err := c.Reply("echo: " + imtest.Text(c.Event.Message))
+	return err
+}
+
+// wait returns the next value from ch, failing the test after waitFor.
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(waitFor)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("no %s within %v", what, waitFor)
+		panic("unreachable")
+	}
+}
+
+// block waits for ch (a signal channel, closed or sent to) from a handler:
+// it returns an error instead when the handler's context ends or waitFor
+// passes, so that a broken test fails rather than hangs.
+func block(c *bot.Context, ch <-chan struct{}, what string) error {
+	timer := time.NewTimer(waitFor)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-c.Context().Done():
+		return fmt.Errorf("waiting for %s: %w", what, c.Context().Err())
+	case <-timer.C:
+		return fmt.Errorf("no %s within %v", what, waitFor)
+	}
+}
+
+// wantReply waits for u's next message from another user in conv and
+// checks its text.
+func wantReply(t *testing.T, u *imtest.User, conv im.ConversationRef, want string) {
+	t.Helper()
+	if got := imtest.Text(u.WaitReply(t, conv)); got != want {
+		t.Fatalf("user %v got %q, want %q", u.ID(), got, want)
+	}
+}
+
+// running is a bot run by the test itself, for tests that stop it.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+// run runs b until stop or the end of the test, and waits until it is
+// ready.
+func run(t *testing.T, b *bot.Bot) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan struct{})}
+	go func() { // joined by wait, or by the cleanup
+		defer close(r.done)
+		r.err = b.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	select {
+	case <-b.Ready():
+	case <-r.done:
+		t.Fatalf("Run: %v", r.err)
+	case <-time.After(waitFor):
+		t.Fatalf("bot not ready within %v", waitFor)
+	}
+	return r
+}
+
+// wait waits for Run to return and returns its error.
+func (r *running) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-r.done:
+		return r.err
+	case <-time.After(waitFor):
+		t.Fatalf("Run did not return within %v", waitFor)
+		return nil
+	}
+}
+
+// countTexts subscribes to the bot's client itself, so that a test knows
+// when the bot has taken an event: the client runs all callbacks of one
+// event before the next event's, so once it reports text, the bot has
+// enqueued (or taken) every earlier message. Call it before Run.
+func countTexts(b *bot.Bot) (count *atomic.Int64, seen func(text string) <-chan struct{}) {
+	count = new(atomic.Int64)
+	var mu sync.Mutex
+	want := map[string]chan struct{}{}
+	signal := func(text string) chan struct{} {
+		if want[text] == nil {
+			want[text] = make(chan struct{})
+		}
+		return want[text]
+	}
+	b.Client().OnMessageReceived(func(e im.MessageEvent) { // ends with the client
+		count.Add(1)
+		mu.Lock()
+		defer mu.Unlock()
+		ch := signal(imtest.Text(e.Message))
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+	})
+	return count, func(text string) <-chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		return signal(text)
+	}
+}
+
+func TestHandlerReplies(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	b.Handle(bot.HandlerFunc(echo))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+	alice.Send(t, conv, "hi")
+	wantReply(t, alice, conv, "echo: hi")
+}
+
+// Within a conversation, events are handled once each and in order, even
+// when they queue up; across conversations, handlers run in parallel.
+func TestOrderWithinConversationParallelAcross(t *testing.T) {
+	t.Parallel()
+	const n = 200
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
+	convA, convB := alice.CreateSingle(t, botID), bob.CreateSingle(t, botID)
+
+	bHandled := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	got := map[im.ConversationID][]string{}
+	finished := make(chan im.ConversationID, 2)
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !fromUser(c) {
+			return nil
+		}
+		id, text := c.Event.ConversationRef.ID, imtest.Text(c.Event.Message)
+		if id == convA.ID && text == "0" {
+			// Only a second worker, running B meanwhile, lets A go on;
+			// A's messages queue up behind this one.
+			if err := block(c, bHandled, "handled event of conversation B while A's handler ran"); err != nil {
+				return err
+			}
+		}
+		mu.Lock()
+		got[id] = append(got[id], text)
+		done := len(got[id]) == n
+		mu.Unlock()
+		if id == convB.ID {
+			once.Do(func() { close(bHandled) })
+		}
+		if done {
+			finished <- id
+		}
+		return nil
+	}))
+	s.RunBot(t, b)
+
+	want := make([]string, n)
+	for i := range n {
+		want[i] = strconv.Itoa(i)
+		alice.Send(t, convA, want[i])
+		bob.Send(t, convB, want[i])
+	}
+	wait(t, finished, "conversation handled to the end")
+	wait(t, finished, "second conversation handled to the end")
+	mu.Lock()
+	defer mu.Unlock()
+	for _, conv := range []im.ConversationRef{convA, convB} {
+		if !slices.Equal(got[conv.ID], want) {
+			t.Errorf("conversation %v handled %d messages, not 0…%d once each in order: %q", conv.ID, len(got[conv.ID]), n-1, got[conv.ID])
+		}
+	}
+}
+
+// With handlers blocked and the queue full, the bot stops taking events
+// from the client instead of dropping them; once unblocked, it handles
+// every message once, in order.
+func TestBackpressureDropsNothing(t *testing.T) {
+	t.Parallel()
+	const n = 30
+	s := imtest.NewServer(t)
+	b := newBot(t, s, func(o *bot.Options) {
+		o.Workers = 1
+		o.MaxQueued = 2
+	})
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID) // before Run: no conversation event
+	taken, seen := countTexts(b)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	allHandled := make(chan struct{})
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !fromUser(c) {
+			return nil
+		}
+		if err := block(c, release, "release"); err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, imtest.Text(c.Event.Message))
+		if len(got) == n {
+			close(allHandled)
+		}
+		return nil
+	}))
+	s.RunBot(t, b)
+
+	want := make([]string, n)
+	for i := range n {
+		want[i] = strconv.Itoa(i)
+		alice.Send(t, conv, want[i])
+	}
+	// One event runs (blocked), two wait, and the client is stuck handing
+	// over the fourth: whatever the order of its callbacks, the client
+	// reports the third message and no more than the fourth.
+	wait(t, seen("2"), "third message taken by the bot")
+	if got := taken.Load(); got > 4 {
+		t.Fatalf("with one blocked handler and MaxQueued 2, the client handed over %d messages; want at most 4", got)
+	}
+	close(release)
+	wait(t, allHandled, "handling of every message")
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("handled %q, want 0…%d once each in order", got, n-1)
+	}
+}
+
+func TestPanicGoesToOnErrorAndTheBotGoesOn(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	type failure struct {
+		text string
+		err  error
+	}
+	failures := make(chan failure, 1)
+	b := newBot(t, s, func(o *bot.Options) {
+		o.OnError = func(c *bot.Context, err error) { failures <- failure{imtest.Text(c.Event.Message), err} }
+	})
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if fromUser(c) && imtest.Text(c.Event.Message) == "panic" {
+			panic("boom")
+		}
+		return echo(c)
+	}))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+
+	alice.Send(t, conv, "panic")
+	f := wait(t, failures, "error from the panicking handler")
+	var pe *bot.PanicError
+	if !errors.As(f.err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 || f.text != "panic" {
+		t.Fatalf("OnError got %#v for %q; want a *PanicError with value boom and a stack", f.err, f.text)
+	}
+	if !strings.HasPrefix(pe.Error(), "bot:") {
+		t.Errorf("PanicError.Error() = %q, want a bot: prefix", pe.Error())
+	}
+	alice.Send(t, conv, "still there?")
+	wantReply(t, alice, conv, "echo: still there?")
+}
+
+// dialog is a handler with one dialog: "/ask" asks a name and greets the
+// next message's sender by it; every other message is echoed.
+func dialog(c *bot.Context) error {
+	if !fromUser(c) || imtest.Text(c.Event.Message) != "/ask" {
+		return echo(c)
+	}
+	if _, err := c.Reply("name?"); err != nil {
+		return err
+	}
+	m, err := c.WaitNext(waitFor)
+	if err != nil {
+		return err
+	}
+	_, err = c.Reply("hi " + imtest.Text(m))
+	return err
+}
+
+func TestWaitNextDialog(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	b.Handle(bot.HandlerFunc(dialog))
+	s.RunBot(t, b)
+	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
+	convA, convB := alice.CreateSingle(t, botID), bob.CreateSingle(t, botID)
+
+	alice.Send(t, convA, "/ask")
+	wantReply(t, alice, convA, "name?")
+	// While alice's handler waits, bob's conversation goes on.
+	bob.Send(t, convB, "ping")
+	wantReply(t, bob, convB, "echo: ping")
+	alice.Send(t, convA, "Ann")
+	wantReply(t, alice, convA, "hi Ann")
+	// "Ann" went to the dialog only: the next reply is to the next message.
+	alice.Send(t, convA, "after")
+	wantReply(t, alice, convA, "echo: after")
+}
+
+// A message that arrives while the handler is still busy, before it calls
+// WaitNext, is queued behind it; WaitNext takes it from there.
+func TestWaitNextTakesAQueuedMessage(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	_, seen := countTexts(b)
+	asked, proceed := make(chan struct{}), make(chan struct{})
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if fromUser(c) && imtest.Text(c.Event.Message) == "/ask" {
+			close(asked)
+			if err := block(c, proceed, "proceed"); err != nil {
+				return err
+			}
+		}
+		return dialog(c)
+	}))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+
+	alice.Send(t, conv, "/ask")
+	wait(t, asked, "/ask handled")
+	alice.Send(t, conv, "Ann")
+	alice.Send(t, conv, "later")
+	wait(t, seen("later"), `"later" taken by the bot`) // so "Ann" is queued
+	close(proceed)
+	wantReply(t, alice, conv, "name?")
+	wantReply(t, alice, conv, "hi Ann")
+	wantReply(t, alice, conv, "echo: later")
+}
+
+func TestWaitNextTimeout(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	waited := make(chan error, 1)
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !fromUser(c) || imtest.Text(c.Event.Message) != "/ask" {
+			return echo(c)
+		}
+		_, err := c.WaitNext(20 * time.Millisecond)
+		waited <- err
+		return nil
+	}))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+
+	alice.Send(t, conv, "/ask")
+	if err := wait(t, waited, "WaitNext to return"); !errors.Is(err, bot.ErrWaitTimeout) {
+		t.Fatalf("WaitNext: %v, want ErrWaitTimeout", err)
+	}
+	// The expired wait holds on to nothing: the next message is dispatched.
+	alice.Send(t, conv, "x")
+	wantReply(t, alice, conv, "echo: x")
+}
+
+// Stopping the bot, by Close or by cancelling Run's context, lets a running
+// handler finish, and its reply go out, before Run returns.
+func TestShutdownDrainsRunningHandler(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		stop func(b *bot.Bot, r *running)
+	}{
+		{"Close", func(b *bot.Bot, _ *running) { b.Close() }},
+		{"cancel", func(_ *bot.Bot, r *running) { r.cancel() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := imtest.NewServer(t)
+			b := newBot(t, s)
+			started, proceed, stopping := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+				if !fromUser(c) {
+					return nil
+				}
+				close(started)
+				if err := block(c, proceed, "proceed"); err != nil {
+					return err
+				}
+				_, err := c.Reply("done")
+				return err
+			}))
+			b.Go(func(ctx context.Context) error { // tells when the shutdown began
+				<-ctx.Done()
+				close(stopping)
+				return nil
+			})
+			r := run(t, b)
+			alice := s.NewUser(t, 1)
+			conv := alice.CreateSingle(t, botID)
+
+			alice.Send(t, conv, "work")
+			wait(t, started, "handler start")
+			tt.stop(b, r)
+			wait(t, stopping, "shutdown")
+			close(proceed)
+			wantReply(t, alice, conv, "done")
+			if err := r.wait(t); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		})
+	}
+}
+
+// A handler still running at the drain deadline sees its context
+// cancelled; events queued behind it are dropped, not run with a dead
+// context.
+func TestShutdownCancelsHandlersAtDrainTimeout(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s, func(o *bot.Options) { o.DrainTimeout = 20 * time.Millisecond })
+	_, seen := countTexts(b)
+	started := make(chan struct{})
+	ctxErr := make(chan error, 1)
+	var handled []string // by this conversation's handlers, one at a time
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !fromUser(c) {
+			return nil
+		}
+		handled = append(handled, imtest.Text(c.Event.Message))
+		if len(handled) == 1 {
+			close(started)
+			<-c.Context().Done()
+			ctxErr <- c.Context().Err()
+		}
+		return nil
+	}))
+	r := run(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+
+	alice.Send(t, conv, "stuck")
+	wait(t, started, "handler start")
+	alice.Send(t, conv, "queued")
+	alice.Send(t, conv, "marker")
+	wait(t, seen("marker"), `"marker" taken by the bot`) // so "queued" is queued
+	r.cancel()
+	if err := wait(t, ctxErr, "the stuck handler's context to end"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the handler's context ended with %v, want context.Canceled", err)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if want := []string{"stuck"}; !slices.Equal(handled, want) {
+		t.Fatalf("handled %q, want %q: queued events must be dropped at the deadline", handled, want)
+	}
+}
+
+// A handler waiting for a next message when the bot shuts down gets
+// ErrClosed at once: no message can come any more.
+func TestWaitNextEndsAtShutdown(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	waiting := make(chan struct{})
+	waited := make(chan error, 1)
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !fromUser(c) {
+			return nil
+		}
+		close(waiting)
+		_, err := c.WaitNext(time.Hour)
+		waited <- err
+		return nil
+	}))
+	r := run(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+
+	alice.Send(t, conv, "/ask")
+	wait(t, waiting, "handler start")
+	b.Close()
+	if err := wait(t, waited, "WaitNext to return"); !errors.Is(err, bot.ErrClosed) {
+		t.Fatalf("WaitNext at shutdown: %v, want ErrClosed", err)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// mustPanic calls f and returns what it panicked with, failing the test if
+// it did not.
+func mustPanic(t *testing.T, name string, f func()) (msg string) {
+	t.Helper()
+	defer func() {
+		p := recover()
+		if p == nil {
+			t.Errorf("%s did not panic", name)
+		}
+		msg = fmt.Sprint(p)
+	}()
+	f()
+	return ""
+}
+
+func TestConfigureAfterRunPanics(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	s.RunBot(t, b)
+	mw := func(h bot.Handler) bot.Handler { return h }
+	for _, tt := range []struct {
+		name string
+		f    func()
+	}{
+		{"Use", func() { b.Use(mw) }},
+		{"Handle", func() { b.Handle(bot.HandlerFunc(echo)) }},
+		{"Go", func() { b.Go(func(context.Context) error { return nil }) }},
+		{"Plug", func() { _ = b.Plug(&testPlugin{}) }},
+	} {
+		msg := mustPanic(t, tt.name, tt.f)
+		if !strings.HasPrefix(msg, "bot: ") || !strings.Contains(msg, "after Run") {
+			t.Errorf("%s after Run panicked with %q, want a bot: … after Run message", tt.name, msg)
+		}
+	}
+	if err := b.Run(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "bot: ") {
+		t.Errorf("second Run: %v, want a bot: error", err)
+	}
+}
+
+func TestHandleNilPanics(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	if msg := mustPanic(t, "Handle(nil)", func() { b.Handle(nil) }); !strings.HasPrefix(msg, "bot: ") {
+		t.Errorf("Handle(nil) panicked with %q, want a bot: prefix", msg)
+	}
+}
+
+func TestNewRejectsNegativeOptions(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	for _, tweak := range []func(*bot.Options){
+		func(o *bot.Options) { o.Workers = -1 },
+		func(o *bot.Options) { o.MaxQueued = -1 },
+		func(o *bot.Options) { o.DrainTimeout = -1 },
+	} {
+		opts := s.BotOptions(botID)
+		tweak(&opts)
+		if _, err := bot.New(opts); err == nil || !strings.HasPrefix(err.Error(), "bot: ") {
+			t.Errorf("New(%+v): %v, want a bot: error", opts, err)
+		}
+	}
+	opts := s.BotOptions(botID)
+	opts.Client.AppID = 0
+	if _, err := bot.New(opts); err == nil {
+		t.Error("New with bad client options: no error")
+	}
+}
+
+// testPlugin adds a middleware that sets the "plugin" parameter and a
+// background job that records its life.
+type testPlugin struct {
+	err                 error
+	jobStarted, jobDone chan struct{}
+}
+
+func (p *testPlugin) Setup(b *bot.Bot) error {
+	if p.err != nil {
+		return p.err
+	}
+	b.Use(func(next bot.Handler) bot.Handler {
+		return bot.HandlerFunc(func(c *bot.Context) error {
+			c.SetParam("plugin", "seen")
+			return next.Handle(c)
+		})
+	})
+	b.Go(func(ctx context.Context) error {
+		close(p.jobStarted)
+		<-ctx.Done()
+		close(p.jobDone)
+		return nil
+	})
+	return nil
+}
+
+func TestPlugin(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	p := &testPlugin{jobStarted: make(chan struct{}), jobDone: make(chan struct{})}
+	if err := b.Plug(p); err != nil {
+		t.Fatal(err)
+	}
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !fromUser(c) {
+			return nil
+		}
+		_, err := c.Reply("plugin " + c.Param("plugin"))
+		return err
+	}))
+	r := run(t, b)
+	wait(t, p.jobStarted, "plugin job start")
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+	alice.Send(t, conv, "hi")
+	wantReply(t, alice, conv, "plugin seen")
+
+	select {
+	case <-p.jobDone:
+		t.Fatal("the plugin's job ended before the shutdown")
+	default:
+	}
+	r.cancel()
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	select {
+	case <-p.jobDone: // Run waited for it
+	default:
+		t.Fatal("Run returned before the plugin's job")
+	}
+}
+
+func TestPlugError(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	setupErr := errors.New("no config")
+	err := b.Plug(&testPlugin{err: setupErr})
+	if !errors.Is(err, setupErr) || !strings.HasPrefix(err.Error(), "bot: plugin *bot_test.testPlugin") {
+		t.Fatalf("Plug: %v, want a bot: plugin error wrapping the Setup error", err)
+	}
+}
+
+func TestMiddlewareOrder(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	tag := func(name string) bot.Middleware {
+		return func(next bot.Handler) bot.Handler {
+			return bot.HandlerFunc(func(c *bot.Context) error {
+				c.SetParam("trail", c.Param("trail")+name)
+				return next.Handle(c)
+			})
+		}
+	}
+	b.Use(tag("1"), tag("2"))
+	b.Use(tag("3"))
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !fromUser(c) {
+			return nil
+		}
+		_, err := c.Reply(c.Param("trail"))
+		return err
+	}))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+	alice.Send(t, conv, "hi")
+	wantReply(t, alice, conv, "123") // the first added is outermost
+
+	got := bot.Chain{tag("a"), tag("b")}.Then(bot.HandlerFunc(func(c *bot.Context) error {
+		if c.Param("trail") != "ab" {
+			return fmt.Errorf("trail %q, want ab", c.Param("trail"))
+		}
+		return nil
+	})).Handle(bot.NewContext(context.Background(), bot.Event{}))
+	if got != nil {
+		t.Fatalf("Chain.Then: %v", got)
+	}
+}
+
+func TestReadyAndLifecycle(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	select {
+	case <-b.Ready():
+		t.Fatal("Ready before Run")
+	default:
+	}
+	if b.UserID() != botID {
+		t.Fatalf("UserID() = %v, want %v", b.UserID(), botID)
+	}
+	r := run(t, b) // returns once Ready is closed
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run after Close: %v", err)
+	}
+
+	closed := newBot(t, s)
+	closed.Close()
+	if err := closed.Run(context.Background()); !errors.Is(err, bot.ErrClosed) {
+		t.Fatalf("Run of a closed bot: %v, want ErrClosed", err)
+	}
+}
+
+// The bot's handler sees the other kinds of events, with their fields.
+func TestOtherEvents(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := newBot(t, s)
+	events := make(chan bot.Event, 256)
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		select {
+		case events <- c.Event:
+			return nil
+		case <-c.Context().Done():
+			return c.Context().Err()
+		}
+	}))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	next := func(kind bot.EventKind) bot.Event {
+		t.Helper()
+		for {
+			if ev := wait(t, events, kind.String()+" event"); ev.Kind == kind {
+				return ev
+			}
+		}
+	}
+
+	group := alice.CreateGroup(t, botID)
+	ev := next(bot.EventConversationCreated)
+	if ev.ConversationRef != group || ev.Conversation == nil || ev.Conversation.ID != group.ID {
+		t.Fatalf("conversation created: ref %+v, conversation %+v; want %+v", ev.ConversationRef, ev.Conversation, group)
+	}
+
+	if _, err := alice.Client.AddParticipants(ctx, group, 3); err != nil {
+		t.Fatal(err)
+	}
+	ev = next(bot.EventParticipantsAdded)
+	if ev.ConversationRef.ID != group.ID || !slices.Equal(ev.Participants, []im.UserID{3}) {
+		t.Fatalf("participants added: conversation %v, participants %v; want %v, [3]", ev.ConversationRef.ID, ev.Participants, group.ID)
+	}
+
+	if _, err := alice.Client.SendFriendApply(ctx, botID, nil); err != nil {
+		t.Fatal(err)
+	}
+	ev = next(bot.EventFriendApplyReceived)
+	if ev.FriendApply == nil || ev.FriendApply.FromUserID != alice.ID() || ev.FriendApply.ToUserID != botID || ev.Sender() != alice.ID() {
+		t.Fatalf("friend apply received: %+v (sender %v), want one from %v", ev.FriendApply, ev.Sender(), alice.ID())
+	}
+
+	m := alice.Send(t, group, "oops")
+	if err := alice.Client.RecallMessage(ctx, group, m.ServerID); err != nil {
+		t.Fatal(err)
+	}
+	ev = next(bot.EventMessageRecalled)
+	if ev.Message == nil || ev.Message.ServerID != m.ServerID || !ev.Message.IsRecalled() || ev.ConversationRef.ID != group.ID || ev.Sender() != alice.ID() {
+		t.Fatalf("message recalled: %+v, want message %v recalled", ev.Message, m.ServerID)
+	}
+}
+
+func TestEventKindString(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		kind bot.EventKind
+		want string
+	}{
+		{bot.EventMessage, "message"},
+		{bot.EventFriendApplyReceived, "friend apply received"},
+		{bot.EventKind(99), "EventKind(99)"},
+	} {
+		if got := tt.kind.String(); got != tt.want {
+			t.Errorf("EventKind(%d).String() = %q, want %q", int(tt.kind), got, tt.want)
+		}
+	}
+}
+
+func TestNewContextHasNoBot(t *testing.T) {
+	t.Parallel()
+	c := bot.NewContext(context.Background(), bot.Event{Kind: bot.EventMessage, Message: &im.Message{Sender: 7}})
+	c.SetParam("city", "Paris")
+	if c.Param("city") != "Paris" || c.Params()["city"] != "Paris" || c.Event.Sender() != 7 || c.Client() != nil {
+		t.Fatalf("NewContext: params %v, sender %v, client %v", c.Params(), c.Event.Sender(), c.Client())
+	}
+	if _, err := c.Reply("hi"); err == nil {
+		t.Error("Reply on a Context of no bot: no error")
+	}
+	if _, err := c.WaitNext(time.Millisecond); err == nil {
+		t.Error("WaitNext on a Context of no bot: no error")
+	}
+}

@@ -1,0 +1,99 @@
+// Package bot runs a chat bot on IM Cloud (or imbot's embedded server): a
+// [Bot] logs in as an IM user through package im, receives every event
+// that user sees, and dispatches each to a [Handler], as net/http's
+// Server dispatches requests.
+//
+//	b, err := bot.New(bot.Options{Client: im.Options{AppID: 1, UserID: 100, …}})
+//	b.Use(logging, recoverer)      // middleware, the first outermost
+//	b.Handle(r)                    // a router.Router, typically
+//	err = b.Run(ctx)               // until ctx ends or b.Close
+//
+// Package bot does not import router, middleware or plugins; they import
+// it, and the program composes them. Tests run bots against the embedded
+// server with package imtest (see its RunBot).
+//
+// # Handlers
+//
+// A [Handler] handles one event: Handle(*Context) error, with
+// [HandlerFunc] as its func adapter. A [Middleware] wraps a Handler;
+// [Bot.Use] appends to the bot's chain, the first added outermost, and
+// [Chain.Then] builds m1(m2(h)) from Chain{m1, m2}. The error a handler
+// returns goes to [Options.OnError] (by default, logged), which the
+// workers call concurrently. A panic in a handler never takes the bot
+// down: the bot recovers it and reports a [*PanicError], carrying the
+// value and the stack, to OnError; later events are handled as usual.
+//
+// A [Context] carries the event, route parameters (Param, SetParam), a
+// context.Context and a logger, and the few actions a handler needs:
+// Reply, Quote, Send, React, Recall, MarkRead and WaitNext. Everything
+// else is on the IM client, [Context.Client].
+//
+// Configure a bot (Use, Handle, Go, Plug) before Run: those calls panic
+// with a "bot: … after Run" message once it runs, as registering a route
+// on a serving mux would be a programmer error.
+//
+// # Events
+//
+// An [Event]'s [EventKind] says which of its fields are set: a new message
+// (EventMessage, the bot's own included: skip them if you reply, or use
+// an ignore-self middleware), a recall (EventMessageRecalled), a change of
+// properties (EventPropertyChanged), a conversation created with or
+// joined by the bot (EventConversationCreated), changed
+// (EventConversationUpdated) or dissolved (EventConversationDissolved),
+// members added or removed (EventParticipantsAdded,
+// EventParticipantsRemoved, with Participants), a friend apply to the bot
+// (EventFriendApplyReceived, with FriendApply) and a new friend
+// (EventFriendAdded). [Event.Sender] names who caused it, when anyone
+// did.
+//
+// # Dispatch and ordering
+//
+// Events of one conversation are handled one at a time, in the order the
+// client delivered them (which, for messages, is their order in the
+// conversation): a handler never runs beside another of its own
+// conversation. Events of different conversations run in parallel on
+// Options.Workers workers, the conversations taking turns, so that a busy
+// one cannot starve the others. Events that belong to no conversation
+// (friend events) share one queue. A Handler is therefore called
+// concurrently, though never twice at once for one conversation.
+//
+// [Context.WaitNext] turns a handler into a dialog: it waits for the same
+// user's next message in the same conversation, which goes to the waiting
+// handler instead of being dispatched, even if it came while the handler
+// was still busy. Meanwhile the other conversations keep going; the
+// handler's own conversation waits, as its order requires. WaitNext
+// returns ErrWaitTimeout when the user is silent too long.
+//
+// # Backpressure
+//
+// At most Options.MaxQueued events wait for a worker. When that many
+// wait, the bot stops taking events from the IM client, whose own queue
+// then fills and stops its sync: nothing is dropped, and the client
+// catches up from the server when the handlers do. The memory a slow bot
+// uses is bounded, not its latency. (A handler blocked in WaitNext while
+// the queue is full holds its place until the wait times out, since the
+// message it waits for is behind the queue.)
+//
+// # Shutdown
+//
+// Run returns when its context ends or [Bot.Close] is called (Close is
+// idempotent). It stops taking events and cancels the background jobs'
+// context, then drains: the handlers running and the events queued go on,
+// with their contexts intact, so their replies are still sent, for up to
+// Options.DrainTimeout. A handler still waiting in WaitNext gets
+// ErrClosed, since no message can come any more. At the deadline, events
+// not started yet are dropped and the contexts of the running handlers
+// are cancelled; Run waits for those handlers and for the jobs, closes
+// the client and returns nil. [Bot.Ready] is closed once Run has
+// logged in and the client's socket is up (so that no pushed event is
+// missed), for callers and tests to wait on without sleeping.
+//
+// # Plugins
+//
+// A [Plugin] is a whole behaviour: its Setup registers middleware,
+// handlers and background jobs on the bot it is given ([Bot.Plug]). A
+// job, added with [Bot.Go], starts once Run has connected, gets a context
+// that ends when the bot shuts down, and is waited for by Run; its error
+// is logged and does not stop the bot. Plugins are values passed to Plug:
+// nothing registers itself by being imported.
+package bot

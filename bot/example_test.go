@@ -1,0 +1,124 @@
+package bot_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/imtest"
+)
+
+// A bot that answers every user message, on the embedded server. In a
+// test, pass t where the Example passes its imtest.Script.
+func Example() {
+	var t imtest.Script
+	defer t.Close()
+	s := imtest.NewServer(&t)
+
+	b, err := bot.New(s.BotOptions(100))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		m := c.Event.Message
+		if c.Event.Kind != bot.EventMessage || m.Sender == c.Bot().UserID() {
+			return nil // the bot sees its own messages too
+		}
+		_, err := c.Reply(strings.ToUpper(imtest.Text(m)))
+		return err
+	}))
+	s.RunBot(&t, b) // in a program: err = b.Run(ctx)
+
+	alice := s.NewUser(&t, 1)
+	conv := alice.CreateSingle(&t, 100)
+	alice.Send(&t, conv, "hello")
+	fmt.Println(imtest.Text(alice.WaitReply(&t, conv)))
+	// Output: HELLO
+}
+
+// A dialog: the handler asks, and WaitNext hands it the user's answer.
+func ExampleContext_WaitNext() {
+	var t imtest.Script
+	defer t.Close()
+	s := imtest.NewServer(&t)
+
+	b := s.NewBot(&t, 100)
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if c.Event.Kind != bot.EventMessage || imtest.Text(c.Event.Message) != "/hello" {
+			return nil
+		}
+		if _, err := c.Reply("What is your name?"); err != nil {
+			return err
+		}
+		answer, err := c.WaitNext(time.Minute)
+		if err != nil {
+			return err
+		}
+		_, err = c.Reply("Hello, " + imtest.Text(answer) + "!")
+		return err
+	}))
+	s.RunBot(&t, b)
+
+	alice := s.NewUser(&t, 1)
+	conv := alice.CreateSingle(&t, 100)
+	alice.Send(&t, conv, "/hello")
+	fmt.Println(imtest.Text(alice.WaitReply(&t, conv)))
+	alice.Send(&t, conv, "Alice")
+	fmt.Println(imtest.Text(alice.WaitReply(&t, conv)))
+	// Output:
+	// What is your name?
+	// Hello, Alice!
+}
+
+// Middleware wraps the handler; the first added is outermost.
+func ExampleBot_Use() {
+	var t imtest.Script
+	defer t.Close()
+	s := imtest.NewServer(&t)
+
+	b := s.NewBot(&t, 100)
+	onlyUsers := func(next bot.Handler) bot.Handler {
+		return bot.HandlerFunc(func(c *bot.Context) error {
+			if c.Event.Kind != bot.EventMessage || c.Event.Sender() == c.Bot().UserID() {
+				return nil
+			}
+			return next.Handle(c)
+		})
+	}
+	b.Use(onlyUsers)
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		_, err := c.Quote("got it")
+		return err
+	}))
+	s.RunBot(&t, b)
+
+	alice := s.NewUser(&t, 1)
+	conv := alice.CreateSingle(&t, 100)
+	sent := alice.Send(&t, conv, "remember the milk")
+	reply := alice.WaitReply(&t, conv)
+	fmt.Println(imtest.Text(reply), reply.Reference.ReferencedMessageID == sent.ServerID)
+	// Output: got it true
+}
+
+// A background job starts once the bot runs and stops with it.
+func ExampleBot_Go() {
+	var t imtest.Script
+	defer t.Close()
+	s := imtest.NewServer(&t)
+
+	b := s.NewBot(&t, 100)
+	stopped := make(chan struct{})
+	b.Go(func(ctx context.Context) error {
+		<-ctx.Done() // a real job would tick, post, sync…
+		close(stopped)
+		return nil
+	})
+	s.RunBot(&t, b)
+	b.Close()
+	<-stopped
+	fmt.Println("job stopped")
+	// Output: job stopped
+}
