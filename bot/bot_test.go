@@ -55,7 +55,7 @@ func echo(c *bot.Context) error {
 	if !fromUser(c) {
 		return nil
 	}
-	_, err := c.Reply("echo: " + imtest.Text(c.Event.Message))
+	_, err := c.Reply("echo: " + c.Event.Message.Text())
 	return err
 }
 
@@ -93,7 +93,7 @@ func block(c *bot.Context, ch <-chan struct{}, what string) error {
 // checks its text.
 func wantReply(t *testing.T, u *imtest.User, conv im.ConversationRef, want string) {
 	t.Helper()
-	if got := imtest.Text(u.WaitReply(t, conv)); got != want {
+	if got := u.WaitReply(t, conv).Text(); got != want {
 		t.Fatalf("user %v got %q, want %q", u.ID(), got, want)
 	}
 }
@@ -159,7 +159,7 @@ func countTexts(b *bot.Bot) (count *atomic.Int64, seen func(text string) <-chan 
 		count.Add(1)
 		mu.Lock()
 		defer mu.Unlock()
-		ch := signal(imtest.Text(e.Message))
+		ch := signal(e.Message.Text())
 		select {
 		case <-ch:
 		default:
@@ -204,7 +204,7 @@ func TestOrderWithinConversationParallelAcross(t *testing.T) {
 		if !fromUser(c) {
 			return nil
 		}
-		id, text := c.Event.ConversationRef.ID, imtest.Text(c.Event.Message)
+		id, text := c.Event.ConversationRef.ID, c.Event.Message.Text()
 		if id == convA.ID && text == "0" {
 			// Only a second worker, running B meanwhile, lets A go on;
 			// A's messages queue up behind this one.
@@ -270,7 +270,7 @@ func TestBackpressureDropsNothing(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		got = append(got, imtest.Text(c.Event.Message))
+		got = append(got, c.Event.Message.Text())
 		if len(got) == n {
 			close(allHandled)
 		}
@@ -308,10 +308,10 @@ func TestPanicGoesToOnErrorAndTheBotGoesOn(t *testing.T) {
 	}
 	failures := make(chan failure, 1)
 	b := newBot(t, s, func(o *bot.Options) {
-		o.OnError = func(c *bot.Context, err error) { failures <- failure{imtest.Text(c.Event.Message), err} }
+		o.OnError = func(c *bot.Context, err error) { failures <- failure{c.Event.Message.Text(), err} }
 	})
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if fromUser(c) && imtest.Text(c.Event.Message) == "panic" {
+		if fromUser(c) && c.Event.Message.Text() == "panic" {
 			panic("boom")
 		}
 		return echo(c)
@@ -336,7 +336,7 @@ func TestPanicGoesToOnErrorAndTheBotGoesOn(t *testing.T) {
 // dialog is a handler with one dialog: "/ask" asks a name and greets the
 // next message's sender by it; every other message is echoed.
 func dialog(c *bot.Context) error {
-	if !fromUser(c) || imtest.Text(c.Event.Message) != "/ask" {
+	if !fromUser(c) || c.Event.Message.Text() != "/ask" {
 		return echo(c)
 	}
 	if _, err := c.Reply("name?"); err != nil {
@@ -346,7 +346,7 @@ func dialog(c *bot.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.Reply("hi " + imtest.Text(m))
+	_, err = c.Reply("hi " + m.Text())
 	return err
 }
 
@@ -380,7 +380,7 @@ func TestWaitNextTakesAQueuedMessage(t *testing.T) {
 	_, seen := countTexts(b)
 	asked, proceed := make(chan struct{}), make(chan struct{})
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if fromUser(c) && imtest.Text(c.Event.Message) == "/ask" {
+		if fromUser(c) && c.Event.Message.Text() == "/ask" {
 			close(asked)
 			if err := block(c, proceed, "proceed"); err != nil {
 				return err
@@ -409,7 +409,7 @@ func TestWaitNextTimeout(t *testing.T) {
 	b := newBot(t, s)
 	waited := make(chan error, 1)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !fromUser(c) || imtest.Text(c.Event.Message) != "/ask" {
+		if !fromUser(c) || c.Event.Message.Text() != "/ask" {
 			return echo(c)
 		}
 		_, err := c.WaitNext(20 * time.Millisecond)
@@ -493,7 +493,7 @@ func TestShutdownCancelsHandlersAtDrainTimeout(t *testing.T) {
 		if !fromUser(c) {
 			return nil
 		}
-		handled = append(handled, imtest.Text(c.Event.Message))
+		handled = append(handled, c.Event.Message.Text())
 		if len(handled) == 1 {
 			close(started)
 			<-c.Context().Done()

@@ -27,7 +27,7 @@ func Example() {
 		if c.Event.Kind != bot.EventMessage || m.Sender == c.Bot().UserID() {
 			return nil // the bot sees its own messages too
 		}
-		_, err := c.Reply(strings.ToUpper(imtest.Text(m)))
+		_, err := c.Reply(strings.ToUpper(m.Text()))
 		return err
 	}))
 	s.RunBot(&t, b) // in a program: err = b.Run(ctx)
@@ -35,7 +35,7 @@ func Example() {
 	alice := s.NewUser(&t, 1)
 	conv := alice.CreateSingle(&t, 100)
 	alice.Send(&t, conv, "hello")
-	fmt.Println(imtest.Text(alice.WaitReply(&t, conv)))
+	fmt.Println(alice.WaitReply(&t, conv).Text())
 	// Output: HELLO
 }
 
@@ -47,7 +47,7 @@ func ExampleContext_WaitNext() {
 
 	b := s.NewBot(&t, 100)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if c.Event.Kind != bot.EventMessage || imtest.Text(c.Event.Message) != "/hello" {
+		if c.Event.Kind != bot.EventMessage || c.Event.Message.Text() != "/hello" {
 			return nil
 		}
 		if _, err := c.Reply("What is your name?"); err != nil {
@@ -57,7 +57,7 @@ func ExampleContext_WaitNext() {
 		if err != nil {
 			return err
 		}
-		_, err = c.Reply("Hello, " + imtest.Text(answer) + "!")
+		_, err = c.Reply("Hello, " + answer.Text() + "!")
 		return err
 	}))
 	s.RunBot(&t, b)
@@ -65,9 +65,9 @@ func ExampleContext_WaitNext() {
 	alice := s.NewUser(&t, 1)
 	conv := alice.CreateSingle(&t, 100)
 	alice.Send(&t, conv, "/hello")
-	fmt.Println(imtest.Text(alice.WaitReply(&t, conv)))
+	fmt.Println(alice.WaitReply(&t, conv).Text())
 	alice.Send(&t, conv, "Alice")
-	fmt.Println(imtest.Text(alice.WaitReply(&t, conv)))
+	fmt.Println(alice.WaitReply(&t, conv).Text())
 	// Output:
 	// What is your name?
 	// Hello, Alice!
@@ -99,7 +99,7 @@ func ExampleBot_Use() {
 	conv := alice.CreateSingle(&t, 100)
 	sent := alice.Send(&t, conv, "remember the milk")
 	reply := alice.WaitReply(&t, conv)
-	fmt.Println(imtest.Text(reply), reply.Reference.ReferencedMessageID == sent.ServerID)
+	fmt.Println(reply.Text(), reply.Reference.ReferencedMessageID == sent.ServerID)
 	// Output: got it true
 }
 

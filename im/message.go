@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -453,4 +454,20 @@ func (f FileInfo) Content() (string, error) {
 		return "", &Error{Type: ErrorTypeInvalidArgument, Msg: "FileInfo: " + err.Error(), Inner: err}
 	}
 	return string(b), nil
+}
+
+// Text returns the text of a text message: the "text" field of its JSON
+// content ({"text":"hi"}), as TextContent writes it; "" when the content
+// carries no text.
+func (m *Message) Text() string {
+	if m == nil || !strings.HasPrefix(strings.TrimSpace(m.Content), "{") {
+		return ""
+	}
+	var c struct {
+		Text string `json:"text"`
+	}
+	if json.Unmarshal([]byte(m.Content), &c) != nil {
+		return ""
+	}
+	return c.Text
 }

@@ -849,3 +849,22 @@ func TestEnumStrings(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageText(t *testing.T) {
+	for _, tt := range []struct {
+		content, want string
+	}{
+		{TextContent("hi"), "hi"},
+		{TextContent(""), ""},
+		{`{"url":"x"}`, ""},
+		{"not json", ""},
+		{` {"text":"padded"}`, "padded"},
+	} {
+		if got := (&Message{Content: tt.content}).Text(); got != tt.want {
+			t.Errorf("Text(%q) = %q, want %q", tt.content, got, tt.want)
+		}
+	}
+	if got := (*Message)(nil).Text(); got != "" {
+		t.Errorf("nil.Text() = %q", got)
+	}
+}

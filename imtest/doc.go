@@ -44,7 +44,7 @@
 //	alice := s.NewUser(t, 1)
 //	conv := alice.CreateSingle(t, 100)
 //	alice.Send(t, conv, "hi")
-//	if got := imtest.Text(alice.WaitReply(t, conv)); got != "hi" { … }
+//	if got := alice.WaitReply(t, conv).Text(); got != "hi" { … }
 //
 // # TB and Examples
 //

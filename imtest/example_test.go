@@ -17,7 +17,7 @@ func Example() {
 	b := s.NewBot(&t, 100)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 		if m := c.Event.Message; c.Event.Kind == bot.EventMessage && m.Sender != c.Bot().UserID() {
-			_, err := c.Reply("echo: " + imtest.Text(m))
+			_, err := c.Reply("echo: " + m.Text())
 			return err
 		}
 		return nil
@@ -26,7 +26,7 @@ func Example() {
 	alice := s.NewUser(&t, 1)
 	conv := alice.CreateSingle(&t, 100)
 	alice.Send(&t, conv, "hi")
-	fmt.Println(imtest.Text(alice.WaitReply(&t, conv)))
+	fmt.Println(alice.WaitReply(&t, conv).Text())
 	// Output: echo: hi
 }
 
@@ -42,7 +42,7 @@ func ExampleUser_WaitMessage() {
 	alice.Send(&t, group, "two")
 	for range 2 {
 		m := bob.WaitReply(&t, group)
-		fmt.Println(m.Index, m.Sender, imtest.Text(m))
+		fmt.Println(m.Index, m.Sender, m.Text())
 	}
 	// Output:
 	// 1 1 one

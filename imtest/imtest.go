@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -396,21 +395,6 @@ func (u *User) WaitMessage(t TB, ref im.ConversationRef, timeout time.Duration) 
 func (u *User) WaitReply(t TB, ref im.ConversationRef) *im.Message {
 	t.Helper()
 	return u.WaitMessage(t, ref, DefaultTimeout)
-}
-
-// Text returns the text of a text message (its content {"text": …}
-// decoded), or the content unchanged when it is not a text message's.
-func Text(m *im.Message) string {
-	if m == nil {
-		return ""
-	}
-	var c struct {
-		Text *string `json:"text"`
-	}
-	if json.Unmarshal([]byte(m.Content), &c) != nil || c.Text == nil {
-		return m.Content
-	}
-	return *c.Text
 }
 
 // Script is a TB for code that runs outside a test, such as an Example,

@@ -95,11 +95,11 @@ func TestUsersExchangeMessages(t *testing.T) {
 
 	sent := alice.Send(t, conv, "hello")
 	got := bob.WaitReply(t, conv)
-	if got.ServerID != sent.ServerID || got.Sender != alice.ID() || imtest.Text(got) != "hello" {
+	if got.ServerID != sent.ServerID || got.Sender != alice.ID() || got.Text() != "hello" {
 		t.Fatalf("bob got %+v, want alice's %q (server id %v)", got, "hello", sent.ServerID)
 	}
 	bob.Send(t, conv, "hi alice")
-	if got := imtest.Text(alice.WaitReply(t, conv)); got != "hi alice" {
+	if got := alice.WaitReply(t, conv).Text(); got != "hi alice" {
 		t.Fatalf("alice got %q, want %q: her own message must not count", got, "hi alice")
 	}
 }
@@ -119,12 +119,12 @@ func TestWaitMessageKeepsEarlierMessages(t *testing.T) {
 	carol.Send(t, group, "from carol")
 
 	// Waiting on the single chat first skips nothing of the group's.
-	if got := imtest.Text(bob.WaitReply(t, single)); got != "single" {
+	if got := bob.WaitReply(t, single).Text(); got != "single" {
 		t.Fatalf("single chat: got %q", got)
 	}
 	var got []string
 	for range 6 {
-		got = append(got, imtest.Text(bob.WaitReply(t, group)))
+		got = append(got, bob.WaitReply(t, group).Text())
 	}
 	want := []string{"group 0", "group 1", "group 2", "group 3", "group 4", "from carol"}
 	if !slices.Equal(got, want) {
@@ -142,7 +142,7 @@ func TestLiveChat(t *testing.T) {
 	}
 	bob.JoinLive(t, live)
 	bob.Send(t, live, "hello everyone")
-	if got := imtest.Text(alice.WaitReply(t, live)); got != "hello everyone" {
+	if got := alice.WaitReply(t, live).Text(); got != "hello everyone" {
 		t.Fatalf("alice got %q", got)
 	}
 }
@@ -254,7 +254,7 @@ func TestNewUnstartedServer(t *testing.T) {
 	if _, err := bob.SendMessage(ctx, conv, im.OutgoingMessage{Content: im.TextContent("hi")}); err != nil {
 		t.Fatal(err)
 	}
-	if got := imtest.Text(alice.WaitReply(t, conv)); got != "hi" {
+	if got := alice.WaitReply(t, conv).Text(); got != "hi" {
 		t.Fatalf("alice got %q", got)
 	}
 }
@@ -306,24 +306,4 @@ func TestScript(t *testing.T) {
 		}()
 		s.Close()
 	})
-}
-
-func TestText(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		content string
-		want    string
-	}{
-		{im.TextContent("hi"), "hi"},
-		{im.TextContent(""), ""},
-		{`{"url":"x"}`, `{"url":"x"}`},
-		{"not json", "not json"},
-	} {
-		if got := imtest.Text(&im.Message{Content: tt.content}); got != tt.want {
-			t.Errorf("Text(%q) = %q, want %q", tt.content, got, tt.want)
-		}
-	}
-	if got := imtest.Text(nil); got != "" {
-		t.Errorf("Text(nil) = %q", got)
-	}
 }

@@ -1,0 +1,21 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/imtest"
+)
+
+func TestEcho(t *testing.T) {
+	s := imtest.NewServer(t)
+	b := s.NewBot(t, botID)
+	b.Handle(bot.HandlerFunc(echo))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1001)
+	conv := alice.CreateSingle(t, botID)
+	alice.Send(t, conv, "hello")
+	if got := alice.WaitReply(t, conv).Text(); got != "hello" {
+		t.Fatalf("echo replied %q", got)
+	}
+}
