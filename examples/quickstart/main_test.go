@@ -13,11 +13,11 @@ func TestQuickstartScript(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"single chat 0:1:1001:1002",
-		`user 1002 got a push: #1 from 1001: {"text":"hello bob"}`,
-		"user 1001's inbox, cursor 0 → 2:",
-		`#1 1001 → {"text":"hello bob"}`,
-		`#2 1002 → {"text":"hi alice, got it"}`,
+		"demo bot: user 100, ready",
+		"user 1001 opened 0:1:100:1001 with the bot",
+		"1001 → hello\n  100 → try /help",
+		"1001 → /help\n  100 → commands: /echo <text>, /help",
+		"1001 → /echo imbot works\n  100 → imbot works (quoting)",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
