@@ -3,6 +3,7 @@ module github.com/imbot-go/imbot
 go 1.26.0
 
 require (
+	github.com/expr-lang/expr v1.17.8
 	github.com/google/btree v1.1.3
 	github.com/gorilla/websocket v1.5.3
 	go.etcd.io/bbolt v1.5.0

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -460,14 +459,8 @@ func (f FileInfo) Content() (string, error) {
 // content ({"text":"hi"}), as TextContent writes it; "" when the content
 // carries no text.
 func (m *Message) Text() string {
-	if m == nil || !strings.HasPrefix(strings.TrimSpace(m.Content), "{") {
+	if m == nil {
 		return ""
 	}
-	var c struct {
-		Text string `json:"text"`
-	}
-	if json.Unmarshal([]byte(m.Content), &c) != nil {
-		return ""
-	}
-	return c.Text
+	return contentText(m.Content)
 }

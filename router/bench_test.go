@@ -1,0 +1,92 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/imbot-go/imbot/bot"
+)
+
+// benchRouter registers n routes, most of which cannot match a
+// single-chat command: commands (two in five), group-only commands,
+// group-only regexes and friend events. target is a command route that
+// matches `/cmd<target> paris 3` in a single chat.
+func benchRouter(n int) (r *Router, target int) {
+	r = New()
+	noop := func(*bot.Context) error { return nil }
+	for i := range n {
+		switch i % 5 {
+		case 0, 1:
+			r.OnCommand(fmt.Sprintf("/cmd%d <city> [days:int]", i), noop)
+			target = i
+		case 2:
+			r.OnFunc(And(Command(fmt.Sprintf("/cmd%d <city> [days:int]", i)), InGroup()), noop)
+		case 3:
+			r.OnFunc(And(InGroup(), Regex(fmt.Sprintf(`^hello%d`, i))), noop)
+		case 4:
+			r.OnEvent(bot.EventFriendAdded, noop)
+		}
+	}
+	return r, target
+}
+
+// BenchmarkDispatch measures Router.Handle for a command message at 10,
+// 100 and 1000 routes. The Context is reused, as its parameter map is the
+// bot's allocation, not the router's (see fresh-context).
+func BenchmarkDispatch(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("command/routes=%d", n), func(b *testing.B) {
+			r, target := benchRouter(n)
+			c := newCtx(msgEvent(fmt.Sprintf(`{"text":"/cmd%d paris 3"}`, target), single))
+			if err := r.Handle(c); err != nil || c.Param("days") != "3" {
+				b.Fatalf("Handle = %v, params %v", err, c.Params())
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = r.Handle(c)
+			}
+		})
+	}
+	for _, n := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("miss/routes=%d", n), func(b *testing.B) {
+			r, _ := benchRouter(n)
+			c := newCtx(msgEvent(`{"text":"just chatting"}`, single))
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = r.Handle(c)
+			}
+		})
+	}
+	b.Run("fresh-context/routes=1000", func(b *testing.B) {
+		r, target := benchRouter(1000)
+		ev := msgEvent(fmt.Sprintf(`{"text":"/cmd%d paris 3"}`, target), single)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = r.Handle(bot.NewContext(ctx, ev))
+		}
+	})
+	b.Run("expr/routes=1", func(b *testing.B) {
+		r := New()
+		r.MustOnExpr(benchExpr, func(*bot.Context) error { return nil })
+		c := newCtx(withExt(msgEvent(`{"text":"what's the weather in paris"}`, group), map[string]string{"lang": "fr"}))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = r.Handle(c)
+		}
+	})
+}
+
+func TestDispatchAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	for _, n := range []int{10, 1000} {
+		r, target := benchRouter(n)
+		c := newCtx(msgEvent(fmt.Sprintf(`{"text":"/cmd%d paris 3"}`, target), single))
+		if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
+			t.Errorf("%d routes: %v allocs per dispatch, want 0", n, allocs)
+		}
+	}
+}

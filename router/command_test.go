@@ -1,0 +1,214 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/imbot-go/imbot/bot"
+)
+
+func TestParseCommand(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		spec      string
+		wantSpec  string
+		wantUsage string
+		wantErr   string
+	}{
+		{"/help", "command(/help)", "/help", ""},
+		{"  /weather   <city>  [days:int] ", "command(/weather <city> [days:int])", "/weather <city> [days]", ""},
+		{"/say <text:rest>", "command(/say <text:rest>)", "/say <text>", ""},
+		{"/set <key:string> <on:bool> [ratio:float]", "command(/set <key> <on:bool> [ratio:float])", "/set <key> <on> [ratio]", ""},
+		{"/天气 <城市>", "command(/天气 <城市>)", "/天气 <城市>", ""},
+		{"/a-b_c [n_1:int]", "command(/a-b_c [n_1:int])", "/a-b_c [n_1]", ""},
+
+		{"", "", "", "empty"},
+		{"weather", "", "", "must start with /"},
+		{"/", "", "", "must start with /"},
+		{"/we.ather", "", "", `bad character '.'`},
+		{"/x city", "", "", `"city" is not <name>`},
+		{"/x <>", "", "", `"<>" is not <name>`},
+		{"/x <city]", "", "", `"<city]" is not <name>`},
+		{"/x <n:long>", "", "", `unknown type "long"`},
+		{"/x <1n>", "", "", `bad argument name "1n"`},
+		{"/x <a> <a:int>", "", "", "argument a named twice"},
+		{"/x [a] <b>", "", "", "required argument b follows an optional one"},
+		{"/x <a:rest> <b>", "", "", "argument <b> follows the rest argument a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			t.Parallel()
+			m, err := ParseCommand(tt.spec)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.String() != tt.wantSpec || m.Usage() != tt.wantUsage {
+				t.Errorf("String, Usage = %q, %q; want %q, %q", m.String(), m.Usage(), tt.wantSpec, tt.wantUsage)
+			}
+		})
+	}
+}
+
+func TestCommandArgs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		spec      string
+		content   string
+		wantName  bool              // the command's name matched
+		wantUsage string            // the UsageError's text, when the arguments are bad
+		want      map[string]string // the parameters when they are good
+	}{
+		{"all", "/weather <city> [days:int]", `{"text":"/weather paris 3"}`, true, "", map[string]string{"city": "paris", "days": "3"}},
+		{"optional absent", "/weather <city> [days:int]", `{"text":"/weather paris"}`, true, "", map[string]string{"city": "paris"}},
+		{"spaces", "/weather <city> [days:int]", `{"text":"  /weather \t paris\u3000 -2  "}`, true, "", map[string]string{"city": "paris", "days": "-2"}},
+		{"quoted", "/weather <city> [days:int]", `{"text":"/weather \"new york\" 3"}`, true, "", map[string]string{"city": "new york", "days": "3"}},
+		{"float bool", "/set <on:bool> <ratio:float>", `{"text":"/set 1 2.5e1"}`, true, "", map[string]string{"on": "true", "ratio": "2.5e1"}},
+		{"bool false", "/set <on:bool>", `{"text":"/set F"}`, true, "", map[string]string{"on": "false"}},
+		{"rest", "/say <to> <text:rest>", `{"text":"/say bob  hello \"there\"  you "}`, true, "", map[string]string{"to": "bob", "text": `hello "there"  you`}},
+		{"optional rest absent", "/say [text:rest]", `{"text":"/say   "}`, true, "", map[string]string{}},
+		{"no args", "/help", `{"text":"/help"}`, true, "", map[string]string{}},
+
+		{"missing", "/weather <city> [days:int]", `{"text":"/weather"}`, true, "router: /weather <city> [days]: city: missing", nil},
+		{"not an int", "/weather <city> [days:int]", `{"text":"/weather paris x"}`, true, `router: /weather <city> [days]: days: "x" is not an int`, nil},
+		{"int overflow", "/n <n:int>", `{"text":"/n 99999999999999999999"}`, true, `n: "99999999999999999999" is not an int`, nil},
+		{"not a number", "/n <f:float>", `{"text":"/n NaN"}`, true, `f: "NaN" is not a number`, nil},
+		{"not a bool", "/n <b:bool>", `{"text":"/n yes"}`, true, `b: "yes" is not a bool`, nil},
+		{"too many", "/help", `{"text":"/help me"}`, true, "router: /help: too many arguments", nil},
+		{"quote", "/w <city>", `{"text":"/w \"new york"}`, true, "city: unterminated quote", nil},
+
+		{"other command", "/weather <city>", `{"text":"/weathers paris"}`, false, "", nil},
+		{"not first", "/weather <city>", `{"text":"say /weather paris"}`, false, "", nil},
+		{"no text", "/weather <city>", `{"url":"x"}`, false, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCtx(msgEvent(tt.content, single))
+			s := getState(c, nil)
+			defer putState(s)
+			ok, uerr := Command(tt.spec).parse(s)
+			if ok != tt.wantName {
+				t.Fatalf("name matched = %v, want %v", ok, tt.wantName)
+			}
+			switch {
+			case tt.wantUsage != "":
+				if uerr == nil || !strings.Contains(uerr.Error(), tt.wantUsage) {
+					t.Fatalf("usage error = %v, want it to contain %q", uerr, tt.wantUsage)
+				}
+			case uerr != nil:
+				t.Fatalf("usage error %v", uerr)
+			case tt.want != nil && !maps.Equal(c.Params(), tt.want):
+				t.Errorf("params = %v, want %v", c.Params(), tt.want)
+			}
+		})
+	}
+}
+
+func TestTypedParams(t *testing.T) {
+	t.Parallel()
+	r := New()
+	var days int
+	var ratio float64
+	var on, okDays, okMissing bool
+	r.OnCommand("/w <city> <days:int> <ratio:float> <on:bool> [x:int]", func(c *bot.Context) error {
+		days, okDays = ParamInt(c, "days")
+		ratio, _ = ParamFloat(c, "ratio")
+		on, _ = ParamBool(c, "on")
+		_, okMissing = ParamInt(c, "x")
+		return nil
+	})
+	if err := r.Handle(newCtx(msgEvent(`{"text":"/w paris 3 0.5 t"}`, single))); err != nil {
+		t.Fatal(err)
+	}
+	if days != 3 || !okDays || ratio != 0.5 || !on || okMissing {
+		t.Errorf("days, ratio, on, x present = %d %v, %v, %v, %v", days, okDays, ratio, on, okMissing)
+	}
+}
+
+func TestUsagePath(t *testing.T) {
+	t.Parallel()
+	bad := msgEvent(`{"text":"/weather paris x"}`, group)
+
+	t.Run("handler", func(t *testing.T) {
+		t.Parallel()
+		r := New()
+		var log []string
+		r.Use(func(next bot.Handler) bot.Handler {
+			return bot.HandlerFunc(func(c *bot.Context) error { log = append(log, "mw"); return next.Handle(c) })
+		})
+		r.OnUsageError(func(c *bot.Context, err *UsageError) error {
+			log = append(log, "usage:"+err.Usage+":"+err.Arg+":"+err.Reason+":city="+c.Param("city"))
+			return nil
+		})
+		r.OnCommand("/weather <city> [days:int]", func(*bot.Context) error { log = append(log, "handler"); return nil })
+		r.OnMessage(func(*bot.Context) error { log = append(log, "fallback"); return nil })
+		if err := r.Handle(newCtx(bad)); err != nil {
+			t.Fatal(err)
+		}
+		want := `mw usage:/weather <city> [days]:days:"x" is not an int:city=paris`
+		if got := strings.Join(log, " "); got != want {
+			t.Errorf("ran %q, want %q", got, want)
+		}
+	})
+
+	t.Run("continue", func(t *testing.T) {
+		t.Parallel()
+		r := New()
+		var got string
+		r.OnUsageError(func(*bot.Context, *UsageError) error { return ErrContinue })
+		r.OnCommand("/weather <city> [days:int]", func(*bot.Context) error { got = "handler"; return nil })
+		r.OnMessage(func(*bot.Context) error { got = "fallback"; return nil })
+		if err := r.Handle(newCtx(bad)); err != nil || got != "fallback" {
+			t.Errorf("Handle = %v, ran %q; want nil, fallback", err, got)
+		}
+	})
+
+	t.Run("default replies", func(t *testing.T) {
+		t.Parallel()
+		// A Context without a bot cannot reply: the reply's error is
+		// what Handle returns.
+		r := New()
+		r.OnCommand("/weather <city> [days:int]", func(*bot.Context) error { return errors.New("handler ran") })
+		err := r.Handle(newCtx(bad))
+		if err == nil || !strings.Contains(err.Error(), "belongs to no bot") {
+			t.Errorf("Handle = %v, want the reply's no-bot error", err)
+		}
+	})
+
+	t.Run("only when the rest matched", func(t *testing.T) {
+		t.Parallel()
+		r := New()
+		r.OnFunc(And(Command("/weather <city> [days:int]"), InSingle()), func(*bot.Context) error { return errors.New("handler ran") })
+		r.OnUsageError(func(*bot.Context, *UsageError) error { return errors.New("usage ran") })
+		if err := r.Handle(newCtx(bad)); err != nil {
+			t.Errorf("Handle = %v; a group message must not match a single-chat command", err)
+		}
+	})
+}
+
+func TestCommandSpecPanics(t *testing.T) {
+	t.Parallel()
+	r := New()
+	_, file, line, _ := runtime.Caller(0)
+	msg := mustPanic(t, func() { r.OnCommand("/x <a:long>", func(*bot.Context) error { return nil }) })
+	want := fmt.Sprintf("(at %s:%d)", file, line+1)
+	if !strings.Contains(msg, `router: command spec "/x <a:long>": argument a has unknown type "long"`) || !strings.Contains(msg, want) {
+		t.Errorf("panic %q, want the spec error and %q", msg, want)
+	}
+	msg = mustPanic(t, func() { Command("nope") })
+	want = fmt.Sprintf("(at %s:%d)", file, line+6)
+	if !strings.Contains(msg, want) {
+		t.Errorf("panic %q, want %q", msg, want)
+	}
+}

@@ -1,0 +1,142 @@
+// Package router dispatches a bot's events to handlers by what they are:
+// event kind, message type, mention, conversation type, command, regular
+// expression, keyword, prefix, or an expr-lang expression. A [Router] is a
+// [bot.Handler], as chi's Mux is an http.Handler:
+//
+//	r := router.New()
+//	r.Use(logging)
+//	r.OnCommand("/weather <city> [days:int]", func(c *bot.Context) error {
+//		days, _ := router.ParamInt(c, "days")
+//		_, err := c.Reply(forecast(c.Param("city"), days))
+//		return err
+//	})
+//	r.OnRegex(`^(?i)hello (?P<name>\w+)`, greet)
+//	if err := r.OnExpr(`IsGroup && Mentioned && Ext["lang"] == "fr"`, bonjour); err != nil {
+//		return err // a bad expression, with its line:column
+//	}
+//	b.Handle(r)
+//
+// # Routes and matchers
+//
+// A route is a [Matcher] and a handler, registered with [Router.On] or a
+// convenience: OnMessage, OnEvent, OnCommand, OnRegex, OnPrefix,
+// OnKeyword, OnExpr. Matchers combine with [And], [Or] and [Not]; a route's
+// matcher that is an And counts as the route's own list of matchers.
+//
+// Registration validates everything it can, and a programmer's mistake
+// (a nil handler, a bad command spec or regex in code, matchers that can
+// never match together, a conflicting command, registering after the
+// router started serving) panics naming the caller's file:line, as
+// net/http's ServeMux does. Text that users supply has error-returning
+// forms: [Expr], [Router.OnExpr], [ParseCommand], [Regexp].
+//
+// # Text
+//
+// The text of a message, which commands, regexes, keywords, prefixes and
+// [Env].Text look at, is the "text" member of its content when the
+// content is a JSON object, as im.TextContent makes it ({"text":"hi"});
+// "" when the object has no string "text"; and the content itself when it
+// is not a JSON object.
+//
+// # Commands
+//
+// A command spec such as "/weather <city> [days:int]" names the command
+// and its arguments (see [ParseCommand]): required <name> and optional
+// [name], typed string (the default; one word or a "quoted phrase"), int,
+// float, bool, or rest (the rest of the text). A message matches when the
+// first word of its text, white space trimmed, is the command's name; its
+// arguments become route parameters (c.Param("city")), converted where
+// the type says (a bool is "true" or "false"), and read typed with
+// [ParamInt], [ParamFloat] and [ParamBool].
+//
+// A message that names a route's command but whose arguments are bad (one
+// missing, one of the wrong type, too many) is still a match for that
+// route: instead of the route's handler, the router runs the usage
+// handler, inside the route's middleware, with a [UsageError]. The
+// default, [DefaultUsageHandler], replies "usage: /weather <city> [days]";
+// set another with [Router.OnUsageError]. Like a route's handler, the
+// usage handler may return ErrContinue. This holds for a command that is
+// the route's matcher or one of its top-level And; inside Or or Not, bad
+// arguments simply do not match.
+//
+// # Precedence
+//
+// Every event is tried against the routes that can match it (see Index
+// below), in this order:
+//
+//  1. Priority: a route with a higher [Priority] is tried first. The
+//     default priority is 0.
+//  2. Registration order: among routes of equal priority, the one
+//     registered first is tried first. Specificity does not reorder
+//     routes; a specific route that must win over a general one
+//     registered earlier needs a higher priority.
+//
+// The first route that matches handles the event, and its handler's error
+// is what [Router.Handle] returns. A handler that returns [ErrContinue]
+// (or an error wrapping it) passes the event on: the next matching route
+// in the same order runs. When no route matches, or every route that
+// matched passed the event on, the NotFound handler runs (see
+// [Router.NotFound]); by default nothing runs and Handle returns nil.
+//
+// Two routes for the same command at the same priority would make the
+// second unreachable, so registering the second panics, naming both
+// registrations' file:line, unless their conversation types do not
+// overlap ("/ban" for groups and "/ban" for single chats). At different
+// priorities the same command may be registered twice; the lower one runs
+// when the higher passes the event on or does not match.
+//
+// # Index
+//
+// Routes are kept in buckets so that the cost of a dispatch does not grow
+// with routes that cannot match its event. A route goes in the buckets of
+// the event kinds it can match (a message matcher, such as a command or a
+// regex, implies messages; [Kind] says so explicitly; a route that
+// constrains no kind, such as a lone [Expr], goes in an "any kind"
+// bucket), then, within a kind, by its command's name if it has one, then
+// by the conversation types it allows ([InConversation], [InGroup], …) or
+// in the bucket for any conversation type. Regexes, keywords, prefixes,
+// mentions, expressions and custom matchers do not narrow a route
+// further: such routes are tried for every event of their kind.
+//
+// A dispatch selects at most six buckets: for the event's kind, its
+// command's bucket (the first word of the text, when it starts with "/")
+// in the event's conversation type and in any type, then the kind's
+// non-command buckets for the conversation type and for any type; and the
+// same two of the "any kind" set. It merges them by precedence. A dispatch
+// to a command route allocates nothing: the router's per-dispatch state is
+// pooled, the text is sliced from the content, and parameters go into the
+// Context's map (which the Context allocates on its first parameter).
+// [Router.Index] prints the buckets, one a line:
+//
+//	message /weather Group: #3
+//	message /weather: #4(p=10) #1
+//	message Group: #5
+//	message: #2
+//	any kind: #6
+//
+// # Middleware and groups
+//
+// [Router.Use] adds middleware to every route registered afterwards on the
+// router; [Router.Group] makes a router that shares the route table and
+// copies the middleware stack, for middleware that wraps only some
+// routes; [Router.With] does the same inline for one route. The stack is
+// built into each route at registration, so Use after a route panics, as
+// chi's does. A route's middleware runs around its handler only when the
+// route matched (so for each route that ran, when handlers pass the event
+// on with ErrContinue), never for routes that did not match; the NotFound
+// handler runs inside the stack of the router it was set on.
+//
+// # Explain
+//
+// [Router.Explain] reports, without running handlers, which routes an
+// event would be tried against, whether each matches and which matcher
+// rejected it and why, and which route would handle it; its String is for
+// logs and tests.
+//
+// # Concurrency
+//
+// Configure a Router before it serves: the first [Router.Handle] freezes
+// its routes, and registering afterwards panics. Registration is guarded
+// by a mutex; Handle and Explain are safe for concurrent use, as are all
+// matchers.
+package router

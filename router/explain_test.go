@@ -1,0 +1,105 @@
+package router
+
+import (
+	"maps"
+	"testing"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/im"
+)
+
+func TestExplain(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		notFound   bool
+		ev         bot.Event
+		want       string
+		wantParams map[string]string
+	}{
+		{
+			name: "matching, bad arguments",
+			ev:   msgEvent(`{"text":"/weather paris x"}`, group),
+			want: `event: message in Group, Text "/weather paris x"
+routes: 7 of 12 considered
+#3 group weather (p=10): command(/weather <city> [days:int]) && conversation(Group): matched, bad arguments, the usage handler runs: days: "x" is not an int [handles]
+#11 images (p=5): type(Image): rejected by type(Image): the message is Text
+#1 weather: command(/weather <city> [days:int]): matched, bad arguments, the usage handler runs: days: "x" is not an int
+#5 mention: mentions(bot) && conversation(OneToOne, Group): rejected by mentions(bot): the message does not mention the bot
+#6 hello: regex(^hello): rejected by regex(^hello): the text does not match
+#8 expr: expr(Kind == "friend added" || Text == "ping"): rejected by expr(Kind == "friend added" || Text == "ping"): false
+#2 all messages (p=-1): kind(message): matched
+handled by #3
+`,
+		},
+		{
+			name: "matching",
+			ev:   withExt(msgEvent(`{"text":"/weather paris 3"}`, single), map[string]string{"s:mentioned_users": "42"}),
+			want: `event: message in OneToOne, Text "/weather paris 3"
+routes: 7 of 12 considered
+#12 single weather (p=10): command(/weather <city> [days:int]) && conversation(OneToOne): matched [handles]
+#11 images (p=5): type(Image): rejected by type(Image): the message is Text
+#1 weather: command(/weather <city> [days:int]): matched
+#5 mention: mentions(bot) && conversation(OneToOne, Group): matched
+#6 hello: regex(^hello): rejected by regex(^hello): the text does not match
+#8 expr: expr(Kind == "friend added" || Text == "ping"): rejected by expr(Kind == "friend added" || Text == "ping"): false
+#2 all messages (p=-1): kind(message): matched
+handled by #12
+`,
+			wantParams: map[string]string{"city": "paris", "days": "3"},
+		},
+		{
+			name: "non-matching",
+			ev:   bot.Event{Kind: bot.EventMessageRecalled, ConversationRef: im.ConversationRef{Type: group}},
+			want: `event: message recalled in Group
+routes: 1 of 12 considered
+#8 expr: expr(Kind == "friend added" || Text == "ping"): rejected by expr(Kind == "friend added" || Text == "ping"): false
+no route matches: nothing runs
+`,
+		},
+		{
+			name:     "non-matching, NotFound",
+			notFound: true,
+			ev:       bot.Event{Kind: bot.EventFriendApplyReceived + 100},
+			want: `event: EventKind(109)
+routes: 1 of 12 considered
+#8 expr: expr(Kind == "friend added" || Text == "ping"): rejected by expr(Kind == "friend added" || Text == "ping"): false
+no route matches: the NotFound handler runs
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := goldenRouter()
+			if tt.notFound {
+				r.NotFound(func(*bot.Context) error { return nil })
+			}
+			c := newCtx(tt.ev)
+			if got := r.Explain(c).String(); got != tt.want {
+				t.Errorf("explanation:\n%s\nwant:\n%s", got, tt.want)
+			}
+			if tt.wantParams != nil && !maps.Equal(c.Params(), tt.wantParams) {
+				t.Errorf("params %v, want %v", c.Params(), tt.wantParams)
+			}
+		})
+	}
+}
+
+func TestExplainSteps(t *testing.T) {
+	t.Parallel()
+	r := goldenRouter()
+	ex := r.Explain(newCtx(msgEvent(`{"text":"/weather paris x"}`, group)))
+	if ex.Handler != 3 || ex.Total != 12 || len(ex.Steps) != 7 || ex.NotFound {
+		t.Fatalf("Handler, Total, len(Steps), NotFound = %d, %d, %d, %v", ex.Handler, ex.Total, len(ex.Steps), ex.NotFound)
+	}
+	first, second := ex.Steps[0], ex.Steps[1]
+	if !first.Matched || !first.Handles || first.Usage == nil || first.Usage.Arg != "days" || first.Name != "group weather" {
+		t.Errorf("first step %+v", first)
+	}
+	if second.Matched || second.Rejected != "type(Image)" || second.Reason != "the message is Text" {
+		t.Errorf("second step %+v", second)
+	}
+	// Explain does not freeze the router.
+	r.OnCommand("/after", func(*bot.Context) error { return nil })
+}

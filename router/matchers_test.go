@@ -1,0 +1,291 @@
+package router
+
+import (
+	"context"
+	"maps"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/im"
+)
+
+// msgEvent is a message event with the raw content, in a conversation of
+// type ct.
+func msgEvent(content string, ct im.ConversationType) bot.Event {
+	return bot.Event{
+		Kind: bot.EventMessage,
+		Message: &im.Message{
+			Type: im.MessageTypeText, Content: content, ConversationType: ct,
+			ConversationID: "c1", Sender: 7,
+		},
+		ConversationRef: im.ConversationRef{ID: "c1", Type: ct},
+	}
+}
+
+// withExt returns ev with the message's ext set.
+func withExt(ev bot.Event, ext map[string]string) bot.Event {
+	m := *ev.Message
+	m.Ext = ext
+	ev.Message = &m
+	return ev
+}
+
+func newCtx(ev bot.Event) *bot.Context { return bot.NewContext(context.Background(), ev) }
+
+const (
+	single = im.ConversationTypeOneToOne
+	group  = im.ConversationTypeGroup
+	live   = im.ConversationTypeMassChat
+)
+
+func TestMatchers(t *testing.T) {
+	t.Parallel()
+	weather := msgEvent(`{"text":"/weather paris 3"}`, single)
+	hello := msgEvent(`{"text":"  Hello Bob, how are you?"}`, group)
+	friend := bot.Event{Kind: bot.EventFriendAdded, Friend: &im.Friend{UserID: 9}}
+	mentionBot := withExt(hello, map[string]string{"s:mentioned_users": "5, 42"})
+	mentionAll := withExt(hello, map[string]string{"s:mentioned_users": "0"})
+	image := msgEvent(`{"__files":{}}`, group)
+	image.Message.Type = im.MessageTypeImage
+
+	tests := []struct {
+		name       string
+		m          Matcher
+		ev         bot.Event
+		want       bool
+		wantWhy    string // substring of the reason when !want
+		wantParams map[string]string
+	}{
+		{"kind/match", Kind(bot.EventMessage), weather, true, "", nil},
+		{"kind/several", Kind(bot.EventFriendAdded, bot.EventMessage), friend, true, "", nil},
+		{"kind/miss", Kind(bot.EventMessage), friend, false, "the event is friend added", nil},
+
+		{"type/match", MessageType(im.MessageTypeText), weather, true, "", nil},
+		{"type/miss", MessageType(im.MessageTypeText), image, false, "the message is Image", nil},
+		{"type/no message", MessageType(im.MessageTypeText), friend, false, "no message", nil},
+
+		{"conversation/single", InSingle(), weather, true, "", nil},
+		{"conversation/group", InGroup(), hello, true, "", nil},
+		{"conversation/live miss", InLive(), hello, false, "the conversation is Group", nil},
+		{"conversation/several", InConversation(single, group), hello, true, "", nil},
+		{"conversation/none", InGroup(), friend, false, "the event has no conversation", nil},
+
+		{"mention/bot", MentionsBot(), mentionBot, true, "", nil},
+		{"mention/bot not mentioned", MentionsBot(), mentionAll, false, "does not mention the bot", nil},
+		{"mention/all", MentionsAll(), mentionAll, true, "", nil},
+		{"mention/all miss", MentionsAll(), mentionBot, false, "does not mention everyone", nil},
+		{"mention/no ext", MentionsAll(), hello, false, "does not mention everyone", nil},
+
+		{"prefix/match", Prefix("Hello"), hello, true, "", nil},
+		{"prefix/miss", Prefix("hello"), hello, false, "does not start with", nil},
+		{"prefix/no message", Prefix("x"), friend, false, "no message", nil},
+
+		{"keyword/fold", Keyword("BOB"), hello, true, "", nil},
+		{"keyword/any of", Keyword("alice", "how are"), hello, true, "", nil},
+		{"keyword/miss", Keyword("alice"), hello, false, "none of the keywords", nil},
+
+		{"regex/plain", Regex(`^/weather \w+`), weather, true, "", nil},
+		{"regex/named", Regex(`^/(?P<cmd>\w+) (?P<city>\w+)(?: (?P<days>\d+))?(?P<none>x)?`), weather, true, "",
+			map[string]string{"cmd": "weather", "city": "paris", "days": "3"}},
+		{"regex/compiled", Regexp(regexp.MustCompile(`(?i)hello (?P<name>\w+)`)), hello, true, "",
+			map[string]string{"name": "Bob"}},
+		{"regex/miss", Regex(`^/help`), weather, false, "does not match", nil},
+
+		{"command/match", Command("/weather <city> [days:int]"), weather, true, "",
+			map[string]string{"city": "paris", "days": "3"}},
+		{"command/other", Command("/help"), weather, false, "the command is /weather", nil},
+		{"command/not a command", Command("/help"), hello, false, "the text is not a command", nil},
+		{"command/bad args alone", Command("/weather <city> <days:bool>"), weather, false, `"3" is not a bool`, nil},
+
+		{"and/match", And(InSingle(), Kind(bot.EventMessage)), weather, true, "", nil},
+		{"and/miss", And(InSingle(), Prefix("x")), weather, false, `prefix("x"): the text does not start`, nil},
+		{"or/second", Or(InGroup(), Prefix("/weather")), weather, true, "", nil},
+		{"or/none", Or(InGroup(), InLive()), weather, false,
+			"none matched (conversation(Group): the conversation is OneToOne; conversation(MassChat): the conversation is OneToOne)", nil},
+		{"not/match", Not(InGroup()), weather, true, "", nil},
+		{"not/miss", Not(InSingle()), weather, false, "conversation(OneToOne) matched", nil},
+
+		{"expr/match", MustExpr(`IsSingle && Text startsWith "/weather"`), weather, true, "", nil},
+		{"expr/miss", MustExpr(`IsGroup`), weather, false, "false", nil},
+		{"expr/kind", MustExpr(`Kind == "friend added" && Sender == 9`), friend, true, "", nil},
+
+		{"func", MatcherFunc(func(c *bot.Context) (bool, string) {
+			return c.Event.Message.Sender == 7, "not 7"
+		}), weather, true, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Through the router's path, which knows the bot's id …
+			c := newCtx(tt.ev)
+			s := getState(c, &table{botUser: 42, hasBotUser: true})
+			defer putState(s)
+			ok, why := internal(tt.m).match(s, true)
+			// … and alone, which agrees unless the bot's id is needed.
+			if _, isMention := tt.m.(*mentionMatcher); !isMention || tt.m.(*mentionMatcher).all {
+				if alone, _ := tt.m.Match(newCtx(tt.ev)); alone != ok {
+					t.Errorf("Match alone = %v, in a router %v", alone, ok)
+				}
+			}
+			if ok != tt.want {
+				t.Fatalf("Match = %v (%q), want %v", ok, why, tt.want)
+			}
+			if !ok && !strings.Contains(why, tt.wantWhy) {
+				t.Errorf("why = %q, want it to contain %q", why, tt.wantWhy)
+			}
+			if tt.wantParams != nil && !maps.Equal(c.Params(), tt.wantParams) {
+				t.Errorf("params = %v, want %v", c.Params(), tt.wantParams)
+			}
+		})
+	}
+}
+
+func TestMentionsBotUser(t *testing.T) {
+	t.Parallel()
+	ev := withExt(msgEvent(`{"text":"hi"}`, group), map[string]string{"s:mentioned_users": "42"})
+
+	// Alone, with no bot, the bot's id is unknown.
+	if ok, why := MentionsBot().Match(newCtx(ev)); ok || !strings.Contains(why, "unknown") {
+		t.Errorf("alone: Match = %v, %q; want false, unknown", ok, why)
+	}
+
+	// In a router, the BotUser option supplies it, for matchers and expr.
+	for _, id := range []im.UserID{42, 43} {
+		r := New(BotUser(id))
+		var got []string
+		r.OnFunc(MentionsBot(), func(*bot.Context) error { got = append(got, "matcher"); return ErrContinue })
+		r.MustOnExpr(`Mentioned`, func(*bot.Context) error { got = append(got, "expr"); return nil })
+		if err := r.Handle(newCtx(ev)); err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		if id == 42 {
+			want = "matcher expr"
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("BotUser(%d): ran %q, want %q", id, got, want)
+		}
+	}
+}
+
+func TestMentions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		list string
+		id   im.UserID
+		want bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{"1,2,3", 2, true},
+		{" 1 , 2 ", 2, true},
+		{"1,,x,+2", 2, true},
+		{"-5", -5, true},
+		{"12", 1, false},
+		{"99999999999999999999999", 1, false},
+	}
+	for _, tt := range tests {
+		if got := mentions(tt.list, tt.id); got != tt.want {
+			t.Errorf("mentions(%q, %d) = %v, want %v", tt.list, tt.id, got, tt.want)
+		}
+		m := &im.Message{Ext: map[string]string{"s:mentioned_users": tt.list}}
+		if want := containsID(m.MentionedUsers(), tt.id); want != tt.want {
+			t.Errorf("table disagrees with im.Message.MentionedUsers for %q", tt.list)
+		}
+	}
+}
+
+func containsID(ids []im.UserID, id im.UserID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMatcherPanics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		f    func()
+		want string
+	}{
+		{"regex", func() { Regex(`(`) }, "router: regex \"(\""},
+		{"kind", func() { Kind() }, "Kind needs at least one kind"},
+		{"prefix", func() { Prefix("") }, "empty Prefix"},
+		{"keyword", func() { Keyword("a", "") }, "non-empty words"},
+		{"and", func() { And() }, "And needs at least one matcher"},
+		{"or nil", func() { Or(InGroup(), nil) }, "nil matcher in Or"},
+		{"expr", func() { MustExpr(`Nope`) }, "unknown name Nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			msg := mustPanic(t, tt.f)
+			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "matchers_test.go:") {
+				t.Errorf("panic %q, want it to contain %q and the caller's file:line", msg, tt.want)
+			}
+		})
+	}
+}
+
+// mustPanic runs f and returns its panic's message.
+func mustPanic(t *testing.T, f func()) (msg string) {
+	t.Helper()
+	defer func() {
+		v := recover()
+		if v == nil {
+			t.Fatal("no panic")
+		}
+		msg, _ = v.(string)
+	}()
+	f()
+	return ""
+}
+
+// FuzzDispatch sends arbitrary message contents through a router with a
+// route of every kind: nothing may panic, and Explain agrees with the
+// dispatch about which route handles the event.
+func FuzzDispatch(f *testing.F) {
+	for _, s := range []string{
+		`{"text":"/weather paris 3"}`, `{"text":"/weather \"new york"}`, `{"text":"/say  a b "}`,
+		`{"text":"/set x 1e400"}`, `{"text":"hello 世界"}`, "/weather\u3000paris", `{"text":"/weather paris x"}`,
+		`{"text":"!x?"}`,
+	} {
+		f.Add(s, int32(1))
+	}
+	f.Fuzz(func(t *testing.T, content string, ct int32) {
+		ran := 0
+		h := func(id int) bot.HandlerFunc { return func(*bot.Context) error { ran = id; return nil } }
+		r := New(BotUser(42))
+		r.OnCommand("/weather <city> [days:int]", h(1))
+		r.OnFunc(And(Command("/weather <city> [days:int]"), InGroup()), h(2), Priority(1))
+		r.OnCommand("/say <to> [text:rest]", h(3))
+		r.OnCommand("/set <on:bool> <ratio:float> [n:int]", h(4))
+		r.OnRegex(`^(?P<w>\w+) (?P<x>\w+)`, h(5))
+		r.OnKeyword("hello", h(6))
+		r.OnPrefix("!", h(7))
+		r.OnFunc(MentionsBot(), h(8))
+		r.MustOnExpr(`Text contains "?"`, h(9))
+		r.OnMessage(h(10), Priority(-1))
+		r.OnUsageError(func(*bot.Context, *UsageError) error { ran = -1; return nil })
+
+		ev := withExt(msgEvent(content, im.ConversationType(ct)), map[string]string{"s:mentioned_users": content})
+		ex := r.Explain(newCtx(ev))
+		if err := r.Handle(newCtx(ev)); err != nil {
+			t.Fatalf("Handle(%q) = %v", content, err)
+		}
+		want := ex.Handler
+		for _, st := range ex.Steps {
+			if st.Handles && st.Usage != nil {
+				want = -1
+			}
+		}
+		if ran != want || ex.Handler == 0 {
+			t.Fatalf("%q: route %d ran, Explain says %d (handler %d)", content, ran, want, ex.Handler)
+		}
+	})
+}
