@@ -57,7 +57,12 @@ func (b *bystander) check(t *testing.T) {
 	if got.GetServerMessageId() != sent.GetServerMessageId() {
 		t.Fatalf("bystander got message %d, want %d", got.GetServerMessageId(), sent.GetServerMessageId())
 	}
-	sendText(t, b.sock, b.conv, "yes")
+	yes := sendText(t, b.sock, b.conv, "yes")
+	// The sending socket gets its own message's push too.
+	own := waitPush(t, b.sock, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
+	if own.GetServerMessageId() != yes.GetServerMessageId() {
+		t.Fatalf("bystander's own push is message %d, want %d", own.GetServerMessageId(), yes.GetServerMessageId())
+	}
 }
 
 // requestBytes encodes a Request envelope; body may be nil.

@@ -50,7 +50,7 @@
 // 2050 friends · 2051 delete.
 //
 // Pushes: 500 new or changed message (every online socket of every member
-// who can see it, the sender's other sockets included) · 501 read index
+// who can see it, the sending socket included) · 501 read index
 // moved · 502 conversation changed (membership, core, setting, block,
 // dissolve: fetch with 608) · 505 live-chat message · 508 friend event.
 //

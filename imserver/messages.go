@@ -312,7 +312,7 @@ func referenceInfo(tx store.Tx, conv *convRecord, ref *improto.ReferencedMessage
 }
 
 // deliver puts a new or changed message into every member's inbox and
-// pushes it to their sockets (500), all but the socket that caused it.
+// pushes it to every socket of theirs (500), the sending one included.
 // Live chats have no inbox: joined members who are online get a 505 push.
 func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m *improto.MessageBody, isNew bool) error {
 	if conv.Type == typeLive {
@@ -368,7 +368,10 @@ func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m 
 			IndexInConversationV2: proto.Int64(m.GetIndexInConversation()),
 		}
 		notify.ProtoReflect().SetUnknown(msgField)
-		out.add(u, conv.Inbox, improto.IMCMD_NEW_MSG_NOTIFY, &improto.ResponseBody{HasNewMessageNotify: notify}, c.conn)
+		// The socket that sent the message gets the push too: it carries
+		// the sender's next cursor, and without it the sender's client
+		// would see a gap at the next push and pull.
+		out.add(u, conv.Inbox, improto.IMCMD_NEW_MSG_NOTIFY, &improto.ResponseBody{HasNewMessageNotify: notify}, nil)
 	}
 	return nil
 }
