@@ -33,10 +33,9 @@
 // # Text
 //
 // The text of a message, which commands, regexes, keywords, prefixes and
-// [Env].Text look at, is the "text" member of its content when the
-// content is a JSON object, as im.TextContent makes it ({"text":"hi"});
-// "" when the object has no string "text"; and the content itself when it
-// is not a JSON object.
+// [Env].Text look at, is im.Message.Text: the "text" member of its JSON
+// content, as im.TextContent makes it ({"text":"hi"}), or "" when the
+// content carries none.
 //
 // # Commands
 //
