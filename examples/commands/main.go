@@ -1,0 +1,183 @@
+// Command commands is a bot built on package router: typed command
+// arguments with a usage reply, an expr-lang route for @-mentions in
+// groups, a dialog with WaitNext, a middleware that skips the bot's own
+// messages, a NotFound handler and /explain. It runs on the embedded IM
+// server:
+//
+//	go run ./examples/commands
+//
+// and prints how to connect a client to talk to it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/examples/internal/devserver"
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/router"
+)
+
+// botID is the bot's user.
+const botID im.UserID = 100
+
+// registerTimeout is how long /register waits for the user's name.
+const registerTimeout = 30 * time.Second
+
+// helpText is the /help reply.
+const helpText = `commands:
+/weather <city> [days]: a (fake) forecast, for 1 day unless told
+/register: tell me your name
+/explain <text>: how I would route text
+/help: this list
+In a group, @-mention me.`
+
+// newRouter returns the bot's routes.
+func newRouter() *router.Router { return routes(registerTimeout) }
+
+// routes returns the bot's routes, /register waiting wait for a name.
+//
+// Commands are tried before the mention route, as they are registered
+// first: "@bot /weather paris" in a group gets a forecast.
+func routes(wait time.Duration) *router.Router {
+	r := router.New()
+	r.Use(skipSelf) // before any route: Use after one panics
+	r.OnCommand("/help", help, router.Name("help"))
+	r.OnCommand("/weather <city> [days:int]", weather, router.Name("weather"))
+	r.OnCommand("/register", register(wait), router.Name("register"))
+	r.OnCommand("/explain <text:rest>", explain(r), router.Name("explain"))
+	r.MustOnExpr(`Kind == "message" && IsGroup && Mentioned`, mentioned, router.Name("mention"))
+	r.NotFound(notFound)
+	return r
+}
+
+// skipSelf drops the bot's own messages, which the bot receives like
+// every member's. As a router middleware it wraps every route and
+// NotFound; it must come before anything that replies.
+func skipSelf(next bot.Handler) bot.Handler {
+	return bot.HandlerFunc(func(c *bot.Context) error {
+		if b := c.Bot(); b != nil && c.Event.Sender() == b.UserID() {
+			return nil
+		}
+		return next.Handle(c)
+	})
+}
+
+func help(c *bot.Context) error {
+	_, err := c.Reply(helpText)
+	return err
+}
+
+// skies is the fake weather service.
+var skies = map[string]string{"paris": "sunny", "london": "rainy", "oslo": "snowy"}
+
+// weather answers /weather <city> [days:int]. The router has checked
+// that days, when given, is an int; bad arguments get its usage reply.
+func weather(c *bot.Context) error {
+	city := strings.ToLower(c.Param("city"))
+	days, ok := router.ParamInt(c, "days")
+	if !ok {
+		days = 1
+	}
+	if days < 1 || days > 7 {
+		_, err := c.Reply("days must be 1 to 7")
+		return err
+	}
+	sky, ok := skies[city]
+	if !ok {
+		sky = "cloudy"
+	}
+	unit := "days"
+	if days == 1 {
+		unit = "day"
+	}
+	_, err := c.Reply(fmt.Sprintf("weather in %s for %d %s: %s", city, days, unit, sky))
+	return err
+}
+
+// register is a dialog: it asks for a name and waits for the same user's
+// next message in the conversation, which goes to it instead of the
+// router.
+func register(wait time.Duration) bot.HandlerFunc {
+	return func(c *bot.Context) error {
+		if _, err := c.Reply("your name?"); err != nil {
+			return err
+		}
+		m, err := c.WaitNext(wait)
+		if errors.Is(err, bot.ErrWaitTimeout) {
+			_, err = c.Reply("too slow")
+			return err
+		}
+		if err != nil {
+			return err // the bot is shutting down
+		}
+		_, err = c.Reply("welcome, " + strings.TrimSpace(m.Text()))
+		return err
+	}
+}
+
+// explain replies with how r would route the text, as if it had been
+// sent instead of the /explain message.
+func explain(r *router.Router) bot.HandlerFunc {
+	return func(c *bot.Context) error {
+		ev := c.Event
+		m := *ev.Message
+		m.Content = im.TextContent(c.Param("text"))
+		ev.Message = &m
+		_, err := c.Reply(r.Explain(bot.NewContext(c.Context(), ev)).String())
+		return err
+	}
+}
+
+func mentioned(c *bot.Context) error {
+	_, err := c.Quote("you called?")
+	return err
+}
+
+// notFound answers an unknown command in a single chat and stays silent
+// otherwise: chatter in groups is not for the bot.
+func notFound(c *bot.Context) error {
+	m := c.Event.Message
+	if m == nil || c.Event.ConversationRef.Type != im.ConversationTypeOneToOne || !strings.HasPrefix(m.Text(), "/") {
+		return nil
+	}
+	_, err := c.Reply("unknown command, try /help")
+	return err
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "commands:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the bot on the embedded server until ctx ends.
+func run(ctx context.Context) error {
+	srv, err := devserver.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	b, err := bot.New(srv.BotOptions(botID))
+	if err != nil {
+		return err
+	}
+	b.Handle(newRouter())
+	tok, err := srv.Token(1001)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("commands bot (user %d) on %s\nconnect as user 1001: frontier %s, app id %d, token %s\ntry /help; Ctrl-C stops it.\n",
+		botID, srv.URL(), srv.FrontierURL(), devserver.AppID, tok)
+	return b.Run(ctx)
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/router"
+)
+
+const aliceID im.UserID = 1001
+
+// start runs a bot with r on a fresh server and returns a user and the
+// user's single chat with the bot.
+func start(t *testing.T, r *router.Router) (*imtest.Server, *imtest.User, im.ConversationRef) {
+	t.Helper()
+	s := imtest.NewServer(t)
+	b := s.NewBot(t, botID)
+	b.Handle(r)
+	s.RunBot(t, b)
+	alice := s.NewUser(t, aliceID)
+	return s, alice, alice.CreateSingle(t, botID)
+}
+
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	s, alice, conv := start(t, newRouter())
+	ask := func(text, want string) {
+		t.Helper()
+		alice.Send(t, conv, text)
+		if got := alice.WaitReply(t, conv).Text(); got != want {
+			t.Errorf("%q: got %q, want %q", text, got, want)
+		}
+	}
+	ask("/weather paris 3", "weather in paris for 3 days: sunny")
+	ask("/weather oslo", "weather in oslo for 1 day: snowy")
+	ask("/weather", "usage: /weather <city> [days]")
+	ask("/weather paris soon", "usage: /weather <city> [days]")
+	ask("/help", helpText)
+
+	// The dialog: the name goes to /register's handler, not the router.
+	ask("/register", "your name?")
+	ask("alice", "welcome, alice")
+
+	// NotFound: silent for chatter, an answer for an unknown command. The
+	// bot handles a conversation's messages in order, so the reply to
+	// /dance proves "hello" got none.
+	alice.Send(t, conv, "hello")
+	ask("/dance", "unknown command, try /help")
+
+	alice.Send(t, conv, "/explain /weather paris")
+	if got := alice.WaitReply(t, conv).Text(); !strings.Contains(got, "#2 weather: command(/weather <city> [days:int]): matched [handles]") {
+		t.Errorf("/explain replied %q", got)
+	}
+
+	// In a group, a mention gets an answer and other chatter none.
+	bob := s.NewUser(t, 1002)
+	group := alice.CreateGroup(t, botID, bob.ID())
+	bob.Send(t, group, "/dance")
+	bob.SendMessage(t, group, im.OutgoingMessage{Content: im.TextContent("bot?"), Mentions: []im.UserID{botID}})
+	if m := bob.WaitReply(t, group); m.Sender != botID || m.Text() != "you called?" {
+		t.Errorf("mention: %v replied %q, want the bot's %q", m.Sender, m.Text(), "you called?")
+	}
+}
+
+func TestRegisterTimeout(t *testing.T) {
+	t.Parallel()
+	_, alice, conv := start(t, routes(10*time.Millisecond))
+	alice.Send(t, conv, "/register")
+	for _, want := range []string{"your name?", "too slow"} {
+		if got := alice.WaitReply(t, conv).Text(); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}
