@@ -7,10 +7,6 @@ package bot_test
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +16,7 @@ import (
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/baseline"
 )
 
 const benchBot im.UserID = 100
@@ -42,41 +39,6 @@ func benchServer(b *testing.B) *imtest.Server {
 	return s
 }
 
-// bareEcho is a gorilla server writing every message straight back.
-func bareEcho(b *testing.B) string {
-	up := websocket.Upgrader{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			typ, data, err := ws.ReadMessage()
-			if err != nil || ws.WriteMessage(typ, data) != nil {
-				return
-			}
-		}
-	}))
-	b.Cleanup(hs.Close)
-	return strings.Replace(hs.URL, "http", "ws", 1)
-}
-
-func dialBare(b *testing.B, url string) *websocket.Conn {
-	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ws.Close() })
-	return ws
-}
-
-func percentile(ds []time.Duration, p float64) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(float64(len(s))*p/100))]
-}
-
 // BenchmarkEchoLatency measures user sends → server → bot handler → reply
 // → user, one message at a time, interleaved with a bare round trip of a
 // frame of the same size.
@@ -84,7 +46,7 @@ func BenchmarkEchoLatency(b *testing.B) {
 	s := benchServer(b)
 	u := s.NewUser(b, 1)
 	conv := u.CreateSingle(b, benchBot)
-	echo := dialBare(b, bareEcho(b))
+	echo := baseline.Dial(b, baseline.EchoServer(b))
 	frame := make([]byte, 200) // about a send request's frame
 	var bare, round []time.Duration
 	b.ResetTimer()
@@ -105,7 +67,7 @@ func BenchmarkEchoLatency(b *testing.B) {
 	}
 	b.StopTimer()
 	for _, p := range []float64{50, 99} {
-		bp, ep := percentile(bare, p), percentile(round, p)
+		bp, ep := baseline.Percentile(bare, p), baseline.Percentile(round, p)
 		b.ReportMetric(float64(bp.Microseconds()), fmt.Sprintf("bare-p%g-µs", p))
 		b.ReportMetric(float64(ep.Microseconds()), fmt.Sprintf("echo-p%g-µs", p))
 		b.ReportMetric(float64(ep)/float64(bp), fmt.Sprintf("p%g-ratio", p))
@@ -148,10 +110,10 @@ func BenchmarkEchoThroughput(b *testing.B) {
 		})
 	})
 	b.Run("bare-ws", func(b *testing.B) {
-		url := bareEcho(b)
+		url := baseline.EchoServer(b)
 		conns := make([]*websocket.Conn, users)
 		for i := range conns {
-			conns[i] = dialBare(b, url)
+			conns[i] = baseline.Dial(b, url)
 		}
 		frame := make([]byte, 200)
 		run(b, func(i int) {

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/imbot-go/imbot/improto"
 	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/internal/baseline"
 	"github.com/imbot-go/imbot/internal/rawclient"
 )
 
@@ -45,46 +45,6 @@ func waitArrived(b *testing.B, arrived <-chan struct{}) {
 	}
 }
 
-// percentile returns the p-th percentile (0..100) of ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[min(len(s)-1, int(float64(len(s))*p/100))]
-}
-
-// bareEcho is the baseline WebSocket server: one reader per connection
-// that writes every message straight back.
-func bareEcho(b *testing.B) *httptest.Server {
-	up := websocket.Upgrader{}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for {
-			typ, data, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			if ws.WriteMessage(typ, data) != nil {
-				return
-			}
-		}
-	}))
-	b.Cleanup(hs.Close)
-	return hs
-}
-
-func dialBare(b *testing.B, url string) *websocket.Conn {
-	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(url, "http", "ws", 1), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ws.Close() })
-	return ws
-}
-
 // BenchmarkSendToPush measures, message by message, the time from a
 // sender's socket write of a 100 SEND_MESSAGE frame to the receiver's push,
 // interleaved with the round trip of the same bytes through a bare
@@ -98,7 +58,7 @@ func BenchmarkSendToPush(b *testing.B) {
 	req, _ := rawclient.Request(improto.IMCMD_SEND_MESSAGE, 1, "", 0, body)
 	payload, _ := proto.Marshal(req)
 	frame, _ := proto.Marshal(&improto.Frame{Seqid: proto.Uint64(1), Logid: proto.Uint64(1), Service: proto.Int32(2), Method: proto.Int32(1), Payload: payload})
-	echo := dialBare(b, bareEcho(b).URL)
+	echo := baseline.Dial(b, baseline.EchoServer(b))
 	go func() { // the sender gets its own pushes too; drop them. Ends when its socket closes.
 		for {
 			select {
@@ -135,7 +95,7 @@ func BenchmarkSendToPush(b *testing.B) {
 	}
 	b.StopTimer()
 	for _, p := range []float64{50, 99} {
-		bp, sp := percentile(bare, p), percentile(server, p)
+		bp, sp := baseline.Percentile(bare, p), baseline.Percentile(server, p)
 		b.ReportMetric(float64(bp.Microseconds()), fmt.Sprintf("bare-p%g-µs", p))
 		b.ReportMetric(float64(sp.Microseconds()), fmt.Sprintf("push-p%g-µs", p))
 		b.ReportMetric(float64(sp)/float64(bp), fmt.Sprintf("p%g-ratio", p))
@@ -234,7 +194,7 @@ func benchBareBroadcast(b *testing.B, members, size int) {
 	var readers sync.WaitGroup
 	var clients []*websocket.Conn
 	for range members {
-		ws := dialBare(b, hs.URL)
+		ws := baseline.Dial(b, baseline.WSURL(hs.URL))
 		clients = append(clients, ws)
 		readers.Go(func() {
 			for {
