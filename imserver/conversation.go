@@ -77,7 +77,7 @@ func loadConv(tx store.Tx, inbox int32, id string, shortID int64) (*convRecord, 
 		shortID = int64At(v, 0)
 	}
 	var conv convRecord
-	ok, err := getJSON(tx, bucketConv, key(shortID), &conv)
+	ok, err := getRecord(tx, bucketConv, key(shortID), &conv)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func loadConv(tx store.Tx, inbox int32, id string, shortID int64) (*convRecord, 
 }
 
 func saveConv(tx store.Tx, conv *convRecord) error {
-	return putJSON(tx, bucketConv, key(conv.ShortID), conv)
+	return putRecord(tx, bucketConv, key(conv.ShortID), conv)
 }
 
 // convCheck is a condition a command puts on the conversation it names
@@ -189,7 +189,7 @@ func addMember(tx store.Tx, conv *convRecord, user int64, role int32, nowMs int6
 		return false, err
 	}
 	uc := userConvRecord{JoinTime: nowMs}
-	if err := putJSON(tx, bucketUserConv, key(user, conv.Inbox, conv.ShortID), &uc); err != nil {
+	if err := putRecord(tx, bucketUserConv, key(user, conv.Inbox, conv.ShortID), &uc); err != nil {
 		return false, err
 	}
 	// A returning member keeps their settings but starts reading at the
@@ -219,11 +219,11 @@ func removeMember(tx store.Tx, conv *convRecord, user int64) (bool, error) {
 	}
 	var uc userConvRecord
 	k := key(user, conv.Inbox, conv.ShortID)
-	if _, err := getJSON(tx, bucketUserConv, k, &uc); err != nil {
+	if _, err := getRecord(tx, bucketUserConv, k, &uc); err != nil {
 		return false, err
 	}
 	uc.Left = true
-	if err := putJSON(tx, bucketUserConv, k, &uc); err != nil {
+	if err := putRecord(tx, bucketUserConv, k, &uc); err != nil {
 		return false, err
 	}
 	conv.Members--

@@ -43,7 +43,7 @@ func requireReader(tx store.Tx, conv *convRecord, user int64) error {
 		return err
 	}
 	var uc userConvRecord
-	ok, err := getJSON(tx, bucketUserConv, key(user, conv.Inbox, conv.ShortID), &uc)
+	ok, err := getRecord(tx, bucketUserConv, key(user, conv.Inbox, conv.ShortID), &uc)
 	if err != nil {
 		return err
 	}
@@ -198,12 +198,12 @@ func (s *Server) deleteConversation(c *call) (proto.Message, error) {
 		}
 		k := key(c.user, conv.Inbox, conv.ShortID)
 		var uc userConvRecord
-		if _, err := getJSON(tx, bucketUserConv, k, &uc); err != nil {
+		if _, err := getRecord(tx, bucketUserConv, k, &uc); err != nil {
 			return err
 		}
 		uc.Deleted = true
 		uc.DeletedAt = max(uc.DeletedAt, conv.LastIndex)
-		if err := putJSON(tx, bucketUserConv, k, &uc); err != nil {
+		if err := putRecord(tx, bucketUserConv, k, &uc); err != nil {
 			return err
 		}
 		setting, err := settingInfo(tx, conv, c.user)

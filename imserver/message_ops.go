@@ -69,7 +69,7 @@ func (s *Server) getMessageByID(c *call) (proto.Message, error) {
 			return nil
 		}
 		var uc userConvRecord
-		if _, err := getJSON(tx, bucketUserConv, key(c.user, conv.Inbox, conv.ShortID), &uc); err != nil {
+		if _, err := getRecord(tx, bucketUserConv, key(c.user, conv.Inbox, conv.ShortID), &uc); err != nil {
 			return err
 		}
 		switch {

@@ -399,11 +399,11 @@ func currentCursor(tx store.Tx, user int64, inbox int32) int64 {
 func reviveDeleted(tx store.Tx, conv *convRecord, user int64) error {
 	k := key(user, conv.Inbox, conv.ShortID)
 	var uc userConvRecord
-	if ok, err := getJSON(tx, bucketUserConv, k, &uc); err != nil || !ok || !uc.Deleted {
+	if ok, err := getRecord(tx, bucketUserConv, k, &uc); err != nil || !ok || !uc.Deleted {
 		return err
 	}
 	uc.Deleted = false
-	return putJSON(tx, bucketUserConv, k, &uc)
+	return putRecord(tx, bucketUserConv, k, &uc)
 }
 
 // sendMessage serves 100.

@@ -1,7 +1,6 @@
 package imserver
 
 import (
-	"encoding/json"
 	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -69,7 +68,7 @@ func userConversations(tx store.Tx, user int64, inbox int32, after int64, withLe
 	var decodeErr error
 	err := tx.Ascend(bucketUserConv, key(user, inbox, after+1), prefixEnd(prefix), func(k, v []byte) bool {
 		var uc userConvRecord
-		if decodeErr = json.Unmarshal(v, &uc); decodeErr != nil {
+		if decodeErr = uc.unmarshal(v); decodeErr != nil {
 			return false
 		}
 		shorts = append(shorts, int64At(k, len(prefix)))
@@ -171,7 +170,7 @@ func (s *Server) getMessagesByConversation(c *call) (proto.Message, error) {
 			return err
 		}
 		var uc userConvRecord
-		if _, err := getJSON(tx, bucketUserConv, key(c.user, conv.Inbox, conv.ShortID), &uc); err != nil {
+		if _, err := getRecord(tx, bucketUserConv, key(c.user, conv.Inbox, conv.ShortID), &uc); err != nil {
 			return err
 		}
 		floor := uc.DeletedAt + 1 // deleting a conversation hides its history

@@ -3,7 +3,7 @@ package imserver
 import (
 	"cmp"
 	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -95,48 +95,138 @@ func nextID(tx store.Tx, name string) (int64, error) {
 // convRecord is a conversation's identity and counters; its shared,
 // user-visible part is the ConversationCoreInfo in bucketCore.
 type convRecord struct {
-	ID         string `json:"id"`
-	ShortID    int64  `json:"short_id"`
-	Type       int32  `json:"type"`
-	Inbox      int32  `json:"inbox"`
-	LastIndex  int64  `json:"last_index"`
-	LastOrder  int64  `json:"last_order"`
-	Members    int32  `json:"members"`
-	CreateTime int64  `json:"create_time"` // ms
-	Dissolved  bool   `json:"dissolved,omitempty"`
+	ID         string
+	ShortID    int64
+	Type       int32
+	Inbox      int32
+	LastIndex  int64
+	LastOrder  int64
+	Members    int32
+	CreateTime int64 // ms
+	Dissolved  bool
 }
 
 // userConvRecord is a user's membership of a conversation as the
 // conversation list sees it.
 type userConvRecord struct {
-	JoinTime int64 `json:"join_time"` // ms; sort key of SortType JOIN_TIME
+	JoinTime int64 // ms; sort key of SortType JOIN_TIME
 	// DeletedAt is the conversation's last index when the user deleted it
 	// for themself (603); the conversation stays off their list until a
 	// newer message arrives, and 301 does not return messages up to it.
-	DeletedAt int64 `json:"deleted_at,omitempty"`
-	Deleted   bool  `json:"deleted,omitempty"`
+	DeletedAt int64
+	Deleted   bool
 	// Left is set when the user left or was removed; the record stays so
 	// that include_removed_group can list the conversation.
-	Left bool `json:"left,omitempty"`
+	Left bool
 }
 
-func getJSON(tx store.Tx, bucket string, k []byte, v any) (bool, error) {
+// record is a server record stored in a compact binary form: a version
+// byte, then its fields in a fixed order as varints and length-prefixed
+// strings. It is read on every send, where JSON cost a quarter of the
+// server's time.
+type record interface {
+	marshal() []byte
+	unmarshal(b []byte) error
+}
+
+// recordVersion is the first byte of every record.
+const recordVersion = 1
+
+func getRecord(tx store.Tx, bucket string, k []byte, r record) (bool, error) {
 	b := tx.Get(bucket, k)
 	if b == nil {
 		return false, nil
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := r.unmarshal(b); err != nil {
 		return false, fmt.Errorf("imserver: corrupt %s record: %w", bucket, err)
 	}
 	return true, nil
 }
 
-func putJSON(tx store.Tx, bucket string, k []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+func putRecord(tx store.Tx, bucket string, k []byte, r record) error {
+	return tx.Put(bucket, k, r.marshal())
+}
+
+// recordReader reads a record's fields in order; the first failure sticks.
+type recordReader struct {
+	b   []byte
+	err error
+}
+
+var errShortRecord = errors.New("record too short")
+
+func newRecordReader(b []byte) *recordReader {
+	if len(b) == 0 || b[0] != recordVersion {
+		return &recordReader{err: fmt.Errorf("record version %v, want %d", b[:min(len(b), 1)], recordVersion)}
 	}
-	return tx.Put(bucket, k, b)
+	return &recordReader{b: b[1:]}
+}
+
+func (r *recordReader) int() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errShortRecord
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) bool() bool { return r.int() != 0 }
+
+func (r *recordReader) string() string {
+	n := r.int()
+	if r.err != nil {
+		return ""
+	}
+	if n < 0 || n > int64(len(r.b)) {
+		r.err = errShortRecord
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return binary.AppendVarint(b, 1)
+	}
+	return binary.AppendVarint(b, 0)
+}
+
+func (c *convRecord) marshal() []byte {
+	b := []byte{recordVersion}
+	b = binary.AppendVarint(b, int64(len(c.ID)))
+	b = append(b, c.ID...)
+	for _, v := range []int64{c.ShortID, int64(c.Type), int64(c.Inbox), c.LastIndex, c.LastOrder, int64(c.Members), c.CreateTime} {
+		b = binary.AppendVarint(b, v)
+	}
+	return appendBool(b, c.Dissolved)
+}
+
+func (c *convRecord) unmarshal(b []byte) error {
+	r := newRecordReader(b)
+	*c = convRecord{ID: r.string(), ShortID: r.int(), Type: int32(r.int()), Inbox: int32(r.int()),
+		LastIndex: r.int(), LastOrder: r.int(), Members: int32(r.int()), CreateTime: r.int(), Dissolved: r.bool()}
+	return r.err
+}
+
+func (u *userConvRecord) marshal() []byte {
+	b := []byte{recordVersion}
+	b = binary.AppendVarint(b, u.JoinTime)
+	b = binary.AppendVarint(b, u.DeletedAt)
+	b = appendBool(b, u.Deleted)
+	return appendBool(b, u.Left)
+}
+
+func (u *userConvRecord) unmarshal(b []byte) error {
+	r := newRecordReader(b)
+	*u = userConvRecord{JoinTime: r.int(), DeletedAt: r.int(), Deleted: r.bool(), Left: r.bool()}
+	return r.err
 }
 
 func getProto(tx store.Tx, bucket string, k []byte, m proto.Message) (bool, error) {
