@@ -153,8 +153,11 @@ func applyPage(list []*improto.ApplyUserInfo, more bool, next int64) *FriendAppl
 }
 
 // ReplyFriendApply answers the waiting applies of applicants to this user
-// (2049): accepting makes them friends (both get OnFriendAdded), and each
-// applicant gets OnFriendApplyReplied. It returns the applies answered, as
+// (2049): accepting makes them friends, and each applicant gets
+// OnFriendApplyReplied and OnFriendAdded. This user's other devices get
+// OnFriendAdded too; the client that replied learns it from the answer
+// (the server does not push to the socket a request came on), so it does
+// not get OnFriendAdded for the friends it accepted. It returns the applies answered, as
 // they are now, and the applicants who had no apply waiting.
 func (c *Client) ReplyFriendApply(ctx context.Context, attitude ReplyFriendAttitude, applicants ...UserID) (answered []*FriendApply, failed []UserID, err error) {
 	body, err := callBody[*improto.ReplyFriendApplyResponseBody](ctx, c, improto.IMCMD_REPLY_FRIEND_APPLY, &improto.ReplyFriendApplyRequestBody{

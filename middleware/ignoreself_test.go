@@ -1,0 +1,460 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/middleware"
+)
+
+// The bot's own messages do not reach a handler that answers every
+// message, which would otherwise answer itself forever; the other events
+// about the bot's messages do.
+func TestIgnoreSelfThroughBot(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := mwNewBot(t, s, nil)
+	tap := newMWTap()
+	var reached mwTexts
+	recalled := make(chan im.MessageID, 1)
+	b.Use(tap.Middleware, middleware.IgnoreSelf())
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		switch c.Event.Kind {
+		case bot.EventMessageRecalled:
+			recalled <- c.Event.Message.ServerID
+			return nil
+		case bot.EventMessage:
+		default:
+			return nil
+		}
+		reached.add(c)
+		text := c.Event.Message.Text()
+		m, err := c.Reply("echo: " + text) // no check of the sender
+		if err != nil || text != "recall yours" {
+			return err
+		}
+		return c.Client().RecallMessage(c.Context(), c.Event.ConversationRef, m.ServerID)
+	}))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, mwBotID)
+
+	alice.Send(t, conv, "hi")
+	mwWantReply(t, alice, conv, "echo: hi")
+	tap.waitText(t, "echo: hi") // the bot's own message came, and went
+	alice.Send(t, conv, "recall yours")
+	reply := alice.WaitMessage(t, conv, mwWait)
+	if id := mwWaitValue(t, recalled, "recall of the bot's message"); id != reply.ServerID {
+		t.Fatalf("recall of message %v reached the handler, want %v", id, reply.ServerID)
+	}
+	alice.Send(t, conv, "bye")
+	mwWantReply(t, alice, conv, "echo: bye")
+	if got, want := reached.list(), []string{"hi", "recall yours", "bye"}; !slices.Equal(got, want) {
+		t.Fatalf("the handler got %q, want only the user's %q", got, want)
+	}
+}
+
+func TestIgnoreSelfWithoutBotPasses(t *testing.T) {
+	t.Parallel()
+	called := 0
+	h := middleware.IgnoreSelf()(bot.HandlerFunc(func(*bot.Context) error {
+		called++
+		return nil
+	}))
+	for _, ev := range []bot.Event{
+		{Kind: bot.EventMessage, Message: &im.Message{Sender: 0}},
+		{Kind: bot.EventMessage, Message: &im.Message{Sender: mwBotID}},
+		{Kind: bot.EventFriendAdded, Friend: &im.Friend{UserID: 1}},
+	} {
+		if err := h.Handle(bot.NewContext(context.Background(), ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if called != 3 {
+		t.Fatalf("handler called %d times for 3 events of no bot, want 3", called)
+	}
+}
+
+// mwClock is a clock that moves only when told to.
+type mwClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newMWClock() *mwClock { return &mwClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *mwClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *mwClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// mwStrangersBot runs a bot with IgnoreSelf and IgnoreStrangers(opts)
+// that echoes the messages reaching its handler, which it records.
+func mwStrangersBot(t *testing.T, s *imtest.Server, opts middleware.StrangersOptions) (*bot.Bot, *mwTap, *mwTexts) {
+	t.Helper()
+	b := mwNewBot(t, s, nil)
+	tap := newMWTap()
+	reached := new(mwTexts)
+	b.Use(tap.Middleware, middleware.IgnoreSelf(), middleware.IgnoreStrangers(opts))
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if c.Event.Kind != bot.EventMessage {
+			return nil
+		}
+		reached.add(c)
+		_, err := c.Reply("echo: " + c.Event.Message.Text())
+		return err
+	}))
+	s.RunBot(t, b)
+	return b, tap, reached
+}
+
+// mwApply sends u's friend apply to the bot.
+func mwApply(t *testing.T, u *imtest.User) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
+	defer cancel()
+	if _, err := u.Client.SendFriendApply(ctx, mwBotID, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mwAccept has the bot accept u's apply, through its own client: the
+// server tells the bot's connection nothing of it.
+func mwAccept(t *testing.T, b *bot.Bot, u *imtest.User) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
+	defer cancel()
+	if _, failed, err := b.Client().ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, u.ID()); err != nil || len(failed) > 0 {
+		t.Fatalf("accepting %v: failed %v, err %v", u.ID(), failed, err)
+	}
+}
+
+// mwDropped waits for the message with text to have been through the
+// chain and checks that the chain returned nil.
+func mwDropped(t *testing.T, tap *mwTap, text string) {
+	t.Helper()
+	if d := tap.waitText(t, text); d.Err != nil {
+		t.Fatalf("message %q: %v, want it dropped", text, d.Err)
+	}
+}
+
+// Through a bot: friends are answered in single chats and strangers not;
+// strangers are answered in groups. A friend made by a push is answered
+// at once, as is one whose apply the bot accepted itself; a friend whose
+// apply came before the last listing and whom the bot accepted after it
+// is answered once the list is DefaultRelistAfter old; a former friend no
+// longer is.
+func TestIgnoreStrangersThroughBot(t *testing.T) {
+	t.Parallel()
+	if middleware.DefaultRelistAfter != 10*time.Second {
+		t.Errorf("DefaultRelistAfter = %v, documented as 10s", middleware.DefaultRelistAfter)
+	}
+	s := imtest.NewServer(t)
+	clock := newMWClock()
+	b, tap, reached := mwStrangersBot(t, s, middleware.StrangersOptions{Now: clock.Now})
+	alice, bob, carol, dave, erin := s.NewUser(t, 1), s.NewUser(t, 2), s.NewUser(t, 3), s.NewUser(t, 4), s.NewUser(t, 5)
+	mwApply(t, alice)
+	mwAccept(t, b, alice)
+	convA, convB := alice.CreateSingle(t, mwBotID), bob.CreateSingle(t, mwBotID)
+
+	alice.Send(t, convA, "a1") // lists the friends
+	mwWantReply(t, alice, convA, "echo: a1")
+	bob.Send(t, convB, "b1")
+	mwDropped(t, tap, "b1")
+	group := bob.CreateGroup(t, mwBotID)
+	bob.Send(t, group, "g1")
+	mwWantReply(t, bob, group, "echo: g1")
+
+	// carol applied and the bot accepted: her apply makes her message
+	// list the friends again. erin applied too, but is accepted only
+	// after that listing.
+	mwApply(t, erin)
+	mwApply(t, carol)
+	mwAccept(t, b, carol)
+	convC := carol.CreateSingle(t, mwBotID)
+	carol.Send(t, convC, "c1")
+	mwWantReply(t, carol, convC, "echo: c1")
+
+	// dave accepts the bot's apply: the server pushes the friendship to
+	// the bot's client, and dave is a friend at once.
+	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
+	defer cancel()
+	if _, err := b.Client().SendFriendApply(ctx, dave.ID(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := dave.Client.ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, mwBotID); err != nil {
+		t.Fatal(err)
+	}
+	convD := dave.CreateSingle(t, mwBotID)
+	dave.Send(t, convD, "d1")
+	mwWantReply(t, dave, convD, "echo: d1")
+
+	mwAccept(t, b, erin)
+	convE := erin.CreateSingle(t, mwBotID)
+	erin.Send(t, convE, "e1")
+	mwDropped(t, tap, "e1") // the list is not old enough to list again
+	clock.Advance(middleware.DefaultRelistAfter)
+	erin.Send(t, convE, "e2")
+	mwWantReply(t, erin, convE, "echo: e2")
+
+	// alice ends the friendship: the server pushes it to the bot.
+	if _, err := alice.Client.DeleteFriends(ctx, mwBotID); err != nil {
+		t.Fatal(err)
+	}
+	alice.Send(t, convA, "a2")
+	mwDropped(t, tap, "a2")
+	if got, want := reached.list(), []string{"a1", "g1", "c1", "d1", "e2"}; !slices.Equal(got, want) {
+		t.Fatalf("the handler got %q, want %q", got, want)
+	}
+}
+
+// A negative RelistAfter turns the age rule off.
+func TestIgnoreStrangersNoRelistForAge(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	clock := newMWClock()
+	b, tap, reached := mwStrangersBot(t, s, middleware.StrangersOptions{RelistAfter: -1, Now: clock.Now})
+	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
+	mwApply(t, bob) // before the listing: not a reason to list again after it
+	convA, convB := alice.CreateSingle(t, mwBotID), bob.CreateSingle(t, mwBotID)
+	alice.Send(t, convA, "a1") // lists the friends: none
+	mwDropped(t, tap, "a1")
+	mwAccept(t, b, bob)
+	clock.Advance(time.Hour)
+	bob.Send(t, convB, "b1")
+	mwDropped(t, tap, "b1")
+	if got := reached.list(); len(got) != 0 {
+		t.Fatalf("the handler got %q, want nothing", got)
+	}
+}
+
+// A failed listing fails the event, without calling the handler; the next
+// message lists again.
+func TestIgnoreStrangersListingFails(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	errs := make(chan error, 4)
+	b := mwNewBot(t, s, func(_ *bot.Context, err error) { errs <- err })
+	var reached mwTexts
+	cancelled := func(next bot.Handler) bot.Handler { // gives "fail" a dead context
+		return bot.HandlerFunc(func(c *bot.Context) error {
+			if c.Event.Kind == bot.EventMessage && c.Event.Message.Text() == "fail" {
+				ctx, cancel := context.WithCancel(c.Context())
+				cancel()
+				c = c.WithContext(ctx)
+			}
+			return next.Handle(c)
+		})
+	}
+	b.Use(middleware.IgnoreSelf(), cancelled, middleware.IgnoreStrangers(middleware.StrangersOptions{}))
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		reached.add(c)
+		if c.Event.Kind != bot.EventMessage {
+			return nil
+		}
+		_, err := c.Reply("echo: " + c.Event.Message.Text())
+		return err
+	}))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	mwApply(t, alice)
+	mwAccept(t, b, alice)
+	conv := alice.CreateSingle(t, mwBotID)
+
+	alice.Send(t, conv, "fail")
+	if err := mwWaitValue(t, errs, "listing error"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("OnError got %v, want the listing's context.Canceled", err)
+	}
+	alice.Send(t, conv, "ok")
+	mwWantReply(t, alice, conv, "echo: ok")
+	if got := reached.list(); !slices.Equal(got, []string{"ok"}) {
+		t.Fatalf("the handler got %q, want only \"ok\"", got)
+	}
+}
+
+func TestIgnoreStrangersWithoutBot(t *testing.T) {
+	t.Parallel()
+	called := 0
+	h := middleware.IgnoreStrangers(middleware.StrangersOptions{})(bot.HandlerFunc(func(*bot.Context) error {
+		called++
+		return nil
+	}))
+	pass := []bot.Event{
+		{Kind: bot.EventMessage, Message: &im.Message{Sender: 1, ConversationType: im.ConversationTypeGroup}},
+		{Kind: bot.EventMessageRecalled, Message: &im.Message{Sender: 1, ConversationType: im.ConversationTypeOneToOne}},
+		{Kind: bot.EventFriendAdded, Friend: &im.Friend{UserID: 1}},
+	}
+	for _, ev := range pass {
+		if err := h.Handle(bot.NewContext(context.Background(), ev)); err != nil {
+			t.Fatalf("%v: %v", ev.Kind, err)
+		}
+	}
+	if called != len(pass) {
+		t.Fatalf("handler called %d times for %d events that pass, want all", called, len(pass))
+	}
+	single := bot.Event{Kind: bot.EventMessage, Message: &im.Message{Sender: 1},
+		ConversationRef: im.ConversationRef{ID: "0:1:1:100", Type: im.ConversationTypeOneToOne}}
+	if err := h.Handle(bot.NewContext(context.Background(), single)); err == nil || called != len(pass) {
+		t.Fatalf("a single-chat message without a bot: err %v, handler called: %v; want an error and no call", err, called > len(pass))
+	}
+}
+
+// mwProxy forwards TCP connections to a target address and can cut them
+// all and refuse new ones, to take a client's socket down.
+type mwProxy struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup // the accept loop and the copiers
+
+	mu     sync.Mutex
+	conns  []net.Conn
+	refuse bool
+}
+
+func newMWProxy(t *testing.T, target string) *mwProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &mwProxy{ln: ln, target: target}
+	p.wg.Go(p.serve)
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut(true)
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *mwProxy) serve() {
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return // closed
+		}
+		out, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		if err != nil || p.refuse {
+			p.mu.Unlock()
+			in.Close()
+			if out != nil {
+				out.Close()
+			}
+			continue
+		}
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		p.wg.Go(func() { io.Copy(out, in); out.Close() })
+		p.wg.Go(func() { io.Copy(in, out); in.Close() })
+	}
+}
+
+// cut closes every connection, and sets whether new ones are refused.
+func (p *mwProxy) cut(refuse bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuse = refuse
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// After the bot's socket was down, during which the server's friend
+// pushes were lost, the next single-chat message lists the friends again.
+func TestIgnoreStrangersRelistsAfterReconnect(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	u, err := url.Parse(s.FrontierURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newMWProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	opts := s.BotOptions(mwBotID)
+	opts.Client.FrontierURL = u.String()
+	b := mwNewBotWith(t, opts, nil)
+	var stateMu sync.Mutex
+	var states []im.ConnectionState // every change, in order
+	stateChanged := make(chan struct{}, 1)
+	b.Client().OnConnectionState(func(st im.ConnectionState) {
+		stateMu.Lock()
+		states = append(states, st)
+		stateMu.Unlock()
+		select {
+		case stateChanged <- struct{}{}:
+		default:
+		}
+	})
+	var reached mwTexts
+	clock := newMWClock() // still: no listing for age
+	b.Use(middleware.IgnoreSelf(), middleware.IgnoreStrangers(middleware.StrangersOptions{Now: clock.Now}))
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if c.Event.Kind != bot.EventMessage {
+			return nil
+		}
+		reached.add(c)
+		_, err := c.Reply("echo: " + c.Event.Message.Text())
+		return err
+	}))
+	s.RunBot(t, b)
+	alice, carol := s.NewUser(t, 1), s.NewUser(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
+	defer cancel()
+	mwApply(t, alice)
+	mwAccept(t, b, alice)
+	if _, err := b.Client().SendFriendApply(ctx, carol.ID(), nil); err != nil {
+		t.Fatal(err)
+	}
+	convA, convC := alice.CreateSingle(t, mwBotID), carol.CreateSingle(t, mwBotID)
+	alice.Send(t, convA, "a1") // lists the friends
+	mwWantReply(t, alice, convA, "echo: a1")
+
+	seen := 0 // states looked at
+	waitState := func(want im.ConnectionState) {
+		t.Helper()
+		for {
+			stateMu.Lock()
+			i := slices.Index(states[seen:], want)
+			if i >= 0 {
+				seen += i + 1
+			}
+			stateMu.Unlock()
+			if i >= 0 {
+				return
+			}
+			mwWaitValue(t, stateChanged, want.String()+" state")
+		}
+	}
+	proxy.cut(true)
+	waitState(im.ConnectionStateReconnecting)
+	// carol accepts while the bot is away: the push is lost.
+	if _, _, err := carol.Client.ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, mwBotID); err != nil {
+		t.Fatal(err)
+	}
+	proxy.cut(false)
+	waitState(im.ConnectionStateConnected)
+	carol.Send(t, convC, "c1")
+	mwWantReply(t, carol, convC, "echo: c1")
+	if got, want := reached.list(), []string{"a1", "c1"}; !slices.Equal(got, want) {
+		t.Fatalf("the handler got %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,261 @@
+package middleware_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/middleware"
+)
+
+// mwLogBuffer is a goroutine-safe buffer for a slog handler to write to
+// while the test reads it.
+type mwLogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *mwLogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *mwLogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newMWLogger returns a JSON logger writing to a buffer at level.
+func newMWLogger(level slog.Level) (*slog.Logger, *mwLogBuffer) {
+	buf := new(mwLogBuffer)
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level})), buf
+}
+
+// mwLogLines parses the JSON lines of a log, as testing/slogtest's
+// examples do, one map per record.
+func mwLogLines(t *testing.T, log string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for line := range strings.Lines(log) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		recs = append(recs, m)
+	}
+	return recs
+}
+
+// mwCheckRecord checks a record's level, message and attributes: want
+// holds the attributes with their JSON values ("latency" is checked to
+// be present, whatever its value), and the record must have no others.
+func mwCheckRecord(t *testing.T, rec map[string]any, level string, want map[string]any) {
+	t.Helper()
+	if rec[slog.LevelKey] != level || rec[slog.MessageKey] != "event" {
+		t.Errorf("record %v: level %v, message %v; want %s, event", rec, rec[slog.LevelKey], rec[slog.MessageKey], level)
+	}
+	if _, ok := rec["latency"].(float64); !ok {
+		t.Errorf("record %v: no latency", rec)
+	}
+	got := maps.Clone(rec)
+	for _, k := range []string{slog.TimeKey, slog.LevelKey, slog.MessageKey, "latency"} {
+		delete(got, k)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("record attributes\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestLoggerRecords(t *testing.T) {
+	t.Parallel()
+	errBad := errors.New("bad input")
+	msg := &im.Message{ServerID: 7301, Sender: 1, ConversationID: "0:1:1:100"}
+	msgEvent := bot.Event{Kind: bot.EventMessage, Message: msg, ConversationRef: im.ConversationRef{ID: "0:1:1:100"}}
+	tests := []struct {
+		name  string
+		ev    bot.Event
+		err   error
+		level string
+		want  map[string]any
+	}{
+		{
+			name: "message handled", ev: msgEvent, level: "INFO",
+			want: map[string]any{"event": "message", "conversation": "0:1:1:100", "message": 7301.0, "sender": 1.0, "outcome": "ok"},
+		},
+		{
+			name: "message failed", ev: msgEvent, err: errBad, level: "ERROR",
+			want: map[string]any{"event": "message", "conversation": "0:1:1:100", "message": 7301.0, "sender": 1.0, "outcome": "error", "err": "bad input"},
+		},
+		{
+			name: "timed out", ev: msgEvent, err: fmt.Errorf("slow: %w", context.DeadlineExceeded), level: "ERROR",
+			want: map[string]any{"event": "message", "conversation": "0:1:1:100", "message": 7301.0, "sender": 1.0, "outcome": "timeout", "err": "slow: context deadline exceeded"},
+		},
+		{
+			name: "friend added: no conversation, no message", ev: bot.Event{Kind: bot.EventFriendAdded, Friend: &im.Friend{UserID: 3}}, level: "INFO",
+			want: map[string]any{"event": "friend added", "sender": 3.0, "outcome": "ok"},
+		},
+		{
+			name: "conversation event: no sender", ev: bot.Event{Kind: bot.EventConversationUpdated, ConversationRef: im.ConversationRef{ID: "42"}}, level: "INFO",
+			want: map[string]any{"event": "conversation updated", "conversation": "42", "outcome": "ok"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l, buf := newMWLogger(slog.LevelInfo)
+			h := middleware.Logger(l)(bot.HandlerFunc(func(*bot.Context) error { return tt.err }))
+			if err := h.Handle(bot.NewContext(context.Background(), tt.ev)); err != tt.err {
+				t.Fatalf("Logger returned %v, want the handler's %v", err, tt.err)
+			}
+			recs := mwLogLines(t, buf.String())
+			if len(recs) != 1 {
+				t.Fatalf("%d records, want 1:\n%s", len(recs), buf)
+			}
+			mwCheckRecord(t, recs[0], tt.level, tt.want)
+		})
+	}
+}
+
+// A panic is logged as such and goes on unwinding, unrecovered.
+func TestLoggerPanic(t *testing.T) {
+	t.Parallel()
+	l, buf := newMWLogger(slog.LevelInfo)
+	h := middleware.Logger(l)(bot.HandlerFunc(func(*bot.Context) error { panic("boom") }))
+	p := func() (p any) {
+		defer func() { p = recover() }()
+		h.Handle(bot.NewContext(context.Background(), bot.Event{Kind: bot.EventFriendApplyReceived}))
+		return nil
+	}()
+	if p != "boom" {
+		t.Fatalf("recovered %v after Logger, want the panic boom", p)
+	}
+	recs := mwLogLines(t, buf.String())
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1:\n%s", len(recs), buf)
+	}
+	mwCheckRecord(t, recs[0], "ERROR", map[string]any{"event": "friend apply received", "outcome": "panic"})
+}
+
+func TestLoggerLevels(t *testing.T) {
+	t.Parallel()
+	l, buf := newMWLogger(slog.LevelError)
+	ok := middleware.Logger(l)(bot.HandlerFunc(func(*bot.Context) error { return nil }))
+	fail := middleware.Logger(l)(bot.HandlerFunc(func(*bot.Context) error { return errors.New("x") }))
+	c := bot.NewContext(context.Background(), bot.Event{Kind: bot.EventFriendAdded})
+	_ = ok.Handle(c)
+	_ = fail.Handle(c)
+	recs := mwLogLines(t, buf.String())
+	if len(recs) != 1 || recs[0]["outcome"] != "error" {
+		t.Fatalf("at level Error, records %v; want only the failure's", recs)
+	}
+
+	defer func() {
+		if recover() == nil {
+			t.Error("Logger(nil) did not panic")
+		}
+	}()
+	middleware.Logger(nil)
+}
+
+// The order of a chain is the order listed, the first outermost, as the
+// package documentation says: with Recover first, Logger sees the panic
+// itself; with Logger first, it sees Recover's error.
+func TestChainOrderRecoverLogger(t *testing.T) {
+	t.Parallel()
+	panicky := bot.HandlerFunc(func(*bot.Context) error { panic("boom") })
+	c := bot.NewContext(context.Background(), bot.Event{Kind: bot.EventFriendAdded})
+
+	l, buf := newMWLogger(slog.LevelInfo)
+	err := bot.Chain{middleware.Recover(), middleware.Logger(l)}.Then(panicky).Handle(c)
+	var pe *bot.PanicError
+	if !errors.As(err, &pe) || pe.Value != "boom" {
+		t.Fatalf("Chain{Recover, Logger}: err %#v, want the *bot.PanicError of boom", err)
+	}
+	if recs := mwLogLines(t, buf.String()); len(recs) != 1 || recs[0]["outcome"] != middleware.OutcomePanic {
+		t.Fatalf("Chain{Recover, Logger} logged %v, want one record of outcome panic", recs)
+	}
+
+	l, buf = newMWLogger(slog.LevelInfo)
+	err = bot.Chain{middleware.Logger(l), middleware.Recover()}.Then(panicky).Handle(c)
+	if !errors.As(err, &pe) {
+		t.Fatalf("Chain{Logger, Recover}: err %#v, want a *bot.PanicError", err)
+	}
+	recs := mwLogLines(t, buf.String())
+	if len(recs) != 1 || recs[0]["outcome"] != middleware.OutcomeError || !strings.Contains(fmt.Sprint(recs[0]["err"]), "panicked: boom") {
+		t.Fatalf("Chain{Logger, Recover} logged %v, want one record of outcome error with the panic's error", recs)
+	}
+}
+
+// Through a bot: one record per event, naming the conversation and the
+// message, and never a token of the bot's.
+func TestLoggerThroughBot(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	opts := s.BotOptions(mwBotID)
+	var mu sync.Mutex
+	var tokens []string // every token the bot's client got
+	token := opts.Client.Token
+	opts.Client.Token = func(ctx context.Context) (string, error) {
+		tok, err := token(ctx)
+		mu.Lock()
+		defer mu.Unlock()
+		tokens = append(tokens, tok)
+		return tok, err
+	}
+	b := mwNewBotWith(t, opts, nil)
+	l, buf := newMWLogger(slog.LevelDebug)
+	tap := newMWTap()
+	b.Use(tap.Middleware, middleware.Logger(l))
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !mwFromUser(c) {
+			return nil
+		}
+		_, err := c.Reply("echo: " + c.Event.Message.Text())
+		return err
+	}))
+	s.RunBot(t, b)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, mwBotID)
+	m := alice.Send(t, conv, "hi")
+	mwWantReply(t, alice, conv, "echo: hi")
+	tap.waitText(t, "hi")
+
+	log := buf.String()
+	var found bool
+	for _, rec := range mwLogLines(t, log) {
+		if rec["message"] == float64(m.ServerID) {
+			found = true
+			mwCheckRecord(t, rec, "INFO", map[string]any{
+				"event": "message", "conversation": string(conv.ID), "message": float64(m.ServerID), "sender": 1.0, "outcome": "ok",
+			})
+		}
+	}
+	if !found {
+		t.Fatalf("no record of message %v in\n%s", m.ServerID, log)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(tokens) == 0 {
+		t.Fatal("the bot's client asked for no token")
+	}
+	for _, tok := range append(tokens, s.Token(mwBotID)) {
+		if tok == "" || strings.Contains(log, tok) {
+			t.Fatalf("the log holds the bot's token %q (or it is empty):\n%s", tok, log)
+		}
+	}
+	if strings.Contains(strings.ToLower(log), "token") {
+		t.Errorf("the log mentions a token:\n%s", log)
+	}
+}
