@@ -28,22 +28,6 @@ const (
 	waitFor = 5 * time.Second // the deadline of every wait on an event
 )
 
-// newBot returns a bot for botID on s whose handler errors fail the test;
-// tweak adjusts its options first.
-func newBot(t *testing.T, s *imtest.Server, tweak ...func(*bot.Options)) *bot.Bot {
-	t.Helper()
-	opts := s.BotOptions(botID)
-	opts.OnError = func(c *bot.Context, err error) { t.Errorf("handler of %v: %v", c.Event.Kind, err) }
-	for _, f := range tweak {
-		f(&opts)
-	}
-	b, err := bot.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // fromUser reports whether c's event is a message from someone other than
 // the bot: the bot sees its own messages too.
 func fromUser(c *bot.Context) bool {
@@ -176,7 +160,7 @@ func countTexts(b *bot.Bot) (count *atomic.Int64, seen func(text string) <-chan 
 func TestHandlerReplies(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	b.Handle(bot.HandlerFunc(echo))
 	s.RunBot(t, b)
 	alice := s.NewUser(t, 1)
@@ -191,7 +175,7 @@ func TestOrderWithinConversationParallelAcross(t *testing.T) {
 	t.Parallel()
 	const n = 200
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
 	convA, convB := alice.CreateSingle(t, botID), bob.CreateSingle(t, botID)
 
@@ -250,7 +234,7 @@ func TestBackpressureDropsNothing(t *testing.T) {
 	t.Parallel()
 	const n = 30
 	s := imtest.NewServer(t)
-	b := newBot(t, s, func(o *bot.Options) {
+	b := s.NewBot(t, botID, func(o *bot.Options) {
 		o.Workers = 1
 		o.MaxQueued = 2
 	})
@@ -307,7 +291,7 @@ func TestPanicGoesToOnErrorAndTheBotGoesOn(t *testing.T) {
 		err  error
 	}
 	failures := make(chan failure, 1)
-	b := newBot(t, s, func(o *bot.Options) {
+	b := s.NewBot(t, botID, func(o *bot.Options) {
 		o.OnError = func(c *bot.Context, err error) { failures <- failure{c.Event.Message.Text(), err} }
 	})
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
@@ -353,7 +337,7 @@ func dialog(c *bot.Context) error {
 func TestWaitNextDialog(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	b.Handle(bot.HandlerFunc(dialog))
 	s.RunBot(t, b)
 	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
@@ -376,7 +360,7 @@ func TestWaitNextDialog(t *testing.T) {
 func TestWaitNextTakesAQueuedMessage(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	_, seen := countTexts(b)
 	asked, proceed := make(chan struct{}), make(chan struct{})
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
@@ -406,7 +390,7 @@ func TestWaitNextTakesAQueuedMessage(t *testing.T) {
 func TestWaitNextTimeout(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	waited := make(chan error, 1)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 		if !fromUser(c) || c.Event.Message.Text() != "/ask" {
@@ -443,7 +427,7 @@ func TestShutdownDrainsRunningHandler(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := imtest.NewServer(t)
-			b := newBot(t, s)
+			b := s.NewBot(t, botID)
 			started, proceed, stopping := make(chan struct{}), make(chan struct{}), make(chan struct{})
 			b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 				if !fromUser(c) {
@@ -484,7 +468,7 @@ func TestShutdownDrainsRunningHandler(t *testing.T) {
 func TestShutdownCancelsHandlersAtDrainTimeout(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s, func(o *bot.Options) { o.DrainTimeout = 20 * time.Millisecond })
+	b := s.NewBot(t, botID, func(o *bot.Options) { o.DrainTimeout = 20 * time.Millisecond })
 	_, seen := countTexts(b)
 	started := make(chan struct{})
 	ctxErr := make(chan error, 1)
@@ -527,7 +511,7 @@ func TestShutdownCancelsHandlersAtDrainTimeout(t *testing.T) {
 func TestWaitNextEndsAtShutdown(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	waiting := make(chan struct{})
 	waited := make(chan error, 1)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
@@ -572,7 +556,7 @@ func mustPanic(t *testing.T, name string, f func()) (msg string) {
 func TestConfigureAfterRunPanics(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	s.RunBot(t, b)
 	mw := func(h bot.Handler) bot.Handler { return h }
 	for _, tt := range []struct {
@@ -597,7 +581,7 @@ func TestConfigureAfterRunPanics(t *testing.T) {
 func TestHandleNilPanics(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	if msg := mustPanic(t, "Handle(nil)", func() { b.Handle(nil) }); !strings.HasPrefix(msg, "bot: ") {
 		t.Errorf("Handle(nil) panicked with %q, want a bot: prefix", msg)
 	}
@@ -653,7 +637,7 @@ func (p *testPlugin) Setup(b *bot.Bot) error {
 func TestPlugin(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	p := &testPlugin{jobStarted: make(chan struct{}), jobDone: make(chan struct{})}
 	if err := b.Plug(p); err != nil {
 		t.Fatal(err)
@@ -691,7 +675,7 @@ func TestPlugin(t *testing.T) {
 func TestPlugError(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	setupErr := errors.New("no config")
 	err := b.Plug(&testPlugin{err: setupErr})
 	if !errors.Is(err, setupErr) || !strings.HasPrefix(err.Error(), "bot: plugin *bot_test.testPlugin") {
@@ -702,7 +686,7 @@ func TestPlugError(t *testing.T) {
 func TestMiddlewareOrder(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	tag := func(name string) bot.Middleware {
 		return func(next bot.Handler) bot.Handler {
 			return bot.HandlerFunc(func(c *bot.Context) error {
@@ -740,7 +724,7 @@ func TestMiddlewareOrder(t *testing.T) {
 func TestReadyAndLifecycle(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	select {
 	case <-b.Ready():
 		t.Fatal("Ready before Run")
@@ -760,7 +744,7 @@ func TestReadyAndLifecycle(t *testing.T) {
 		t.Fatalf("Run after Close: %v", err)
 	}
 
-	closed := newBot(t, s)
+	closed := s.NewBot(t, botID)
 	closed.Close()
 	if err := closed.Run(context.Background()); !errors.Is(err, bot.ErrClosed) {
 		t.Fatalf("Run of a closed bot: %v, want ErrClosed", err)
@@ -771,7 +755,7 @@ func TestReadyAndLifecycle(t *testing.T) {
 func TestOtherEvents(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := newBot(t, s)
+	b := s.NewBot(t, botID)
 	events := make(chan bot.Event, 256)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 		select {

@@ -177,11 +177,21 @@ func (s *Server) BotOptions(user im.UserID) bot.Options {
 	return bot.Options{Client: s.Options(user), Logger: slog.New(slog.DiscardHandler)}
 }
 
-// NewBot returns a bot for s.BotOptions(user), failing the test if New
-// does. Configure it, then start it with RunBot.
-func (s *Server) NewBot(t TB, user im.UserID) *bot.Bot {
+// NewBot returns a bot for s.BotOptions(user), adjusted by tweak, failing
+// the test if New does. Unless a tweak sets Options.OnError, every error a
+// handler returns (and every panic) fails the test with t.Errorf: the
+// bot's own default logs to BotOptions' discarding logger, where a test
+// would never see it. Configure the bot, then start it with RunBot.
+func (s *Server) NewBot(t TB, user im.UserID, tweak ...func(*bot.Options)) *bot.Bot {
 	t.Helper()
-	b, err := bot.New(s.BotOptions(user))
+	opts := s.BotOptions(user)
+	for _, f := range tweak {
+		f(&opts)
+	}
+	if opts.OnError == nil {
+		opts.OnError = func(c *bot.Context, err error) { t.Errorf("imtest: handler of %v: %v", c.Event.Kind, err) }
+	}
+	b, err := bot.New(opts)
 	if err != nil {
 		t.Fatalf("imtest: bot.New: %v", err)
 	}

@@ -309,7 +309,7 @@ func TestDedupAcrossRestart(t *testing.T) {
 	// The second run resumes from the start of the inbox.
 	opts := s.BotOptions(mwBotID)
 	opts.Client.Resume, opts.Client.Cursor = true, 0
-	b2 := mwNewBotWith(t, opts, nil)
+	b2 := s.NewBot(t, mwBotID, func(o *bot.Options) { *o = opts })
 	tap2 := newMWTap()
 	var reached2 mwTexts
 	b2.Use(tap2.Middleware, middleware.IgnoreSelf(), middleware.Dedup(store, time.Hour))

@@ -391,7 +391,7 @@ func TestIgnoreStrangersRelistsAfterReconnect(t *testing.T) {
 	u.Host = proxy.ln.Addr().String()
 	opts := s.BotOptions(mwBotID)
 	opts.Client.FrontierURL = u.String()
-	b := mwNewBotWith(t, opts, nil)
+	b := s.NewBot(t, mwBotID, func(o *bot.Options) { *o = opts })
 	var stateMu sync.Mutex
 	var states []im.ConnectionState // every change, in order
 	stateChanged := make(chan struct{}, 1)

@@ -214,7 +214,7 @@ func TestLoggerThroughBot(t *testing.T) {
 		tokens = append(tokens, tok)
 		return tok, err
 	}
-	b := mwNewBotWith(t, opts, nil)
+	b := s.NewBot(t, mwBotID, func(o *bot.Options) { *o = opts })
 	l, buf := newMWLogger(slog.LevelDebug)
 	tap := newMWTap()
 	b.Use(tap.Middleware, middleware.Logger(l))

@@ -169,21 +169,7 @@ const (
 // onError, or fail the test when onError is nil.
 func mwNewBot(t *testing.T, s *imtest.Server, onError func(*bot.Context, error)) *bot.Bot {
 	t.Helper()
-	return mwNewBotWith(t, s.BotOptions(mwBotID), onError)
-}
-
-// mwNewBotWith is mwNewBot with the caller's options.
-func mwNewBotWith(t *testing.T, opts bot.Options, onError func(*bot.Context, error)) *bot.Bot {
-	t.Helper()
-	opts.OnError = onError
-	if opts.OnError == nil {
-		opts.OnError = func(c *bot.Context, err error) { t.Errorf("handler of %v: %v", c.Event.Kind, err) }
-	}
-	b, err := bot.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return s.NewBot(t, mwBotID, func(o *bot.Options) { o.OnError = onError })
 }
 
 // mwFromUser reports whether c's event is a new message from someone
