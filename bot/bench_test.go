@@ -29,7 +29,7 @@ func benchServer(b *testing.B) *imtest.Server {
 	s.Start()
 	bt := s.NewBot(b, benchBot)
 	bt.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if c.Event.Kind != bot.EventMessage || c.Event.Message.Sender == benchBot {
+		if !c.FromUser() {
 			return nil
 		}
 		_, err := c.Reply(c.Event.Message.Text())

@@ -28,15 +28,9 @@ const (
 	waitFor = 5 * time.Second // the deadline of every wait on an event
 )
 
-// fromUser reports whether c's event is a message from someone other than
-// the bot: the bot sees its own messages too.
-func fromUser(c *bot.Context) bool {
-	return c.Event.Kind == bot.EventMessage && c.Event.Message.Sender != c.Bot().UserID()
-}
-
 // echo replies "echo: <text>" to every user message.
 func echo(c *bot.Context) error {
-	if !fromUser(c) {
+	if !c.FromUser() {
 		return nil
 	}
 	_, err := c.Reply("echo: " + c.Event.Message.Text())
@@ -185,7 +179,7 @@ func TestOrderWithinConversationParallelAcross(t *testing.T) {
 	got := map[im.ConversationID][]string{}
 	finished := make(chan im.ConversationID, 2)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !fromUser(c) {
+		if !c.FromUser() {
 			return nil
 		}
 		id, text := c.Event.ConversationRef.ID, c.Event.Message.Text()
@@ -246,7 +240,7 @@ func TestBackpressureDropsNothing(t *testing.T) {
 	var got []string
 	allHandled := make(chan struct{})
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !fromUser(c) {
+		if !c.FromUser() {
 			return nil
 		}
 		if err := block(c, release, "release"); err != nil {
@@ -295,7 +289,7 @@ func TestPanicGoesToOnErrorAndTheBotGoesOn(t *testing.T) {
 		o.OnError = func(c *bot.Context, err error) { failures <- failure{c.Event.Message.Text(), err} }
 	})
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if fromUser(c) && c.Event.Message.Text() == "panic" {
+		if c.FromUser() && c.Event.Message.Text() == "panic" {
 			panic("boom")
 		}
 		return echo(c)
@@ -320,7 +314,7 @@ func TestPanicGoesToOnErrorAndTheBotGoesOn(t *testing.T) {
 // dialog is a handler with one dialog: "/ask" asks a name and greets the
 // next message's sender by it; every other message is echoed.
 func dialog(c *bot.Context) error {
-	if !fromUser(c) || c.Event.Message.Text() != "/ask" {
+	if !c.FromUser() || c.Event.Message.Text() != "/ask" {
 		return echo(c)
 	}
 	if _, err := c.Reply("name?"); err != nil {
@@ -364,7 +358,7 @@ func TestWaitNextTakesAQueuedMessage(t *testing.T) {
 	_, seen := countTexts(b)
 	asked, proceed := make(chan struct{}), make(chan struct{})
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if fromUser(c) && c.Event.Message.Text() == "/ask" {
+		if c.FromUser() && c.Event.Message.Text() == "/ask" {
 			close(asked)
 			if err := block(c, proceed, "proceed"); err != nil {
 				return err
@@ -393,7 +387,7 @@ func TestWaitNextTimeout(t *testing.T) {
 	b := s.NewBot(t, botID)
 	waited := make(chan error, 1)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !fromUser(c) || c.Event.Message.Text() != "/ask" {
+		if !c.FromUser() || c.Event.Message.Text() != "/ask" {
 			return echo(c)
 		}
 		_, err := c.WaitNext(20 * time.Millisecond)
@@ -430,7 +424,7 @@ func TestShutdownDrainsRunningHandler(t *testing.T) {
 			b := s.NewBot(t, botID)
 			started, proceed, stopping := make(chan struct{}), make(chan struct{}), make(chan struct{})
 			b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-				if !fromUser(c) {
+				if !c.FromUser() {
 					return nil
 				}
 				close(started)
@@ -474,7 +468,7 @@ func TestShutdownCancelsHandlersAtDrainTimeout(t *testing.T) {
 	ctxErr := make(chan error, 1)
 	var handled []string // by this conversation's handlers, one at a time
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !fromUser(c) {
+		if !c.FromUser() {
 			return nil
 		}
 		handled = append(handled, c.Event.Message.Text())
@@ -515,7 +509,7 @@ func TestWaitNextEndsAtShutdown(t *testing.T) {
 	waiting := make(chan struct{})
 	waited := make(chan error, 1)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !fromUser(c) {
+		if !c.FromUser() {
 			return nil
 		}
 		close(waiting)
@@ -643,7 +637,7 @@ func TestPlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !fromUser(c) {
+		if !c.FromUser() {
 			return nil
 		}
 		_, err := c.Reply("plugin " + c.Param("plugin"))
@@ -698,7 +692,7 @@ func TestMiddlewareOrder(t *testing.T) {
 	b.Use(tag("1"), tag("2"))
 	b.Use(tag("3"))
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !fromUser(c) {
+		if !c.FromUser() {
 			return nil
 		}
 		_, err := c.Reply(c.Param("trail"))

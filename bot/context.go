@@ -52,6 +52,16 @@ func (c *Context) Client() *im.Client {
 // Logger returns a logger carrying the event's conversation and message.
 func (c *Context) Logger() *slog.Logger { return c.log }
 
+// FromUser reports whether the event is a new message from someone other
+// than the bot. A bot receives its own messages like every member's, and
+// most handlers answer only these (middleware.IgnoreSelf drops the rest).
+func (c *Context) FromUser() bool {
+	if c.Event.Kind != EventMessage || c.Event.Message == nil {
+		return false
+	}
+	return c.bot == nil || c.Event.Message.Sender != c.bot.UserID()
+}
+
 // Param returns a route parameter (a command argument, a regex capture),
 // or "".
 func (c *Context) Param(name string) string { return c.params[name] }

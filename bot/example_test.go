@@ -24,7 +24,7 @@ func Example() {
 	}
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 		m := c.Event.Message
-		if c.Event.Kind != bot.EventMessage || m.Sender == c.Bot().UserID() {
+		if !c.FromUser() {
 			return nil // the bot sees its own messages too
 		}
 		_, err := c.Reply(strings.ToUpper(m.Text()))

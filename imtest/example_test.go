@@ -16,7 +16,7 @@ func Example() {
 	s := imtest.NewServer(&t)
 	b := s.NewBot(&t, 100)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if m := c.Event.Message; c.Event.Kind == bot.EventMessage && m.Sender != c.Bot().UserID() {
+		if m := c.Event.Message; c.FromUser() {
 			_, err := c.Reply("echo: " + m.Text())
 			return err
 		}

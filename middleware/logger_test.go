@@ -219,7 +219,7 @@ func TestLoggerThroughBot(t *testing.T) {
 	tap := newMWTap()
 	b.Use(tap.Middleware, middleware.Logger(l))
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !mwFromUser(c) {
+		if !c.FromUser() {
 			return nil
 		}
 		_, err := c.Reply("echo: " + c.Event.Message.Text())

@@ -125,7 +125,7 @@ func TestRecoverThroughBot(t *testing.T) {
 		}
 	}))
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
-		if !mwFromUser(c) {
+		if !c.FromUser() {
 			return nil
 		}
 		switch c.Event.Message.Text() {
@@ -170,12 +170,6 @@ const (
 func mwNewBot(t *testing.T, s *imtest.Server, onError func(*bot.Context, error)) *bot.Bot {
 	t.Helper()
 	return s.NewBot(t, mwBotID, func(o *bot.Options) { o.OnError = onError })
-}
-
-// mwFromUser reports whether c's event is a new message from someone
-// other than the bot.
-func mwFromUser(c *bot.Context) bool {
-	return c.Event.Kind == bot.EventMessage && c.Event.Message.Sender != c.Bot().UserID()
 }
 
 // mwWantReply waits for u's next message from another user in conv and

@@ -24,11 +24,10 @@ const botID im.UserID = 100
 // echo answers a text message with its text; it ignores the bot's own
 // messages, which the bot receives like every member's.
 func echo(c *bot.Context) error {
-	m := c.Event.Message
-	if c.Event.Kind != bot.EventMessage || m.Sender == c.Bot().UserID() {
+	if !c.FromUser() {
 		return nil
 	}
-	text := m.Text()
+	text := c.Event.Message.Text()
 	if text == "" {
 		return nil
 	}

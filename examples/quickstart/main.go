@@ -40,11 +40,10 @@ func main() {
 // demoBot answers /echo <text> with the text, /help with the commands,
 // and anything else with a hint. It skips its own messages.
 func demoBot(c *bot.Context) error {
-	m := c.Event.Message
-	if c.Event.Kind != bot.EventMessage || m.Sender == c.Bot().UserID() {
+	if !c.FromUser() {
 		return nil
 	}
-	text := m.Text()
+	text := c.Event.Message.Text()
 	switch {
 	case strings.HasPrefix(text, "/echo "):
 		_, err := c.Quote(strings.TrimPrefix(text, "/echo "))
