@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -65,6 +67,38 @@ type Error struct {
 	Cmd improto.IMCMD
 	// Args holds extra facts about the failure.
 	Args map[string]any
+	// RetryAfter is how long the server asked the client to wait before
+	// trying again (the response header RetryAfterHeader, sent with
+	// status 429); zero when it gave no hint.
+	RetryAfter time.Duration
+}
+
+// RetryAfterHeader is the Response header in which a server that refuses a
+// request with TOO_MANY_REQUESTS says, in whole milliseconds, when to try
+// again (improto/README.md).
+const RetryAfterHeader = "retry-after-ms"
+
+// retryAfterOf reads RetryAfterHeader from a response's headers.
+func retryAfterOf(headers map[string]string) time.Duration {
+	ms, err := strconv.ParseInt(headers[RetryAfterHeader], 10, 64)
+	if err != nil || ms <= 0 {
+		return 0
+	}
+	return min(time.Duration(ms)*time.Millisecond, maxRetryAfter)
+}
+
+// maxRetryAfter bounds a server's retry hint, so that a bad header cannot
+// park a send for hours.
+const maxRetryAfter = time.Minute
+
+// RetryAfter returns the wait the server asked for before a retry of the
+// request that failed with err, and whether it asked.
+func RetryAfter(err error) (time.Duration, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		return e.RetryAfter, true
+	}
+	return 0, false
 }
 
 func (e *Error) Error() string {

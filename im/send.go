@@ -194,7 +194,8 @@ func retrySend[T any](ctx context.Context, c *Client, m *Message, attempt func()
 			}
 			return zero, err
 		}
-		t := time.NewTimer(time.Duration(n+1) * 100 * time.Millisecond)
+		// The server's hint wins over the backoff when it asks for longer.
+		t := time.NewTimer(max(time.Duration(n+1)*100*time.Millisecond, e.RetryAfter))
 		select {
 		case <-t.C:
 		case <-ctx.Done():

@@ -165,7 +165,7 @@ func (c *Client) roundTrip(ctx context.Context, cmd improto.Command, token strin
 	res.Payload = res.Body
 	if !res.Success {
 		res.InnerError = &Error{Type: ErrorTypeServer, Cmd: cmd.Cmd, ReachServer: true, StatusCode: res.StatusCode,
-			Msg: resp.GetErrorDesc(), LogID: resp.GetLogId()}
+			Msg: resp.GetErrorDesc(), LogID: resp.GetLogId(), RetryAfter: retryAfterOf(resp.GetHeaders())}
 	}
 	return res, nil
 }
