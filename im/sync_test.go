@@ -121,44 +121,41 @@ func TestExactlyOnceAcrossDisconnects(t *testing.T) {
 		}
 		cs = append(cs, conv{resp.GetBody().GetCreateConversationV2Body().GetConversation(), sender})
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, len(senders))
-	for si := range senders {
-		wg.Go(func() {
-			for n := range perConv {
-				for ci := si; ci < convs; ci += len(senders) {
-					info := cs[ci].info
-					resp, err := cs[ci].sender.Call(ctx(t), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
-						ConversationId: info.ConversationId, ConversationShortId: info.ConversationShortId,
-						ConversationType: info.ConversationType, MessageType: proto.Int32(10001),
-						Content: proto.String(fmt.Sprintf(`{"text":"%d"}`, n))})
-					if err != nil || resp.GetStatusCode() != 0 {
-						errs <- fmt.Errorf("send: %v %s", err, resp.GetErrorDesc())
-						return
+	// The stream runs in rounds of perConv/drops messages per
+	// conversation; after each round's sends are acknowledged, while their
+	// pushes and pulls are still on their way, the socket is dropped.
+	perRound := perConv / drops
+	for round := range drops {
+		var wg sync.WaitGroup
+		errs := make(chan error, len(senders))
+		for si := range senders {
+			wg.Go(func() {
+				for n := round * perRound; n < (round+1)*perRound; n++ {
+					for ci := si; ci < convs; ci += len(senders) {
+						info := cs[ci].info
+						resp, err := cs[ci].sender.Call(ctx(t), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+							ConversationId: info.ConversationId, ConversationShortId: info.ConversationShortId,
+							ConversationType: info.ConversationType, MessageType: proto.Int32(10001),
+							Content: proto.String(fmt.Sprintf(`{"text":"%d"}`, n))})
+						if err != nil || resp.GetStatusCode() != 0 {
+							errs <- fmt.Errorf("send: %v %s", err, resp.GetErrorDesc())
+							return
+						}
 					}
 				}
-			}
-		})
-	}
-	dropped := 0
-	r.waitFor(t, convs*perConv, 90*time.Second, func(got int) {
-		// Drop the socket every 90 deliveries, while the stream runs.
-		for dropped < drops && got >= (dropped+1)*90 {
-			if bot.DropConnection() {
-				dropped++
-			} else {
-				return // reconnecting: drop again on a later delivery
-			}
+			})
 		}
-	})
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		waitConnected(t, bot)
+		if !bot.DropConnection() {
+			t.Fatalf("round %d: DropConnection found no socket after the client connected", round)
+		}
 	}
-	if dropped < drops {
-		t.Errorf("dropped the socket %d times, want %d", dropped, drops)
-	}
+	r.waitFor(t, convs*perConv, 90*time.Second, nil)
 	r.check(t, convs, perConv)
 }
 
