@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/imbot-go/imbot/im"
@@ -38,6 +39,75 @@ type Options struct {
 	OnError func(c *Context, err error)
 	// Logger is the bot's logger. Default slog.Default().
 	Logger *slog.Logger
+	// Progress keeps how far the bot got through its inbox, so that each
+	// message is handled once across disconnects and restarts (see
+	// ProgressStore). Default a MemoryProgress, which holds across
+	// reconnects but not restarts; state.Open keeps progress in a file.
+	Progress ProgressStore
+	// Retry says how often a failing handler runs again before its error
+	// is reported and its event given up (see RetryPolicy).
+	Retry RetryPolicy
+}
+
+// Defaults of RetryPolicy.
+const (
+	DefaultRetryAttempts   = 3
+	DefaultRetryBackoff    = 100 * time.Millisecond
+	DefaultRetryMaxBackoff = 5 * time.Second
+)
+
+// RetryPolicy says how the bot retries a handler that returned an error.
+//
+// A handler runs at most Attempts times for an event, waiting Backoff
+// before the first retry and twice as long before each next one, up to
+// MaxBackoff. It is not retried when its error is Permanent or a
+// *PanicError (a bug does not go away by itself), nor once the bot is
+// shutting down and the event's context is done. The retries happen in
+// the event's turn: the conversation's later events wait for them, so
+// that order is kept.
+//
+// When the handler still fails, its last error goes to Options.OnError
+// and the event counts as finished: its progress is committed and it is
+// not handled again after a restart. An event whose handler was cut off
+// by shutdown is not committed, and a restarted bot handles it again.
+//
+// Zero fields mean the defaults; Attempts 1 turns retries off.
+type RetryPolicy struct {
+	Attempts   int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+// backoff returns the wait before retry n (1 for the first).
+func (p RetryPolicy) backoff(n int) time.Duration {
+	d := p.Backoff
+	for i := 1; i < n && d < p.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, p.MaxBackoff)
+}
+
+// Permanent marks err as an error that retrying the handler cannot
+// cure: the bot reports it at once (RetryPolicy). errors.Is and As see
+// through it.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// retryable reports whether the policy retries a handler that returned
+// err.
+func retryable(err error) bool {
+	var p *permanentError
+	var panicked *PanicError
+	return !errors.As(err, &p) && !errors.As(err, &panicked)
 }
 
 // Plugin is a whole behaviour added to a bot: Setup registers its
@@ -59,6 +129,7 @@ type Bot struct {
 	log    *slog.Logger
 	client *im.Client
 	disp   *dispatcher
+	track  *tracker // set by Run before events flow
 
 	mu      sync.Mutex
 	mws     []Middleware
@@ -75,6 +146,21 @@ type Bot struct {
 func New(opts Options) (*Bot, error) {
 	if opts.Workers < 0 || opts.MaxQueued < 0 || opts.DrainTimeout < 0 {
 		return nil, errors.New("bot: Options.Workers, MaxQueued and DrainTimeout must not be negative")
+	}
+	if r := opts.Retry; r.Attempts < 0 || r.Backoff < 0 || r.MaxBackoff < 0 {
+		return nil, errors.New("bot: Options.Retry's Attempts, Backoff and MaxBackoff must not be negative")
+	}
+	if opts.Retry.Attempts == 0 {
+		opts.Retry.Attempts = DefaultRetryAttempts
+	}
+	if opts.Retry.Backoff == 0 {
+		opts.Retry.Backoff = DefaultRetryBackoff
+	}
+	if opts.Retry.MaxBackoff == 0 {
+		opts.Retry.MaxBackoff = DefaultRetryMaxBackoff
+	}
+	if opts.Progress == nil {
+		opts.Progress = &MemoryProgress{}
 	}
 	if opts.Workers == 0 {
 		opts.Workers = 4 * runtime.GOMAXPROCS(0)
@@ -228,11 +314,32 @@ func (b *Bot) Run(ctx context.Context) error {
 	for range b.opts.Workers {
 		workers.Go(func() { b.disp.work(func(ev Event) { b.handle(handlerCtx, handler, ev) }) })
 	}
-	if err := b.client.Init(ctx); err != nil {
+	fail := func(err error) error {
 		b.disp.close()
 		workers.Wait()
 		b.client.Close()
 		return err
+	}
+	progress, err := b.opts.Progress.LoadProgress(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("bot: loading progress: %w", err))
+	}
+	if progress.Saved {
+		if err := b.client.ResumeFrom(progress.Cursor); err != nil {
+			return fail(err)
+		}
+	}
+	b.track = newTracker(b.opts.Progress, progress)
+	if err := b.client.Init(ctx); err != nil {
+		return fail(err)
+	}
+	if !progress.Saved {
+		// Save where the first run starts, so that a crash before the
+		// first commit resumes here rather than at the server's position
+		// then, past what arrived meanwhile.
+		if err := b.opts.Progress.CommitProgress(ctx, Commit{Cursor: b.client.Cursor()}); err != nil {
+			return fail(fmt.Errorf("bot: saving the starting position: %w", err))
+		}
 	}
 	jobCtx, stopJobs := context.WithCancel(ctx)
 	var jobWG sync.WaitGroup
@@ -282,7 +389,9 @@ serve:
 }
 
 // handle runs one event through the chain, turning a panic into a
-// *PanicError so that one handler can never take the bot down.
+// *PanicError so that one handler can never take the bot down; retries it
+// as Options.Retry says; reports its final error; and commits the
+// event's progress unless shutdown cut the handler off.
 func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 	log := b.log.With("event", ev.Kind.String())
 	if ev.ConversationRef.ID != "" {
@@ -291,17 +400,52 @@ func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 	if ev.Message != nil {
 		log = log.With("message", int64(ev.Message.ServerID))
 	}
-	c := &Context{Event: ev, ctx: ctx, bot: b, log: log}
-	err := func() (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = &PanicError{Value: p, Stack: debug.Stack()}
-			}
-		}()
-		return h.Handle(c)
-	}()
+	taken := &takenMessages{}
+	var c *Context
+	var err error
+	for attempt := 1; ; attempt++ {
+		c = &Context{Event: ev, ctx: ctx, bot: b, log: log, sends: new(atomic.Int64), taken: taken}
+		err = runHandler(h, c)
+		if err == nil || ctx.Err() != nil || attempt >= b.opts.Retry.Attempts || !retryable(err) {
+			break
+		}
+		wait := b.opts.Retry.backoff(attempt)
+		log.Warn("bot: handler failed; retrying", "attempt", attempt, "in", wait, "err", err)
+		if !sleep(ctx, wait) {
+			break
+		}
+	}
 	if err != nil {
 		b.opts.OnError(c, err)
+		if ctx.Err() != nil {
+			return // cut off by shutdown: a restarted bot handles it again
+		}
+	}
+	if err := b.track.finish(context.WithoutCancel(ctx), &ev, taken.list()); err != nil {
+		log.Error("bot: progress not saved; the event will be handled again after a restart", "err", err)
+	}
+}
+
+// runHandler calls h, recovering a panic as a *PanicError.
+func runHandler(h Handler, c *Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return h.Handle(c)
+}
+
+// sleep waits d, or less when ctx ends first; it reports whether it
+// waited all of d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -318,8 +462,14 @@ func (b *Bot) subscribe() []im.Subscription {
 	c := b.client
 	msg := func(kind EventKind) func(im.MessageEvent) {
 		return func(e im.MessageEvent) {
-			b.disp.enqueue(Event{Kind: kind, Message: e.Message, Previous: e.Previous, Cursor: e.Cursor,
-				ConversationRef: e.Message.Conversation(), Conversation: c.CachedConversation(e.Message.ConversationID)})
+			ev := Event{Kind: kind, Message: e.Message, Previous: e.Previous, Cursor: e.Cursor,
+				ConversationRef: e.Message.Conversation(), Conversation: c.CachedConversation(e.Message.ConversationID)}
+			if !b.track.admit(&ev) {
+				b.log.Debug("bot: message handled before a restart; skipped",
+					"conversation", string(ev.ConversationRef.ID), "index", e.Message.Index)
+				return
+			}
+			b.disp.enqueue(ev)
 		}
 	}
 	conv := func(kind EventKind) func(im.ConversationEvent) {

@@ -2,7 +2,12 @@ package bot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/imbot-go/imbot/im"
@@ -23,6 +28,27 @@ type Context struct {
 	bot    *Bot
 	params map[string]string
 	log    *slog.Logger
+	sends  *atomic.Int64  // sends of this attempt, numbering their client ids
+	taken  *takenMessages // messages WaitNext gave this event's handler
+}
+
+// takenMessages are the messages a handler took with WaitNext: they are
+// finished when its event is, and committed with it.
+type takenMessages struct {
+	mu   sync.Mutex
+	msgs []*im.Message
+}
+
+func (t *takenMessages) add(m *im.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.msgs = append(t.msgs, m)
+}
+
+func (t *takenMessages) list() []*im.Message {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.msgs
 }
 
 // Context returns the event's context: cancelled when the bot shuts down
@@ -95,11 +121,35 @@ func (c *Context) Quote(text string) (*im.Message, error) {
 }
 
 // Send sends a message to any conversation, through the bot's send path.
+//
+// A send without a ClientID gets one derived from the event's message
+// and the send's place among the handler's sends (first, second, ...):
+// when the handler runs again for the same message, after a retry or a
+// restart, its sends carry the same ids, and the server answers them
+// with the messages already sent instead of sending them twice.
 func (c *Context) Send(to im.ConversationRef, out im.OutgoingMessage) (*im.Message, error) {
 	if c.bot == nil {
 		return nil, errNoBot
 	}
+	if out.ClientID == "" && c.Event.Message != nil && c.sends != nil {
+		out.ClientID = replyClientID(c.bot.UserID(), &c.Event, c.sends.Add(1))
+	}
 	return c.bot.Send(c.ctx, to, out)
+}
+
+// replyClientID derives the client id of the n-th send of bot's handler
+// for ev: the same for every run of the handler on ev. A change to a
+// message (recall, properties) is told apart from the message and from
+// its other changes by its kind and version.
+func replyClientID(bot im.UserID, ev *Event, n int64) string {
+	m := ev.Message
+	version := int64(0)
+	if ev.Kind != EventMessage {
+		version = m.Version
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d/%s/%d/%d/%d/%d", bot, m.ConversationID, m.ServerID, ev.Kind, version, n)
+	return "bot-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // React adds the bot's reaction (a message property item) to the event's
@@ -149,7 +199,11 @@ func (c *Context) WaitNext(timeout time.Duration) (*im.Message, error) {
 	if c.bot == nil {
 		return nil, errNoBot
 	}
-	return c.bot.disp.waitNext(c.ctx, c.Event.ConversationRef.ID, c.Event.Message.Sender, timeout)
+	m, err := c.bot.disp.waitNext(c.ctx, c.Event.ConversationRef.ID, c.Event.Message.Sender, timeout)
+	if m != nil && c.taken != nil {
+		c.taken.add(m)
+	}
+	return m, err
 }
 
 // NewContext returns a Context for ev that belongs to no bot: its actions
