@@ -88,6 +88,41 @@
 // logged in and the client's socket is up (so that no pushed event is
 // missed), for callers and tests to wait on without sleeping.
 //
+// # Each message once, in order, across restarts
+//
+// The bot handles each new message of its inbox once, in order within its
+// conversation, across disconnects and restarts. The IM client delivers
+// every message once and in order while the process lives, resuming after
+// a disconnect from its sync position; across restarts the bot keeps its
+// own progress in a [ProgressStore] (Options.Progress; a file with
+// state.Open):
+//
+//   - A message's progress — its conversation's index, and the sync
+//     position below which every delivered event is finished — is
+//     committed only after its handler returned nil, or failed for good
+//     and was reported to OnError (see [RetryPolicy]). Progress moves in
+//     order: a conversation's events are handled one at a time.
+//   - On start, Run resumes the client from the saved position and skips
+//     the new messages at or below their conversation's saved index.
+//     Messages that arrived while the bot was down, and those that were
+//     delivered but not finished when it stopped, are handled then.
+//   - A graceful shutdown commits every handler that finished within
+//     DrainTimeout; a handler cut off by the deadline, or by a crash, is
+//     not committed, and runs again after the restart.
+//
+// The limit is the handler's own side effects: a process killed after a
+// handler acted but before its commit runs that handler again for the
+// same message. The bot makes its IM actions safe to repeat — sends
+// through the Context ([Context.Reply], Quote, Send) carry client ids
+// derived from the event and their order, so the server answers a
+// repeated send with the message it already has — but a database write
+// or an HTTP call the handler makes is its author's to make idempotent
+// (key it by the message's ServerID). Events other than messages
+// (conversation, membership and friend changes) are delivered live and
+// are not replayed after a restart; plugins re-read such state at start
+// (plugins/friends lists the pending applies). Live-chat messages have no
+// inbox and are not replayed either.
+//
 // # Plugins
 //
 // A [Plugin] is a whole behaviour: its Setup registers middleware,

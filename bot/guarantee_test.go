@@ -387,3 +387,31 @@ func TestRetryPolicy(t *testing.T) {
 		})
 	}
 }
+
+// A message changed (here, reacted to) while the bot was down, before the
+// bot handled it, reaches the restarted bot as a new message: its inbox
+// entry resolves to the changed message, which the client alone would
+// take for a change to a message it had delivered.
+func TestRestartHandlesMessageChangedWhileDown(t *testing.T) {
+	s := imtest.NewServer(t)
+	progress := &bot.MemoryProgress{}
+	u := s.NewUser(t, 1)
+	conv := u.CreateGroup(t, botID)
+	h := newHandled()
+	newBot := func() *bot.Bot {
+		b := s.NewBot(t, botID, func(o *bot.Options) { o.Progress = progress })
+		b.Handle(recorder(h))
+		return b
+	}
+	stop := start(t, newBot())
+	u.Send(t, conv, "before")
+	h.waitFor(t, 1, waitFor)
+	stop()
+	m := u.Send(t, conv, "while down")
+	if err := u.Client.React(context.Background(), conv, m.ServerID, "like", "1"); err != nil {
+		t.Fatal(err)
+	}
+	start(t, newBot())
+	h.waitFor(t, 2, waitFor)
+	h.check(t, []im.ConversationRef{conv}, map[im.ConversationID]int64{conv.ID: 1}, 2)
+}
