@@ -27,6 +27,7 @@ type Context struct {
 	ctx    context.Context
 	bot    *Bot
 	params map[string]string
+	route  string
 	log    *slog.Logger
 	sends  *atomic.Int64  // sends of this attempt, numbering their client ids
 	taken  *takenMessages // messages WaitNext gave this event's handler
@@ -99,6 +100,15 @@ func (c *Context) SetParam(name, value string) {
 	}
 	c.params[name] = value
 }
+
+// SetRoute names the route that handles the event; routers call it
+// before the route's handler, so that middleware outside the router
+// (a logger) can tell which route ran.
+func (c *Context) SetRoute(name string) { c.route = name }
+
+// Route returns the name SetRoute gave the route handling the event, or
+// "" when no router named one.
+func (c *Context) Route() string { return c.route }
 
 // Params returns a copy of the route parameters.
 func (c *Context) Params() map[string]string {

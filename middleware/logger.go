@@ -29,12 +29,14 @@ const (
 //   - "latency": how long the handlers took, a time.Duration;
 //   - "outcome": [OutcomeOK], [OutcomeError], [OutcomeTimeout] or
 //     [OutcomePanic];
+//   - "route": the route that handled it (bot.Context.Route: the
+//     route's Name option or its registration's file:line, as a router
+//     sets it), when a router named one;
 //   - "err": the error, when there is one.
 //
-// It logs no route: package router does not tell a Context which route
-// handled it, and a router's parameters (Context.Param) are arguments,
-// not a route's name. Nothing else in a Context carries a secret either;
-// the bot's token in particular is the IM client's and never logged.
+// It logs no route parameters (Context.Param): they are what users typed.
+// Nothing in a Context carries a secret; the bot's token in particular is
+// the IM client's and never logged.
 //
 // Logger is an access log, not the error sink: an error it logs still
 // goes on to the bot's OnError hook, whose default logs it too. Give the
@@ -88,7 +90,7 @@ func logEvent(ctx context.Context, l *slog.Logger, c *bot.Context, latency time.
 		return
 	}
 	ev := &c.Event
-	attrs := make([]slog.Attr, 0, 7)
+	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs, slog.String("event", ev.Kind.String()))
 	if ev.ConversationRef.ID != "" {
 		attrs = append(attrs, slog.String("conversation", string(ev.ConversationRef.ID)))
@@ -100,6 +102,9 @@ func logEvent(ctx context.Context, l *slog.Logger, c *bot.Context, latency time.
 		attrs = append(attrs, slog.Int64("sender", int64(s)))
 	}
 	attrs = append(attrs, slog.Duration("latency", latency), slog.String("outcome", outcome))
+	if r := c.Route(); r != "" {
+		attrs = append(attrs, slog.String("route", r))
+	}
 	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))
 	}

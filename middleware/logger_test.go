@@ -16,6 +16,7 @@ import (
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
 	"github.com/imbot-go/imbot/middleware"
+	"github.com/imbot-go/imbot/router"
 )
 
 // mwLogBuffer is a goroutine-safe buffer for a slog handler to write to
@@ -218,13 +219,15 @@ func TestLoggerThroughBot(t *testing.T) {
 	l, buf := newMWLogger(slog.LevelDebug)
 	tap := newMWTap()
 	b.Use(tap.Middleware, middleware.Logger(l))
-	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+	r := router.New()
+	r.OnMessage(func(c *bot.Context) error {
 		if !c.FromUser() {
 			return nil
 		}
 		_, err := c.Reply("echo: " + c.Event.Message.Text())
 		return err
-	}))
+	}, router.Name("echo"))
+	b.Handle(r)
 	s.RunBot(t, b)
 	alice := s.NewUser(t, 1)
 	conv := alice.CreateSingle(t, mwBotID)
@@ -239,6 +242,7 @@ func TestLoggerThroughBot(t *testing.T) {
 			found = true
 			mwCheckRecord(t, rec, "INFO", map[string]any{
 				"event": "message", "conversation": string(conv.ID), "message": float64(m.ServerID), "sender": 1.0, "outcome": "ok",
+				"route": "echo",
 			})
 		}
 	}

@@ -159,6 +159,7 @@ func (r *Router) Handle(c *bot.Context) error {
 		if !ok {
 			continue
 		}
+		c.SetRoute(rt.name)
 		var err error
 		if uerr != nil {
 			ctx := c.Context()
@@ -178,10 +179,16 @@ func (r *Router) Handle(c *bot.Context) error {
 		return err
 	}
 	if t.notFound != nil {
+		c.SetRoute(NotFoundRoute)
 		return t.notFound.Handle(c)
 	}
+	c.SetRoute("")
 	return nil
 }
+
+// NotFoundRoute is the route name (bot.Context.Route) of the NotFound
+// handler.
+const NotFoundRoute = "NotFound"
 
 // On registers a route: events that m matches go to h, inside the
 // Router's middleware. It panics, naming the caller's file:line, when h or

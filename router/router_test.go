@@ -324,3 +324,27 @@ func TestConcurrentHandle(t *testing.T) {
 		t.Errorf("counts %v", count)
 	}
 }
+
+// The router names the route that handled an event in the Context, for
+// middleware outside it (a logger): its Name, or its file:line.
+func TestRouteName(t *testing.T) {
+	r := New()
+	r.OnPrefix("/named", func(*bot.Context) error { return nil }, Name("named"))
+	r.OnPrefix("/anon", func(*bot.Context) error { return nil })
+	anonLine := line(-1)
+	r.OnPrefix("/pass", func(*bot.Context) error { return ErrContinue })
+	r.NotFound(func(*bot.Context) error { return nil })
+	for _, tc := range []struct{ text, want string }{
+		{"/named", "named"},
+		{"/anon", anonLine},
+		{"/pass", NotFoundRoute},
+	} {
+		c := newCtx(msgEvent(`{"text":"`+tc.text+`"}`, group))
+		if err := r.Handle(c); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Route(); !strings.HasSuffix(tc.want, got) || got == "" {
+			t.Errorf("%s: Route() = %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}
