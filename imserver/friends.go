@@ -23,10 +23,13 @@ import (
 // (sender, receiver), which points at the pair's latest apply. Applies are
 // never deleted; answering one changes its status.
 //
-// Every change pushes 508 NEW_FRIEND_MSG_NOTIFY to the users concerned,
-// including the caller's other sockets, so that a client that was offline
-// catches up by listing (2047, 2048, 2050) rather than from its inbox:
-// friend events do not enter the message inbox.
+// Every change pushes 508 NEW_FRIEND_MSG_NOTIFY to every socket of the
+// users concerned, the socket whose request made the change included (as
+// the sender's socket gets its own 500): a client learns of a friend it
+// made, or ended, the same way whichever of its devices acted, and a bot
+// that accepts an apply hears of its new friend. Friend events do not
+// enter the message inbox, so a client that was offline catches up by
+// listing (2047, 2048, 2050).
 
 // Apply status values on the wire: the seed's FriendApplyStatus.
 const (
@@ -93,9 +96,10 @@ func loadFriend(tx store.Tx, user, friend int64) (*improto.FriendUserInfo, error
 	return findProto[*improto.FriendUserInfo](tx, bucketFriend, key(user, friend))
 }
 
-// pushFriend queues a 508 push of n to user's sockets but except.
-func pushFriend(out *outbox, user int64, inbox int32, n *improto.NewFriendMessageNotify, except *conn) {
-	out.add(user, inbox, improto.IMCMD_NEW_FRIEND_MSG_NOTIFY, &improto.ResponseBody{NewFriendMessageNotify: n}, except)
+// pushFriend queues a 508 push of n to every socket of user, the
+// requesting one included.
+func pushFriend(out *outbox, user int64, inbox int32, n *improto.NewFriendMessageNotify) {
+	out.add(user, inbox, improto.IMCMD_NEW_FRIEND_MSG_NOTIFY, &improto.ResponseBody{NewFriendMessageNotify: n}, nil)
 }
 
 func friendEvent(typ improto.FriendMessageType, from, to int64) *improto.NewFriendMessageNotify {
@@ -118,7 +122,7 @@ func answerApply(tx store.Tx, out *outbox, c *call, a *improto.ApplyUserInfo, st
 	from, to := a.GetFromUserId(), a.GetToUserId()
 	reply := friendEvent(improto.FriendMessageType_ReplyApply, from, to)
 	reply.Apply = applyView(a, from)
-	pushFriend(out, from, c.inbox, reply, c.conn)
+	pushFriend(out, from, c.inbox, reply)
 	if status != applyAgree {
 		return nil
 	}
@@ -135,7 +139,7 @@ func answerApply(tx store.Tx, out *outbox, c *call, a *improto.ApplyUserInfo, st
 		}
 		added := friendEvent(improto.FriendMessageType_AddFriend, from, to)
 		added.Friend = f
-		pushFriend(out, user, c.inbox, added, c.conn)
+		pushFriend(out, user, c.inbox, added)
 	}
 	return nil
 }
@@ -145,7 +149,7 @@ func answerApply(tx store.Tx, out *outbox, c *call, a *improto.ApplyUserInfo, st
 // friends (no apply is made), FRIEND_DUPLICATE_APPLY with the pending
 // apply when the caller already has one waiting for the same user, and
 // otherwise FRIEND_SUCCESS with the new apply, pushed (SendApply) to the
-// target and the caller's other sockets. When the target has an apply
+// target and the caller. When the target has an apply
 // waiting for the caller, applying back accepts it instead: the two
 // become friends and the answer carries that apply, now agreed.
 func (s *Server) sendFriendApply(c *call) (proto.Message, error) {
@@ -192,7 +196,7 @@ func (s *Server) sendFriendApply(c *call) (proto.Message, error) {
 		for _, u := range []int64{to, c.user} {
 			n := friendEvent(improto.FriendMessageType_SendApply, c.user, to)
 			n.Apply = applyView(a, u)
-			pushFriend(out, u, c.inbox, n, c.conn)
+			pushFriend(out, u, c.inbox, n)
 		}
 		resp.Apply = applyView(a, c.user)
 		return nil
@@ -464,7 +468,7 @@ func (s *Server) friendList(c *call) (proto.Message, error) {
 // deleteFriend serves 2051: it ends the caller's friendship with each
 // listed user, on both sides, and pushes DeleteFriend (from_id the
 // caller, to_id the other, friend as the recipient saw it) to the other
-// user and the caller's other sockets. Users who are not the caller's
+// user and the caller. Users who are not the caller's
 // friends come back in failed_user_id. Past applies keep their status, so
 // either may apply again.
 func (s *Server) deleteFriend(c *call) (proto.Message, error) {
@@ -504,7 +508,7 @@ func (s *Server) deleteFriend(c *call) (proto.Message, error) {
 			}{{other, theirs}, {c.user, mine}} {
 				n := friendEvent(improto.FriendMessageType_DeleteFriend, c.user, other)
 				n.Friend = r.f
-				pushFriend(out, r.user, c.inbox, n, c.conn)
+				pushFriend(out, r.user, c.inbox, n)
 			}
 		}
 		return nil

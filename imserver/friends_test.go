@@ -114,8 +114,13 @@ func TestSendFriendApplyPushes(t *testing.T) {
 		t.Fatalf("alice's phone push carries %v", got)
 	}
 
-	// The socket the apply came on has the response, not a push: the next
-	// friend push it sees is carol's apply.
+	// The socket the apply came on gets the push too, as a sender's socket
+	// gets its own message, and before carol's later apply.
+	n = friendPush(t, aliceWeb)
+	wantFriendEvent(t, "alice-web", n, improto.FriendMessageType_SendApply, 1, 2)
+	if got := n.GetApply(); got.GetApplyId() != a.GetApplyId() || got.GetUserId() != 2 {
+		t.Fatalf("alice-web's push carries %v", got)
+	}
 	sendApply(t, e.user(3), 1, nil)
 	wantFriendEvent(t, "alice-web", friendPush(t, aliceWeb), improto.FriendMessageType_SendApply, 3, 1)
 
@@ -235,10 +240,17 @@ func TestAcceptFriendApply(t *testing.T) {
 	if f := n.GetFriend(); f.GetUserId() != 2 || f.GetCreateTime() <= 0 {
 		t.Fatalf("alice's add push carries %v", f)
 	}
-	n = friendPush(t, bobPhone)
-	wantFriendEvent(t, "bob's phone", n, improto.FriendMessageType_AddFriend, 1, 2)
-	if f := n.GetFriend(); f.GetUserId() != 1 {
-		t.Fatalf("bob's add push carries %v", f)
+	// Both of bob's sockets hear of the new friend, the one that accepted
+	// included: its next push is AddFriend (ReplyApply is alice's alone).
+	for _, s := range []struct {
+		name string
+		sock *rawclient.Socket
+	}{{"bob's phone", bobPhone}, {"bob-web", bobWeb}} {
+		n = friendPush(t, s.sock)
+		wantFriendEvent(t, s.name, n, improto.FriendMessageType_AddFriend, 1, 2)
+		if f := n.GetFriend(); f.GetUserId() != 1 {
+			t.Fatalf("%s's add push carries %v", s.name, f)
+		}
 	}
 
 	for _, tc := range []struct {
@@ -371,17 +383,23 @@ func TestDeleteFriend(t *testing.T) {
 	if n.GetFriend().GetUserId() != 1 {
 		t.Fatalf("bob's delete push carries %v", n.GetFriend())
 	}
-	n = friendPush(t, alicePhone)
-	wantFriendEvent(t, "alice's phone", n, improto.FriendMessageType_DeleteFriend, 1, 2)
-	if n.GetFriend().GetUserId() != 2 {
-		t.Fatalf("alice's delete push carries %v", n.GetFriend())
+	// Both of alice's sockets hear of it, the one that deleted included.
+	for _, s := range []struct {
+		name string
+		sock *rawclient.Socket
+	}{{"alice's phone", alicePhone}, {"alice-web", aliceWeb}} {
+		n = friendPush(t, s.sock)
+		wantFriendEvent(t, s.name, n, improto.FriendMessageType_DeleteFriend, 1, 2)
+		if n.GetFriend().GetUserId() != 2 {
+			t.Fatalf("%s's delete push carries %v", s.name, n.GetFriend())
+		}
 	}
 	if got := fmt.Sprint(friendIDs(t, e.user(1)), friendIDs(t, e.user(2))); got != "[3] []" {
 		t.Fatalf("friends of alice and bob after delete: %s", got)
 	}
 
-	// Bob deleting alice now fails; the socket alice deleted on got no
-	// push for its own request, so its next is bob's new apply.
+	// Bob deleting alice now fails, and pushes nothing: the next push of
+	// the socket alice deleted on is bob's new apply.
 	del = call[*improto.DeleteFriendResponseBody](t, e.user(2), improto.IMCMD_DELETE_FRIEND, &improto.DeleteFriendRequestBody{UserId: []int64{1}})
 	if got := fmt.Sprint(del.GetFailedUserId()); got != "[1]" {
 		t.Fatalf("deleting a former friend: failed %s", got)

@@ -46,16 +46,17 @@ func isSelf(c *bot.Context) bool {
 
 // DefaultRelistAfter is how old the friend list of [IgnoreStrangers]
 // must be, by default, for a message from a user not in it to list the
-// friends again.
+// friends again, when the bot's client has no socket.
 const DefaultRelistAfter = 10 * time.Second
 
 // StrangersOptions configures [IgnoreStrangers]. The zero value means
 // the defaults; IgnoreStrangers copies it.
 type StrangersOptions struct {
-	// RelistAfter is how old the friend list must be for a message from
-	// a user not in it to list the friends again. Default
-	// DefaultRelistAfter; negative: never for age (see IgnoreStrangers
-	// for the other reasons to list again).
+	// RelistAfter is how old the friend list of a client without a socket
+	// (im.WebSocketLevelDisable) must be for a message from a user not in
+	// it to list the friends again. Default DefaultRelistAfter; negative:
+	// never. A client with a socket hears every friend change, and never
+	// lists again for age.
 	RelistAfter time.Duration
 	// Now is the clock that times RelistAfter. Default time.Now.
 	Now func() time.Time
@@ -73,40 +74,32 @@ type StrangersOptions struct {
 // single-chat message, and keeps the list up to date from the bot's
 // client, to whose events it subscribes then (for as long as the client
 // lives): a friend added or removed (OnFriendAdded, OnFriendRemoved)
-// changes the list at once. The client runs those callbacks in order
-// with its message callbacks, before the bot queues the messages that
-// follow, so that a message that comes after a friend event is judged by
-// the list that event made, although the bot handles friend events and
-// conversations on separate queues.
-//
-// The server does not tell the connection that made a friendship: when
-// the bot's client accepts an apply (ReplyFriendApply, or a
-// SendFriendApply that applies back) over its socket, which is the
-// default im.WebSocketLevel, the bot hears of no new friend, and the same
-// holds for a friendship that it ends. So a message from a user who is
-// not in the list lists the friends again, before it is dropped, when:
-//
-//   - its sender's friend apply reached the bot's client
-//     (OnFriendApplyReceived) since the list was last listed, which
-//     covers a bot that accepts applies itself (an auto-accepting
-//     plugin); or
-//   - the list is at least RelistAfter old, which covers the rest, and
-//     bounds the listing strangers can cause to one per RelistAfter.
+// changes the list at once. The server tells every socket of both users
+// of a friendship made or ended, the bot's own included when the bot
+// acted (accepting an apply, applying back, deleting a friend), so the
+// list follows an auto-accepting plugin too. The client runs those
+// callbacks in order with its message callbacks, before the bot queues
+// the messages that follow, so that a message that comes after a friend
+// event is judged by the list that event made, although the bot handles
+// friend events and conversations on separate queues.
 //
 // After a reconnect of the bot's socket, during which the server's
 // friend pushes are lost (friend events do not enter the inbox the
 // client pulls), the next single-chat message lists the friends again.
 //
+// A client without a socket (im.WebSocketLevelDisable) gets no friend
+// event at all; for it, a message from a user not in the list lists the
+// friends again when the list is at least RelistAfter old, which bounds
+// both how long a new friend waits and the listing strangers can cause.
+//
 // # Limits
 //
-//   - A friend the bot's own client removed passes until the list is
-//     listed again (after a reconnect, or to judge a user not in it).
-//   - With the socket disabled (im.WebSocketLevelDisable) no friend
-//     event comes at all: the list changes only by listing.
 //   - Listing costs a request per page of friends; while it runs, the
 //     single-chat messages of every conversation wait for it (or for
 //     their context to end). When it fails, the event's handler does not
 //     run and the error is returned; the next message lists again.
+//   - Without a socket, a new friend is a stranger, and a former friend
+//     still a friend, until the list is listed again.
 //   - A single-chat message in a Context without a bot (bot.NewContext)
 //     cannot be judged: the middleware returns an error for it.
 //
@@ -155,7 +148,7 @@ func (s *strangers) handle(c *bot.Context, next bot.Handler) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ok, err := s.list(b.Client()).isFriend(ctx, b.Client(), sender, s.opts.Now(), s.opts.RelistAfter)
+	ok, err := s.list(b.Client()).isFriend(ctx, b.Client(), sender, s.opts.Now())
 	if err != nil {
 		return fmt.Errorf("middleware: IgnoreStrangers: listing the bot's friends: %w", err)
 	}
@@ -182,7 +175,10 @@ func (s *strangers) list(client *im.Client) *friendList {
 	if fl := s.lists[client]; fl != nil {
 		return fl
 	}
-	fl := &friendList{sem: make(chan struct{}, 1), applied: make(map[im.UserID]struct{})}
+	fl := &friendList{sem: make(chan struct{}, 1), relistAfter: -1}
+	if client.Options().WebSocketLevel == im.WebSocketLevelDisable {
+		fl.relistAfter = s.opts.RelistAfter
+	}
 	// The client calls these on its event goroutine, one at a time; they
 	// only take fl.mu briefly.
 	client.OnFriendAdded(func(e im.FriendEvent) {
@@ -195,11 +191,6 @@ func (s *strangers) list(client *im.Client) *friendList {
 			fl.change(e.Friend.UserID, false)
 		}
 	})
-	client.OnFriendApplyReceived(func(e im.FriendApplyEvent) {
-		if e.Apply != nil {
-			fl.applies(e.Apply.FromUserID)
-		}
-	})
 	client.OnConnectionState(func(st im.ConnectionState) {
 		if st == im.ConnectionStateConnected {
 			fl.forget()
@@ -210,14 +201,15 @@ func (s *strangers) list(client *im.Client) *friendList {
 }
 
 // friendList is the friends of one client: listed, changed by the
-// client's friend events, and listed again when a rule says so.
+// client's friend events, and listed again when the socket reconnects
+// or, without a socket, when it is relistAfter old.
 type friendList struct {
-	sem chan struct{} // holds a token while a listing runs: one at a time, and waiters can give up
+	sem         chan struct{} // holds a token while a listing runs: one at a time, and waiters can give up
+	relistAfter time.Duration // negative: never list again for age
 
 	mu       sync.Mutex
 	ids      map[im.UserID]struct{} // nil: to be listed
 	listedAt time.Time              // when the listing that made ids began
-	applied  map[im.UserID]struct{} // applicants since the last listing began
 	gen      int                    // counts forget calls, so that a listing straddling one is not kept
 	loading  bool                   // a listing runs: record changes for it
 	changes  []friendChange         // changes seen while loading, in order
@@ -245,13 +237,6 @@ func (fl *friendList) change(u im.UserID, added bool) {
 	}
 }
 
-// applies records a friend apply from u.
-func (fl *friendList) applies(u im.UserID) {
-	fl.mu.Lock()
-	defer fl.mu.Unlock()
-	fl.applied[u] = struct{}{}
-}
-
 // forget drops the list (the socket reconnected: pushes may have been
 // lost), so that the next check lists the friends again.
 func (fl *friendList) forget() {
@@ -262,10 +247,10 @@ func (fl *friendList) forget() {
 }
 
 // isFriend reports whether u is a friend at now, listing the friends with
-// client first when the list is unknown, or when u is not in it and a
-// rule of IgnoreStrangers says to list again.
-func (fl *friendList) isFriend(ctx context.Context, client *im.Client, u im.UserID, now time.Time, relistAfter time.Duration) (bool, error) {
-	if ok, known := fl.judge(u, now, relistAfter); known {
+// client first when the list is unknown, or when u is not in it and the
+// list is too old.
+func (fl *friendList) isFriend(ctx context.Context, client *im.Client, u im.UserID, now time.Time) (bool, error) {
+	if ok, known := fl.judge(u, now); known {
 		return ok, nil
 	}
 	select {
@@ -274,13 +259,12 @@ func (fl *friendList) isFriend(ctx context.Context, client *im.Client, u im.User
 		return false, ctx.Err()
 	}
 	defer func() { <-fl.sem }()
-	if ok, known := fl.judge(u, now, relistAfter); known { // listed while this one waited
+	if ok, known := fl.judge(u, now); known { // listed while this one waited
 		return ok, nil
 	}
 	fl.mu.Lock()
 	gen := fl.gen
 	fl.loading, fl.changes = true, nil
-	clear(fl.applied) // applies from now on may be accepted after this listing
 	fl.mu.Unlock()
 
 	ids := make(map[im.UserID]struct{})
@@ -318,9 +302,8 @@ func (fl *friendList) isFriend(ctx context.Context, client *im.Client, u im.User
 
 // judge reports whether u is a friend, and false for known when the
 // friends are to be listed first: the list is unknown, or u is not in it
-// and applied since the last listing began, or the list is relistAfter
-// old (relistAfter not negative).
-func (fl *friendList) judge(u im.UserID, now time.Time, relistAfter time.Duration) (ok, known bool) {
+// and the list is relistAfter old (relistAfter not negative).
+func (fl *friendList) judge(u im.UserID, now time.Time) (ok, known bool) {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	if fl.ids == nil {
@@ -329,10 +312,7 @@ func (fl *friendList) judge(u im.UserID, now time.Time, relistAfter time.Duratio
 	if _, ok := fl.ids[u]; ok {
 		return true, true
 	}
-	if _, ok := fl.applied[u]; ok {
-		return false, false
-	}
-	if relistAfter >= 0 && now.Sub(fl.listedAt) >= relistAfter {
+	if fl.relistAfter >= 0 && now.Sub(fl.listedAt) >= fl.relistAfter {
 		return false, false
 	}
 	return false, true

@@ -135,8 +135,7 @@ func mwApply(t *testing.T, u *imtest.User) {
 	}
 }
 
-// mwAccept has the bot accept u's apply, through its own client: the
-// server tells the bot's connection nothing of it.
+// mwAccept has the bot accept u's apply, through its own client.
 func mwAccept(t *testing.T, b *bot.Bot, u *imtest.User) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
@@ -156,20 +155,17 @@ func mwDropped(t *testing.T, tap *mwTap, text string) {
 }
 
 // Through a bot: friends are answered in single chats and strangers not;
-// strangers are answered in groups. A friend made by a push is answered
-// at once, as is one whose apply the bot accepted itself; a friend whose
-// apply came before the last listing and whom the bot accepted after it
-// is answered once the list is DefaultRelistAfter old; a former friend no
-// longer is.
+// strangers are answered in groups. The friend list follows every change
+// at once, whoever made it: a friend whose apply the bot accepted itself,
+// one who accepted the bot's apply, one the bot deleted and one who
+// deleted the bot. The clock never moves, so no change is learnt by
+// listing again for age.
 func TestIgnoreStrangersThroughBot(t *testing.T) {
 	t.Parallel()
-	if middleware.DefaultRelistAfter != 10*time.Second {
-		t.Errorf("DefaultRelistAfter = %v, documented as 10s", middleware.DefaultRelistAfter)
-	}
 	s := imtest.NewServer(t)
 	clock := newMWClock()
 	b, tap, reached := mwStrangersBot(t, s, middleware.StrangersOptions{Now: clock.Now})
-	alice, bob, carol, dave, erin := s.NewUser(t, 1), s.NewUser(t, 2), s.NewUser(t, 3), s.NewUser(t, 4), s.NewUser(t, 5)
+	alice, bob, carol, dave := s.NewUser(t, 1), s.NewUser(t, 2), s.NewUser(t, 3), s.NewUser(t, 4)
 	mwApply(t, alice)
 	mwAccept(t, b, alice)
 	convA, convB := alice.CreateSingle(t, mwBotID), bob.CreateSingle(t, mwBotID)
@@ -182,18 +178,15 @@ func TestIgnoreStrangersThroughBot(t *testing.T) {
 	bob.Send(t, group, "g1")
 	mwWantReply(t, bob, group, "echo: g1")
 
-	// carol applied and the bot accepted: her apply makes her message
-	// list the friends again. erin applied too, but is accepted only
-	// after that listing.
-	mwApply(t, erin)
+	// carol applies and the bot accepts, over its own socket: the server
+	// tells that socket too, and carol is a friend at once.
 	mwApply(t, carol)
 	mwAccept(t, b, carol)
 	convC := carol.CreateSingle(t, mwBotID)
 	carol.Send(t, convC, "c1")
 	mwWantReply(t, carol, convC, "echo: c1")
 
-	// dave accepts the bot's apply: the server pushes the friendship to
-	// the bot's client, and dave is a friend at once.
+	// dave accepts the bot's apply: a friend at once.
 	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
 	defer cancel()
 	if _, err := b.Client().SendFriendApply(ctx, dave.ID(), nil); err != nil {
@@ -206,42 +199,108 @@ func TestIgnoreStrangersThroughBot(t *testing.T) {
 	dave.Send(t, convD, "d1")
 	mwWantReply(t, dave, convD, "echo: d1")
 
-	mwAccept(t, b, erin)
-	convE := erin.CreateSingle(t, mwBotID)
-	erin.Send(t, convE, "e1")
-	mwDropped(t, tap, "e1") // the list is not old enough to list again
-	clock.Advance(middleware.DefaultRelistAfter)
-	erin.Send(t, convE, "e2")
-	mwWantReply(t, erin, convE, "echo: e2")
-
-	// alice ends the friendship: the server pushes it to the bot.
+	// The bot ends its friendship with carol, and alice hers with the bot:
+	// both are strangers at once.
+	if failed, err := b.Client().DeleteFriends(ctx, carol.ID()); err != nil || len(failed) > 0 {
+		t.Fatalf("deleting carol: failed %v, err %v", failed, err)
+	}
+	carol.Send(t, convC, "c2")
+	mwDropped(t, tap, "c2")
 	if _, err := alice.Client.DeleteFriends(ctx, mwBotID); err != nil {
 		t.Fatal(err)
 	}
 	alice.Send(t, convA, "a2")
 	mwDropped(t, tap, "a2")
-	if got, want := reached.list(), []string{"a1", "g1", "c1", "d1", "e2"}; !slices.Equal(got, want) {
+	if got, want := reached.list(), []string{"a1", "g1", "c1", "d1"}; !slices.Equal(got, want) {
 		t.Fatalf("the handler got %q, want %q", got, want)
 	}
 }
 
-// A negative RelistAfter turns the age rule off.
-func TestIgnoreStrangersNoRelistForAge(t *testing.T) {
+// A bot without a socket hears of no friend change: a message from a
+// user not in its list lists the friends again once the list is
+// RelistAfter old (DefaultRelistAfter by default), and never when
+// RelistAfter is negative. Its messages come by compensating pulls, at
+// most im.MinPullInterval apart, hence the longer waits.
+func TestIgnoreStrangersWithoutSocket(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	clock := newMWClock()
-	b, tap, reached := mwStrangersBot(t, s, middleware.StrangersOptions{RelistAfter: -1, Now: clock.Now})
-	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
-	mwApply(t, bob) // before the listing: not a reason to list again after it
-	convA, convB := alice.CreateSingle(t, mwBotID), bob.CreateSingle(t, mwBotID)
-	alice.Send(t, convA, "a1") // lists the friends: none
-	mwDropped(t, tap, "a1")
-	mwAccept(t, b, bob)
-	clock.Advance(time.Hour)
-	bob.Send(t, convB, "b1")
-	mwDropped(t, tap, "b1")
-	if got := reached.list(); len(got) != 0 {
-		t.Fatalf("the handler got %q, want nothing", got)
+	if middleware.DefaultRelistAfter != 10*time.Second {
+		t.Errorf("DefaultRelistAfter = %v, documented as 10s", middleware.DefaultRelistAfter)
+	}
+	const wait = 3 * im.MinPullInterval
+	for _, tc := range []struct {
+		name        string
+		relistAfter time.Duration
+		advance     time.Duration
+		answered    bool
+	}{
+		{"default", 0, middleware.DefaultRelistAfter, true},
+		{"never", -1, time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := imtest.NewServer(t)
+			b := s.NewBot(t, mwBotID, func(o *bot.Options) {
+				o.Client.WebSocketLevel = im.WebSocketLevelDisable
+				o.Client.PullInterval = im.MinPullInterval
+			})
+			handled := make(chan mwTapped, 64) // every message, once through the chain
+			tap := func(next bot.Handler) bot.Handler {
+				return bot.HandlerFunc(func(c *bot.Context) error {
+					err := next.Handle(c)
+					if c.Event.Kind == bot.EventMessage {
+						handled <- mwTapped{c.Event, err}
+					}
+					return err
+				})
+			}
+			clock := newMWClock()
+			b.Use(tap, middleware.IgnoreSelf(), middleware.IgnoreStrangers(middleware.StrangersOptions{RelistAfter: tc.relistAfter, Now: clock.Now}))
+			var reached mwTexts
+			b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+				reached.add(c)
+				_, err := c.Reply("echo: " + c.Event.Message.Text())
+				return err
+			}))
+			s.RunBot(t, b)
+			waitHandled := func(text string) {
+				t.Helper()
+				timer := time.NewTimer(wait)
+				defer timer.Stop()
+				for {
+					select {
+					case d := <-handled:
+						if d.Event.Message.Text() != text {
+							continue
+						}
+						if d.Err != nil {
+							t.Fatalf("message %q: %v", text, d.Err)
+						}
+						return
+					case <-timer.C:
+						t.Fatalf("message %q not handled within %v", text, wait)
+					}
+				}
+			}
+			alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
+			mwApply(t, alice)
+			mwAccept(t, b, alice)
+			convA, convB := alice.CreateSingle(t, mwBotID), bob.CreateSingle(t, mwBotID)
+			alice.Send(t, convA, "a1") // lists the friends
+			waitHandled("a1")
+
+			mwApply(t, bob)
+			mwAccept(t, b, bob) // unheard: no socket
+			clock.Advance(tc.advance)
+			bob.Send(t, convB, "b1")
+			waitHandled("b1")
+			want := []string{"a1"}
+			if tc.answered {
+				want = append(want, "b1")
+			}
+			if got := reached.list(); !slices.Equal(got, want) {
+				t.Fatalf("the handler got %q, want %q", got, want)
+			}
+		})
 	}
 }
 

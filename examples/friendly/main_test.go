@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/imbot-go/imbot/imtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// wantLines checks that out has each of want, in order.
+func wantLines(t *testing.T, out string, want ...string) {
+	t.Helper()
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("output lacks %q (in order):\n%s", w, out)
+		}
+		rest = rest[i+len(w):]
+	}
+}
+
+// The script against the friendly bot on imtest: the apply is accepted,
+// the user greeted once, then echoed.
+func TestFriendly(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := s.NewBot(t, botID)
+	var out bytes.Buffer
+	w := &syncWriter{w: &out}
+	if err := setup(b, w); err != nil {
+		t.Fatal(err)
+	}
+	s.RunBot(t, b)
+	if err := script(context.Background(), s.Options(userID), w); err != nil {
+		t.Fatalf("script: %v\n%s", err, out.String())
+	}
+	w.mu.Lock()
+	got := out.String()
+	w.mu.Unlock()
+	wantLines(t, got,
+		"user 1001 applied to be the bot's friend\n",
+		"user 1001 and the bot are friends\n",
+		"  100 → Hi 1001, nice to meet you! Say anything and I will say it back.\n",
+		"  1001 → hello\n", "  100 → hello\n",
+		"  1001 → what a friendly bot\n", "  100 → what a friendly bot\n",
+	)
+	// The audit line, which the bot writes beside the script: the apply
+	// came as a push, or in the listing at start if it was that quick.
+	wantLines(t, got, `level=INFO msg="friends: apply decided" apply=1 from=1001 decision=accept rule=all source=`,
+		` ext_keys=[source] outcome=done`+"\n")
+	if strings.Count(got, `msg="friends: apply decided"`) != 1 || strings.Count(got, "nice to meet you") != 1 {
+		t.Fatalf("want one decision and one greeting:\n%s", got)
+	}
+}
+
+// The program as go run runs it, on the development server.
+func TestRunScriptOnly(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-script-only"}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	wantLines(t, out.String(),
+		"friendly bot: user 100, ready\n",
+		"user 1001 and the bot are friends\n",
+		"  100 → Hi 1001, nice to meet you!",
+		"  100 → what a friendly bot\n",
+	)
+}

@@ -1,0 +1,773 @@
+package friends_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/expr-lang/expr/file"
+	"go.uber.org/goleak"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/plugins/friends"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const (
+	botID = im.UserID(100)
+	wait  = 5 * time.Second // the deadline of every wait on an event
+)
+
+// line is one log record, its attributes as text.
+type line struct {
+	Msg   string
+	Level slog.Level
+	Attrs map[string]string
+}
+
+// auditLog is a slog.Handler that records every line, for tests to wait
+// on and read.
+type auditLog struct {
+	mu      sync.Mutex
+	lines   []line
+	arrived chan struct{} // closed and replaced when a line is recorded
+}
+
+func newAuditLog() *auditLog { return &auditLog{arrived: make(chan struct{})} }
+
+func (l *auditLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *auditLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *auditLog) WithGroup(string) slog.Handler            { return l }
+
+func (l *auditLog) Handle(_ context.Context, r slog.Record) error {
+	ln := line{Msg: r.Message, Level: r.Level, Attrs: make(map[string]string)}
+	r.Attrs(func(a slog.Attr) bool {
+		ln.Attrs[a.Key] = a.Value.String()
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, ln)
+	close(l.arrived)
+	l.arrived = make(chan struct{})
+	return nil
+}
+
+// waitFor returns the first line for which match reports true, waiting
+// for it up to wait.
+func (l *auditLog) waitFor(t *testing.T, what string, match func(line) bool) line {
+	t.Helper()
+	return l.waitNth(t, what, 1, match)
+}
+
+// waitNth returns the n-th line for which match reports true, waiting
+// for it up to wait.
+func (l *auditLog) waitNth(t *testing.T, what string, n int, match func(line) bool) line {
+	t.Helper()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		seen := 0
+		for _, ln := range l.lines {
+			if match(ln) {
+				if seen++; seen == n {
+					l.mu.Unlock()
+					return ln
+				}
+			}
+		}
+		arrived := l.arrived
+		l.mu.Unlock()
+		select {
+		case <-arrived:
+		case <-timer.C:
+			t.Fatalf("no %s logged within %v; the log:\n%s", what, wait, l)
+		}
+	}
+}
+
+// decision waits for the audit line of user's apply.
+func (l *auditLog) decision(t *testing.T, user im.UserID) line {
+	t.Helper()
+	return l.waitFor(t, fmt.Sprintf("decision for user %v", user), func(ln line) bool {
+		return ln.Msg == "friends: apply decided" && ln.Attrs["from"] == user.String()
+	})
+}
+
+// scanned waits for the n-th summary line of a listing.
+func (l *auditLog) scanned(t *testing.T, n int) line {
+	t.Helper()
+	return l.waitNth(t, fmt.Sprintf("scan %d", n), n, func(ln line) bool {
+		return ln.Msg == "friends: waiting applies scanned"
+	})
+}
+
+// decisions returns the audit lines of decisions so far.
+func (l *auditLog) decisions() []line {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []line
+	for _, ln := range l.lines {
+		if ln.Msg == "friends: apply decided" {
+			out = append(out, ln)
+		}
+	}
+	return out
+}
+
+func (l *auditLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, ln := range l.lines {
+		fmt.Fprintf(&b, "  %v %s %v\n", ln.Level, ln.Msg, ln.Attrs)
+	}
+	return b.String()
+}
+
+// echo answers users' text messages, so that a test can tell what came
+// before the answer.
+func echo(c *bot.Context) error {
+	if !c.FromUser() {
+		return nil
+	}
+	_, err := c.Reply("echo: " + c.Event.Message.Text())
+	return err
+}
+
+// newBot returns a bot for botID on s, the friends plugin set up on it
+// with opts (its audit lines going to the returned log) after the
+// middleware mws, and echo as its handler. Run it with runBot.
+func newBot(t *testing.T, s *imtest.Server, opts friends.Options, tweak func(*bot.Options), mws ...bot.Middleware) (*bot.Bot, *auditLog) {
+	t.Helper()
+	log := newAuditLog()
+	opts.Logger = slog.New(log)
+	p, err := friends.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tweaks []func(*bot.Options)
+	if tweak != nil {
+		tweaks = append(tweaks, tweak)
+	}
+	b := s.NewBot(t, botID, tweaks...)
+	b.Use(mws...)
+	if err := b.Plug(p); err != nil {
+		t.Fatal(err)
+	}
+	b.Handle(bot.HandlerFunc(echo))
+	return b, log
+}
+
+// runBot runs b and waits for its first listing of waiting applies, so
+// that applies sent after it come as pushes.
+func runBot(t *testing.T, s *imtest.Server, b *bot.Bot, log *auditLog) {
+	t.Helper()
+	s.RunBot(t, b)
+	log.scanned(t, 1)
+}
+
+func timeout(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// apply sends u's friend apply to the bot.
+func apply(t *testing.T, u *imtest.User, ext map[string]string) *im.FriendApply {
+	t.Helper()
+	a, err := u.Client.SendFriendApply(timeout(t), botID, ext)
+	if err != nil {
+		t.Fatalf("user %v applying: %v", u.ID(), err)
+	}
+	return a
+}
+
+// status returns the status of u's latest apply to the bot, as u sees it.
+func status(t *testing.T, u *imtest.User) im.FriendApplyStatus {
+	t.Helper()
+	page, err := u.Client.SentFriendApplies(timeout(t), im.FriendApplyListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range slices.Backward(page.Applies) {
+		if a.ToUserID == botID {
+			return a.Status
+		}
+	}
+	t.Fatalf("user %v has no apply to the bot", u.ID())
+	return 0
+}
+
+// wantDecision checks an audit line and the apply's status on the server.
+func wantDecision(t *testing.T, log *auditLog, u *imtest.User, decision friends.Decision, rule friends.Rule) line {
+	t.Helper()
+	ln := log.decision(t, u.ID())
+	if ln.Attrs["decision"] != decision.String() || ln.Attrs["rule"] != string(rule) || ln.Attrs["outcome"] != "done" || ln.Level != slog.LevelInfo {
+		t.Fatalf("user %v: audit line %v %v, want decision %v by rule %v, done", u.ID(), ln.Level, ln.Attrs, decision, rule)
+	}
+	want := map[friends.Decision]im.FriendApplyStatus{
+		friends.Accept:  im.FriendApplyStatusAgree,
+		friends.Reject:  im.FriendApplyStatusRefuse,
+		friends.Pending: im.FriendApplyStatusWaiting,
+	}[decision]
+	if got := status(t, u); got != want {
+		t.Fatalf("user %v: apply %v on the server, want %v", u.ID(), got, want)
+	}
+	return ln
+}
+
+// fixedClock returns a clock that reads at until told otherwise.
+type fixedClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fixedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fixedClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+func TestPolicies(t *testing.T) {
+	t.Parallel()
+	type want struct {
+		user     im.UserID
+		ext      map[string]string
+		decision friends.Decision
+		rule     friends.Rule
+	}
+	sesame := map[string]string{"code": "sesame"}
+	year2001 := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		opts    friends.Options
+		applies []want // in order
+	}{
+		{"all", friends.Options{All: true}, []want{
+			{1, nil, friends.Accept, friends.RuleAll},
+			{2, sesame, friends.Accept, friends.RuleAll},
+		}},
+		{"allow, otherwise pending by default", friends.Options{Allow: []im.UserID{1}}, []want{
+			{1, nil, friends.Accept, friends.RuleAllow},
+			{2, nil, friends.Pending, friends.RuleOtherwise},
+		}},
+		{"allow, otherwise reject", friends.Options{Allow: []im.UserID{1}, Otherwise: friends.Reject}, []want{
+			{2, nil, friends.Reject, friends.RuleOtherwise},
+			{1, nil, friends.Accept, friends.RuleAllow},
+		}},
+		{"deny comes first", friends.Options{All: true, Allow: []im.UserID{2}, Deny: []im.UserID{2, 3}}, []want{
+			{2, nil, friends.Reject, friends.RuleDeny},
+			{1, nil, friends.Accept, friends.RuleAll},
+			{3, nil, friends.Reject, friends.RuleDeny},
+		}},
+		{"expr over from, ext, time and now", friends.Options{
+			Expr: `Ext["code"] == "sesame" && From != 3 && Time.After(Now)`,
+			Now:  func() time.Time { return year2001 },
+		}, []want{
+			{1, sesame, friends.Accept, friends.RuleExpr},
+			{2, nil, friends.Pending, friends.RuleOtherwise},
+			{3, sesame, friends.Pending, friends.RuleOtherwise},
+		}},
+		{"expr with now in the future", friends.Options{
+			Expr:      `Time.After(Now)`,
+			Now:       func() time.Time { return time.Now().Add(time.Hour) },
+			Otherwise: friends.Reject,
+		}, []want{
+			{1, nil, friends.Reject, friends.RuleOtherwise},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := imtest.NewServer(t)
+			b, log := newBot(t, s, tc.opts, nil)
+			runBot(t, s, b, log)
+			for _, w := range tc.applies {
+				u := s.NewUser(t, w.user)
+				apply(t, u, w.ext)
+				ln := wantDecision(t, log, u, w.decision, w.rule)
+				if ln.Attrs["source"] != "push" {
+					t.Errorf("user %v: source %q, want push", w.user, ln.Attrs["source"])
+				}
+			}
+		})
+	}
+}
+
+// An expression that fails while running counts as false, and its error
+// is in the audit line.
+func TestExprFailsWhileRunning(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b, log := newBot(t, s, friends.Options{Expr: `int(Ext["n"]) > 3`, Otherwise: friends.Reject}, nil)
+	runBot(t, s, b, log)
+	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
+	apply(t, alice, map[string]string{"n": "many"})
+	if ln := wantDecision(t, log, alice, friends.Reject, friends.RuleOtherwise); !strings.Contains(ln.Attrs["expr_err"], "many") {
+		t.Fatalf("alice's audit line %v, want the expression's error", ln.Attrs)
+	}
+	apply(t, bob, map[string]string{"n": "5"})
+	if ln := wantDecision(t, log, bob, friends.Accept, friends.RuleExpr); ln.Attrs["expr_err"] != "" {
+		t.Fatalf("bob's audit line %v has an expression error", ln.Attrs)
+	}
+}
+
+// The audit line names the ext's keys, never its values.
+func TestAuditLine(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b, log := newBot(t, s, friends.Options{All: true}, nil)
+	runBot(t, s, b, log)
+	alice := s.NewUser(t, 1)
+	a := apply(t, alice, map[string]string{"token": "s3cret", "source": "web"})
+	ln := wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
+	want := map[string]string{
+		"apply": fmt.Sprint(int64(a.ID)), "from": "1", "decision": "accept", "rule": "all", "source": "push",
+		"applied": a.ApplyTime.String(), "ext_keys": "[source token]", "outcome": "done",
+	}
+	if !mapsEqual(ln.Attrs, want) {
+		t.Fatalf("audit line %v, want %v", ln.Attrs, want)
+	}
+	if strings.Contains(log.String(), "s3cret") {
+		t.Fatalf("an ext value reached the log:\n%s", log)
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// The cap counts the accepts of All and Expr per day of Location; Allow
+// is not counted nor capped; a new day in Location (not in UTC) resets
+// the count.
+func TestDailyCap(t *testing.T) {
+	t.Parallel()
+	utc8 := time.FixedZone("UTC+8", 8*3600)
+	t.Run("pending over the cap", func(t *testing.T) {
+		t.Parallel()
+		clock := &fixedClock{now: time.Date(2026, 3, 1, 23, 0, 0, 0, utc8)}
+		s := imtest.NewServer(t)
+		b, log := newBot(t, s, friends.Options{All: true, Allow: []im.UserID{4}, DailyCap: 2, Location: utc8, Now: clock.Now}, nil)
+		runBot(t, s, b, log)
+		for _, w := range []struct {
+			user     im.UserID
+			decision friends.Decision
+			rule     friends.Rule
+		}{
+			{1, friends.Accept, friends.RuleAll},
+			{2, friends.Accept, friends.RuleAll},
+			{3, friends.Pending, friends.RuleCap},
+			{4, friends.Accept, friends.RuleAllow},
+		} {
+			u := s.NewUser(t, w.user)
+			apply(t, u, nil)
+			wantDecision(t, log, u, w.decision, w.rule)
+		}
+		// Midnight in UTC+8, 16:00 the same day in UTC.
+		clock.Set(time.Date(2026, 3, 2, 0, 0, 0, 0, utc8))
+		u := s.NewUser(t, 5)
+		apply(t, u, nil)
+		wantDecision(t, log, u, friends.Accept, friends.RuleAll)
+	})
+	t.Run("reject over the cap", func(t *testing.T) {
+		t.Parallel()
+		s := imtest.NewServer(t)
+		b, log := newBot(t, s, friends.Options{Expr: "true", DailyCap: 1, OverCap: friends.Reject}, nil)
+		runBot(t, s, b, log)
+		alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
+		apply(t, alice, nil)
+		wantDecision(t, log, alice, friends.Accept, friends.RuleExpr)
+		apply(t, bob, nil)
+		wantDecision(t, log, bob, friends.Reject, friends.RuleCap)
+	})
+	t.Run("days of time.Local by default", func(t *testing.T) {
+		t.Parallel()
+		clock := &fixedClock{now: time.Date(2026, 3, 1, 23, 59, 0, 0, time.Local)}
+		s := imtest.NewServer(t)
+		b, log := newBot(t, s, friends.Options{All: true, DailyCap: 1, Now: clock.Now}, nil)
+		runBot(t, s, b, log)
+		alice, bob, carol := s.NewUser(t, 1), s.NewUser(t, 2), s.NewUser(t, 3)
+		apply(t, alice, nil)
+		wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
+		apply(t, bob, nil)
+		wantDecision(t, log, bob, friends.Pending, friends.RuleCap)
+		clock.Set(time.Date(2026, 3, 2, 0, 0, 0, 0, time.Local))
+		apply(t, carol, nil)
+		wantDecision(t, log, carol, friends.Accept, friends.RuleAll)
+	})
+}
+
+// An accept that finds the apply answered already (here by another
+// device of the bot's user) is "gone", and gives its place under the cap
+// back.
+func TestAnsweredElsewhere(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	holding, release := make(chan struct{}, 1), make(chan struct{})
+	gate := func(next bot.Handler) bot.Handler { // holds the first apply
+		var once sync.Once
+		return bot.HandlerFunc(func(c *bot.Context) error {
+			if c.Event.Kind == bot.EventFriendApplyReceived {
+				once.Do(func() {
+					holding <- struct{}{}
+					<-release
+				})
+			}
+			return next.Handle(c)
+		})
+	}
+	b, log := newBot(t, s, friends.Options{All: true, DailyCap: 1}, nil, gate)
+	runBot(t, s, b, log)
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before RunBot's cleanup stops the bot
+	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
+	otherDevice := s.NewUser(t, botID)
+	apply(t, alice, nil)
+	select {
+	case <-holding:
+	case <-time.After(wait):
+		t.Fatal("alice's apply did not reach the bot")
+	}
+	if _, failed, err := otherDevice.Client.ReplyFriendApply(timeout(t), im.ReplyFriendAttitudeAccept, alice.ID()); err != nil || len(failed) > 0 {
+		t.Fatalf("accepting on the other device: failed %v, err %v", failed, err)
+	}
+	releaseOnce.Do(func() { close(release) })
+	if ln := log.decision(t, alice.ID()); ln.Attrs["decision"] != "accept" || ln.Attrs["outcome"] != "gone" {
+		t.Fatalf("alice's audit line %v, want accept, gone", ln.Attrs)
+	}
+	apply(t, bob, nil) // the cap of 1 is not used up
+	wantDecision(t, log, bob, friends.Accept, friends.RuleAll)
+}
+
+// The greeting comes once, from the template, in the single chat, with
+// the apply's client id; the friend's next message is answered after it.
+func TestGreeting(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b, log := newBot(t, s, friends.Options{All: true, Greeting: `Hi {{.User}} from {{index .Ext "source"}}!`}, nil)
+	runBot(t, s, b, log)
+	alice := s.NewUser(t, 1)
+	a := apply(t, alice, map[string]string{"source": "web"})
+	wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
+	conv := alice.CreateSingle(t, botID)
+	m := alice.WaitReply(t, conv)
+	if m.Text() != "Hi 1 from web!" || m.Sender != botID || m.ClientID != friends.GreetingClientID(a.ID) {
+		t.Fatalf("greeting %q from %v with client id %q, want %q from %v with %q",
+			m.Text(), m.Sender, m.ClientID, "Hi 1 from web!", botID, friends.GreetingClientID(a.ID))
+	}
+	if got, want := friends.GreetingClientID(42), "friends:greet:42"; got != want {
+		t.Fatalf("GreetingClientID(42) = %q, want %q", got, want)
+	}
+	alice.Send(t, conv, "hello")
+	if got := alice.WaitReply(t, conv).Text(); got != "echo: hello" {
+		t.Fatalf("after the greeting came %q, want the echo", got)
+	}
+}
+
+// A restarted bot neither decides again the applies its previous run
+// answered nor greets those friends again.
+func TestRestartGreetsOnce(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	alice := s.NewUser(t, 1)
+	conv := alice.CreateSingle(t, botID)
+
+	first, log := newBot(t, s, friends.Options{All: true, Greeting: "hi"}, nil)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }() // joined below
+	log.scanned(t, 1)
+	apply(t, alice, nil)
+	wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
+	if got := alice.WaitReply(t, conv).Text(); got != "hi" {
+		t.Fatalf("alice got %q, want the greeting", got)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("first run: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the first run did not stop")
+	}
+
+	second, log := newBot(t, s, friends.Options{All: true, Greeting: "hi"}, nil)
+	runBot(t, s, second, log)
+	if ln := log.scanned(t, 1); ln.Attrs["listed"] != "0" {
+		t.Fatalf("scan line %v, want nothing waiting", ln.Attrs)
+	}
+	alice.Send(t, conv, "still there?")
+	if got := alice.WaitReply(t, conv).Text(); got != "echo: still there?" {
+		t.Fatalf("alice got %q, want the echo", got)
+	}
+	if got := log.decisions(); len(got) != 0 {
+		t.Fatalf("the second run decided %d applies:\n%s", len(got), log)
+	}
+}
+
+// Applies sent while the bot was offline are decided when it starts,
+// from the list of waiting applies, and greeted.
+func TestOfflineAppliesAtStart(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	alice, bob, carol := s.NewUser(t, 1), s.NewUser(t, 2), s.NewUser(t, 3)
+	apply(t, alice, nil)
+	apply(t, bob, nil)
+	apply(t, carol, nil)
+	b, log := newBot(t, s, friends.Options{Allow: []im.UserID{1, 2}, Otherwise: friends.Reject, Greeting: "welcome"}, nil)
+	runBot(t, s, b, log)
+	for _, tc := range []struct {
+		u        *imtest.User
+		decision friends.Decision
+	}{{alice, friends.Accept}, {bob, friends.Accept}, {carol, friends.Reject}} {
+		rule := friends.RuleAllow
+		if tc.decision == friends.Reject {
+			rule = friends.RuleOtherwise
+		}
+		if ln := wantDecision(t, log, tc.u, tc.decision, rule); ln.Attrs["source"] != "list" {
+			t.Fatalf("user %v: source %q, want list", tc.u.ID(), ln.Attrs["source"])
+		}
+	}
+	if ln := log.scanned(t, 1); ln.Attrs["scan"] != "start" || ln.Attrs["listed"] != "3" {
+		t.Fatalf("scan line %v, want start, 3 listed", ln.Attrs)
+	}
+	for _, u := range []*imtest.User{alice, bob} {
+		if got := u.WaitReply(t, u.CreateSingle(t, botID)).Text(); got != "welcome" {
+			t.Fatalf("user %v got %q, want the greeting", u.ID(), got)
+		}
+	}
+}
+
+// dropAndWaitRescan drops the bot's socket and waits for the listing that
+// follows the reconnect, the n-th listing of the bot.
+func dropAndWaitRescan(t *testing.T, b *bot.Bot, log *auditLog, n int) line {
+	t.Helper()
+	log.scanned(t, n-1) // the listings before, so that the n-th is the reconnect's
+	if !b.Client().DropConnection() {
+		t.Fatal("the bot has no socket to drop")
+	}
+	ln := log.scanned(t, n)
+	if ln.Attrs["scan"] != "reconnect" {
+		t.Fatalf("scan line %v, want a reconnect's", ln.Attrs)
+	}
+	return ln
+}
+
+// An apply is decided once per run, though it comes both as a push and
+// in a listing, whichever comes first.
+func TestDecidedOnce(t *testing.T) {
+	t.Parallel()
+	t.Run("pushed, then listed", func(t *testing.T) {
+		t.Parallel()
+		s := imtest.NewServer(t)
+		b, log := newBot(t, s, friends.Options{Allow: []im.UserID{99}}, nil)
+		runBot(t, s, b, log)
+		alice := s.NewUser(t, 1)
+		apply(t, alice, nil)
+		wantDecision(t, log, alice, friends.Pending, friends.RuleOtherwise) // still waiting: listed again
+		if ln := dropAndWaitRescan(t, b, log, 2); ln.Attrs["listed"] != "1" {
+			t.Fatalf("scan line %v, want alice's apply listed", ln.Attrs)
+		}
+		if got := log.decisions(); len(got) != 1 {
+			t.Fatalf("%d decisions, want 1:\n%s", len(got), log)
+		}
+	})
+	t.Run("listed, then pushed", func(t *testing.T) {
+		t.Parallel()
+		s := imtest.NewServer(t)
+		holding, release, passed := make(chan struct{}, 1), make(chan struct{}), make(chan struct{}, 1)
+		gate := func(next bot.Handler) bot.Handler { // holds the push until the listing decided
+			return bot.HandlerFunc(func(c *bot.Context) error {
+				if c.Event.Kind != bot.EventFriendApplyReceived {
+					return next.Handle(c)
+				}
+				holding <- struct{}{}
+				<-release
+				err := next.Handle(c)
+				passed <- struct{}{}
+				return err
+			})
+		}
+		var reached sync.Map // event kinds that reached the handler
+		b, log := newBot(t, s, friends.Options{All: true, Greeting: "hi"}, nil, gate)
+		b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+			reached.Store(c.Event.Kind, true)
+			return echo(c)
+		}))
+		runBot(t, s, b, log)
+		var releaseOnce sync.Once
+		t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before RunBot's cleanup stops the bot
+		alice := s.NewUser(t, 1)
+		apply(t, alice, nil)
+		waitChan(t, holding, "the push at the gate")
+		if ln := dropAndWaitRescan(t, b, log, 2); ln.Attrs["listed"] != "1" {
+			t.Fatalf("scan line %v, want alice's apply listed", ln.Attrs)
+		}
+		if ln := wantDecision(t, log, alice, friends.Accept, friends.RuleAll); ln.Attrs["source"] != "list" {
+			t.Fatalf("alice's apply decided from %q, want list", ln.Attrs["source"])
+		}
+		releaseOnce.Do(func() { close(release) })
+		waitChan(t, passed, "the push through the plugin")
+		if got := log.decisions(); len(got) != 1 {
+			t.Fatalf("%d decisions, want 1:\n%s", len(got), log)
+		}
+		if _, ok := reached.Load(bot.EventFriendApplyReceived); ok {
+			t.Fatal("the apply reached the handler")
+		}
+		conv := alice.CreateSingle(t, botID)
+		if got := alice.WaitReply(t, conv).Text(); got != "hi" {
+			t.Fatalf("alice got %q, want the greeting", got)
+		}
+		alice.Send(t, conv, "one greeting?")
+		if got := alice.WaitReply(t, conv).Text(); got != "echo: one greeting?" {
+			t.Fatalf("alice got %q, want the echo", got)
+		}
+	})
+}
+
+func waitChan(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(wait):
+		t.Fatalf("no %s within %v", what, wait)
+	}
+}
+
+// An apply whose push was lost while the bot's socket was down is decided
+// by the listing after the reconnect.
+func TestRescanAfterReconnect(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	down, up := make(chan struct{}, 1), make(chan struct{})
+	var upOnce sync.Once
+	reconnect := func() { upOnce.Do(func() { close(up) }) }
+	b, log := newBot(t, s, friends.Options{All: true}, func(o *bot.Options) {
+		o.Client.ReconnectWait = func(int) time.Duration { // the socket stays down until reconnect
+			down <- struct{}{}
+			<-up
+			return 0
+		}
+	})
+	runBot(t, s, b, log)
+	t.Cleanup(reconnect) // before RunBot's cleanup stops the bot
+	alice := s.NewUser(t, 1)
+	if !b.Client().DropConnection() {
+		t.Fatal("the bot has no socket to drop")
+	}
+	waitChan(t, down, "reconnect wait")
+	apply(t, alice, nil)
+	reconnect()
+	if ln := log.scanned(t, 2); ln.Attrs["scan"] != "reconnect" || ln.Attrs["listed"] != "1" {
+		t.Fatalf("scan line %v, want a reconnect's with 1 listed", ln.Attrs)
+	}
+	if ln := wantDecision(t, log, alice, friends.Accept, friends.RuleAll); ln.Attrs["source"] != "list" {
+		t.Fatalf("alice's apply decided from %q, want list", ln.Attrs["source"])
+	}
+}
+
+// Applies the bot sends are not the plugin's to decide.
+func TestOwnAppliesPass(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b, log := newBot(t, s, friends.Options{All: true}, nil)
+	runBot(t, s, b, log)
+	alice, dave := s.NewUser(t, 1), s.NewUser(t, 4)
+	if _, err := b.Client().SendFriendApply(timeout(t), dave.ID(), nil); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, alice, nil) // friend events are handled in order: alice's comes after
+	wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
+	if got := log.decisions(); len(got) != 1 {
+		t.Fatalf("%d decisions, want alice's only:\n%s", len(got), log)
+	}
+	if page, err := dave.Client.ReceivedFriendApplies(timeout(t), im.FriendApplyListOptions{}); err != nil || len(page.Applies) != 1 || page.Applies[0].Status != im.FriendApplyStatusWaiting {
+		t.Fatalf("dave's applies %+v, err %v; want the bot's, waiting", page, err)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		opts     friends.Options
+		wantErr  string
+		wantFile bool // the error wraps expr's *file.Error
+	}{
+		{"no rule", friends.Options{Deny: []im.UserID{1}}, "no rule accepts an apply", false},
+		{"all and expr", friends.Options{All: true, Expr: "true"}, "All and Expr exclude each other", false},
+		{"negative cap", friends.Options{All: true, DailyCap: -1}, "DailyCap -1 is negative", false},
+		{"accept over cap", friends.Options{All: true, OverCap: friends.Accept}, "OverCap must be Pending or Reject, got accept", false},
+		{"accept otherwise", friends.Options{Allow: []im.UserID{1}, Otherwise: friends.Accept}, "Otherwise must be Pending or Reject, got accept", false},
+		{"unknown decision", friends.Options{All: true, Otherwise: friends.Decision(9)}, "got Decision(9)", false},
+		{"syntax", friends.Options{Expr: "From +"}, "unexpected token EOF (1:6)", true},
+		{"unknown field", friends.Options{Expr: `Ext["a"] == "b" && Frm == 1`}, "unknown name Frm (1:20)", true},
+		{"not a bool", friends.Options{Expr: "From"}, "expected bool, but got int64", false},
+		{"bad template", friends.Options{All: true, Greeting: "Hi {{.User"}, "Options.Greeting: template: greeting:1:", false},
+		{"unknown template field", friends.Options{All: true, Greeting: "Hi {{.Name}}"}, "can't evaluate field Name", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := friends.New(tc.opts)
+			if err == nil || p != nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.HasPrefix(err.Error(), "friends: ") {
+				t.Fatalf("New: %v, %v; want an error with %q", p, err, tc.wantErr)
+			}
+			var fe *file.Error
+			if got := errors.As(err, &fe); got != tc.wantFile {
+				t.Fatalf("errors.As(%v, *file.Error) = %v, want %v", err, got, tc.wantFile)
+			}
+		})
+	}
+}
+
+func TestSetupTwice(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	p, err := friends.New(friends.Options{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NewBot(t, botID).Plug(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NewBot(t, botID+1).Plug(p); !errors.Is(err, friends.ErrAlreadySetUp) {
+		t.Fatalf("second Setup: %v, want ErrAlreadySetUp", err)
+	}
+}
+
+func TestDecisionString(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[friends.Decision]string{friends.Pending: "pending", friends.Accept: "accept", friends.Reject: "reject", 7: "Decision(7)"} {
+		if got := d.String(); got != want {
+			t.Errorf("Decision(%d).String() = %q, want %q", int(d), got, want)
+		}
+	}
+}
