@@ -194,6 +194,10 @@ func New(opts Options) (*Bot, error) {
 // Client returns the bot's IM client.
 func (b *Bot) Client() *im.Client { return b.client }
 
+// Logger returns the bot's logger (Options.Logger), for plugins to log
+// where the bot does.
+func (b *Bot) Logger() *slog.Logger { return b.log }
+
 // UserID returns the bot's IM user.
 func (b *Bot) UserID() im.UserID { return b.client.UserID() }
 

@@ -83,7 +83,7 @@
 // # Audit
 //
 // Every decision writes one line to Options.Logger (default
-// slog.Default()), message "friends: apply decided", at level Info, or
+// the bot's logger), message "friends: apply decided", at level Info, or
 // Error when the answer or the greeting failed, with these attributes:
 //
 //	apply     the apply's id

@@ -113,7 +113,8 @@ type Options struct {
 	// whose text the bot sends in the single chat with each friend it
 	// accepts, e.g. "Hi {{.User}}, thanks for the add!".
 	Greeting string
-	// Logger receives the audit lines. Default slog.Default().
+	// Logger receives the audit lines. Default the bot's logger
+	// (bot.Bot.Logger).
 	Logger *slog.Logger
 }
 
@@ -181,9 +182,6 @@ func New(opts Options) (*Plugin, error) {
 	if p.opts.Now == nil {
 		p.opts.Now = time.Now
 	}
-	if p.opts.Logger == nil {
-		p.opts.Logger = slog.Default()
-	}
 	return p, nil
 }
 
@@ -208,6 +206,9 @@ func (p *Plugin) Setup(b *bot.Bot) error {
 		return ErrAlreadySetUp
 	}
 	p.bot = b
+	if p.opts.Logger == nil {
+		p.opts.Logger = b.Logger()
+	}
 	p.mu.Unlock()
 	b.Use(p.middleware)
 	b.Go(p.scanLoop)
