@@ -20,7 +20,10 @@ import (
 // state.Open keeps it in a file. Several replicas of a bot sharing one
 // store need one over a shared database (Redis, say), under the same
 // contract, which statetest.TestProgressStore checks. Implementations
-// must be safe for concurrent use.
+// must be safe for concurrent use: the bot commits from the goroutine
+// handling each conversation, hundreds of times a second when busy, so
+// that a durable store should let concurrent commits share a write (the
+// file store commits them together, under one fsync).
 type ProgressStore interface {
 	// LoadProgress returns what was committed; Progress.Saved is false
 	// when nothing ever was.

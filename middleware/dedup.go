@@ -13,9 +13,11 @@ import (
 
 // DedupStore remembers, for [Dedup], the events that were handled: a
 // key per event, each until an expiry. Implementations must be safe for
-// concurrent use. [MemoryDedup] is the in-process one; several replicas
-// of a bot share one by implementing DedupStore over a shared store (a
-// Redis SET with PXAT, say), under the same key format.
+// concurrent use. [MemoryDedup] is the in-process one, and state.Open
+// keeps the keys in a file, so that a restarted bot does not handle a
+// message twice; several replicas of a bot share one by implementing
+// DedupStore over a shared store (a Redis SET with PXAT, say), under the
+// contract that statetest.TestDedupStore checks.
 type DedupStore interface {
 	// Seen reports whether key was marked with an expiry after now.
 	Seen(ctx context.Context, key string, now time.Time) (bool, error)

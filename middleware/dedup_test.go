@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -13,11 +14,13 @@ import (
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
 	"github.com/imbot-go/imbot/middleware"
+	"github.com/imbot-go/imbot/state"
+	"github.com/imbot-go/imbot/state/statetest"
 )
 
 func TestMemoryDedupConformance(t *testing.T) {
 	t.Parallel()
-	testDedupStore(t, func(*testing.T) middleware.DedupStore { return middleware.NewMemoryDedup() })
+	statetest.TestDedupStore(t, func(*testing.T) middleware.DedupStore { return middleware.NewMemoryDedup() })
 }
 
 // MemoryDedup forgets a key once its expiry passed, at the next Seen,
@@ -262,11 +265,40 @@ func TestDedupThroughBot(t *testing.T) {
 
 // A bot restarted from a saved cursor gets again the messages after it:
 // those its previous run handled are dropped, the one whose handler
-// failed is handled again.
+// failed is handled again; with the store in memory, and in a file that
+// the restart opens again.
 func TestDedupAcrossRestart(t *testing.T) {
 	t.Parallel()
+	t.Run("MemoryDedup", func(t *testing.T) {
+		t.Parallel()
+		store := middleware.NewMemoryDedup()
+		testDedupAcrossRestart(t, store, func(*testing.T) middleware.DedupStore { return store })
+	})
+	t.Run("state.File", func(t *testing.T) {
+		t.Parallel()
+		open := func(t *testing.T, path string) *state.File {
+			t.Helper()
+			f, err := state.Open(path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			return f
+		}
+		first := open(t, filepath.Join(t.TempDir(), "bot.state"))
+		testDedupAcrossRestart(t, first, func(t *testing.T) middleware.DedupStore {
+			if err := first.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return open(t, first.Path())
+		})
+	})
+}
+
+// testDedupAcrossRestart runs a bot with Dedup over store, and then
+// another over the store that restart returns.
+func testDedupAcrossRestart(t *testing.T, store middleware.DedupStore, restart func(*testing.T) middleware.DedupStore) {
 	s := imtest.NewServer(t)
-	store := middleware.NewMemoryDedup()
 	alice := s.NewUser(t, 1)
 	conv := alice.CreateSingle(t, mwBotID)
 	errFails := errors.New("fails the first time")
@@ -274,10 +306,13 @@ func TestDedupAcrossRestart(t *testing.T) {
 	// The first run: m1 is handled, m2 fails.
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	b1 := mwNewBot(t, s, func(_ *bot.Context, err error) {
-		if !errors.Is(err, errFails) {
-			t.Errorf("first run: %v", err)
+	b1 := s.NewBot(t, mwBotID, func(o *bot.Options) {
+		o.OnError = func(_ *bot.Context, err error) {
+			if !errors.Is(err, errFails) {
+				t.Errorf("first run: %v", err)
+			}
 		}
+		o.Retry = bot.RetryPolicy{Attempts: 1} // m2 fails once, for Dedup to see
 	})
 	tap1 := newMWTap()
 	var reached1 mwTexts
@@ -307,6 +342,7 @@ func TestDedupAcrossRestart(t *testing.T) {
 	}
 
 	// The second run resumes from the start of the inbox.
+	store = restart(t)
 	opts := s.BotOptions(mwBotID)
 	opts.Client.Resume, opts.Client.Cursor = true, 0
 	b2 := s.NewBot(t, mwBotID, func(o *bot.Options) { *o = opts })

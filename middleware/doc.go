@@ -15,10 +15,11 @@
 //   - [IgnoreStrangers] drops single-chat messages from users who are not
 //     the bot's friends.
 //   - [Dedup] drops messages already handled within a window, remembered
-//     in a [DedupStore] ([MemoryDedup] in process).
+//     in a [DedupStore] ([MemoryDedup] in process, state.File on disk).
 //   - [RateLimit] limits events per user, per conversation and globally,
-//     dropping, delaying or answering those over a limit, its buckets in a
-//     [RateStore] ([MemoryRateStore] in process).
+//     dropping, delaying or answering those over a limit, its token
+//     buckets in a [RateStore] ([MemoryRateStore] in process, state.File
+//     on disk).
 //   - [AutoRead] marks the bot's read index up to the messages it
 //     handled, coalesced per conversation; it is a bot.Plugin, since it
 //     runs a background job.
@@ -81,11 +82,18 @@
 //
 // The state a middleware keeps across events that replicas of a bot
 // would share (the dedup window, rate buckets) sits behind a small
-// interface with an in-memory default ([DedupStore], [RateStore]), so
-// that the replicas can share it through a store of their own. Where time
-// decides, it is injectable: DedupStore methods take the time as an
-// argument, RateLimitOptions, AutoReadOptions and StrangersOptions take a
-// clock, and the tests drive them without sleeping.
+// interface with an in-memory default ([DedupStore], [RateStore]). The
+// package state keeps it in a file, with the bot's progress, so that it
+// outlives a restart; replicas share it through a store of their own
+// over a shared database, which the suites of the package statetest
+// check. A RateStore keeps bucket state, not limiters, so that a file or
+// a database can hold it: [RateBucket] is the token-bucket arithmetic,
+// counted as golang.org/x/time/rate counts.
+//
+// Where time decides, it is injectable: DedupStore and RateStore methods
+// take the time as an argument, RateLimitOptions, AutoReadOptions and
+// StrangersOptions take a clock, and the tests drive them without
+// sleeping.
 //
 // Every middleware here is safe for concurrent use: the bot calls its
 // handler from several workers at once, one event of a conversation at a

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -14,17 +15,18 @@ import (
 	"github.com/imbot-go/imbot/im"
 )
 
-// DefaultIdleTimeout is how long a [MemoryRateStore] keeps a limiter that
-// is not used, when its bucket is full again.
+// DefaultIdleTimeout is how long a [MemoryRateStore] keeps a bucket that
+// is not used, when it is full again.
 const DefaultIdleTimeout = 10 * time.Minute
 
-// sweepPerAccess bounds the limiters a store's access examines for
+// sweepPerAccess bounds the buckets a store's access examines for
 // eviction, so that no event pays for a large sweep.
 const sweepPerAccess = 8
 
 // Limit is one token bucket of [RateLimit]: Rate events per second on
-// average and Burst at once (see rate.Limiter). The zero Limit, and a Rate
-// of rate.Inf, is no limit. A Burst below 1 counts as 1 when Rate is set.
+// average and Burst at once (as rate.Limiter counts them). The zero
+// Limit, and a Rate of rate.Inf, is no limit. A Burst below 1 counts as 1
+// when Rate is set.
 type Limit struct {
 	Rate  rate.Limit
 	Burst int
@@ -59,27 +61,31 @@ func (s LimitScope) String() string {
 // LimitPolicy says what [RateLimit] does with an event over a limit.
 type LimitPolicy int
 
-// Policies. Each uses the rate.Limiter verb that fits it, as rate
-// documents Allow, Reserve and Wait:
+// Policies. Each takes a token from the [RateStore] at the event's time,
+// and differs in what it does when the store has none:
 const (
 	// LimitDrop skips the handler and returns nil: the event is lost.
-	// It uses AllowN(now, 1), which never blocks and reads the time from
-	// RateLimitOptions.Now, so that tests drive it with a fake clock.
+	// It reads the time from RateLimitOptions.Now, so that tests drive
+	// it with a fake clock.
 	LimitDrop LimitPolicy = iota
-	// LimitDelay waits for a token (Wait(ctx)) and then runs the handler:
-	// no event is lost, but the wait holds the event's conversation: the
-	// bot handles a conversation's events one at a time, so its later
-	// events queue behind the waiting one, and the wait occupies one of
-	// the bot's workers (bot.Options.Workers), so that a tight global
-	// limit can occupy them all. Wait reads the real clock. When the
-	// event's context ends first, or its deadline is nearer than the
-	// token, the handler does not run and the middleware returns an
-	// error (wrapping the context's, when it ended).
+	// LimitDelay waits for a token, as long as the store says one takes
+	// to come, on a timer with the event's context, and then takes it
+	// (waiting again if another event took it first) and runs the
+	// handler: no event is lost, but the wait holds the event's
+	// conversation: the bot handles a conversation's events one at a
+	// time, so its later events queue behind the waiting one, and the
+	// wait occupies one of the bot's workers (bot.Options.Workers), so
+	// that a tight global limit can occupy them all. Waiters are not
+	// served in the order they came. LimitDelay reads the real clock.
+	// When the event's context ends first, or its deadline is nearer
+	// than the token, the handler does not run and the middleware
+	// returns an error wrapping the context's error
+	// (context.DeadlineExceeded for a deadline too near).
 	LimitDelay
 	// LimitHandle runs RateLimitOptions.Limited instead of the handler
-	// (to answer "slow down", say; see ReplyOncePer), with AllowN(now, 1)
-	// as LimitDrop. RateLimitedBy tells the Limited handler which limit
-	// refused the event and when.
+	// (to answer "slow down", say; see ReplyOncePer), at the time of
+	// RateLimitOptions.Now as LimitDrop. RateLimitedBy tells the Limited
+	// handler which limit refused the event and when.
 	LimitHandle
 )
 
@@ -112,15 +118,17 @@ type RateLimitOptions struct {
 	// Limited handles the events over a limit with LimitHandle, which
 	// requires it; it must be nil with the other policies.
 	Limited bot.Handler
-	// Now is the clock of LimitDrop and LimitHandle, and of the default
-	// store's eviction. Default time.Now. It must be nil with LimitDelay,
-	// whose Wait reads the real clock.
+	// Now is the clock of LimitDrop and LimitHandle: the time passed to
+	// the store, which the default store's eviction also goes by.
+	// Default time.Now. It must be nil with LimitDelay, whose timers run
+	// on the real clock.
 	Now func() time.Time
-	// Store keeps the limiters. Default a MemoryRateStore evicting them
-	// after IdleTimeout. A store serves one RateLimit: its keys do not
-	// say which limits they were made for.
+	// Store keeps the buckets. Default a MemoryRateStore evicting them
+	// after IdleTimeout; state.Open keeps them in a file. A store serves
+	// one RateLimit: its keys do not say which limits they were made
+	// for.
 	Store RateStore
-	// IdleTimeout is the default store's: how long a limiter is kept
+	// IdleTimeout is the default store's: how long a bucket is kept
 	// unused (see MemoryRateStore). Default DefaultIdleTimeout. It must be
 	// zero when Store is set.
 	IdleTimeout time.Duration
@@ -149,7 +157,7 @@ func RateLimitedBy(c *bot.Context) (RateLimitInfo, bool) {
 
 // RateLimit returns middleware that limits the events reaching its
 // handler: per user, per conversation and globally, each limit a token
-// bucket (golang.org/x/time/rate). An event takes a token from each limit
+// bucket kept in a [RateStore]. An event takes a token from each limit
 // that applies, user first, then conversation, then global; the first
 // that has none refuses it, and opts.OnLimit says what happens then. A
 // refused event takes no token from the limits after the one refusing it,
@@ -166,6 +174,9 @@ func RateLimitedBy(c *bot.Context) (RateLimitInfo, bool) {
 // that discarded events spend no tokens, and before the router; or on the
 // routes to limit, with router.With. The middleware that one RateLimit
 // call returns shares its buckets among every handler it wraps.
+//
+// When the store fails, the middleware returns its error, wrapped, and
+// the handler does not run: an event is not handled unchecked.
 //
 // RateLimit panics, as a programmer error, when a Limit is negative, when
 // OnLimit is unknown or disagrees with Limited, when Now is set with
@@ -239,6 +250,10 @@ func (rl *rateLimiter) handle(c *bot.Context, next bot.Handler) error {
 	if s := c.Event.Sender(); s == 0 || (c.Bot() != nil && s == c.Bot().UserID()) {
 		return next.Handle(c) // no one's, or the bot's own: not counted
 	}
+	ctx := c.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	var now time.Time
 	if rl.opts.OnLimit == LimitDelay {
 		now = time.Now()
@@ -254,21 +269,20 @@ func (rl *rateLimiter) handle(c *bot.Context, next bot.Handler) error {
 		if !ok {
 			continue
 		}
-		lim := rl.store.Limiter(key, limit, now)
-		if rl.opts.OnLimit == LimitDelay {
-			if err := lim.Wait(c.Context()); err != nil {
+		wait, err := rl.store.Take(ctx, key, limit, now)
+		if err != nil {
+			return fmt.Errorf("middleware: rate limit %v: %w", scope, err)
+		}
+		if wait <= 0 {
+			continue
+		}
+		switch rl.opts.OnLimit {
+		case LimitDelay:
+			if err := rl.delay(ctx, key, limit, wait); err != nil {
 				return fmt.Errorf("middleware: rate limit %v: %w", scope, err)
 			}
 			continue
-		}
-		if lim.AllowN(now, 1) {
-			continue
-		}
-		if rl.opts.OnLimit == LimitHandle {
-			ctx := c.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+		case LimitHandle:
 			return rl.opts.Limited.Handle(c.WithContext(context.WithValue(ctx, rateInfoKey{}, RateLimitInfo{Scope: scope, At: now})))
 		}
 		return nil
@@ -276,7 +290,30 @@ func (rl *rateLimiter) handle(c *bot.Context, next bot.Handler) error {
 	return next.Handle(c)
 }
 
-// RateKey names one limiter of a [RateStore]: its scope and, for the
+// delay waits wait, and then as long as the store says, until it takes
+// a token from key's bucket; it gives up at once when ctx's deadline
+// comes before the token.
+func (rl *rateLimiter) delay(ctx context.Context, key RateKey, limit Limit, wait time.Duration) error {
+	for wait > 0 {
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			return fmt.Errorf("the next token, in %v, comes after the deadline: %w", wait, context.DeadlineExceeded)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+		var err error
+		if wait, err = rl.store.Take(ctx, key, limit, time.Now()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RateKey names one bucket of a [RateStore]: its scope and, for the
 // per-user and per-conversation scopes, whose it is.
 type RateKey struct {
 	Scope        LimitScope
@@ -284,26 +321,73 @@ type RateKey struct {
 	Conversation im.ConversationID // for LimitPerConversation
 }
 
-// RateStore keeps the limiters of a [RateLimit], one per key.
-// Implementations must be safe for concurrent use; [MemoryRateStore] is
-// the default.
+// RateStore keeps the token buckets of a [RateLimit], one per key, as
+// [RateBucket] values or in any form that counts the same. The bucket
+// of a key that the store does not hold is full.
+//
+// [MemoryRateStore] is the default; state.Open keeps the buckets in a
+// file. Several replicas of a bot share one limit through a RateStore
+// over a shared database (a Redis script doing RateBucket.Take, say),
+// under the contract that statetest.TestRateStore checks.
+// Implementations must be safe for concurrent use.
 type RateStore interface {
-	// Limiter returns the limiter of key, making a full one for limit
-	// (rate.NewLimiter(limit.Rate, limit.Burst)) when there is none. now is
-	// the time of the event, for the store's eviction.
-	Limiter(key RateKey, limit Limit, now time.Time) *rate.Limiter
+	// Take takes one token from key's bucket (limit.Burst at most,
+	// refilling at limit.Rate) at now, and returns 0. When the bucket
+	// has none, it takes nothing and returns how long until it will have
+	// one.
+	Take(ctx context.Context, key RateKey, limit Limit, now time.Time) (wait time.Duration, err error)
 }
 
-// MemoryRateStore is a [RateStore] in memory that forgets idle limiters:
-// one not used for its idle timeout whose bucket is full again. Dropping
-// such a limiter loses nothing, since a new one starts full; a limiter
-// whose bucket is still refilling is kept however long it idles, so that
+// RateBucket is the state of one token bucket: it held Tokens at At.
+// The zero RateBucket is full. Its methods are the token-bucket
+// arithmetic of [RateStore] implementations, so that each counts as
+// rate.Limiter does: a bucket gains limit.Rate tokens per second since
+// At, up to limit.Burst (at least 1).
+type RateBucket struct {
+	Tokens float64
+	At     time.Time
+}
+
+// TokensAt returns how many tokens b holds at now, under limit. A now
+// before b.At counts as b.At: a clock that went back refills nothing.
+func (b RateBucket) TokensAt(limit Limit, now time.Time) float64 {
+	burst := float64(max(limit.Burst, 1))
+	if b.At.IsZero() || limit.off() {
+		return burst
+	}
+	elapsed := max(now.Sub(b.At), 0).Seconds()
+	return min(b.Tokens+elapsed*float64(limit.Rate), burst)
+}
+
+// Take takes one token from b at now, under limit: it returns the
+// bucket after the take and 0 or, when b has less than a token at now,
+// b unchanged (so that the caller knows there is nothing to save) and
+// how long until it has one, rounded up to whole nanoseconds.
+func (b RateBucket) Take(limit Limit, now time.Time) (RateBucket, time.Duration) {
+	if limit.off() {
+		return b, 0
+	}
+	tokens := b.TokensAt(limit, now)
+	if tokens >= 1 {
+		return RateBucket{Tokens: tokens - 1, At: now}, 0
+	}
+	ns := math.Ceil((1 - tokens) / float64(limit.Rate) * float64(time.Second))
+	if ns >= math.MaxInt64 { // a rate so slow that the wait overflows
+		return b, time.Duration(math.MaxInt64)
+	}
+	return b, max(time.Duration(ns), 1)
+}
+
+// MemoryRateStore is a [RateStore] in memory that forgets idle buckets:
+// one not used for its idle timeout that is full again. Dropping such a
+// bucket loses nothing, since a bucket the store does not hold is full;
+// a bucket still refilling is kept however long it idles, so that
 // forgetting it never lets a user past the limit.
 //
-// Eviction runs on access, without a goroutine: each call to Limiter
-// examines at most a few of the least recently used limiters, so that
+// Eviction runs on access, without a goroutine: each call to Take
+// examines at most a few of the least recently used buckets, so that
 // the cost stays bounded and the idle ones leave faster than new ones
-// come.
+// come. Time is what the callers pass in; the store reads no clock.
 //
 // A MemoryRateStore is safe for concurrent use.
 type MemoryRateStore struct {
@@ -315,13 +399,14 @@ type MemoryRateStore struct {
 }
 
 type rateEntry struct {
-	key  RateKey
-	lim  *rate.Limiter
-	used time.Time
+	key    RateKey
+	limit  Limit // of the last Take, for the sweep to tell a full bucket
+	bucket RateBucket
+	used   time.Time
 }
 
-// NewMemoryRateStore returns a store that forgets a limiter idle for
-// idleTimeout (DefaultIdleTimeout when it is 0) once its bucket is full.
+// NewMemoryRateStore returns a store that forgets a bucket idle for
+// idleTimeout (DefaultIdleTimeout when it is 0) once it is full.
 func NewMemoryRateStore(idleTimeout time.Duration) *MemoryRateStore {
 	if idleTimeout <= 0 {
 		idleTimeout = DefaultIdleTimeout
@@ -329,24 +414,27 @@ func NewMemoryRateStore(idleTimeout time.Duration) *MemoryRateStore {
 	return &MemoryRateStore{idle: idleTimeout, m: make(map[RateKey]*list.Element)}
 }
 
-// Limiter implements [RateStore].
-func (s *MemoryRateStore) Limiter(key RateKey, limit Limit, now time.Time) *rate.Limiter {
+// Take implements [RateStore]; it never fails.
+func (s *MemoryRateStore) Take(_ context.Context, key RateKey, limit Limit, now time.Time) (time.Duration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(now)
+	var e *rateEntry
 	if el, ok := s.m[key]; ok {
-		e := el.Value.(*rateEntry)
-		e.used = now
+		e = el.Value.(*rateEntry)
 		s.lru.MoveToFront(el)
-		return e.lim
+	} else {
+		e = &rateEntry{key: key}
+		s.m[key] = s.lru.PushFront(e)
 	}
-	e := &rateEntry{key: key, lim: rate.NewLimiter(limit.Rate, limit.Burst), used: now}
-	s.m[key] = s.lru.PushFront(e)
-	return e.lim
+	e.limit, e.used = limit, now
+	var wait time.Duration
+	e.bucket, wait = e.bucket.Take(limit, now)
+	return wait, nil
 }
 
 // sweep examines up to sweepPerAccess of the least recently used
-// limiters, from the oldest: it drops those idle and full, sends those
+// buckets, from the oldest: it drops those idle and full, sends those
 // idle but refilling to the front to be examined again later, and stops
 // at the first that is not idle. The caller holds s.mu.
 func (s *MemoryRateStore) sweep(now time.Time) {
@@ -359,7 +447,7 @@ func (s *MemoryRateStore) sweep(now time.Time) {
 		if now.Sub(e.used) < s.idle {
 			return
 		}
-		if e.lim.TokensAt(now) < float64(e.lim.Burst()) {
+		if e.bucket.TokensAt(e.limit, now) < float64(max(e.limit.Burst, 1)) {
 			s.lru.MoveToFront(el)
 			continue
 		}
@@ -368,7 +456,7 @@ func (s *MemoryRateStore) sweep(now time.Time) {
 	}
 }
 
-// Len returns how many limiters the store holds.
+// Len returns how many buckets the store holds.
 func (s *MemoryRateStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -3,6 +3,9 @@ package middleware_test
 import (
 	"context"
 	"errors"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,8 @@ import (
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
 	"github.com/imbot-go/imbot/middleware"
+	"github.com/imbot-go/imbot/state"
+	"github.com/imbot-go/imbot/state/statetest"
 )
 
 // stepClock is a clock that moves only when told to.
@@ -319,8 +324,8 @@ func TestRateLimitDelayContext(t *testing.T) {
 	}
 	deadline, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := h.Handle(rlContext(deadline, 1, "a")); err == nil || !strings.Contains(err.Error(), "middleware: rate limit per user") {
-		t.Errorf("with a deadline before the token: err %v, want a middleware: rate limit per user error", err)
+	if err := h.Handle(rlContext(deadline, 1, "a")); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "middleware: rate limit per user") {
+		t.Errorf("with a deadline before the token: err %v, want a middleware: rate limit per user error wrapping context.DeadlineExceeded", err)
 	}
 	cancelled, cancel2 := context.WithCancel(context.Background())
 	cancel2()
@@ -363,9 +368,9 @@ func TestRateLimitPanicsOnBadOptions(t *testing.T) {
 	}
 }
 
-// MemoryRateStore forgets the limiters that are idle and full again, a
+// MemoryRateStore forgets the buckets that are idle and full again, a
 // bounded number at each access.
-func TestRateLimitEvictsIdleLimiters(t *testing.T) {
+func TestRateLimitEvictsIdleBuckets(t *testing.T) {
 	t.Parallel()
 	t.Run("idle and full", func(t *testing.T) {
 		t.Parallel()
@@ -376,25 +381,25 @@ func TestRateLimitEvictsIdleLimiters(t *testing.T) {
 			outcome(t, mw, rlContext(context.Background(), u+1, "a"))
 		}
 		if got := store.Len(); got != 5 {
-			t.Fatalf("%d limiters after 5 users, want 5", got)
+			t.Fatalf("%d buckets after 5 users, want 5", got)
 		}
 		clock.Advance(5 * time.Minute)
 		outcome(t, mw, rlContext(context.Background(), 6, "a"))
 		if got := store.Len(); got != 6 {
-			t.Fatalf("%d limiters before anyone idled 10 minutes, want 6", got)
+			t.Fatalf("%d buckets before anyone idled 10 minutes, want 6", got)
 		}
 		clock.Advance(6 * time.Minute) // users 1-5 idle 11 minutes, user 6 for 6
 		outcome(t, mw, rlContext(context.Background(), 7, "a"))
 		if got := store.Len(); got != 2 {
-			t.Fatalf("%d limiters once users 1-5 idled 11 minutes, want 2 (users 6 and 7)", got)
+			t.Fatalf("%d buckets once users 1-5 idled 11 minutes, want 2 (users 6 and 7)", got)
 		}
 		clock.Advance(11 * time.Minute)
 		outcome(t, mw, rlContext(context.Background(), 7, "a"))
 		if got := store.Len(); got != 1 {
-			t.Fatalf("%d limiters, want 1 (user 7's, made again)", got)
+			t.Fatalf("%d buckets, want 1 (user 7's, made again)", got)
 		}
 	})
-	t.Run("refilling limiters are kept", func(t *testing.T) {
+	t.Run("refilling buckets are kept", func(t *testing.T) {
 		t.Parallel()
 		clock := newStepClock()
 		store := middleware.NewMemoryRateStore(10 * time.Minute)
@@ -405,15 +410,15 @@ func TestRateLimitEvictsIdleLimiters(t *testing.T) {
 		clock.Advance(11 * time.Minute)
 		outcome(t, mw, rlContext(context.Background(), 2, "a"))
 		if got := store.Len(); got != 2 {
-			t.Fatalf("%d limiters, want 2: user 1's bucket is still refilling", got)
+			t.Fatalf("%d buckets, want 2: user 1's bucket is still refilling", got)
 		}
 		if got := outcome(t, mw, rlContext(context.Background(), 1, "a")); got != "dropped" {
-			t.Fatalf("user 1 after 11 minutes: %s, want dropped (forgetting the limiter must not reset it)", got)
+			t.Fatalf("user 1 after 11 minutes: %s, want dropped (forgetting the bucket must not reset it)", got)
 		}
 		clock.Advance(2 * time.Hour)
 		outcome(t, mw, rlContext(context.Background(), 3, "a"))
 		if got := store.Len(); got != 1 {
-			t.Fatalf("%d limiters after 2 hours, want 1 (user 3's)", got)
+			t.Fatalf("%d buckets after 2 hours, want 1 (user 3's)", got)
 		}
 	})
 	t.Run("bounded sweep", func(t *testing.T) {
@@ -428,13 +433,13 @@ func TestRateLimitEvictsIdleLimiters(t *testing.T) {
 		clock.Advance(time.Minute)
 		outcome(t, mw, rlContext(context.Background(), users+1, "a"))
 		if got := store.Len(); got < users/2 || got > users {
-			t.Fatalf("%d limiters after one access, want between %d and %d: one access sweeps a few", got, users/2, users)
+			t.Fatalf("%d buckets after one access, want between %d and %d: one access sweeps a few", got, users/2, users)
 		}
 		for range users {
 			outcome(t, mw, rlContext(context.Background(), users+1, "a"))
 		}
 		if got := store.Len(); got != 1 {
-			t.Fatalf("%d limiters after %d more accesses, want 1", got, users)
+			t.Fatalf("%d buckets after %d more accesses, want 1", got, users)
 		}
 	})
 	t.Run("default idle timeout", func(t *testing.T) {
@@ -446,12 +451,12 @@ func TestRateLimitEvictsIdleLimiters(t *testing.T) {
 		clock.Advance(middleware.DefaultIdleTimeout - time.Second)
 		outcome(t, mw, rlContext(context.Background(), 2, "a"))
 		if got := store.Len(); got != 2 {
-			t.Fatalf("%d limiters before DefaultIdleTimeout, want 2", got)
+			t.Fatalf("%d buckets before DefaultIdleTimeout, want 2", got)
 		}
 		clock.Advance(time.Second)
 		outcome(t, mw, rlContext(context.Background(), 3, "a"))
 		if got := store.Len(); got != 2 {
-			t.Fatalf("%d limiters at DefaultIdleTimeout, want 2 (users 2 and 3)", got)
+			t.Fatalf("%d buckets at DefaultIdleTimeout, want 2 (users 2 and 3)", got)
 		}
 		if middleware.DefaultIdleTimeout != 10*time.Minute {
 			t.Errorf("DefaultIdleTimeout %v, documented as 10 minutes", middleware.DefaultIdleTimeout)
@@ -513,4 +518,217 @@ func wantText(t *testing.T, u *imtest.User, conv im.ConversationRef, want string
 	if got := u.WaitReply(t, conv).Text(); got != want {
 		t.Fatalf("user %v got %q, want %q", u.ID(), got, want)
 	}
+}
+
+func TestMemoryRateStoreConformance(t *testing.T) {
+	t.Parallel()
+	statetest.TestRateStore(t, func(*testing.T) middleware.RateStore { return middleware.NewMemoryRateStore(0) })
+}
+
+// RateBucket counts as rate.Limiter does: the same takes succeed, and a
+// refused take waits as long as a reservation would, up to rounding:
+// the bucket rounds up (so that a wait of that long surely brings the
+// token), and the cancelled reservations leave rate.Limiter's count a
+// rounding error off.
+func TestRateBucketAgreesWithLimiter(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, limit := range []middleware.Limit{{Rate: 3, Burst: 5}, {Rate: rate.Every(time.Minute), Burst: 1}, {Rate: 1000, Burst: 20}} {
+		lim := rate.NewLimiter(limit.Rate, limit.Burst)
+		var b middleware.RateBucket
+		now := t0
+		for i := range 2000 {
+			now = now.Add(time.Duration(rng.Int64N(int64(2 * time.Second / time.Duration(limit.Rate+1)))))
+			want := lim.AllowN(now, 1)
+			var wait time.Duration
+			b, wait = b.Take(limit, now)
+			if got := wait == 0; got != want {
+				t.Fatalf("limit %+v, take %d: took %v, rate.Limiter %v", limit, i, got, want)
+			}
+			if want {
+				continue
+			}
+			r := lim.ReserveN(now, 1)
+			delay := r.DelayFrom(now)
+			r.CancelAt(now)
+			if d := wait - delay; d < -time.Microsecond || d > time.Microsecond {
+				t.Fatalf("limit %+v, take %d: wait %v, rate.Limiter's %v", limit, i, wait, delay)
+			}
+		}
+	}
+}
+
+func TestRateBucketEdges(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	perSecond := middleware.Limit{Rate: 1, Burst: 2}
+	var full middleware.RateBucket
+	if got := full.TokensAt(perSecond, t0); got != 2 {
+		t.Errorf("the zero bucket has %v tokens, want the burst, 2", got)
+	}
+	b, _ := full.Take(perSecond, t0)
+	b, _ = b.Take(perSecond, t0)
+	if got := b.TokensAt(perSecond, t0.Add(-time.Hour)); got != 0 {
+		t.Errorf("an hour before its last take, an empty bucket has %v tokens, want 0: a clock that went back refills nothing", got)
+	}
+	if got := b.TokensAt(perSecond, t0.Add(time.Hour)); got != 2 {
+		t.Errorf("an hour on, %v tokens, want the burst, 2", got)
+	}
+	if after, wait := b.Take(perSecond, t0.Add(500*time.Millisecond)); after != b || wait != 500*time.Millisecond {
+		t.Errorf("a refused take: bucket %+v and wait %v, want %+v unchanged and 500ms", after, wait, b)
+	}
+	if _, wait := b.Take(middleware.Limit{Rate: 1e-300, Burst: 1}, t0); wait != time.Duration(math.MaxInt64) {
+		t.Errorf("a wait too long for a Duration = %v, want the longest one", wait)
+	}
+	for _, off := range []middleware.Limit{{}, {Rate: rate.Inf}} {
+		if _, wait := b.Take(off, t0); wait != 0 {
+			t.Errorf("limit %+v: wait %v, want no limit", off, wait)
+		}
+	}
+}
+
+// scriptedRateStore answers Take with the waits and errors it is given,
+// in turn, and records the times it was called at.
+type scriptedRateStore struct {
+	mu      sync.Mutex
+	answers []rateAnswer
+	calls   []time.Time
+}
+
+type rateAnswer struct {
+	wait time.Duration
+	err  error
+}
+
+func (s *scriptedRateStore) Take(_ context.Context, _ middleware.RateKey, _ middleware.Limit, now time.Time) (time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, now)
+	a := s.answers[0]
+	if len(s.answers) > 1 {
+		s.answers = s.answers[1:]
+	}
+	return a.wait, a.err
+}
+
+// A store's error stops the event, wrapped, with every policy; with
+// LimitDelay also when the store fails after the wait.
+func TestRateLimitStoreErrors(t *testing.T) {
+	t.Parallel()
+	errDown := errors.New("store down")
+	tests := []struct {
+		name    string
+		policy  middleware.LimitPolicy
+		answers []rateAnswer
+	}{
+		{"drop", middleware.LimitDrop, []rateAnswer{{err: errDown}}},
+		{"handle", middleware.LimitHandle, []rateAnswer{{err: errDown}}},
+		{"delay", middleware.LimitDelay, []rateAnswer{{err: errDown}}},
+		{"delay, after the wait", middleware.LimitDelay, []rateAnswer{{wait: time.Millisecond}, {err: errDown}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := middleware.RateLimitOptions{
+				PerConversation: middleware.Limit{Rate: 1, Burst: 1},
+				OnLimit:         tt.policy,
+				Store:           &scriptedRateStore{answers: tt.answers},
+			}
+			ran := false
+			if tt.policy == middleware.LimitHandle {
+				opts.Limited = bot.HandlerFunc(func(*bot.Context) error { ran = true; return nil })
+			}
+			h := middleware.RateLimit(opts)(bot.HandlerFunc(func(*bot.Context) error { ran = true; return nil }))
+			err := h.Handle(rlContext(context.Background(), 1, "a"))
+			if !errors.Is(err, errDown) || !strings.Contains(err.Error(), "middleware: rate limit per conversation") {
+				t.Errorf("err %v, want the store's error wrapped, naming the limit", err)
+			}
+			if ran {
+				t.Error("a handler ran although the store failed")
+			}
+		})
+	}
+}
+
+// LimitDelay waits as long as the store says and takes again, as often
+// as the store says to wait, on the real clock.
+func TestRateLimitDelayTakesAgain(t *testing.T) {
+	t.Parallel()
+	const wait = 5 * time.Millisecond
+	store := &scriptedRateStore{answers: []rateAnswer{{wait: wait}, {wait: wait}, {}}}
+	ran := 0
+	h := middleware.RateLimit(middleware.RateLimitOptions{
+		Global:  middleware.Limit{Rate: 1, Burst: 1},
+		OnLimit: middleware.LimitDelay,
+		Store:   store,
+	})(bot.HandlerFunc(func(*bot.Context) error { ran++; return nil }))
+	if err := h.Handle(rlContext(context.Background(), 1, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if ran != 1 || len(store.calls) != 3 {
+		t.Fatalf("handler ran %d times after %d takes, want once after 3", ran, len(store.calls))
+	}
+	for i := 1; i < len(store.calls); i++ {
+		if d := store.calls[i].Sub(store.calls[i-1]); d < wait {
+			t.Errorf("take %d came %v after the one before, which said to wait %v", i+1, d, wait)
+		}
+	}
+}
+
+// With its buckets in a state.File, a limit holds across a restart.
+func TestRateLimitFileStoreAcrossRestart(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bot.state")
+	clock := newStepClock()
+	run := func(want1, want2 string) {
+		t.Helper()
+		f, err := state.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		mw := middleware.RateLimit(middleware.RateLimitOptions{
+			PerUser: middleware.Limit{Rate: rate.Every(time.Hour), Burst: 1},
+			Store:   f,
+			Now:     clock.Now,
+		})
+		if got := outcome(t, mw, rlContext(context.Background(), 1, "a")); got != want1 {
+			t.Errorf("user 1: %s, want %s", got, want1)
+		}
+		if got := outcome(t, mw, rlContext(context.Background(), 2, "b")); got != want2 {
+			t.Errorf("user 2: %s, want %s", got, want2)
+		}
+	}
+	run("handled", "handled")
+	clock.Advance(time.Minute)
+	run("dropped", "dropped") // the restart did not refill the buckets
+	clock.Advance(time.Hour)
+	run("handled", "handled")
+}
+
+// BenchmarkRateLimit measures the cost RateLimit adds to an event: a
+// per-user and a global limit over the default store, 1000 users, drop
+// policy, from parallel goroutines.
+func BenchmarkRateLimit(b *testing.B) {
+	mw := middleware.RateLimit(middleware.RateLimitOptions{
+		PerUser: middleware.Limit{Rate: 1e6, Burst: 1000},
+		Global:  middleware.Limit{Rate: 1e9, Burst: 1e6},
+	})
+	h := mw(bot.HandlerFunc(func(*bot.Context) error { return nil }))
+	const users = 1000
+	ctxs := make([]*bot.Context, users)
+	for i := range ctxs {
+		ctxs[i] = rlContext(context.Background(), im.UserID(i+1), "a")
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := h.Handle(ctxs[i%users]); err != nil {
+				b.Error(err)
+				return
+			}
+			i += 7
+		}
+	})
 }
