@@ -47,6 +47,9 @@ type Options struct {
 	// Retry says how often a failing handler runs again before its error
 	// is reported and its event given up (see RetryPolicy).
 	Retry RetryPolicy
+	// Send configures the outbound queue every send of the bot goes
+	// through (see SendOptions).
+	Send SendOptions
 }
 
 // Defaults of RetryPolicy.
@@ -128,6 +131,7 @@ type Bot struct {
 	opts   Options
 	log    *slog.Logger
 	client *im.Client
+	out    *outbox
 	disp   *dispatcher
 	track  *tracker // set by Run before events flow
 
@@ -177,11 +181,18 @@ func New(opts Options) (*Bot, error) {
 	if opts.Client.Logger == nil {
 		opts.Client.Logger = opts.Logger
 	}
+	if opts.Client.MaxSendMsgRetryTimes == 0 {
+		opts.Client.MaxSendMsgRetryTimes = -1 // the outbound queue retries (SendOptions.MaxRetries)
+	}
 	client, err := im.New(opts.Client)
 	if err != nil {
 		return nil, err
 	}
-	b := &Bot{opts: opts, log: opts.Logger, client: client, ready: make(chan struct{}), closed: make(chan struct{})}
+	out, err := newOutbox(opts.Send, client.SendMessage)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bot{opts: opts, log: opts.Logger, client: client, out: out, ready: make(chan struct{}), closed: make(chan struct{})}
 	if b.opts.OnError == nil {
 		b.opts.OnError = func(c *Context, err error) {
 			c.Logger().Error("bot: handler failed", "err", err)
@@ -258,9 +269,14 @@ func (b *Bot) Close() error {
 	return nil
 }
 
-// Send sends a message from the bot.
-func (b *Bot) Send(ctx context.Context, to im.ConversationRef, out im.OutgoingMessage) (*im.Message, error) {
-	return b.client.SendMessage(ctx, to, out)
+// Send sends a message from the bot through its outbound queue (see
+// SendOptions), at PriorityNormal unless WithPriority says otherwise.
+// Set out.ClientID to make the send idempotent across restarts (the
+// queue gives a send without one a random id, kept across its retries).
+// Sends fail with an error wrapping ErrClosed once the bot has shut
+// down.
+func (b *Bot) Send(ctx context.Context, to im.ConversationRef, out im.OutgoingMessage, opts ...SendOption) (*im.Message, error) {
+	return b.out.send(ctx, sendConfigOf(opts).priority, to, out)
 }
 
 // Run connects, dispatches events until ctx is done or Close is called,
@@ -321,6 +337,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	fail := func(err error) error {
 		b.disp.close()
 		workers.Wait()
+		b.out.close()
 		b.client.Close()
 		return err
 	}
@@ -389,6 +406,7 @@ serve:
 		<-drained
 	}
 	jobWG.Wait()
+	b.out.close()
 	return b.client.Close()
 }
 

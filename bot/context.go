@@ -130,7 +130,8 @@ func (c *Context) Quote(text string) (*im.Message, error) {
 	return c.Send(c.Event.ConversationRef, im.OutgoingMessage{Content: im.TextContent(text), ReplyTo: c.Event.Message})
 }
 
-// Send sends a message to any conversation, through the bot's send path.
+// Send sends a message to any conversation through the bot's outbound
+// queue, at PriorityReply: a handler's sends go before broadcasts.
 //
 // A send without a ClientID gets one derived from the event's message
 // and the send's place among the handler's sends (first, second, ...):
@@ -144,7 +145,7 @@ func (c *Context) Send(to im.ConversationRef, out im.OutgoingMessage) (*im.Messa
 	if out.ClientID == "" && c.Event.Message != nil && c.sends != nil {
 		out.ClientID = replyClientID(c.bot.UserID(), &c.Event, c.sends.Add(1))
 	}
-	return c.bot.Send(c.ctx, to, out)
+	return c.bot.out.send(c.ctx, PriorityReply, to, out)
 }
 
 // replyClientID derives the client id of the n-th send of bot's handler

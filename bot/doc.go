@@ -88,6 +88,21 @@
 // logged in and the client's socket is up (so that no pushed event is
 // missed), for callers and tests to wait on without sleeping.
 //
+// # Sending
+//
+// Every send of the bot — [Context.Reply], Quote and Send, [Bot.Send],
+// plugins' posts — goes through one bounded outbound queue configured by
+// Options.Send ([SendOptions]): in order within a conversation; a
+// handler's sends ([PriorityReply]) before Bot.Send's ([PriorityNormal])
+// before broadcasts ([PriorityBulk], [WithPriority]), so that a
+// 1000-message announcement delays a reply by at most one send slot;
+// within global, per-conversation and per-live-chat rate limits; and
+// retried, with the same client message id, when the server asks to slow
+// down (honouring its retry-after hint) or the network fails. The queue
+// runs sends on their callers' goroutines: an idle queue costs a send
+// well under a microsecond. A caller whose context ends while its send
+// waits gets an error saying the message was not sent.
+//
 // # Each message once, in order, across restarts
 //
 // The bot handles each new message of its inbox once, in order within its

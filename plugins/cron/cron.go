@@ -384,8 +384,8 @@ func (p *Plugin) post(ctx context.Context, b *bot.Bot, e *entry, o Occurrence) (
 	}
 	refs := resolve(ctx, b.Client(), e.Targets, fail)
 	for _, ref := range refs {
-		// A bulk priority for the bot's outbound queue belongs here.
-		if _, err := b.Send(ctx, ref, out); err != nil {
+		// Announcements go after the handlers' replies.
+		if _, err := b.Send(ctx, ref, out, bot.WithPriority(bot.PriorityBulk)); err != nil {
 			fail(ref.ID, err)
 			continue
 		}
