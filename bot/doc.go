@@ -99,8 +99,8 @@
 // within global, per-conversation and per-live-chat rate limits; and
 // retried, with the same client message id, when the server asks to slow
 // down (honouring its retry-after hint) or the network fails. The queue
-// runs sends on their callers' goroutines: an idle queue costs a send
-// well under a microsecond. A caller whose context ends while its send
+// runs sends on their callers' goroutines: an idle queue adds a lock and
+// one allocation to a send. A caller whose context ends while its send
 // waits gets an error saying the message was not sent.
 //
 // # Each message once, in order, across restarts
