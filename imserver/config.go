@@ -68,6 +68,18 @@ type Config struct {
 	// 203 init page carries. Default 20.
 	InitMessages int
 
+	// The dev console (console.go), a chat client in the browser.
+
+	// DisableConsole stops serving the console at ConsolePath. Default
+	// false: served. The console holds no secret: it logs in with a token,
+	// as any client does.
+	DisableConsole bool
+	// DevLogin lets the console log in as any user id: ConsolePath+"token"
+	// then mints a token for whichever user it is asked for, with no
+	// credential. It is for development servers only; never turn it on
+	// where someone else can reach the server. Default false.
+	DevLogin bool
+
 	// Logger receives the server's log lines; tokens never appear in them.
 	// Default: slog.Default().
 	Logger *slog.Logger

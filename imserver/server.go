@@ -92,6 +92,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveFrontier(w, r)
 		return
 	}
+	if s.servesConsole(r.URL.Path) {
+		s.serveConsole(w, r)
+		return
+	}
 	s.serveAPI(w, r)
 }
 

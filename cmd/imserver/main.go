@@ -3,11 +3,12 @@
 //
 // # Serving
 //
-//	imserver [-addr 127.0.0.1:8080] [-app-id 1] -app-secret SECRET [-data FILE] [-log-level info]
+//	imserver [-addr 127.0.0.1:8080] [-app-id 1] -app-secret SECRET [-data FILE] [-dev-login] [-log-level info]
 //
-// serves the HTTP API at / (one protobuf POST per route) and the Frontier
-// WebSocket at /ws/v2 on one address, and prints both URLs on stdout, with
-// the real port when -addr ends in :0. Without -data the state lives in
+// serves the HTTP API at / (one protobuf POST per route), the Frontier
+// WebSocket at /ws/v2 and the dev console (a chat client in the browser)
+// at /console/ on one address, and prints the URLs on stdout, with the
+// real port when -addr ends in :0. Without -data the state lives in
 // memory and is lost on exit; with -data it is kept in a bbolt file,
 // created if missing, in which every acknowledged change is already on
 // disk. The app secret may come from the IMBOT_APP_SECRET environment
@@ -18,6 +19,14 @@
 // flight finish, every WebSocket gets a "going away" close frame, and the
 // store is closed, all within 10 seconds. A second signal kills the
 // process at once.
+//
+// # The dev console
+//
+// Open the console line's URL with #token=TOKEN appended, TOKEN from
+// 'imserver token' below, to chat as that token's user. With -dev-login
+// the console's login form logs in as any user id instead: the server then
+// hands a token for any user to anyone who asks, so use it only on a
+// server no one else can reach.
 //
 // # Tokens
 //
@@ -133,6 +142,7 @@ type serverFlags struct {
 	appID     int64
 	appSecret string
 	data      string
+	devLogin  bool
 	logLevel  slog.Level
 }
 
@@ -146,16 +156,18 @@ func newServerFlagSet(f *serverFlags, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&f.appID, "app-id", 1, "IM Cloud app `id` (aid) clients log in to; must be positive")
 	fs.StringVar(&f.appSecret, "app-secret", "", "app `secret` that signs tokens; required, or set "+secretEnv)
 	fs.StringVar(&f.data, "data", "", "bbolt `file` to keep state in, created if missing; empty keeps state in memory, lost on exit")
+	fs.BoolVar(&f.devLogin, "dev-login", false, "let the dev console log in as any user id, with no credential; for development only")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level` on stderr: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: imserver [flags]
        imserver token [flags]   (see 'imserver token -h')
 
-imserver serves the IM Cloud HTTP API at / and the Frontier WebSocket at
-%s on one address, and prints both URLs. Stop it with SIGINT or SIGTERM.
+imserver serves the IM Cloud HTTP API at /, the Frontier WebSocket at
+%s and the dev console at %s on one address, and prints the
+URLs. Stop it with SIGINT or SIGTERM.
 
 Flags:
-`, imserver.FrontierPath)
+`, imserver.FrontierPath, imserver.ConsolePath)
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nEnvironment:\n  %s\n    \tthe app secret, when -app-secret is not given\n", secretEnv)
 	}
@@ -199,7 +211,7 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger, stdout io.Write
 		}
 	}()
 
-	ims, err := imserver.New(imserver.Config{AppID: f.appID, AppSecret: f.appSecret, Store: st, Logger: log})
+	ims, err := imserver.New(imserver.Config{AppID: f.appID, AppSecret: f.appSecret, Store: st, DevLogin: f.devLogin, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -221,6 +233,11 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger, stdout io.Write
 	fmt.Fprintf(stdout, "frontier: ws%s%s\n", api[len("http"):], imserver.FrontierPath)
 	fmt.Fprintf(stdout, "store:    %s\n", storeDesc)
 	fmt.Fprintf(stdout, "token:    go run ./cmd/imserver token -app-id %d -app-secret <secret> -user 1001\n", f.appID)
+	if f.devLogin {
+		fmt.Fprintf(stdout, "console:  %s%s (log in as any user id: -dev-login is on)\n", api, imserver.ConsolePath)
+	} else {
+		fmt.Fprintf(stdout, "console:  %s%s#token=<token> (a token from the line above; -dev-login logs in as any user id)\n", api, imserver.ConsolePath)
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "app_id", f.appID, "store", storeDesc)
 
 	select {

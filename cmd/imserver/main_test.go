@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,7 +256,7 @@ func TestUsage(t *testing.T) {
 		args  []string
 		flags []string
 	}{
-		{[]string{"-h"}, []string{"-addr", "-app-id", "-app-secret", "-data", "-log-level", secretEnv, "imserver token"}},
+		{[]string{"-h"}, []string{"-addr", "-app-id", "-app-secret", "-data", "-dev-login", "-log-level", secretEnv, "imserver token", "/console/"}},
 		{[]string{"token", "-h"}, []string{"-app-id", "-app-secret", "-user", "-ttl", secretEnv}},
 	}
 	for _, tt := range tests {
@@ -272,6 +274,36 @@ func TestUsage(t *testing.T) {
 				t.Errorf("stdout %q, want nothing", stdout.String())
 			}
 		})
+	}
+}
+
+// TestDevLogin runs the server with -dev-login: the console line says so
+// and the console's token endpoint answers.
+func TestDevLogin(t *testing.T) {
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		run(ctx, []string{"-addr", "127.0.0.1:0", "-app-secret", testSecret, "-dev-login", "-log-level", "warn"}, stdout, stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-exited })
+	api := waitLine(t, stdout, "api:", exited, stderr)
+	if s := waitLine(t, stdout, "console:", exited, stderr); s != api+imserver.ConsolePath+" (log in as any user id: -dev-login is on)" {
+		t.Errorf("console line %q, want the console URL and that dev login is on", s)
+	}
+	resp, err := http.PostForm(api+imserver.ConsolePath+"token", url.Values{"user": {"1001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Token string }
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("dev login: %s, %v", resp.Status, err)
+	}
+	if user, err := imserver.VerifyToken(got.Token, testAppID, testSecret, time.Now()); err != nil || user != 1001 {
+		t.Errorf("dev login token: user %d, %v; want 1001", user, err)
 	}
 }
 
@@ -302,6 +334,25 @@ func TestServeAndShutdown(t *testing.T) {
 	}
 	if s := waitLine(t, stdout, "token:", exited, stderr); !strings.Contains(s, "token -app-id 1") || !strings.Contains(s, "-user") {
 		t.Errorf("token line %q does not say how to get a token", s)
+	}
+	if s := waitLine(t, stdout, "console:", exited, stderr); !strings.HasPrefix(s, api+imserver.ConsolePath+"#token=<token> ") || !strings.Contains(s, "-dev-login") {
+		t.Errorf("console line %q does not say how to open the console with a token", s)
+	}
+	page, err := http.Get(api + imserver.ConsolePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET the console: %s %s, want 200 text/html", page.Status, page.Header.Get("Content-Type"))
+	}
+	devLogin, err := http.PostForm(api+imserver.ConsolePath+"token", url.Values{"user": {"1001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	devLogin.Body.Close()
+	if devLogin.StatusCode != http.StatusNotFound {
+		t.Errorf("dev login without -dev-login: %s, want 404", devLogin.Status)
 	}
 
 	hc := newHTTPClient(t)

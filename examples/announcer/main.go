@@ -96,16 +96,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := setup(b, *file, cron.Options{}); err != nil {
 		return err
 	}
-	botCtx, stopBot := context.WithCancel(ctx)
-	defer stopBot()
-	botDone := make(chan error, 1)
-	go func() { botDone <- b.Run(botCtx) }() // ends when stopBot runs
-	defer func() { stopBot(); <-botDone }()
-	select {
-	case <-b.Ready():
-	case err := <-botDone:
+	stopBot, err := devserver.RunBot(ctx, b)
+	if err != nil {
 		return err
 	}
+	defer stopBot()
 
 	user, err := im.New(srv.ClientOptions(userID))
 	if err != nil {

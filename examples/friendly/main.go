@@ -129,16 +129,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := setup(b, out); err != nil {
 		return err
 	}
-	botCtx, stopBot := context.WithCancel(ctx)
-	defer stopBot()
-	botDone := make(chan error, 1)
-	go func() { botDone <- b.Run(botCtx) }() // ends when stopBot runs
-	defer func() { stopBot(); <-botDone }()
-	select {
-	case <-b.Ready():
-	case err := <-botDone:
+	stopBot, err := devserver.RunBot(ctx, b)
+	if err != nil {
 		return err
 	}
+	defer stopBot()
 	fmt.Fprintf(out, "friendly bot: user %d, ready\n\n", botID)
 
 	if err := script(ctx, srv.ClientOptions(userID), out); err != nil {
@@ -147,12 +142,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if *scriptOnly {
 		return nil
 	}
-	tok, err := srv.Token(userID + 1)
-	if err != nil {
+	fmt.Fprintf(out, "\nStill serving. Apply to the bot as user %d from another client:\n", userID+1)
+	if err := srv.WriteConnectInfo(out, userID+1); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nStill serving. Apply to the bot as user %d from another client:\n", userID+1)
-	fmt.Fprintf(out, "  api:      %s\n  frontier: %s\n  app id:   %d\n  token:    %s\n", srv.URL(), srv.FrontierURL(), devserver.AppID, tok)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	return nil

@@ -1,7 +1,9 @@
 // Command quickstart runs imbot end to end in one process: the embedded IM
 // server, a demo bot, and a scripted demo user who talks to it. It prints
-// the conversation as it happens, then keeps serving (until Ctrl-C) and
-// prints how to connect another client.
+// the conversation as it happens and a link to the dev console, logged in
+// as the demo user, where you can go on chatting with the bot in a
+// browser; then it keeps serving (until Ctrl-C) and prints how to connect
+// another client.
 //
 //	go run ./examples/quickstart
 package main
@@ -38,8 +40,13 @@ func main() {
 }
 
 // demoBot answers /echo <text> with the text, /help with the commands,
-// and anything else with a hint. It skips its own messages.
+// and anything else with a hint; it accepts every friend apply. It skips
+// its own messages.
 func demoBot(c *bot.Context) error {
+	if c.Event.Kind == bot.EventFriendApplyReceived {
+		_, _, err := c.Client().ReplyFriendApply(c.Context(), im.ReplyFriendAttitudeAccept, c.Event.FriendApply.FromUserID)
+		return err
+	}
 	if !c.FromUser() {
 		return nil
 	}
@@ -78,30 +85,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	b.Handle(bot.HandlerFunc(demoBot))
-	botCtx, stopBot := context.WithCancel(ctx)
-	defer stopBot()
-	botDone := make(chan error, 1)
-	go func() { botDone <- b.Run(botCtx) }() // ends when stopBot runs
-	defer func() { stopBot(); <-botDone }()
-	select {
-	case <-b.Ready():
-	case err := <-botDone:
+	stopBot, err := devserver.RunBot(ctx, b)
+	if err != nil {
 		return err
 	}
+	defer stopBot()
 	fmt.Fprintf(out, "demo bot: user %d, ready\n\n", botID)
 
 	if err := script(ctx, srv, out); err != nil {
 		return err
 	}
-	if *scriptOnly {
-		return nil
-	}
-	tok, err := srv.Token(userID)
+	link, err := srv.ConsoleLink(userID)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "\nChat with the bot as user %d in your browser (the dev console):\n  %s\n", userID, link)
+	if *scriptOnly {
+		return nil
+	}
 	fmt.Fprintf(out, "\nStill serving. Talk to the bot as user %d from another client:\n", userID)
-	fmt.Fprintf(out, "  api:      %s\n  frontier: %s\n  app id:   %d\n  token:    %s\n", srv.URL(), srv.FrontierURL(), devserver.AppID, tok)
+	if err := srv.WriteConnectInfo(out, userID); err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	return nil

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -22,5 +24,13 @@ func TestQuickstartScript(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	link := regexp.MustCompile(`(?m)^  (http://127\.0\.0\.1:\d+/console/#token=imbot1\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+)$`).FindStringSubmatch(out.String())
+	if link == nil {
+		t.Fatalf("output lacks a dev console link with a token:\n%s", out.String())
+	}
+	claims, err := base64.RawURLEncoding.DecodeString(link[2])
+	if err != nil || !strings.HasPrefix(string(claims), "1:1001:") {
+		t.Errorf("the console link's token is for %q (%v), want app 1, user 1001", claims, err)
 	}
 }

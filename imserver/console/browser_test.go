@@ -1,0 +1,599 @@
+//go:build browser
+
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/imserver/store"
+)
+
+// Budgets of the browser tests: every wait on the page has waitFor, the
+// whole run browserBudget.
+const (
+	waitFor       = 10 * time.Second
+	browserBudget = 100 * time.Second
+	botID         = im.UserID(100)
+	userID        = im.UserID(1001)
+)
+
+// chromium returns the browser to drive: $IMBOT_CHROMIUM, or the first of
+// Debian's and Google's names on PATH.
+func chromium(t *testing.T) string {
+	if p := os.Getenv("IMBOT_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no Chromium found: install it (Debian: apt-get install chromium) or set IMBOT_CHROMIUM; these tests run with -tags browser only")
+	return ""
+}
+
+// artifacts returns the directory for screenshots: $IMBOT_ARTIFACTS, or
+// testdata/artifacts (ignored by git).
+func artifacts(t *testing.T) string {
+	dir := os.Getenv("IMBOT_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("testdata", "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// cutListener is a listener whose connections the test can cut, as a
+// network failure would, and refuse for a while.
+type cutListener struct {
+	net.Listener
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	refused bool
+}
+
+func (l *cutListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		refused := l.refused
+		if !refused {
+			l.conns[c] = struct{}{}
+		}
+		l.mu.Unlock()
+		if refused {
+			c.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+// cut closes every connection accepted so far; with refuse, new ones are
+// closed at once until restore.
+func (l *cutListener) cut(refuse bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refused = refuse
+	for c := range l.conns {
+		c.Close()
+	}
+	clear(l.conns)
+}
+
+func (l *cutListener) restore() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refused = false
+}
+
+// clock is the server's Config.Now, moved forward by the test.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// world is a server with dev login, a demo bot, and a headless Chromium.
+// The page reaches the server through a cuttable listener (page); the bot
+// and the test's own clients through another (direct).
+type world struct {
+	srv    *imserver.Server
+	page   *httptest.Server
+	direct *httptest.Server
+	cut    *cutListener
+	clock  *clock
+	bot    *bot.Bot
+	got    chan *im.Message // what users sent the bot
+	ctx    context.Context  // the browser tab
+}
+
+func newWorld(t *testing.T) *world {
+	w := &world{clock: &clock{}, got: make(chan *im.Message, 64)}
+	st := store.NewMemory()
+	srv, err := imserver.New(imserver.Config{AppID: testAppID, AppSecret: testSecret, Store: st, DevLogin: true,
+		Now: w.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.srv = srv
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cut = &cutListener{Listener: ln, conns: map[net.Conn]struct{}{}}
+	w.page = httptest.NewUnstartedServer(srv)
+	w.page.Listener.Close()
+	w.page.Listener = w.cut
+	w.page.Start()
+	w.direct = httptest.NewServer(srv)
+	t.Cleanup(func() {
+		srv.Close()
+		w.page.Close()
+		w.direct.Close()
+		st.Close()
+	})
+
+	w.bot, err = bot.New(bot.Options{Client: w.clientOptions(botID), Logger: slog.New(slog.DiscardHandler),
+		OnError: func(c *bot.Context, err error) { t.Errorf("demo bot: %v: %v", c.Event.Kind, err) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.bot.Handle(demoBot(w.got))
+	botCtx, stopBot := context.WithCancel(context.Background())
+	botDone := make(chan error, 1)
+	go func() { botDone <- w.bot.Run(botCtx) }() // joined at cleanup
+	t.Cleanup(func() {
+		stopBot()
+		if err := <-botDone; err != nil {
+			t.Errorf("demo bot: Run: %v", err)
+		}
+	})
+	select {
+	case <-w.bot.Ready():
+	case err := <-botDone:
+		t.Fatalf("demo bot stopped: %v", err)
+	case <-time.After(waitFor):
+		t.Fatal("demo bot not ready")
+	}
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium(t)), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-background-timer-throttling", true), chromedp.Flag("disable-renderer-backgrounding", true))
+	tab, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	// The first action starts the browser, which lives as long as the
+	// context of that call: tab, not the budget below.
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("starting %s: %v", chromium(t), err)
+	}
+	ctx, cancelBudget := context.WithTimeout(tab, browserBudget)
+	t.Cleanup(cancelBudget)
+	w.ctx = ctx
+	return w
+}
+
+func (w *world) clientOptions(user im.UserID) im.Options {
+	return im.Options{
+		AppID: testAppID, UserID: user, APIURL: w.direct.URL,
+		FrontierURL: "ws" + strings.TrimPrefix(w.direct.URL, "http") + imserver.FrontierPath,
+		Token: func(context.Context) (string, error) {
+			return w.srv.Token(int64(user), time.Hour)
+		},
+		Logger:        slog.New(slog.DiscardHandler),
+		ReconnectWait: func(int) time.Duration { return 10 * time.Millisecond },
+	}
+}
+
+// demoBot is the quick start's bot: /echo <text> answers the text,
+// quoting; friend applies are accepted. It marks what it handles read and
+// hands every user message to got.
+func demoBot(got chan<- *im.Message) bot.Handler {
+	return bot.HandlerFunc(func(c *bot.Context) error {
+		if c.Event.Kind == bot.EventFriendApplyReceived {
+			_, _, err := c.Client().ReplyFriendApply(c.Context(), im.ReplyFriendAttitudeAccept, c.Event.FriendApply.FromUserID)
+			return err
+		}
+		if !c.FromUser() {
+			return nil
+		}
+		m := c.Event.Message
+		select {
+		case got <- m:
+		default:
+		}
+		if err := c.MarkRead(); err != nil {
+			return err
+		}
+		if text, ok := strings.CutPrefix(m.Text(), "/echo "); ok {
+			_, err := c.Quote(text)
+			return err
+		}
+		return nil
+	})
+}
+
+// botGot waits for the bot to receive a message with text.
+func (w *world) botGot(t *testing.T, text string) *im.Message {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case m := <-w.got:
+			if m.Text() == text {
+				return m
+			}
+		case <-deadline:
+			t.Fatalf("the bot did not receive %q within %v", text, waitFor)
+			return nil
+		}
+	}
+}
+
+// run runs browser actions, failing the test with what it was doing and
+// the page's text.
+func (w *world) run(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(w.ctx, steps...); err != nil {
+		w.fail(t, what, err)
+	}
+}
+
+func (w *world) fail(t *testing.T, what string, err error) {
+	t.Helper()
+	body, _ := chromedp.Run(w.ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
+}
+
+// wait polls a JavaScript expression until it is truthy.
+func (w *world) wait(t *testing.T, what, expr string) {
+	t.Helper()
+	w.run(t, "waiting until "+what, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(waitFor), chromedp.WithPollingInterval(20*time.Millisecond))(ctx, tg)
+		return chromedp.Void{}, err
+	})
+}
+
+// exec runs a JavaScript statement in the page.
+func (w *world) exec(t *testing.T, what, stmt string) {
+	t.Helper()
+	if _, err := chromedp.Run(w.ctx, chromedp.Evaluate[bool](stmt+`; true`)); err != nil {
+		w.fail(t, what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression.
+func eval[T any](t *testing.T, w *world, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(w.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		w.fail(t, "evaluating "+expr, err)
+	}
+	return v
+}
+
+// send types text into the composer and sends it.
+func (w *world) send(t *testing.T, text string) {
+	t.Helper()
+	w.run(t, "sending "+text,
+		chromedp.SetValue(chromedp.CSS(`.compose textarea`), text),
+		chromedp.Click(chromedp.CSS(`.compose button[type=submit]`)))
+}
+
+// texts returns the texts of the open conversation's messages, in order.
+const textsJS = `[...document.querySelectorAll('.messages .msg .text')].map(e => e.textContent)`
+
+// msgJS finds the last message element whose text is the argument.
+func msgJS(text string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('.messages .msg')].filter(m => m.querySelector('.text') && m.querySelector('.text').textContent === %q).pop()`, text)
+}
+
+func TestConsole(t *testing.T) {
+	w := newWorld(t)
+	start := time.Now()
+	tok, err := w.srv.Token(int64(userID), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Log in through the quick start's kind of link.
+	loadStart := time.Now()
+	w.run(t, "opening the console", chromedp.Navigate(w.page.URL+imserver.ConsolePath+"#token="+tok))
+	w.wait(t, "the main view shows", `document.querySelector('.shell .me strong')?.textContent === 'User 1001'`)
+	w.wait(t, "the socket is up", `document.querySelector('.status')?.textContent === 'Online'`)
+	t.Logf("console loaded and online in %v", time.Since(loadStart).Round(time.Millisecond))
+	loadMs := eval[float64](t, w, `performance.getEntriesByType('navigation')[0].loadEventEnd`)
+	if loadMs <= 0 || loadMs > 1000 {
+		t.Errorf("the page took %.0fms to load, want under a second", loadMs)
+	}
+	hash := eval[string](t, w, `location.hash`)
+	if hash != "" {
+		t.Errorf("the token stays in the address bar: %q", hash)
+	}
+
+	t.Run("echo", func(t *testing.T) {
+		w.run(t, "creating a chat with the bot",
+			chromedp.Click(chromedp.CSS(`.actions button.primary`)),
+			chromedp.SetValue(chromedp.CSS(`.dialog input[name=participants]`), "100"),
+			chromedp.Click(chromedp.CSS(`.dialog button[type=submit]`)))
+		w.wait(t, "the chat is open", `document.querySelector('.conv-head h2')?.textContent === 'User 100'`)
+		w.send(t, "/echo hi")
+		w.wait(t, "the bot's answer shows, quoting", msgJS("hi")+`?.querySelector('.quote')?.textContent.includes('/echo hi')`)
+		w.botGot(t, "/echo hi")
+		w.wait(t, "the bot's read index marks it read", msgJS("/echo hi")+`?.querySelector('.state')?.textContent === 'Read'`)
+	})
+
+	t.Run("reply", func(t *testing.T) {
+		w.exec(t, "replying to the answer", msgJS("hi")+`.querySelector('.tools button[title=Reply]').click()`)
+		w.wait(t, "the reply bar shows", `document.querySelector('.quote-bar:not(.hidden)')?.textContent.includes('Replying to User 100')`)
+		w.send(t, "thanks @100")
+		w.wait(t, "the reply shows its quote", msgJS("thanks @100")+`?.querySelector('.quote')?.textContent.includes('hi')`)
+		w.wait(t, "the mention is marked", msgJS("thanks @100")+`?.querySelector('.mention')?.textContent === '@100'`)
+		m := w.botGot(t, "thanks @100")
+		if m.Reference == nil || m.Reference.ReferencedMessageID == 0 {
+			t.Errorf("the bot got the reply without a quote: %+v", m.Reference)
+		}
+		if !m.IsMentioned(botID) {
+			t.Errorf("the bot got the reply without its mention: s:mentioned_users %q", m.Ext["s:mentioned_users"])
+		}
+	})
+
+	t.Run("react", func(t *testing.T) {
+		w.exec(t, "reacting", msgJS("hi")+`.querySelector('.tools button[title="React 👍"]').click()`)
+		w.wait(t, "the reaction shows", msgJS("hi")+`?.querySelector('.reactions .chip.mine')?.textContent === '👍 1'`)
+		w.exec(t, "taking the reaction back", msgJS("hi")+`.querySelector('.reactions .chip.mine').click()`)
+		w.wait(t, "the reaction is gone", `!`+msgJS("hi")+`?.querySelector('.reactions')`)
+		w.exec(t, "reacting again", msgJS("hi")+`.querySelector('.tools button[title="React 🎉"]').click()`)
+		w.wait(t, "the new reaction shows", msgJS("hi")+`?.querySelector('.reactions .chip.mine')?.textContent === '🎉 1'`)
+	})
+
+	t.Run("recall", func(t *testing.T) {
+		w.send(t, "oops")
+		w.wait(t, "the message is sent", msgJS("oops")+`?.dataset.id > 0`)
+		w.exec(t, "recalling", msgJS("oops")+`.querySelector('.tools button[title=Recall]').click()`)
+		w.wait(t, "it shows recalled", `[...document.querySelectorAll('.messages .msg.recalled .text')].some(e => e.textContent === 'Message recalled')`)
+		w.wait(t, "its text is gone", `!`+msgJS("oops"))
+	})
+
+	var before []string
+	t.Run("reload", func(t *testing.T) {
+		before = eval[[]string](t, w, textsJS)
+		w.run(t, "reloading", chromedp.Reload())
+		w.wait(t, "the conversation is open again", `document.querySelector('.conv-head h2')?.textContent === 'User 100'`)
+		w.wait(t, "the same history shows", fmt.Sprintf(`JSON.stringify(%s) === %q`, textsJS, mustJSON(before)))
+		w.wait(t, "the socket is up", `document.querySelector('.status')?.textContent === 'Online'`)
+	})
+
+	t.Run("catch-up", func(t *testing.T) {
+		conv := w.singleChat(t)
+		w.cut.cut(true)
+		w.wait(t, "the page says it is reconnecting", `document.querySelector('.status')?.textContent === 'Reconnecting…'`)
+		w.send(t, "sent offline")
+		w.wait(t, "the send shows failed with a retry", `document.querySelector('.msg.pending.failed .state button')?.textContent === 'Retry'`)
+		for i := range 3 {
+			w.botSend(t, conv, fmt.Sprintf("while away %d", i))
+		}
+		w.cut.restore()
+		w.wait(t, "the socket is back", `document.querySelector('.status')?.textContent === 'Online'`)
+		w.wait(t, "the missed messages show", msgJS("while away 2"))
+		w.run(t, "retrying the failed send", chromedp.Click(chromedp.CSS(`.msg.pending.failed .state button`)))
+		w.wait(t, "the retried message is sent", msgJS("sent offline")+`?.dataset.id > 0 && !document.querySelector('.msg.pending')`)
+		w.botGot(t, "sent offline")
+		w.botSend(t, conv, "after the catch-up")
+		w.wait(t, "a pushed message shows", msgJS("after the catch-up"))
+		texts := eval[[]string](t, w, textsJS)
+		ids := eval[[]string](t, w, `[...document.querySelectorAll('.messages .msg[data-id]')].map(m => m.dataset.id)`)
+		count := map[string]int{}
+		for _, s := range texts {
+			count[s]++
+		}
+		for _, s := range []string{"while away 0", "while away 1", "while away 2", "sent offline", "after the catch-up"} {
+			if count[s] != 1 {
+				t.Errorf("%q shows %d times, want once; messages: %q", s, count[s], texts)
+			}
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if seen[id] {
+				t.Errorf("message %s shows twice", id)
+			}
+			seen[id] = true
+		}
+		w.screenshot(t, "console-main.png")
+	})
+
+	t.Run("group", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		g, err := w.bot.Client().CreateConversation(ctx, im.CreateConversationOptions{
+			Type: im.ConversationTypeGroup, Participants: []im.UserID{userID, 1002}, Name: "Launch team"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.botSend(t, g.Ref(), "welcome")
+		w.botSend(t, g.Ref(), "agenda at 10")
+		w.wait(t, "the group shows two unread, with its last message",
+			`(() => { const c = document.querySelector('.conv[data-kind=group]'); return c && c.querySelector('.unread')?.textContent === '2' && c.querySelector('.conv-last').textContent === 'agenda at 10' && c.querySelector('.conv-name').textContent === 'Launch team'; })()`)
+		w.run(t, "opening the group", chromedp.Click(chromedp.CSS(`.conv[data-kind=group]`)))
+		w.wait(t, "its history shows and the badge is gone", msgJS("agenda at 10")+` && !document.querySelector('.conv[data-kind=group] .unread')`)
+		w.send(t, "@everyone hello team")
+		m := w.botGot(t, "@everyone hello team")
+		if !m.MentionsAll() {
+			t.Errorf("@everyone reached the bot as mentions %q", m.Ext["s:mentioned_users"])
+		}
+		w.wait(t, "the group read receipt counts the bot", msgJS("@everyone hello team")+`?.querySelector('.state')?.textContent === 'Read by 1'`)
+	})
+
+	t.Run("live", func(t *testing.T) {
+		w.run(t, "creating a live chat",
+			chromedp.Click(chromedp.CSS(`.actions button.primary`)),
+			chromedp.SetValue(chromedp.CSS(`.dialog select[name=type]`), "100"),
+			chromedp.SetValue(chromedp.CSS(`.dialog input[name=name]`), "Town hall"),
+			chromedp.Click(chromedp.CSS(`.dialog button[type=submit]`)))
+		w.wait(t, "the live chat is open", `document.querySelector('.conv-head h2')?.textContent === 'Town hall' && document.querySelector('.conv.active')?.dataset.kind === 'live'`)
+		w.send(t, "live hello")
+		w.wait(t, "the message comes back through the live push", msgJS("live hello")+`?.dataset.id > 0 && !document.querySelector('.msg.pending')`)
+	})
+
+	t.Run("1000 messages", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*waitFor)
+		defer cancel()
+		g, err := w.bot.Client().CreateConversation(ctx, im.CreateConversationOptions{
+			Type: im.ConversationTypeGroup, Participants: []im.UserID{userID}, Name: "Busy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 1000
+		seedStart := time.Now()
+		for i := range n {
+			if _, err := w.bot.Client().SendMessage(ctx, g.Ref(), im.OutgoingMessage{Content: im.TextContent(fmt.Sprintf("busy %d", i+1))}); err != nil {
+				t.Fatalf("seeding message %d: %v", i+1, err)
+			}
+		}
+		t.Logf("seeded %d messages in %v", n, time.Since(seedStart).Round(time.Millisecond))
+		w.wait(t, "the list shows the last one", `[...document.querySelectorAll('.conv')].some(c => c.querySelector('.conv-last')?.textContent === 'busy 1000')`)
+		// The page has every message it was online for; after a reload it
+		// has the first sync's few and pages the rest in as it scrolls.
+		w.run(t, "reloading", chromedp.Reload())
+		w.wait(t, "the list is back", `[...document.querySelectorAll('.conv')].some(c => c.querySelector('.conv-last')?.textContent === 'busy 1000')`)
+		w.exec(t, "opening it", `[...document.querySelectorAll('.conv')].find(c => c.querySelector('.conv-name').textContent === 'Busy').click()`)
+		w.wait(t, "its latest page shows", msgJS("busy 1000")+` && document.querySelector('.older').textContent === ''`)
+		scrollStart := time.Now()
+		for pages := 0; ; pages++ {
+			if pages > n/50+2 {
+				t.Fatalf("still not at the beginning after %d pages", pages)
+			}
+			count := eval[int](t, w, `document.querySelectorAll('.messages .msg').length`)
+			if count >= n {
+				break
+			}
+			w.exec(t, "scrolling to the top", `document.querySelector('.messages').scrollTop = 0`)
+			w.wait(t, "older messages load", fmt.Sprintf(`document.querySelectorAll('.messages .msg').length > %d`, count))
+		}
+		w.wait(t, "the whole history shows", msgJS("busy 1")+` && document.querySelector('.older').textContent === 'Beginning of the conversation'`)
+		t.Logf("scrolled back through %d messages in %v", n, time.Since(scrollStart).Round(time.Millisecond))
+
+		// The work one update does with n messages on screen: sending
+		// renders the list and the conversation at once, synchronously.
+		sendMs := eval[float64](t, w, `(() => {
+			const t0 = performance.now();
+			document.querySelector('.compose textarea').value = 'still quick';
+			document.querySelector('.compose').requestSubmit();
+			document.querySelector('.messages').offsetHeight; // layout included
+			return performance.now() - t0;
+		})()`)
+		w.wait(t, "the message is sent", msgJS("still quick")+`?.dataset.id > 0`)
+		w.botSend(t, g.Ref(), "busy reply")
+		w.wait(t, "a pushed message shows", msgJS("busy reply"))
+		t.Logf("one update with %d messages shown: %.1fms", n, sendMs)
+		if sendMs > 100 {
+			t.Errorf("an update with %d messages shown took %.0fms, want under 100ms", n, sendMs)
+		}
+	})
+
+	t.Run("friend apply", func(t *testing.T) {
+		w.run(t, "sending the bot a friend apply",
+			chromedp.Click(chromedp.CSS(`.actions button:not(.primary)`)),
+			chromedp.SetValue(chromedp.CSS(`.dialog input[name=user]`), "100"),
+			chromedp.Click(chromedp.CSS(`.dialog button[type=submit]`)))
+		w.wait(t, "the apply shows accepted", `document.querySelector('.dialog li[data-user="100"] .apply-status')?.textContent === 'accepted'`)
+		w.wait(t, "the bot is a friend", `[...document.querySelectorAll('.dialog section')].pop().textContent.includes('User 100')`)
+		w.screenshot(t, "console-friends.png")
+		w.run(t, "closing the dialog", chromedp.Click(chromedp.CSS(`.dialog header button`)))
+	})
+
+	t.Run("expired token", func(t *testing.T) {
+		w.clock.advance(imserver.DevLoginTTL + 2*time.Hour)
+		w.cut.cut(false)
+		w.wait(t, "the page asks to log in again", `document.querySelector('.login .error')?.textContent.includes('session expired')`)
+		w.screenshot(t, "console-login.png")
+		w.run(t, "logging in as user 1002",
+			chromedp.SetValue(chromedp.CSS(`.login input[name=user]`), "1002"),
+			chromedp.Click(chromedp.CSS(`.login button[type=submit]`)))
+		w.wait(t, "user 1002 sees the group", `document.querySelector('.shell .me strong')?.textContent === 'User 1002' && document.querySelector('.conv[data-kind=group] .conv-name')?.textContent === 'Launch team'`)
+	})
+	t.Logf("browser tests took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// singleChat returns the bot's single chat with the user.
+func (w *world) singleChat(t *testing.T) im.ConversationRef {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	c, err := w.bot.Client().CreateConversation(ctx, im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{userID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Ref()
+}
+
+func (w *world) botSend(t *testing.T, to im.ConversationRef, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if _, err := w.bot.Client().SendMessage(ctx, to, im.OutgoingMessage{Content: im.TextContent(text)}); err != nil {
+		t.Fatalf("the bot sending %q: %v", text, err)
+	}
+}
+
+func (w *world) screenshot(t *testing.T, name string) {
+	t.Helper()
+	png, err := chromedp.Run(w.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		w.fail(t, "taking a screenshot", err)
+	}
+	path := filepath.Join(artifacts(t), name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+func mustJSON(v []string) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // a []string always encodes
+	}
+	return string(b)
+}
