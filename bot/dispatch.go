@@ -25,7 +25,15 @@ type dispatcher struct {
 	max      int
 	closed   bool
 	waiters  map[waitKey]chan *im.Message
+	// spare keeps drained queues for reuse: a conversation with one event
+	// at a time (a chat) would otherwise cost a queue and its slice per
+	// event.
+	spare []*convQueue
 }
+
+// maxSpare bounds the drained queues kept for reuse, and the events a
+// kept queue's array may hold.
+const maxSpare = 64
 
 type convQueue struct {
 	id      im.ConversationID
@@ -66,7 +74,7 @@ func (d *dispatcher) enqueue(ev Event) {
 	}
 	q := d.queues[ev.ConversationRef.ID]
 	if q == nil {
-		q = &convQueue{id: ev.ConversationRef.ID}
+		q = d.newQueue(ev.ConversationRef.ID)
 		d.queues[q.id] = q
 	}
 	q.events = append(q.events, ev)
@@ -75,6 +83,20 @@ func (d *dispatcher) enqueue(ev Event) {
 		d.runnable = append(d.runnable, q)
 		d.notEmpty.Signal()
 	}
+}
+
+// newQueue returns an empty queue for conversation id, a spare one when
+// there is one. The caller holds d.mu.
+func (d *dispatcher) newQueue(id im.ConversationID) *convQueue {
+	n := len(d.spare)
+	if n == 0 {
+		return &convQueue{id: id}
+	}
+	q := d.spare[n-1]
+	d.spare[n-1] = nil
+	d.spare = d.spare[:n-1]
+	*q = convQueue{id: id, events: q.events[:0]}
+	return q
 }
 
 // work runs events until the dispatcher is closed and drained.
@@ -103,7 +125,11 @@ func (d *dispatcher) next() (*convQueue, Event, bool) {
 	d.runnable = d.runnable[1:]
 	ev := q.events[0]
 	q.events[0] = Event{}
-	q.events = q.events[1:]
+	if len(q.events) == 1 {
+		q.events = q.events[:0] // empty: keep the array for the next event
+	} else {
+		q.events = q.events[1:]
+	}
 	q.running = true
 	d.waiting--
 	d.notFull.Signal()
@@ -122,6 +148,9 @@ func (d *dispatcher) run(q *convQueue, ev Event, handle func(Event)) {
 			d.notEmpty.Signal()
 		} else {
 			delete(d.queues, q.id)
+			if len(d.spare) < maxSpare && cap(q.events) <= maxSpare {
+				d.spare = append(d.spare, q) // not one a burst grew large
+			}
 		}
 	}()
 	handle(ev)

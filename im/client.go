@@ -17,8 +17,8 @@ import (
 // New does no I/O. Init connects, pulls, and starts the background work
 // (the socket, its reconnects, compensating pulls, event dispatch), all of
 // which Close ends. A Client is safe for concurrent use; event callbacks run
-// one at a time on the client's dispatcher goroutine, never on the socket's
-// read loop.
+// one at a time, never on the socket's read loop (see Concurrency in the
+// package documentation).
 type Client struct {
 	opts   Options
 	log    *slog.Logger

@@ -50,8 +50,21 @@
 //
 // # Concurrency
 //
-// A Client is safe for concurrent use. Event callbacks run one at a time
-// on the client's dispatcher goroutine, in the order of the events, never
-// on the socket's read loop; a slow callback delays later events (and,
-// once the queue is full, the sync), it never drops them.
+// A Client is safe for concurrent use. Event callbacks run one at a time,
+// in the order of the events, never on the socket's read loop: those of
+// messages, conversations and friends on the sync engine's goroutine,
+// right after it applied what they report (no hand-off to another
+// goroutine on the way); connection state and Init progress on the
+// client's dispatcher goroutine. A slow callback delays later events and
+// the sync, it never drops them: pushes wait in their queue, and past it
+// the engine pulls what they carried.
+//
+// # Performance
+//
+// The hot responses are decoded straight from the wire into the client's
+// types (pages of a pull, message pushes, response bodies), and a long
+// catch-up is a pipeline: the next page is requested as soon as the
+// current one says where it starts, decoded on one goroutine while the
+// previous page is delivered on another. docs/PERFORMANCE.md has the
+// numbers.
 package im

@@ -68,19 +68,14 @@ type Error struct {
 	// Args holds extra facts about the failure.
 	Args map[string]any
 	// RetryAfter is how long the server asked the client to wait before
-	// trying again (the response header RetryAfterHeader, sent with
-	// status 429); zero when it gave no hint.
+	// trying again (the response header improto.HeaderRetryAfterMs, sent
+	// with status 429); zero when it gave no hint.
 	RetryAfter time.Duration
 }
 
-// RetryAfterHeader is the Response header in which a server that refuses a
-// request with TOO_MANY_REQUESTS says, in whole milliseconds, when to try
-// again (improto/README.md).
-const RetryAfterHeader = "retry-after-ms"
-
-// retryAfterOf reads RetryAfterHeader from a response's headers.
+// retryAfterOf reads improto.HeaderRetryAfterMs from a response's headers.
 func retryAfterOf(headers map[string]string) time.Duration {
-	ms, err := strconv.ParseInt(headers[RetryAfterHeader], 10, 64)
+	ms, err := strconv.ParseInt(headers[improto.HeaderRetryAfterMs], 10, 64)
 	if err != nil || ms <= 0 {
 		return 0
 	}

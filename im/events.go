@@ -2,6 +2,8 @@ package im
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -107,17 +109,32 @@ func (s Subscription) Unsubscribe() {
 	}
 }
 
-// eventQueue bounds the events waiting for their callbacks; when it is
-// full the sync engine waits (backpressure) rather than dropping.
-const eventQueue = 1024
+// Event delivery. The sync engine runs the callbacks of what it applies
+// itself, in batches (after each page and each push, or every eventBatch
+// events): a message reaches its callback without a hand-off to another
+// goroutine, and a slow callback holds the engine back (backpressure: the
+// socket's pushes wait in their own queue, and past it become a pull).
+// Events from elsewhere (connection state, Init) go through the
+// dispatcher goroutine, which takes at most eventQueue batches. Either
+// way callbacks run under one lock, one at a time.
+const (
+	eventQueue = 256
+	eventBatch = 64
+)
 
-// dispatcher runs event callbacks one at a time on its own goroutine, in
-// the order the events were emitted.
+// dispatcher holds the subscriptions and runs callbacks one at a time:
+// the sync engine's on its goroutine, the others on the dispatcher's.
 type dispatcher struct {
-	queue chan func()
-	mu    sync.Mutex
-	next  int
-	subs  map[eventKind]map[int]any
+	queue chan []func()
+	// running is held while callbacks run, so that they run one at a time.
+	running sync.Mutex
+
+	mu   sync.Mutex
+	next int
+	subs map[eventKind]map[int]any
+	// snap holds each kind's callbacks as a slice, rebuilt on every
+	// (un)subscription, so that emitting shares it instead of copying.
+	snap map[eventKind][]any
 }
 
 type eventKind int
@@ -141,17 +158,26 @@ const (
 )
 
 func newDispatcher() *dispatcher {
-	return &dispatcher{queue: make(chan func(), eventQueue), subs: make(map[eventKind]map[int]any)}
+	return &dispatcher{queue: make(chan []func(), eventQueue), subs: make(map[eventKind]map[int]any), snap: make(map[eventKind][]any)}
 }
 
 func (d *dispatcher) run(ctx context.Context) {
 	for {
 		select {
-		case f := <-d.queue:
-			f()
+		case calls := <-d.queue:
+			d.call(calls)
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// call runs callbacks, one batch at a time.
+func (d *dispatcher) call(calls []func()) {
+	d.running.Lock()
+	defer d.running.Unlock()
+	for _, f := range calls {
+		f()
 	}
 }
 
@@ -164,42 +190,87 @@ func subscribe[E any](d *dispatcher, kind eventKind, fn func(E)) Subscription {
 		d.subs[kind] = make(map[int]any)
 	}
 	d.subs[kind][id] = fn
+	d.snapshot(kind)
 	return Subscription{cancel: func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		delete(d.subs[kind], id)
+		d.snapshot(kind)
 	}}
 }
 
-// emit queues the event for every callback of kind subscribed now. It
-// blocks while the queue is full, unless ctx ends.
-func emit[E any](ctx context.Context, d *dispatcher, kind eventKind, e E) {
-	d.mu.Lock()
-	var fns []func(E)
-	for _, f := range d.subs[kind] {
-		fns = append(fns, f.(func(E)))
+// snapshot rebuilds snap[kind], in subscription order; the caller holds
+// d.mu. The old slice is left as it is for the batches that hold it.
+func (d *dispatcher) snapshot(kind eventKind) {
+	ids := slices.Sorted(maps.Keys(d.subs[kind]))
+	fns := make([]any, len(ids))
+	for i, id := range ids {
+		fns[i] = d.subs[kind][id]
 	}
-	d.mu.Unlock()
+	d.snap[kind] = fns
+}
+
+// eventBuffer collects the events of the goroutine that owns it: emit
+// appends, and send runs them (the sync engine's buffer, inline) or queues
+// them for the dispatcher goroutine (emitNow's).
+type eventBuffer struct {
+	d      *dispatcher
+	inline bool
+	calls  []func()
+}
+
+// emit adds the event for every callback of kind subscribed now. It sends
+// the buffer when it holds eventBatch events.
+func emit[E any](ctx context.Context, b *eventBuffer, kind eventKind, e E) {
+	b.d.mu.Lock()
+	fns := b.d.snap[kind]
+	b.d.mu.Unlock()
 	if len(fns) == 0 {
 		return
 	}
-	call := func() {
+	b.calls = append(b.calls, func() {
 		for _, f := range fns {
-			f(e)
+			f.(func(E))(e)
 		}
+	})
+	if len(b.calls) >= eventBatch {
+		b.send(ctx)
+	}
+}
+
+// send delivers the collected events: it runs their callbacks, or hands
+// them to the dispatcher goroutine, blocking while its queue is full.
+// Once ctx ends the events are dropped: the client is closing.
+func (b *eventBuffer) send(ctx context.Context) {
+	calls := b.calls
+	b.calls = nil
+	if len(calls) == 0 || ctx.Err() != nil {
+		return
+	}
+	if b.inline {
+		b.d.call(calls)
+		return
 	}
 	select {
-	case d.queue <- call:
+	case b.d.queue <- calls:
 	case <-ctx.Done():
 	}
 }
 
+// emitNow delivers one event through the dispatcher goroutine, for the
+// emitters outside the sync engine.
+func emitNow[E any](d *dispatcher, kind eventKind, e E) {
+	b := eventBuffer{d: d}
+	emit(context.Background(), &b, kind, e)
+	b.send(context.Background())
+}
+
 func (d *dispatcher) emitInit(r InitResult, err error) {
-	emit(context.Background(), d, kindInitResult, InitEvent{Result: r, Err: err})
+	emitNow(d, kindInitResult, InitEvent{Result: r, Err: err})
 }
 
 func (d *dispatcher) emitConnection(s ConnectionState) {
-	emit(context.Background(), d, kindConnectionState, s)
+	emitNow(d, kindConnectionState, s)
 }
 
 // OnMessageReceived subscribes to new messages, delivered once each, in

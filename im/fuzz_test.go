@@ -23,15 +23,16 @@ func FuzzDecodeFrame(f *testing.F) {
 	o, _ := Options{AppID: 1, UserID: 1, APIURL: "http://x", FrontierURL: "ws://x", Token: StaticToken("t")}.withDefaults()
 	c := &Client{opts: o, log: o.Logger}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		resp, _, err := c.decodeFrame(data)
+		seq, payload, err := c.readFrame(data)
+		if err != nil || seq != 0 {
+			return
+		}
+		p, err := c.decodePush(payload)
 		if err != nil {
 			return
 		}
 		// What the sync engine reads from a push must be readable.
-		b := resp.GetBody()
-		if m := b.GetHasNewMessageNotify().GetMessage(); m != nil {
-			_ = messageFromProto(m)
-		}
+		b := p.resp.GetBody()
 		if a := b.GetNewFriendMessageNotify(); a != nil {
 			_ = friendApplyFromProto(a.GetApply())
 			_ = friendFromProto(a.GetFriend())

@@ -150,3 +150,55 @@ func TestSendFailsWhenServerUnreachable(t *testing.T) {
 		t.Fatalf("flight status %v, want Failed", m.FlightStatus)
 	}
 }
+
+// TestSendHonoursRetryHint sends past the server's per-user send rate (4
+// a second, burst 1) over HTTP and over the socket. With one retry
+// allowed, every send gets through: the retry waited for the hint, since
+// the 100ms backoff alone would be refused again. With no retries (and a
+// rate of one send per 2s, which no stall of a loaded machine between two
+// sends outlasts) the refusal comes back as ErrRateLimited carrying the
+// hint.
+func TestSendHonoursRetryHint(t *testing.T) {
+	const perSecond, slow = 4, 0.5
+	for _, level := range []im.WebSocketLevel{im.WebSocketLevelPushOnly, im.WebSocketLevelAll} {
+		t.Run(level.String(), func(t *testing.T) {
+			s := newServer(t, func(c *imserver.Config) { c.SendRate, c.SendBurst = perSecond, 1 })
+			conv := groupWith(t, s, 1, 2)
+			patient := s.client(1, func(o *im.Options) { o.WebSocketLevel, o.MaxSendMsgRetryTimes = level, 1 })
+			if level == im.WebSocketLevelAll {
+				waitConnected(t, patient)
+			}
+			start := time.Now()
+			for i := range 3 {
+				m, err := patient.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("hi")})
+				if err != nil || m.FlightStatus != im.FlightStatusSucceeded {
+					t.Fatalf("send %d: %v, status %v", i, err, m.FlightStatus)
+				}
+			}
+			// The first passes at once, the others a token (250ms) apart.
+			if took, least := time.Since(start), 2*time.Second/perSecond; took < least {
+				t.Fatalf("3 sends took %v, less than the %v the rate allows", took, least)
+			}
+
+			s = newServer(t, func(c *imserver.Config) { c.SendRate, c.SendBurst = slow, 1 })
+			conv = groupWith(t, s, 1, 2)
+			hasty := s.client(2, func(o *im.Options) { o.WebSocketLevel, o.MaxSendMsgRetryTimes = level, -1 })
+			if level == im.WebSocketLevelAll {
+				waitConnected(t, hasty)
+			}
+			if _, err := hasty.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("one")}); err != nil {
+				t.Fatal(err)
+			}
+			m, err := hasty.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("two")})
+			if !errors.Is(err, im.ErrRateLimited) {
+				t.Fatalf("second send at once: %v, want ErrRateLimited", err)
+			}
+			if wait, ok := im.RetryAfter(err); !ok || wait <= 0 || wait > time.Duration(float64(time.Second)/slow) {
+				t.Fatalf("RetryAfter = %v, %v; want (0, 2s]", wait, ok)
+			}
+			if m.FlightStatus != im.FlightStatusRejected {
+				t.Fatalf("refused message is %v, want Rejected", m.FlightStatus)
+			}
+		})
+	}
+}

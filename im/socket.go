@@ -1,6 +1,7 @@
 package im
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -68,7 +69,7 @@ type socket struct {
 	send chan []byte
 
 	mu      sync.Mutex
-	pending map[uint64]chan *improto.Response // nil once closed
+	pending map[uint64]chan []byte // Response bytes by seqid; nil once closed
 
 	closeOnce sync.Once
 	stop      chan struct{} // closed by close: the writer's signal
@@ -99,7 +100,7 @@ func (c *Client) dialSocket(ctx context.Context, token string) (*socket, error) 
 	s := &socket{
 		c: c, ws: ws,
 		send:    make(chan []byte, 256),
-		pending: make(map[uint64]chan *improto.Response),
+		pending: make(map[uint64]chan []byte),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -132,22 +133,28 @@ func (s *socket) readLoop() {
 		s.pending = nil
 		s.mu.Unlock()
 	}()
+	var buf bytes.Buffer // reused: readFrame copies what it keeps
 	for {
 		_ = s.ws.SetReadDeadline(time.Now().Add(s.c.opts.MaxHeartbeatEmptyWindow))
-		typ, data, err := s.ws.ReadMessage()
+		typ, data, err := readMessage(s.ws, &buf)
 		if err != nil {
 			return
 		}
 		if typ != websocket.BinaryMessage {
 			continue // the "hi" heartbeat answer: its arrival is the point
 		}
-		resp, seq, err := s.c.decodeFrame(data)
+		seq, payload, err := s.c.readFrame(data)
 		if err != nil {
 			s.c.log.Warn("im: dropping a frame", "err", err)
 			continue
 		}
 		if seq == 0 {
-			s.c.handlePush(resp)
+			p, err := s.c.decodePush(payload)
+			if err != nil {
+				s.c.log.Warn("im: dropping a push", "err", err)
+				continue
+			}
+			s.c.handlePush(p)
 			continue
 		}
 		s.mu.Lock()
@@ -155,33 +162,55 @@ func (s *socket) readLoop() {
 		delete(s.pending, seq)
 		s.mu.Unlock()
 		if ch == nil {
-			s.c.log.Warn("im: dropping a response nobody waits for", "seq", seq, "cmd", resp.GetCmd())
+			s.c.log.Warn("im: dropping a response nobody waits for", "seq", seq)
 			continue
 		}
-		ch <- resp
+		// The caller decodes its response: the read loop only matches it.
+		ch <- payload
 	}
 }
 
-// decodeFrame reads a server frame: its Response and seqid.
-func (c *Client) decodeFrame(data []byte) (*improto.Response, uint64, error) {
+// readMessage is ws.ReadMessage into buf, which the caller reuses: the
+// data is valid until the next call. A buffer grown past 64 KiB by a large
+// message is let go rather than kept for the socket's life.
+func readMessage(ws *websocket.Conn, buf *bytes.Buffer) (int, []byte, error) {
+	if buf.Cap() > 64<<10 {
+		*buf = bytes.Buffer{}
+	}
+	buf.Reset()
+	typ, r, err := ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	_, err = buf.ReadFrom(r)
+	return typ, buf.Bytes(), err
+}
+
+// readFrame reads a server frame: its seqid and payload (a Response).
+func (c *Client) readFrame(data []byte) (uint64, []byte, error) {
 	f := &improto.Frame{}
 	if err := proto.Unmarshal(data, f); err != nil {
-		return nil, 0, fmt.Errorf("malformed Frame: %w", err)
+		return 0, nil, fmt.Errorf("malformed Frame: %w", err)
 	}
 	if f.GetService() != c.opts.FrontierService && !c.opts.AcceptIncorrectFrame {
-		return nil, 0, fmt.Errorf("frame of service %d, want %d", f.GetService(), c.opts.FrontierService)
+		return 0, nil, fmt.Errorf("frame of service %d, want %d", f.GetService(), c.opts.FrontierService)
 	}
 	if f.GetPayloadEncoding() != "" {
-		return nil, 0, fmt.Errorf("payload_encoding %q is not supported", f.GetPayloadEncoding())
+		return 0, nil, fmt.Errorf("payload_encoding %q is not supported", f.GetPayloadEncoding())
 	}
-	resp := &improto.Response{}
-	if err := proto.Unmarshal(f.GetPayload(), resp); err != nil {
-		return nil, 0, fmt.Errorf("malformed Response in frame: %w", err)
+	return f.GetSeqid(), f.GetPayload(), nil
+}
+
+// decodePush reads the Response of a push frame (wire.go).
+func (c *Client) decodePush(payload []byte) (push, error) {
+	p, err := decodePushResponse(payload)
+	if err != nil {
+		return push{}, fmt.Errorf("malformed Response in frame: %w", err)
 	}
-	if resp.GetInboxType() != c.opts.InboxType && !c.opts.AcceptIncorrectInboxType {
-		return nil, 0, fmt.Errorf("response of inbox type %d, want %d", resp.GetInboxType(), c.opts.InboxType)
+	if p.resp.GetInboxType() != c.opts.InboxType && !c.opts.AcceptIncorrectInboxType {
+		return push{}, fmt.Errorf("response of inbox type %d, want %d", p.resp.GetInboxType(), c.opts.InboxType)
 	}
-	return resp, f.GetSeqid(), nil
+	return p, nil
 }
 
 func (s *socket) writeLoop() {
@@ -213,11 +242,12 @@ func (s *socket) writeLoop() {
 	}
 }
 
-// call sends req in a Frame and waits for the Response with its seqid.
-func (s *socket) call(ctx context.Context, req *improto.Request) (*improto.Response, error) {
+// call sends req in a Frame, waits for the Response with its seqid and
+// hands its bytes to read, on the caller's goroutine.
+func (s *socket) call(ctx context.Context, req *improto.Request, read func([]byte) error) error {
 	payload, err := proto.Marshal(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	seq := uint64(req.GetSequenceId())
 	frame, err := proto.Marshal(&improto.Frame{
@@ -229,13 +259,13 @@ func (s *socket) call(ctx context.Context, req *improto.Request) (*improto.Respo
 		Payload:     payload,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ch := make(chan *improto.Response, 1)
+	ch := make(chan []byte, 1)
 	s.mu.Lock()
 	if s.pending == nil {
 		s.mu.Unlock()
-		return nil, errSocketDown
+		return errSocketDown
 	}
 	s.pending[seq] = ch
 	s.mu.Unlock()
@@ -250,19 +280,22 @@ func (s *socket) call(ctx context.Context, req *improto.Request) (*improto.Respo
 	case s.send <- frame:
 	case <-s.stop:
 		forget()
-		return nil, errSocketDown
+		return errSocketDown
 	case <-ctx.Done():
 		forget()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	select {
-	case resp, ok := <-ch:
+	case data, ok := <-ch:
 		if !ok {
-			return nil, errSocketDown
+			return errSocketDown
 		}
-		return resp, nil
+		if err := read(data); err != nil {
+			return fmt.Errorf("malformed Response in frame: %w", err)
+		}
+		return nil
 	case <-ctx.Done():
 		forget()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }

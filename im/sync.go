@@ -1,9 +1,11 @@
 package im
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,10 +34,14 @@ const (
 // stream, applying the stream in order delivers each message once.
 type syncer struct {
 	c      *Client
-	kickCh chan struct{}          // cap 1: "pull now"
-	pushes chan *improto.Response // pushes for the run goroutine
+	kickCh chan struct{} // cap 1: "pull now"
+	pushes chan push     // pushes for the run goroutine
 
 	cursor atomic.Int64 // the position: everything up to it is applied
+
+	// out collects the events of what the run goroutine applies; their
+	// callbacks run after each page and each push (events.go).
+	out eventBuffer
 
 	// Owned by the run goroutine (and by init, before run starts).
 	lastIndex  map[ConversationID]int64 // the last new message delivered
@@ -48,8 +54,9 @@ type syncer struct {
 func newSyncer(c *Client) *syncer {
 	return &syncer{
 		c:          c,
+		out:        eventBuffer{d: c.events, inline: true},
 		kickCh:     make(chan struct{}, 1),
-		pushes:     make(chan *improto.Response, pushQueue),
+		pushes:     make(chan push, pushQueue),
 		lastIndex:  make(map[ConversationID]int64),
 		initLatest: make(map[ConversationID]int64),
 		toRead:     make(map[ConversationRef]int64),
@@ -70,9 +77,9 @@ func (s *syncer) kick() {
 
 // handlePush is called on the socket's read loop. It never blocks: a push
 // that does not fit the queue is dropped and a pull requested instead.
-func (c *Client) handlePush(resp *improto.Response) {
+func (c *Client) handlePush(p push) {
 	select {
-	case c.sync.pushes <- resp:
+	case c.sync.pushes <- p:
 	default:
 		c.sync.kick()
 	}
@@ -144,11 +151,12 @@ func (s *syncer) run() {
 			pull()
 		case <-retry.C:
 			pull()
-		case resp := <-s.pushes:
-			if s.applyPush(ctx, resp) {
+		case p := <-s.pushes:
+			if s.applyPush(ctx, p) {
 				pull()
 			}
 		}
+		s.out.send(ctx)
 		s.flushReads(ctx)
 	}
 }
@@ -171,77 +179,127 @@ func (s *syncer) flushReads(ctx context.Context) {
 }
 
 // pull applies the inbox stream from the position until the server has
-// nothing more. While it applies one page it already fetches the next
-// (the server says where it starts), so that transfer and decoding
-// overlap with delivery.
+// nothing more. A long catch-up is a pipeline of three goroutines: one
+// fetches pages, asking for the next as soon as it has read where it
+// starts (before decoding the messages); one decodes them; this one
+// applies them. So the server produces page k+2 while the client decodes
+// page k+1 and delivers page k. Both helpers end before pull returns.
 func (s *syncer) pull(ctx context.Context) error {
-	type page struct {
-		from int64
-		body *improto.MessagesPerUserResponseBody
-		err  error
-	}
-	fetch := func(from int64) page {
-		body, err := callBody[*improto.MessagesPerUserResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER,
-			&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(from), Limit: proto.Int32(pullPage)})
-		return page{from, body, err}
-	}
-	cur := fetch(s.cursor.Load())
-	for {
-		if cur.err != nil {
-			return cur.err
-		}
-		var next chan page
-		if cur.body.GetHasMore() && cur.body.GetNextCursor() > cur.from {
-			next = make(chan page, 1)
-			go func(from int64) { next <- fetch(from) }(cur.body.GetNextCursor()) // joined below, on every path
-		}
-		var err error
-		for _, b := range cur.body.GetMessages() {
-			if err = s.apply(ctx, messageFromProto(b), cur.from); err != nil {
-				break
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	fetched := make(chan fetchedPage, 1)
+	decoded := make(chan fetchedPage, 1)
+	wg.Go(func() {
+		defer close(fetched)
+		s.fetchPages(ctx, s.cursor.Load(), fetched)
+	})
+	wg.Go(func() {
+		defer close(decoded)
+		for p := range fetched {
+			if p.err == nil {
+				p.inboxPage, p.err = decodePages(p.raw)
+				p.raw = nil
+			}
+			select {
+			case decoded <- p:
+			case <-ctx.Done():
+				return
 			}
 		}
-		if err == nil && cur.body.GetNextCursor() > cur.from {
-			s.cursor.Store(cur.body.GetNextCursor())
+	})
+	for p := range decoded {
+		if p.err != nil {
+			return p.err
 		}
-		if next == nil {
-			return err
+		for _, m := range p.messages {
+			if err := s.apply(ctx, m, p.from); err != nil {
+				s.out.send(ctx)
+				return err
+			}
 		}
-		following := <-next
+		if p.nextCursor > p.from {
+			s.cursor.Store(p.nextCursor)
+		}
+		s.out.send(ctx) // before waiting for the next page
+	}
+	return ctx.Err()
+}
+
+// fetchedPage is a page on its way through the pull pipeline.
+type fetchedPage struct {
+	from int64    // the cursor the page starts after
+	raw  [][]byte // the encoded page (its occurrences), until it is decoded
+	inboxPage
+	err error // the page could not be fetched or decoded; it is the last
+}
+
+// fetchPages fetches the inbox from a cursor page after page into out,
+// until the server has nothing more, an error (sent as the last page), or
+// ctx ends.
+func (s *syncer) fetchPages(ctx context.Context, from int64, out chan<- fetchedPage) {
+	for {
+		_, p, err := callDecoded(ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER,
+			&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(from), Limit: proto.Int32(pullPage)},
+			func(data []byte) (*improto.Response, fetchedPage, error) {
+				env, pages, err := splitPullResponse(data)
+				if err != nil {
+					return nil, fetchedPage{}, err
+				}
+				p := fetchedPage{from: from}
+				for _, b := range pages {
+					// Where the next page starts, read before decoding the
+					// messages; a copy, since data goes back to its pool.
+					if err := p.decode(b, false); err != nil {
+						return nil, fetchedPage{}, err
+					}
+					p.raw = append(p.raw, bytes.Clone(b))
+				}
+				return env, p, nil
+			})
 		if err != nil {
-			return err
+			p = fetchedPage{from: from, err: err}
 		}
-		cur = following
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil || !p.hasMore || p.nextCursor <= from {
+			return
+		}
+		from = p.nextCursor
 	}
 }
 
 // applyPush handles one push and reports whether a pull is needed.
-func (s *syncer) applyPush(ctx context.Context, resp *improto.Response) bool {
-	body := resp.GetBody()
-	switch improto.IMCMD(resp.GetCmd()) {
+func (s *syncer) applyPush(ctx context.Context, p push) bool {
+	body := p.resp.GetBody()
+	switch improto.IMCMD(p.resp.GetCmd()) {
 	case improto.IMCMD_NEW_MSG_NOTIFY:
-		n := body.GetHasNewMessageNotify()
-		if n.GetMessage() == nil {
+		n := p.notify
+		if n.message == nil {
 			return true
 		}
 		cur := s.cursor.Load()
 		switch {
-		case n.GetNextCursor() <= cur:
+		case n.nextCursor <= cur:
 			return false // already applied through a pull
-		case n.GetPreviousCursor() != cur:
+		case n.previousCursor != cur:
 			return true // a gap: pull it
 		}
-		if err := s.apply(ctx, messageFromProto(n.GetMessage()), cur); err != nil {
+		if err := s.apply(ctx, n.message, cur); err != nil {
 			return true
 		}
-		s.cursor.Store(n.GetNextCursor())
+		s.cursor.Store(n.nextCursor)
 	case improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY:
-		if m := body.GetHasNewMessageNotify().GetMessage(); m != nil {
-			s.applyLive(ctx, messageFromProto(m))
+		if m := p.notify.message; m != nil {
+			s.applyLive(ctx, m)
 		}
 	case improto.IMCMD_MARK_READ_NOTIFY:
 		n := body.GetMarkConversationReadNotify()
-		emit(ctx, s.c.events, kindReadIndexChanged, ReadIndexEvent{
+		emit(ctx, &s.out, kindReadIndexChanged, ReadIndexEvent{
 			ConversationID:   ConversationID(n.GetConversationId()),
 			ConversationType: ConversationType(n.GetConversationType()),
 			UserID:           UserID(n.GetUserId()),
@@ -283,7 +341,7 @@ func (s *syncer) apply(ctx context.Context, m *Message, from int64) error {
 		if s.c.opts.AutoReadIndex && m.Sender != s.c.opts.UserID && m.MovesReadIndex() {
 			s.toRead[m.Conversation()] = m.Index
 		}
-		emit(ctx, s.c.events, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
+		emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
 		return nil
 	}
 	prev, stale := s.c.cache.putMessage(m)
@@ -291,12 +349,12 @@ func (s *syncer) apply(ctx context.Context, m *Message, from int64) error {
 		return nil
 	}
 	ev := MessageEvent{Message: m, Previous: prev, Cursor: from}
-	emit(ctx, s.c.events, kindMessageUpdated, ev)
+	emit(ctx, &s.out, kindMessageUpdated, ev)
 	if m.IsRecalled() && (prev == nil || !prev.IsRecalled()) {
-		emit(ctx, s.c.events, kindMessageRecalled, ev)
+		emit(ctx, &s.out, kindMessageRecalled, ev)
 	}
 	if prev == nil || !reflect.DeepEqual(prev.Properties, m.Properties) {
-		emit(ctx, s.c.events, kindPropertyChanged, ev)
+		emit(ctx, &s.out, kindPropertyChanged, ev)
 	}
 	return nil
 }
@@ -327,7 +385,7 @@ func (s *syncer) fillGap(ctx context.Context, id ConversationID, last, next int6
 			}
 			anchor = m.Index
 			if prev, _ := s.c.cache.putMessage(m); prev == nil {
-				emit(ctx, s.c.events, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
+				emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
 			}
 		}
 		if !body.GetHasMore() || len(body.GetMessages()) == 0 {
@@ -344,7 +402,7 @@ func (s *syncer) applyLive(ctx context.Context, m *Message) {
 	}
 	s.lastIndex[m.ConversationID] = m.Index
 	s.c.cache.putMessage(m)
-	emit(ctx, s.c.events, kindMessageReceived, MessageEvent{Message: m})
+	emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m})
 }
 
 // refreshConversation fetches a conversation a 502 push named and reports
@@ -368,15 +426,15 @@ func (s *syncer) refreshConversation(ctx context.Context, n *improto.Conversatio
 	ev := ConversationEvent{Conversation: conv, Previous: prev}
 	switch {
 	case !conv.IsMember && (prev == nil || prev.IsMember):
-		emit(ctx, s.c.events, kindConversationRemoved, ev)
+		emit(ctx, &s.out, kindConversationRemoved, ev)
 		return
 	case prev == nil || !prev.IsMember:
-		emit(ctx, s.c.events, kindConversationAdded, ev)
+		emit(ctx, &s.out, kindConversationAdded, ev)
 		return
 	}
-	emit(ctx, s.c.events, kindConversationUpdated, ev)
+	emit(ctx, &s.out, kindConversationUpdated, ev)
 	if added, removed := diffMembers(prev, conv); len(added)+len(removed) > 0 || prev.ParticipantCount != conv.ParticipantCount {
-		emit(ctx, s.c.events, kindParticipantsChanged, ParticipantsEvent{Conversation: conv, Added: added, Removed: removed})
+		emit(ctx, &s.out, kindParticipantsChanged, ParticipantsEvent{Conversation: conv, Added: added, Removed: removed})
 	}
 }
 
@@ -406,12 +464,12 @@ func diffMembers(prev, cur *Conversation) (added, removed []UserID) {
 func (s *syncer) applyFriend(ctx context.Context, n *improto.NewFriendMessageNotify) {
 	switch improto.FriendMessageType(n.GetMessageType()) {
 	case improto.FriendMessageType_SendApply:
-		emit(ctx, s.c.events, kindFriendApplyReceived, FriendApplyEvent{Apply: friendApplyFromProto(n.GetApply())})
+		emit(ctx, &s.out, kindFriendApplyReceived, FriendApplyEvent{Apply: friendApplyFromProto(n.GetApply())})
 	case improto.FriendMessageType_ReplyApply:
-		emit(ctx, s.c.events, kindFriendApplyReplied, FriendApplyEvent{Apply: friendApplyFromProto(n.GetApply())})
+		emit(ctx, &s.out, kindFriendApplyReplied, FriendApplyEvent{Apply: friendApplyFromProto(n.GetApply())})
 	case improto.FriendMessageType_AddFriend:
-		emit(ctx, s.c.events, kindFriendAdded, FriendEvent{Friend: friendFromProto(n.GetFriend())})
+		emit(ctx, &s.out, kindFriendAdded, FriendEvent{Friend: friendFromProto(n.GetFriend())})
 	case improto.FriendMessageType_DeleteFriend:
-		emit(ctx, s.c.events, kindFriendRemoved, FriendEvent{Friend: friendFromProto(n.GetFriend())})
+		emit(ctx, &s.out, kindFriendRemoved, FriendEvent{Friend: friendFromProto(n.GetFriend())})
 	}
 }

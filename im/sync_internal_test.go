@@ -73,6 +73,7 @@ func TestGapInConversationIsFilled(t *testing.T) {
 	if err := c.sync.apply(ctx, messageFromProto(last), 0); err != nil {
 		t.Fatal(err)
 	}
+	c.sync.out.send(ctx) // as the run loop does after each page
 	for _, want := range []int64{3, 4, 5} {
 		select {
 		case idx := <-got:

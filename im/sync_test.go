@@ -2,7 +2,9 @@ package im_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,5 +244,48 @@ func TestAutoReadIndex(t *testing.T) {
 		}
 	case <-time.After(waitFor):
 		t.Fatal("no read event for the marker")
+	}
+}
+
+// TestCallbacksRunOneAtATime makes both kinds of callback happen at once:
+// message callbacks, which the sync engine runs, and connection-state
+// callbacks, which the dispatcher goroutine runs, while the socket is
+// dropped between rounds of messages. No two callbacks ever overlap.
+func TestCallbacksRunOneAtATime(t *testing.T) {
+	const rounds, perRound = 5, 20
+	s := newServer(t)
+	conv := groupWith(t, s, 2, 1)
+	c := s.unstarted(1)
+	var inside, overlaps atomic.Int32
+	busy := func() {
+		if inside.Add(1) != 1 {
+			overlaps.Add(1)
+		}
+		for range 50 {
+			runtime.Gosched() // a window for another callback to overlap
+		}
+		inside.Add(-1)
+	}
+	c.OnConnectionState(func(im.ConnectionState) { busy() })
+	c.OnMessageReceived(func(im.MessageEvent) { busy() })
+	r := newReceiver(c)
+	start(t, c)
+	waitConnected(t, c)
+	tok, _ := s.srv.Token(2, time.Hour)
+	sender := &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
+	for round := range rounds {
+		for i := range perRound {
+			if _, err := sender.Call(ctx(t), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+				ConversationId: proto.String(string(conv.ID)), ConversationShortId: proto.Int64(int64(conv.ShortID)),
+				ConversationType: proto.Int32(2), MessageType: proto.Int32(10001),
+				Content: proto.String(im.TextContent(fmt.Sprint(round, i)))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.DropConnection()
+	}
+	r.waitFor(t, rounds*perRound, waitFor, nil)
+	if n := overlaps.Load(); n > 0 {
+		t.Fatalf("%d callbacks started while another was running", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 
@@ -46,11 +47,9 @@ func (c *Client) request(ctx context.Context, cmd improto.Command, token string,
 		Headers:        headers,
 	}
 	if body != nil {
-		b, ok := cmd.NewRequestBody(body)
-		if !ok {
+		if err := setRequestBody(req, cmd.BodyField, body); err != nil {
 			return nil, &Error{Type: ErrorTypeInvalidArgument, Cmd: cmd.Cmd, Msg: fmt.Sprintf("%T is not the body of %v", body, cmd.Cmd)}
 		}
-		req.Body = b
 	}
 	return req, nil
 }
@@ -58,16 +57,21 @@ func (c *Client) request(ctx context.Context, cmd improto.Command, token string,
 // sdkVersion identifies this client in Request.sdk_version.
 const sdkVersion = "imbot-go/1"
 
-// postHTTP sends req to the command's route and decodes the Response.
-func (c *Client) postHTTP(ctx context.Context, cmd improto.Command, req *improto.Request) (*improto.Response, error) {
+// responseBuffers recycles the buffers HTTP responses are read into: a
+// catch-up reads pages of a megabyte, and the decoders copy what they keep.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// postHTTP sends req to the command's route and hands the Response bytes
+// to read; they are valid only during the call.
+func (c *Client) postHTTP(ctx context.Context, cmd improto.Command, req *improto.Request, read func([]byte) error) error {
 	data, err := proto.Marshal(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	url := strings.TrimRight(c.opts.APIURL, "/") + "/" + cmd.Route()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for k, v := range c.opts.HTTPHeaders {
 		hr.Header.Set(k, v)
@@ -76,98 +80,130 @@ func (c *Client) postHTTP(ctx context.Context, cmd improto.Command, req *improto
 	hr.Header.Set("Accept", "application/x-protobuf")
 	resp, err := c.opts.HTTPClient.Do(hr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		return nil, err
+	buf := responseBuffers.Get().(*bytes.Buffer)
+	defer responseBuffers.Put(buf)
+	buf.Reset()
+	if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBytes {
+		buf.Grow(int(resp.ContentLength))
 	}
-	if len(b) > maxResponseBytes {
-		return nil, fmt.Errorf("response exceeds %d bytes", maxResponseBytes)
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes+1)); err != nil {
+		return err
 	}
-	out := &improto.Response{}
-	if err := proto.Unmarshal(b, out); err != nil {
-		return nil, fmt.Errorf("HTTP %d with a body that is not a Response: %w", resp.StatusCode, err)
+	if buf.Len() > maxResponseBytes {
+		return fmt.Errorf("response exceeds %d bytes", maxResponseBytes)
 	}
-	return out, nil
+	if err := read(buf.Bytes()); err != nil {
+		return fmt.Errorf("HTTP %d with a body that is not a Response: %w", resp.StatusCode, err)
+	}
+	return nil
 }
+
+// responseDecoder reads the bytes of a Response: its envelope (with or
+// without the body) and what the caller wants of it.
+type responseDecoder[T any] func(data []byte) (*improto.Response, T, error)
 
 // call sends one command and returns its response body, or an *Error. It
 // goes over the socket or HTTP as Options.WebSocketLevel says, bounds the
 // request by Options.Timeout, and refreshes an expired token once.
 func (c *Client) call(ctx context.Context, cmd improto.IMCMD, body proto.Message) (*Result[proto.Message], error) {
-	command, ok := improto.LookupCommand(cmd)
-	if !ok {
-		return nil, &Error{Type: ErrorTypeInvalidArgument, Cmd: cmd, Msg: "unknown command"}
-	}
-	if c.closed() {
-		return nil, &Error{Type: ErrorTypeClosed, Cmd: cmd, Msg: "client closed", Inner: ErrClosed}
-	}
-	refreshed := false
-	for {
-		token, err := c.tokens.current(ctx)
-		if err != nil {
-			return nil, err
-		}
-		res, err := c.roundTrip(ctx, command, token, body)
-		if err != nil {
-			return nil, err
-		}
-		if res.StatusCode == improto.StatusCode_EXPIRED_TOKEN && !refreshed {
-			if err := c.tokens.refresh(ctx, token); err != nil {
-				return nil, err
-			}
-			refreshed = true
-			continue
-		}
-		if res.InnerError != nil {
-			return res, res.InnerError
-		}
-		return res, nil
-	}
-}
-
-// roundTrip sends one request over the transport the options choose and
-// wraps the answer in a Result.
-func (c *Client) roundTrip(ctx context.Context, cmd improto.Command, token string, body proto.Message) (*Result[proto.Message], error) {
-	req, err := c.request(ctx, cmd, token, body)
-	if err != nil {
+	command, _ := improto.LookupCommand(cmd)
+	resp, out, err := callDecoded(ctx, c, cmd, body, func(data []byte) (*improto.Response, proto.Message, error) {
+		return decodeResponse(data, command.BodyField)
+	})
+	if resp == nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
-	defer cancel()
-	var resp *improto.Response
-	if s := c.socketFor(); s != nil {
-		resp, err = s.call(ctx, req)
-		if errors.Is(err, errSocketDown) && c.opts.WebSocketLevel != WebSocketLevelAll {
-			resp, err = c.postHTTP(ctx, cmd, req) // the SDK falls back to HTTP
-		}
-	} else if cmd.Route() == "" {
-		return nil, &Error{Type: ErrorTypeNetwork, Cmd: cmd.Cmd, Msg: "this command has no HTTP route and the socket is not up"}
-	} else {
-		resp, err = c.postHTTP(ctx, cmd, req)
-	}
-	if err != nil {
-		return nil, transportError(cmd.Cmd, err)
-	}
-	if !c.opts.AcceptIncorrectInboxType && resp.GetInboxType() != c.opts.InboxType && resp.GetStatusCode() == 0 {
-		return nil, &Error{Type: ErrorTypeServer, Cmd: cmd.Cmd, ReachServer: true,
-			Msg: fmt.Sprintf("response for inbox type %d, want %d", resp.GetInboxType(), c.opts.InboxType)}
 	}
 	res := &Result[proto.Message]{
 		Success:    resp.GetStatusCode() == 0,
 		StatusCode: improto.StatusCode(resp.GetStatusCode()),
 		StatusMsg:  resp.GetErrorDesc(),
 		LogID:      resp.GetLogId(),
-		Body:       cmd.ResponseBodyMessage(resp.GetBody()),
+		Body:       out,
 	}
 	res.Payload = res.Body
-	if !res.Success {
-		res.InnerError = &Error{Type: ErrorTypeServer, Cmd: cmd.Cmd, ReachServer: true, StatusCode: res.StatusCode,
-			Msg: resp.GetErrorDesc(), LogID: resp.GetLogId(), RetryAfter: retryAfterOf(resp.GetHeaders())}
+	if e, ok := err.(*Error); ok {
+		res.InnerError = e // a server answer with a non-zero status
+		return res, err
 	}
 	return res, nil
+}
+
+// callDecoded is call with the response read by decode. It returns the
+// envelope and decode's result; a non-zero status comes back as an *Error
+// with the envelope, a failure to get an answer as an error alone.
+func callDecoded[T any](ctx context.Context, c *Client, cmd improto.IMCMD, body proto.Message, decode responseDecoder[T]) (*improto.Response, T, error) {
+	var zero T
+	command, ok := improto.LookupCommand(cmd)
+	if !ok {
+		return nil, zero, &Error{Type: ErrorTypeInvalidArgument, Cmd: cmd, Msg: "unknown command"}
+	}
+	if c.closed() {
+		return nil, zero, &Error{Type: ErrorTypeClosed, Cmd: cmd, Msg: "client closed", Inner: ErrClosed}
+	}
+	refreshed := false
+	for {
+		token, err := c.tokens.current(ctx)
+		if err != nil {
+			return nil, zero, err
+		}
+		resp, out, err := exchange(ctx, c, command, token, body, decode)
+		if err != nil {
+			return nil, zero, err
+		}
+		status := improto.StatusCode(resp.GetStatusCode())
+		if status == improto.StatusCode_EXPIRED_TOKEN && !refreshed {
+			if err := c.tokens.refresh(ctx, token); err != nil {
+				return nil, zero, err
+			}
+			refreshed = true
+			continue
+		}
+		if status != improto.StatusCode_OK {
+			return resp, out, &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true, StatusCode: status,
+				Msg: resp.GetErrorDesc(), LogID: resp.GetLogId(), RetryAfter: retryAfterOf(resp.GetHeaders())}
+		}
+		return resp, out, nil
+	}
+}
+
+// exchange sends one request over the transport the options choose and
+// decodes the answer.
+func exchange[T any](ctx context.Context, c *Client, cmd improto.Command, token string, body proto.Message, decode responseDecoder[T]) (*improto.Response, T, error) {
+	var (
+		resp *improto.Response
+		out  T
+	)
+	req, err := c.request(ctx, cmd, token, body)
+	if err != nil {
+		return nil, out, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	read := func(data []byte) (err error) {
+		resp, out, err = decode(data)
+		return err
+	}
+	if s := c.socketFor(); s != nil {
+		err = s.call(ctx, req, read)
+		if errors.Is(err, errSocketDown) && c.opts.WebSocketLevel != WebSocketLevelAll {
+			err = c.postHTTP(ctx, cmd, req, read) // the SDK falls back to HTTP
+		}
+	} else if cmd.Route() == "" {
+		return nil, out, &Error{Type: ErrorTypeNetwork, Cmd: cmd.Cmd, Msg: "this command has no HTTP route and the socket is not up"}
+	} else {
+		err = c.postHTTP(ctx, cmd, req, read)
+	}
+	if err != nil {
+		return nil, out, transportError(cmd.Cmd, err)
+	}
+	if !c.opts.AcceptIncorrectInboxType && resp.GetInboxType() != c.opts.InboxType && resp.GetStatusCode() == 0 {
+		return nil, out, &Error{Type: ErrorTypeServer, Cmd: cmd.Cmd, ReachServer: true,
+			Msg: fmt.Sprintf("response for inbox type %d, want %d", resp.GetInboxType(), c.opts.InboxType)}
+	}
+	return resp, out, nil
 }
 
 // callBody is call for commands whose response body has type T.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -496,7 +497,11 @@ func TestFrontierRequestRate(t *testing.T) {
 	for range 2 {
 		call[*improto.MessagesPerUserResponseBody](t, s, improto.IMCMD_GET_MESSAGES_BY_USER, body)
 	}
-	wantStatus(t, s, improto.IMCMD_GET_MESSAGES_BY_USER, body, improto.StatusCode_TOO_MANY_REQUESTS)
+	resp := wantStatus(t, s, improto.IMCMD_GET_MESSAGES_BY_USER, body, improto.StatusCode_TOO_MANY_REQUESTS)
+	// A token comes every second: the hint is at most that, and not zero.
+	if ms, err := strconv.Atoi(resp.GetHeaders()[improto.HeaderRetryAfterMs]); err != nil || ms <= 0 || ms > 1000 {
+		t.Errorf("%s = %q, want 1..1000", improto.HeaderRetryAfterMs, resp.GetHeaders()[improto.HeaderRetryAfterMs])
+	}
 	select {
 	case <-s.Done():
 		t.Fatalf("a limited socket was closed: %v", s.Err())

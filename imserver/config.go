@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/imbot-go/imbot/imserver/store"
@@ -60,6 +61,14 @@ type Config struct {
 	// Defaults 500/s and 1000.
 	RequestRate  float64
 	RequestBurst int
+	// SendRate and SendBurst limit the messages each user sends (100 and
+	// 2007, over HTTP and sockets together; token bucket): a send beyond
+	// them is answered TOO_MANY_REQUESTS with the improto.HeaderRetryAfterMs
+	// header, the milliseconds until it would pass. SendRate is in
+	// messages per second; zero (the default) turns the limit off.
+	// SendBurst defaults to one second's worth of SendRate, at least 1.
+	SendRate  float64
+	SendBurst int
 	// RecallWindow is how long after sending a sender may recall a
 	// message; owners and managers of a group may recall at any time.
 	// Default 24h. Negative means no limit.
@@ -103,6 +112,7 @@ func (c Config) withDefaults() (Config, error) {
 		"MaxRequestBytes": c.MaxRequestBytes, "IdleTimeout": int64(c.IdleTimeout),
 		"WriteTimeout": int64(c.WriteTimeout), "SendQueue": int64(c.SendQueue),
 		"RequestBurst": int64(c.RequestBurst), "InitMessages": int64(c.InitMessages),
+		"SendBurst": int64(c.SendBurst),
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("imserver: Config.%s must not be negative", name))
@@ -110,6 +120,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RequestRate < 0 {
 		errs = append(errs, errors.New("imserver: Config.RequestRate must not be negative"))
+	}
+	if c.SendRate < 0 || math.IsNaN(c.SendRate) || math.IsInf(c.SendRate, 0) {
+		errs = append(errs, fmt.Errorf("imserver: Config.SendRate must be a finite number, not negative, got %v", c.SendRate))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, err
@@ -144,6 +157,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.RequestBurst == 0 {
 		c.RequestBurst = 1000
+	}
+	if c.SendRate > 0 && c.SendBurst == 0 {
+		c.SendBurst = int(max(1, math.Ceil(c.SendRate)))
 	}
 	if c.RecallWindow == 0 {
 		c.RecallWindow = 24 * time.Hour

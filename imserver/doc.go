@@ -93,6 +93,14 @@
 // name, since 2007's body has no ext), s:push_status and
 // s:push_part_disable_config (validated in setting ext).
 //
+// # Rate limits
+//
+// Config.RequestRate bounds the requests on one socket; Config.SendRate,
+// off by default, the messages one user sends (100 and 2007, HTTP and
+// sockets together). Either answers an excess request TOO_MANY_REQUESTS
+// with the header [improto.HeaderRetryAfterMs]: the whole milliseconds
+// until it would pass. The im client waits that long before it retries.
+//
 // # Storage
 //
 // State lives in a [store.Store]: store.NewMemory for tests, bolt.Open for a

@@ -1,6 +1,7 @@
 package imserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -74,7 +75,8 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
 			errStatus(improto.StatusCode_SERVER_ERR, "server shutting down")))
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	hj := &batchHijacker{ResponseWriter: w}
+	ws, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		// Upgrade has already answered the client (see handshakeError).
 		c.close(websocket.CloseAbnormalClosure, "")
@@ -84,7 +86,7 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
 		s.wg.Add(-2)
 		return
 	}
-	c.ws = ws // before the writer starts; no one else touches ws
+	c.ws, c.net = ws, hj.conn // before the writer starts; no one else touches them
 	go c.writeLoop()
 	c.readLoop()
 }
@@ -121,6 +123,7 @@ func (s *Server) checkFrontierParams(aid, fpid, deviceID, accessKey string) erro
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
+	net     *batchConn // ws's connection: the writer batches through it
 	user    int64
 	device  string
 	send    chan outFrame
@@ -182,9 +185,10 @@ func (c *conn) readLoop() {
 		c.s.mu.Unlock()
 	}()
 	c.ws.SetReadLimit(c.s.cfg.MaxRequestBytes)
+	var buf bytes.Buffer // reused: handleFrame copies what it keeps
 	for {
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-		typ, data, err := c.ws.ReadMessage()
+		typ, data, err := readMessage(c.ws, &buf)
 		if err != nil {
 			var ne net.Error
 			switch {
@@ -212,6 +216,22 @@ func (c *conn) readLoop() {
 	}
 }
 
+// readMessage is ws.ReadMessage into buf, which the caller reuses: the
+// data is valid until the next call. A buffer grown past 64 KiB by a large
+// frame is let go rather than kept for the socket's life.
+func readMessage(ws *websocket.Conn, buf *bytes.Buffer) (int, []byte, error) {
+	if buf.Cap() > 64<<10 {
+		*buf = bytes.Buffer{}
+	}
+	buf.Reset()
+	typ, r, err := ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	_, err = buf.ReadFrom(r)
+	return typ, buf.Bytes(), err
+}
+
 // handleFrame serves one binary frame; it reports false when the socket
 // must close because the frame could not be read at all.
 func (c *conn) handleFrame(data []byte) bool {
@@ -220,22 +240,21 @@ func (c *conn) handleFrame(data []byte) bool {
 		c.close(websocket.CloseInvalidFramePayloadData, "malformed Frame: "+err.Error())
 		return false
 	}
-	req := &improto.Request{}
 	var resp *improto.Response
+	req, body, err := decodeRequest(frame.GetPayload())
 	switch {
 	case frame.GetPayloadEncoding() != "":
 		resp = failure(nil, 0, errStatus(improto.StatusCode_INVALID_REQUEST,
 			"payload_encoding %q is not supported in requests", frame.GetPayloadEncoding()))
-	case proto.Unmarshal(frame.GetPayload(), req) != nil:
+	case err != nil:
 		resp = failure(nil, 0, errStatus(improto.StatusCode_INVALID_REQUEST, "malformed Request in frame payload"))
-	case !c.limiter.Allow():
-		resp = failure(req, req.GetCmd(), errStatus(improto.StatusCode_TOO_MANY_REQUESTS,
-			"more than %g requests per second on this socket", c.s.cfg.RequestRate))
 	default:
-		if _, known := improto.LookupCommand(improto.IMCMD(req.GetCmd())); !known {
+		if wait := reserveDelay(c.limiter, c.s.cfg.Now()); wait > 0 {
+			resp = tooManyRequests(req, wait, "more than %g requests per second on this socket", c.s.cfg.RequestRate)
+		} else if _, known := improto.LookupCommand(improto.IMCMD(req.GetCmd())); !known {
 			resp = failure(req, req.GetCmd(), errStatus(improto.StatusCode_INVALID_CMD, "unknown cmd %d", req.GetCmd()))
 		} else {
-			resp = c.s.execute(context.Background(), req, c.user, c)
+			resp = c.s.execute(context.Background(), req, body, c.user, c)
 		}
 	}
 	// The response echoes the frame's seqid even when the Request inside
@@ -250,18 +269,32 @@ func (c *conn) handleFrame(data []byte) bool {
 	return true
 }
 
+// maxBurst bounds the frames the writer sends in one write.
+const maxBurst = 64
+
+// write hands one frame to the WebSocket.
+func (c *conn) write(f outFrame) error {
+	typ := websocket.BinaryMessage
+	if f.text {
+		typ = websocket.TextMessage
+	}
+	return c.ws.WriteMessage(typ, f.data)
+}
+
 func (c *conn) writeLoop() {
 	defer c.s.wg.Done()
 	defer c.ws.Close()
 	for {
 		select {
 		case f := <-c.send:
-			typ := websocket.BinaryMessage
-			if f.text {
-				typ = websocket.TextMessage
-			}
+			// The frames already queued leave with this one, in one write.
 			_ = c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-			if err := c.ws.WriteMessage(typ, f.data); err != nil {
+			c.net.hold()
+			err := c.write(f)
+			for n := 1; err == nil && n < maxBurst && len(c.send) > 0; n++ {
+				err = c.write(<-c.send)
+			}
+			if rerr := c.net.release(); err != nil || rerr != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
 				return
 			}
@@ -273,23 +306,6 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
-}
-
-// encodeFrame wraps a Response in a Frame with the server's service and
-// method.
-func (s *Server) encodeFrame(seqID uint64, resp *improto.Response) ([]byte, error) {
-	payload, err := proto.Marshal(resp)
-	if err != nil {
-		return nil, err
-	}
-	return proto.Marshal(&improto.Frame{
-		Seqid:       proto.Uint64(seqID),
-		Logid:       proto.Uint64(uint64(s.cfg.Now().UnixMilli())),
-		Service:     proto.Int32(s.cfg.FrontierService),
-		Method:      proto.Int32(s.cfg.FrontierMethod),
-		PayloadType: proto.String("pb"),
-		Payload:     payload,
-	})
 }
 
 // hub knows which sockets each user has open.
@@ -339,13 +355,34 @@ type outbox struct{ pushes []push }
 
 // add queues a push of body under cmd to user.
 func (o *outbox) add(user int64, inbox int32, cmd improto.IMCMD, body *improto.ResponseBody, except *conn) {
-	o.pushes = append(o.pushes, push{user: user, except: except, resp: &improto.Response{
+	resp := pushResponse(inbox, cmd)
+	resp.Body = body
+	o.pushes = append(o.pushes, push{user: user, except: except, resp: resp})
+}
+
+// addNotify queues a push of a NewMessageNotify (ResponseBody field 500)
+// under cmd to user, without building a ResponseBody (encode.go).
+func (o *outbox) addNotify(user int64, inbox int32, cmd improto.IMCMD, n *improto.NewMessageNotify, except *conn) error {
+	resp := pushResponse(inbox, cmd)
+	if err := setBody(resp, fieldHasNewMessageNotify, n); err != nil {
+		return err
+	}
+	o.pushes = append(o.pushes, push{user: user, except: except, resp: resp})
+	return nil
+}
+
+// fieldHasNewMessageNotify is ResponseBody.has_new_message_notify, the
+// body of 500 and (improto README choice 14) 505.
+const fieldHasNewMessageNotify = 500
+
+// pushResponse is the envelope of a push: sequence id 0, status OK.
+func pushResponse(inbox int32, cmd improto.IMCMD) *improto.Response {
+	return &improto.Response{
 		Cmd:        proto.Int32(int32(cmd)),
 		SequenceId: proto.Int64(0),
 		StatusCode: proto.Int32(0),
 		InboxType:  proto.Int32(inbox),
-		Body:       body,
-	}})
+	}
 }
 
 // deliver encodes and enqueues pushes to the sockets online now. Users

@@ -101,10 +101,8 @@ func frameFuzzServer(t *testing.T) *Server {
 	}
 	setup := func(cmd improto.IMCMD, body proto.Message) {
 		t.Helper()
-		command, _ := improto.LookupCommand(cmd)
-		b, _ := command.NewRequestBody(body)
-		req := &improto.Request{Cmd: proto.Int32(int32(cmd)), Body: b}
-		if resp := s.execute(t.Context(), req, 1, nil); resp.GetStatusCode() != 0 {
+		req := &improto.Request{Cmd: proto.Int32(int32(cmd))}
+		if resp := s.execute(t.Context(), req, body, 1, nil); resp.GetStatusCode() != 0 {
 			t.Fatalf("setting up with %v: %v %q", cmd, resp.GetStatusCode(), resp.GetErrorDesc())
 		}
 	}
@@ -120,4 +118,49 @@ func frameFuzzServer(t *testing.T) *Server {
 		})
 	}
 	return s
+}
+
+// FuzzDecodeRequest holds decodeRequest to proto.Unmarshal of the Request
+// and Command.RequestBodyMessage: the same acceptance, envelope and body.
+func FuzzDecodeRequest(f *testing.F) {
+	send, _ := improto.LookupCommand(improto.IMCMD_SEND_MESSAGE)
+	body, _ := send.NewRequestBody(&improto.SendMessageRequestBody{ConversationId: proto.String("1"), Content: proto.String("hi"),
+		Ext: map[string]string{"k": "v"}})
+	both := proto.Clone(body).(*improto.RequestBody)
+	both.MessagesPerUserBody = &improto.MessagesPerUserRequestBody{Cursor: proto.Int64(3)}
+	for _, req := range []*improto.Request{
+		{Cmd: proto.Int32(100), SequenceId: proto.Int64(1), Token: proto.String("t"), Body: body},
+		{Cmd: proto.Int32(100), Body: both},
+		{Cmd: proto.Int32(200), Body: both},
+		{Cmd: proto.Int32(99999), Body: body},
+		{Cmd: proto.Int32(100)},
+	} {
+		b, err := proto.Marshal(req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(append(append([]byte(nil), b...), b...))
+	}
+	f.Add([]byte{0x42, 0x02, 0xa2, 0x06})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want := &improto.Request{}
+		wantErr := proto.Unmarshal(data, want)
+		req, body, err := decodeRequest(data)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("decodeRequest error %v, proto.Unmarshal error %v", err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		cmd, _ := improto.LookupCommand(improto.IMCMD(want.GetCmd()))
+		wantBody := cmd.RequestBodyMessage(want.GetBody())
+		if (body == nil) != (wantBody == nil) || (body != nil && !proto.Equal(body, wantBody)) {
+			t.Fatalf("body %v, want %v", body, wantBody)
+		}
+		want.Body = nil
+		if !proto.Equal(req, want) {
+			t.Fatalf("request %v, want %v", req, want)
+		}
+	})
 }

@@ -38,10 +38,11 @@ func requireServerID(id int64) error {
 // message as it is now (IMPROTO choice 16).
 func (s *Server) changeMessage(tx store.Tx, out *outbox, c *call, conv *convRecord, m *improto.MessageBody) error {
 	m.Version = proto.Int64(m.GetVersion() + 1)
-	if err := saveMessage(tx, m); err != nil {
+	encoded, err := saveMessage(tx, m)
+	if err != nil {
 		return err
 	}
-	return s.deliver(tx, out, c, conv, m, false)
+	return s.deliver(tx, out, c, conv, m, encoded, false)
 }
 
 // getMessageByID serves 211: one message as the caller may see it. An id

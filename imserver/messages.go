@@ -144,8 +144,14 @@ func loadMessageByID(tx store.Tx, conv *convRecord, serverID int64) (*improto.Me
 	return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "message %d not found in conversation %s", serverID, conv.ID)
 }
 
-func saveMessage(tx store.Tx, m *improto.MessageBody) error {
-	return putProto(tx, bucketMsg, key(m.GetConversationShortId(), m.GetIndexInConversation()), m)
+// saveMessage stores m and returns its encoding, which deliver pushes as
+// it is.
+func saveMessage(tx store.Tx, m *improto.MessageBody) ([]byte, error) {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return b, tx.Put(bucketMsg, key(m.GetConversationShortId(), m.GetIndexInConversation()), b)
 }
 
 // checkCanSend applies member mutes (2019) and conversation blocks (2020):
@@ -263,7 +269,8 @@ func (s *Server) appendMessage(tx store.Tx, out *outbox, c *call, conv *convReco
 	if nm.ref != nil && nm.ref.GetReferencedMessageId() != 0 {
 		m.ReferenceInfo = referenceInfo(tx, conv, nm.ref)
 	}
-	if err := saveMessage(tx, m); err != nil {
+	encoded, err := saveMessage(tx, m)
+	if err != nil {
 		return nil, err
 	}
 	if err := tx.Put(bucketMsgByID, key(serverID), append(key(conv.ShortID), key(conv.LastIndex)...)); err != nil {
@@ -277,7 +284,7 @@ func (s *Server) appendMessage(tx store.Tx, out *outbox, c *call, conv *convReco
 	if err := saveConv(tx, conv); err != nil {
 		return nil, err
 	}
-	return m, s.deliver(tx, out, c, conv, m, true)
+	return m, s.deliver(tx, out, c, conv, m, encoded, true)
 }
 
 // referenceInfo describes the message a new message quotes.
@@ -313,8 +320,9 @@ func referenceInfo(tx store.Tx, conv *convRecord, ref *improto.ReferencedMessage
 
 // deliver puts a new or changed message into every member's inbox and
 // pushes it to every socket of theirs (500), the sending one included.
+// encoded is m as saveMessage stored it.
 // Live chats have no inbox: joined members who are online get a 505 push.
-func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m *improto.MessageBody, isNew bool) error {
+func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m *improto.MessageBody, encoded []byte, isNew bool) error {
 	if conv.Type == typeLive {
 		return s.deliverLive(tx, out, c, conv, m)
 	}
@@ -331,8 +339,8 @@ func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m 
 		return err
 	}
 	entry := append(key(conv.ShortID), key(m.GetIndexInConversation())...)
-	// The message is the bulk of every push and the same for all: encode
-	// it once and attach the bytes to each recipient's notify as field 5
+	// The message is the bulk of every push and the same for all: its
+	// stored encoding is attached to each recipient's notify as field 5
 	// (message), which proto.Marshal writes out as it is.
 	var msgField []byte
 	for _, u := range users {
@@ -352,11 +360,7 @@ func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m 
 			continue // they find it in their inbox
 		}
 		if msgField == nil {
-			b, err := proto.Marshal(m)
-			if err != nil {
-				return err
-			}
-			msgField = protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), b)
+			msgField = protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), encoded)
 		}
 		notify := &improto.NewMessageNotify{
 			ConversationId:        proto.String(conv.ID),
@@ -371,7 +375,9 @@ func (s *Server) deliver(tx store.Tx, out *outbox, c *call, conv *convRecord, m 
 		// The socket that sent the message gets the push too: it carries
 		// the sender's next cursor, and without it the sender's client
 		// would see a gap at the next push and pull.
-		out.add(u, conv.Inbox, improto.IMCMD_NEW_MSG_NOTIFY, &improto.ResponseBody{HasNewMessageNotify: notify}, nil)
+		if err := out.addNotify(u, conv.Inbox, improto.IMCMD_NEW_MSG_NOTIFY, notify, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	handlers map[improto.IMCMD]handler
 	logID    atomic.Int64
+	sends    *sendLimits // nil when Config.SendRate is off
 
 	// writeMu serialises every state change with the pushes it causes, so
 	// that pushes leave in commit order and a user's inbox cursors arrive
@@ -68,6 +69,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.upgrader.Error = s.handshakeError
 	s.handlers = s.commandHandlers()
+	s.sends = newSendLimits(cfg.SendRate, cfg.SendBurst)
 	return s, nil
 }
 
@@ -162,8 +164,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			errStatus(improto.StatusCode_INVALID_REQUEST, "reading request body: %v", err)))
 		return
 	}
-	req := &improto.Request{}
-	if err := proto.Unmarshal(data, req); err != nil {
+	req, body, err := decodeRequest(data)
+	if err != nil {
 		s.writeHTTP(w, http.StatusBadRequest, failure(nil, int32(cmd.Cmd),
 			errStatus(improto.StatusCode_INVALID_REQUEST, "malformed Request: %v", err)))
 		return
@@ -178,7 +180,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeHTTP(w, http.StatusOK, failure(req, req.GetCmd(), err))
 		return
 	}
-	s.writeHTTP(w, http.StatusOK, s.execute(r.Context(), req, user, nil))
+	s.writeHTTP(w, http.StatusOK, s.execute(r.Context(), req, body, user, nil))
 }
 
 func (s *Server) writeHTTP(w http.ResponseWriter, status int, resp *improto.Response) {
@@ -224,8 +226,9 @@ type call struct {
 // commands that answer with a status only).
 type handler func(c *call) (proto.Message, error)
 
-// execute runs an authenticated request and builds its Response.
-func (s *Server) execute(ctx context.Context, req *improto.Request, user int64, from *conn) *improto.Response {
+// execute runs an authenticated request, whose command's body
+// decodeRequest read, and builds its Response.
+func (s *Server) execute(ctx context.Context, req *improto.Request, body proto.Message, user int64, from *conn) *improto.Response {
 	start := s.cfg.Now()
 	cmd, _ := improto.LookupCommand(improto.IMCMD(req.GetCmd()))
 	h := s.handlers[cmd.Cmd]
@@ -236,10 +239,12 @@ func (s *Server) execute(ctx context.Context, req *improto.Request, user int64, 
 	if req.GetInboxType() < 0 {
 		return failure(req, req.GetCmd(), errStatus(improto.StatusCode_INVALID_REQUEST, "inbox_type %d is negative", req.GetInboxType()))
 	}
-	body := cmd.RequestBodyMessage(req.GetBody())
 	if body == nil {
 		return failure(req, req.GetCmd(), errStatus(improto.StatusCode_INVALID_REQUEST,
 			"missing body: %v carries its body in RequestBody field %d", cmd.Cmd, cmd.BodyField))
+	}
+	if resp := s.checkSendRate(req, user); resp != nil {
+		return resp
 	}
 	c := &call{ctx: ctx, user: user, inbox: req.GetInboxType(), cmd: cmd, req: req, body: body, conn: from, now: start}
 	out, err := s.safeCall(h, c)
@@ -263,12 +268,10 @@ func (s *Server) execute(ctx context.Context, req *improto.Request, user int64, 
 		ServerExecutionEndTime: proto.Int64(s.cfg.Now().UnixMilli()),
 	}
 	if out != nil {
-		body, ok := cmd.NewResponseBody(out)
-		if !ok {
-			s.log.Error("imserver: handler returned the wrong body type", "cmd", cmd.Cmd.String())
+		if err := setBody(resp, cmd.BodyField, out); err != nil {
+			s.log.Error("imserver: handler returned the wrong body type", "cmd", cmd.Cmd.String(), "err", err)
 			return failure(req, req.GetCmd(), errStatus(improto.StatusCode_INTERNAL_ERROR, "internal error"))
 		}
-		resp.Body = body
 	}
 	return resp
 }

@@ -43,7 +43,7 @@ func (m *Memory) Update(fn func(Tx) error) (err error) {
 	if m.closed {
 		return ErrClosed
 	}
-	tx := &memTx{m: m, writable: true}
+	tx := &memTx{m: m, writable: true, undo: make([]undoEntry, 0, 16)}
 	defer func() {
 		if p := recover(); p != nil {
 			tx.rollback()
@@ -115,10 +115,11 @@ func (tx *memTx) Put(bucket string, key, value []byte) error {
 		t = btree.NewG(16, lessPair)
 		tx.m.buckets[bucket] = t
 	}
-	p := pair{key: bytes.Clone(key), value: bytes.Clone(value)}
-	if p.value == nil {
-		p.value = []byte{}
-	}
+	// One allocation holds both copies: a send writes about ten pairs.
+	b := make([]byte, len(key)+len(value))
+	copy(b, key)
+	copy(b[len(key):], value)
+	p := pair{key: b[:len(key):len(key)], value: b[len(key):]}
 	old, had := t.ReplaceOrInsert(p)
 	if !had {
 		old = pair{key: p.key}

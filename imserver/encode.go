@@ -1,0 +1,157 @@
+package imserver
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/imbot-go/imbot/improto"
+)
+
+// This file encodes responses and frames straight to bytes. A ResponseBody
+// is a struct with a pointer for every command (over a kilobyte), and proto
+// walks all of them to marshal the one that is set; a response or push
+// carries exactly one body, so the server writes the body field by hand
+// and hands proto only the body itself.
+
+// Field numbers of the envelopes (improto/im.proto, frame.proto).
+const (
+	fieldRequestBody  = 8 // Request.body
+	fieldResponseBody = 6 // Response.body
+
+	fieldFrameSeqID       = 1
+	fieldFrameLogID       = 2
+	fieldFrameService     = 3
+	fieldFrameMethod      = 4
+	fieldFramePayloadType = 7
+	fieldFramePayload     = 8
+)
+
+var (
+	requestBodyFields  = (&improto.RequestBody{}).ProtoReflect().Descriptor().Fields()
+	responseBodyFields = (&improto.ResponseBody{}).ProtoReflect().Descriptor().Fields()
+)
+
+// decodeRequest decodes a Request and its command's body without building
+// a RequestBody: the Request it returns has no body, and body is nil when
+// the command has none or the request does not carry it. It accepts what
+// proto.Unmarshal accepts (FuzzDecodeRequest).
+func decodeRequest(data []byte) (req *improto.Request, body proto.Message, err error) {
+	env, bodies, err := splitFields(data, fieldRequestBody)
+	if err != nil {
+		return nil, nil, err
+	}
+	req = &improto.Request{}
+	if err := proto.Unmarshal(env, req); err != nil {
+		return nil, nil, err
+	}
+	cmd, _ := improto.LookupCommand(improto.IMCMD(req.GetCmd()))
+	var mt protoreflect.MessageType
+	if fd := requestBodyFields.ByNumber(cmd.BodyField); cmd.BodyField != 0 && fd != nil && fd.Message() != nil {
+		mt, _ = protoregistry.GlobalTypes.FindMessageByName(fd.Message().FullName())
+	}
+	for _, b := range bodies {
+		num := cmd.BodyField
+		if mt == nil {
+			num = 0 // no body to look for: proto checks all of it
+		}
+		rest, values, err := splitFields(b, num)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(rest) > 0 {
+			if err := proto.Unmarshal(rest, &improto.RequestBody{}); err != nil {
+				return nil, nil, err
+			}
+		}
+		for _, v := range values {
+			if body == nil {
+				body = mt.New().Interface()
+			}
+			if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(v, body); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return req, body, nil
+}
+
+// splitFields separates the length-delimited occurrences of field num from
+// the other fields of an encoded message; num 0 separates nothing.
+func splitFields(b []byte, num protowire.Number) (rest []byte, values [][]byte, err error) {
+	for len(b) > 0 {
+		n0, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || n0 > protowire.MaxValidNumber {
+			return nil, nil, fmt.Errorf("malformed field tag")
+		}
+		field := b
+		b = b[n:]
+		if n0 == num && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, nil, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			values = append(values, v)
+			continue
+		}
+		n = protowire.ConsumeFieldValue(n0, typ, b)
+		if n < 0 {
+			return nil, nil, fmt.Errorf("field %d: %w", n0, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if len(values) == 0 && len(rest) == 0 && len(b) == 0 {
+			return field, nil, nil // the whole message is other fields: no copy
+		}
+		rest = append(rest, field[:len(field)-len(b)]...)
+	}
+	return rest, values, nil
+}
+
+// setBody attaches msg to resp as its body at ResponseBody field num: the
+// bytes proto.Marshal would write for resp.Body = &ResponseBody{<num>:
+// msg}, kept as resp's unknown field 6. It fails when field num of
+// ResponseBody does not hold msg's type.
+func setBody(resp *improto.Response, num protowire.Number, msg proto.Message) error {
+	fd := responseBodyFields.ByNumber(num)
+	if fd == nil || fd.Message() == nil || fd.Message().FullName() != msg.ProtoReflect().Descriptor().FullName() {
+		return fmt.Errorf("imserver: %T is not ResponseBody field %d", msg, num)
+	}
+	size := proto.Size(msg)
+	inner := protowire.SizeTag(num) + protowire.SizeBytes(size)
+	b := make([]byte, 0, protowire.SizeTag(fieldResponseBody)+protowire.SizeBytes(inner))
+	b = protowire.AppendTag(b, fieldResponseBody, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(inner))
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, msg)
+	if err != nil {
+		return err
+	}
+	resp.Body = nil
+	resp.ProtoReflect().SetUnknown(b)
+	return nil
+}
+
+// encodeFrame wraps a Response in a Frame with the server's service and
+// method, encoding both in one buffer.
+func (s *Server) encodeFrame(seqID uint64, resp *improto.Response) ([]byte, error) {
+	size := proto.Size(resp)
+	b := make([]byte, 0, size+64)
+	b = protowire.AppendTag(b, fieldFrameSeqID, protowire.VarintType)
+	b = protowire.AppendVarint(b, seqID)
+	b = protowire.AppendTag(b, fieldFrameLogID, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(s.cfg.Now().UnixMilli()))
+	b = protowire.AppendTag(b, fieldFrameService, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(int64(s.cfg.FrontierService))) // int32: sign-extended, as proto writes it
+	b = protowire.AppendTag(b, fieldFrameMethod, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(int64(s.cfg.FrontierMethod)))
+	b = protowire.AppendTag(b, fieldFramePayloadType, protowire.BytesType)
+	b = protowire.AppendString(b, "pb")
+	b = protowire.AppendTag(b, fieldFramePayload, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, resp)
+}

@@ -1,0 +1,118 @@
+package imserver
+
+import (
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/imbot-go/imbot/improto"
+)
+
+// This file holds the server's rate limits: requests per socket
+// (Config.RequestRate) and message sends per user (Config.SendRate). A
+// request over either is answered TOO_MANY_REQUESTS with the
+// improto.HeaderRetryAfterMs header: how long until it would pass.
+
+// reserveDelay takes a token from lim at now and returns zero, or, when
+// there is none, takes nothing and returns how long until there is one.
+func reserveDelay(lim *rate.Limiter, now time.Time) time.Duration {
+	r := lim.ReserveN(now, 1)
+	if !r.OK() {
+		return time.Duration(math.MaxInt64) // a burst of 0: never
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
+}
+
+// tooManyRequests answers req with TOO_MANY_REQUESTS and the retry hint:
+// wait, in whole milliseconds, rounded up so that a client that waits
+// exactly the hint finds its token.
+func tooManyRequests(req *improto.Request, wait time.Duration, format string, args ...any) *improto.Response {
+	resp := failure(req, req.GetCmd(), errStatus(improto.StatusCode_TOO_MANY_REQUESTS, format, args...))
+	ms := max(1, (wait+time.Millisecond-1)/time.Millisecond)
+	resp.Headers = map[string]string{improto.HeaderRetryAfterMs: strconv.FormatInt(int64(ms), 10)}
+	return resp
+}
+
+// sendLimits bounds message sends per user with a token bucket each
+// (Config.SendRate and SendBurst). A user's bucket is made at their first
+// send and forgotten once it is full again, when it is no different from
+// a new one: the map holds only users who sent recently.
+type sendLimits struct {
+	limit rate.Limit
+	burst int
+	// refill is how long an empty bucket takes to fill: the age past which
+	// sweep finds a bucket full.
+	refill time.Duration
+
+	mu    sync.Mutex
+	users map[int64]*rate.Limiter
+	sweep time.Time // when to next forget full buckets
+}
+
+func newSendLimits(perSecond float64, burst int) *sendLimits {
+	if perSecond <= 0 {
+		return nil // off
+	}
+	return &sendLimits{
+		limit:  rate.Limit(perSecond),
+		burst:  burst,
+		refill: time.Duration(float64(burst) / perSecond * float64(time.Second)),
+		users:  make(map[int64]*rate.Limiter),
+	}
+}
+
+// isSend reports the commands SendRate limits: sends to a conversation
+// (100) and to a live chat (2007).
+func isSend(cmd improto.IMCMD) bool {
+	return cmd == improto.IMCMD_SEND_MESSAGE || cmd == improto.IMCMD_BROADCAST_SEND_MESSAGE
+}
+
+// wait takes a send token of user at now; when there is none it returns
+// how long until there is one. A nil sendLimits lets everything through.
+func (l *sendLimits) wait(user int64, now time.Time) time.Duration {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !now.Before(l.sweep) {
+		for u, lim := range l.users {
+			if lim.TokensAt(now) >= float64(l.burst) {
+				delete(l.users, u)
+			}
+		}
+		l.sweep = now.Add(max(l.refill, time.Minute))
+	}
+	lim := l.users[user]
+	if lim == nil {
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.users[user] = lim
+	}
+	return reserveDelay(lim, now)
+}
+
+// tracked returns how many users' buckets are kept, for tests.
+func (l *sendLimits) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.users)
+}
+
+// checkSendRate answers a send over the user's SendRate, or returns nil.
+func (s *Server) checkSendRate(req *improto.Request, user int64) *improto.Response {
+	if !isSend(improto.IMCMD(req.GetCmd())) {
+		return nil
+	}
+	wait := s.sends.wait(user, s.cfg.Now())
+	if wait == 0 {
+		return nil
+	}
+	return tooManyRequests(req, wait, "user %d sends more than %g messages per second (burst %d)", user, s.cfg.SendRate, s.cfg.SendBurst)
+}
