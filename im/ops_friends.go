@@ -22,7 +22,8 @@ const friendStatusKey = "friend_status"
 // SendFriendApply asks user to to become friends (2046), with ext stored on
 // the apply, and returns the apply; to gets OnFriendApplyReceived. When to
 // already has an apply waiting for this user, applying back accepts it:
-// the two become friends and the answer is that apply, agreed.
+// the two become friends, both users' clients (this one included) get
+// OnFriendAdded, and the answer is that apply, agreed.
 //
 // Already friends: ErrAlreadyFriends and no apply. An apply of this user to
 // to still waiting: ErrDuplicateApply, returned with that apply. Both are
@@ -154,11 +155,9 @@ func applyPage(list []*improto.ApplyUserInfo, more bool, next int64) *FriendAppl
 
 // ReplyFriendApply answers the waiting applies of applicants to this user
 // (2049): accepting makes them friends, and each applicant gets
-// OnFriendApplyReplied and OnFriendAdded. This user's other devices get
-// OnFriendAdded too; the client that replied learns it from the answer
-// (the server does not push to the socket a request came on), so it does
-// not get OnFriendAdded for the friends it accepted. It returns the applies answered, as
-// they are now, and the applicants who had no apply waiting.
+// OnFriendApplyReplied and OnFriendAdded. This user's clients, the one
+// that replied included, get OnFriendAdded too. It returns the applies
+// answered, as they are now, and the applicants who had no apply waiting.
 func (c *Client) ReplyFriendApply(ctx context.Context, attitude ReplyFriendAttitude, applicants ...UserID) (answered []*FriendApply, failed []UserID, err error) {
 	body, err := callBody[*improto.ReplyFriendApplyResponseBody](ctx, c, improto.IMCMD_REPLY_FRIEND_APPLY, &improto.ReplyFriendApplyRequestBody{
 		UserId:   userIDsToProto(applicants),
@@ -220,7 +219,8 @@ func (c *Client) AllFriends(ctx context.Context, pageSize int) iter.Seq2[*Friend
 }
 
 // DeleteFriends ends this user's friendship with users, on both sides
-// (2051); each of them gets OnFriendRemoved. Users who were not friends
+// (2051); each of them, and this user's clients (this one included), get
+// OnFriendRemoved. Users who were not friends
 // come back in failed. Past applies stay, so either side may apply again.
 func (c *Client) DeleteFriends(ctx context.Context, users ...UserID) (failed []UserID, err error) {
 	body, err := callBody[*improto.DeleteFriendResponseBody](ctx, c, improto.IMCMD_DELETE_FRIEND, &improto.DeleteFriendRequestBody{

@@ -708,9 +708,11 @@ func TestOpsFriends(t *testing.T) {
 	s := newServer(t)
 	a := s.unstarted(1)
 	replied, added := opsEvents(a.OnFriendApplyReplied), opsEvents(a.OnFriendAdded)
+	ownApply := opsEvents(a.OnFriendApplyReceived) // a's own apply is not one a received
 	opsOnline(t, a)
 	b := s.unstarted(2)
 	received, removed := opsEvents(b.OnFriendApplyReceived), opsEvents(b.OnFriendRemoved)
+	acceptedByB, ownReply := opsEvents(b.OnFriendAdded), opsEvents(b.OnFriendApplyReplied)
 	opsOnline(t, b)
 	c := s.client(3, opsNoSocket)
 	cx := ctx(t)
@@ -753,6 +755,14 @@ func TestOpsFriends(t *testing.T) {
 	}
 	if ev := opsWait(t, added, "the new friend at user 1", nil); ev.Friend.UserID != 2 {
 		t.Fatalf("added = %+v", ev.Friend)
+	}
+	// The client that accepted hears of its new friend too; neither side
+	// takes the other's half of the exchange for its own.
+	if ev := opsWait(t, acceptedByB, "the new friend at user 2, who accepted", nil); ev.Friend.UserID != 1 {
+		t.Fatalf("added at user 2 = %+v", ev.Friend)
+	}
+	if len(ownApply) != 0 || len(ownReply) != 0 {
+		t.Fatalf("user 1 got its own apply as received (%d), user 2 its own answer as replied (%d)", len(ownApply), len(ownReply))
 	}
 	_, err = a.SendFriendApply(cx, 2, nil)
 	opsIs(t, err, im.ErrAlreadyFriends, "applying to a friend")

@@ -462,11 +462,19 @@ func diffMembers(prev, cur *Conversation) (added, removed []UserID) {
 
 // applyFriend turns a friend push into its event.
 func (s *syncer) applyFriend(ctx context.Context, n *improto.NewFriendMessageNotify) {
+	// The server pushes an apply and its answer to both users' sockets,
+	// the acting one included: each event goes only to the side it names
+	// (an apply to the user asked, an answer to the applicant).
+	me := s.c.opts.UserID
 	switch improto.FriendMessageType(n.GetMessageType()) {
 	case improto.FriendMessageType_SendApply:
-		emit(ctx, &s.out, kindFriendApplyReceived, FriendApplyEvent{Apply: friendApplyFromProto(n.GetApply())})
+		if a := friendApplyFromProto(n.GetApply()); a.ToUserID == me {
+			emit(ctx, &s.out, kindFriendApplyReceived, FriendApplyEvent{Apply: a})
+		}
 	case improto.FriendMessageType_ReplyApply:
-		emit(ctx, &s.out, kindFriendApplyReplied, FriendApplyEvent{Apply: friendApplyFromProto(n.GetApply())})
+		if a := friendApplyFromProto(n.GetApply()); a.FromUserID == me {
+			emit(ctx, &s.out, kindFriendApplyReplied, FriendApplyEvent{Apply: a})
+		}
 	case improto.FriendMessageType_AddFriend:
 		emit(ctx, &s.out, kindFriendAdded, FriendEvent{Friend: friendFromProto(n.GetFriend())})
 	case improto.FriendMessageType_DeleteFriend:
