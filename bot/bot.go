@@ -415,24 +415,17 @@ serve:
 // as Options.Retry says; reports its final error; and commits the
 // event's progress unless shutdown cut the handler off.
 func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
-	log := b.log.With("event", ev.Kind.String())
-	if ev.ConversationRef.ID != "" {
-		log = log.With("conversation", string(ev.ConversationRef.ID))
-	}
-	if ev.Message != nil {
-		log = log.With("message", int64(ev.Message.ServerID))
-	}
 	taken := &takenMessages{}
 	var c *Context
 	var err error
 	for attempt := 1; ; attempt++ {
-		c = &Context{Event: ev, ctx: ctx, bot: b, log: log, sends: new(atomic.Int64), taken: taken}
+		c = &Context{Event: ev, ctx: ctx, bot: b, sends: new(atomic.Int64), taken: taken}
 		err = runHandler(h, c)
 		if err == nil || ctx.Err() != nil || attempt >= b.opts.Retry.Attempts || !retryable(err) {
 			break
 		}
 		wait := b.opts.Retry.backoff(attempt)
-		log.Warn("bot: handler failed; retrying", "attempt", attempt, "in", wait, "err", err)
+		c.Logger().Warn("bot: handler failed; retrying", "attempt", attempt, "in", wait, "err", err)
 		if !sleep(ctx, wait) {
 			break
 		}
@@ -444,7 +437,7 @@ func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 		}
 	}
 	if err := b.track.finish(context.WithoutCancel(ctx), &ev, taken.list()); err != nil {
-		log.Error("bot: progress not saved; the event will be handled again after a restart", "err", err)
+		c.Logger().Error("bot: progress not saved; the event will be handled again after a restart", "err", err)
 	}
 }
 

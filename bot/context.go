@@ -76,8 +76,24 @@ func (c *Context) Client() *im.Client {
 	return c.bot.client
 }
 
-// Logger returns a logger carrying the event's conversation and message.
-func (c *Context) Logger() *slog.Logger { return c.log }
+// Logger returns the bot's logger carrying the event's kind,
+// conversation and message. It is made on first use: most events are
+// handled without logging.
+func (c *Context) Logger() *slog.Logger {
+	if c.log == nil {
+		ev := &c.Event
+		attrs := make([]any, 0, 6)
+		attrs = append(attrs, "event", ev.Kind.String())
+		if ev.ConversationRef.ID != "" {
+			attrs = append(attrs, "conversation", string(ev.ConversationRef.ID))
+		}
+		if ev.Message != nil {
+			attrs = append(attrs, "message", int64(ev.Message.ServerID))
+		}
+		c.log = c.bot.log.With(attrs...)
+	}
+	return c.log
+}
 
 // FromUser reports whether the event is a new message from someone other
 // than the bot. A bot receives its own messages like every member's, and
