@@ -651,32 +651,12 @@ func decodeNotify(bodies [][]byte) (*messageNotify, error) {
 	return n, nil
 }
 
-// Envelope fields the client writes and reads by hand.
-const fieldRequestBody = 8 // Request.body
+var responseBodyFields = (&improto.ResponseBody{}).ProtoReflect().Descriptor().Fields()
 
-var (
-	requestBodyFields  = (&improto.RequestBody{}).ProtoReflect().Descriptor().Fields()
-	responseBodyFields = (&improto.ResponseBody{}).ProtoReflect().Descriptor().Fields()
-)
-
-// setRequestBody attaches msg to req as its body at RequestBody field num:
-// the bytes proto.Marshal would write for req.Body = &RequestBody{<num>:
-// msg}, kept as req's unknown field 8. A RequestBody holds a pointer per
-// command (over a kilobyte) that proto walks whole; a request has one.
-// It fails when field num does not hold msg's type.
+// setRequestBody attaches msg to req as its body at RequestBody field num
+// (improto.AppendRequestBody), kept as req's unknown fields.
 func setRequestBody(req *improto.Request, num protowire.Number, msg proto.Message) error {
-	fd := requestBodyFields.ByNumber(num)
-	if fd == nil || fd.Message() == nil || fd.Message().FullName() != msg.ProtoReflect().Descriptor().FullName() {
-		return fmt.Errorf("%T is not RequestBody field %d", msg, num)
-	}
-	size := proto.Size(msg)
-	inner := protowire.SizeTag(num) + protowire.SizeBytes(size)
-	b := make([]byte, 0, protowire.SizeTag(fieldRequestBody)+protowire.SizeBytes(inner))
-	b = protowire.AppendTag(b, fieldRequestBody, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(inner))
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(size))
-	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, msg)
+	b, err := improto.AppendRequestBody(nil, num, msg)
 	if err != nil {
 		return err
 	}
