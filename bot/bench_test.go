@@ -13,10 +13,15 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver"
 	"github.com/imbot-go/imbot/imtest"
 	"github.com/imbot-go/imbot/internal/baseline"
+	"github.com/imbot-go/imbot/internal/rawclient"
 )
 
 const benchBot im.UserID = 100
@@ -39,39 +44,124 @@ func benchServer(b *testing.B) *imtest.Server {
 	return s
 }
 
+// wireUser is a user speaking the protocol on a bare gorilla socket, on
+// the caller's goroutine, as the bare baselines' clients do: the load
+// generator of the echo benchmarks costs what theirs cost, so that the
+// ratio measures the server and the bot. (The im client's own costs have
+// their benchmarks in package im; the "im-user" runs include them.)
+type wireUser struct {
+	ws    *websocket.Conn
+	token string
+	seq   int64
+	conv  im.ConversationRef
+	ids   string // makes client message ids unique to this socket
+}
+
+func newWireUser(b *testing.B, s *imtest.Server, id im.UserID, conv im.ConversationRef) *wireUser {
+	token := s.Token(id)
+	url := rawclient.FrontierURL(s.URL(), token, s.AppID(), imserver.DefaultFPID, imserver.DefaultAppKey, "bench",
+		imserver.AccessKey(imserver.DefaultFPID, imserver.DefaultAppKey, "bench"))
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ws.Close() })
+	return &wireUser{ws: ws, token: token, conv: conv, ids: fmt.Sprintf("bench-%p-", ws)}
+}
+
+// echo sends text and reads frames until the bot's reply is pushed.
+func (u *wireUser) echo(b *testing.B, text string) {
+	u.seq++
+	req, err := rawclient.Request(improto.IMCMD_SEND_MESSAGE, u.seq, u.token, 0, &improto.SendMessageRequestBody{
+		ConversationId: proto.String(string(u.conv.ID)), ConversationShortId: proto.Int64(int64(u.conv.ShortID)),
+		ConversationType: proto.Int32(int32(u.conv.Type)), MessageType: proto.Int32(int32(im.MessageTypeText)),
+		Content: proto.String(im.TextContent(text)), ClientMessageId: proto.String(u.ids + fmt.Sprint(u.seq))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame, err := proto.Marshal(&improto.Frame{Seqid: proto.Uint64(uint64(u.seq)), Logid: proto.Uint64(1), Service: proto.Int32(2),
+		Method: proto.Int32(1), PayloadType: proto.String("pb"), Payload: payload})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := u.ws.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		_, data, err := u.ws.ReadMessage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var f improto.Frame
+		var resp improto.Response
+		if err := proto.Unmarshal(data, &f); err != nil {
+			b.Fatal(err)
+		}
+		if err := proto.Unmarshal(f.GetPayload(), &resp); err != nil {
+			b.Fatal(err)
+		}
+		if f.GetSeqid() != 0 {
+			if resp.GetStatusCode() != 0 {
+				b.Fatalf("send: status %d %s", resp.GetStatusCode(), resp.GetErrorDesc())
+			}
+			continue
+		}
+		if m := resp.GetBody().GetHasNewMessageNotify().GetMessage(); m.GetSender() == int64(benchBot) {
+			return
+		}
+	}
+}
+
 // BenchmarkEchoLatency measures user sends → server → bot handler → reply
 // → user, one message at a time, interleaved with a bare round trip of a
-// frame of the same size.
+// frame of the same size. The user is a wire-level client (wireUser), or
+// with "im-user" an im.Client through imtest's helpers.
 func BenchmarkEchoLatency(b *testing.B) {
 	s := benchServer(b)
-	u := s.NewUser(b, 1)
-	conv := u.CreateSingle(b, benchBot)
 	echo := baseline.Dial(b, baseline.EchoServer(b))
 	frame := make([]byte, 200) // about a send request's frame
-	var bare, round []time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		start := time.Now()
-		if err := echo.WriteMessage(websocket.BinaryMessage, frame); err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := echo.ReadMessage(); err != nil {
-			b.Fatal(err)
-		}
-		bare = append(bare, time.Since(start))
+	measure := func(b *testing.B, round func(i int)) {
+		var bare, echoes []time.Duration
+		b.ResetTimer()
+		for i := range b.N {
+			start := time.Now()
+			if err := echo.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := echo.ReadMessage(); err != nil {
+				b.Fatal(err)
+			}
+			bare = append(bare, time.Since(start))
 
-		start = time.Now()
-		u.Send(b, conv, fmt.Sprint("ping ", i))
-		u.WaitReply(b, conv)
-		round = append(round, time.Since(start))
+			start = time.Now()
+			round(i)
+			echoes = append(echoes, time.Since(start))
+		}
+		b.StopTimer()
+		for _, p := range []float64{50, 99} {
+			bp, ep := baseline.Percentile(bare, p), baseline.Percentile(echoes, p)
+			b.ReportMetric(float64(bp.Microseconds()), fmt.Sprintf("bare-p%g-µs", p))
+			b.ReportMetric(float64(ep.Microseconds()), fmt.Sprintf("echo-p%g-µs", p))
+			b.ReportMetric(float64(ep)/float64(bp), fmt.Sprintf("p%g-ratio", p))
+		}
 	}
-	b.StopTimer()
-	for _, p := range []float64{50, 99} {
-		bp, ep := baseline.Percentile(bare, p), baseline.Percentile(round, p)
-		b.ReportMetric(float64(bp.Microseconds()), fmt.Sprintf("bare-p%g-µs", p))
-		b.ReportMetric(float64(ep.Microseconds()), fmt.Sprintf("echo-p%g-µs", p))
-		b.ReportMetric(float64(ep)/float64(bp), fmt.Sprintf("p%g-ratio", p))
-	}
+	b.Run("wire-user", func(b *testing.B) {
+		u := s.NewUser(b, 1)
+		w := newWireUser(b, s, 1, u.CreateSingle(b, benchBot))
+		measure(b, func(i int) { w.echo(b, fmt.Sprint("ping ", i)) })
+	})
+	b.Run("im-user", func(b *testing.B) {
+		u := s.NewUser(b, 2)
+		conv := u.CreateSingle(b, benchBot)
+		measure(b, func(i int) {
+			u.Send(b, conv, fmt.Sprint("ping ", i))
+			u.WaitReply(b, conv)
+		})
+	})
 }
 
 // BenchmarkEchoThroughput measures sustained echo with 100 users, each in
@@ -103,7 +193,14 @@ func BenchmarkEchoThroughput(b *testing.B) {
 		wg.Wait()
 		b.ReportMetric(float64(per*users)/b.Elapsed().Seconds(), "echoes/s")
 	}
-	b.Run("bot", func(b *testing.B) {
+	b.Run("bot-wire-users", func(b *testing.B) {
+		ws := make([]*wireUser, users)
+		for i, p := range ps {
+			ws[i] = newWireUser(b, s, p.u.ID(), p.conv)
+		}
+		run(b, func(i int) { ws[i].echo(b, "ping") })
+	})
+	b.Run("bot-im-users", func(b *testing.B) {
 		run(b, func(i int) {
 			ps[i].u.SendMessage(b, ps[i].conv, im.OutgoingMessage{Content: im.TextContent("ping")})
 			ps[i].u.WaitReply(b, ps[i].conv)
