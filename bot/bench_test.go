@@ -6,6 +6,7 @@ package bot_test
 //	go test -run XXX -bench . -benchtime 2000x ./bot/
 
 import (
+	"crypto/rand"
 	"fmt"
 	"sync"
 	"testing"
@@ -66,7 +67,7 @@ func newWireUser(b *testing.B, s *imtest.Server, id im.UserID, conv im.Conversat
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ws.Close() })
-	return &wireUser{ws: ws, token: token, conv: conv, ids: fmt.Sprintf("bench-%p-", ws)}
+	return &wireUser{ws: ws, token: token, conv: conv, ids: rand.Text() + "-"}
 }
 
 // echo sends text and reads frames until the bot's reply is pushed.
