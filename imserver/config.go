@@ -29,7 +29,8 @@ type Config struct {
 	AppSecret string
 	// Store holds the server's state. Required: store.NewMemory() for
 	// tests, bolt.Open for a server that must survive restarts. The server
-	// does not close it.
+	// does not close it, and must be its only writer: it keeps the records
+	// every send reads decoded in memory, in step with its own writes.
 	Store store.Store
 
 	// FrontierService, FrontierMethod, FPID and AppKey are the Frontier

@@ -69,17 +69,32 @@ func loadConv(tx store.Tx, inbox int32, id string, shortID int64) (*convRecord, 
 	if id == "" && shortID == 0 {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "conversation_id or conversation_short_id is required")
 	}
+	cache := cacheOf(tx)
 	if shortID == 0 {
-		v := tx.Get(bucketConvByID, key(inbox, id))
-		if len(v) != 8 {
-			return nil, errNotFound(id, 0)
+		if cache != nil {
+			shortID = cache.convIDs[convName{inbox, id}]
 		}
-		shortID = int64At(v, 0)
+		if shortID == 0 {
+			v := tx.Get(bucketConvByID, key(inbox, id))
+			if len(v) != 8 {
+				return nil, errNotFound(id, 0)
+			}
+			shortID = int64At(v, 0)
+		}
 	}
 	var conv convRecord
-	ok, err := getRecord(tx, bucketConv, key(shortID), &conv)
-	if err != nil {
-		return nil, err
+	ok := false
+	if cache != nil {
+		conv, ok = cache.cachedConv(shortID)
+	}
+	if !ok {
+		var err error
+		if ok, err = getRecord(tx, bucketConv, key(shortID), &conv); err != nil {
+			return nil, err
+		}
+		if ok && cache != nil {
+			cache.setConv(&conv)
+		}
 	}
 	if !ok || conv.Inbox != inbox || (id != "" && conv.ID != id) {
 		return nil, errNotFound(id, shortID)
@@ -88,7 +103,13 @@ func loadConv(tx store.Tx, inbox int32, id string, shortID int64) (*convRecord, 
 }
 
 func saveConv(tx store.Tx, conv *convRecord) error {
-	return putRecord(tx, bucketConv, key(conv.ShortID), conv)
+	if err := putRecord(tx, bucketConv, key(conv.ShortID), conv); err != nil {
+		return err
+	}
+	if cache := cacheOf(tx); cache != nil {
+		cache.setConv(conv)
+	}
+	return nil
 }
 
 // convCheck is a condition a command puts on the conversation it names
@@ -127,6 +148,28 @@ func memberConv(tx store.Tx, c *call, id string, shortID int64, checks ...convCh
 	return conv, p, nil
 }
 
+// senderConv is memberConv for a send, which needs only the sender's
+// memberState: from the cache of the member list when tx has one.
+func senderConv(tx store.Tx, c *call, id string, shortID int64, checks ...convCheck) (*convRecord, memberState, error) {
+	conv, err := loadChecked(tx, c, id, shortID, checks...)
+	if err != nil {
+		return nil, memberState{}, err
+	}
+	ms, _, err := cachedMembers(tx, conv.ShortID)
+	if err != nil {
+		return nil, memberState{}, err
+	}
+	self, ok := ms[c.user]
+	if !ok {
+		return nil, memberState{}, errNotMember(conv, c.user)
+	}
+	return conv, self, nil
+}
+
+func errNotMember(conv *convRecord, user int64) error {
+	return errStatus(improto.StatusCode_USER_NOT_IN_GROUP, "user %d is not a member of conversation %s", user, conv.ID)
+}
+
 // member returns user's Participant record in conv, or nil.
 func member(tx store.Tx, shortID, user int64) (*improto.Participant, error) {
 	return findProto[*improto.Participant](tx, bucketMember, key(shortID, user))
@@ -139,7 +182,7 @@ func requireMember(tx store.Tx, conv *convRecord, user int64) (*improto.Particip
 		return nil, err
 	}
 	if p == nil {
-		return nil, errStatus(improto.StatusCode_USER_NOT_IN_GROUP, "user %d is not a member of conversation %s", user, conv.ID)
+		return nil, errNotMember(conv, user)
 	}
 	return p, nil
 }
@@ -163,8 +206,13 @@ func membersFrom(tx store.Tx, shortID, from int64, visit func(p *improto.Partici
 	return walkProtos(tx.Ascend, bucketMember, key(shortID, from), prefixEnd(key(shortID)), visit)
 }
 
-// memberIDs returns the user ids of conv's participants.
+// memberIDs returns the user ids of conv's participants, in order. The
+// slice may be the cache's: read it only (appending copies it).
 func memberIDs(tx store.Tx, shortID int64) ([]int64, error) {
+	if cacheOf(tx) != nil {
+		_, ids, err := cachedMembers(tx, shortID)
+		return ids, err
+	}
 	var ids []int64
 	err := members(tx, shortID, func(p *improto.Participant) bool {
 		ids = append(ids, p.GetUserId())

@@ -105,5 +105,8 @@
 //
 // State lives in a [store.Store]: store.NewMemory for tests, bolt.Open for a
 // server that must survive restarts. An acknowledged write is committed
-// before its response leaves.
+// before its response leaves. The records every send reads (conversation,
+// members, mute, inbox cursors, counters) are also kept decoded in memory,
+// updated by the writes of the server's own transactions and dropped when
+// one rolls back, so the server must be its store's only writer.
 package imserver

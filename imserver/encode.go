@@ -1,6 +1,7 @@
 package imserver
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -134,6 +135,35 @@ func setBody(resp *improto.Response, num protowire.Number, msg proto.Message) er
 	resp.Body = nil
 	resp.ProtoReflect().SetUnknown(b)
 	return nil
+}
+
+// bodyHeadroom is the room newEncodedBody leaves in front of a body for
+// the field headers attachEncoded writes there: the tag and length of
+// Response.body, then of the body's field (its number fits in three
+// bytes, a length in ten).
+const bodyHeadroom = 1 + binary.MaxVarintLen64 + 3 + binary.MaxVarintLen64
+
+// newEncodedBody returns a buffer for a handler to append its body's
+// encoding to, of size bytes, and then to put in call.encoded.
+func newEncodedBody(size int) []byte {
+	return make([]byte, bodyHeadroom, bodyHeadroom+size)
+}
+
+// attachEncoded is setBody for a body its handler encoded itself (a page
+// of stored messages): the headers go into the buffer's headroom, so the
+// body is not copied.
+func attachEncoded(resp *improto.Response, num protowire.Number, buf []byte) {
+	body := buf[bodyHeadroom:]
+	inner := protowire.SizeTag(num) + protowire.SizeBytes(len(body))
+	var head []byte
+	head = protowire.AppendTag(head, fieldResponseBody, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(inner))
+	head = protowire.AppendTag(head, num, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(len(body)))
+	start := bodyHeadroom - len(head)
+	copy(buf[start:], head)
+	resp.Body = nil
+	resp.ProtoReflect().SetUnknown(buf[start:])
 }
 
 // encodeFrame wraps a Response in a Frame with the server's service and

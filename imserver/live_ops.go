@@ -85,7 +85,7 @@ func (s *Server) sendLiveMessage(c *call) (proto.Message, error) {
 		if err := requireJoined(tx, conv, c.user); err != nil {
 			return err
 		}
-		m, err := s.sendOnce(tx, out, c, conv, p, newMessage{
+		m, err := s.sendOnce(tx, out, c, conv, memberStateOf(p), newMessage{
 			sender: c.user, msgType: b.GetMessageType(), content: b.GetContent(),
 			ext:      map[string]string{extMessagePriority: priority},
 			clientID: b.GetClientMessageId(), mentioned: b.GetMentionedUsers(),

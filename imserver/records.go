@@ -80,13 +80,20 @@ func prefixEnd(prefix []byte) []byte {
 
 func int64At(b []byte, off int) int64 { return int64(binary.BigEndian.Uint64(b[off : off+8])) }
 
+func int32At(b []byte, off int) int32 { return int32(binary.BigEndian.Uint32(b[off : off+4])) }
+
 func int64Bytes(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
 
 // nextID increments and returns a counter.
 func nextID(tx store.Tx, name string) (int64, error) {
-	var n int64
-	if v := tx.Get(bucketMeta, []byte(name)); len(v) == 8 {
-		n = int64At(v, 0)
+	n, ok := int64(0), false
+	if cache := cacheOf(tx); cache != nil {
+		n, ok = cache.counters[name]
+	}
+	if !ok {
+		if v := tx.Get(bucketMeta, []byte(name)); len(v) == 8 {
+			n = int64At(v, 0)
+		}
 	}
 	n++
 	return n, tx.Put(bucketMeta, []byte(name), int64Bytes(n))

@@ -1,7 +1,12 @@
 package imserver
 
 import (
+	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
 )
 
 func TestRecordsRoundTrip(t *testing.T) {
@@ -19,6 +24,38 @@ func TestRecordsRoundTrip(t *testing.T) {
 	for _, bad := range [][]byte{nil, {}, {9}, conv.marshal()[:5], {recordVersion, 0x7f}} {
 		if err := got.unmarshal(bad); err == nil {
 			t.Errorf("unmarshal(% x) accepted a corrupt record", bad)
+		}
+	}
+}
+
+// TestMarshalMessage holds marshalMessage to proto.Marshal: the bytes
+// decode to the same message, with or without ext and nested fields.
+func TestMarshalMessage(t *testing.T) {
+	msgs := []*improto.MessageBody{
+		{},
+		{ConversationId: proto.String("0:1:1:2"), ServerMessageId: proto.Int64(9), Content: proto.String("hi")},
+		{
+			ConversationId: proto.String("7"), ConversationShortId: proto.Int64(7), Sender: proto.Int64(3),
+			Ext:           map[string]string{"s:client_message_id": "c1", "": "", "k": strings.Repeat("v", 300)},
+			ReferenceInfo: &improto.ReferenceInfo{ReferencedMessageId: proto.Int64(4), Hint: proto.String("h")},
+			PropertyList:  map[string]*improto.PropertyItemList{"like": {Items: []*improto.PropertyItem{{Uid: proto.Int64(3), Value: proto.String("1")}}}},
+			ContentPb:     []byte{1, 2, 3},
+		},
+	}
+	for i, m := range msgs {
+		b, err := marshalMessage(m)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		var got improto.MessageBody
+		if err := proto.Unmarshal(b, &got); err != nil {
+			t.Fatalf("message %d: decoding: %v", i, err)
+		}
+		if !proto.Equal(&got, m) {
+			t.Errorf("message %d: decoded %v, want %v", i, &got, m)
+		}
+		if want := proto.Size(m); len(b) != want {
+			t.Errorf("message %d: %d bytes, proto writes %d", i, len(b), want)
 		}
 	}
 }

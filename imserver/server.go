@@ -41,6 +41,7 @@ type Server struct {
 	// that pushes leave in commit order and a user's inbox cursors arrive
 	// in order on each socket.
 	writeMu sync.Mutex
+	cache   stateCache // decoded hot records; under writeMu (cache.go)
 	hub     hub
 
 	mu      sync.Mutex
@@ -67,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 			WriteBufferSize: 4096,
 		},
 	}
+	s.cache.reset()
 	s.upgrader.Error = s.handshakeError
 	s.handlers = s.commandHandlers()
 	s.sends = newSendLimits(cfg.SendRate, cfg.SendBurst)
@@ -184,16 +186,24 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeHTTP(w http.ResponseWriter, status int, resp *improto.Response) {
+	// The body (setBody, attachEncoded) is resp's unknown field, which
+	// proto writes last: it leaves as it is, after the rest, rather than
+	// being copied into one buffer with it (a pull page is a megabyte).
+	body := resp.ProtoReflect().GetUnknown()
+	resp.ProtoReflect().SetUnknown(nil)
 	b, err := proto.Marshal(resp)
+	resp.ProtoReflect().SetUnknown(body)
 	if err != nil {
 		s.log.Error("imserver: encoding response", "err", err)
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	if _, err := w.Write(b); err == nil {
+		_, _ = w.Write(body)
+	}
 }
 
 // authenticate maps a token to its user, or to an INVALID_TOKEN or
@@ -220,6 +230,9 @@ type call struct {
 	body  proto.Message // the command's request body; never nil in a handler
 	conn  *conn         // the socket it came on; nil over HTTP
 	now   time.Time
+	// encoded is the response body of a handler that encoded it itself
+	// (newEncodedBody) and returned nil.
+	encoded []byte
 }
 
 // handler serves one command and returns its response body (nil for the
@@ -267,11 +280,14 @@ func (s *Server) execute(ctx context.Context, req *improto.Request, body proto.M
 		StartTimeStamp:         proto.Int64(start.UnixMilli()),
 		ServerExecutionEndTime: proto.Int64(s.cfg.Now().UnixMilli()),
 	}
-	if out != nil {
+	switch {
+	case out != nil:
 		if err := setBody(resp, cmd.BodyField, out); err != nil {
 			s.log.Error("imserver: handler returned the wrong body type", "cmd", cmd.Cmd.String(), "err", err)
 			return failure(req, req.GetCmd(), errStatus(improto.StatusCode_INTERNAL_ERROR, "internal error"))
 		}
+	case c.encoded != nil:
+		attachEncoded(resp, cmd.BodyField, c.encoded)
 	}
 	return resp
 }
@@ -323,13 +339,23 @@ func (s *Server) update(fn func(tx store.Tx, out *outbox) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var out outbox
+	ctx := cachedTx{c: &s.cache}
+	committed := false
+	defer func() {
+		// Rolled back (or panicked) after a write: the cache may hold it.
+		if !committed && ctx.dirty {
+			s.cache.reset()
+		}
+	}()
 	err := s.cfg.Store.Update(func(tx store.Tx) error {
 		out = outbox{}
-		return fn(tx, &out)
+		ctx.Tx, ctx.dirty = tx, false
+		return fn(&ctx, &out)
 	})
 	if err != nil {
 		return err
 	}
+	committed = true
 	s.hub.deliver(s, out.pushes)
 	return nil
 }

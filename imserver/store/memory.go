@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync"
 
 	"github.com/google/btree"
@@ -13,11 +14,36 @@ type Memory struct {
 	mu      sync.RWMutex // Update holds it for writing, View for reading
 	closed  bool
 	buckets map[string]*btree.BTreeG[pair]
+	undo    []undoEntry // the undo log of the Update running, reused
 }
 
-type pair struct{ key, value []byte }
+// pair is a key and its value, with the key's first 16 bytes (zero
+// padded) as two integers: the server's keys start with big-endian ids,
+// so most comparisons end there, without following the key's pointer.
+type pair struct {
+	hi, lo     uint64
+	key, value []byte
+}
 
-func lessPair(a, b pair) bool { return bytes.Compare(a.key, b.key) < 0 }
+// probe returns the pair to look key up with.
+func probe(key []byte) pair {
+	var pad [16]byte
+	copy(pad[:], key)
+	return pair{hi: binary.BigEndian.Uint64(pad[:8]), lo: binary.BigEndian.Uint64(pad[8:]), key: key}
+}
+
+// lessPair orders pairs by key. Zero padding keeps the order: where two
+// padded prefixes first differ, either both keys have a byte there or
+// the shorter key ended and the other's byte is not zero.
+func lessPair(a, b pair) bool {
+	if a.hi != b.hi {
+		return a.hi < b.hi
+	}
+	if a.lo != b.lo {
+		return a.lo < b.lo
+	}
+	return bytes.Compare(a.key, b.key) < 0
+}
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
@@ -43,14 +69,21 @@ func (m *Memory) Update(fn func(Tx) error) (err error) {
 	if m.closed {
 		return ErrClosed
 	}
-	tx := &memTx{m: m, writable: true, undo: make([]undoEntry, 0, 16)}
+	tx := &memTx{m: m, writable: true, undo: m.undo[:0]}
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		if p != nil || err != nil {
 			tx.rollback()
-			panic(p)
 		}
-		if err != nil {
-			tx.rollback()
+		// Keep the log's array for the next Update, without the pairs,
+		// unless a large transaction grew it.
+		clear(tx.undo)
+		m.undo = nil
+		if cap(tx.undo) <= maxKeptUndo {
+			m.undo = tx.undo[:0]
+		}
+		if p != nil {
+			panic(p)
 		}
 	}()
 	return fn(tx)
@@ -64,6 +97,9 @@ func (m *Memory) Close() error {
 	m.buckets = nil
 	return nil
 }
+
+// maxKeptUndo bounds the undo log an Update leaves for the next one.
+const maxKeptUndo = 256
 
 // memTx keeps an undo log so that a failed Update leaves no trace.
 type memTx struct {
@@ -88,7 +124,6 @@ func (tx *memTx) rollback() {
 			t.Delete(u.old)
 		}
 	}
-	tx.undo = nil
 }
 
 func (tx *memTx) Get(bucket string, key []byte) []byte {
@@ -96,7 +131,7 @@ func (tx *memTx) Get(bucket string, key []byte) []byte {
 	if t == nil {
 		return nil
 	}
-	p, ok := t.Get(pair{key: key})
+	p, ok := t.Get(probe(key))
 	if !ok {
 		return nil
 	}
@@ -119,10 +154,12 @@ func (tx *memTx) Put(bucket string, key, value []byte) error {
 	b := make([]byte, len(key)+len(value))
 	copy(b, key)
 	copy(b[len(key):], value)
-	p := pair{key: b[:len(key):len(key)], value: b[len(key):]}
+	p := probe(b[:len(key):len(key)])
+	p.value = b[len(key):]
 	old, had := t.ReplaceOrInsert(p)
 	if !had {
-		old = pair{key: p.key}
+		old = p
+		old.value = nil
 	}
 	tx.undo = append(tx.undo, undoEntry{bucket: bucket, old: old, had: had})
 	return nil
@@ -136,7 +173,7 @@ func (tx *memTx) Delete(bucket string, key []byte) error {
 	if t == nil {
 		return nil
 	}
-	if old, had := t.Delete(pair{key: key}); had {
+	if old, had := t.Delete(probe(key)); had {
 		tx.undo = append(tx.undo, undoEntry{bucket: bucket, old: old, had: true})
 	}
 	return nil
@@ -152,11 +189,11 @@ func (tx *memTx) Ascend(bucket string, from, to []byte, visit func(key, value []
 	case from == nil && to == nil:
 		t.Ascend(iter)
 	case to == nil:
-		t.AscendGreaterOrEqual(pair{key: from}, iter)
+		t.AscendGreaterOrEqual(probe(from), iter)
 	case from == nil:
-		t.AscendLessThan(pair{key: to}, iter)
+		t.AscendLessThan(probe(to), iter)
 	default:
-		t.AscendRange(pair{key: from}, pair{key: to}, iter)
+		t.AscendRange(probe(from), probe(to), iter)
 	}
 	return nil
 }
@@ -177,7 +214,7 @@ func (tx *memTx) Descend(bucket string, from, to []byte, visit func(key, value [
 		return nil
 	}
 	// DescendLessOrEqual includes to itself; the range excludes it.
-	t.DescendLessOrEqual(pair{key: to}, func(p pair) bool {
+	t.DescendLessOrEqual(probe(to), func(p pair) bool {
 		if bytes.Equal(p.key, to) {
 			return true
 		}

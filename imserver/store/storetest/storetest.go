@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -42,6 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"BucketsAreSeparate", testBucketsAreSeparate},
 		{"AscendOrderAndRanges", testAscend},
 		{"DescendOrderAndRanges", testDescend},
+		{"ByteOrderOfKeys", testByteOrder},
 		{"StopEarly", testStopEarly},
 		{"RollbackOnError", testRollbackOnError},
 		{"RollbackOnPanic", testRollbackOnPanic},
@@ -286,6 +288,68 @@ func testDescend(t *testing.T, s store.Store) {
 			t.Errorf("Descend(%x, %x) = %v, want %v", c.from, c.to, got, c.want)
 		}
 	}
+}
+
+// testByteOrder checks that keys sort as bytes.Compare sorts them, for
+// keys of every length up to 20 that differ only in zeros and in their
+// first, eighth, sixteenth and last bytes: the places where an
+// implementation that compares a fixed-size prefix first could go wrong.
+func testByteOrder(t *testing.T, s store.Store) {
+	var keys [][]byte
+	for n := 1; n <= 20; n++ {
+		for _, at := range []int{0, 7, 8, 15, 16, n - 1} {
+			for _, b := range []byte{0x00, 0x01, 0xff} {
+				if at >= n {
+					continue
+				}
+				k := bytes.Repeat([]byte{0x00}, n)
+				k[at] = b
+				keys = append(keys, k)
+			}
+		}
+	}
+	mustUpdate(t, s, func(tx store.Tx) error {
+		// In an order unrelated to the sorted one: by length, descending.
+		for i := len(keys) - 1; i >= 0; i-- {
+			if err := tx.Put("order", keys[i], keys[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	sorted := slices.SortedFunc(slices.Values(keys), bytes.Compare)
+	sorted = slices.CompactFunc(sorted, bytes.Equal)
+	var got [][]byte
+	mustView(t, s, func(tx store.Tx) error {
+		return tx.Ascend("order", nil, nil, func(k, v []byte) bool {
+			got = append(got, slices.Clone(k))
+			return true
+		})
+	})
+	if !slices.EqualFunc(got, sorted, bytes.Equal) {
+		t.Fatalf("Ascend order:\n got %x\nwant %x", got, sorted)
+	}
+	// Every key is found, and a range between neighbours holds exactly
+	// the lower one.
+	mustView(t, s, func(tx store.Tx) error {
+		for i, k := range sorted {
+			if v := tx.Get("order", k); !bytes.Equal(v, k) {
+				t.Errorf("Get(%x) = %x", k, v)
+			}
+			if i+1 == len(sorted) {
+				break
+			}
+			var in [][]byte
+			_ = tx.Ascend("order", k, sorted[i+1], func(k, _ []byte) bool {
+				in = append(in, slices.Clone(k))
+				return true
+			})
+			if len(in) != 1 || !bytes.Equal(in[0], k) {
+				t.Errorf("Ascend(%x, %x) = %x, want only the first", k, sorted[i+1], in)
+			}
+		}
+		return nil
+	})
 }
 
 func testStopEarly(t *testing.T, s store.Store) {
