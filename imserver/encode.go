@@ -20,8 +20,8 @@ import (
 
 // Field numbers of the envelopes (improto/im.proto, frame.proto).
 const (
-	fieldRequestBody  = 8 // Request.body
-	fieldResponseBody = 6 // Response.body
+	fieldRequestBody  = improto.RequestBodyField
+	fieldResponseBody = improto.ResponseBodyField
 
 	fieldFrameSeqID       = 1
 	fieldFrameLogID       = 2
@@ -31,10 +31,7 @@ const (
 	fieldFramePayload     = 8
 )
 
-var (
-	requestBodyFields  = (&improto.RequestBody{}).ProtoReflect().Descriptor().Fields()
-	responseBodyFields = (&improto.ResponseBody{}).ProtoReflect().Descriptor().Fields()
-)
+var requestBodyFields = (&improto.RequestBody{}).ProtoReflect().Descriptor().Fields()
 
 // decodeRequest decodes a Request and its command's body without building
 // a RequestBody: the Request it returns has no body, and body is nil when
@@ -112,25 +109,12 @@ func splitFields(b []byte, num protowire.Number) (rest []byte, values [][]byte, 
 	return rest, values, nil
 }
 
-// setBody attaches msg to resp as its body at ResponseBody field num: the
-// bytes proto.Marshal would write for resp.Body = &ResponseBody{<num>:
-// msg}, kept as resp's unknown field 6. It fails when field num of
-// ResponseBody does not hold msg's type.
+// setBody attaches msg to resp as its body at ResponseBody field num
+// (improto.AppendResponseBody), kept as resp's unknown fields.
 func setBody(resp *improto.Response, num protowire.Number, msg proto.Message) error {
-	fd := responseBodyFields.ByNumber(num)
-	if fd == nil || fd.Message() == nil || fd.Message().FullName() != msg.ProtoReflect().Descriptor().FullName() {
-		return fmt.Errorf("imserver: %T is not ResponseBody field %d", msg, num)
-	}
-	size := proto.Size(msg)
-	inner := protowire.SizeTag(num) + protowire.SizeBytes(size)
-	b := make([]byte, 0, protowire.SizeTag(fieldResponseBody)+protowire.SizeBytes(inner))
-	b = protowire.AppendTag(b, fieldResponseBody, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(inner))
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(size))
-	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, msg)
+	b, err := improto.AppendResponseBody(nil, num, msg)
 	if err != nil {
-		return err
+		return fmt.Errorf("imserver: %w", err)
 	}
 	resp.Body = nil
 	resp.ProtoReflect().SetUnknown(b)
