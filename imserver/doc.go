@@ -12,6 +12,10 @@
 //     whose payload is a Request or Response; a Response echoes its
 //     request's seqid; a Response with sequence_id 0 is a push; the text
 //     "hi" is the heartbeat and is answered in kind.
+//   - the dev console at [ConsolePath] (unless Config.DisableConsole): a
+//     chat client in the browser that speaks the two above like any SDK
+//     (package imserver/console). With Config.DevLogin, for development
+//     servers only, its login form can mint a token for any user.
 //
 // Serve it with any http.Server or httptest.NewServer, and call
 // [Server.Shutdown] or [Server.Close] to end its sockets (http.Server does
