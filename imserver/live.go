@@ -121,7 +121,8 @@ func (s *Server) countOnline(tx store.Tx, shortID int64) (int32, error) {
 }
 
 // deliverLive pushes a live-chat message (505, body in field 500) to the
-// joined members who are online now. Live chats keep no inbox: members
+// joined members who are online now, the sender's sockets included (as
+// with 500). Live chats keep no inbox: members
 // that were away page the history with 2008. Members who left (an owner
 // stays a participant after 10002) get nothing.
 func (s *Server) deliverLive(tx store.Tx, out *outbox, c *call, conv *convRecord, m *improto.MessageBody) error {
@@ -136,7 +137,7 @@ func (s *Server) deliverLive(tx store.Tx, out *outbox, c *call, conv *convRecord
 	body := &improto.ResponseBody{HasNewMessageNotify: notify}
 	return s.visitOnlineJoined(tx, conv.ShortID, func(u int64) {
 		if visibleTo(m, u) {
-			out.add(u, conv.Inbox, improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY, body, c.conn)
+			out.add(u, conv.Inbox, improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY, body, nil)
 		}
 	})
 }
