@@ -82,12 +82,17 @@ type RetryPolicy struct {
 }
 
 // backoff returns the wait before retry n (1 for the first).
-func (p RetryPolicy) backoff(n int) time.Duration {
-	d := p.Backoff
-	for i := 1; i < n && d < p.MaxBackoff; i++ {
+func (p RetryPolicy) backoff(n int) time.Duration { return doubling(p.Backoff, p.MaxBackoff, n) }
+
+// doubling returns the n-th wait (1 for the first) of a backoff that
+// starts at base and doubles up to limit: the handlers' retries and the
+// outbound queue's.
+func doubling(base, limit time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < limit; i++ {
 		d *= 2
 	}
-	return min(d, p.MaxBackoff)
+	return min(d, limit)
 }
 
 // Permanent marks err as an error that retrying the handler cannot

@@ -389,7 +389,7 @@ func (o *outbox) retryDelay(ctx context.Context, err error, attempt int) (delay,
 	if err == nil || ctx.Err() != nil || attempt > o.maxRetries || errors.Is(err, im.ErrClosed) {
 		return 0, 0, false
 	}
-	delay = min(sendRetryBackoff<<min(attempt-1, 10), maxSendRetryBackoff)
+	delay = doubling(sendRetryBackoff, maxSendRetryBackoff, attempt)
 	if hint, ok := im.RetryAfter(err); ok {
 		return max(delay, hint), hint, true
 	}
