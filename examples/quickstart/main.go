@@ -95,15 +95,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := script(ctx, srv, out); err != nil {
 		return err
 	}
-	link, err := srv.ConsoleLink(userID)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nChat with the bot as user %d in your browser (the dev console):\n  %s\n", userID, link)
 	if *scriptOnly {
+		link, err := srv.ConsoleLink(userID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nChat with the bot as user %d in your browser (the dev console):\n  %s\n", userID, link)
 		return nil
 	}
-	fmt.Fprintf(out, "\nStill serving. Talk to the bot as user %d from another client:\n", userID)
+	fmt.Fprintf(out, "\nStill serving. Chat with the bot as user %d in your browser (the console link)\nor from another client:\n", userID)
 	if err := srv.WriteConnectInfo(out, userID); err != nil {
 		return err
 	}
