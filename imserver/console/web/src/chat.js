@@ -299,7 +299,7 @@ export class Chat extends EventTarget {
   }
 
   // liveCatchUp loads the live chat's messages after the latest one known
-  // (2008 forward): its own sends, and what a dropped socket missed.
+  // (2008 forward): what a dropped socket missed, its own sends included.
   async liveCatchUp(c) {
     for (;;) {
       const b = await this.t.call('BROADCAST_RECV_MESSAGE', { ...c.ref(), cursor: c.lastIndex, limit: pageSize });
@@ -416,8 +416,8 @@ export class Chat extends EventTarget {
         delete body.ext;
         delete body.ref_msg_info;
         await this.t.call('BROADCAST_SEND_MESSAGE', body);
-        p.status = 'sent';
-        await this.liveCatchUp(c); // the sending socket gets no 505 of its own message
+        p.status = 'sent'; // until the server's copy, from its 505 push, replaces it
+        if (c.pending.includes(p)) await this.liveCatchUp(c); // the push was missed
       } else {
         await this.t.call('SEND_MESSAGE', body);
         p.status = 'sent'; // until the server's copy, from the inbox stream, replaces it
