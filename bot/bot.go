@@ -24,7 +24,9 @@ const (
 type Options struct {
 	// Client is how the bot logs in to IM Cloud (or the embedded server).
 	Client im.Options
-	// Workers bounds the handlers running at once. Default 4 per CPU.
+	// Workers bounds the handlers running at once. Default 4 per CPU. A
+	// handler waiting in Context.WaitNext does not count: another worker
+	// takes its place meanwhile.
 	Workers int
 	// MaxQueued bounds the events waiting for a worker; when it is
 	// reached, the bot stops taking events from the client (which stops
@@ -336,9 +338,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		}
 	}()
 	var workers sync.WaitGroup
-	for range b.opts.Workers {
-		workers.Go(func() { b.disp.work(func(ev Event) { b.handle(handlerCtx, handler, ev) }) })
-	}
+	b.disp.start(b.opts.Workers, workers.Go, func(ev Event) { b.handle(handlerCtx, handler, ev) })
 	fail := func(err error) error {
 		b.disp.close()
 		workers.Wait()

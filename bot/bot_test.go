@@ -353,6 +353,32 @@ func TestWaitNextDialog(t *testing.T) {
 	wantReply(t, alice, convA, "echo: after")
 }
 
+// Handlers waiting in WaitNext do not hold the workers: with one worker
+// and two dialogs waiting, a third conversation is still answered, and
+// both dialogs then finish.
+func TestDialogsDoNotHoldWorkers(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	b := s.NewBot(t, botID, func(o *bot.Options) { o.Workers = 1 })
+	b.Handle(bot.HandlerFunc(dialog))
+	s.RunBot(t, b)
+	alice, bob, carol := s.NewUser(t, 1), s.NewUser(t, 2), s.NewUser(t, 3)
+	convA, convB, convC := alice.CreateSingle(t, botID), bob.CreateSingle(t, botID), carol.CreateSingle(t, botID)
+
+	alice.Send(t, convA, "/ask")
+	wantReply(t, alice, convA, "name?")
+	carol.Send(t, convC, "/ask")
+	wantReply(t, carol, convC, "name?")
+	bob.Send(t, convB, "ping")
+	wantReply(t, bob, convB, "echo: ping")
+	carol.Send(t, convC, "Cay")
+	wantReply(t, carol, convC, "hi Cay")
+	alice.Send(t, convA, "Ann")
+	wantReply(t, alice, convA, "hi Ann")
+	bob.Send(t, convB, "pong")
+	wantReply(t, bob, convB, "echo: pong")
+}
+
 // A message that arrives while the handler is still busy, before it calls
 // WaitNext, is queued behind it; WaitNext takes it from there.
 func TestWaitNextTakesAQueuedMessage(t *testing.T) {

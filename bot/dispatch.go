@@ -15,16 +15,30 @@ import (
 //
 // enqueue blocks while max events wait, which stops the IM client's event
 // delivery and with it its pulls: backpressure, never a dropped event.
+//
+// At most workers handlers run at once. A handler waiting in WaitNext does
+// not count: its worker goroutine is parked with it and another one is
+// started in its place, so that dialogs cannot stall the other
+// conversations; when it resumes, it waits for a free slot, and the spare
+// goroutine ends.
 type dispatcher struct {
 	mu       sync.Mutex
-	notEmpty sync.Cond // a conversation became runnable, or closing
+	notEmpty sync.Cond // a conversation became runnable, a worker is spare, or closing
 	notFull  sync.Cond // a place was freed, or closing
+	slot     sync.Cond // a handler finished: one may resume from WaitNext
 	queues   map[im.ConversationID]*convQueue
 	runnable []*convQueue // queues with events and no worker, in turn order
 	waiting  int          // events queued, not yet running
 	max      int
 	closed   bool
 	waiters  map[waitKey]chan *im.Message
+
+	workers int          // handlers that may run at once
+	live    int          // worker goroutines
+	active  int          // handlers running, not parked in WaitNext
+	parked  int          // handlers parked in WaitNext
+	spawn   func(func()) // starts a worker goroutine its owner joins
+	handle  func(Event)
 	// spare keeps drained queues for reuse: a conversation with one event
 	// at a time (a chat) would otherwise cost a queue and its slice per
 	// event.
@@ -50,7 +64,26 @@ func newDispatcher(max int) *dispatcher {
 	d := &dispatcher{queues: make(map[im.ConversationID]*convQueue), max: max, waiters: make(map[waitKey]chan *im.Message)}
 	d.notEmpty.L = &d.mu
 	d.notFull.L = &d.mu
+	d.slot.L = &d.mu
 	return d
+}
+
+// start runs n workers handling events with handle; spawn starts each
+// worker goroutine (the caller's WaitGroup.Go), including those that take
+// the place of handlers parked in WaitNext.
+func (d *dispatcher) start(n int, spawn func(func()), handle func(Event)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.workers, d.spawn, d.handle = n, spawn, handle
+	for range n {
+		d.startWorker()
+	}
+}
+
+// startWorker starts one worker; the caller holds d.mu.
+func (d *dispatcher) startWorker() {
+	d.live++
+	d.spawn(d.work)
 }
 
 // enqueue queues ev, waiting for a free place. A message that a handler is
@@ -99,27 +132,41 @@ func (d *dispatcher) newQueue(id im.ConversationID) *convQueue {
 	return q
 }
 
-// work runs events until the dispatcher is closed and drained.
-func (d *dispatcher) work(handle func(Event)) {
+// work runs events until the dispatcher is closed and drained, or this
+// worker is spare.
+func (d *dispatcher) work() {
+	defer func() { // also when a handler ends the goroutine (runtime.Goexit)
+		d.mu.Lock()
+		d.live--
+		d.mu.Unlock()
+	}()
 	for {
 		q, ev, ok := d.next()
 		if !ok {
-			return // closed and nothing left
+			return
 		}
-		d.run(q, ev, handle)
+		d.run(q, ev, d.handle)
 	}
 }
 
 // next takes the next event to handle, waiting for one; it reports false
-// once the dispatcher is closed and drained.
+// once the dispatcher is closed and drained, or when the worker is spare:
+// a parked handler resumed, and workers goroutines are free without it.
 func (d *dispatcher) next() (*convQueue, Event, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for len(d.runnable) == 0 && !d.closed {
+	for {
+		if d.live-d.parked > d.workers {
+			d.notEmpty.Signal() // pass on a wake-up meant for work
+			return nil, Event{}, false
+		}
+		if len(d.runnable) > 0 {
+			break
+		}
+		if d.closed {
+			return nil, Event{}, false
+		}
 		d.notEmpty.Wait()
-	}
-	if len(d.runnable) == 0 {
-		return nil, Event{}, false
 	}
 	q := d.runnable[0]
 	d.runnable = d.runnable[1:]
@@ -132,6 +179,7 @@ func (d *dispatcher) next() (*convQueue, Event, bool) {
 	}
 	q.running = true
 	d.waiting--
+	d.active++
 	d.notFull.Signal()
 	return q, ev, true
 }
@@ -142,6 +190,8 @@ func (d *dispatcher) run(q *convQueue, ev Event, handle func(Event)) {
 	defer func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
+		d.active--
+		d.slot.Signal()
 		q.running = false
 		if len(q.events) > 0 {
 			d.runnable = append(d.runnable, q) // its turn comes after the others'
@@ -215,6 +265,31 @@ func (d *dispatcher) takeQueued(conv im.ConversationID, user im.UserID) *im.Mess
 	return nil
 }
 
+// park takes the calling handler out of the running ones while it waits,
+// starting a worker in its place when the dispatcher is not closing. The
+// caller holds d.mu.
+func (d *dispatcher) park() {
+	d.active--
+	d.parked++
+	d.slot.Signal()
+	if !d.closed && d.live-d.parked < d.workers {
+		d.startWorker()
+	}
+}
+
+// resume puts a parked handler back among the running ones, once fewer
+// than workers run.
+func (d *dispatcher) resume() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.parked--
+	for d.active >= d.workers {
+		d.slot.Wait()
+	}
+	d.active++
+	d.notEmpty.Signal() // a spare worker, if idle, may end
+}
+
 // waitNext returns the next message of user in conv: one already queued
 // there, or the next one enqueue sees, which it hands here instead of
 // queueing it. It returns ErrClosed once the dispatcher closes.
@@ -233,11 +308,13 @@ func (d *dispatcher) waitNext(ctx context.Context, conv im.ConversationID, user 
 		return nil, ErrClosed
 	}
 	d.waiters[key] = ch
+	d.park()
 	d.mu.Unlock()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case m, ok := <-ch:
+		d.resume()
 		if !ok {
 			return nil, ErrClosed
 		}
@@ -250,6 +327,7 @@ func (d *dispatcher) waitNext(ctx context.Context, conv im.ConversationID, user 
 		delete(d.waiters, key)
 	}
 	d.mu.Unlock()
+	d.resume()
 	select {
 	case m, ok := <-ch: // it came, or the bot closed, while the timer fired
 		if !ok {

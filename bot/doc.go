@@ -61,8 +61,11 @@
 // user's next message in the same conversation, which goes to the waiting
 // handler instead of being dispatched, even if it came while the handler
 // was still busy. Meanwhile the other conversations keep going; the
-// handler's own conversation waits, as its order requires. WaitNext
-// returns ErrWaitTimeout when the user is silent too long.
+// handler's own conversation waits, as its order requires. A waiting
+// handler does not hold a worker: another takes its place, so that any
+// number of open dialogs leave Options.Workers handlers running (and one
+// that resumes waits for a free worker). WaitNext returns ErrWaitTimeout
+// when the user is silent too long.
 //
 // # Backpressure
 //
