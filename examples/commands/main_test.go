@@ -5,10 +5,16 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
 	"github.com/imbot-go/imbot/router"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 const aliceID im.UserID = 1001
 

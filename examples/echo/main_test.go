@@ -3,9 +3,15 @@ package main
 import (
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/imtest"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 func TestEcho(t *testing.T) {
 	s := imtest.NewServer(t)
