@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,8 +37,13 @@ type Options struct {
 	// DrainTimeout is how long shutdown waits for queued and running
 	// handlers before cancelling their contexts. Default 10s.
 	DrainTimeout time.Duration
-	// OnError receives every error a handler returns, and every panic as a
-	// *PanicError. Default: log it.
+	// OnError receives the final error of each event whose handler
+	// failed: the error of its last run once Retry's attempts are spent,
+	// or at once an error that is not retried (one marked Permanent, a
+	// panic as a *PanicError, any error once shutdown has cancelled the
+	// event's context). Runs that are retried do not reach it; the bot
+	// logs them at Warn. The workers call it concurrently. Default: log
+	// the error at Error.
 	OnError func(c *Context, err error)
 	// Logger is the bot's logger. Default slog.Default().
 	Logger *slog.Logger
@@ -219,10 +225,23 @@ func (b *Bot) Logger() *slog.Logger { return b.log }
 // UserID returns the bot's IM user.
 func (b *Bot) UserID() im.UserID { return b.client.UserID() }
 
+// mustConfigure panics if the bot runs already, since its configuration
+// is fixed at Run, naming the file:line that called the exported method
+// (what) that called it. b.mu must be held.
 func (b *Bot) mustConfigure(what string) {
 	if b.running {
-		panic("bot: " + what + " after Run")
+		panic("bot: " + what + " after Run (at " + caller(2) + ")")
 	}
+}
+
+// caller returns the file:line skip frames above its caller's, for setup
+// panics to name the programmer's line, as ServeMux's do.
+func caller(skip int) string {
+	_, file, line, ok := runtime.Caller(skip + 1)
+	if !ok {
+		return "unknown:0"
+	}
+	return file + ":" + strconv.Itoa(line)
 }
 
 // Use appends middleware to the bot's chain; the first added is
@@ -234,10 +253,11 @@ func (b *Bot) Use(mws ...Middleware) {
 	b.mws = append(b.mws, mws...)
 }
 
-// Handle sets the handler every event goes to (a router, typically).
+// Handle sets the handler every event goes to (a router, typically). A
+// nil h is a programmer error: Handle panics, naming the caller's line.
 func (b *Bot) Handle(h Handler) {
 	if h == nil {
-		panic("bot: Handle(nil)")
+		panic("bot: Handle(nil) (at " + caller(1) + ")")
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -257,6 +277,14 @@ func (b *Bot) Go(job func(ctx context.Context) error) {
 
 // Plug sets up plugins, in order.
 func (b *Bot) Plug(plugins ...Plugin) error {
+	// Checked here too, so that the panic names the call of Plug rather
+	// than a line inside the plugin's Setup.
+	b.mu.Lock()
+	running := b.running
+	b.mu.Unlock()
+	if running {
+		panic("bot: Plug after Run (at " + caller(1) + ")")
+	}
 	for _, p := range plugins {
 		if err := p.Setup(b); err != nil {
 			return fmt.Errorf("bot: plugin %T: %w", p, err)
@@ -269,8 +297,10 @@ func (b *Bot) Plug(plugins ...Plugin) error {
 // so that handlers receive every event, pushed ones included.
 func (b *Bot) Ready() <-chan struct{} { return b.ready }
 
-// Close stops a running bot as cancelling Run's context does. It is
-// idempotent.
+// Close stops a running bot as cancelling Run's context does. It returns
+// at once, without waiting for the shutdown: Run returns once the drain
+// is over (see Run). A Run that starts after Close returns ErrClosed.
+// Close is idempotent and always returns nil.
 func (b *Bot) Close() error {
 	b.closeOnce.Do(func() { close(b.closed) })
 	return nil

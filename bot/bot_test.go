@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -577,9 +579,16 @@ func mustPanic(t *testing.T, name string, f func()) (msg string) {
 	return ""
 }
 
-func TestConfigureAfterRunPanics(t *testing.T) {
+// The setup panics name the file:line of the call that erred. Each call
+// is on the line thisLine reports.
+func TestSetupPanicsNameTheCaller(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
+	var line int
+	fresh := s.NewBot(t, botID)
+	msg := mustPanic(t, "Handle(nil)", func() { line = thisLine(); fresh.Handle(nil) })
+	wantAt(t, "Handle(nil)", msg, line)
+
 	b := s.NewBot(t, botID)
 	s.RunBot(t, b)
 	mw := func(h bot.Handler) bot.Handler { return h }
@@ -587,27 +596,33 @@ func TestConfigureAfterRunPanics(t *testing.T) {
 		name string
 		f    func()
 	}{
-		{"Use", func() { b.Use(mw) }},
-		{"Handle", func() { b.Handle(bot.HandlerFunc(echo)) }},
-		{"Go", func() { b.Go(func(context.Context) error { return nil }) }},
-		{"Plug", func() { _ = b.Plug(&testPlugin{}) }},
+		{"Use", func() { line = thisLine(); b.Use(mw) }},
+		{"Handle", func() { line = thisLine(); b.Handle(bot.HandlerFunc(echo)) }},
+		{"Go", func() { line = thisLine(); b.Go(func(context.Context) error { return nil }) }},
+		{"Plug", func() { line = thisLine(); _ = b.Plug(&testPlugin{}) }},
 	} {
 		msg := mustPanic(t, tt.name, tt.f)
-		if !strings.HasPrefix(msg, "bot: ") || !strings.Contains(msg, "after Run") {
-			t.Errorf("%s after Run panicked with %q, want a bot: … after Run message", tt.name, msg)
+		if !strings.HasPrefix(msg, "bot: "+tt.name+" after Run") {
+			t.Errorf("%s after Run panicked with %q, want a bot: %s after Run message", tt.name, msg, tt.name)
 		}
+		wantAt(t, tt.name+" after Run", msg, line)
 	}
 	if err := b.Run(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "bot: ") {
 		t.Errorf("second Run: %v, want a bot: error", err)
 	}
 }
 
-func TestHandleNilPanics(t *testing.T) {
-	t.Parallel()
-	s := imtest.NewServer(t)
-	b := s.NewBot(t, botID)
-	if msg := mustPanic(t, "Handle(nil)", func() { b.Handle(nil) }); !strings.HasPrefix(msg, "bot: ") {
-		t.Errorf("Handle(nil) panicked with %q, want a bot: prefix", msg)
+// thisLine returns the line it is called on.
+func thisLine() int {
+	_, _, line, _ := runtime.Caller(1)
+	return line
+}
+
+// wantAt checks that a panic message names this file at line.
+func wantAt(t *testing.T, what, msg string, line int) {
+	t.Helper()
+	if want := fmt.Sprintf("bot_test.go:%d)", line); !strings.Contains(filepath.ToSlash(msg), "/"+want) {
+		t.Errorf("%s panicked with %q, want it to name %s", what, msg, want)
 	}
 }
 

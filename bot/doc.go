@@ -17,9 +17,10 @@
 // A [Handler] handles one event: Handle(*Context) error, with
 // [HandlerFunc] as its func adapter. A [Middleware] wraps a Handler;
 // [Bot.Use] appends to the bot's chain, the first added outermost, and
-// [Chain.Then] builds m1(m2(h)) from Chain{m1, m2}. The error a handler
-// returns goes to [Options.OnError] (by default, logged), which the
-// workers call concurrently. A panic in a handler never takes the bot
+// [Chain.Then] builds m1(m2(h)) from Chain{m1, m2}. A handler that fails
+// runs again as [Options.Retry] says; the final error of an event whose
+// handler failed goes to [Options.OnError] (by default, logged), which
+// the workers call concurrently. A panic in a handler never takes the bot
 // down: the bot recovers it and reports a [*PanicError], carrying the
 // value and the stack, to OnError; later events are handled as usual.
 //
@@ -43,8 +44,9 @@
 // members added or removed (EventParticipantsAdded,
 // EventParticipantsRemoved, with Participants), a friend apply to the bot
 // (EventFriendApplyReceived, with FriendApply) and a new friend
-// (EventFriendAdded). [Event.Sender] names who caused it, when anyone
-// did.
+// (EventFriendAdded). [Event.Sender] names the user the event is about:
+// the message's sender (also for a reaction or a recall by someone else),
+// the applicant, or the new friend.
 //
 // # Dispatch and ordering
 //

@@ -81,8 +81,9 @@ type Event struct {
 	Cursor int64
 }
 
-// Sender returns the user the event came from: the message's sender, the
-// applicant of a friend apply, or 0.
+// Sender returns the user the event is about: the message's sender (for
+// a property change or a recall too, whoever made it), the applicant of a
+// friend apply, the new friend, or 0.
 func (e *Event) Sender() im.UserID {
 	switch {
 	case e.Message != nil:

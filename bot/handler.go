@@ -1,7 +1,8 @@
 package bot
 
-// Handler handles one event. Its error goes to the bot's error hook
-// (Options.OnError); returning nil means the event was handled.
+// Handler handles one event; returning nil means the event was handled.
+// A failing handler runs again as the bot's Options.Retry says, and the
+// final error goes to its error hook (Options.OnError).
 //
 // Handlers run on the bot's workers: events of one conversation one at a
 // time and in order, events of different conversations in parallel. A
