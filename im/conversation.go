@@ -556,14 +556,19 @@ type LiveMemberInfo struct {
 	Role GroupRole
 }
 
-// CreateConversationResult is the seed's CreateConversationResult: the
-// Payload is the conversation, the Body the raw
-// CreateConversationV2ResponseBody.
+// CreateConversationResult is the seed's CreateConversationResult,
+// ICheckCodeResult<Conversation, CreateConversationV2ResponseBody>, named
+// for the mapping. [Client.CreateConversation] does not return it: Go
+// splits the seed's result into the Payload, the *Conversation it returns,
+// and the failure, an *Error holding the status, check code and log id.
 type CreateConversationResult = Result[*Conversation]
 
 // SetConversationSettingInfoResult is the seed's
-// SetConversationSettingInfoResult: the Payload is the conversation with its
-// new settings, the Body the raw SetConversationSettingInfoResponseBody.
+// SetConversationSettingInfoResult, ICheckCodeResult<Conversation,
+// SetConversationSettingInfoResponseBody>, named for the mapping.
+// [Client.SetSettingInfo] (and the ext setters) do not return it: they
+// return the new *ConversationSettingInfo, which the cached Conversation
+// takes, and fail with an *Error holding the status and check code.
 type SetConversationSettingInfoResult = Result[*Conversation]
 
 // AddParticipantResult is the seed's AddParticipantResult: the Payload is
@@ -587,7 +592,9 @@ type RemoveParticipantResult struct {
 	FailedParticipants []UserID
 }
 
-// UpdateParticipantResult is the seed's UpdateParticipantResult: the
-// Payload is the member as it is now, the Body the raw
-// UpdateConversationParticipantResponseBody.
+// UpdateParticipantResult is the seed's UpdateParticipantResult,
+// ICheckCodeResult<Participant, UpdateConversationParticipantResponseBody>,
+// named for the mapping. [Client.UpdateParticipant] does not return it: it
+// returns the Payload, the *Participant as it is now, and fails with an
+// *Error holding the status and check code.
 type UpdateParticipantResult = Result[*Participant]

@@ -26,6 +26,9 @@ var (
 	ErrRateLimited  = errors.New("im: rate limited")
 	ErrMuted        = errors.New("im: muted")
 	ErrForbidden    = errors.New("im: not allowed")
+	// ErrMalformedResponse matches an OK answer that lacks what the
+	// command's answer must carry (its body, or the body's payload).
+	ErrMalformedResponse = errors.New("im: malformed response")
 	// SendFriendApply's refusals, which the server reports in the response
 	// body rather than its status; the *Error wraps them.
 	ErrAlreadyFriends = errors.New("im: already friends")
@@ -145,6 +148,13 @@ func (e *Error) temporary() bool {
 	return false
 }
 
+// refused reports whether the server refused the request on its merits
+// (a status that no retry changes): what the seed's FlightStatus calls
+// Rejected, as opposed to a network or internal failure.
+func (e *Error) refused() bool {
+	return e.ReachServer && !e.temporary() && !errors.Is(e.Inner, ErrMalformedResponse)
+}
+
 // StatusCodeOf returns the server status code of err, or OK (0) when err
 // is not a server answer.
 func StatusCodeOf(err error) improto.StatusCode {
@@ -182,6 +192,13 @@ func (r *Result[T]) Err() error {
 		return nil
 	}
 	return r.InnerError
+}
+
+// malformedAnswer is the error of an OK answer to cmd that lacks what the
+// command's answer must carry: its body, or a payload of the body.
+func malformedAnswer(cmd improto.IMCMD, missing, logID string) *Error {
+	return &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true, LogID: logID, Inner: ErrMalformedResponse,
+		Msg: "the OK answer carries no " + missing}
 }
 
 // transportError wraps a failure to reach the server.

@@ -128,9 +128,13 @@ type Message struct {
 	// referenceInfo); nil when it quotes none.
 	Reference *ReferenceInfo
 	// IsOffline reports a message created locally that the server does not
-	// have yet (seed: isOffline).
+	// have yet (seed: isOffline): one this client is sending, or failed to
+	// send.
 	IsOffline bool
-	// Source is how the client came to know the message.
+	// Source is how the client came to know the message: Offline for one
+	// it sent, LoadMore for one an operation fetched (GetMessage,
+	// LoadMessages, LiveMessages, ModifyMessageExt), and the sync engine's
+	// Online, Init or UserInbox for those it delivers.
 	Source MessageSource
 }
 
@@ -320,8 +324,11 @@ type ReferenceInfo struct {
 }
 
 // ModifyMessagePropertyResult is the seed's ModifyMessagePropertyResult,
-// the outcome of changing a message's properties: the Payload is the
-// message as it is now, the Body the raw ModifyMessagePropertyResponseBody.
+// ICheckCodeResult<Message, ModifyMessagePropertyResponseBody>, named for
+// the mapping. [Client.ModifyProperties] does not return it: the answer
+// carries the message's new version, not the message, so it returns that
+// version and fails with an *Error; the message with its new properties
+// reaches the client as OnPropertyChanged, and GetMessage fetches it.
 type ModifyMessagePropertyResult = Result[*Message]
 
 // FileInfo describes the file of a file message (image, video, audio,

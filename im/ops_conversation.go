@@ -78,6 +78,9 @@ func (c *Client) CreateConversation(ctx context.Context, opts CreateConversation
 	if err := bodyStatus(improto.IMCMD_CREATE_CONVERSATION_V2, body.GetStatus(), body.GetCheckCode(), body.GetCheckMessage()); err != nil {
 		return nil, err
 	}
+	if body.GetConversation() == nil {
+		return nil, malformedAnswer(improto.IMCMD_CREATE_CONVERSATION_V2, "conversation", "")
+	}
 	return c.remember(conversationFromProto(body.GetConversation())), nil
 }
 
@@ -309,6 +312,40 @@ func (c *Client) GetReadIndexes(ctx context.Context, conv ConversationRef) (*Rea
 	return out, nil
 }
 
+// GetCoreInfo returns a conversation's core info as it is on the server
+// now, and the cached conversation takes it. The protocol's command for
+// it, GET_CONVERSATION_CORE_INFO (901), has request and response bodies
+// with no known fields (IM_PROTOCOL.md §6): it can name no conversation
+// and carry no info, and imserver answers it empty. So GetCoreInfo reads
+// the conversation (608, as GetConversation, whose rules of access
+// apply), which carries the core info, and caches all of it.
+func (c *Client) GetCoreInfo(ctx context.Context, conv ConversationRef) (*ConversationCoreInfo, error) {
+	cv, err := c.GetConversation(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
+	if cv.CoreInfo == nil {
+		return nil, malformedAnswer(improto.IMCMD_GET_CONVERSATION_INFO_V2, "core info", "")
+	}
+	return cv.CoreInfo, nil
+}
+
+// GetSettingInfo returns this user's private settings of a conversation
+// as they are on the server now, and the cached conversation takes them.
+// Like 901, GET_CONVERSATION_SETTING_INFO (920) has bodies with no known
+// fields, so GetSettingInfo reads the conversation (608, as
+// GetConversation), which carries the settings, and caches all of it.
+func (c *Client) GetSettingInfo(ctx context.Context, conv ConversationRef) (*ConversationSettingInfo, error) {
+	cv, err := c.GetConversation(ctx, conv)
+	if err != nil {
+		return nil, err
+	}
+	if cv.SettingInfo == nil {
+		return nil, malformedAnswer(improto.IMCMD_GET_CONVERSATION_INFO_V2, "setting info", "")
+	}
+	return cv.SettingInfo, nil
+}
+
 // CoreInfoChange is a change of a conversation's core info (902). A nil
 // field is left as it is; a set one, even to "", is written.
 type CoreInfoChange struct {
@@ -349,7 +386,7 @@ func (c *Client) SetCoreInfo(ctx context.Context, conv ConversationRef, change C
 	if err := bodyStatus(improto.IMCMD_SET_CONVERSATION_CORE_INFO, body.GetStatus(), body.GetCheckCode(), body.GetCheckMessage()); err != nil {
 		return nil, err
 	}
-	return c.cacheCoreInfo(conv, body.GetConversationCoreInfo()), nil
+	return c.cacheCoreInfo(improto.IMCMD_SET_CONVERSATION_CORE_INFO, conv, body.GetConversationCoreInfo())
 }
 
 // UpsertCoreExt merges ext into a group's or live chat's core ext (904)
@@ -370,20 +407,21 @@ func (c *Client) UpsertCoreExt(ctx context.Context, conv ConversationRef, ext ma
 	if err := bodyStatus(improto.IMCMD_UPSERT_CONVERSATION_CORE_EXT_INFO, body.GetStatus(), body.GetCheckCode(), body.GetCheckMessage()); err != nil {
 		return nil, err
 	}
-	return c.cacheCoreInfo(conv, body.GetCoreInfo()), nil
+	return c.cacheCoreInfo(improto.IMCMD_UPSERT_CONVERSATION_CORE_EXT_INFO, conv, body.GetCoreInfo())
 }
 
-// cacheCoreInfo converts core info the server answered with and puts it in
-// the cached conversation.
-func (c *Client) cacheCoreInfo(conv ConversationRef, b *improto.ConversationCoreInfo) *ConversationCoreInfo {
+// cacheCoreInfo converts the core info the server answered cmd with and
+// puts it in the cached conversation; an answer without it is malformed.
+func (c *Client) cacheCoreInfo(cmd improto.IMCMD, conv ConversationRef, b *improto.ConversationCoreInfo) (*ConversationCoreInfo, error) {
 	core := coreInfoFromProto(b, c.refID(conv))
-	if core != nil {
-		c.updateCached(core.ConversationID, func(cv *Conversation) {
-			cv.CoreInfo = core
-			cv.Status = core.Status
-		})
+	if core == nil {
+		return nil, malformedAnswer(cmd, "core info", "")
 	}
-	return core
+	c.updateCached(core.ConversationID, func(cv *Conversation) {
+		cv.CoreInfo = core
+		cv.Status = core.Status
+	})
+	return core, nil
 }
 
 // SettingChange is a change of this user's private settings of a
@@ -415,7 +453,7 @@ func (c *Client) SetSettingInfo(ctx context.Context, conv ConversationRef, chang
 	if err := bodyStatus(improto.IMCMD_SET_CONVERSATION_SETTING_INFO, body.GetStatus(), body.GetCheckCode(), body.GetCheckMessage()); err != nil {
 		return nil, err
 	}
-	return c.cacheSettingInfo(conv, body.GetSettingInfo()), nil
+	return c.cacheSettingInfo(improto.IMCMD_SET_CONVERSATION_SETTING_INFO, conv, body.GetSettingInfo())
 }
 
 // UpsertSettingExt merges ext into this user's private setting ext of a
@@ -437,7 +475,7 @@ func (c *Client) UpsertSettingExt(ctx context.Context, conv ConversationRef, ext
 	if err := bodyStatus(improto.IMCMD_UPSERT_CONVERSATION_SETTING_EXT_INFO, body.GetStatus(), body.GetCheckCode(), body.GetCheckMessage()); err != nil {
 		return nil, err
 	}
-	return c.cacheSettingInfo(conv, body.GetSettingInfo()), nil
+	return c.cacheSettingInfo(improto.IMCMD_UPSERT_CONVERSATION_SETTING_EXT_INFO, conv, body.GetSettingInfo())
 }
 
 // SetPushStatus sets how a conversation's messages are pushed to this
@@ -472,18 +510,20 @@ func (c *Client) SetWeakMuteInfo(ctx context.Context, conv ConversationRef, info
 	return c.UpsertSettingExt(ctx, conv, map[string]string{string(InfoKeyPushPartDisableConfig): v})
 }
 
-// cacheSettingInfo converts settings the server answered with and puts
-// them in the cached conversation.
-func (c *Client) cacheSettingInfo(conv ConversationRef, b *improto.ConversationSettingInfo) *ConversationSettingInfo {
+// cacheSettingInfo converts the settings the server answered cmd with and
+// puts them in the cached conversation; an answer without them is
+// malformed.
+func (c *Client) cacheSettingInfo(cmd improto.IMCMD, conv ConversationRef, b *improto.ConversationSettingInfo) (*ConversationSettingInfo, error) {
 	s := settingInfoFromProto(b, c.refID(conv))
-	if s != nil {
-		c.updateCached(s.ConversationID, func(cv *Conversation) {
-			cv.SettingInfo = s
-			cv.Version = s.Version
-			cv.ReadIndex = s.ReadIndex
-		})
+	if s == nil {
+		return nil, malformedAnswer(cmd, "setting info", "")
 	}
-	return s
+	c.updateCached(s.ConversationID, func(cv *Conversation) {
+		cv.SettingInfo = s
+		cv.Version = s.Version
+		cv.ReadIndex = s.ReadIndex
+	})
+	return s, nil
 }
 
 // DissolveConversation ends a group or live chat (614). The owner only

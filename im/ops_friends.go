@@ -40,6 +40,9 @@ func (c *Client) SendFriendApply(ctx context.Context, to UserID, ext map[string]
 	apply := friendApplyFromProto(body.GetApply())
 	status := improto.FriendErrorCode(body.GetStatus())
 	if status == improto.FriendErrorCode_FRIEND_SUCCESS {
+		if apply == nil {
+			return nil, malformedAnswer(improto.IMCMD_SEND_FRIEND_APPLY, "apply", "")
+		}
 		return apply, nil
 	}
 	e := &Error{Type: ErrorTypeServer, Cmd: improto.IMCMD_SEND_FRIEND_APPLY, ReachServer: true,

@@ -30,6 +30,9 @@ func (c *Client) JoinLiveChat(ctx context.Context, conv ConversationRef) (*Conve
 	if err != nil {
 		return nil, nil, err
 	}
+	if body.GetConversation() == nil || body.GetMember() == nil {
+		return nil, nil, malformedAnswer(improto.IMCMD_JOIN_LIVE_GROUP, "conversation and member", "")
+	}
 	return c.remember(conversationFromProto(body.GetConversation())), liveMemberFromProto(body.GetMember()), nil
 }
 
@@ -45,6 +48,9 @@ func (c *Client) LeaveLiveChat(ctx context.Context, conv ConversationRef) (*Live
 	})
 	if err != nil {
 		return nil, err
+	}
+	if body.GetMember() == nil {
+		return nil, malformedAnswer(improto.IMCMD_LEAVE_LIVE_GROUP, "member", "")
 	}
 	c.updateCached(c.refID(conv), func(cv *Conversation) {
 		if cv.Participant != nil && cv.Participant.Role == GroupRoleOwner {
@@ -114,7 +120,8 @@ func (c *Client) LiveMembers(ctx context.Context, conv ConversationRef, opts Liv
 // true those before it (cursor 0: from the latest). limit 0 means the
 // server's default (50, at most 500). Next continues in the same
 // direction. Members, in the live chat or not, may read; others get
-// ErrNotMember. Loaded messages join the local cache.
+// ErrNotMember. Loaded messages join the local cache, with Source
+// MessageSourceLoadMore.
 func (c *Client) LiveMessages(ctx context.Context, conv ConversationRef, cursor int64, limit int, reverse bool) (*MessagePage, error) {
 	body, err := callBody[*improto.BroadcastRecvMessageResponseBody](ctx, c, improto.IMCMD_BROADCAST_RECV_MESSAGE,
 		&improto.BroadcastRecvMessageRequestBody{
@@ -130,7 +137,7 @@ func (c *Client) LiveMessages(ctx context.Context, conv ConversationRef, cursor 
 	}
 	page := &MessagePage{HasMore: body.GetHasMore(), Next: body.GetNextCursor()}
 	for _, b := range body.GetMessages() {
-		if m := messageFromProto(b); m != nil {
+		if m := fetchedMessage(b); m != nil {
 			c.cache.putMessage(m)
 			page.Messages = append(page.Messages, m)
 		}

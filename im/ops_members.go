@@ -203,9 +203,12 @@ func (c *Client) UpdateParticipant(ctx context.Context, conv ConversationRef, us
 	if err := bodyStatus(improto.IMCMD_UPDATE_CONVERSATION_PARTICIPANT, body.GetStatus(), body.GetCheckCode(), body.GetCheckMessage()); err != nil {
 		return nil, err
 	}
+	if body.GetParticipant() == nil {
+		return nil, malformedAnswer(improto.IMCMD_UPDATE_CONVERSATION_PARTICIPANT, "participant", "")
+	}
 	id := c.refID(conv)
 	p := participantFromProto(body.GetParticipant(), id)
-	if p != nil && p.UserID == c.opts.UserID {
+	if p.UserID == c.opts.UserID {
 		c.updateCached(id, func(cv *Conversation) {
 			self := *p
 			if cv.Participant != nil {

@@ -9,7 +9,9 @@ import (
 )
 
 // GetMessage fetches one message by server id (211). It returns nil and no
-// error when the message does not exist or the caller may not see it.
+// error when the message does not exist or the caller may not see it. The
+// message's Source is MessageSourceLoadMore, as for every message an
+// operation fetches from one conversation on request.
 func (c *Client) GetMessage(ctx context.Context, conv ConversationRef, id MessageID) (*Message, error) {
 	body, err := callBody[*improto.GetMessageByIdResponseBody](ctx, c, improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID,
 		&improto.GetMessageByIdRequestBody{
@@ -21,7 +23,7 @@ func (c *Client) GetMessage(ctx context.Context, conv ConversationRef, id Messag
 	if err != nil || body.GetMsgInfo().GetBody() == nil {
 		return nil, err
 	}
-	return messageFromProto(body.GetMsgInfo().GetBody()), nil
+	return fetchedMessage(body.GetMsgInfo().GetBody()), nil
 }
 
 // MessagePage is one page of a conversation's history.
@@ -36,7 +38,8 @@ type MessagePage struct {
 
 // LoadMessages pages a conversation's history (301): OLDER returns the
 // messages before anchor (0: the latest), NEWER those after it. limit 0
-// means the server's default. Loaded messages join the local cache.
+// means the server's default. Loaded messages join the local cache, with
+// Source MessageSourceLoadMore.
 func (c *Client) LoadMessages(ctx context.Context, conv ConversationRef, dir MessageDirection, anchor int64, limit int) (*MessagePage, error) {
 	body, err := callBody[*improto.MessagesInConversationResponseBody](ctx, c, improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
 		&improto.MessagesInConversationRequestBody{
@@ -52,7 +55,7 @@ func (c *Client) LoadMessages(ctx context.Context, conv ConversationRef, dir Mes
 	}
 	page := &MessagePage{HasMore: body.GetHasMore(), Next: body.GetNextCursor()}
 	for _, b := range body.GetMessages() {
-		m := messageFromProto(b)
+		m := fetchedMessage(b)
 		c.cache.putMessage(m)
 		page.Messages = append(page.Messages, m)
 	}
@@ -131,7 +134,8 @@ func (c *Client) React(ctx context.Context, conv ConversationRef, id MessageID, 
 }
 
 // ModifyMessageExt merges ext into a message's ext (2021); an empty value
-// deletes a key. s: keys are the system's and are refused.
+// deletes a key. s: keys are the system's and are refused. It returns the
+// message as it is now (Source MessageSourceLoadMore).
 func (c *Client) ModifyMessageExt(ctx context.Context, conv ConversationRef, id MessageID, ext map[string]string) (*Message, error) {
 	body, err := callBody[*improto.ModifyMessageExtResponseBody](ctx, c, improto.IMCMD_MODIFY_MESSAGE_EXT,
 		&improto.ModifyMessageExtRequestBody{
@@ -141,8 +145,22 @@ func (c *Client) ModifyMessageExt(ctx context.Context, conv ConversationRef, id 
 			ServerMessageId:     proto.Int64(int64(id)),
 			Ext:                 ext,
 		})
-	if err != nil || body.GetMessage() == nil {
+	if err != nil {
 		return nil, err
 	}
-	return messageFromProto(body.GetMessage()), nil
+	if body.GetMessage() == nil {
+		return nil, malformedAnswer(improto.IMCMD_MODIFY_MESSAGE_EXT, "message", "")
+	}
+	return fetchedMessage(body.GetMessage()), nil
+}
+
+// fetchedMessage converts a message an operation fetched on request: the
+// seed's MessageSourceLoadMore ("load more", pulled from one
+// conversation), the sync engine's pulls and pushes having their own.
+func fetchedMessage(b *improto.MessageBody) *Message {
+	m := messageFromProto(b)
+	if m != nil {
+		m.Source = MessageSourceLoadMore
+	}
+	return m
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -53,26 +56,27 @@ type Options struct {
 	AppID int64
 	// UserID is the user to log in as. Required.
 	UserID UserID
-	// SecUID is the encrypted user id, passed through.
-	SecUID string
 	// DeviceID identifies this device. Default: the user id, as the seed
 	// recommends where there is no device.
 	DeviceID string
 	// Token provides the IM token. Required for TOKEN_AUTH.
 	Token TokenProvider
-	// AuthType selects how the server reads the token. Default
-	// AuthTypeToken.
+	// AuthType selects how the server reads the token: AuthTypeSession,
+	// AuthTypeToken or AuthTypeCert. Default AuthTypeToken.
 	AuthType AuthType
-	// APIURL is the HTTP API base (e.g. https://imapi.volcvideo.com).
-	// Required.
+	// APIURL is the HTTP API base, an http or https URL with a host (e.g.
+	// https://imapi.volcvideo.com). Required.
 	APIURL string
-	// FrontierURL is the WebSocket URL (e.g. wss://…/ws/v2). Required
-	// unless WebSocketLevel is WebSocketLevelDisable.
+	// FrontierURL is the WebSocket URL, ws or wss with a host (e.g.
+	// wss://…/ws/v2). Required unless WebSocketLevel is
+	// WebSocketLevelDisable.
 	FrontierURL string
 	// InboxType selects the isolated mailbox of the app. Default 0.
 	InboxType int32
 	// WebSocketLevel says what goes over the socket (the seed's
-	// WebSocketLevel). Default WebSocketLevelDefault.
+	// WebSocketLevel). Default WebSocketLevelDefault. WebSocketLevelDisable
+	// needs compensating pulls: with PullInterval PullOff as well, the
+	// client would never hear of a message after Init, so New refuses it.
 	WebSocketLevel WebSocketLevel
 	// Timeout bounds one request. Default 2000 ms.
 	Timeout time.Duration
@@ -117,7 +121,8 @@ type Options struct {
 	Extended    map[string]string
 
 	// Frontier parameters: the Frame service and method, and the fpid and
-	// appKey from which access_key is derived. Defaults: the web SDK's.
+	// appKey from which access_key is derived. Defaults: the web SDK's;
+	// none may be negative.
 	FrontierService int32
 	FrontierMethod  int32
 	FPID            int64
@@ -146,7 +151,8 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	fail := func(field, format string, args ...any) (Options, error) {
-		return o, &Error{Type: ErrorTypeInvalidArgument, Msg: fmt.Sprintf("im: Options.%s %s", field, fmt.Sprintf(format, args...))}
+		// Error adds the package prefix.
+		return o, &Error{Type: ErrorTypeInvalidArgument, Msg: fmt.Sprintf("Options.%s %s", field, fmt.Sprintf(format, args...))}
 	}
 	switch {
 	case o.AppID <= 0:
@@ -155,8 +161,14 @@ func (o Options) withDefaults() (Options, error) {
 		return fail("UserID", "must be positive, got %d", o.UserID)
 	case o.APIURL == "":
 		return fail("APIURL", "is required")
+	case badURL(o.APIURL, "http", "https") != "":
+		return fail("APIURL", "%s", badURL(o.APIURL, "http", "https"))
 	case o.FrontierURL == "" && o.WebSocketLevel != WebSocketLevelDisable:
 		return fail("FrontierURL", "is required unless WebSocketLevel is Disable")
+	case o.FrontierURL != "" && badURL(o.FrontierURL, "ws", "wss") != "":
+		return fail("FrontierURL", "%s", badURL(o.FrontierURL, "ws", "wss"))
+	case o.AuthType != 0 && (o.AuthType < AuthTypeSession || o.AuthType > AuthTypeCert):
+		return fail("AuthType", "must be Session, Token or Cert, got %d", o.AuthType)
 	case o.Token == nil && o.AuthType != AuthTypeSession:
 		return fail("Token", "is required for token auth")
 	case o.InboxType < 0:
@@ -171,10 +183,18 @@ func (o Options) withDefaults() (Options, error) {
 		return fail("MaxHeartbeatEmptyWindow", "must not be negative, got %v", o.MaxHeartbeatEmptyWindow)
 	case o.PullInterval != PullOff && o.PullInterval != 0 && o.PullInterval < MinPullInterval:
 		return fail("PullInterval", "must be at least %v or PullOff, got %v", MinPullInterval, o.PullInterval)
+	case o.PullInterval == PullOff && o.WebSocketLevel == WebSocketLevelDisable:
+		return fail("PullInterval", "must not be PullOff when WebSocketLevel is Disable: with neither pushes nor pulls the client never syncs after Init")
 	case o.MaxMessageCount != 0 && (o.MaxMessageCount < MinMaxMessageCount || o.MaxMessageCount > MaxMaxMessageCount):
 		return fail("MaxMessageCount", "must be from %d to %d, got %d", MinMaxMessageCount, MaxMaxMessageCount, o.MaxMessageCount)
 	case o.Cursor < 0:
 		return fail("Cursor", "must not be negative, got %d", o.Cursor)
+	case o.FrontierService < 0:
+		return fail("FrontierService", "must not be negative, got %d", o.FrontierService)
+	case o.FrontierMethod < 0:
+		return fail("FrontierMethod", "must not be negative, got %d", o.FrontierMethod)
+	case o.FPID < 0:
+		return fail("FPID", "must not be negative, got %d", o.FPID)
 	}
 	if o.DeviceID == "" {
 		o.DeviceID = o.UserID.String()
@@ -236,4 +256,19 @@ func (o Options) withDefaults() (Options, error) {
 		o.Token = StaticToken("")
 	}
 	return o, nil
+}
+
+// badURL says what is wrong with raw as a URL of one of schemes, or ""
+// when nothing is.
+func badURL(raw string, schemes ...string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%q is not a URL: %v", raw, err)
+	case !slices.Contains(schemes, u.Scheme):
+		return fmt.Sprintf("%q must be a %s URL", raw, strings.Join(schemes, " or "))
+	case u.Host == "":
+		return fmt.Sprintf("%q has no host", raw)
+	}
+	return ""
 }

@@ -42,18 +42,20 @@ type OutgoingMessage struct {
 	// {"text":"hi"} (see TextContent).
 	Content string
 	// Ext is the message's ext; s: keys the server acts on are listed in
-	// InfoKeys.
+	// InfoKeys. A live-chat send carries none: SendMessage refuses it there.
 	Ext map[string]string
 	// Mentions lists the users mentioned; MentionAll mentions everyone.
 	Mentions   []UserID
 	MentionAll bool
-	// ReplyTo quotes a message (the seed's reference).
+	// ReplyTo quotes a message (the seed's reference). A live-chat send
+	// carries none: SendMessage refuses it there.
 	ReplyTo *Message
 	// ClientID makes the send idempotent; a random one is generated when
 	// empty. Retries of this send reuse it.
 	ClientID string
 	// Priority is the live-chat message priority; nil means Normal (the
 	// seed's messagePriority is optional, and Low is its zero value).
+	// Other conversations have none: SendMessage refuses it there.
 	Priority *MessagePriority
 }
 
@@ -76,16 +78,32 @@ func newClientID() string {
 // index and order, reaches this client like every other message, through
 // OnMessageReceived; GetMessage fetches it at once.
 //
-// A transient failure (network, timeout, the server asking to slow down)
-// is retried up to Options.MaxSendMsgRetryTimes with the same client
-// message id, so the server stores the message once whatever happens. A
-// message the server refused ends Rejected; one that could not be sent
-// ends Failed; both come back with the error.
+// The returned message is this client's own (Source MessageSourceOffline,
+// the seed's source of a message sent by this client); it is IsOffline
+// until the server stored it, so it stays IsOffline when the send fails.
+//
+// A transient failure (network, timeout, the server asking to slow down
+// or failing internally) is retried up to Options.MaxSendMsgRetryTimes
+// with the same client message id, so the server stores the message once
+// whatever happens. As the seed's FlightStatus says, a message the server
+// refused (its check: a non-member, a muted sender, the content check)
+// ends Rejected; one that could not be sent (network, internal errors,
+// transient failures that outlast the retries, an option the command
+// cannot carry) ends Failed; both come back with the error.
+//
+// Priority is for live chats (ConversationTypeMassChat) only. A live-chat
+// send (2007) carries no ext and no reference, so Ext and ReplyTo are
+// refused there with ErrorTypeInvalidArgument rather than dropped; the
+// returned message carries the priority sent, in ext s:message_priority.
 func (c *Client) SendMessage(ctx context.Context, to ConversationRef, out OutgoingMessage) (*Message, error) {
 	if to.Type == ConversationTypeMassChat {
 		return c.sendLive(ctx, to, out)
 	}
 	m, body := c.outgoing(to, out)
+	if out.Priority != nil {
+		return m, unsendable(m, improto.IMCMD_SEND_MESSAGE, "OutgoingMessage.Priority is for live chats only; "+
+			to.Type.String()+" messages have no priority")
+	}
 	req := &improto.SendMessageRequestBody{
 		ConversationId:      proto.String(string(to.ID)),
 		ConversationShortId: proto.Int64(int64(to.ShortID)),
@@ -103,19 +121,38 @@ func (c *Client) SendMessage(ctx context.Context, to ConversationRef, out Outgoi
 	if err != nil {
 		return m, err
 	}
-	m.ServerID = MessageID(resp.GetServerMessageId())
-	switch improto.SendMessageStatus(resp.GetStatus()) {
+	return m, sent(m, improto.IMCMD_SEND_MESSAGE, resp.GetServerMessageId(), resp.GetStatus(), resp.GetCheckCode(), resp.GetCheckMessage())
+}
+
+// sent moves m on by the server's answer to its send: the message's
+// server id and the send status with the content check's verdict. (Not a
+// method: a Message's methods only read it.)
+func sent(m *Message, cmd improto.IMCMD, serverID int64, status int32, checkCode int64, checkMsg string) error {
+	switch improto.SendMessageStatus(status) {
 	case improto.SendMessageStatus_SEND_SUCCEED:
 		m.FlightStatus = FlightStatusSucceeded
 	case improto.SendMessageStatus_CHECK_MSG_NOT_PASS_BUT_SELF_VISIBLE:
 		m.FlightStatus = FlightStatusSelfVisible
 	default:
 		m.FlightStatus = FlightStatusRejected
-		return m, &Error{Type: ErrorTypeServer, Cmd: improto.IMCMD_SEND_MESSAGE, ReachServer: true,
-			Msg:       "message rejected: " + improto.SendMessageStatus(resp.GetStatus()).String(),
-			CheckCode: resp.GetCheckCode(), CheckMsg: resp.GetCheckMessage()}
+		return &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true,
+			Msg:       "message rejected: " + improto.SendMessageStatus(status).String(),
+			CheckCode: checkCode, CheckMsg: checkMsg}
 	}
-	return m, nil
+	if serverID == 0 {
+		m.FlightStatus = FlightStatusFailed
+		return malformedAnswer(cmd, "server message id", "")
+	}
+	m.ServerID = MessageID(serverID)
+	m.IsOffline = false
+	return nil
+}
+
+// unsendable fails m before it is sent, for an option the command cannot
+// carry.
+func unsendable(m *Message, cmd improto.IMCMD, msg string) error {
+	m.FlightStatus = FlightStatusFailed
+	return &Error{Type: ErrorTypeInvalidArgument, Cmd: cmd, Msg: msg}
 }
 
 type outgoingBody struct {
@@ -123,8 +160,8 @@ type outgoingBody struct {
 	ref      *improto.ReferencedMessageInfo
 }
 
-// outgoing builds the local Message (FlightStatus Created) and the wire
-// parts of a send.
+// outgoing builds the local Message (FlightStatus Created, IsOffline,
+// Source Offline) and the wire parts of a send.
 func (c *Client) outgoing(to ConversationRef, out OutgoingMessage) (*Message, outgoingBody) {
 	if out.Type == 0 {
 		out.Type = MessageTypeText
@@ -171,12 +208,15 @@ func (c *Client) outgoing(to ConversationRef, out OutgoingMessage) (*Message, ou
 		Ext:                 ext,
 		CreatedAt:           time.Now(),
 		FlightStatus:        FlightStatusCreated,
+		IsOffline:           true,
+		Source:              MessageSourceOffline,
 	}
 	return m, body
 }
 
 // retrySend runs one send attempt after another while they fail
-// transiently, moving m through Inflight to Failed when they run out.
+// transiently, moving m through Inflight to Failed when they run out, or
+// to Rejected when the server refused the message.
 func retrySend[T any](ctx context.Context, c *Client, m *Message, attempt func() (T, error)) (T, error) {
 	var zero T
 	for n := 0; ; n++ {
@@ -187,10 +227,9 @@ func retrySend[T any](ctx context.Context, c *Client, m *Message, attempt func()
 		}
 		var e *Error
 		if !errors.As(err, &e) || !e.temporary() || n >= c.opts.MaxSendMsgRetryTimes || ctx.Err() != nil {
-			if errors.As(err, &e) && e.ReachServer {
+			m.FlightStatus = FlightStatusFailed
+			if e != nil && e.refused() {
 				m.FlightStatus = FlightStatusRejected
-			} else {
-				m.FlightStatus = FlightStatusFailed
 			}
 			return zero, err
 		}
@@ -206,10 +245,28 @@ func retrySend[T any](ctx context.Context, c *Client, m *Message, attempt func()
 	}
 }
 
-// sendLive sends to a live chat (2007); the priority travels in the
-// Request header s:message_priority, the body having no ext.
+// sendLive sends to a live chat (2007). Its body has no ext and no
+// reference: the priority travels in the Request header
+// s:message_priority (where imserver reads it), and Ext and ReplyTo are
+// refused rather than dropped.
 func (c *Client) sendLive(ctx context.Context, to ConversationRef, out OutgoingMessage) (*Message, error) {
 	m, body := c.outgoing(to, out)
+	prio := MessagePriorityNormal
+	if out.Priority != nil {
+		prio = *out.Priority
+	}
+	switch {
+	case len(out.Ext) > 0:
+		return m, unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
+			"OutgoingMessage.Ext cannot be sent to a live chat: its send (2007) carries no ext")
+	case out.ReplyTo != nil:
+		return m, unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
+			"OutgoingMessage.ReplyTo cannot be sent to a live chat: its send (2007) carries no reference")
+	case prio < MessagePriorityLow || prio > MessagePriorityHigh:
+		return m, unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
+			"OutgoingMessage.Priority must be Low, Normal or High, got "+prio.String())
+	}
+	m.Ext[string(InfoKeyMessagePriority)] = strconv.Itoa(int(prio))
 	req := &improto.BroadcastSendMessageRequestBody{
 		ConversationId:      proto.String(string(to.ID)),
 		ConversationShortId: proto.Int64(int64(to.ShortID)),
@@ -219,18 +276,12 @@ func (c *Client) sendLive(ctx context.Context, to ConversationRef, out OutgoingM
 		ClientMessageId:     proto.String(m.ClientID),
 		MentionedUsers:      body.mentions,
 	}
-	prio := MessagePriorityNormal
-	if out.Priority != nil {
-		prio = *out.Priority
-	}
 	resp, err := retrySend(ctx, c, m, func() (*improto.BroadcastSendMessageResponseBody, error) {
 		return callBodyWithHeaders[*improto.BroadcastSendMessageResponseBody](ctx, c, improto.IMCMD_BROADCAST_SEND_MESSAGE, req,
-			map[string]string{string(InfoKeyMessagePriority): strconv.Itoa(int(prio))})
+			map[string]string{string(InfoKeyMessagePriority): m.Ext[string(InfoKeyMessagePriority)]})
 	})
 	if err != nil {
 		return m, err
 	}
-	m.ServerID = MessageID(resp.GetServerMessageId())
-	m.FlightStatus = FlightStatusSucceeded
-	return m, nil
+	return m, sent(m, improto.IMCMD_BROADCAST_SEND_MESSAGE, resp.GetServerMessageId(), resp.GetStatus(), resp.GetCheckCode(), resp.GetCheckMessage())
 }

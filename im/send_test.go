@@ -157,7 +157,7 @@ func TestSendFailsWhenServerUnreachable(t *testing.T) {
 // the 100ms backoff alone would be refused again. With no retries (and a
 // rate of one send per 2s, which no stall of a loaded machine between two
 // sends outlasts) the refusal comes back as ErrRateLimited carrying the
-// hint.
+// hint, and the message ends Failed, not Rejected.
 func TestSendHonoursRetryHint(t *testing.T) {
 	const perSecond, slow = 4, 0.5
 	for _, level := range []im.WebSocketLevel{im.WebSocketLevelPushOnly, im.WebSocketLevelAll} {
@@ -196,8 +196,10 @@ func TestSendHonoursRetryHint(t *testing.T) {
 			if wait, ok := im.RetryAfter(err); !ok || wait <= 0 || wait > time.Duration(float64(time.Second)/slow) {
 				t.Fatalf("RetryAfter = %v, %v; want (0, 2s]", wait, ok)
 			}
-			if m.FlightStatus != im.FlightStatusRejected {
-				t.Fatalf("refused message is %v, want Rejected", m.FlightStatus)
+			// A rate limit is transient: out of retries, the send failed
+			// (the seed's Failed); the server did not reject the message.
+			if m.FlightStatus != im.FlightStatusFailed || !m.IsOffline {
+				t.Fatalf("rate-limited message is %v (offline %v), want Failed and offline", m.FlightStatus, m.IsOffline)
 			}
 		})
 	}

@@ -206,7 +206,10 @@ func exchange[T any](ctx context.Context, c *Client, cmd improto.Command, token 
 	return resp, out, nil
 }
 
-// callBody is call for commands whose response body has type T.
+// callBody is call for commands whose response body has type T. The
+// caller reads its answer from that body, so an OK answer without one (or
+// with another) is no success: it fails with ErrMalformedResponse rather
+// than leave the caller with nothing to return.
 func callBody[T proto.Message](ctx context.Context, c *Client, cmd improto.IMCMD, body proto.Message) (T, error) {
 	var zero T
 	res, err := c.call(ctx, cmd, body)
@@ -214,11 +217,11 @@ func callBody[T proto.Message](ctx context.Context, c *Client, cmd improto.IMCMD
 		return zero, err
 	}
 	if res.Body == nil {
-		return zero, nil
+		return zero, malformedAnswer(cmd, fmt.Sprintf("%T", zero), res.LogID)
 	}
 	out, ok := res.Body.(T)
 	if !ok {
-		return zero, &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true, Msg: fmt.Sprintf("response body is %T, want %T", res.Body, zero)}
+		return zero, malformedAnswer(cmd, fmt.Sprintf("%T (got %T)", zero, res.Body), res.LogID)
 	}
 	return out, nil
 }
