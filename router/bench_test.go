@@ -89,4 +89,13 @@ func TestDispatchAllocs(t *testing.T) {
 			t.Errorf("%d routes: %v allocs per dispatch, want 0", n, allocs)
 		}
 	}
+	// Taking a route's parameters back when it passes the event on
+	// allocates nothing either.
+	r := New()
+	r.OnCommand("/w <city> [days:int]", func(*bot.Context) error { return ErrContinue })
+	r.OnMessage(func(*bot.Context) error { return nil })
+	c := newCtx(msgEvent(`{"text":"/w paris 3"}`, single))
+	if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
+		t.Errorf("passing on: %v allocs per dispatch, want 0", allocs)
+	}
 }

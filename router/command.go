@@ -253,9 +253,10 @@ func (t *table) runUsage(c *bot.Context) error {
 }
 
 // parse matches the command's name and parses its arguments into route
-// parameters. ok reports the name matched; uerr is set when the arguments
-// are bad (the parameters parsed before the bad one are set). It
-// allocates nothing when the Context's parameter map has room.
+// parameters, which it records in s (see state.commit). ok reports the
+// name matched; uerr is set when the arguments are bad (the parameters
+// parsed before the bad one are recorded, for the usage handler). It
+// allocates nothing once the pooled state has room for the parameters.
 func (m *CommandMatcher) parse(s *state) (ok bool, uerr *UsageError) {
 	if s.c.Event.Message == nil || s.command() != m.name {
 		return false, nil
@@ -270,7 +271,7 @@ func (m *CommandMatcher) parse(s *state) (ok bool, uerr *UsageError) {
 			return true, m.usageError(a.Name, "missing")
 		}
 		if a.Type == ArgRest {
-			s.c.SetParam(a.Name, trimRightSpace(rest))
+			s.setParam(a.Name, trimRightSpace(rest))
 			rest = ""
 			break
 		}
@@ -282,7 +283,7 @@ func (m *CommandMatcher) parse(s *state) (ok bool, uerr *UsageError) {
 		if reason != "" {
 			return true, m.usageError(a.Name, strconv.Quote(tok)+" "+reason)
 		}
-		s.c.SetParam(a.Name, val)
+		s.setParam(a.Name, val)
 		rest = next
 	}
 	if trimLeftSpace(rest) != "" {

@@ -108,8 +108,8 @@ func TestCommandArgs(t *testing.T) {
 				}
 			case uerr != nil:
 				t.Fatalf("usage error %v", uerr)
-			case tt.want != nil && !maps.Equal(c.Params(), tt.want):
-				t.Errorf("params = %v, want %v", c.Params(), tt.want)
+			case tt.want != nil && !maps.Equal(recorded(s), tt.want):
+				t.Errorf("params = %v, want %v", recorded(s), tt.want)
 			}
 		})
 	}

@@ -58,6 +58,24 @@
 // the route's matcher or one of its top-level And; inside Or or Not, bad
 // arguments simply do not match.
 //
+// # Route parameters
+//
+// A command's arguments and a regex's named captures are route
+// parameters, read with c.Param. A route's matchers find them while the
+// route is tried, and the router sets them on the Context only when the
+// route matches, just before its handler (or usage handler) runs, so that
+// a handler sees the parameters of its own route and of no other: a route
+// that a later matcher rejects sets none, and neither does a branch of
+// [Or] that failed or a matcher under [Not]. When a handler passes the
+// event on with [ErrContinue], the router takes its route's parameters
+// back before it tries the next route: each gets the value it had before,
+// and one the Context did not have reads as absent ("") again (bot.Context
+// cannot remove a parameter, so c.Params lists it, empty). Parameters the
+// Context had when Handle began, such as an outer router's, stay unless
+// the route sets the same name; those of the route that handled the event
+// stay after Handle returns. A custom [Matcher] sets its parameters on the
+// Context directly; see its documentation.
+//
 // # Precedence
 //
 // Every event is tried against the routes that can match it (see Index
@@ -77,12 +95,24 @@
 // matched passed the event on, the NotFound handler runs (see
 // [Router.NotFound]); by default nothing runs and Handle returns nil.
 //
-// Two routes for the same command at the same priority would make the
-// second unreachable, so registering the second panics, naming both
-// registrations' file:line, unless their conversation types do not
-// overlap ("/ban" for groups and "/ban" for single chats). At different
-// priorities the same command may be registered twice; the lower one runs
-// when the higher passes the event on or does not match.
+// Registering a command route that can never fire panics, naming its
+// file:line and those of the routes that take all its events. It can
+// never fire when routes registered before it, at its priority and for
+// its command (whatever their arguments), take every message it could
+// take: their only matchers besides the command are [Kind] and the
+// conversation-type matchers ([InConversation], [InGroup], …), and
+// together they allow each conversation type it allows (a route that
+// allows any conversation type, and events with none, is covered only by
+// one that does too). Any other matcher on an earlier route (a mention, a
+// regex, a message type, Or, Not, an expression, a custom Matcher) leaves
+// the later route the messages it rejects: And(Command("/x"),
+// MentionsBot()) followed by OnCommand("/x") is fine, the second gets the
+// messages that do not mention the bot. So is "/ban" for groups followed
+// by "/ban" for single chats, or for any conversation. The rule leaves
+// [ErrContinue] aside: for a route that runs when another for its command
+// passes the event on, use a lower priority. At different priorities the
+// same command may be registered twice; the lower one runs when the
+// higher passes the event on or does not match.
 //
 // # Index
 //
@@ -102,9 +132,12 @@
 // in the event's conversation type and in any type, then the kind's
 // non-command buckets for the conversation type and for any type; and the
 // same two of the "any kind" set. It merges them by precedence. A dispatch
-// to a command route allocates nothing: the router's per-dispatch state is
-// pooled, the text is sliced from the content, and parameters go into the
-// Context's map (which the Context allocates on its first parameter).
+// to a command route allocates nothing: the router's per-dispatch state,
+// where the matchers record parameters, is pooled, the text is sliced
+// from the content, and the parameters of the route that matched go into
+// the Context's map (which the Context allocates on its first parameter).
+// A route with a custom [Matcher] costs a copy of the parameters each time
+// it is tried.
 // [Router.Index] prints the buckets, one a line:
 //
 //	message /weather Group: #3

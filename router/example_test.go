@@ -70,7 +70,9 @@ func ExampleRouter_Explain() {
 
 	c := message("hello bob?")
 	fmt.Print(r.Explain(c))
-	fmt.Println("name:", c.Param("name"))
+	// c gets the parameters of the route that would handle the event, as
+	// in a dispatch: #4 has none, and #2's name is not among them.
+	fmt.Println("params:", c.Params())
 	// Output:
 	// event: message in Group, Text "hello bob?"
 	// routes: 3 of 5 considered
@@ -78,7 +80,7 @@ func ExampleRouter_Explain() {
 	// #2 hello: regex(^(?i)hello (?P<name>\w+)): matched
 	// #5 bye: keyword("bye"): rejected by keyword("bye"): the text contains none of the keywords
 	// handled by #4
-	// name: bob
+	// params: map[]
 }
 
 func ExampleRouter_Group() {

@@ -56,8 +56,9 @@ type Step struct {
 }
 
 // Explain reports how r would dispatch c's event, without running any
-// handler. Matchers do run, so c may get route parameters, as it would
-// in a dispatch. It does not freeze the router.
+// handler. Matchers do run, and c gets the route parameters of the route
+// that would handle the event, as in a dispatch, and no other route's.
+// It does not freeze the router.
 func (r *Router) Explain(c *bot.Context) Explanation {
 	t := r.t
 	t.mu.Lock()
@@ -68,14 +69,21 @@ func (r *Router) Explain(c *bot.Context) Explanation {
 	t.idx.candidates(s, &s.it)
 	for rt := s.it.next(); rt != nil; rt = s.it.next() {
 		st := Step{Route: rt.id, Name: rt.name, Priority: rt.priority, Matchers: rt.desc}
+		var saved map[string]string
+		if rt.custom {
+			saved = c.Params()
+		}
 		ok, failed, why, uerr := rt.match(s, true)
 		if ok {
 			st.Matched, st.Usage = true, uerr
-			if ex.Handler == 0 {
-				ex.Handler, st.Handles = rt.id, true
-			}
 		} else {
 			st.Rejected, st.Reason = failed.String(), why
+		}
+		if ok && ex.Handler == 0 {
+			ex.Handler, st.Handles = rt.id, true
+			s.commit()
+		} else {
+			restoreParams(c, saved)
 		}
 		ex.Steps = append(ex.Steps, st)
 	}
@@ -100,7 +108,7 @@ func summarize(s *state) string {
 //
 //	event: message in Group, Text "/weather paris x"
 //	routes: 2 of 7 considered
-//	#3 weather (p=10): command(/weather <city> [days:int]): matched, bad arguments: usage handler: days: "x" is not an int [handles]
+//	#3 weather (p=10): command(/weather <city> [days:int]): matched, bad arguments, the usage handler runs: days: "x" is not an int [handles]
 //	#5 all: kind(message): matched
 //	handled by #3
 func (e Explanation) String() string {

@@ -87,9 +87,12 @@ func insert(list []*route, rt *route) []*route {
 	return slices.Insert(list, i, rt)
 }
 
-// conflict returns a route that rt's command conflicts with: the same
-// name and priority, in conversation types that overlap.
-func (x *index) conflict(rt *route) *route {
+// conflict returns the routes that leave rt's command route no event:
+// routes registered before it, at its priority, for its command, that no
+// other matcher narrows (takesAll) and that together take every
+// conversation type rt allows; for each type, the first of them that takes
+// it. It returns nil when rt can fire.
+func (x *index) conflict(rt *route) []*route {
 	b := x.kinds[bot.EventMessage]
 	if b == nil {
 		return nil
@@ -98,32 +101,56 @@ func (x *index) conflict(rt *route) *route {
 	if cb == nil {
 		return nil
 	}
-	var found *route
-	check := func(list []*route) {
+	var takers []*route
+	add := func(list []*route) {
 		for _, old := range list {
-			if old.priority == rt.priority && overlap(old.hint.convs, rt.hint.convs) &&
-				(found == nil || old.id < found.id) {
-				found = old
+			if old.priority == rt.priority && old.takesAll() {
+				takers = append(takers, old)
 			}
 		}
 	}
-	check(cb.all)
+	add(cb.all)
 	for _, list := range cb.conv {
-		check(list)
+		add(list)
 	}
-	return found
+	byID := func(a, b *route) int { return a.id - b.id }
+	slices.SortFunc(takers, byID)
+	takers = slices.Compact(takers) // a route is in the bucket of each of its types
+	// A route without conversation types fires in every type, and for
+	// events with none: only a taker without types leaves it nothing.
+	anyType := func(old *route) bool { return old.hint.convs == nil }
+	if rt.hint.convs == nil {
+		if i := slices.IndexFunc(takers, anyType); i >= 0 {
+			return takers[i : i+1]
+		}
+		return nil
+	}
+	var found []*route
+	for _, ct := range rt.hint.convs {
+		i := slices.IndexFunc(takers, func(old *route) bool { return anyType(old) || slices.Contains(old.hint.convs, ct) })
+		if i < 0 {
+			return nil
+		}
+		found = append(found, takers[i])
+	}
+	slices.SortFunc(found, byID)
+	return slices.Compact(found)
 }
 
-func overlap[T comparable](a, b []T) bool {
-	if a == nil || b == nil {
-		return true
-	}
-	for _, x := range a {
-		if slices.Contains(b, x) {
-			return true
+// takesAll reports whether the route takes every message naming its
+// command in its conversation types: its matchers other than the command
+// only restate kinds and conversation types, which its hint holds. Any
+// other matcher (a mention, a regex, Or, Not, an expression, a custom
+// Matcher, …) may reject such a message and let a later route have it.
+func (rt *route) takesAll() bool {
+	for _, m := range rt.ms {
+		switch m.(type) {
+		case *kindMatcher, *convMatcher:
+		default:
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // candidates loads it with the buckets s's event selects.

@@ -20,6 +20,16 @@ import (
 // constant). A Matcher may set route parameters (c.SetParam) when it
 // matches. It must be safe for concurrent use.
 //
+// The parameters a Matcher sets reach the Context at once, while the
+// built-in matchers' wait until their route matches (see Route parameters
+// in the package documentation). So before the router tries a route with
+// a custom Matcher, it copies the Context's parameters (an allocation the
+// built-in matchers avoid), and it sets them back when the route does not
+// match or its handler passes the event on. Within a route that matches,
+// though, it cannot tell a custom Matcher's parameters from a failed
+// branch of Or or from under Not: set them only when returning true, and
+// do not put a Matcher that sets them under Not.
+//
 // A Matcher that also implements fmt.Stringer is shown by its String in
 // Explain output and the index print.
 type Matcher interface {
@@ -51,11 +61,16 @@ func internal(m Matcher) matcher {
 	return custom{m}
 }
 
-// matchAlone runs a built-in matcher outside a router.
+// matchAlone runs a built-in matcher outside a router, and sets the
+// route parameters it found when it matches.
 func matchAlone(m matcher, c *bot.Context) (bool, string) {
 	s := getState(c, nil)
 	defer putState(s)
-	return m.match(s, true)
+	ok, why := m.match(s, true)
+	if ok {
+		s.commit()
+	}
+	return ok, why
 }
 
 // custom wraps a user's Matcher.
@@ -69,6 +84,21 @@ func (c custom) String() string {
 		return s.String()
 	}
 	return fmt.Sprintf("%T", c.m)
+}
+
+// hasCustom reports whether a custom Matcher takes part in m.
+func hasCustom(m matcher) bool {
+	switch m := m.(type) {
+	case custom:
+		return true
+	case *andMatcher:
+		return slices.ContainsFunc(m.ms, hasCustom)
+	case *orMatcher:
+		return slices.ContainsFunc(m.ms, hasCustom)
+	case *notMatcher:
+		return hasCustom(m.m)
+	}
+	return false
 }
 
 // hint is what the index learns from a matcher: the event kinds and
@@ -477,7 +507,7 @@ func (m *regexMatcher) match(s *state, _ bool) (bool, string) {
 	}
 	for i, name := range m.re.SubexpNames() {
 		if name != "" && loc[2*i] >= 0 {
-			s.c.SetParam(name, text[loc[2*i]:loc[2*i+1]])
+			s.setParam(name, text[loc[2*i]:loc[2*i+1]])
 		}
 	}
 	return true, ""
@@ -566,11 +596,13 @@ func (m *orMatcher) hint() hint {
 }
 func (m *orMatcher) match(s *state, explain bool) (bool, string) {
 	var whys []string
+	mark := len(s.params)
 	for _, c := range m.ms {
 		ok, why := c.match(s, explain)
 		if ok {
 			return true, ""
 		}
+		s.dropParams(mark) // a branch that failed may have found some
 		if explain {
 			whys = append(whys, c.String()+": "+why)
 		}
@@ -590,7 +622,10 @@ func (m *notMatcher) Match(c *bot.Context) (bool, string) { return matchAlone(m,
 func (m *notMatcher) String() string                      { return m.desc }
 func (m *notMatcher) hint() hint                          { return hint{} }
 func (m *notMatcher) match(s *state, explain bool) (bool, string) {
-	if ok, _ := m.m.match(s, explain); ok {
+	mark := len(s.params)
+	ok, _ := m.m.match(s, explain)
+	s.dropParams(mark) // what matched, or partly matched, under Not gives no parameters
+	if ok {
 		return false, m.hit
 	}
 	return true, ""

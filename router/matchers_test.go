@@ -135,11 +135,30 @@ func TestMatchers(t *testing.T) {
 			if !ok && !strings.Contains(why, tt.wantWhy) {
 				t.Errorf("why = %q, want it to contain %q", why, tt.wantWhy)
 			}
-			if tt.wantParams != nil && !maps.Equal(c.Params(), tt.wantParams) {
-				t.Errorf("params = %v, want %v", c.Params(), tt.wantParams)
+			// The router records the parameters for the route; Match alone
+			// sets them on the Context.
+			if tt.wantParams != nil && !maps.Equal(recorded(s), tt.wantParams) {
+				t.Errorf("recorded params = %v, want %v", recorded(s), tt.wantParams)
+			}
+			if tt.wantParams != nil {
+				alone := newCtx(tt.ev)
+				tt.m.Match(alone)
+				if !maps.Equal(alone.Params(), tt.wantParams) {
+					t.Errorf("params alone = %v, want %v", alone.Params(), tt.wantParams)
+				}
 			}
 		})
 	}
+}
+
+// recorded returns the route parameters s recorded, the last of a name
+// winning as it does on the Context.
+func recorded(s *state) map[string]string {
+	out := map[string]string{}
+	for _, p := range s.params {
+		out[p.name] = p.value
+	}
+	return out
 }
 
 func TestMentionsBotUser(t *testing.T) {
@@ -248,7 +267,7 @@ func mustPanic(t *testing.T, f func()) (msg string) {
 
 // FuzzDispatch sends arbitrary message contents through a router with a
 // route of every kind: nothing may panic, and Explain agrees with the
-// dispatch about which route handles the event.
+// dispatch about which route handles the event and its parameters.
 func FuzzDispatch(f *testing.F) {
 	for _, s := range []string{
 		`{"text":"/weather paris 3"}`, `{"text":"/weather \"new york"}`, `{"text":"/say  a b "}`,
@@ -274,9 +293,14 @@ func FuzzDispatch(f *testing.F) {
 		r.OnUsageError(func(*bot.Context, *UsageError) error { ran = -1; return nil })
 
 		ev := withExt(msgEvent(content, im.ConversationType(ct)), map[string]string{"s:mentioned_users": content})
-		ex := r.Explain(newCtx(ev))
-		if err := r.Handle(newCtx(ev)); err != nil {
+		cx, ch := newCtx(ev), newCtx(ev)
+		ex := r.Explain(cx)
+		if err := r.Handle(ch); err != nil {
 			t.Fatalf("Handle(%q) = %v", content, err)
+		}
+		// Both leave the parameters of the handling route only.
+		if !maps.Equal(cx.Params(), ch.Params()) {
+			t.Fatalf("%q: params after Explain %v, after Handle %v", content, cx.Params(), ch.Params())
 		}
 		want := ex.Handler
 		for _, st := range ex.Steps {

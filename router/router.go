@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -100,6 +102,7 @@ type route struct {
 	desc     string // the matchers, for Explain and the index print
 	ms       []matcher
 	cmd      *CommandMatcher // the route's top-level command, or nil
+	custom   bool            // a custom Matcher takes part (see restoreParams)
 	hint     hint
 	h        bot.Handler // the handler inside the route's middleware
 	usage    bot.Handler // the usage handler inside the route's middleware
@@ -116,8 +119,10 @@ func before(a, b *route) bool {
 
 // match runs the route's matchers: the others first, then the command, so
 // that a command with bad arguments only counts when the rest matched.
-// ok with a non-nil UsageError means the usage handler runs.
+// ok with a non-nil UsageError means the usage handler runs. The route
+// parameters the matchers find are recorded in s, for s.commit.
 func (rt *route) match(s *state, explain bool) (ok bool, failed matcher, why string, uerr *UsageError) {
+	s.dropParams(0)
 	for _, m := range rt.ms {
 		if ok, why := m.match(s, explain); !ok {
 			return false, m, why, nil
@@ -143,6 +148,11 @@ func (rt *route) match(s *state, explain bool) (ok bool, failed matcher, why str
 // When no route handles the event, the NotFound handler runs (by default
 // nothing does, and Handle returns nil).
 //
+// The matching route's parameters are set on c just before its handler
+// runs, and stay there when Handle returns; a route that does not match
+// sets none, and a route whose handler passes the event on has its
+// parameters taken back (see the package documentation).
+//
 // The first call freezes the route table: registering afterwards panics.
 func (r *Router) Handle(c *bot.Context) error {
 	t := r.t
@@ -155,10 +165,16 @@ func (r *Router) Handle(c *bot.Context) error {
 	defer putState(s)
 	t.idx.candidates(s, &s.it)
 	for rt := s.it.next(); rt != nil; rt = s.it.next() {
+		var saved map[string]string
+		if rt.custom {
+			saved = c.Params()
+		}
 		ok, _, _, uerr := rt.match(s, false)
 		if !ok {
+			restoreParams(c, saved)
 			continue
 		}
+		s.commit()
 		c.SetRoute(rt.name)
 		var err error
 		if uerr != nil {
@@ -174,6 +190,8 @@ func (r *Router) Handle(c *bot.Context) error {
 			return nil
 		}
 		if err == ErrContinue || errors.Is(err, ErrContinue) {
+			s.undo()
+			restoreParams(c, saved)
 			continue
 		}
 		return err
@@ -186,6 +204,23 @@ func (r *Router) Handle(c *bot.Context) error {
 	return nil
 }
 
+// restoreParams sets back the parameters of c that differ from saved,
+// those it had before a route with a custom Matcher was tried: such a
+// Matcher sets parameters on the Context at once, where the built-in ones
+// record theirs for state.commit. A parameter saved did not have reads as
+// absent again (""): bot.Context has no way to remove one. A nil saved (a
+// route without custom matchers) restores nothing.
+func restoreParams(c *bot.Context, saved map[string]string) {
+	if saved == nil {
+		return
+	}
+	for name, v := range c.Params() {
+		if old := saved[name]; old != v {
+			c.SetParam(name, old)
+		}
+	}
+}
+
 // NotFoundRoute is the route name (bot.Context.Route) of the NotFound
 // handler.
 const NotFoundRoute = "NotFound"
@@ -193,8 +228,9 @@ const NotFoundRoute = "NotFound"
 // On registers a route: events that m matches go to h, inside the
 // Router's middleware. It panics, naming the caller's file:line, when h or
 // m is nil, when m can never match (contradicting kinds or conversation
-// types), when a command conflicts with one registered before (see the
-// package documentation), and when the router already serves.
+// types), when it is a command route that routes registered before leave
+// no event (see Precedence in the package documentation), and when the
+// router already serves.
 func (r *Router) On(m Matcher, h bot.Handler, opts ...RouteOption) {
 	r.register(caller(1), m, h, opts)
 }
@@ -360,14 +396,19 @@ func (r *Router) register(where string, m Matcher, h bot.Handler, opts []RouteOp
 		panic(fmt.Sprintf("router: %v (at %s)", err, where))
 	}
 	rt.desc = describe(rt.ms, rt.cmd)
+	rt.custom = slices.ContainsFunc(rt.ms, hasCustom)
 
 	t := r.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.mustConfigure(where)
 	if rt.cmd != nil {
-		if old := t.idx.conflict(rt); old != nil {
-			panic(fmt.Sprintf("router: command %s registered at %s conflicts with %s", rt.cmd.name, where, old.where))
+		if olds := t.idx.conflict(rt); olds != nil {
+			wheres := make([]string, len(olds))
+			for i, old := range olds {
+				wheres[i] = old.where
+			}
+			panic(fmt.Sprintf("router: command %s registered at %s conflicts with %s", rt.cmd.name, where, strings.Join(wheres, " and ")))
 		}
 	}
 	chain := bot.Chain(r.mws)

@@ -220,7 +220,7 @@ func TestRegistrationPanics(t *testing.T) {
 		}
 	})
 
-	t.Run("command conflict in overlapping conversation types", func(t *testing.T) {
+	t.Run("command conflict with a route in wider conversation types", func(t *testing.T) {
 		t.Parallel()
 		r := New()
 		first := line(1)

@@ -26,8 +26,19 @@ type state struct {
 	envBox  any
 	haveEnv bool
 
+	// params are the route parameters the matchers of the route being
+	// tried found, in the order they found them. The router sets them on
+	// the Context only when the route matches (commit), so that a route
+	// that does not match leaves none behind; old holds the values commit
+	// replaced, for undo. Both keep their capacity in the pool.
+	params []param
+	old    []string
+
 	it iter
 }
+
+// param is one route parameter.
+type param struct{ name, value string }
 
 var statePool = sync.Pool{New: func() any { return new(state) }}
 
@@ -38,8 +49,53 @@ func getState(c *bot.Context, t *table) *state {
 }
 
 func putState(s *state) {
+	// Only params[:len] and old[:len] hold strings (dropParams and commit
+	// clear what they cut off): clear them to let the event's text go.
+	clear(s.params)
+	clear(s.old)
+	params, old := s.params[:0], s.old[:0]
 	*s = state{}
+	s.params, s.old = params, old
 	statePool.Put(s)
+}
+
+// setParam records a route parameter for the route being tried.
+func (s *state) setParam(name, value string) {
+	s.params = append(s.params, param{name, value})
+}
+
+// dropParams forgets the parameters recorded since len(s.params) was
+// mark: a matcher calls it when the part of it that found them does not
+// count (a branch of Or that failed, the matcher under Not).
+func (s *state) dropParams(mark int) {
+	clear(s.params[mark:])
+	s.params = s.params[:mark]
+}
+
+// commit sets the recorded parameters on the Context, remembering the
+// values they replace. Reading an old value costs next to nothing when
+// the Context has no parameters yet (a new event); a parameter that
+// already holds its value is not written again.
+func (s *state) commit() {
+	clear(s.old)
+	s.old = s.old[:0]
+	for _, p := range s.params {
+		old := s.c.Param(p.name)
+		s.old = append(s.old, old)
+		if old != p.value || old == "" {
+			s.c.SetParam(p.name, p.value)
+		}
+	}
+}
+
+// undo puts back the values commit replaced, last first, so that a name
+// recorded twice gets the value it had before commit. A parameter the
+// Context did not have reads as absent again (""): bot.Context has no way
+// to remove one.
+func (s *state) undo() {
+	for i := len(s.params) - 1; i >= 0; i-- {
+		s.c.SetParam(s.params[i].name, s.old[i])
+	}
 }
 
 // text returns the message's text (im.Message.Text), read once per event.
