@@ -109,6 +109,17 @@ func (c *Context) FromUser() bool {
 // or "".
 func (c *Context) Param(name string) string { return c.params[name] }
 
+// LookupParam returns a route parameter and whether it is set, for a
+// parameter that may be set to "".
+func (c *Context) LookupParam(name string) (string, bool) {
+	v, ok := c.params[name]
+	return v, ok
+}
+
+// DeleteParam removes a route parameter; routers call it to take back
+// the parameters of a route that passed the event on.
+func (c *Context) DeleteParam(name string) { delete(c.params, name) }
+
 // SetParam sets a route parameter; routers call it before the handler.
 func (c *Context) SetParam(name, value string) {
 	if c.params == nil {

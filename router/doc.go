@@ -69,8 +69,7 @@
 // [Or] that failed or a matcher under [Not]. When a handler passes the
 // event on with [ErrContinue], the router takes its route's parameters
 // back before it tries the next route: each gets the value it had before,
-// and one the Context did not have reads as absent ("") again (bot.Context
-// cannot remove a parameter, so c.Params lists it, empty). Parameters the
+// and one the Context did not have is removed again. Parameters the
 // Context had when Handle began, such as an outer router's, stay unless
 // the route sets the same name; those of the route that handled the event
 // stay after Handle returns. A custom [Matcher] sets its parameters on the

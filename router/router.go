@@ -204,18 +204,21 @@ func (r *Router) Handle(c *bot.Context) error {
 	return nil
 }
 
-// restoreParams sets back the parameters of c that differ from saved,
-// those it had before a route with a custom Matcher was tried: such a
-// Matcher sets parameters on the Context at once, where the built-in ones
-// record theirs for state.commit. A parameter saved did not have reads as
-// absent again (""): bot.Context has no way to remove one. A nil saved (a
-// route without custom matchers) restores nothing.
+// restoreParams gives c back the parameters saved, those it had before a
+// route with a custom Matcher was tried: such a Matcher sets parameters
+// on the Context at once, where the built-in ones record theirs for
+// state.commit. A nil saved (a route without custom matchers) restores
+// nothing.
 func restoreParams(c *bot.Context, saved map[string]string) {
 	if saved == nil {
 		return
 	}
 	for name, v := range c.Params() {
-		if old := saved[name]; old != v {
+		old, set := saved[name]
+		switch {
+		case !set:
+			c.DeleteParam(name)
+		case old != v:
 			c.SetParam(name, old)
 		}
 	}

@@ -29,10 +29,10 @@ type state struct {
 	// params are the route parameters the matchers of the route being
 	// tried found, in the order they found them. The router sets them on
 	// the Context only when the route matches (commit), so that a route
-	// that does not match leaves none behind; old holds the values commit
+	// that does not match leaves none behind; old holds what commit
 	// replaced, for undo. Both keep their capacity in the pool.
 	params []param
-	old    []string
+	old    []oldParam
 
 	it iter
 }
@@ -72,29 +72,38 @@ func (s *state) dropParams(mark int) {
 	s.params = s.params[:mark]
 }
 
-// commit sets the recorded parameters on the Context, remembering the
-// values they replace. Reading an old value costs next to nothing when
-// the Context has no parameters yet (a new event); a parameter that
-// already holds its value is not written again.
+// oldParam is what a parameter was before commit set it.
+type oldParam struct {
+	value string
+	set   bool
+}
+
+// commit sets the recorded parameters on the Context, remembering what
+// they replace. Reading an old value costs next to nothing when the
+// Context has no parameters yet (a new event); a parameter that already
+// holds its value is not written again.
 func (s *state) commit() {
 	clear(s.old)
 	s.old = s.old[:0]
 	for _, p := range s.params {
-		old := s.c.Param(p.name)
-		s.old = append(s.old, old)
-		if old != p.value || old == "" {
+		old, set := s.c.LookupParam(p.name)
+		s.old = append(s.old, oldParam{old, set})
+		if old != p.value || !set {
 			s.c.SetParam(p.name, p.value)
 		}
 	}
 }
 
-// undo puts back the values commit replaced, last first, so that a name
-// recorded twice gets the value it had before commit. A parameter the
-// Context did not have reads as absent again (""): bot.Context has no way
-// to remove one.
+// undo puts back what commit replaced, last first, so that a name
+// recorded twice gets what it had before commit: its old value, or no
+// parameter at all.
 func (s *state) undo() {
 	for i := len(s.params) - 1; i >= 0; i-- {
-		s.c.SetParam(s.params[i].name, s.old[i])
+		if old := s.old[i]; old.set {
+			s.c.SetParam(s.params[i].name, old.value)
+		} else {
+			s.c.DeleteParam(s.params[i].name)
+		}
 	}
 }
 
