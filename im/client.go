@@ -37,7 +37,16 @@ type Client struct {
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the background goroutines Init starts
+	// lifeMu orders starting a goroutine against Close: a goroutine is
+	// added to a WaitGroup only while the client is not closed, so that
+	// none starts after Close has begun to wait.
+	lifeMu   sync.Mutex
+	wg       sync.WaitGroup // the socket's connect loop and the sync engine
+	dispatch sync.WaitGroup // the event dispatcher, which outlives wg's
+	// eventsCtx ends the dispatcher: Close cancels it after ctx, once
+	// the last state change is queued.
+	eventsCtx  context.Context
+	stopEvents context.CancelFunc
 }
 
 // New returns a Client for opts. It validates the options (an error names
@@ -49,6 +58,7 @@ func New(opts Options) (*Client, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{opts: o, log: o.Logger, ctx: ctx, cancel: cancel}
+	c.eventsCtx, c.stopEvents = context.WithCancel(context.Background())
 	c.tokens = tokenSource{provide: o.Token}
 	c.events = newDispatcher()
 	c.cache = newCache(o.MaxMessageCount)
@@ -64,44 +74,83 @@ func (c *Client) Options() Options { return c.opts }
 
 func (c *Client) closed() bool { return c.ctx.Err() != nil }
 
+// goUnlessClosed runs f on a goroutine that wg counts, unless the client
+// is closed; it reports whether it did.
+func (c *Client) goUnlessClosed(wg *sync.WaitGroup, f func()) bool {
+	c.lifeMu.Lock()
+	defer c.lifeMu.Unlock()
+	if c.closed() {
+		return false
+	}
+	wg.Go(f)
+	return true
+}
+
+func errClientClosed() error {
+	return &Error{Type: ErrorTypeClosed, Msg: "client closed", Inner: ErrClosed}
+}
+
 // Init logs in and syncs: it reports InitResultStart, pulls the
 // conversation list and the sync position (or starts from Options.Cursor),
 // opens the socket as Options.WebSocketLevel says, and reports
 // InitResultSucceeded — or InitResultError and returns the error. After a
 // successful Init the client keeps itself in sync until Close. Init may be
-// called once.
+// called once. Close ends an Init in progress, which then fails with
+// ErrClosed and starts nothing.
 func (c *Client) Init(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return &Error{Type: ErrorTypeInvalidArgument, Msg: "Init called twice"}
 	}
-	if c.closed() {
-		return &Error{Type: ErrorTypeClosed, Msg: "client closed", Inner: ErrClosed}
+	if !c.goUnlessClosed(&c.dispatch, func() { c.events.run(c.eventsCtx) }) {
+		return errClientClosed()
 	}
-	c.wg.Go(func() { c.events.run(c.ctx) })
 	c.events.emitInit(InitResultStart, nil)
-	if err := c.sync.init(ctx); err != nil {
+	err := c.sync.init(ctx)
+	if err == nil {
+		// Both start, or neither: Close may have come during the pull.
+		c.lifeMu.Lock()
+		if c.closed() {
+			err = errClientClosed()
+		} else {
+			if c.opts.WebSocketLevel != WebSocketLevelDisable {
+				c.wg.Go(c.connectLoop)
+			}
+			c.wg.Go(c.sync.run)
+		}
+		c.lifeMu.Unlock()
+	} else if c.closed() {
+		err = errClientClosed()
+	}
+	if err != nil {
 		c.events.emitInit(InitResultError, err)
 		return err
 	}
-	if c.opts.WebSocketLevel != WebSocketLevelDisable {
-		c.wg.Go(c.connectLoop)
-	}
-	c.wg.Go(c.sync.run)
 	c.events.emitInit(InitResultSucceeded, nil)
 	return nil
 }
 
 // Close stops the client: the socket, reconnects, pulls and the event
-// dispatcher. It waits for every goroutine the client started and is
-// idempotent. Operations called after Close fail with ErrClosed.
+// dispatcher. OnConnectionState subscribers get ConnectionStateClosed,
+// once, after the last other state. Close waits for every goroutine the
+// client started, including callbacks in progress, so it must not be
+// called from an event callback; it is idempotent. Operations called
+// after Close fail with ErrClosed.
 func (c *Client) Close() error {
+	c.lifeMu.Lock()
 	c.cancel()
+	c.lifeMu.Unlock()
 	c.sockMu.Lock()
 	if c.sock != nil {
 		c.sock.close()
 	}
 	c.sockMu.Unlock()
 	c.wg.Wait()
+	// Nothing else changes the state now; the dispatcher, still running,
+	// delivers Closed before it stops.
+	c.state.set(c, ConnectionStateClosed)
+	c.stopEvents()
+	c.dispatch.Wait()
+	c.events.stop() // for a dispatcher that never ran
 	return nil
 }
 
@@ -117,9 +166,9 @@ func (c *Client) socketFor() *socket {
 	return c.sock
 }
 
-// connectLoop owns the socket: it dials, waits until the socket dies, and
-// dials again after ReconnectWait, until Close. Each new socket triggers a
-// pull, so nothing sent while it was down is missed.
+// connectLoop owns the socket: it dials, waits until the socket dies (and
+// logs why), and dials again after ReconnectWait, until Close. Each new
+// socket triggers a pull, so nothing sent while it was down is missed.
 func (c *Client) connectLoop() {
 	attempt := 0
 	for {
@@ -140,6 +189,7 @@ func (c *Client) connectLoop() {
 			c.sync.kick()
 			select {
 			case <-s.done:
+				s.logLoss()
 			case <-c.ctx.Done():
 				s.close()
 				<-s.done
@@ -153,8 +203,7 @@ func (c *Client) connectLoop() {
 			c.log.Warn("im: connecting the socket failed", "attempt", attempt+1, "err", err)
 		}
 		if c.closed() {
-			c.state.set(c, ConnectionStateClosed)
-			return
+			return // Close reports ConnectionStateClosed
 		}
 		c.state.set(c, ConnectionStateReconnecting)
 		attempt++
@@ -163,7 +212,6 @@ func (c *Client) connectLoop() {
 		case <-t.C:
 		case <-c.ctx.Done():
 			t.Stop()
-			c.state.set(c, ConnectionStateClosed)
 			return
 		}
 	}

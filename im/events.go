@@ -126,6 +126,10 @@ const (
 // the sync engine's on its goroutine, the others on the dispatcher's.
 type dispatcher struct {
 	queue chan []func()
+	// quit is closed by stop, when run has returned (or will not run):
+	// emitters stop waiting for room in the queue.
+	quit     chan struct{}
+	quitOnce sync.Once
 	// running is held while callbacks run, so that they run one at a time.
 	running sync.Mutex
 
@@ -158,18 +162,37 @@ const (
 )
 
 func newDispatcher() *dispatcher {
-	return &dispatcher{queue: make(chan []func(), eventQueue), subs: make(map[eventKind]map[int]any), snap: make(map[eventKind][]any)}
+	return &dispatcher{queue: make(chan []func(), eventQueue), quit: make(chan struct{}),
+		subs: make(map[eventKind]map[int]any), snap: make(map[eventKind][]any)}
 }
 
+// run delivers the queued events until ctx ends, then those still queued.
+// The client's ctx is not the one: Close ends it after the last event of
+// the goroutines it waited for is queued (ConnectionStateClosed).
 func (d *dispatcher) run(ctx context.Context) {
+	defer d.stop()
 	for {
 		select {
 		case calls := <-d.queue:
 			d.call(calls)
 		case <-ctx.Done():
-			return
+			for {
+				select {
+				case calls := <-d.queue:
+					d.call(calls)
+				default:
+					return
+				}
+			}
 		}
 	}
+}
+
+// stop releases the emitters waiting for room in the queue once run has
+// returned or will not run; it is safe to call more than once. Events
+// emitted after it may be dropped, never waited for.
+func (d *dispatcher) stop() {
+	d.quitOnce.Do(func() { close(d.quit) })
 }
 
 // call runs callbacks, one batch at a time.
@@ -239,8 +262,9 @@ func emit[E any](ctx context.Context, b *eventBuffer, kind eventKind, e E) {
 }
 
 // send delivers the collected events: it runs their callbacks, or hands
-// them to the dispatcher goroutine, blocking while its queue is full.
-// Once ctx ends the events are dropped: the client is closing.
+// them to the dispatcher goroutine, blocking while its queue is full. Once
+// ctx ends, or the dispatcher stops, the events are dropped: the client is
+// closing.
 func (b *eventBuffer) send(ctx context.Context) {
 	calls := b.calls
 	b.calls = nil
@@ -254,11 +278,14 @@ func (b *eventBuffer) send(ctx context.Context) {
 	select {
 	case b.d.queue <- calls:
 	case <-ctx.Done():
+	case <-b.d.quit:
 	}
 }
 
 // emitNow delivers one event through the dispatcher goroutine, for the
-// emitters outside the sync engine.
+// emitters outside the sync engine. It waits for room in the queue only
+// while the dispatcher runs: the client's context does not bound it, so
+// that Closed, emitted after the context ends, is still delivered.
 func emitNow[E any](d *dispatcher, kind eventKind, e E) {
 	b := eventBuffer{d: d}
 	emit(context.Background(), &b, kind, e)
@@ -346,7 +373,8 @@ func (c *Client) OnFriendRemoved(fn func(FriendEvent)) Subscription {
 	return subscribe(c.events, kindFriendRemoved, fn)
 }
 
-// OnConnectionState subscribes to the socket's state changes.
+// OnConnectionState subscribes to the socket's state changes. The last
+// one is ConnectionStateClosed, delivered once, when the client closes.
 func (c *Client) OnConnectionState(fn func(ConnectionState)) Subscription {
 	return subscribe(c.events, kindConnectionState, fn)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -74,6 +75,9 @@ type socket struct {
 	closeOnce sync.Once
 	stop      chan struct{} // closed by close: the writer's signal
 	done      chan struct{} // closed when reader and writer have exited
+	// cause is why the socket died, set by the loop that failed first; nil
+	// when the client closed it. Read it after done.
+	cause error
 }
 
 // dialSocket opens a socket. An HTTP refusal that carries a Response is
@@ -116,16 +120,52 @@ func (c *Client) dialSocket(ctx context.Context, token string) (*socket, error) 
 
 // close ends the socket; it is safe to call more than once and from any
 // goroutine.
-func (s *socket) close() {
+func (s *socket) close() { s.fail(nil) }
+
+// fail ends the socket because of cause (nil: the client closed it); only
+// the first call counts.
+func (s *socket) fail(cause error) {
 	s.closeOnce.Do(func() {
+		s.cause = cause
 		close(s.stop)
 		s.ws.Close() // unblocks the reader
 	})
 }
 
+// logLoss logs, once, why a socket the client did not close died: at Info
+// for a normal close by the server, at Warn otherwise (a network failure,
+// a heartbeat timeout, a frame over the read limit, the server closing for
+// a reason).
+func (s *socket) logLoss() {
+	if s.cause == nil {
+		return
+	}
+	var ce *websocket.CloseError
+	if errors.As(s.cause, &ce) && ce.Code == websocket.CloseNormalClosure {
+		s.c.log.Info("im: the server closed the socket; reconnecting", "err", s.cause)
+		return
+	}
+	s.c.log.Warn("im: socket lost; reconnecting", "err", s.cause)
+}
+
+// readError says why reading from the socket failed.
+func (s *socket) readError(err error) error {
+	var ne net.Error
+	var ce *websocket.CloseError
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		return fmt.Errorf("a frame from the server exceeds the read limit of %d bytes: %w", maxFrameBytes, err)
+	case errors.As(err, &ce):
+		return fmt.Errorf("closed by the server: %w", err)
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("nothing from the server for %v (heartbeat timeout): %w", s.c.opts.MaxHeartbeatEmptyWindow, err)
+	}
+	return fmt.Errorf("reading: %w", err)
+}
+
 func (s *socket) readLoop() {
 	defer func() {
-		s.close()
+		s.close() // after fail, when reading failed: a no-op
 		s.mu.Lock()
 		for _, ch := range s.pending {
 			close(ch)
@@ -138,6 +178,7 @@ func (s *socket) readLoop() {
 		_ = s.ws.SetReadDeadline(time.Now().Add(s.c.opts.MaxHeartbeatEmptyWindow))
 		typ, data, err := readMessage(s.ws, &buf)
 		if err != nil {
+			s.fail(s.readError(err))
 			return
 		}
 		if typ != websocket.BinaryMessage {
@@ -236,6 +277,7 @@ func (s *socket) writeLoop() {
 		}
 		_ = s.ws.SetWriteDeadline(time.Now().Add(s.c.opts.Timeout))
 		if err := s.ws.WriteMessage(typ, data); err != nil {
+			s.fail(fmt.Errorf("writing: %w", err))
 			return
 		}
 		wrote = time.Now()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,9 @@ func (c *Client) handlePush(p push) {
 // init pulls the conversation list and recent messages (203) into the
 // cache, unless DisableInitPull, and sets the starting position: the
 // server's position at the first page, or Options.Cursor with Resume.
+// It ends with ctx or Close, whichever comes first. Past initPages pages it
+// stops with a warning: the position is set by then, so nothing is lost
+// but the cached copies of the conversations it did not reach.
 func (s *syncer) init(ctx context.Context) error {
 	if s.c.opts.Resume {
 		s.cursor.Store(s.c.opts.Cursor)
@@ -95,6 +99,10 @@ func (s *syncer) init(ctx context.Context) error {
 	if s.c.opts.DisableInitPull && s.c.opts.Resume {
 		return nil
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.c.ctx, cancel)
+	defer stop()
 	cursor := int64(0)
 	for page := 0; page < initPages; page++ {
 		body, err := callBody[*improto.MessagesPerUserInitV2ResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2,
@@ -113,7 +121,9 @@ func (s *syncer) init(ctx context.Context) error {
 		}
 		for _, b := range body.GetMessages() {
 			m := messageFromProto(b)
-			s.c.cache.putMessage(m)
+			m.Source = MessageSourceInit
+			// Not new: the conversation's unread count already has it.
+			s.c.cache.applyMessage(m, s.c.opts.UserID, false)
 			s.initLatest[m.ConversationID] = max(s.initLatest[m.ConversationID], m.Index)
 		}
 		if !body.GetHasMore() {
@@ -121,6 +131,8 @@ func (s *syncer) init(ctx context.Context) error {
 		}
 		cursor = body.GetNextCursor()
 	}
+	s.c.log.Warn("im: init pull stopped after its page limit; conversations past it are not cached until fetched",
+		"pages", initPages, "next_cursor", cursor)
 	return nil
 }
 
@@ -172,7 +184,10 @@ func (s *syncer) flushReads(ctx context.Context) {
 			ConversationType:    proto.Int32(int32(ref.Type)),
 			ReadMessageIndex:    proto.Int64(index),
 		})
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil:
+			s.c.cache.setReadIndex(ref.ID, index, s.c.opts.UserID)
+		case ctx.Err() == nil:
 			s.c.log.Warn("im: auto read index failed", "conversation", ref.ID, "err", err)
 		}
 	}
@@ -214,6 +229,7 @@ func (s *syncer) pull(ctx context.Context) error {
 			return p.err
 		}
 		for _, m := range p.messages {
+			m.Source = MessageSourceUserInbox
 			if err := s.apply(ctx, m, p.from); err != nil {
 				s.out.send(ctx)
 				return err
@@ -289,16 +305,25 @@ func (s *syncer) applyPush(ctx context.Context, p push) bool {
 		case n.previousCursor != cur:
 			return true // a gap: pull it
 		}
+		n.message.Source = MessageSourceOnline
 		if err := s.apply(ctx, n.message, cur); err != nil {
+			if ctx.Err() == nil {
+				s.c.log.Warn("im: applying a push failed; pulling instead", "err", err)
+			}
 			return true
 		}
 		s.cursor.Store(n.nextCursor)
 	case improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY:
 		if m := p.notify.message; m != nil {
+			m.Source = MessageSourceOnline
 			s.applyLive(ctx, m)
 		}
 	case improto.IMCMD_MARK_READ_NOTIFY:
 		n := body.GetMarkConversationReadNotify()
+		if me := s.c.opts.UserID; UserID(n.GetUserId()) == me {
+			// This user read on another device: the badge follows.
+			s.c.cache.setReadIndex(ConversationID(n.GetConversationId()), n.GetReadIndex(), me)
+		}
 		emit(ctx, &s.out, kindReadIndexChanged, ReadIndexEvent{
 			ConversationID:   ConversationID(n.GetConversationId()),
 			ConversationType: ConversationType(n.GetConversationType()),
@@ -337,14 +362,14 @@ func (s *syncer) apply(ctx context.Context, m *Message, from int64) error {
 			}
 		}
 		s.lastIndex[m.ConversationID] = m.Index
-		s.c.cache.putMessage(m)
+		s.c.cache.applyMessage(m, s.c.opts.UserID, true)
 		if s.c.opts.AutoReadIndex && m.Sender != s.c.opts.UserID && m.MovesReadIndex() {
 			s.toRead[m.Conversation()] = m.Index
 		}
 		emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
 		return nil
 	}
-	prev, stale := s.c.cache.putMessage(m)
+	prev, stale := s.c.cache.applyMessage(m, s.c.opts.UserID, false)
 	if stale || (prev != nil && prev.Version == m.Version) {
 		return nil
 	}
@@ -360,7 +385,11 @@ func (s *syncer) apply(ctx context.Context, m *Message, from int64) error {
 }
 
 // fillGap fetches the messages of a conversation between two indexes that
-// the stream skipped (301 NEWER) and delivers those the user may see.
+// the stream skipped (301 NEWER) and delivers those the user may see, as
+// MessageSourceLoadMore (a pull of the one conversation). A conversation
+// this user may no longer read has nothing to fill; any other failure,
+// a refusal such as TOO_MANY_REQUESTS included, is returned, so that the
+// entry is applied again by the next pull and no message is skipped.
 func (s *syncer) fillGap(ctx context.Context, id ConversationID, last, next int64, from int64) error {
 	anchor := last
 	for anchor < next-1 {
@@ -372,11 +401,12 @@ func (s *syncer) fillGap(ctx context.Context, id ConversationID, last, next int6
 				Limit:          proto.Int32(int32(min(next-1-anchor, 100))),
 			})
 		if err != nil {
-			var e *Error
-			if errors.As(err, &e) && e.ReachServer {
-				return nil // no longer readable (left, dissolved): nothing to fill
+			if errors.Is(err, ErrNotMember) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrForbidden) {
+				s.c.log.Info("im: a gap in a conversation this user may no longer read is left unfilled",
+					"conversation", id, "after", anchor, "before", next, "err", err)
+				return nil
 			}
-			return err
+			return fmt.Errorf("filling the gap after index %d before %d in %s: %w", anchor, next, id, err)
 		}
 		for _, b := range body.GetMessages() {
 			m := messageFromProto(b)
@@ -384,7 +414,8 @@ func (s *syncer) fillGap(ctx context.Context, id ConversationID, last, next int6
 				return nil
 			}
 			anchor = m.Index
-			if prev, _ := s.c.cache.putMessage(m); prev == nil {
+			m.Source = MessageSourceLoadMore
+			if prev, _ := s.c.cache.applyMessage(m, s.c.opts.UserID, true); prev == nil {
 				emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
 			}
 		}
@@ -401,7 +432,7 @@ func (s *syncer) applyLive(ctx context.Context, m *Message) {
 		return
 	}
 	s.lastIndex[m.ConversationID] = m.Index
-	s.c.cache.putMessage(m)
+	s.c.cache.applyMessage(m, s.c.opts.UserID, true)
 	emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m})
 }
 
