@@ -152,7 +152,8 @@ func (c *Context) Reply(text string) (*im.Message, error) {
 }
 
 // Quote sends a text message to the event's conversation quoting the
-// event's message.
+// event's message. Live chats carry no quotes: there it fails with an
+// invalid-argument *im.Error and sends nothing.
 func (c *Context) Quote(text string) (*im.Message, error) {
 	return c.Send(c.Event.ConversationRef, im.OutgoingMessage{Content: im.TextContent(text), ReplyTo: c.Event.Message})
 }

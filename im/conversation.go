@@ -64,11 +64,14 @@ type Conversation struct {
 	ReadIndex int64
 	// Version is the version of this user's setting info.
 	Version int64
-	// UnreadCount is the number of unread messages, as the server counted
-	// them when the conversation was fetched: messages after ReadIndex, not
-	// this user's own, visible to them, and counting towards unread
-	// (Message.IncreasesUnread). [Conversation.UnreadMessages] counts the
-	// same from local messages.
+	// UnreadCount is the number of unread messages: messages after
+	// ReadIndex, not this user's own, visible to them, and counting towards
+	// unread (Message.IncreasesUnread). The server counts it when the
+	// conversation is fetched; in the client's cache the sync engine keeps
+	// it current as it applies messages and read indexes, counting from
+	// the cached messages ([Conversation.UnreadMessages]) when they reach
+	// back to ReadIndex, else adding new unread messages to the server's
+	// count.
 	UnreadCount int
 	// Ticket is the conversation's send ticket, a wire detail some servers
 	// require on sends.

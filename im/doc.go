@@ -9,8 +9,11 @@
 // [New] validates [Options] (the SDK's IMOption, with its defaults and
 // bounds) and does no I/O. [Client.Init] logs in, pulls the conversation
 // list and sync position, opens the socket and starts the background work;
-// [Client.Close] stops all of it and waits for every goroutine. Subscribe
-// to events before Init: events with no subscriber are not kept.
+// [Client.Close] stops all of it and waits for every goroutine, so it must
+// not be called from an event callback; OnConnectionState subscribers get
+// ConnectionStateClosed once, last. Close during Init ends it with
+// ErrClosed. Subscribe to events before Init: events with no subscriber
+// are not kept.
 //
 //	c, err := im.New(im.Options{AppID: 1, UserID: 1001, Token: im.StaticToken(tok),
 //		APIURL: "https://imapi.example.com", FrontierURL: "wss://frontier.example.com/ws/v2"})
@@ -26,7 +29,12 @@
 // stream is applied at once; any other (a gap), a reconnect, and every
 // Options.PullInterval make the client pull the stream from its position.
 // Changes to known messages (recall, properties, ext) arrive as
-// OnMessageUpdated (and OnMessageRecalled, OnPropertyChanged).
+// OnMessageUpdated (and OnMessageRecalled, OnPropertyChanged). The cached
+// conversations follow what the engine applies: LastMessage (and so
+// UpdatedAt), ReadIndex and UnreadCount. Message.Source says how a message
+// arrived: MessageSourceInit, UserInbox (a pull), Online (a push),
+// LoadMore (LoadMessages, GetMessage, a gap fetch), Offline (this
+// client's own send, until the server stored it).
 //
 // Each MessageEvent carries a Cursor. A caller that must not lose messages
 // across restarts saves, per conversation, the last index it handled and
@@ -40,13 +48,15 @@
 // # Requests and errors
 //
 // Operations are methods on [Client] (SendMessage, LoadMessages,
-// CreateConversation, MarkRead, AddParticipants, SendFriendApply …), each
-// naming its IMCMD in its documentation. They go over the socket or HTTP
+// CreateConversation, GetCoreInfo, MarkRead, AddParticipants,
+// SendFriendApply …), each naming its IMCMD in its documentation. They go over the socket or HTTP
 // as Options.WebSocketLevel says, are bounded by Options.Timeout, and
 // refresh an expired token once through Options.Token. Failures are
 // [*Error] values (the SDK's BaseError) that match the sentinels with
 // errors.Is: ErrNotMember, ErrNotFound, ErrExpiredToken, ErrInvalidToken,
-// ErrSameToken, ErrRateLimited, ErrMuted, ErrForbidden, ErrClosed.
+// ErrSameToken, ErrRateLimited, ErrMuted, ErrForbidden, ErrClosed, and
+// ErrMalformedResponse for an answer that lacks what the operation
+// returns.
 //
 // # Concurrency
 //

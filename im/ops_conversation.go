@@ -260,7 +260,13 @@ func (c *Client) MarkRead(ctx context.Context, conv ConversationRef, index int64
 		ReadMessageIndex:    proto.Int64(index),
 		ReadMessageIndexV2:  proto.Int64(index),
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// The server pushes the new read index to this user's other sockets
+	// only, so the cache learns it here.
+	c.cache.setReadIndex(c.refID(conv), index, c.opts.UserID)
+	return nil
 }
 
 // ReadIndexes is where every member of a conversation has read up to
@@ -588,17 +594,14 @@ func bodyStatus(cmd improto.IMCMD, status int32, checkCode int64, checkMsg strin
 		Msg: "refused: " + improto.ConversationOperationStatus(status).String()}
 }
 
-// remember caches a conversation the server sent, keeping what the answer
-// does not carry (the last message, the online count) from the cached
-// copy, and returns it.
+// remember caches a conversation the server sent, keeping the online
+// count, which the answer does not carry, from the cached copy (the cache
+// keeps the last message itself), and returns it.
 func (c *Client) remember(conv *Conversation) *Conversation {
 	if conv == nil {
 		return nil
 	}
 	if prev := c.cache.conversation(conv.ID); prev != nil {
-		if conv.LastMessage == nil {
-			conv.LastMessage = prev.LastMessage
-		}
 		if conv.OnlineMemberCount == 0 {
 			conv.OnlineMemberCount = prev.OnlineMemberCount
 		}

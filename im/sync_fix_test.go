@@ -229,6 +229,17 @@ func TestCachedConversationFollowsTheSync(t *testing.T) {
 	check("after reading up to m1", 1, idx1)
 	markRead(last.Index)
 	check("after reading everything", 0, last.Index)
+
+	// Bob's own MarkRead: the server pushes it to his other sockets only,
+	// so the cache learns it from the answer.
+	read := last.Index
+	m5 := send(t, alice, conv.Ref(), "five", nil)
+	last = in.wait(t, m5.ServerID)
+	check("after one more message", 1, read)
+	if err := bob.MarkRead(ctx(t), conv.Ref(), last.Index); err != nil {
+		t.Fatal(err)
+	}
+	check("after Bob's own mark-read", 0, last.Index)
 }
 
 // TestAutoReadIndexClearsTheCachedBadge checks that the read index the
