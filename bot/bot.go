@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/internal/callsite"
 )
 
 // Defaults of Options.
@@ -230,18 +230,8 @@ func (b *Bot) UserID() im.UserID { return b.client.UserID() }
 // (what) that called it. b.mu must be held.
 func (b *Bot) mustConfigure(what string) {
 	if b.running {
-		panic("bot: " + what + " after Run (at " + caller(2) + ")")
+		panic("bot: " + what + " after Run (at " + callsite.Caller(2) + ")")
 	}
-}
-
-// caller returns the file:line skip frames above its caller's, for setup
-// panics to name the programmer's line, as ServeMux's do.
-func caller(skip int) string {
-	_, file, line, ok := runtime.Caller(skip + 1)
-	if !ok {
-		return "unknown:0"
-	}
-	return file + ":" + strconv.Itoa(line)
 }
 
 // Use appends middleware to the bot's chain; the first added is
@@ -257,7 +247,7 @@ func (b *Bot) Use(mws ...Middleware) {
 // nil h is a programmer error: Handle panics, naming the caller's line.
 func (b *Bot) Handle(h Handler) {
 	if h == nil {
-		panic("bot: Handle(nil) (at " + caller(1) + ")")
+		panic("bot: Handle(nil) (at " + callsite.Caller(1) + ")")
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -283,7 +273,7 @@ func (b *Bot) Plug(plugins ...Plugin) error {
 	running := b.running
 	b.mu.Unlock()
 	if running {
-		panic("bot: Plug after Run (at " + caller(1) + ")")
+		panic("bot: Plug after Run (at " + callsite.Caller(1) + ")")
 	}
 	for _, p := range plugins {
 		if err := p.Setup(b); err != nil {

@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/internal/callsite"
 )
 
 // ArgType is the type of a command argument.
@@ -61,7 +62,7 @@ type CommandMatcher struct {
 func Command(spec string) *CommandMatcher {
 	m, err := ParseCommand(spec)
 	if err != nil {
-		panic(fmt.Sprintf("%v (at %s)", err, caller(1)))
+		panic(fmt.Sprintf("%v (at %s)", err, callsite.Caller(1)))
 	}
 	return m
 }

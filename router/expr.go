@@ -9,6 +9,7 @@ import (
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/internal/callsite"
 )
 
 // Env is what an expr-lang expression (Expr, Router.OnExpr) sees: one
@@ -75,7 +76,7 @@ func Expr(src string) (Matcher, error) {
 func MustExpr(src string) Matcher {
 	m, err := Expr(src)
 	if err != nil {
-		panic(fmt.Sprintf("%v (at %s)", err, caller(1)))
+		panic(fmt.Sprintf("%v (at %s)", err, callsite.Caller(1)))
 	}
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/internal/callsite"
 )
 
 // Use appends middleware to r's stack: it wraps every route registered on
@@ -12,7 +13,7 @@ import (
 // it is registered, so Use after a route was registered on r or on one of
 // its groups panics, as chi's does.
 func (r *Router) Use(mws ...bot.Middleware) {
-	where := caller(1)
+	where := callsite.Caller(1)
 	t := r.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -33,7 +34,7 @@ func (r *Router) Use(mws ...bot.Middleware) {
 func (r *Router) With(mws ...bot.Middleware) *Router {
 	for _, mw := range mws {
 		if mw == nil {
-			panic("router: nil middleware (at " + caller(1) + ")")
+			panic("router: nil middleware (at " + callsite.Caller(1) + ")")
 		}
 	}
 	r.t.mu.Lock()

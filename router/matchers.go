@@ -10,6 +10,7 @@ import (
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/internal/callsite"
 )
 
 // Matcher decides whether a route takes an event.
@@ -210,7 +211,7 @@ func joinStrings[T fmt.Stringer](xs []T) string {
 // Kind matches events of the given kinds.
 func Kind(kinds ...bot.EventKind) Matcher {
 	if len(kinds) == 0 {
-		panic("router: Kind needs at least one kind (at " + caller(1) + ")")
+		panic("router: Kind needs at least one kind (at " + callsite.Caller(1) + ")")
 	}
 	return &kindMatcher{kinds: slices.Clone(kinds), desc: "kind(" + joinStrings(kinds) + ")"}
 }
@@ -236,7 +237,7 @@ func (m *kindMatcher) match(s *state, explain bool) (bool, string) {
 // MessageType matches messages of the given types.
 func MessageType(types ...im.MessageType) Matcher {
 	if len(types) == 0 {
-		panic("router: MessageType needs at least one type (at " + caller(1) + ")")
+		panic("router: MessageType needs at least one type (at " + callsite.Caller(1) + ")")
 	}
 	return &typeMatcher{types: slices.Clone(types), desc: "type(" + joinStrings(types) + ")"}
 }
@@ -268,7 +269,7 @@ func (m *typeMatcher) match(s *state, explain bool) (bool, string) {
 // none.
 func InConversation(types ...im.ConversationType) Matcher {
 	if len(types) == 0 {
-		panic("router: InConversation needs at least one type (at " + caller(1) + ")")
+		panic("router: InConversation needs at least one type (at " + callsite.Caller(1) + ")")
 	}
 	return &convMatcher{types: slices.Clone(types), desc: "conversation(" + joinStrings(types) + ")"}
 }
@@ -379,7 +380,7 @@ func parseID(s string) (int64, bool) {
 // leading white space removed, starts with prefix.
 func Prefix(prefix string) Matcher {
 	if prefix == "" {
-		panic("router: empty Prefix (at " + caller(1) + ")")
+		panic("router: empty Prefix (at " + callsite.Caller(1) + ")")
 	}
 	return &prefixMatcher{prefix: prefix, desc: "prefix(" + strconv.Quote(prefix) + ")"}
 }
@@ -404,7 +405,7 @@ func (m *prefixMatcher) match(s *state, _ bool) (bool, string) {
 // length).
 func Keyword(words ...string) Matcher {
 	if len(words) == 0 || slices.Contains(words, "") {
-		panic("router: Keyword needs non-empty words (at " + caller(1) + ")")
+		panic("router: Keyword needs non-empty words (at " + callsite.Caller(1) + ")")
 	}
 	q := make([]string, len(words))
 	for i, w := range words {
@@ -450,7 +451,7 @@ func containsFold(s, sub string) bool {
 func Regex(pattern string) Matcher {
 	m, err := parseRegex(pattern)
 	if err != nil {
-		panic(fmt.Sprintf("%v (at %s)", err, caller(1)))
+		panic(fmt.Sprintf("%v (at %s)", err, callsite.Caller(1)))
 	}
 	return m
 }
@@ -458,7 +459,7 @@ func Regex(pattern string) Matcher {
 // Regexp is Regex with a compiled expression.
 func Regexp(re *regexp.Regexp) Matcher {
 	if re == nil {
-		panic("router: nil Regexp (at " + caller(1) + ")")
+		panic("router: nil Regexp (at " + callsite.Caller(1) + ")")
 	}
 	return newRegex(re)
 }
@@ -531,7 +532,7 @@ func Or(ms ...Matcher) Matcher {
 // Not matches when m does not.
 func Not(m Matcher) Matcher {
 	if m == nil {
-		panic("router: Not(nil) (at " + caller(1) + ")")
+		panic("router: Not(nil) (at " + callsite.Caller(1) + ")")
 	}
 	in := internal(m)
 	return &notMatcher{m: in, desc: "not(" + in.String() + ")", hit: in.String() + " matched"}
@@ -539,12 +540,12 @@ func Not(m Matcher) Matcher {
 
 func internals(op string, ms []Matcher) []matcher {
 	if len(ms) == 0 {
-		panic("router: " + op + " needs at least one matcher (at " + caller(2) + ")")
+		panic("router: " + op + " needs at least one matcher (at " + callsite.Caller(2) + ")")
 	}
 	out := make([]matcher, len(ms))
 	for i, m := range ms {
 		if m == nil {
-			panic("router: nil matcher in " + op + " (at " + caller(2) + ")")
+			panic("router: nil matcher in " + op + " (at " + callsite.Caller(2) + ")")
 		}
 		out[i] = internal(m)
 	}

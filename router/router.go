@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/internal/callsite"
 )
 
 // ErrContinue, returned by a route's handler (or wrapped in its error),
@@ -235,22 +235,22 @@ const NotFoundRoute = "NotFound"
 // no event (see Precedence in the package documentation), and when the
 // router already serves.
 func (r *Router) On(m Matcher, h bot.Handler, opts ...RouteOption) {
-	r.register(caller(1), m, h, opts)
+	r.register(callsite.Caller(1), m, h, opts)
 }
 
 // OnFunc is On with a function.
 func (r *Router) OnFunc(m Matcher, h bot.HandlerFunc, opts ...RouteOption) {
-	r.register(caller(1), m, handlerOf(h), opts)
+	r.register(callsite.Caller(1), m, handlerOf(h), opts)
 }
 
 // OnMessage registers h for every message event.
 func (r *Router) OnMessage(h bot.HandlerFunc, opts ...RouteOption) {
-	r.register(caller(1), Kind(bot.EventMessage), handlerOf(h), opts)
+	r.register(callsite.Caller(1), Kind(bot.EventMessage), handlerOf(h), opts)
 }
 
 // OnEvent registers h for events of kind.
 func (r *Router) OnEvent(kind bot.EventKind, h bot.HandlerFunc, opts ...RouteOption) {
-	r.register(caller(1), Kind(kind), handlerOf(h), opts)
+	r.register(callsite.Caller(1), Kind(kind), handlerOf(h), opts)
 }
 
 // OnCommand registers h for the command spec, such as
@@ -258,7 +258,7 @@ func (r *Router) OnEvent(kind bot.EventKind, h bot.HandlerFunc, opts ...RouteOpt
 // the caller's file:line. A message naming the command with bad arguments
 // goes to the usage handler instead of h (see [Router.OnUsageError]).
 func (r *Router) OnCommand(spec string, h bot.HandlerFunc, opts ...RouteOption) {
-	where := caller(1)
+	where := callsite.Caller(1)
 	cmd, err := ParseCommand(spec)
 	if err != nil {
 		panic(fmt.Sprintf("%v (at %s)", err, where))
@@ -270,7 +270,7 @@ func (r *Router) OnCommand(spec string, h bot.HandlerFunc, opts ...RouteOption) 
 // expression pattern (see [Regex]); a bad pattern panics naming the
 // caller's file:line.
 func (r *Router) OnRegex(pattern string, h bot.HandlerFunc, opts ...RouteOption) {
-	where := caller(1)
+	where := callsite.Caller(1)
 	m, err := parseRegex(pattern)
 	if err != nil {
 		panic(fmt.Sprintf("%v (at %s)", err, where))
@@ -281,13 +281,13 @@ func (r *Router) OnRegex(pattern string, h bot.HandlerFunc, opts ...RouteOption)
 // OnPrefix registers h for messages whose text starts with prefix (see
 // [Prefix]).
 func (r *Router) OnPrefix(prefix string, h bot.HandlerFunc, opts ...RouteOption) {
-	r.register(caller(1), Prefix(prefix), handlerOf(h), opts)
+	r.register(callsite.Caller(1), Prefix(prefix), handlerOf(h), opts)
 }
 
 // OnKeyword registers h for messages whose text contains keyword (see
 // [Keyword]).
 func (r *Router) OnKeyword(keyword string, h bot.HandlerFunc, opts ...RouteOption) {
-	r.register(caller(1), Keyword(keyword), handlerOf(h), opts)
+	r.register(callsite.Caller(1), Keyword(keyword), handlerOf(h), opts)
 }
 
 // OnExpr registers h for events the expr-lang expression src matches (see
@@ -295,7 +295,7 @@ func (r *Router) OnKeyword(keyword string, h bot.HandlerFunc, opts ...RouteOptio
 // bad expression is an error, with its position, and nothing is
 // registered.
 func (r *Router) OnExpr(src string, h bot.HandlerFunc, opts ...RouteOption) error {
-	where := caller(1)
+	where := callsite.Caller(1)
 	m, err := Expr(src)
 	if err != nil {
 		return err
@@ -307,7 +307,7 @@ func (r *Router) OnExpr(src string, h bot.HandlerFunc, opts ...RouteOption) erro
 // MustOnExpr is OnExpr for expressions written in the code: a bad
 // expression panics naming the caller's file:line.
 func (r *Router) MustOnExpr(src string, h bot.HandlerFunc, opts ...RouteOption) {
-	where := caller(1)
+	where := callsite.Caller(1)
 	m, err := Expr(src)
 	if err != nil {
 		panic(fmt.Sprintf("%v (at %s)", err, where))
@@ -319,7 +319,7 @@ func (r *Router) MustOnExpr(src string, h bot.HandlerFunc, opts ...RouteOption) 
 // inside the Router's middleware. The default does nothing and Handle
 // returns nil. Setting it twice panics.
 func (r *Router) NotFound(h bot.HandlerFunc) {
-	where := caller(1)
+	where := callsite.Caller(1)
 	if h == nil {
 		panic("router: nil NotFound handler (at " + where + ")")
 	}
@@ -340,7 +340,7 @@ func (r *Router) NotFound(h bot.HandlerFunc) {
 // default is DefaultUsageHandler. It runs inside the route's middleware,
 // and may return ErrContinue like any route handler.
 func (r *Router) OnUsageError(h UsageHandler) {
-	where := caller(1)
+	where := callsite.Caller(1)
 	if h == nil {
 		panic("router: nil usage handler (at " + where + ")")
 	}
@@ -421,15 +421,6 @@ func (r *Router) register(where string, m Matcher, h bot.Handler, opts []RouteOp
 	t.routes = append(t.routes, rt)
 	t.idx.add(rt)
 	r.markUsed()
-}
-
-// caller returns the file:line skip frames above its caller.
-func caller(skip int) string {
-	_, file, line, ok := runtime.Caller(skip + 1)
-	if !ok {
-		return "unknown:0"
-	}
-	return fmt.Sprintf("%s:%d", file, line)
 }
 
 // shortWhere turns a full file:line into its base name and line.
