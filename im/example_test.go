@@ -13,25 +13,105 @@ import (
 	"github.com/imbot-go/imbot/imserver/store"
 )
 
-// Two users on the embedded server: bob subscribes and starts, alice
-// opens a single chat and writes.
-func ExampleClient_SendMessage() {
+// exampleServer starts an embedded server and returns a function making
+// clients of its users, and one stopping it.
+func exampleServer() (newClient func(im.UserID, ...func(*im.Options)) *im.Client, stop func()) {
 	st := store.NewMemory()
-	defer st.Close()
 	srv, _ := imserver.New(imserver.Config{AppID: 1, AppSecret: "secret", Store: st, Logger: slog.New(slog.DiscardHandler)})
 	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	defer srv.Close()
-
-	newClient := func(user im.UserID) *im.Client {
-		c, _ := im.New(im.Options{
+	newClient = func(user im.UserID, tweaks ...func(*im.Options)) *im.Client {
+		opts := im.Options{
 			AppID: 1, UserID: user, APIURL: hs.URL,
 			FrontierURL: strings.Replace(hs.URL, "http", "ws", 1) + imserver.FrontierPath,
 			Token:       func(context.Context) (string, error) { return srv.Token(int64(user), time.Hour) },
 			Logger:      slog.New(slog.DiscardHandler),
-		})
+		}
+		for _, tweak := range tweaks {
+			tweak(&opts)
+		}
+		c, _ := im.New(opts)
 		return c
 	}
+	return newClient, func() {
+		hs.Close()
+		srv.Close()
+		st.Close()
+	}
+}
+
+// New validates the options and fills in the seed's defaults; a bad
+// option is an error that names it.
+func ExampleNew() {
+	token := im.StaticToken("a token")
+	c, err := im.New(im.Options{AppID: 1, UserID: 1001, Token: token,
+		APIURL: "https://imapi.example.com", FrontierURL: "wss://frontier.example.com/ws/v2"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	o := c.Options()
+	fmt.Println(o.Timeout, o.MaxMessageCount, o.WebSocketLevel)
+
+	_, err = im.New(im.Options{AppID: 1, UserID: 1001, Token: token, MaxMessageCount: 5000,
+		APIURL: "https://imapi.example.com", FrontierURL: "wss://frontier.example.com/ws/v2"})
+	fmt.Println(err)
+	// Output:
+	// 2s 1000 Default
+	// im: Options.MaxMessageCount must be from 200 to 2000, got 5000
+}
+
+// A client that stopped comes back from the cursor of the first message
+// it did not handle (MessageEvent.Cursor) and gets every message from
+// there, none before.
+func ExampleOptions_resume() {
+	newClient, stop := exampleServer()
+	defer stop()
+	ctx := context.Background()
+	alice := newClient(1001, func(o *im.Options) { o.WebSocketLevel = im.WebSocketLevelPushOnly })
+	defer alice.Close()
+	if err := alice.Init(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	conv, _ := alice.CreateConversation(ctx, im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{1002}})
+	say := func(text string) {
+		_, _ = alice.SendMessage(ctx, conv.Ref(), im.OutgoingMessage{Content: im.TextContent(text)})
+	}
+
+	// Bob handles "one", then stops before handling "two".
+	bob := newClient(1002)
+	events := make(chan im.MessageEvent, 10)
+	bob.OnMessageReceived(func(e im.MessageEvent) { events <- e })
+	if err := bob.Init(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	say("one")
+	say("two")
+	fmt.Println("handled", (<-events).Message.Text())
+	saved := (<-events).Cursor // "two" was not handled: resume from it
+	bob.Close()
+	say("three")
+
+	bob = newClient(1002, func(o *im.Options) { o.Resume, o.Cursor = true, saved })
+	defer bob.Close()
+	bob.OnMessageReceived(func(e im.MessageEvent) { events <- e })
+	if err := bob.Init(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("after the restart", (<-events).Message.Text(), (<-events).Message.Text())
+	// Output:
+	// handled one
+	// after the restart two three
+}
+
+// Two users on the embedded server: bob subscribes and starts, alice
+// opens a single chat and writes.
+func ExampleClient_SendMessage() {
+	newClient, stop := exampleServer()
+	defer stop()
 	ctx := context.Background()
 	bob := newClient(1002)
 	defer bob.Close()
