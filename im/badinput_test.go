@@ -18,9 +18,12 @@ import (
 
 // hostileFrontier is a misbehaving Frontier peer (not a stand-in for our
 // server, which has its own tests): on its first connection it sends
-// garbage, answers the first request with a seqid nobody asked for and
-// hangs up mid-request; on the next it sends a frame larger than the
-// client's limit.
+// garbage, answers the request for a message (GetMessage's) with a seqid
+// nobody asked for and hangs up mid-request; on the next it sends a frame
+// larger than the client's limit. It leaves the other requests on its
+// first connection unanswered: the sync engine's pull after connecting may
+// come first, and must not take the hang-up meant for GetMessage (nor be
+// answered: it then fails with the hang-up and is retried).
 func hostileFrontier(t *testing.T) (url string, connected <-chan int32) {
 	var conns atomic.Int32
 	notify := make(chan int32, 64)
@@ -57,13 +60,19 @@ func hostileFrontier(t *testing.T) (url string, connected <-chan int32) {
 			} {
 				_ = ws.WriteMessage(websocket.BinaryMessage, m)
 			}
-			_, req, err := ws.ReadMessage() // the client's request …
-			if err == nil {
-				f := &improto.Frame{}
-				_ = proto.Unmarshal(req, f)
+			for { // the client's request for a message …
+				_, b, err := ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				f, req := &improto.Frame{}, &improto.Request{}
+				if proto.Unmarshal(b, f) != nil || proto.Unmarshal(f.GetPayload(), req) != nil ||
+					improto.IMCMD(req.GetCmd()) != improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID {
+					continue
+				}
 				_ = ws.WriteMessage(websocket.BinaryMessage, frame(f.GetSeqid()+1000, 2, resp(1, 211)))
+				return // … and hang up without answering it
 			}
-			return // … and hang up without answering it
 		default:
 			_ = ws.WriteMessage(websocket.BinaryMessage, make([]byte, 17<<20)) // over the client's 16 MiB limit
 			_, _, _ = ws.ReadMessage()

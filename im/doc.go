@@ -29,7 +29,9 @@
 // stream is applied at once; any other (a gap), a reconnect, and every
 // Options.PullInterval make the client pull the stream from its position.
 // Changes to known messages (recall, properties, ext) arrive as
-// OnMessageUpdated (and OnMessageRecalled, OnPropertyChanged). The cached
+// OnMessageUpdated (and OnMessageRecalled, OnPropertyChanged), once per
+// version, whether or not the client had cached the changed message
+// already (Init, LoadMessages). The cached
 // conversations follow what the engine applies: LastMessage (and so
 // UpdatedAt), ReadIndex and UnreadCount. Message.Source says how a message
 // arrived: MessageSourceInit, UserInbox (a pull), Online (a push),

@@ -2,10 +2,12 @@ package im
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,9 @@ type syncer struct {
 	// Owned by the run goroutine (and by init, before run starts).
 	lastIndex  map[ConversationID]int64 // the last new message delivered
 	initLatest map[ConversationID]int64 // the latest index Init saw
+	// reported is, per conversation, the version each message was last
+	// reported at, for those reported past version 1 (see report).
+	reported map[ConversationID][]reportedVersion
 	// toRead collects, with Options.AutoReadIndex, the read index to set
 	// per conversation; flushReads sends one mark-read for each.
 	toRead map[ConversationRef]int64
@@ -60,6 +65,7 @@ func newSyncer(c *Client) *syncer {
 		pushes:     make(chan push, pushQueue),
 		lastIndex:  make(map[ConversationID]int64),
 		initLatest: make(map[ConversationID]int64),
+		reported:   make(map[ConversationID][]reportedVersion),
 		toRead:     make(map[ConversationRef]int64),
 	}
 }
@@ -362,6 +368,7 @@ func (s *syncer) apply(ctx context.Context, m *Message, from int64) error {
 			}
 		}
 		s.lastIndex[m.ConversationID] = m.Index
+		s.report(m)
 		s.c.cache.applyMessage(m, s.c.opts.UserID, true)
 		if s.c.opts.AutoReadIndex && m.Sender != s.c.opts.UserID && m.MovesReadIndex() {
 			s.toRead[m.Conversation()] = m.Index
@@ -369,10 +376,22 @@ func (s *syncer) apply(ctx context.Context, m *Message, from int64) error {
 		emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
 		return nil
 	}
-	prev, stale := s.c.cache.applyMessage(m, s.c.opts.UserID, false)
-	if stale || (prev != nil && prev.Version == m.Version) {
+	// A change is reported once per version, whatever the cache held: the
+	// stream carries each entry at the message's version when pulled, so
+	// a new message, or an earlier change, pulled after this change was
+	// made already carried it; but a copy cached without an event (Init's,
+	// LoadMessages') was never reported and hides nothing.
+	if s.reportedAt(m) >= m.Version {
 		return nil
 	}
+	prev, stale := s.c.cache.applyMessage(m, s.c.opts.UserID, false)
+	if stale {
+		return nil // the newer version has a later entry in the stream
+	}
+	if prev != nil && prev.Version >= m.Version {
+		prev = nil // the client never had the version before the change
+	}
+	s.report(m)
 	ev := MessageEvent{Message: m, Previous: prev, Cursor: from}
 	emit(ctx, &s.out, kindMessageUpdated, ev)
 	if m.IsRecalled() && (prev == nil || !prev.IsRecalled()) {
@@ -415,9 +434,12 @@ func (s *syncer) fillGap(ctx context.Context, id ConversationID, last, next int6
 			}
 			anchor = m.Index
 			m.Source = MessageSourceLoadMore
-			if prev, _ := s.c.cache.applyMessage(m, s.c.opts.UserID, true); prev == nil {
-				emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
-			}
+			// Delivered now, so a retry after a failed fetch starts past
+			// it; a copy the cache held (Init's, LoadMessages') was not.
+			s.lastIndex[id] = m.Index
+			s.report(m)
+			s.c.cache.applyMessage(m, s.c.opts.UserID, true)
+			emit(ctx, &s.out, kindMessageReceived, MessageEvent{Message: m, Cursor: from})
 		}
 		if !body.GetHasMore() || len(body.GetMessages()) == 0 {
 			return nil
@@ -425,6 +447,45 @@ func (s *syncer) fillGap(ctx context.Context, id ConversationID, last, next int6
 	}
 	return nil
 }
+
+// reportedVersion is the version a message was last reported at.
+type reportedVersion struct{ index, version int64 }
+
+// report records the version m is reported at. Version 1 needs no record:
+// every change raises the version, so no change entry has version 1. Like
+// the cache, it keeps at most Options.MaxMessageCount messages per
+// conversation, the latest: a change to an older one that comes again is
+// reported again.
+func (s *syncer) report(m *Message) {
+	if m.Version <= 1 {
+		return
+	}
+	list := s.reported[m.ConversationID]
+	i, found := slices.BinarySearchFunc(list, m.Index, compareReported)
+	switch {
+	case found:
+		list[i].version = max(list[i].version, m.Version)
+	case i == 0 && len(list) >= s.c.opts.MaxMessageCount:
+		return // older than every message kept
+	default:
+		list = slices.Insert(list, i, reportedVersion{m.Index, m.Version})
+		if len(list) > s.c.opts.MaxMessageCount {
+			list = slices.Delete(list, 0, 1)
+		}
+	}
+	s.reported[m.ConversationID] = list
+}
+
+// reportedAt returns the version m was last reported at, 0 when unknown.
+func (s *syncer) reportedAt(m *Message) int64 {
+	list := s.reported[m.ConversationID]
+	if i, found := slices.BinarySearchFunc(list, m.Index, compareReported); found {
+		return list[i].version
+	}
+	return 0
+}
+
+func compareReported(r reportedVersion, index int64) int { return cmp.Compare(r.index, index) }
 
 // applyLive delivers a live-chat message from its push, once per index.
 func (s *syncer) applyLive(ctx context.Context, m *Message) {
