@@ -384,8 +384,12 @@ func (p *Plugin) post(ctx context.Context, b *bot.Bot, e *entry, o Occurrence) (
 	}
 	refs := resolve(ctx, b.Client(), e.Targets, fail)
 	for _, ref := range refs {
+		msg := out
+		if ref.Type == im.ConversationTypeMassChat {
+			msg.Ext = nil // a live-chat send carries none (see Message.Ext)
+		}
 		// Announcements go after the handlers' replies.
-		if _, err := b.Send(ctx, ref, out, bot.WithPriority(bot.PriorityBulk)); err != nil {
+		if _, err := b.Send(ctx, ref, msg, bot.WithPriority(bot.PriorityBulk)); err != nil {
 			fail(ref.ID, err)
 			continue
 		}

@@ -86,7 +86,8 @@ type Message struct {
 	// everyone.
 	Mentions   []im.UserID `yaml:"mentions" json:"mentions"`
 	MentionAll bool        `yaml:"mention_all" json:"mention_all"`
-	// Ext is the message's ext.
+	// Ext is the message's ext. Live chats' messages have none (the
+	// protocol's live send carries no ext): posts there go without it.
 	Ext map[string]string `yaml:"ext" json:"ext"`
 }
 
