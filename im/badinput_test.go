@@ -1,7 +1,9 @@
 package im_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,11 +22,11 @@ import (
 // server, which has its own tests): on its first connection it sends
 // garbage, answers the request for a message (GetMessage's) with a seqid
 // nobody asked for and hangs up mid-request; on the next it sends a frame
-// larger than the client's limit. It leaves the other requests on its
-// first connection unanswered: the sync engine's pull after connecting may
-// come first, and must not take the hang-up meant for GetMessage (nor be
-// answered: it then fails with the hang-up and is retried).
-func hostileFrontier(t *testing.T) (url string, connected <-chan int32) {
+// larger than the client's limit. The other requests on its first
+// connection (Init's and the sync engine's pulls, which may come before
+// GetMessage's) it relays to the real server at api, over HTTP, and
+// answers as a Frontier would.
+func hostileFrontier(t *testing.T, api string) (url string, connected <-chan int32) {
 	var conns atomic.Int32
 	notify := make(chan int32, 64)
 	up := websocket.Upgrader{}
@@ -66,8 +68,13 @@ func hostileFrontier(t *testing.T) (url string, connected <-chan int32) {
 					return
 				}
 				f, req := &improto.Frame{}, &improto.Request{}
-				if proto.Unmarshal(b, f) != nil || proto.Unmarshal(f.GetPayload(), req) != nil ||
-					improto.IMCMD(req.GetCmd()) != improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID {
+				if proto.Unmarshal(b, f) != nil || proto.Unmarshal(f.GetPayload(), req) != nil {
+					continue
+				}
+				if cmd := improto.IMCMD(req.GetCmd()); cmd != improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID {
+					if answer := relay(t, api, cmd, f.GetPayload()); answer != nil {
+						_ = ws.WriteMessage(websocket.BinaryMessage, frame(f.GetSeqid(), 2, answer))
+					}
 					continue
 				}
 				_ = ws.WriteMessage(websocket.BinaryMessage, frame(f.GetSeqid()+1000, 2, resp(1, 211)))
@@ -82,6 +89,26 @@ func hostileFrontier(t *testing.T) (url string, connected <-chan int32) {
 	return strings.Replace(hs.URL, "http", "ws", 1), notify
 }
 
+// relay posts a request to the real server's HTTP route for cmd and
+// returns the Response bytes, or nil when it could not.
+func relay(t *testing.T, api string, cmd improto.IMCMD, request []byte) []byte {
+	c, ok := improto.LookupCommand(cmd)
+	if !ok || c.Route() == "" {
+		return nil
+	}
+	r, err := http.Post(api+"/"+c.Route(), "application/x-protobuf", bytes.NewReader(request))
+	if err != nil {
+		t.Logf("relaying %v: %v", cmd, err)
+		return nil
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 // TestHostileFrontierPeer checks that garbage from the socket is dropped,
 // a request whose answer never comes fails cleanly, and an oversize frame
 // closes the socket, which the client then reconnects: no panic, and the
@@ -89,13 +116,13 @@ func hostileFrontier(t *testing.T) (url string, connected <-chan int32) {
 func TestHostileFrontierPeer(t *testing.T) {
 	s := newServer(t)
 	conv := groupWith(t, s, 1, 2)
-	url, connected := hostileFrontier(t)
+	url, connected := hostileFrontier(t, s.hs.URL)
 	c := s.unstarted(1, func(o *im.Options) {
 		o.FrontierURL = url
 		o.WebSocketLevel = im.WebSocketLevelAll
 		o.Timeout = 2 * time.Second
 	})
-	start(t, c) // Init pulls over HTTP: the socket is not up yet
+	start(t, c) // Init pulls over the socket: relayed to the server
 	waitConnected(t, c)
 	_, err := c.GetMessage(ctx(t), conv, 1)
 	var e *im.Error

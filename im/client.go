@@ -28,6 +28,9 @@ type Client struct {
 	// sock is the live socket, nil while disconnected.
 	sockMu sync.Mutex
 	sock   *socket
+	// sockUp is closed while sock is up, and replaced when it goes down:
+	// with WebSocketLevelAll, requests wait on it for the socket.
+	sockUp chan struct{}
 
 	state   connState
 	sync    *syncer
@@ -57,7 +60,7 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{opts: o, log: o.Logger, ctx: ctx, cancel: cancel}
+	c := &Client{opts: o, log: o.Logger, ctx: ctx, cancel: cancel, sockUp: make(chan struct{})}
 	c.eventsCtx, c.stopEvents = context.WithCancel(context.Background())
 	c.tokens = tokenSource{provide: o.Token}
 	c.events = newDispatcher()
@@ -93,10 +96,12 @@ func errClientClosed() error {
 // Init logs in and syncs: it reports InitResultStart, pulls the
 // conversation list and the sync position (or starts from Options.Cursor),
 // opens the socket as Options.WebSocketLevel says, and reports
-// InitResultSucceeded — or InitResultError and returns the error. After a
-// successful Init the client keeps itself in sync until Close. Init may be
-// called once. Close ends an Init in progress, which then fails with
-// ErrClosed and starts nothing.
+// InitResultSucceeded — or InitResultError and returns the error. With
+// WebSocketLevelAll it opens the socket first and pulls over it, so that
+// a socket that cannot be opened fails Init. After a successful Init the
+// client keeps itself in sync until Close. Init may be called once. Close
+// ends an Init in progress, which then fails with ErrClosed and starts
+// nothing.
 func (c *Client) Init(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return &Error{Type: ErrorTypeInvalidArgument, Msg: "Init called twice"}
@@ -105,7 +110,17 @@ func (c *Client) Init(ctx context.Context) error {
 		return errClientClosed()
 	}
 	c.events.emitInit(InitResultStart, nil)
-	err := c.sync.init(ctx)
+	var first *socket // the socket Init opened, handed to connectLoop
+	var err error
+	if c.opts.WebSocketLevel == WebSocketLevelAll {
+		c.state.set(c, ConnectionStateConnecting)
+		if first, err = c.dial(ctx); err == nil {
+			c.setSocket(first)
+		}
+	}
+	if err == nil {
+		err = c.sync.init(ctx)
+	}
 	if err == nil {
 		// Both start, or neither: Close may have come during the pull.
 		c.lifeMu.Lock()
@@ -113,13 +128,18 @@ func (c *Client) Init(ctx context.Context) error {
 			err = errClientClosed()
 		} else {
 			if c.opts.WebSocketLevel != WebSocketLevelDisable {
-				c.wg.Go(c.connectLoop)
+				c.wg.Go(func() { c.connectLoop(first) })
 			}
 			c.wg.Go(c.sync.run)
 		}
 		c.lifeMu.Unlock()
 	} else if c.closed() {
 		err = errClientClosed()
+	}
+	if err != nil && first != nil {
+		c.clearSocket(first)
+		first.close()
+		<-first.done
 	}
 	if err != nil {
 		c.events.emitInit(InitResultError, err)
@@ -156,35 +176,73 @@ func (c *Client) Close() error {
 
 // socketFor returns the socket a request should use, or nil for HTTP:
 // the socket whenever it is up, unless the level keeps requests on HTTP.
-func (c *Client) socketFor() *socket {
+// With WebSocketLevelAll it waits for the socket while it is down (Init,
+// a reconnect) until ctx ends, and returns nil only then.
+func (c *Client) socketFor(ctx context.Context) *socket {
 	switch c.opts.WebSocketLevel {
 	case WebSocketLevelPushOnly, WebSocketLevelDisable:
 		return nil
 	}
-	c.sockMu.Lock()
-	defer c.sockMu.Unlock()
-	return c.sock
+	for {
+		c.sockMu.Lock()
+		s, up := c.sock, c.sockUp
+		c.sockMu.Unlock()
+		if s != nil || c.opts.WebSocketLevel != WebSocketLevelAll {
+			return s
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil
+		case <-c.ctx.Done():
+			return nil
+		}
+	}
 }
 
-// connectLoop owns the socket: it dials, waits until the socket dies (and
-// logs why), and dials again after ReconnectWait, until Close. Each new
-// socket triggers a pull, so nothing sent while it was down is missed.
-func (c *Client) connectLoop() {
+// setSocket makes s the socket requests use.
+func (c *Client) setSocket(s *socket) {
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	c.sock = s
+	close(c.sockUp)
+}
+
+// clearSocket takes s, when it is the current socket, away from
+// requests, which wait for the next one (WebSocketLevelAll) or use HTTP.
+func (c *Client) clearSocket(s *socket) {
+	c.sockMu.Lock()
+	defer c.sockMu.Unlock()
+	if c.sock == s {
+		c.sock = nil
+		c.sockUp = make(chan struct{})
+	}
+}
+
+// connectLoop owns the socket: it dials (or starts with first, the one
+// Init opened), waits until the socket dies (and logs why), and dials
+// again after ReconnectWait, until Close. Each new socket triggers a pull,
+// so nothing sent while it was down is missed.
+func (c *Client) connectLoop(first *socket) {
 	attempt := 0
 	for {
-		c.state.set(c, ConnectionStateConnecting)
-		s, err := c.dial(c.ctx)
+		s, err := first, error(nil)
+		if s == nil {
+			c.state.set(c, ConnectionStateConnecting)
+			s, err = c.dial(c.ctx)
+		}
 		if err == nil {
 			attempt = 0
-			c.sockMu.Lock()
 			if c.closed() {
-				c.sockMu.Unlock()
+				c.clearSocket(s)
 				s.close()
 				<-s.done
 				return
 			}
-			c.sock = s
-			c.sockMu.Unlock()
+			if first == nil {
+				c.setSocket(s)
+			}
+			first = nil
 			c.state.set(c, ConnectionStateConnected)
 			c.sync.kick()
 			select {
@@ -194,9 +252,7 @@ func (c *Client) connectLoop() {
 				s.close()
 				<-s.done
 			}
-			c.sockMu.Lock()
-			c.sock = nil
-			c.sockMu.Unlock()
+			c.clearSocket(s)
 		} else if c.closed() {
 			return
 		} else {

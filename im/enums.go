@@ -478,12 +478,17 @@ type WebSocketLevel int32
 // The seed's WebSocket levels.
 const (
 	// WebSocketLevelDefault: most requests over the socket, a few over
-	// HTTP.
+	// HTTP: requests go over the socket while it is up, and over HTTP
+	// while it is down (Init's pull, a reconnect) or when the socket's loss
+	// cut them off.
 	WebSocketLevelDefault WebSocketLevel = 0
 	// WebSocketLevelPushOnly: the socket only receives pushes; every
 	// request goes over HTTP.
 	WebSocketLevelPushOnly WebSocketLevel = 1
-	// WebSocketLevelAll: every request goes over the socket.
+	// WebSocketLevelAll: every request goes over the socket. Init opens
+	// it before its pull (a socket that cannot be opened fails Init);
+	// while it is down, requests wait for the next one, up to
+	// Options.Timeout; a request the socket's loss cut off fails.
 	WebSocketLevelAll WebSocketLevel = 2
 	// WebSocketLevelDisable: no socket at all.
 	WebSocketLevelDisable WebSocketLevel = 3

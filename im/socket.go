@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -24,6 +25,17 @@ import (
 // errSocketDown is returned by a socket call when the socket closed before
 // the answer came; the request may or may not have reached the server.
 var errSocketDown = errors.New("im: socket closed")
+
+// outFrame is a request's frame on its way to the writer, which marks it
+// written once the write returned without error.
+type outFrame struct {
+	data    []byte
+	written atomic.Bool
+}
+
+// errNotSent is errSocketDown for a request the socket closed before it
+// was written: it is safe to send again on the next socket.
+var errNotSent = fmt.Errorf("%w before the request was sent", errSocketDown)
 
 // maxFrameBytes bounds a frame the client reads from the server.
 const maxFrameBytes = 16 << 20
@@ -67,7 +79,7 @@ func (c *Client) frontierURL(token string) (string, error) {
 type socket struct {
 	c    *Client
 	ws   *websocket.Conn
-	send chan []byte
+	send chan *outFrame
 
 	mu      sync.Mutex
 	pending map[uint64]chan []byte // Response bytes by seqid; nil once closed
@@ -103,7 +115,7 @@ func (c *Client) dialSocket(ctx context.Context, token string) (*socket, error) 
 	ws.SetReadLimit(maxFrameBytes)
 	s := &socket{
 		c: c, ws: ws,
-		send:    make(chan []byte, 256),
+		send:    make(chan *outFrame, 256),
 		pending: make(map[uint64]chan []byte),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -113,6 +125,7 @@ func (c *Client) dialSocket(ctx context.Context, token string) (*socket, error) 
 	wg.Go(s.writeLoop)
 	go func() { // closes done when both loops have exited
 		wg.Wait()
+		c.clearSocket(s) // requests see a dead socket as none
 		close(s.done)
 	}()
 	return s, nil
@@ -262,13 +275,14 @@ func (s *socket) writeLoop() {
 	for {
 		var typ int
 		var data []byte
+		var f *outFrame // a request's frame, not the heartbeat
 		select {
 		case <-s.stop:
 			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 			_ = s.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 			return
-		case data = <-s.send:
-			typ = websocket.BinaryMessage
+		case f = <-s.send:
+			typ, data = websocket.BinaryMessage, f.data
 		case <-heartbeat.C:
 			if time.Since(wrote) < s.c.opts.HeartbeatInterval {
 				continue
@@ -279,6 +293,9 @@ func (s *socket) writeLoop() {
 		if err := s.ws.WriteMessage(typ, data); err != nil {
 			s.fail(fmt.Errorf("writing: %w", err))
 			return
+		}
+		if f != nil {
+			f.written.Store(true)
 		}
 		wrote = time.Now()
 	}
@@ -307,7 +324,7 @@ func (s *socket) call(ctx context.Context, req *improto.Request, read func([]byt
 	s.mu.Lock()
 	if s.pending == nil {
 		s.mu.Unlock()
-		return errSocketDown
+		return errNotSent
 	}
 	s.pending[seq] = ch
 	s.mu.Unlock()
@@ -318,11 +335,12 @@ func (s *socket) call(ctx context.Context, req *improto.Request, read func([]byt
 		}
 		s.mu.Unlock()
 	}
+	out := &outFrame{data: frame}
 	select {
-	case s.send <- frame:
+	case s.send <- out:
 	case <-s.stop:
 		forget()
-		return errSocketDown
+		return errNotSent
 	case <-ctx.Done():
 		forget()
 		return ctx.Err()
@@ -330,6 +348,16 @@ func (s *socket) call(ctx context.Context, req *improto.Request, read func([]byt
 	select {
 	case data, ok := <-ch:
 		if !ok {
+			// Once the writer has exited, written says for sure whether
+			// the frame left: a write that failed sent no whole frame.
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+				return errSocketDown
+			}
+			if !out.written.Load() {
+				return errNotSent // still queued, or its write failed
+			}
 			return errSocketDown
 		}
 		if err := read(data); err != nil {

@@ -186,17 +186,10 @@ func exchange[T any](ctx context.Context, c *Client, cmd improto.Command, token 
 		resp, out, err = decode(data)
 		return err
 	}
-	if s := c.socketFor(); s != nil {
-		err = s.call(ctx, req, read)
-		if errors.Is(err, errSocketDown) && c.opts.WebSocketLevel != WebSocketLevelAll {
-			err = c.postHTTP(ctx, cmd, req, read) // the SDK falls back to HTTP
+	if err := c.roundTrip(ctx, cmd, req, read); err != nil {
+		if e, ok := err.(*Error); ok { // roundTrip's own: already says what failed
+			return nil, out, e
 		}
-	} else if cmd.Route() == "" {
-		return nil, out, &Error{Type: ErrorTypeNetwork, Cmd: cmd.Cmd, Msg: "this command has no HTTP route and the socket is not up"}
-	} else {
-		err = c.postHTTP(ctx, cmd, req, read)
-	}
-	if err != nil {
 		return nil, out, transportError(cmd.Cmd, err)
 	}
 	if !c.opts.AcceptIncorrectInboxType && resp.GetInboxType() != c.opts.InboxType && resp.GetStatusCode() == 0 {
@@ -204,6 +197,37 @@ func exchange[T any](ctx context.Context, c *Client, cmd improto.Command, token 
 			Msg: fmt.Sprintf("response for inbox type %d, want %d", resp.GetInboxType(), c.opts.InboxType)}
 	}
 	return resp, out, nil
+}
+
+// roundTrip sends req over the socket or HTTP, as Options.WebSocketLevel
+// says, and hands the answer's bytes to read.
+func (c *Client) roundTrip(ctx context.Context, cmd improto.Command, req *improto.Request, read func([]byte) error) error {
+	all := c.opts.WebSocketLevel == WebSocketLevelAll
+	for {
+		s := c.socketFor(ctx)
+		if s == nil {
+			switch {
+			case all && c.closed():
+				return errClientClosed()
+			case all:
+				return &Error{Type: ErrorTypeTimeout, Cmd: cmd.Cmd, Inner: ctx.Err(),
+					Msg: "the socket did not come up within the request's timeout (WebSocketLevelAll sends no request over HTTP)"}
+			case cmd.Route() == "":
+				return &Error{Type: ErrorTypeNetwork, Cmd: cmd.Cmd, Msg: "this command has no HTTP route and the socket is not up"}
+			}
+			return c.postHTTP(ctx, cmd, req, read)
+		}
+		err := s.call(ctx, req, read)
+		switch {
+		case !errors.Is(err, errSocketDown):
+			return err
+		case !all:
+			return c.postHTTP(ctx, cmd, req, read) // the SDK falls back to HTTP
+		case !errors.Is(err, errNotSent):
+			return err // it may have reached the server: the caller decides
+		}
+		// The socket closed before the request left: the next one takes it.
+	}
 }
 
 // callBody is call for commands whose response body has type T. The

@@ -1,0 +1,80 @@
+package im_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/imbot-go/imbot/im"
+)
+
+// TestWebSocketLevels checks which requests use HTTP at each level, as the
+// seed defines them: with All none (Init opens the socket and pulls over
+// it, and a request made while the socket is down waits for the next
+// one), with PushOnly every one, and with Default those made while the
+// socket is not up.
+func TestWebSocketLevels(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	rec := s.recorded(t)
+	conv := groupWith(t, s, 1, 2)
+	overHTTP := func(tag string) int {
+		return len(rec.matching(func(r seenRequest) bool { return r.tag == tag && !r.frontier }))
+	}
+	level := func(l im.WebSocketLevel) func(*im.Options) {
+		return func(o *im.Options) { o.WebSocketLevel = l }
+	}
+
+	all := s.client(1, rec.via("all"), level(im.WebSocketLevelAll))
+	for i := range 3 {
+		if i > 0 {
+			// A request made right after the socket died goes out on the
+			// next one.
+			all.DropConnection()
+		}
+		if _, err := all.GetConversation(ctx(t), conv); err != nil {
+			t.Fatalf("WebSocketLevelAll, request %d: %v", i, err)
+		}
+	}
+	if n := overHTTP("all"); n != 0 {
+		t.Errorf("WebSocketLevelAll made %d HTTP requests, want none", n)
+	}
+
+	push := s.client(1, rec.via("push"), level(im.WebSocketLevelPushOnly))
+	waitConnected(t, push)
+	if _, err := push.GetConversation(ctx(t), conv); err != nil {
+		t.Fatal(err)
+	}
+	if n := overHTTP("push"); n < 2 { // Init's pull and GetConversation
+		t.Errorf("WebSocketLevelPushOnly made %d HTTP requests, want Init's and GetConversation's", n)
+	}
+
+	// A Frontier that cannot be reached: All fails Init, which needs the
+	// socket; Default pulls over HTTP and works without it.
+	unreachable := func(o *im.Options) { o.FrontierURL = "ws://127.0.0.1:1/ws/v2"; o.Timeout = time.Second }
+	if err := s.unstarted(1, unreachable, level(im.WebSocketLevelAll)).Init(ctx(t)); err == nil {
+		t.Error("WebSocketLevelAll: Init without a reachable socket succeeded")
+	}
+	def := s.client(1, rec.via("default"), unreachable, level(im.WebSocketLevelDefault))
+	if _, err := def.GetConversation(ctx(t), conv); err != nil {
+		t.Fatalf("WebSocketLevelDefault without a socket: %v", err)
+	}
+	if n := overHTTP("default"); n < 2 {
+		t.Errorf("WebSocketLevelDefault without a socket made %d HTTP requests, want Init's and GetConversation's", n)
+	}
+}
+
+// With WebSocketLevelAll a request waits for the socket no longer than
+// Options.Timeout, and fails with a timeout rather than going over HTTP.
+func TestWebSocketLevelAllWaitsForTheSocket(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	conv := groupWith(t, s, 1, 2)
+	c := s.client(1, func(o *im.Options) { o.WebSocketLevel = im.WebSocketLevelAll; o.Timeout = 300 * time.Millisecond })
+	s.srv.Close() // the socket goes, and no new one comes
+	_, err := c.GetConversation(ctx(t), conv)
+	var e *im.Error
+	if !errors.As(err, &e) || e.ReachServer || (e.Type != im.ErrorTypeTimeout && e.Type != im.ErrorTypeNetwork) {
+		t.Fatalf("request without a socket: %v, want a timeout or network *Error", err)
+	}
+}
