@@ -536,6 +536,10 @@ func (b *Bot) subscribe() []im.Subscription {
 				b.disp.enqueue(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Removed})
 			}
 		}),
+		c.OnConversationRemoved(func(e im.ConversationEvent) { // the bot left or was removed
+			b.disp.enqueue(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation,
+				ConversationRef: e.Conversation.Ref(), Participants: []im.UserID{c.UserID()}})
+		}),
 		c.OnFriendApplyReceived(func(e im.FriendApplyEvent) {
 			b.disp.enqueue(Event{Kind: EventFriendApplyReceived, FriendApply: e.Apply})
 		}),

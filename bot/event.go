@@ -27,7 +27,9 @@ const (
 	// EventConversationDissolved is a group dissolved by its owner.
 	EventConversationDissolved
 	// EventParticipantsAdded and EventParticipantsRemoved are membership
-	// changes; Event.Participants lists who.
+	// changes; Event.Participants lists who. When the bot itself leaves or
+	// is removed, EventParticipantsRemoved lists the bot alone, with the
+	// conversation as the bot last knew it.
 	EventParticipantsAdded
 	EventParticipantsRemoved
 	// EventFriendApplyReceived is a friend apply sent to the bot.

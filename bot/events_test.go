@@ -180,6 +180,25 @@ func TestParticipantsRemovedEvent(t *testing.T) {
 	}
 }
 
+// The bot removed from a group gets EventParticipantsRemoved listing
+// itself.
+func TestBotRemovedEvent(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	w := watchEvents(t, s)
+	alice := s.NewUser(t, 1)
+	group := alice.CreateGroup(t, botID, 2)
+	w.next(t, bot.EventConversationCreated)
+
+	if _, err := alice.Client.RemoveParticipants(testCtx(t), group, botID); err != nil {
+		t.Fatal(err)
+	}
+	ev := w.next(t, bot.EventParticipantsRemoved)
+	if ev.ConversationRef.ID != group.ID || !slices.Equal(ev.Participants, []im.UserID{botID}) || ev.Conversation == nil {
+		t.Fatalf("bot removed: conversation %+v, participants %v; want %v, [%d]", ev.ConversationRef, ev.Participants, group.ID, botID)
+	}
+}
+
 // A user who accepts the bot's friend apply reaches the bot as
 // EventFriendAdded, with the friend as the event's sender.
 func TestFriendAddedEvent(t *testing.T) {
