@@ -1,6 +1,7 @@
 package im_test
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -287,5 +288,41 @@ func TestCallbacksRunOneAtATime(t *testing.T) {
 	r.waitFor(t, rounds*perRound, waitFor, nil)
 	if n := overlaps.Load(); n > 0 {
 		t.Fatalf("%d callbacks started while another was running", n)
+	}
+}
+
+// TestCallbacksMayCallTheServer checks that callbacks run off the socket's
+// read loop: a message callback and a connection-state callback each make
+// a request over the socket (WebSocketLevelAll), whose answer the read
+// loop must deliver while the callback waits.
+func TestCallbacksMayCallTheServer(t *testing.T) {
+	s := newServer(t)
+	conv := groupWith(t, s, 2, 1)
+	c := s.unstarted(1, func(o *im.Options) { o.WebSocketLevel = im.WebSocketLevelAll })
+	answers := make(chan error, 2)
+	var asked sync.Once
+	c.OnConnectionState(func(st im.ConnectionState) {
+		if st == im.ConnectionStateConnected {
+			asked.Do(func() {
+				_, err := c.GetConversation(context.Background(), conv)
+				answers <- err
+			})
+		}
+	})
+	c.OnMessageReceived(func(e im.MessageEvent) {
+		_, err := c.GetConversation(context.Background(), e.Message.Conversation())
+		answers <- err
+	})
+	start(t, c)
+	send(t, s.client(2), conv, "call me back", nil)
+	for range 2 {
+		select {
+		case err := <-answers:
+			if err != nil {
+				t.Fatalf("a request from a callback: %v", err)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("a request from a callback got no answer: callbacks block the read loop")
+		}
 	}
 }
