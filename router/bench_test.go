@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/imbot-go/imbot/bot"
+	"github.com/imbot-go/imbot/im"
 )
 
 // benchRouter registers n routes, most of which cannot match a
@@ -29,6 +30,45 @@ func benchRouter(n int) (r *Router, target int) {
 		}
 	}
 	return r, target
+}
+
+// shapeRouter registers n routes of one shape, each for its own text,
+// and returns events that the last registered takes (hit) and that none
+// takes (miss): for a plain scan, the worst case and the whole scan.
+//
+//   - prefix: OnPrefix("!p<i> ")
+//   - regex: OnRegex(`^!re<i> (\w+)`), a literal prefix
+//   - keyword: OnKeyword("kw<i>x")
+//   - expr: expressions for messages, and the last for friends added; the
+//     events are a friend added and a friend apply.
+func shapeRouter(shape string, n int) (r *Router, hit, miss bot.Event) {
+	r = New()
+	noop := func(*bot.Context) error { return nil }
+	last := n - 1
+	for i := range n {
+		switch shape {
+		case "prefix":
+			r.OnPrefix(fmt.Sprintf("!p%d ", i), noop)
+		case "regex":
+			r.OnRegex(fmt.Sprintf(`^!re%d (\w+)`, i), noop)
+		case "keyword":
+			r.OnKeyword(fmt.Sprintf("kw%dx", i), noop)
+		case "expr":
+			src := fmt.Sprintf(`Kind == "message" && Text contains "w%d"`, i)
+			if i == last {
+				src = `Kind == "friend added" && Sender != 42`
+			}
+			r.MustOnExpr(src, noop)
+		}
+	}
+	text := map[string]string{"prefix": "!p%d paris", "regex": "!re%d paris", "keyword": "it said kw%dx today"}[shape]
+	hit = msgEvent(fmt.Sprintf(`{"text":%q}`, fmt.Sprintf(text, last)), single)
+	miss = msgEvent(`{"text":"just chatting"}`, single)
+	if shape == "expr" {
+		hit = bot.Event{Kind: bot.EventFriendAdded, Friend: &im.Friend{UserID: 9}}
+		miss = bot.Event{Kind: bot.EventFriendApplyReceived}
+	}
+	return r, hit, miss
 }
 
 // BenchmarkDispatch measures Router.Handle for a command message at 10,
@@ -67,6 +107,27 @@ func BenchmarkDispatch(b *testing.B) {
 			_ = r.Handle(bot.NewContext(ctx, ev))
 		}
 	})
+	for _, shape := range []string{"prefix", "regex", "keyword", "expr"} {
+		for _, n := range []int{10, 100, 1000} {
+			r, hit, miss := shapeRouter(shape, n)
+			for _, ev := range []struct {
+				name string
+				ev   bot.Event
+				want string
+			}{{"hit", hit, "a route"}, {"miss", miss, ""}} {
+				b.Run(fmt.Sprintf("%s-%s/routes=%d", shape, ev.name, n), func(b *testing.B) {
+					c := newCtx(ev.ev)
+					if err := r.Handle(c); err != nil || (c.Route() != "") != (ev.want != "") {
+						b.Fatalf("Handle = %v, route %q, want %s", err, c.Route(), ev.want)
+					}
+					b.ReportAllocs()
+					for b.Loop() {
+						_ = r.Handle(c)
+					}
+				})
+			}
+		}
+	}
 	b.Run("expr/routes=1", func(b *testing.B) {
 		r := New()
 		r.MustOnExpr(benchExpr, func(*bot.Context) error { return nil })
@@ -89,12 +150,32 @@ func TestDispatchAllocs(t *testing.T) {
 			t.Errorf("%d routes: %v allocs per dispatch, want 0", n, allocs)
 		}
 	}
+	// Nor does a dispatch that looks its text up in the prefix, regex and
+	// keyword tries, or its mentions, or that leaves out the expressions
+	// for other kinds (running one boxes the Env).
+	for _, shape := range []string{"prefix", "regex", "keyword", "expr"} {
+		r, hit, miss := shapeRouter(shape, 1000)
+		if shape == "expr" {
+			hit = miss
+		}
+		c := newCtx(hit)
+		if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
+			t.Errorf("%s: %v allocs per dispatch, want 0", shape, allocs)
+		}
+	}
+	r := New(BotUser(42))
+	r.OnFunc(MentionsAll(), func(*bot.Context) error { return nil })
+	r.OnFunc(MentionsBot(), func(*bot.Context) error { return nil })
+	c := newCtx(withExt(msgEvent(`{"text":"hi"}`, group), map[string]string{"s:mentioned_users": "42"}))
+	if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
+		t.Errorf("mention: %v allocs per dispatch, want 0", allocs)
+	}
 	// Taking a route's parameters back when it passes the event on
 	// allocates nothing either.
-	r := New()
+	r = New()
 	r.OnCommand("/w <city> [days:int]", func(*bot.Context) error { return ErrContinue })
 	r.OnMessage(func(*bot.Context) error { return nil })
-	c := newCtx(msgEvent(`{"text":"/w paris 3"}`, single))
+	c = newCtx(msgEvent(`{"text":"/w paris 3"}`, single))
 	if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
 		t.Errorf("passing on: %v allocs per dispatch, want 0", allocs)
 	}

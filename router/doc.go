@@ -116,32 +116,72 @@
 // # Index
 //
 // Routes are kept in buckets so that the cost of a dispatch does not grow
-// with routes that cannot match its event. A route goes in the buckets of
-// the event kinds it can match (a message matcher, such as a command or a
-// regex, implies messages; [Kind] says so explicitly; a route that
-// constrains no kind, such as a lone [Expr], goes in an "any kind"
-// bucket), then, within a kind, by its command's name if it has one, then
-// by the conversation types it allows ([InConversation], [InGroup], …) or
-// in the bucket for any conversation type. Regexes, keywords, prefixes,
-// mentions, expressions and custom matchers do not narrow a route
-// further: such routes are tried for every event of their kind.
+// with routes that cannot match its event. The index only leaves out
+// routes that cannot match: the ones it selects are tried in the order of
+// Precedence above, as if every route were. A route is filed:
 //
-// A dispatch selects at most six buckets: for the event's kind, its
-// command's bucket (the first word of the text, when it starts with "/")
-// in the event's conversation type and in any type, then the kind's
-// non-command buckets for the conversation type and for any type; and the
-// same two of the "any kind" set. It merges them by precedence. A dispatch
-// to a command route allocates nothing: the router's per-dispatch state,
-// where the matchers record parameters, is pooled, the text is sliced
-// from the content, and the parameters of the route that matched go into
-// the Context's map (which the Context allocates on its first parameter).
-// A route with a custom [Matcher] costs a copy of the parameters each time
-// it is tried.
-// [Router.Index] prints the buckets, one a line:
+//  1. By the event kinds it can match: a message matcher (a command, a
+//     regex, a keyword, a prefix, a mention, a message type) implies
+//     messages; [Kind] says so explicitly; an [Expr] that holds only
+//     when Kind == "name" or Kind in ["name", …] (alone, in a conjunct of
+//     &&, or in every branch of ||) is for those kinds. A route that
+//     constrains no kind, such as another lone Expr, goes in an "any
+//     kind" set.
+//  2. Within a kind, by its command's name, if it has one.
+//  3. Then by the conversation types it allows ([InConversation],
+//     [InGroup], …), or in the bucket for any conversation type.
+//  4. Then by a key, a condition on the message that the route needs:
+//     a [Prefix] by its prefix, in a byte trie walked along the text
+//     (leading white space trimmed); a regex given as a pattern ([Regex],
+//     [Router.OnRegex]) anchored at the start (^ or \A, without the m
+//     flag) by the case-sensitive literal text after the anchor, such as
+//     "/weather " for `^/weather (\w+)`, in a trie walked along the text;
+//     a [Keyword] whose words are all ASCII by its words, lower-cased, in
+//     a trie walked from every byte of the text, as Keyword compares
+//     ASCII letters regardless of case; [MentionsBot] and [MentionsAll],
+//     and an expression that holds only when Mentioned (or MentionAll)
+//     is true, by the message's mentions. [And] files a route by one of
+//     its parts' keys (a prefix before a keyword before a mention), [Or]
+//     by all of its branches' keys when each has one.
+//
+// These shapes are tried for every event of their kind, command and
+// conversation type, in order: a regex without an anchored literal
+// prefix (`hello`, `(?i)^hello`, `(?m)^hello`, `^(hello)`, `^a|^b`) and
+// any regex compiled by the caller ([Regexp]: the index cannot tell
+// whether it was parsed as Perl or POSIX syntax, where ^ differs); a
+// keyword with a non-ASCII word (whose case folding may change the
+// length of a rune); [MessageType]; [Not]; an Or with a branch that has
+// no key; any other expression; and custom matchers. An expression whose
+// kinds contradict the route's other matchers (And(Kind(message),
+// Expr(`Kind == "friend added"`))) makes a route no event can take; as
+// the expression may come from a user, that is not an error, and the
+// route is filed in no bucket.
+//
+// A dispatch selects, for the event's kind, its command's buckets (the
+// first word of the text, when it starts with "/") in the event's
+// conversation type and in any type, then the kind's non-command buckets
+// for the conversation type and for any type; and the same of the "any
+// kind" set. In each it takes the routes without a key and those under
+// the keys the message meets: the trie nodes on the text's path, the
+// keywords the text holds, the mentions it has. It merges these lists by
+// precedence, trying a route filed under several keys the event meets
+// once. A dispatch that runs no expression allocates nothing (running
+// one boxes its [Env]): the router's per-dispatch state,
+// where the matchers record parameters and the merge keeps its lists, is
+// pooled, the text is sliced from the content, and the parameters of the
+// route that matched go into the Context's map (which the Context
+// allocates on its first parameter). A route with a custom [Matcher]
+// costs a copy of the parameters each time it is tried.
+//
+// [Router.Index] prints the buckets, one a line, the keyed ones before
+// the plain one of their kind, command and conversation type:
 //
 //	message /weather Group: #3
 //	message /weather: #4(p=10) #1
-//	message Group: #5
+//	message Group mentions(bot): #5
+//	message prefix "!": #7
+//	message regex prefix "hello": #8
+//	message keyword "weather": #9
 //	message: #2
 //	any kind: #6
 //

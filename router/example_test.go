@@ -66,7 +66,7 @@ func ExampleRouter_Explain() {
 	r.OnRegex(`^(?i)hello (?P<name>\w+)`, noop, router.Name("hello"))
 	r.On(router.And(router.InSingle(), router.Kind(bot.EventMessage)), bot.HandlerFunc(noop), router.Name("single"))
 	r.MustOnExpr(`IsGroup && Text endsWith "?"`, noop, router.Name("question"), router.Priority(1))
-	r.OnKeyword("bye", noop, router.Name("bye"))
+	r.OnRegex(`bye$`, noop, router.Name("bye"))
 
 	c := message("hello bob?")
 	fmt.Print(r.Explain(c))
@@ -78,7 +78,7 @@ func ExampleRouter_Explain() {
 	// routes: 3 of 5 considered
 	// #4 question (p=1): expr(IsGroup && Text endsWith "?"): matched [handles]
 	// #2 hello: regex(^(?i)hello (?P<name>\w+)): matched
-	// #5 bye: keyword("bye"): rejected by keyword("bye"): the text contains none of the keywords
+	// #5 bye: regex(bye$): rejected by regex(bye$): the text does not match
 	// handled by #4
 	// params: map[]
 }

@@ -2,9 +2,12 @@ package router
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/imbot-go/imbot/bot"
@@ -59,17 +62,108 @@ var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
 // a pool and gets the event as an Env value.
 //
 // An expression sees events of every kind (Text is "" without a message),
-// so the index cannot narrow it: it is tried for every event unless the
-// route adds Kind or another matcher. Test Kind when it matters:
+// so test Kind when it matters:
 //
 //	Kind == "message" && IsGroup && Text contains "weather"
+//
+// The index reads the kinds from the expression: one that holds only
+// when Kind == "name", or Kind in ["name", …], for kinds that exist
+// (alone, in a conjunct of &&, or in every branch of ||), is tried only
+// for events of those kinds; one that holds only when Mentioned (or
+// MentionAll) is true, only for messages that mention the bot (or
+// everyone). Any other expression is tried for every event.
 func Expr(src string) (Matcher, error) {
 	prog, err := expr.Compile(src, expr.Env(Env{}), expr.AsBool())
 	if err != nil {
 		return nil, fmt.Errorf("router: expr %q: %w", src, err)
 	}
-	return &exprMatcher{prog: prog, desc: "expr(" + src + ")", falseWhy: "false"}, nil
+	var h hint
+	if tree, err := parser.Parse(src); err == nil { // it compiled, so it parses
+		h = exprHint(tree.Node)
+	}
+	if h.kinds != nil && len(h.kinds) == 0 {
+		// It never holds, for want of a kind (Kind == "no such kind"):
+		// file it as before, not as a route that cannot match, which
+		// registration rejects.
+		h = hint{}
+	}
+	return &exprMatcher{prog: prog, desc: "expr(" + src + ")", falseWhy: "false", h: h}, nil
 }
+
+// exprHint is what an expression's syntax tells the index: the kinds
+// (and mention keys) without which it cannot hold.
+func exprHint(n ast.Node) hint {
+	switch n := n.(type) {
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "&&", "and":
+			h, _ := intersect(exprHint(n.Left), exprHint(n.Right)) // no commands, no error
+			return h
+		case "||", "or":
+			return union(exprHint(n.Left), exprHint(n.Right))
+		case "==":
+			if isKind(n.Left) {
+				return kindHint(n.Right)
+			}
+			if isKind(n.Right) {
+				return kindHint(n.Left)
+			}
+		case "in":
+			if a, ok := n.Right.(*ast.ArrayNode); ok && isKind(n.Left) {
+				h := hint{kinds: []bot.EventKind{}}
+				for _, el := range a.Nodes {
+					eh := kindHint(el)
+					if eh.kinds == nil {
+						return hint{}
+					}
+					h = union(h, eh)
+				}
+				return h
+			}
+		}
+	case *ast.IdentifierNode:
+		switch n.Value {
+		// Mentioned is true for an event of any kind whose message
+		// mentions the bot: no kind, only the key.
+		case "Mentioned":
+			return hint{keys: []key{{op: keyMentionsBot}}}
+		case "MentionAll":
+			return hint{keys: []key{{op: keyMentionsAll}}}
+		}
+	}
+	return hint{}
+}
+
+func isKind(n ast.Node) bool {
+	id, ok := n.(*ast.IdentifierNode)
+	return ok && id.Value == "Kind"
+}
+
+// kindHint is the hint of Kind == n: the kind named by the string n, no
+// kind for a name no kind has, or nothing known when n is not a string.
+func kindHint(n ast.Node) hint {
+	str, ok := n.(*ast.StringNode)
+	if !ok {
+		return hint{}
+	}
+	if k, ok := kindNames()[str.Value]; ok {
+		return hint{kinds: []bot.EventKind{k}}
+	}
+	if strings.HasPrefix(str.Value, "EventKind(") { // the name of a kind without one
+		return hint{}
+	}
+	return hint{kinds: []bot.EventKind{}}
+}
+
+// kindNames maps Env.Kind's names (bot.EventKind.String) to the kinds,
+// which are numbered from EventMessage on.
+var kindNames = sync.OnceValue(func() map[string]bot.EventKind {
+	names := make(map[string]bot.EventKind)
+	for k := bot.EventMessage; !strings.HasPrefix(k.String(), "EventKind("); k++ {
+		names[k.String()] = k
+	}
+	return names
+})
 
 // MustExpr is Expr for expressions written in the code: a bad expression
 // panics naming the caller's file:line.
@@ -85,11 +179,12 @@ type exprMatcher struct {
 	prog     *vm.Program
 	desc     string
 	falseWhy string
+	h        hint
 }
 
 func (m *exprMatcher) Match(c *bot.Context) (bool, string) { return matchAlone(m, c) }
 func (m *exprMatcher) String() string                      { return m.desc }
-func (m *exprMatcher) hint() hint                          { return hint{} }
+func (m *exprMatcher) hint() hint                          { return m.h }
 func (m *exprMatcher) match(s *state, _ bool) (bool, string) {
 	env := s.exprEnv()
 	v := vmPool.Get().(*vm.VM)
@@ -127,11 +222,7 @@ func (s *state) exprEnv() any {
 		e.Content = m.Content
 		e.Text = s.text()
 		e.Ext = m.Ext
-		list := m.Ext[string(im.InfoKeyMentionedUsers)]
-		if id, ok := s.botUser(); ok {
-			e.Mentioned = mentions(list, id)
-		}
-		e.MentionAll = mentions(list, 0)
+		e.Mentioned, e.MentionAll = s.mentions()
 	}
 	s.envBox = s.env
 	s.haveEnv = true

@@ -162,3 +162,72 @@ func BenchmarkExprEnv(b *testing.B) {
 		}
 	})
 }
+
+// TestExprIndexKinds checks which expressions the index files by kind or
+// mention, and that the others are tried for every event.
+func TestExprIndexKinds(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ src, want string }{
+		{`Kind == "friend added"`, "friend added: #1\n"},
+		{`"message recalled" == Kind && Sender > 0`, "message recalled: #1\n"},
+		{`Kind in ["friend added", "message"]`, "message: #1\nfriend added: #1\n"},
+		{`Kind == "friend added" or Kind == "message" and Mentioned`, "message: #1\nfriend added: #1\n"},
+		{`Kind == "message" && IsGroup`, "message: #1\n"},
+		{`Mentioned && Text != ""`, "any kind mentions(bot): #1\n"},
+		{`MentionAll || Mentioned`, "any kind mentions(bot): #1\nany kind mentions(all): #1\n"},
+		{`Kind == "no such kind" || Kind == "message"`, "message: #1\n"},
+		// Nothing known, or never true: tried for every event.
+		{`Kind == "no such kind"`, "any kind: #1\n"},
+		{`Kind == "EventKind(99)" || Kind == "message"`, "any kind: #1\n"},
+		{`!(Kind == "message")`, "any kind: #1\n"},
+		{`Kind != "message"`, "any kind: #1\n"},
+		{`Kind in ["message", Text]`, "any kind: #1\n"},
+		{`Kind == "message" || Text == "x"`, "any kind: #1\n"},
+		{`Kind == "message" ? true : false`, "any kind: #1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.src, func(t *testing.T) {
+			t.Parallel()
+			r := New()
+			if err := r.OnExpr(tt.src, func(*bot.Context) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if got := r.Index(); got != tt.want {
+				t.Errorf("index:\n%swant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestExprContradictsKind: an expression whose kinds contradict the
+// route's Kind (it may come from a user) is no panic; the route takes no
+// event.
+func TestExprContradictsKind(t *testing.T) {
+	t.Parallel()
+	r := New()
+	m, err := Expr(`Kind == "friend added"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.OnFunc(And(Kind(bot.EventMessage), m), func(*bot.Context) error { t.Error("the route ran"); return nil })
+	notFound := 0
+	r.NotFound(func(*bot.Context) error { notFound++; return nil })
+	if got := r.Index(); got != "" {
+		t.Errorf("index %q, want none", got)
+	}
+	for _, ev := range []bot.Event{msgEvent(`{"text":"hi"}`, single), {Kind: bot.EventFriendAdded}} {
+		if err := r.Handle(newCtx(ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if notFound != 2 {
+		t.Errorf("NotFound ran %d times, want 2", notFound)
+	}
+	// Matchers of the code that contradict still panic.
+	msg := mustPanic(t, func() {
+		New().OnFunc(And(Kind(bot.EventMessage), Kind(bot.EventFriendAdded)), func(*bot.Context) error { return nil })
+	})
+	if !strings.Contains(msg, "can never match") {
+		t.Errorf("panic %q", msg)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -89,32 +91,87 @@ func (c custom) String() string {
 
 // hasCustom reports whether a custom Matcher takes part in m.
 func hasCustom(m matcher) bool {
-	switch m := m.(type) {
-	case custom:
+	return takesPart(m, func(m matcher) bool { _, ok := m.(custom); return ok })
+}
+
+// hasExprKinds reports whether an expression whose kinds the index knows
+// takes part in m.
+func hasExprKinds(m matcher) bool {
+	return takesPart(m, func(m matcher) bool { e, ok := m.(*exprMatcher); return ok && e.h.kinds != nil })
+}
+
+// takesPart reports whether a matcher for which is holds takes part in m.
+func takesPart(m matcher, is func(matcher) bool) bool {
+	if is(m) {
 		return true
+	}
+	part := func(m matcher) bool { return takesPart(m, is) }
+	switch m := m.(type) {
 	case *andMatcher:
-		return slices.ContainsFunc(m.ms, hasCustom)
+		return slices.ContainsFunc(m.ms, part)
 	case *orMatcher:
-		return slices.ContainsFunc(m.ms, hasCustom)
+		return slices.ContainsFunc(m.ms, part)
 	case *notMatcher:
-		return hasCustom(m.m)
+		return part(m.m)
 	}
 	return false
 }
 
 // hint is what the index learns from a matcher: the event kinds and
-// conversation types it can match (nil: any) and its command.
+// conversation types it can match (nil: any), its command, and the keys
+// of which every event it matches meets one (nil: none known).
 type hint struct {
 	kinds []bot.EventKind
 	convs []im.ConversationType
 	cmd   *CommandMatcher
+	keys  []key
 }
+
+// key is a condition on a message that the index can look up: the route
+// is filed under it, and an event that does not meet it does not select
+// the route.
+type key struct {
+	op keyOp
+	s  string // the prefix or the word
+}
+
+type keyOp uint8
+
+// The keys, most selective first (see pickKeys).
+const (
+	keyPrefix      keyOp = iota + 1 // the text, leading white space trimmed, starts with s
+	keyRawPrefix                    // the text starts with s (an anchored regex)
+	keyWord                         // the text holds s, lower-case ASCII, regardless of ASCII case
+	keyMentionsBot                  // the message mentions the bot
+	keyMentionsAll                  // the message mentions everyone
+)
 
 var messageOnly = hint{kinds: []bot.EventKind{bot.EventMessage}}
 
+// messageKeys is the hint of a message matcher that needs one of keys.
+func messageKeys(keys ...key) hint { return hint{kinds: messageOnly.kinds, keys: keys} }
+
+// pickKeys returns one of two key sets that both hold for a route: the
+// known one, or the one whose loosest key is the more selective.
+func pickKeys(a, b []key) []key {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	loosest := func(ks []key) keyOp {
+		return slices.MaxFunc(ks, func(x, y key) int { return int(x.op) - int(y.op) }).op
+	}
+	if loosest(b) < loosest(a) {
+		return b
+	}
+	return a
+}
+
 // intersect combines the hints of matchers that must all match.
 func intersect(a, b hint) (hint, error) {
-	out := hint{kinds: intersectSet(a.kinds, b.kinds), convs: intersectSet(a.convs, b.convs), cmd: a.cmd}
+	out := hint{kinds: intersectSet(a.kinds, b.kinds), convs: intersectSet(a.convs, b.convs), cmd: a.cmd, keys: pickKeys(a.keys, b.keys)}
 	if b.cmd != nil {
 		if a.cmd != nil {
 			return out, fmt.Errorf("route has two commands, %s and %s", a.cmd.name, b.cmd.name)
@@ -138,6 +195,12 @@ func intersectSet[T comparable](a, b []T) []T {
 		}
 	}
 	return out
+}
+
+// union combines the hints of matchers of which one must match; a
+// command in either is dropped (Or's command is an ordinary matcher).
+func union(a, b hint) hint {
+	return hint{kinds: unionSet(a.kinds, b.kinds), convs: unionSet(a.convs, b.convs), keys: unionSet(a.keys, b.keys)}
 }
 
 func unionSet[T comparable](a, b []T) []T {
@@ -179,7 +242,9 @@ func flatten(m matcher) (ms []matcher, cmd *CommandMatcher, h hint, err error) {
 			return nil, nil, h, err
 		}
 	}
-	if h.kinds != nil && len(h.kinds) == 0 {
+	// Kinds that an expression contradicts are no programmer's error: the
+	// expression may come from a user. Such a route goes in no bucket.
+	if h.kinds != nil && len(h.kinds) == 0 && !slices.ContainsFunc(ms, hasExprKinds) {
 		return nil, nil, h, errors.New("route can never match: its matchers want different event kinds")
 	}
 	if h.convs != nil && len(h.convs) == 0 {
@@ -319,7 +384,12 @@ func MentionsAll() Matcher { return &mentionMatcher{all: true} }
 type mentionMatcher struct{ all bool }
 
 func (m *mentionMatcher) Match(c *bot.Context) (bool, string) { return matchAlone(m, c) }
-func (m *mentionMatcher) hint() hint                          { return messageOnly }
+func (m *mentionMatcher) hint() hint {
+	if m.all {
+		return messageKeys(key{op: keyMentionsAll})
+	}
+	return messageKeys(key{op: keyMentionsBot})
+}
 func (m *mentionMatcher) String() string {
 	if m.all {
 		return "mentions(all)"
@@ -331,18 +401,17 @@ func (m *mentionMatcher) match(s *state, _ bool) (bool, string) {
 	if msg == nil {
 		return false, "no message"
 	}
-	list := msg.Ext[string(im.InfoKeyMentionedUsers)]
+	toBot, toAll := s.mentions()
 	if m.all {
-		if mentions(list, 0) {
+		if toAll {
 			return true, ""
 		}
 		return false, "the message does not mention everyone"
 	}
-	id, ok := s.botUser()
-	if !ok {
+	if _, ok := s.botUser(); !ok {
 		return false, "the bot's user id is unknown (no bot, no BotUser option)"
 	}
-	if mentions(list, id) {
+	if toBot {
 		return true, ""
 	}
 	return false, "the message does not mention the bot"
@@ -389,7 +458,7 @@ type prefixMatcher struct{ prefix, desc string }
 
 func (m *prefixMatcher) Match(c *bot.Context) (bool, string) { return matchAlone(m, c) }
 func (m *prefixMatcher) String() string                      { return m.desc }
-func (m *prefixMatcher) hint() hint                          { return messageOnly }
+func (m *prefixMatcher) hint() hint                          { return messageKeys(key{keyPrefix, m.prefix}) }
 func (m *prefixMatcher) match(s *state, _ bool) (bool, string) {
 	if s.c.Event.Message == nil {
 		return false, "no message"
@@ -411,17 +480,37 @@ func Keyword(words ...string) Matcher {
 	for i, w := range words {
 		q[i] = strconv.Quote(w)
 	}
-	return &keywordMatcher{words: slices.Clone(words), desc: "keyword(" + strings.Join(q, ", ") + ")"}
+	return &keywordMatcher{words: slices.Clone(words), desc: "keyword(" + strings.Join(q, ", ") + ")", h: keywordHint(words)}
 }
 
 type keywordMatcher struct {
 	words []string
 	desc  string
+	h     hint
+}
+
+// keywordHint files a Keyword under its words when they are all ASCII: a
+// window of the text equal to an ASCII word under strings.EqualFold is
+// that word in other ASCII case, as the runes outside ASCII that fold to
+// ASCII letters (K for Kelvin, ſ) take more than one byte, so a window of
+// the word's length holding one has fewer runes than the word. A word
+// with other runes leaves the matcher unindexed.
+func keywordHint(words []string) hint {
+	keys := make([]key, len(words))
+	for i, w := range words {
+		for j := 0; j < len(w); j++ {
+			if w[j] >= utf8.RuneSelf {
+				return messageOnly
+			}
+		}
+		keys[i] = key{keyWord, strings.ToLower(w)}
+	}
+	return messageKeys(keys...)
 }
 
 func (m *keywordMatcher) Match(c *bot.Context) (bool, string) { return matchAlone(m, c) }
 func (m *keywordMatcher) String() string                      { return m.desc }
-func (m *keywordMatcher) hint() hint                          { return messageOnly }
+func (m *keywordMatcher) hint() hint                          { return m.h }
 func (m *keywordMatcher) match(s *state, _ bool) (bool, string) {
 	if s.c.Event.Message == nil {
 		return false, "no message"
@@ -447,7 +536,9 @@ func containsFold(s, sub string) bool {
 // Regex matches messages whose text matches the regular expression
 // pattern; its named captures that took part in the match become route
 // parameters. A bad pattern panics naming the caller's file:line; use
-// Regexp with a compiled expression to handle the error.
+// Regexp with a compiled expression to handle the error. A pattern
+// anchored at the start with literal text after the anchor, such as
+// `^/weather (\w+)`, is indexed by that text.
 func Regex(pattern string) Matcher {
 	m, err := parseRegex(pattern)
 	if err != nil {
@@ -456,7 +547,9 @@ func Regex(pattern string) Matcher {
 	return m
 }
 
-// Regexp is Regex with a compiled expression.
+// Regexp is Regex with a compiled expression. Unlike Regex's, its
+// matcher is tried for every message (see Index in the package
+// documentation): the index cannot tell which syntax re was parsed with.
 func Regexp(re *regexp.Regexp) Matcher {
 	if re == nil {
 		panic("router: nil Regexp (at " + callsite.Caller(1) + ")")
@@ -469,7 +562,40 @@ func parseRegex(pattern string) (*regexMatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: regex %q: %w", pattern, err)
 	}
-	return newRegex(re), nil
+	m := newRegex(re)
+	m.prefix = anchoredPrefix(pattern)
+	return m, nil
+}
+
+// anchoredPrefix returns the literal text that every match of the
+// pattern, compiled with regexp.Compile, starts with at the beginning of
+// the text: the case-sensitive literals after a leading ^ or \A (without
+// the m flag), as in `^/weather (\w+)`; or "" when there is none.
+// regexp's LiteralPrefix cannot say this: it does not tell whether the
+// pattern is anchored, nor, for a compiled *regexp.Regexp, whether it
+// was parsed with Perl's syntax (CompilePOSIX's ^ matches after any
+// newline), which is why Regexp's matchers are not indexed.
+func anchoredPrefix(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
+		return ""
+	}
+	var sb strings.Builder
+	for _, sub := range re.Sub[1:] {
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+			break
+		}
+		for _, r := range sub.Rune {
+			if r == utf8.RuneError { // it also matches invalid bytes
+				return sb.String()
+			}
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
 }
 
 func newRegex(re *regexp.Regexp) *regexMatcher {
@@ -483,14 +609,20 @@ func newRegex(re *regexp.Regexp) *regexMatcher {
 }
 
 type regexMatcher struct {
-	re    *regexp.Regexp
-	named bool
-	desc  string
+	re     *regexp.Regexp
+	named  bool
+	desc   string
+	prefix string // see anchoredPrefix; "" when not indexed
 }
 
 func (m *regexMatcher) Match(c *bot.Context) (bool, string) { return matchAlone(m, c) }
 func (m *regexMatcher) String() string                      { return m.desc }
-func (m *regexMatcher) hint() hint                          { return messageOnly }
+func (m *regexMatcher) hint() hint {
+	if m.prefix != "" {
+		return messageKeys(key{keyRawPrefix, m.prefix})
+	}
+	return messageOnly
+}
 func (m *regexMatcher) match(s *state, _ bool) (bool, string) {
 	if s.c.Event.Message == nil {
 		return false, "no message"
@@ -588,9 +720,7 @@ func (m *orMatcher) String() string                      { return m.desc }
 func (m *orMatcher) hint() hint {
 	h := m.ms[0].hint()
 	for _, c := range m.ms[1:] {
-		ch := c.hint()
-		h.kinds = unionSet(h.kinds, ch.kinds)
-		h.convs = unionSet(h.convs, ch.convs)
+		h = union(h, c.hint())
 	}
 	h.cmd = nil
 	return h

@@ -313,3 +313,36 @@ func FuzzDispatch(f *testing.F) {
 		}
 	})
 }
+
+func TestAnchoredPrefix(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ pattern, want string }{
+		{`^hello`, "hello"},
+		{`^/weather (\w+)`, "/weather "},
+		{`\Ahi there`, "hi there"},
+		{`^ab+`, "a"},
+		{`^é!`, "é!"},
+		{`^a\x{FFFD}b`, "a"}, // U+FFFD also matches invalid bytes
+		// Not anchored at the text's start, or no literal after the anchor.
+		{`hello`, ""},
+		{`(?i)^hello`, ""},
+		{`^(?i)hello`, ""},
+		{`(?m)^hello`, ""},
+		{`^(hello)`, ""},
+		{`^`, ""},
+		{`^\w`, ""},
+		{`a^b`, ""},
+		{`^a|b`, ""},
+		{`^ab|^ac`, ""}, // the parser keeps the alternation
+	}
+	for _, tt := range tests {
+		if got := anchoredPrefix(tt.pattern); got != tt.want {
+			t.Errorf("anchoredPrefix(%q) = %q, want %q", tt.pattern, got, tt.want)
+		}
+		// The regexp agrees: it matches no text that does not start
+		// with the prefix.
+		if text := "\x00" + tt.want + "b"; tt.want != "" && regexp.MustCompile(tt.pattern).MatchString(text) {
+			t.Errorf("%q matches %q", tt.pattern, text)
+		}
+	}
+}

@@ -26,6 +26,9 @@ type state struct {
 	envBox  any
 	haveEnv bool
 
+	mentionsBot, mentionsAll bool
+	haveMentions             bool
+
 	// params are the route parameters the matchers of the route being
 	// tried found, in the order they found them. The router sets them on
 	// the Context only when the route matches (commit), so that a route
@@ -51,11 +54,13 @@ func getState(c *bot.Context, t *table) *state {
 func putState(s *state) {
 	// Only params[:len] and old[:len] hold strings (dropParams and commit
 	// clear what they cut off): clear them to let the event's text go.
+	// The iterator's lists are cleared whole: next shortens them.
 	clear(s.params)
 	clear(s.old)
-	params, old := s.params[:0], s.old[:0]
+	clear(s.it.lists[:cap(s.it.lists)])
+	params, old, lists := s.params[:0], s.old[:0], s.it.lists[:0]
 	*s = state{}
-	s.params, s.old = params, old
+	s.params, s.old, s.it.lists = params, old, lists
 	statePool.Put(s)
 }
 
@@ -126,6 +131,22 @@ func (s *state) command() string {
 		s.haveCmd = true
 	}
 	return s.cmd
+}
+
+// mentions reports whether the message mentions the bot (as MentionsBot
+// decides) and everyone (as MentionsAll), read once per event.
+func (s *state) mentions() (toBot, toAll bool) {
+	if !s.haveMentions {
+		if m := s.c.Event.Message; m != nil {
+			list := m.Ext[string(im.InfoKeyMentionedUsers)]
+			if id, ok := s.botUser(); ok {
+				s.mentionsBot = mentions(list, id)
+			}
+			s.mentionsAll = mentions(list, 0)
+		}
+		s.haveMentions = true
+	}
+	return s.mentionsBot, s.mentionsAll
 }
 
 // convType returns the type of the event's conversation.
