@@ -16,10 +16,15 @@ type cache struct {
 	mu    sync.RWMutex
 	convs map[ConversationID]*Conversation
 	msgs  map[ConversationID][]*Message // sorted by Index
+	// counted marks the conversations whose UnreadCount was counted from
+	// the cached messages (see unreadLocked): a message appended after
+	// them adds to the count, without counting them all again.
+	counted map[ConversationID]bool
 }
 
 func newCache(max int) *cache {
-	return &cache{max: max, convs: make(map[ConversationID]*Conversation), msgs: make(map[ConversationID][]*Message)}
+	return &cache{max: max, convs: make(map[ConversationID]*Conversation), msgs: make(map[ConversationID][]*Message),
+		counted: make(map[ConversationID]bool)}
 }
 
 // putMessage stores m, replacing an older version of it, and returns the
@@ -41,6 +46,8 @@ func (c *cache) putMessage(m *Message) (prev *Message, stale bool) {
 func (c *cache) applyMessage(m *Message, me UserID, isNew bool) (prev *Message, stale bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	list := c.msgs[m.ConversationID]
+	last := len(list) == 0 || m.Index > list[len(list)-1].Index
 	prev, stale = c.putMessageLocked(m)
 	conv := c.convs[m.ConversationID]
 	if stale || conv == nil {
@@ -50,11 +57,17 @@ func (c *cache) applyMessage(m *Message, me UserID, isNew bool) (prev *Message, 
 	if m.UpdatesLastMessage() && (cp.LastMessage == nil || m.Index >= cp.LastMessage.Index) {
 		cp.LastMessage = m
 	}
-	added := 0
-	if isNew && prev == nil {
-		added = len(cp.UnreadMessages([]*Message{m}, me))
+	switch {
+	case last && c.counted[cp.ID]:
+		// The common case, a new message after those counted: counting
+		// them all again would cost a bot that never marks read the whole
+		// cache per message.
+		cp.UnreadCount += len(cp.UnreadMessages([]*Message{m}, me))
+	case isNew && prev == nil:
+		cp.UnreadCount = c.unreadLocked(&cp, me, len(cp.UnreadMessages([]*Message{m}, me)))
+	default:
+		cp.UnreadCount = c.unreadLocked(&cp, me, 0)
 	}
-	cp.UnreadCount = c.unreadLocked(&cp, me, added)
 	if cp.LastMessage != conv.LastMessage || cp.UnreadCount != conv.UnreadCount {
 		c.convs[cp.ID] = &cp
 	}
@@ -99,7 +112,9 @@ func (c *cache) setReadIndex(id ConversationID, index int64, me UserID) {
 // GetConversation asks it.
 func (c *cache) unreadLocked(conv *Conversation, me UserID, added int) int {
 	msgs := c.msgs[conv.ID]
-	if len(msgs) > 0 && msgs[0].Index <= conv.ReadIndex+1 {
+	counted := len(msgs) > 0 && msgs[0].Index <= conv.ReadIndex+1
+	c.counted[conv.ID] = counted
+	if counted {
 		return len(conv.UnreadMessages(msgs[after(msgs, conv.ReadIndex):], me))
 	}
 	return conv.UnreadCount + added
@@ -173,6 +188,7 @@ func (c *cache) putConversation(conv *Conversation) *Conversation {
 		}
 	}
 	c.convs[conv.ID] = conv
+	c.counted[conv.ID] = false // the server's count may include messages not applied yet
 	return prev
 }
 
@@ -191,6 +207,7 @@ func (c *cache) removeConversation(id ConversationID) {
 	defer c.mu.Unlock()
 	delete(c.convs, id)
 	delete(c.msgs, id)
+	delete(c.counted, id)
 }
 
 func (c *cache) conversation(id ConversationID) *Conversation {

@@ -185,3 +185,30 @@ func TestCachedUnreadCount(t *testing.T) {
 		}
 	})
 }
+
+// TestCachedUnreadCountAddsUp checks that the count kept by adding each new
+// message (the common case) equals counting the cached messages again,
+// whoever sent them and whether they count, also past the cache's bound.
+func TestCachedUnreadCountAddsUp(t *testing.T) {
+	const me, other = UserID(1), UserID(2)
+	c := newCache(200)
+	c.putConversation(&Conversation{ID: "c", ReadIndex: 0})
+	c.setReadIndex("c", 1, me) // counted from the cache from here on
+	unread := 0
+	for i := int64(1); i <= 500; i++ {
+		m := &Message{ConversationID: "c", Index: i, Version: 1, Sender: other, Type: MessageTypeText}
+		switch i % 5 {
+		case 0:
+			m.Sender = me
+		case 1:
+			m.Ext = map[string]string{string(InfoKeyDoNotIncreaseUnread): "true"}
+		}
+		c.applyMessage(m, me, true)
+		if i > 1 && i%5 > 1 {
+			unread++
+		}
+		if got := c.conversation("c").UnreadCount; got != unread {
+			t.Fatalf("after message %d the unread count is %d, want %d", i, got, unread)
+		}
+	}
+}
