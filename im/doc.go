@@ -51,7 +51,11 @@
 //
 // Operations are methods on [Client] (SendMessage, LoadMessages,
 // CreateConversation, GetCoreInfo, MarkRead, AddParticipants,
-// SendFriendApply …), each naming its IMCMD in its documentation. They go over the socket or HTTP
+// SendFriendApply …), each naming its IMCMD in its documentation.
+// SendMessage returns the message at its final FlightStatus;
+// [Client.OnFlightStatus] reports each step of a send as it happens
+// (Created, Inflight, then Succeeded, SelfVisible, Failed or Rejected), for
+// a user interface that shows messages being sent. They go over the socket or HTTP
 // as Options.WebSocketLevel says, are bounded by Options.Timeout, and
 // refresh an expired token once through Options.Token. Failures are
 // [*Error] values (the SDK's BaseError) that match the sentinels with

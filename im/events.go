@@ -159,6 +159,7 @@ const (
 	kindFriendRemoved
 	kindConnectionState
 	kindInitResult
+	kindFlightStatus
 )
 
 func newDispatcher() *dispatcher {
@@ -220,6 +221,14 @@ func subscribe[E any](d *dispatcher, kind eventKind, fn func(E)) Subscription {
 		delete(d.subs[kind], id)
 		d.snapshot(kind)
 	}}
+}
+
+// subscribed reports whether kind has a subscriber now, for emitters
+// whose events cost something to build.
+func (d *dispatcher) subscribed(kind eventKind) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.snap[kind]) > 0
 }
 
 // snapshot rebuilds snap[kind], in subscription order; the caller holds
@@ -371,6 +380,18 @@ func (c *Client) OnFriendAdded(fn func(FriendEvent)) Subscription {
 // OnFriendRemoved subscribes to friends removed.
 func (c *Client) OnFriendRemoved(fn func(FriendEvent)) Subscription {
 	return subscribe(c.events, kindFriendRemoved, fn)
+}
+
+// OnFlightStatus subscribes to the flight of this client's sends
+// (SendMessage): each one is reported Created, then Inflight once its
+// request is on its way, then Succeeded, SelfVisible, Failed or Rejected,
+// as the seed's FlightStatus defines them (a send refused before it is
+// sent goes from Created to Failed). Event.Message is a copy of the
+// message at that status; the sent message also reaches OnMessageReceived,
+// from the server, in its own order. Callbacks run on the dispatcher
+// goroutine, as connection states do; a slow one holds the sends back.
+func (c *Client) OnFlightStatus(fn func(MessageEvent)) Subscription {
+	return subscribe(c.events, kindFlightStatus, fn)
 }
 
 // OnConnectionState subscribes to the socket's state changes. The last

@@ -101,7 +101,7 @@ func (c *Client) SendMessage(ctx context.Context, to ConversationRef, out Outgoi
 	}
 	m, body := c.outgoing(to, out)
 	if out.Priority != nil {
-		return m, unsendable(m, improto.IMCMD_SEND_MESSAGE, "OutgoingMessage.Priority is for live chats only; "+
+		return m, c.unsendable(m, improto.IMCMD_SEND_MESSAGE, "OutgoingMessage.Priority is for live chats only; "+
 			to.Type.String()+" messages have no priority")
 	}
 	req := &improto.SendMessageRequestBody{
@@ -121,37 +121,39 @@ func (c *Client) SendMessage(ctx context.Context, to ConversationRef, out Outgoi
 	if err != nil {
 		return m, err
 	}
-	return m, sent(m, improto.IMCMD_SEND_MESSAGE, resp.GetServerMessageId(), resp.GetStatus(), resp.GetCheckCode(), resp.GetCheckMessage())
+	return m, c.sent(m, improto.IMCMD_SEND_MESSAGE, resp.GetServerMessageId(), resp.GetStatus(), resp.GetCheckCode(), resp.GetCheckMessage())
 }
 
 // sent moves m on by the server's answer to its send: the message's
 // server id and the send status with the content check's verdict. (Not a
 // method: a Message's methods only read it.)
-func sent(m *Message, cmd improto.IMCMD, serverID int64, status int32, checkCode int64, checkMsg string) error {
+func (c *Client) sent(m *Message, cmd improto.IMCMD, serverID int64, status int32, checkCode int64, checkMsg string) error {
+	var ok FlightStatus
 	switch improto.SendMessageStatus(status) {
 	case improto.SendMessageStatus_SEND_SUCCEED:
-		m.FlightStatus = FlightStatusSucceeded
+		ok = FlightStatusSucceeded
 	case improto.SendMessageStatus_CHECK_MSG_NOT_PASS_BUT_SELF_VISIBLE:
-		m.FlightStatus = FlightStatusSelfVisible
+		ok = FlightStatusSelfVisible
 	default:
-		m.FlightStatus = FlightStatusRejected
+		c.fly(m, FlightStatusRejected)
 		return &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true,
 			Msg:       "message rejected: " + improto.SendMessageStatus(status).String(),
 			CheckCode: checkCode, CheckMsg: checkMsg}
 	}
 	if serverID == 0 {
-		m.FlightStatus = FlightStatusFailed
+		c.fly(m, FlightStatusFailed)
 		return malformedAnswer(cmd, "server message id", "")
 	}
 	m.ServerID = MessageID(serverID)
 	m.IsOffline = false
+	c.fly(m, ok)
 	return nil
 }
 
 // unsendable fails m before it is sent, for an option the command cannot
 // carry.
-func unsendable(m *Message, cmd improto.IMCMD, msg string) error {
-	m.FlightStatus = FlightStatusFailed
+func (c *Client) unsendable(m *Message, cmd improto.IMCMD, msg string) error {
+	c.fly(m, FlightStatusFailed)
 	return &Error{Type: ErrorTypeInvalidArgument, Cmd: cmd, Msg: msg}
 }
 
@@ -211,7 +213,29 @@ func (c *Client) outgoing(to ConversationRef, out OutgoingMessage) (*Message, ou
 		IsOffline:           true,
 		Source:              MessageSourceOffline,
 	}
+	c.reportFlight(m)
 	return m, body
+}
+
+// fly moves m, one of this client's sends, to status s, and tells the
+// OnFlightStatus subscribers when that is a change.
+func (c *Client) fly(m *Message, s FlightStatus) {
+	if m.FlightStatus == s {
+		return
+	}
+	m.FlightStatus = s
+	c.reportFlight(m)
+}
+
+// reportFlight hands the OnFlightStatus subscribers a copy of m as it is
+// now; without subscribers it costs no copy.
+func (c *Client) reportFlight(m *Message) {
+	if !c.events.subscribed(kindFlightStatus) {
+		return
+	}
+	now := *m
+	now.Ext = maps.Clone(m.Ext) // the send may add to m's
+	emitNow(c.events, kindFlightStatus, MessageEvent{Message: &now})
 }
 
 // retrySend runs one send attempt after another while they fail
@@ -220,17 +244,18 @@ func (c *Client) outgoing(to ConversationRef, out OutgoingMessage) (*Message, ou
 func retrySend[T any](ctx context.Context, c *Client, m *Message, attempt func() (T, error)) (T, error) {
 	var zero T
 	for n := 0; ; n++ {
-		m.FlightStatus = FlightStatusInflight
+		c.fly(m, FlightStatusInflight)
 		out, err := attempt()
 		if err == nil {
 			return out, nil
 		}
 		var e *Error
 		if !errors.As(err, &e) || !e.temporary() || n >= c.opts.MaxSendMsgRetryTimes || ctx.Err() != nil {
-			m.FlightStatus = FlightStatusFailed
+			final := FlightStatusFailed
 			if e != nil && e.refused() {
-				m.FlightStatus = FlightStatusRejected
+				final = FlightStatusRejected
 			}
+			c.fly(m, final)
 			return zero, err
 		}
 		// The server's hint wins over the backoff when it asks for longer.
@@ -239,7 +264,7 @@ func retrySend[T any](ctx context.Context, c *Client, m *Message, attempt func()
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			m.FlightStatus = FlightStatusFailed
+			c.fly(m, FlightStatusFailed)
 			return zero, transportError(improto.IMCMD_SEND_MESSAGE, ctx.Err())
 		}
 	}
@@ -257,13 +282,13 @@ func (c *Client) sendLive(ctx context.Context, to ConversationRef, out OutgoingM
 	}
 	switch {
 	case len(out.Ext) > 0:
-		return m, unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
+		return m, c.unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
 			"OutgoingMessage.Ext cannot be sent to a live chat: its send (2007) carries no ext")
 	case out.ReplyTo != nil:
-		return m, unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
+		return m, c.unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
 			"OutgoingMessage.ReplyTo cannot be sent to a live chat: its send (2007) carries no reference")
 	case prio < MessagePriorityLow || prio > MessagePriorityHigh:
-		return m, unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
+		return m, c.unsendable(m, improto.IMCMD_BROADCAST_SEND_MESSAGE,
 			"OutgoingMessage.Priority must be Low, Normal or High, got "+prio.String())
 	}
 	m.Ext[string(InfoKeyMessagePriority)] = strconv.Itoa(int(prio))
@@ -283,5 +308,5 @@ func (c *Client) sendLive(ctx context.Context, to ConversationRef, out OutgoingM
 	if err != nil {
 		return m, err
 	}
-	return m, sent(m, improto.IMCMD_BROADCAST_SEND_MESSAGE, resp.GetServerMessageId(), resp.GetStatus(), resp.GetCheckCode(), resp.GetCheckMessage())
+	return m, c.sent(m, improto.IMCMD_BROADCAST_SEND_MESSAGE, resp.GetServerMessageId(), resp.GetStatus(), resp.GetCheckCode(), resp.GetCheckMessage())
 }
