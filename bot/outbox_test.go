@@ -235,54 +235,50 @@ func TestOutboxConcurrent(t *testing.T) {
 	}
 }
 
+// TestOutboxPriority queues sends behind one on the wire (MaxInFlight 1)
+// and checks the order they leave in: replies before normal sends before
+// bulk ones, in arrival order within a priority, except that a reply
+// queued behind bulk sends of its conversation pulls them ahead (it
+// cannot overtake them).
 func TestOutboxPriority(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		w := newWire()
-		w.gate = make(chan struct{})
-		o := newTestOutbox(t, SendOptions{MaxInFlight: 1}, w)
-		ctx := t.Context()
-		chs := []<-chan result{
-			queue(ctx, o, PriorityNormal, conv("z"), "z"), // on the wire
-			queue(ctx, o, PriorityBulk, conv("a"), "a"),
-			queue(ctx, o, PriorityBulk, conv("b"), "b"),
-			queue(ctx, o, PriorityNormal, conv("c"), "c"),
-			queue(ctx, o, PriorityReply, conv("d"), "d"),
-			queue(ctx, o, PriorityNormal, conv("e"), "e"),
-			queue(ctx, o, PriorityReply, conv("f"), "f"),
-		}
-		close(w.gate)
-		mustOK(t, chs...)
-		if got, want := strings.Join(w.texts(), " "), "z d f c e a b"; got != want {
-			t.Errorf("order %q, want %q", got, want)
-		}
-	})
-}
-
-// TestOutboxPriorityInheritance: a reply queued behind bulk sends in its
-// conversation pulls them ahead of other conversations' bulk and normal
-// sends, since it cannot overtake them.
-func TestOutboxPriorityInheritance(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		w := newWire()
-		w.gate = make(chan struct{})
-		o := newTestOutbox(t, SendOptions{MaxInFlight: 1}, w)
-		ctx := t.Context()
-		chs := []<-chan result{
-			queue(ctx, o, PriorityNormal, conv("z"), "z"),
-			queue(ctx, o, PriorityBulk, conv("b"), "b1"),
-			queue(ctx, o, PriorityBulk, conv("a"), "a1"),
-			queue(ctx, o, PriorityBulk, conv("a"), "a2"),
-			queue(ctx, o, PriorityReply, conv("a"), "a3"),
-			queue(ctx, o, PriorityNormal, conv("c"), "c1"),
-		}
-		close(w.gate)
-		mustOK(t, chs...)
-		if got, want := strings.Join(w.texts(), " "), "z a1 a2 a3 c1 b1"; got != want {
-			t.Errorf("order %q, want %q", got, want)
-		}
-	})
+	type send struct {
+		prio       Priority
+		conv, text string
+	}
+	for _, tc := range []struct {
+		name  string
+		sends []send
+		want  string
+	}{
+		{"by priority", []send{
+			{PriorityNormal, "z", "z"}, // on the wire
+			{PriorityBulk, "a", "a"}, {PriorityBulk, "b", "b"}, {PriorityNormal, "c", "c"},
+			{PriorityReply, "d", "d"}, {PriorityNormal, "e", "e"}, {PriorityReply, "f", "f"},
+		}, "z d f c e a b"},
+		{"inherited by the sends a reply waits behind", []send{
+			{PriorityNormal, "z", "z"},
+			{PriorityBulk, "b", "b1"}, {PriorityBulk, "a", "a1"}, {PriorityBulk, "a", "a2"},
+			{PriorityReply, "a", "a3"}, {PriorityNormal, "c", "c1"},
+		}, "z a1 a2 a3 c1 b1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				w := newWire()
+				w.gate = make(chan struct{})
+				o := newTestOutbox(t, SendOptions{MaxInFlight: 1}, w)
+				var chs []<-chan result
+				for _, s := range tc.sends {
+					chs = append(chs, queue(t.Context(), o, s.prio, conv(s.conv), s.text))
+				}
+				close(w.gate)
+				mustOK(t, chs...)
+				if got := strings.Join(w.texts(), " "); got != tc.want {
+					t.Errorf("order %q, want %q", got, tc.want)
+				}
+			})
+		})
+	}
 }
 
 func TestOutboxMaxInFlight(t *testing.T) {
