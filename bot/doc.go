@@ -66,7 +66,8 @@
 // handler's own conversation waits, as its order requires. A waiting
 // handler does not hold a worker: another takes its place, so that any
 // number of open dialogs leave Options.Workers handlers running (and one
-// that resumes waits for a free worker). WaitNext returns ErrWaitTimeout
+// that resumes waits for a free worker). Each waiting handler keeps its
+// goroutine until its wait ends, which its timeout bounds. WaitNext returns ErrWaitTimeout
 // when the user is silent too long.
 //
 // # Backpressure
