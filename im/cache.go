@@ -192,6 +192,25 @@ func (c *cache) putConversation(conv *Conversation) *Conversation {
 	return prev
 }
 
+// changeConversation replaces the cached conversation id, if there is
+// one, with a copy that change edits. Cached conversations are shared, so
+// they are replaced, never changed; and the copy is made and stored under
+// the lock, so that a change the sync engine makes meanwhile (the last
+// message, the unread count) is not lost. The unread count is counted
+// again at the next message, as change may move the read index.
+func (c *cache) changeConversation(id ConversationID, change func(*Conversation)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prev := c.convs[id]
+	if prev == nil {
+		return
+	}
+	cp := *prev
+	change(&cp)
+	c.convs[id] = &cp
+	c.counted[id] = false
+}
+
 // newer returns the later of two messages of one conversation by index,
 // a when they have the same one; either may be nil.
 func newer(a, b *Message) *Message {

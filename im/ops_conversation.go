@@ -629,19 +629,11 @@ func (c *Client) refID(ref ConversationRef) ConversationID {
 }
 
 // updateCached replaces the cached conversation id, if the client has it,
-// with a copy that change edits. Cached conversations are shared, so they
-// are replaced, never changed.
+// with a copy that change edits (see cache.changeConversation).
 func (c *Client) updateCached(id ConversationID, change func(conv *Conversation)) {
-	if id == "" {
-		return
+	if id != "" {
+		c.cache.changeConversation(id, change)
 	}
-	prev := c.cache.conversation(id)
-	if prev == nil {
-		return
-	}
-	cp := *prev
-	change(&cp)
-	c.cache.putConversation(&cp)
 }
 
 // resultOf copies the envelope of a server answer into a Result with
