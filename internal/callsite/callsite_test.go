@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/imbot-go/imbot/internal/callsite"
 )
 
@@ -14,10 +16,6 @@ func register() string { return callsite.Caller(1) }
 func TestCaller(t *testing.T) {
 	_, _, line, _ := runtime.Caller(0)
 	got := register() // names this line
-	if want := "callsite_test.go:" + strconv.Itoa(line+1); filepath.Base(got) != want {
-		t.Errorf("Caller(1) = %q, want …/%s", got, want)
-	}
-	if got := callsite.Caller(1000); got != "unknown:0" {
-		t.Errorf("Caller(1000) = %q, want unknown:0", got)
-	}
+	assert.Equal(t, "callsite_test.go:"+strconv.Itoa(line+1), filepath.Base(got), "Caller(1)")
+	assert.Equal(t, "unknown:0", callsite.Caller(1000), "Caller(1000)")
 }
