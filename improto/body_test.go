@@ -1,9 +1,9 @@
 package improto_test
 
 import (
-	"bytes"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -14,31 +14,22 @@ import (
 func TestAppendBody(t *testing.T) {
 	body := &improto.SendMessageRequestBody{ConversationId: proto.String("0:1:1:2"), Content: proto.String(`{"text":"hi"}`)}
 	want, err := proto.Marshal(&improto.Request{Body: &improto.RequestBody{SendMessageBody: body}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := improto.AppendRequestBody(nil, 100, body)
-	if err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("AppendRequestBody = %x, %v; want %x", got, err, want)
-	}
+	require.NoError(t, err, "AppendRequestBody")
+	require.Equal(t, want, got, "AppendRequestBody")
 	resp := &improto.SendMessageResponseBody{ServerMessageId: proto.Int64(7)}
 	want, err = proto.Marshal(&improto.Response{Body: &improto.ResponseBody{SendMessageBody: resp}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err = improto.AppendResponseBody([]byte{}, 100, resp)
-	if err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("AppendResponseBody = %x, %v; want %x", got, err, want)
-	}
+	require.NoError(t, err, "AppendResponseBody")
+	require.Equal(t, want, got, "AppendResponseBody")
 	var back improto.Response
-	if err := proto.Unmarshal(got, &back); err != nil || back.GetBody().GetSendMessageBody().GetServerMessageId() != 7 {
-		t.Fatalf("read back: %v, %v", &back, err)
-	}
+	require.NoError(t, proto.Unmarshal(got, &back), "read back")
+	require.Equal(t, int64(7), back.GetBody().GetSendMessageBody().GetServerMessageId(), "read back: %v", &back)
 	// A body at a field of another type is refused.
-	if _, err := improto.AppendRequestBody(nil, 101, body); err == nil {
-		t.Fatal("AppendRequestBody accepted a SendMessageRequestBody at field 101")
-	}
-	if _, err := improto.AppendResponseBody(nil, 99999, resp); err == nil {
-		t.Fatal("AppendResponseBody accepted an unknown field")
-	}
+	_, err = improto.AppendRequestBody(nil, 101, body)
+	require.Error(t, err, "AppendRequestBody accepted a SendMessageRequestBody at field 101")
+	_, err = improto.AppendResponseBody(nil, 99999, resp)
+	require.Error(t, err, "AppendResponseBody accepted an unknown field")
 }

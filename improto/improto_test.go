@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -21,18 +23,14 @@ import (
 func readTSV(t *testing.T, name string) [][]string {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	r := csv.NewReader(f)
 	r.Comma = '\t'
 	r.LazyQuotes = true
 	r.FieldsPerRecord = -1
 	rows, err := r.ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return rows[1:]
 }
 
@@ -91,24 +89,20 @@ func TestProtoMatchesReference(t *testing.T) {
 	for _, row := range readTSV(t, "protocol-fields.tsv") {
 		msg, field, tag, typ, label := row[0], row[1], row[2], row[3], row[4]
 		num, err := strconv.Atoi(tag)
-		if err != nil {
-			t.Fatalf("bad tag in %v", row)
-		}
+		require.NoError(t, err, "bad tag in %v", row)
 		if typ == "enum_value" {
 			ed := findEnum(msg)
-			if ed == nil {
-				t.Errorf("enum %s missing", msg)
+			if !assert.NotNil(t, ed, "enum %s missing", msg) {
 				continue
 			}
 			v := ed.Values().ByName(protoreflect.Name(field))
-			if v == nil || int(v.Number()) != num {
-				t.Errorf("enum value %s.%s = %d missing or renumbered", msg, field, num)
+			if assert.NotNil(t, v, "enum value %s.%s = %d missing", msg, field, num) {
+				assert.Equal(t, num, int(v.Number()), "enum value %s.%s renumbered", msg, field)
 			}
 			continue
 		}
 		md := findMessage(msg)
-		if md == nil {
-			t.Errorf("message %s missing", msg)
+		if !assert.NotNil(t, md, "message %s missing", msg) {
 			continue
 		}
 		if known[msg] == nil {
@@ -116,23 +110,16 @@ func TestProtoMatchesReference(t *testing.T) {
 		}
 		known[msg][num] = true
 		fd := md.Fields().ByNumber(protoreflect.FieldNumber(num))
-		if fd == nil {
-			t.Errorf("%s.%s = %d missing", msg, field, num)
+		if !assert.NotNil(t, fd, "%s.%s = %d missing", msg, field, num) {
 			continue
 		}
-		if string(fd.Name()) != field {
-			t.Errorf("%s field %d named %s, reference says %s", msg, num, fd.Name(), field)
-		}
+		assert.Equal(t, field, string(fd.Name()), "%s field %d name, as the reference says", msg, num)
 		want := typ
 		if want == "message:(empty)" {
 			want = string(fd.Message().Name()) // named by imbot, see README
 		}
-		if got := typeName(fd); got != want {
-			t.Errorf("%s.%s type %s, reference says %s", msg, field, got, want)
-		}
-		if got := labelName(fd); got != label {
-			t.Errorf("%s.%s label %s, reference says %s", msg, field, got, label)
-		}
+		assert.Equal(t, want, typeName(fd), "%s.%s type, as the reference says", msg, field)
+		assert.Equal(t, label, labelName(fd), "%s.%s label, as the reference says", msg, field)
 	}
 	msgs := improto.File_im_proto
 	for i := 0; i < msgs.Messages().Len(); i++ {
@@ -143,7 +130,8 @@ func TestProtoMatchesReference(t *testing.T) {
 			if !listed || nums[int(fd.Number())] || fd.Number() >= 100 {
 				continue
 			}
-			t.Errorf("%s.%s = %d is not in the reference and not in imbot's extension range (>= 100)",
+			assert.Fail(t, "field outside the reference",
+				"%s.%s = %d is not in the reference and not in imbot's extension range (>= 100)",
 				md.Name(), fd.Name(), fd.Number())
 		}
 	}
@@ -156,62 +144,46 @@ func TestCommandTableMatchesReference(t *testing.T) {
 	for _, row := range rows {
 		n, _ := strconv.Atoi(row[0])
 		c, ok := improto.LookupCommand(improto.IMCMD(n))
-		if !ok {
-			t.Errorf("command %s (%d) missing", row[1], n)
+		if !assert.True(t, ok, "command %s (%d) missing", row[1], n) {
 			continue
 		}
-		if name := strings.Fields(row[1])[0]; improto.IMCMD(n).String() != name {
-			t.Errorf("IMCMD %d is %s, reference says %s", n, improto.IMCMD(n), name)
-		}
+		assert.Equal(t, strings.Fields(row[1])[0], improto.IMCMD(n).String(), "IMCMD %d name, as the reference says", n)
 		for _, route := range []string{row[2], row[3]} {
 			if route == "" {
 				continue
 			}
 			got, ok := improto.CommandForRoute(route)
-			if !ok || got.Cmd != c.Cmd {
-				t.Errorf("route %q does not serve %s", route, row[1])
+			if assert.True(t, ok, "route %q does not serve %s", route, row[1]) {
+				assert.Equal(t, c.Cmd, got.Cmd, "route %q does not serve %s", route, row[1])
 			}
 		}
 		wantField := 0
 		if row[4] != "" {
 			wantField, _ = strconv.Atoi(row[4])
 		}
-		if int(c.BodyField) != wantField {
-			t.Errorf("%s body field %d, reference says %d", row[1], c.BodyField, wantField)
-		}
+		assert.Equal(t, wantField, int(c.BodyField), "%s body field, as the reference says", row[1])
 	}
-	if got := len(improto.Commands()); got != len(rows)+3 {
-		t.Errorf("table has %d commands, reference %d plus 3 imbot extensions", got, len(rows))
-	}
+	assert.Len(t, improto.Commands(), len(rows)+3, "table has the reference's %d commands plus 3 imbot extensions", len(rows))
 }
 
 func TestCommandBodies(t *testing.T) {
 	c, ok := improto.CommandForRoute("/v3/conversation/mark_read")
-	if !ok || c.Cmd != improto.IMCMD_MARK_CONVERSATION_READ_V3 {
-		t.Fatalf("v3 mark_read route: %v %v", c, ok)
-	}
+	require.True(t, ok, "v3 mark_read route")
+	require.Equal(t, improto.IMCMD_MARK_CONVERSATION_READ_V3, c.Cmd, "v3 mark_read route")
 	in := &improto.MarkConversationReadRequestBody{ReadMessageIndex: proto.Int64(7)}
 	body, ok := c.NewRequestBody(in)
-	if !ok || body.GetMarkConversationReadBody() != in {
-		t.Fatalf("2002 must use field 604: %v", body)
-	}
-	if got := c.RequestBodyMessage(body); got != in {
-		t.Fatalf("RequestBodyMessage = %v", got)
-	}
-	if _, ok := c.NewRequestBody(&improto.SendMessageRequestBody{}); ok {
-		t.Fatal("a body of the wrong type must be refused")
-	}
-	if got := c.RequestBodyMessage(&improto.RequestBody{}); got != nil {
-		t.Fatalf("unset body: %v", got)
-	}
+	require.True(t, ok, "2002 must use field 604")
+	require.Same(t, in, body.GetMarkConversationReadBody(), "2002 must use field 604: %v", body)
+	require.Same(t, in, c.RequestBodyMessage(body), "RequestBodyMessage")
+	_, ok = c.NewRequestBody(&improto.SendMessageRequestBody{})
+	require.False(t, ok, "a body of the wrong type must be refused")
+	require.Equal(t, nil, c.RequestBodyMessage(&improto.RequestBody{}), "unset body: an untyped nil")
 	recall, _ := improto.LookupCommand(improto.IMCMD_RECALL_MESSAGE)
-	if _, ok := recall.NewResponseBody(&improto.RecallMessageResponseBody{}); !ok {
-		t.Fatal("recall has an (empty) response body")
-	}
+	_, ok = recall.NewResponseBody(&improto.RecallMessageResponseBody{})
+	require.True(t, ok, "recall has an (empty) response body")
 	for _, route := range []string{"v1/message/get_by_id", "v1/message/get_message_by_server_id"} {
-		if c, _ := improto.CommandForRoute(route); c.Cmd != improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID {
-			t.Errorf("%s serves %v", route, c.Cmd)
-		}
+		c, _ := improto.CommandForRoute(route)
+		assert.Equal(t, improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID, c.Cmd, "%s serves", route)
 	}
 }
 
@@ -224,27 +196,18 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 		t.Skip("protoc not installed (apt-get install protobuf-compiler); CI runs this check")
 	}
 	plugin, err := exec.Command("go", "tool", "-n", "protoc-gen-go").Output()
-	if err != nil {
-		t.Fatalf("go tool -n protoc-gen-go: %v", err)
-	}
+	require.NoError(t, err, "go tool -n protoc-gen-go")
 	dir := t.TempDir()
 	cmd := exec.Command(protoc, "--plugin=protoc-gen-go="+strings.TrimSpace(string(plugin)),
 		"--go_out="+dir, "--go_opt=paths=source_relative", "im.proto", "frame.proto")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("protoc: %v\n%s", err, out)
-	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "protoc: %s", out)
 	for _, name := range []string{"im.pb.go", "frame.pb.go"} {
 		want, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale: run go generate ./improto", name)
-		}
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(got, want), "%s is stale: run go generate ./improto", name)
 	}
 }
 
@@ -252,19 +215,11 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 // skipped, and kept when a message is re-encoded.
 func TestUnknownFieldsSurvive(t *testing.T) {
 	b, err := proto.Marshal(&improto.MessageBody{ConversationId: proto.String("c"), Content: proto.String("x")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b = append(b, 0xF8, 0x06, 0x01) // field 111, varint 1: unknown to every build
 	var m improto.MessageBody
-	if err := proto.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, proto.Unmarshal(b, &m))
 	again, err := proto.Marshal(&m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasSuffix(again, []byte{0xF8, 0x06, 0x01}) {
-		t.Fatalf("unknown field lost: % x", again)
-	}
+	require.NoError(t, err)
+	require.True(t, bytes.HasSuffix(again, []byte{0xF8, 0x06, 0x01}), "unknown field lost: % x", again)
 }
