@@ -16,6 +16,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/imserver/store"
 )
 
@@ -78,15 +81,12 @@ func RunDurable(t *testing.T, open Open) {
 			return tx.Delete("b", key(50))
 		})
 		errBoom := errors.New("boom")
-		if err := s.Update(func(tx store.Tx) error {
+		err := s.Update(func(tx store.Tx) error {
 			_ = tx.Put("b", key(1000), []byte("x"))
 			return errBoom
-		}); !errors.Is(err, errBoom) {
-			t.Fatalf("Update = %v, want %v", err, errBoom)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
+		})
+		require.ErrorIs(t, err, errBoom, "Update")
+		require.NoError(t, s.Close())
 		s = open(t, dir)
 		defer s.Close()
 		var n int
@@ -96,19 +96,11 @@ func RunDurable(t *testing.T, open Open) {
 				return true
 			})
 		})
-		if n != 99 {
-			t.Fatalf("after reopen %d keys, want 99", n)
-		}
+		require.Equal(t, 99, n, "keys after reopen")
 		mustView(t, s, func(tx store.Tx) error {
-			if got := tx.Get("b", key(7)); string(got) != "7" {
-				t.Errorf("key 7 = %q", got)
-			}
-			if got := tx.Get("b", key(50)); got != nil {
-				t.Errorf("deleted key 50 = %q", got)
-			}
-			if got := tx.Get("b", key(1000)); got != nil {
-				t.Errorf("rolled back key = %q", got)
-			}
+			assert.Equal(t, "7", string(tx.Get("b", key(7))), "key 7")
+			assert.Nil(t, tx.Get("b", key(50)), "deleted key 50")
+			assert.Nil(t, tx.Get("b", key(1000)), "rolled back key")
 			return nil
 		})
 	})
@@ -118,16 +110,12 @@ func key(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
 
 func mustUpdate(t *testing.T, s store.Store, fn func(store.Tx) error) {
 	t.Helper()
-	if err := s.Update(fn); err != nil {
-		t.Fatalf("Update: %v", err)
-	}
+	require.NoError(t, s.Update(fn), "Update")
 }
 
 func mustView(t *testing.T, s store.Store, fn func(store.Tx) error) {
 	t.Helper()
-	if err := s.View(fn); err != nil {
-		t.Fatalf("View: %v", err)
-	}
+	require.NoError(t, s.View(fn), "View")
 }
 
 func get(t *testing.T, s store.Store, bucket string, k []byte) []byte {
@@ -143,21 +131,15 @@ func get(t *testing.T, s store.Store, bucket string, k []byte) []byte {
 }
 
 func testGetPutDelete(t *testing.T, s store.Store) {
-	if v := get(t, s, "b", []byte("k")); v != nil {
-		t.Fatalf("empty store: %q", v)
-	}
+	require.Nil(t, get(t, s, "b", []byte("k")), "empty store")
 	mustUpdate(t, s, func(tx store.Tx) error {
 		if err := tx.Put("b", []byte("k"), []byte("v1")); err != nil {
 			return err
 		}
-		if got := tx.Get("b", []byte("k")); string(got) != "v1" {
-			t.Errorf("read own write: %q", got)
-		}
+		assert.Equal(t, "v1", string(tx.Get("b", []byte("k"))), "read own write")
 		return tx.Put("b", []byte("k"), []byte("v2"))
 	})
-	if v := get(t, s, "b", []byte("k")); string(v) != "v2" {
-		t.Fatalf("overwrite: %q", v)
-	}
+	require.Equal(t, "v2", string(get(t, s, "b", []byte("k"))), "overwrite")
 	mustUpdate(t, s, func(tx store.Tx) error {
 		if err := tx.Put("b", []byte("empty"), nil); err != nil {
 			return err
@@ -167,39 +149,29 @@ func testGetPutDelete(t *testing.T, s store.Store) {
 		}
 		return tx.Delete("b", []byte("k"))
 	})
-	if v := get(t, s, "b", []byte("k")); v != nil {
-		t.Fatalf("deleted: %q", v)
-	}
-	if v := get(t, s, "b", []byte("empty")); v == nil || len(v) != 0 {
-		t.Fatalf("empty value must read back as empty, not missing: %v", v)
-	}
+	require.Nil(t, get(t, s, "b", []byte("k")), "deleted")
+	v := get(t, s, "b", []byte("empty"))
+	require.NotNil(t, v, "empty value must read back as empty, not missing")
+	require.Empty(t, v, "empty value must read back as empty")
 }
 
 func testCopiesValues(t *testing.T, s store.Store) {
 	k, v := []byte("k"), []byte("value")
 	mustUpdate(t, s, func(tx store.Tx) error { return tx.Put("b", k, v) })
 	k[0], v[0] = 'x', 'x'
-	if got := get(t, s, "b", []byte("k")); string(got) != "value" {
-		t.Fatalf("store kept the caller's slice: %q", got)
-	}
+	require.Equal(t, "value", string(get(t, s, "b", []byte("k"))), "store kept the caller's slice")
 }
 
 func testEmptyKey(t *testing.T, s store.Store) {
 	err := s.Update(func(tx store.Tx) error { return tx.Put("b", nil, []byte("v")) })
-	if !errors.Is(err, store.ErrEmptyKey) {
-		t.Fatalf("Put(nil key) = %v, want ErrEmptyKey", err)
-	}
+	require.ErrorIs(t, err, store.ErrEmptyKey, "Put(nil key)")
 }
 
 func testReadOnlyView(t *testing.T, s store.Store) {
 	err := s.View(func(tx store.Tx) error { return tx.Put("b", []byte("k"), []byte("v")) })
-	if !errors.Is(err, store.ErrReadOnly) {
-		t.Fatalf("Put in View = %v, want ErrReadOnly", err)
-	}
+	require.ErrorIs(t, err, store.ErrReadOnly, "Put in View")
 	err = s.View(func(tx store.Tx) error { return tx.Delete("b", []byte("k")) })
-	if !errors.Is(err, store.ErrReadOnly) {
-		t.Fatalf("Delete in View = %v, want ErrReadOnly", err)
-	}
+	require.ErrorIs(t, err, store.ErrReadOnly, "Delete in View")
 }
 
 func testBucketsAreSeparate(t *testing.T, s store.Store) {
@@ -209,12 +181,8 @@ func testBucketsAreSeparate(t *testing.T, s store.Store) {
 		}
 		return tx.Put("b", []byte("k"), []byte("in b"))
 	})
-	if got := get(t, s, "a", []byte("k")); string(got) != "in a" {
-		t.Fatalf("bucket a: %q", got)
-	}
-	if got := get(t, s, "never", []byte("k")); got != nil {
-		t.Fatalf("unwritten bucket: %q", got)
-	}
+	require.Equal(t, "in a", string(get(t, s, "a", []byte("k"))), "bucket a")
+	require.Nil(t, get(t, s, "never", []byte("k")), "unwritten bucket")
 }
 
 // keys in byte order, including the edge bytes a careless implementation
@@ -249,8 +217,6 @@ func collect(t *testing.T, s store.Store, descend bool, from, to []byte) []int {
 	return out
 }
 
-func eq(a, b []int) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
-
 func testAscend(t *testing.T, s store.Store) {
 	fill(t, s)
 	cases := []struct {
@@ -264,9 +230,7 @@ func testAscend(t *testing.T, s store.Store) {
 		{[]byte{0x02}, []byte{0x03}, nil},
 	}
 	for _, c := range cases {
-		if got := collect(t, s, false, c.from, c.to); !eq(got, c.want) {
-			t.Errorf("Ascend(%x, %x) = %v, want %v", c.from, c.to, got, c.want)
-		}
+		assert.Equal(t, c.want, collect(t, s, false, c.from, c.to), "Ascend(%x, %x)", c.from, c.to)
 	}
 }
 
@@ -284,9 +248,7 @@ func testDescend(t *testing.T, s store.Store) {
 		{nil, []byte{0x00}, nil},
 	}
 	for _, c := range cases {
-		if got := collect(t, s, true, c.from, c.to); !eq(got, c.want) {
-			t.Errorf("Descend(%x, %x) = %v, want %v", c.from, c.to, got, c.want)
-		}
+		assert.Equal(t, c.want, collect(t, s, true, c.from, c.to), "Descend(%x, %x)", c.from, c.to)
 	}
 }
 
@@ -326,16 +288,12 @@ func testByteOrder(t *testing.T, s store.Store) {
 			return true
 		})
 	})
-	if !slices.EqualFunc(got, sorted, bytes.Equal) {
-		t.Fatalf("Ascend order:\n got %x\nwant %x", got, sorted)
-	}
+	require.Equal(t, sorted, got, "Ascend order")
 	// Every key is found, and a range between neighbours holds exactly
 	// the lower one.
 	mustView(t, s, func(tx store.Tx) error {
 		for i, k := range sorted {
-			if v := tx.Get("order", k); !bytes.Equal(v, k) {
-				t.Errorf("Get(%x) = %x", k, v)
-			}
+			assert.Equal(t, k, tx.Get("order", k), "Get(%x)", k)
 			if i+1 == len(sorted) {
 				break
 			}
@@ -344,9 +302,7 @@ func testByteOrder(t *testing.T, s store.Store) {
 				in = append(in, slices.Clone(k))
 				return true
 			})
-			if len(in) != 1 || !bytes.Equal(in[0], k) {
-				t.Errorf("Ascend(%x, %x) = %x, want only the first", k, sorted[i+1], in)
-			}
+			assert.Equal(t, [][]byte{k}, in, "Ascend(%x, %x) must hold only the first", k, sorted[i+1])
 		}
 		return nil
 	})
@@ -366,9 +322,7 @@ func testStopEarly(t *testing.T, s store.Store) {
 				return n < 2
 			})
 		})
-		if n != 2 {
-			t.Errorf("descend=%v: visited %d after stop, want 2", descend, n)
-		}
+		assert.Equal(t, 2, n, "descend=%v: visited after stop", descend)
 	}
 }
 
@@ -388,38 +342,21 @@ func testRollbackOnError(t *testing.T, s store.Store) {
 		_ = tx.Put("other", []byte("added"), []byte("new"))
 		return errBoom
 	})
-	if !errors.Is(err, errBoom) {
-		t.Fatalf("Update = %v, want the function's error", err)
-	}
-	if got := get(t, s, "b", []byte("keep")); string(got) != "old" {
-		t.Errorf("overwritten key after rollback: %q", got)
-	}
-	if got := get(t, s, "b", []byte("gone")); string(got) != "old" {
-		t.Errorf("deleted key after rollback: %q", got)
-	}
-	if got := get(t, s, "b", []byte("added")); got != nil {
-		t.Errorf("added key after rollback: %q", got)
-	}
-	if got := get(t, s, "other", []byte("added")); got != nil {
-		t.Errorf("added key in new bucket after rollback: %q", got)
-	}
+	require.ErrorIs(t, err, errBoom, "Update must return the function's error")
+	assert.Equal(t, "old", string(get(t, s, "b", []byte("keep"))), "overwritten key after rollback")
+	assert.Equal(t, "old", string(get(t, s, "b", []byte("gone"))), "deleted key after rollback")
+	assert.Nil(t, get(t, s, "b", []byte("added")), "added key after rollback")
+	assert.Nil(t, get(t, s, "other", []byte("added")), "added key in new bucket after rollback")
 }
 
 func testRollbackOnPanic(t *testing.T, s store.Store) {
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("Update swallowed the panic")
-			}
-		}()
+	assert.Panics(t, func() {
 		_ = s.Update(func(tx store.Tx) error {
 			_ = tx.Put("b", []byte("k"), []byte("v"))
 			panic("boom")
 		})
-	}()
-	if got := get(t, s, "b", []byte("k")); got != nil {
-		t.Fatalf("write of a panicking Update survived: %q", got)
-	}
+	}, "Update swallowed the panic")
+	require.Nil(t, get(t, s, "b", []byte("k")), "write of a panicking Update survived")
 	// The store must still work: the panic released its lock.
 	mustUpdate(t, s, func(tx store.Tx) error { return tx.Put("b", []byte("k"), []byte("v")) })
 }
@@ -439,17 +376,14 @@ func testSerializableUpdates(t *testing.T, s store.Store) {
 					}
 					return tx.Put("b", []byte("n"), binary.BigEndian.AppendUint64(nil, n+1))
 				})
-				if err != nil {
-					t.Error(err)
+				if !assert.NoError(t, err) {
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if got := binary.BigEndian.Uint64(get(t, s, "b", []byte("n"))); got != workers*each {
-		t.Fatalf("counter = %d, want %d", got, workers*each)
-	}
+	require.Equal(t, uint64(workers*each), binary.BigEndian.Uint64(get(t, s, "b", []byte("n"))), "counter")
 }
 
 // testConsistentViews moves value between two keys while readers check that
@@ -476,8 +410,7 @@ func testConsistentViews(t *testing.T, s store.Store) {
 				}
 				return put(tx, "b", read(tx, "b")+int64(i%7))
 			})
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				return
 			}
 		}
@@ -491,9 +424,7 @@ func testConsistentViews(t *testing.T, s store.Store) {
 				default:
 				}
 				_ = s.View(func(tx store.Tx) error {
-					if sum := read(tx, "a") + read(tx, "b"); sum != 1000 {
-						t.Errorf("view saw sum %d", sum)
-					}
+					assert.Equal(t, int64(1000), read(tx, "a")+read(tx, "b"), "view saw sum")
 					return nil
 				})
 			}
@@ -503,16 +434,8 @@ func testConsistentViews(t *testing.T, s store.Store) {
 }
 
 func testClose(t *testing.T, s store.Store) {
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close = %v", err)
-	}
-	if err := s.View(func(store.Tx) error { return nil }); !errors.Is(err, store.ErrClosed) {
-		t.Fatalf("View after Close = %v", err)
-	}
-	if err := s.Update(func(store.Tx) error { return nil }); !errors.Is(err, store.ErrClosed) {
-		t.Fatalf("Update after Close = %v", err)
-	}
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "second Close")
+	require.ErrorIs(t, s.View(func(store.Tx) error { return nil }), store.ErrClosed, "View after Close")
+	require.ErrorIs(t, s.Update(func(store.Tx) error { return nil }), store.ErrClosed, "Update after Close")
 }
