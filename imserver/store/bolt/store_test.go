@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/imserver/store"
 	"github.com/imbot-go/imbot/imserver/store/bolt"
 	"github.com/imbot-go/imbot/imserver/store/storetest"
@@ -19,9 +22,7 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.RunDurable(t, func(t *testing.T, dir string) store.Store {
 		s, err := bolt.Open(filepath.Join(dir, "im.db"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return s
 	})
 }
@@ -32,9 +33,7 @@ func open(t *testing.T) (*bolt.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "im.db")
 	s, err := bolt.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s, path
 }
@@ -73,34 +72,25 @@ func TestOpenLocked(t *testing.T) {
 				// Release the lock so the goroutine can finish.
 				first.Close()
 				r = <-done
-				t.Fatalf("second Open still waiting after %v", time.Since(start))
+				require.Failf(t, "second Open still waiting", "after %v", time.Since(start))
 			}
 			elapsed := time.Since(start)
 			if r.err == nil {
 				r.s.Close()
-				t.Fatal("second Open of a locked file succeeded")
 			}
-			if !errors.Is(r.err, bolt.ErrLocked) {
-				t.Fatalf("second Open = %v, want ErrLocked", r.err)
-			}
-			if !strings.Contains(r.err.Error(), path) {
-				t.Errorf("error %q does not name the file", r.err)
-			}
+			require.Error(t, r.err, "second Open of a locked file succeeded")
+			require.ErrorIs(t, r.err, bolt.ErrLocked, "second Open")
+			assert.ErrorContains(t, r.err, path, "error does not name the file")
 			// bbolt polls the lock every 50ms and gives up one poll before
 			// the timeout would pass, so allow for less; half the timeout
 			// still tells the default from the 100ms case.
-			if elapsed < tt.want/2 || elapsed > tt.want+time.Second {
-				t.Errorf("gave up after %v, want about %v", elapsed, tt.want)
-			}
+			assert.GreaterOrEqual(t, elapsed, tt.want/2, "gave up after %v, want about %v", elapsed, tt.want)
+			assert.LessOrEqual(t, elapsed, tt.want+time.Second, "gave up after %v, want about %v", elapsed, tt.want)
 
 			// Once the first store is closed, the file opens again.
-			if err := first.Close(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, first.Close())
 			s, err := bolt.Open(path, tt.opts)
-			if err != nil {
-				t.Fatalf("Open after Close: %v", err)
-			}
+			require.NoError(t, err, "Open after Close")
 			s.Close()
 		})
 	}
@@ -109,17 +99,14 @@ func TestOpenLocked(t *testing.T) {
 func TestOpenNotADatabase(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "im.db")
-	if err := os.WriteFile(path, bytes.Repeat([]byte("not a bolt file\n"), 1024), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, bytes.Repeat([]byte("not a bolt file\n"), 1024), 0o600))
 	s, err := bolt.Open(path, nil)
 	if err == nil {
 		s.Close()
-		t.Fatal("Open of a text file succeeded")
 	}
-	if errors.Is(err, bolt.ErrLocked) || !strings.Contains(err.Error(), path) {
-		t.Fatalf("Open = %v, want an error naming %s", err, path)
-	}
+	require.Error(t, err, "Open of a text file succeeded")
+	require.NotErrorIs(t, err, bolt.ErrLocked, "Open")
+	require.ErrorContains(t, err, path, "Open must name the file")
 }
 
 // TestPutCopiesWithinTx checks the copy a test after commit cannot see:
@@ -133,23 +120,15 @@ func TestPutCopiesWithinTx(t *testing.T) {
 			return err
 		}
 		copy(v, "XXXXX")
-		if got := tx.Get("b", []byte("k")); string(got) != "value" {
-			t.Errorf("in tx: %q", got)
-		}
+		assert.Equal(t, "value", string(tx.Get("b", []byte("k"))), "in tx")
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	err = s.View(func(tx store.Tx) error {
-		if got := tx.Get("b", []byte("k")); string(got) != "value" {
-			t.Errorf("after commit: %q", got)
-		}
+		assert.Equal(t, "value", string(tx.Get("b", []byte("k"))), "after commit")
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 func TestEmptyValue(t *testing.T) {
@@ -159,21 +138,16 @@ func TestEmptyValue(t *testing.T) {
 	check := func(t *testing.T, tx store.Tx, when string) {
 		t.Helper()
 		for _, k := range []string{"nil", "empty"} {
-			if got := tx.Get("b", []byte(k)); got == nil || len(got) != 0 {
-				t.Errorf("%s: Get(%s) = %#v, want empty", when, k, got)
-			}
+			// Equal of []byte tells nil from empty: want empty, not nil.
+			assert.Equal(t, []byte{}, tx.Get("b", []byte(k)), "%s: Get(%s), want empty", when, k)
 		}
 		_ = tx.Ascend("b", nil, nil, func(k, v []byte) bool {
-			if v == nil || len(v) != 0 {
-				t.Errorf("%s: Ascend visits %s = %#v, want empty", when, k, v)
-			}
+			assert.Equal(t, []byte{}, v, "%s: Ascend visits %s, want empty", when, k)
 			return true
 		})
 	}
 	s, err := bolt.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	err = s.Update(func(tx store.Tx) error {
 		if err := tx.Put("b", []byte("nil"), nil); err != nil {
 			return err
@@ -184,24 +158,16 @@ func TestEmptyValue(t *testing.T) {
 		check(t, tx, "in tx")
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
 	s, err = bolt.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	err = s.View(func(tx store.Tx) error {
 		check(t, tx, "after reopen")
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 // TestEmptyBucketName pins down a limit bbolt has and the memory store
@@ -210,18 +176,13 @@ func TestEmptyBucketName(t *testing.T) {
 	t.Parallel()
 	s, _ := open(t)
 	err := s.Update(func(tx store.Tx) error { return tx.Put("", []byte("k"), []byte("v")) })
-	if err == nil || !strings.HasPrefix(err.Error(), "bolt: ") {
-		t.Fatalf("Put in bucket \"\" = %v, want a bolt: error", err)
-	}
+	require.Error(t, err, "Put in bucket \"\"")
+	require.True(t, strings.HasPrefix(err.Error(), "bolt: "), "Put in bucket \"\" = %v, want a bolt: error", err)
 	err = s.View(func(tx store.Tx) error {
-		if got := tx.Get("", []byte("k")); got != nil {
-			t.Errorf("Get = %q", got)
-		}
+		assert.Nil(t, tx.Get("", []byte("k")), "Get")
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 // TestCursorsAcrossPages walks a bucket spread over many B+tree pages,
@@ -241,9 +202,7 @@ func TestCursorsAcrossPages(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	bounds := []struct{ from, to int }{
 		{-1, -1}, {0, n}, {1, n - 1}, {2, 4}, {3, 4}, {1999, 2001}, {2000, 2000},
@@ -279,12 +238,11 @@ func TestCursorsAcrossPages(t *testing.T) {
 				if descend {
 					w = tx.Descend
 				}
-				if err := w("b", bound(b.from), bound(b.to), func(k, v []byte) bool {
+				err := w("b", bound(b.from), bound(b.to), func(k, v []byte) bool {
 					out = append(out, int(binary.BigEndian.Uint32(k)))
 					return true
-				}); err != nil {
-					t.Fatal(err)
-				}
+				})
+				require.NoError(t, err)
 				if got, want := fmt.Sprint(out), want(present, b.from, b.to, descend); got != want {
 					t.Errorf("descend=%v [%d, %d): got %.60s…, want %.60s…", descend, b.from, b.to, got, want)
 				}
@@ -297,9 +255,7 @@ func TestCursorsAcrossPages(t *testing.T) {
 		walk(t, tx, even)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	// Inside an Update, the cursors must see the transaction's own writes:
 	// drop every key divisible by 4 and add every odd key below 100.
@@ -318,7 +274,5 @@ func TestCursorsAcrossPages(t *testing.T) {
 		walk(t, tx, func(i int) bool { return (even(i) && i%4 != 0) || (!even(i) && i < 100) })
 		return errDiscard
 	})
-	if !errors.Is(err, errDiscard) {
-		t.Fatalf("Update = %v", err)
-	}
+	require.ErrorIs(t, err, errDiscard, "Update")
 }
