@@ -44,21 +44,26 @@
 //	alice := s.NewUser(t, 1)
 //	conv := alice.CreateSingle(t, 100)
 //	alice.Send(t, conv, "hi")
-//	if got := alice.WaitReply(t, conv).Text(); got != "hi" { … }
+//	require.Equal(t, "hi", alice.WaitReply(t, conv).Text())
 //
 // # TB and Examples
 //
 // The helpers take a [TB], the four methods of testing.TB they use
-// (Helper, Cleanup, Errorf, Fatalf), rather than testing.TB itself.
+// (Helper, Cleanup, Errorf, FailNow), rather than testing.TB itself.
 // testing.TB has an unexported method, so nothing outside package testing
-// can implement it, and an Example has no *testing.T to pass. With TB,
-// tests pass their *testing.T (or B, or F) unchanged, and an Example
-// passes a [Script]: its Fatalf panics, its Close runs the cleanups.
+// can implement it, and an Example has no *testing.T to pass. TB is
+// testify's require.TestingT (Errorf, FailNow) and Helper and Cleanup, so
+// what a test passes to imtest it passes to require and assert too. With
+// TB, tests pass their *testing.T (or B, or F) unchanged, and an Example
+// passes a [Script]: its FailNow panics with the failure's message, its
+// Close runs the cleanups.
 //
 //	func Example() {
 //		var t imtest.Script
 //		defer t.Close()
 //		s := imtest.NewServer(&t)
+//		b, err := bot.New(s.BotOptions(100))
+//		require.NoError(&t, err)
 //		…
 //		// Output: …
 //	}

@@ -3,12 +3,14 @@ package imtest_test
 import (
 	"fmt"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/imtest"
 )
 
-// An echo bot and a user who talks to it. In a test, pass t instead of
-// the Script.
+// An echo bot and a user who talks to it, checked with require as a test
+// would. In a test, pass t instead of the Script.
 func Example() {
 	var t imtest.Script
 	defer t.Close()
@@ -26,7 +28,9 @@ func Example() {
 	alice := s.NewUser(&t, 1)
 	conv := alice.CreateSingle(&t, 100)
 	alice.Send(&t, conv, "hi")
-	fmt.Println(alice.WaitReply(&t, conv).Text())
+	reply := alice.WaitReply(&t, conv)
+	require.Equal(&t, b.UserID(), reply.Sender, "who replied")
+	fmt.Println(reply.Text())
 	// Output: echo: hi
 }
 

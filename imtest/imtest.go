@@ -32,17 +32,20 @@ const (
 	stopTimeout = time.Minute
 )
 
-// TB is the part of testing.TB that imtest uses. *testing.T, *testing.B
-// and *testing.F implement it, and so does *Script, for code that runs
-// outside a test (Examples).
+// TB is the part of testing.TB that imtest uses: testify's
+// require.TestingT (Errorf and FailNow) and Helper and Cleanup. *testing.T,
+// *testing.B and *testing.F implement it, and so does *Script, for code
+// that runs outside a test (Examples); whatever imtest's helpers take,
+// require's and assert's take too.
 //
-// Fatalf must not return: testing's calls runtime.Goexit, Script's
-// panics.
+// A helper fails the test with Errorf, saying what failed, and then
+// FailNow. FailNow must not return: testing's calls runtime.Goexit,
+// Script's panics.
 type TB interface {
 	Helper()
 	Cleanup(f func())
 	Errorf(format string, args ...any)
-	Fatalf(format string, args ...any)
+	FailNow()
 }
 
 // Server is an embedded IM server (package imserver) on a loopback
@@ -104,7 +107,8 @@ func (s *Server) Start() {
 	}
 	srv, err := imserver.New(s.Config)
 	if err != nil {
-		s.t.Fatalf("imtest: imserver.New: %v", err)
+		s.t.Errorf("imtest: imserver.New: %v", err)
+		s.t.FailNow()
 	}
 	s.srv = srv
 	s.hs = httptest.NewServer(srv)
@@ -147,7 +151,8 @@ func (s *Server) Token(user im.UserID) string {
 	s.t.Helper()
 	tok, err := s.srv.Token(int64(user), tokenTTL)
 	if err != nil {
-		s.t.Fatalf("imtest: %v", err)
+		s.t.Errorf("imtest: %v", err)
+		s.t.FailNow()
 	}
 	return tok
 }
@@ -193,7 +198,8 @@ func (s *Server) NewBot(t TB, user im.UserID, tweak ...func(*bot.Options)) *bot.
 	}
 	b, err := bot.New(opts)
 	if err != nil {
-		t.Fatalf("imtest: bot.New: %v", err)
+		t.Errorf("imtest: bot.New: %v", err)
+		t.FailNow()
 	}
 	return b
 }
@@ -231,9 +237,11 @@ func (s *Server) RunBot(t TB, b *bot.Bot) {
 	case <-b.Ready():
 	case <-done:
 		reported.Store(true)
-		t.Fatalf("imtest: bot %v: Run returned before the bot was ready: %v", b.UserID(), runErr)
+		t.Errorf("imtest: bot %v: Run returned before the bot was ready: %v", b.UserID(), runErr)
+		t.FailNow()
 	case <-timer.C:
-		t.Fatalf("imtest: bot %v not ready within %v", b.UserID(), DefaultTimeout)
+		t.Errorf("imtest: bot %v not ready within %v", b.UserID(), DefaultTimeout)
+		t.FailNow()
 	}
 }
 
@@ -245,7 +253,8 @@ func (s *Server) NewUser(t TB, id im.UserID) *User {
 	t.Helper()
 	c, err := im.New(s.Options(id))
 	if err != nil {
-		t.Fatalf("imtest: im.New for user %v: %v", id, err)
+		t.Errorf("imtest: im.New for user %v: %v", id, err)
+		t.FailNow()
 	}
 	u := &User{Client: c, id: id, inbox: make(map[im.ConversationID][]*im.Message), arrived: make(chan struct{})}
 	connected := make(chan struct{})
@@ -267,14 +276,16 @@ func (s *Server) NewUser(t TB, id im.UserID) *User {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
 	defer cancel()
 	if err := c.Init(ctx); err != nil {
-		t.Fatalf("imtest: user %v: Init: %v", id, err)
+		t.Errorf("imtest: user %v: Init: %v", id, err)
+		t.FailNow()
 	}
 	// Pushed-only events (conversation and friend changes, live-chat
 	// messages) reach a client whose socket is up: wait for it.
 	select {
 	case <-connected:
 	case <-ctx.Done():
-		t.Fatalf("imtest: user %v: socket not connected within %v", id, DefaultTimeout)
+		t.Errorf("imtest: user %v: socket not connected within %v", id, DefaultTimeout)
+		t.FailNow()
 	}
 	return u
 }
@@ -338,7 +349,8 @@ func (u *User) create(t TB, opts im.CreateConversationOptions) im.ConversationRe
 	defer cancel()
 	conv, err := u.Client.CreateConversation(ctx, opts)
 	if err != nil {
-		t.Fatalf("imtest: user %v: creating a %v conversation: %v", u.id, opts.Type, err)
+		t.Errorf("imtest: user %v: creating a %v conversation: %v", u.id, opts.Type, err)
+		t.FailNow()
 	}
 	return conv.Ref()
 }
@@ -350,7 +362,8 @@ func (u *User) JoinLive(t TB, ref im.ConversationRef) {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
 	defer cancel()
 	if _, _, err := u.Client.JoinLiveChat(ctx, ref); err != nil {
-		t.Fatalf("imtest: user %v: joining live chat %v: %v", u.id, ref.ID, err)
+		t.Errorf("imtest: user %v: joining live chat %v: %v", u.id, ref.ID, err)
+		t.FailNow()
 	}
 }
 
@@ -368,7 +381,8 @@ func (u *User) SendMessage(t TB, ref im.ConversationRef, out im.OutgoingMessage)
 	defer cancel()
 	m, err := u.Client.SendMessage(ctx, ref, out)
 	if err != nil {
-		t.Fatalf("imtest: user %v: sending to %v: %v", u.id, ref.ID, err)
+		t.Errorf("imtest: user %v: sending to %v: %v", u.id, ref.ID, err)
+		t.FailNow()
 	}
 	return m
 }
@@ -395,8 +409,9 @@ func (u *User) WaitMessage(t TB, ref im.ConversationRef, timeout time.Duration) 
 		select {
 		case <-arrived:
 		case <-timer.C:
-			t.Fatalf("imtest: user %v: no message from another user in conversation %v within %v", u.id, ref.ID, timeout)
-			return nil // for a TB whose Fatalf returns
+			t.Errorf("imtest: user %v: no message from another user in conversation %v within %v", u.id, ref.ID, timeout)
+			t.FailNow()
+			return nil // for a TB whose FailNow returns
 		}
 	}
 }
@@ -408,14 +423,18 @@ func (u *User) WaitReply(t TB, ref im.ConversationRef) *im.Message {
 }
 
 // Script is a TB for code that runs outside a test, such as an Example,
-// which gets no *testing.T. Fatalf panics with its message (ending the
-// Example, which then fails); Errorf records its message; Close runs the
-// cleanups, last registered first, and then panics if Errorf was called.
+// which gets no *testing.T. Errorf records its message; FailNow panics
+// with the messages recorded so far (ending the Example, which then
+// fails); Close runs the cleanups, last registered first, and then panics
+// if Errorf was called since the last FailNow. A *Script is a
+// require.TestingT, so an Example checks with testify as a test does.
 // The zero Script is ready to use:
 //
 //	var t imtest.Script
 //	defer t.Close()
 //	s := imtest.NewServer(&t)
+//	b, err := bot.New(s.BotOptions(100))
+//	require.NoError(&t, err)
 //
 // A Script is safe for concurrent use.
 type Script struct {
@@ -441,9 +460,17 @@ func (s *Script) Errorf(format string, args ...any) {
 	s.errs = append(s.errs, fmt.Errorf(format, args...))
 }
 
-// Fatalf panics with the formatted message.
-func (s *Script) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+// FailNow panics with the messages Errorf recorded, which Close then no
+// longer reports, or with a message of its own if there are none.
+func (s *Script) FailNow() {
+	s.mu.Lock()
+	err := errors.Join(s.errs...)
+	s.errs = nil
+	s.mu.Unlock()
+	if err == nil {
+		panic("imtest: Script.FailNow called")
+	}
+	panic(err.Error())
 }
 
 // Close runs the registered cleanups, last first, including any they

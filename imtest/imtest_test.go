@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/bot"
@@ -22,14 +23,25 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// imtest's helpers take what testing and testify take: a TB is a
+// require.TestingT, and testing's T, B and F and a *Script are TBs.
+var (
+	_ require.TestingT = imtest.TB(nil)
+	_ require.TestingT = (*imtest.Script)(nil)
+	_ imtest.TB        = (*imtest.Script)(nil)
+	_ imtest.TB        = (*testing.T)(nil)
+	_ imtest.TB        = (*testing.B)(nil)
+	_ imtest.TB        = (*testing.F)(nil)
+)
+
 // fakeTB is an imtest.TB that records failures instead of failing the
-// test, so that tests can check how the harness fails. Its Fatalf ends
+// test, so that tests can check how the harness fails. Its FailNow ends
 // the calling goroutine, as testing's does: call the harness through run.
 type fakeTB struct {
 	mu       sync.Mutex
 	cleanups []func()
 	errors   []string
-	fatals   []string
+	failNows int
 }
 
 var _ imtest.TB = (*fakeTB)(nil)
@@ -48,15 +60,15 @@ func (f *fakeTB) Errorf(format string, args ...any) {
 	f.errors = append(f.errors, fmt.Sprintf(format, args...))
 }
 
-func (f *fakeTB) Fatalf(format string, args ...any) {
+func (f *fakeTB) FailNow() {
 	f.mu.Lock()
-	f.fatals = append(f.fatals, fmt.Sprintf(format, args...))
+	f.failNows++
 	f.mu.Unlock()
 	runtime.Goexit()
 }
 
 // run calls fn with f on a goroutine of its own and waits for it, so that
-// a Fatalf ends that goroutine and not the test's.
+// a FailNow ends that goroutine and not the test's.
 func (f *fakeTB) run(fn func(tb imtest.TB)) {
 	done := make(chan struct{})
 	go func() {
@@ -78,10 +90,18 @@ func (f *fakeTB) cleanup() {
 	}
 }
 
-func (f *fakeTB) failures() (errs, fatals []string) {
+func (f *fakeTB) failures() (errs []string, failNows int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.errors), slices.Clone(f.fatals)
+	return slices.Clone(f.errors), f.failNows
+}
+
+// panicValue calls fn and returns what it panicked with, nil if it
+// returned.
+func panicValue(fn func()) (p any) {
+	defer func() { p = recover() }()
+	fn()
+	return nil
 }
 
 func TestUsersExchangeMessages(t *testing.T) {
@@ -89,19 +109,15 @@ func TestUsersExchangeMessages(t *testing.T) {
 	s := imtest.NewServer(t)
 	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
 	conv := alice.CreateSingle(t, bob.ID())
-	if again := bob.CreateSingle(t, alice.ID()); again != conv {
-		t.Fatalf("bob's single chat with alice is %+v, alice's %+v", again, conv)
-	}
+	require.Equal(t, conv, bob.CreateSingle(t, alice.ID()), "bob's single chat with alice must be alice's")
 
 	sent := alice.Send(t, conv, "hello")
 	got := bob.WaitReply(t, conv)
-	if got.ServerID != sent.ServerID || got.Sender != alice.ID() || got.Text() != "hello" {
-		t.Fatalf("bob got %+v, want alice's %q (server id %v)", got, "hello", sent.ServerID)
-	}
+	require.Equal(t, sent.ServerID, got.ServerID, "server id of the message bob got")
+	require.Equal(t, alice.ID(), got.Sender, "sender of the message bob got")
+	require.Equal(t, "hello", got.Text(), "text of the message bob got")
 	bob.Send(t, conv, "hi alice")
-	if got := alice.WaitReply(t, conv).Text(); got != "hi alice" {
-		t.Fatalf("alice got %q, want %q: her own message must not count", got, "hi alice")
-	}
+	require.Equal(t, "hi alice", alice.WaitReply(t, conv).Text(), "alice got: her own message must not count")
 }
 
 // WaitMessage returns, in order, messages that arrived before it was
@@ -119,17 +135,13 @@ func TestWaitMessageKeepsEarlierMessages(t *testing.T) {
 	carol.Send(t, group, "from carol")
 
 	// Waiting on the single chat first skips nothing of the group's.
-	if got := bob.WaitReply(t, single).Text(); got != "single" {
-		t.Fatalf("single chat: got %q", got)
-	}
+	require.Equal(t, "single", bob.WaitReply(t, single).Text(), "single chat")
 	var got []string
 	for range 6 {
 		got = append(got, bob.WaitReply(t, group).Text())
 	}
 	want := []string{"group 0", "group 1", "group 2", "group 3", "group 4", "from carol"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("group: got %q, want %q", got, want)
-	}
+	require.Equal(t, want, got, "group")
 }
 
 func TestLiveChat(t *testing.T) {
@@ -137,14 +149,10 @@ func TestLiveChat(t *testing.T) {
 	s := imtest.NewServer(t)
 	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
 	live := alice.CreateLive(t)
-	if live.Type != im.ConversationTypeMassChat {
-		t.Fatalf("CreateLive made a %v", live.Type)
-	}
+	require.Equal(t, im.ConversationTypeMassChat, live.Type, "type of what CreateLive made")
 	bob.JoinLive(t, live)
 	bob.Send(t, live, "hello everyone")
-	if got := alice.WaitReply(t, live).Text(); got != "hello everyone" {
-		t.Fatalf("alice got %q", got)
-	}
+	require.Equal(t, "hello everyone", alice.WaitReply(t, live).Text(), "alice got")
 }
 
 func TestWaitMessageTimeoutFails(t *testing.T) {
@@ -160,15 +168,22 @@ func TestWaitMessageTimeoutFails(t *testing.T) {
 		alice.WaitMessage(tb, conv, 50*time.Millisecond)
 		returned = true
 	})
-	errs, fatals := ft.failures()
-	if returned || len(errs) != 0 || len(fatals) != 1 {
-		t.Fatalf("WaitMessage returned=%v, errors %q, fatals %q; want one Fatalf", returned, errs, fatals)
-	}
+	errs, failNows := ft.failures()
+	require.False(t, returned, "WaitMessage returned after failing")
+	require.Len(t, errs, 1, "WaitMessage's Errorf calls")
+	require.Equal(t, 1, failNows, "WaitMessage's FailNow calls")
 	for _, want := range []string{"user 1", string(conv.ID), "50ms"} {
-		if !strings.Contains(fatals[0], want) {
-			t.Errorf("Fatalf message %q does not name %q", fatals[0], want)
-		}
+		assert.Contains(t, errs[0], want, "the failure message must say what WaitMessage waited for")
 	}
+
+	// Through a Script, the panic says it.
+	var script imtest.Script
+	p := panicValue(func() { alice.WaitMessage(&script, conv, 50*time.Millisecond) })
+	require.NotNil(t, p, "WaitMessage with a Script did not panic")
+	for _, want := range []string{"user 1", string(conv.ID), "50ms"} {
+		assert.Contains(t, fmt.Sprint(p), want, "the Script's panic must say what WaitMessage waited for")
+	}
+	script.Close()
 }
 
 func TestRunBotStopsTheBotAtCleanup(t *testing.T) {
@@ -187,11 +202,11 @@ func TestRunBotStopsTheBotAtCleanup(t *testing.T) {
 	select {
 	case <-b.Ready():
 	default:
-		t.Fatal("RunBot returned before the bot was ready")
+		require.FailNow(t, "RunBot returned before the bot was ready")
 	}
 	select {
 	case <-jobDone:
-		t.Fatal("the bot stopped before the cleanup")
+		require.FailNow(t, "the bot stopped before the cleanup")
 	default:
 	}
 
@@ -199,14 +214,13 @@ func TestRunBotStopsTheBotAtCleanup(t *testing.T) {
 	select {
 	case <-jobDone: // the cleanup waited for Run, which waits for its jobs
 	default:
-		t.Fatal("the bot's job still runs after the cleanup")
+		require.FailNow(t, "the bot's job still runs after the cleanup")
 	}
-	if _, err := b.Client().ListConversations(context.Background(), im.ListConversationsOptions{}); !errors.Is(err, im.ErrClosed) {
-		t.Fatalf("the bot's client after the cleanup: err = %v, want ErrClosed", err)
-	}
-	if errs, fatals := ft.failures(); len(errs)+len(fatals) != 0 {
-		t.Fatalf("errors %q, fatals %q", errs, fatals)
-	}
+	_, err := b.Client().ListConversations(context.Background(), im.ListConversationsOptions{})
+	require.ErrorIs(t, err, im.ErrClosed, "the bot's client after the cleanup")
+	errs, failNows := ft.failures()
+	require.Empty(t, errs, "RunBot's Errorf calls")
+	require.Zero(t, failNows, "RunBot's FailNow calls")
 }
 
 func TestRunBotFailsWhenRunFails(t *testing.T) {
@@ -215,17 +229,15 @@ func TestRunBotFailsWhenRunFails(t *testing.T) {
 	opts := s.BotOptions(100)
 	opts.Client.Token = func(context.Context) (string, error) { return "", errors.New("no token today") }
 	b, err := bot.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	var ft fakeTB
 	ft.run(func(tb imtest.TB) { s.RunBot(tb, b) })
 	ft.cleanup()
-	errs, fatals := ft.failures()
-	if len(errs) != 0 || len(fatals) != 1 || !strings.Contains(fatals[0], "no token today") {
-		t.Fatalf("errors %q, fatals %q; want one Fatalf naming Run's error", errs, fatals)
-	}
+	errs, failNows := ft.failures()
+	require.Len(t, errs, 1, "RunBot's Errorf calls")
+	require.Equal(t, 1, failNows, "RunBot's FailNow calls")
+	require.Contains(t, errs[0], "no token today", "RunBot's failure must name Run's error")
 }
 
 func TestNewUnstartedServer(t *testing.T) {
@@ -233,41 +245,29 @@ func TestNewUnstartedServer(t *testing.T) {
 	s := imtest.NewUnstartedServer(t)
 	s.Config.AppID = 7
 	s.Start()
-	if s.AppID() != 7 {
-		t.Fatalf("AppID() = %d, want the tweaked 7", s.AppID())
-	}
+	require.Equal(t, int64(7), s.AppID(), "AppID() must be the tweaked one")
 	// Options follow the tweak, and Token mints for it.
 	alice := s.NewUser(t, 1)
 	opts := s.Options(2)
 	opts.Token = im.StaticToken(s.Token(2))
 	bob, err := im.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer bob.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), imtest.DefaultTimeout)
 	defer cancel()
-	if err := bob.Init(ctx); err != nil {
-		t.Fatalf("Init with a static s.Token: %v", err)
-	}
+	require.NoError(t, bob.Init(ctx), "Init with a static s.Token")
 	conv := alice.CreateSingle(t, 2)
-	if _, err := bob.SendMessage(ctx, conv, im.OutgoingMessage{Content: im.TextContent("hi")}); err != nil {
-		t.Fatal(err)
-	}
-	if got := alice.WaitReply(t, conv).Text(); got != "hi" {
-		t.Fatalf("alice got %q", got)
-	}
+	_, err = bob.SendMessage(ctx, conv, im.OutgoingMessage{Content: im.TextContent("hi")})
+	require.NoError(t, err)
+	require.Equal(t, "hi", alice.WaitReply(t, conv).Text(), "alice got")
 }
 
 func TestStartTwicePanics(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	defer func() {
-		if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "imtest:") {
-			t.Fatalf("second Start: recover() = %v, want an imtest: panic", p)
-		}
-	}()
-	s.Start()
+	p := panicValue(s.Start)
+	require.NotNil(t, p, "second Start did not panic")
+	require.Contains(t, fmt.Sprint(p), "imtest:", "second Start's panic must be imtest's")
 }
 
 func TestScript(t *testing.T) {
@@ -281,29 +281,29 @@ func TestScript(t *testing.T) {
 			s.Cleanup(func() { order = append(order, 3) }) // registered during Close
 		})
 		s.Close()
-		if want := []int{2, 3, 1}; !slices.Equal(order, want) {
-			t.Fatalf("order %v, want %v", order, want)
-		}
+		require.Equal(t, []int{2, 3, 1}, order, "cleanup order")
 	})
-	t.Run("Fatalf panics", func(t *testing.T) {
+	t.Run("FailNow panics", func(t *testing.T) {
 		var s imtest.Script
-		defer func() {
-			if p := recover(); fmt.Sprint(p) != "boom 1" {
-				t.Fatalf("recover() = %v, want boom 1", p)
-			}
-		}()
-		s.Fatalf("boom %d", 1)
+		s.Errorf("boom %d", 1)
+		require.PanicsWithValue(t, "boom 1", s.FailNow, "FailNow after Errorf")
+		require.NotPanics(t, s.Close, "Close must not report again what FailNow did")
+		require.PanicsWithValue(t, "imtest: Script.FailNow called", s.FailNow, "FailNow without Errorf")
 	})
 	t.Run("Close panics after Errorf", func(t *testing.T) {
 		var s imtest.Script
 		ran := false
 		s.Cleanup(func() { ran = true })
 		s.Errorf("bad %s", "thing")
-		defer func() {
-			if p := recover(); !ran || fmt.Sprint(p) != "bad thing" {
-				t.Fatalf("recover() = %v, cleanup ran %v; want bad thing after the cleanup", p, ran)
-			}
-		}()
-		s.Close()
+		require.PanicsWithValue(t, "bad thing", s.Close, "Close after Errorf")
+		require.True(t, ran, "the cleanup must run before Close panics")
+	})
+	t.Run("require fails through FailNow", func(t *testing.T) {
+		var s imtest.Script
+		p := panicValue(func() { require.NoError(&s, errors.New("no token today"), "logging in") })
+		require.NotNil(t, p, "require.NoError on an error did not panic through the Script")
+		assert.Contains(t, fmt.Sprint(p), "no token today", "the panic must carry require's message")
+		assert.Contains(t, fmt.Sprint(p), "logging in", "the panic must carry require's msgAndArgs")
+		require.NotPanics(t, s.Close, "Close must not report again what FailNow did")
 	})
 }
