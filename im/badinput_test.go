@@ -2,7 +2,6 @@ package im_test
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/im"
@@ -126,20 +126,18 @@ func TestHostileFrontierPeer(t *testing.T) {
 	waitConnected(t, c)
 	_, err := c.GetMessage(ctx(t), conv, 1)
 	var e *im.Error
-	if !errors.As(err, &e) || e.ReachServer {
-		t.Fatalf("request cut off mid-way: %v, want a transport *Error", err)
-	}
+	require.ErrorAs(t, err, &e, "request cut off mid-way: want a transport *Error")
+	require.False(t, e.ReachServer, "request cut off mid-way: %v, want a transport *Error", err)
 	deadline := time.After(waitFor)
 	for n := int32(0); n < 3; { // reconnected after the hang-up and after the oversize frame
 		select {
 		case n = <-connected:
 		case <-deadline:
-			t.Fatalf("%d connections, want the client to reconnect twice", n)
+			require.FailNow(t, "too few connections", "%d connections, want the client to reconnect twice", n)
 		}
 	}
 	// HTTP still works: PushOnly keeps requests off the hostile socket.
 	h := s.client(1, func(o *im.Options) { o.FrontierURL = url; o.WebSocketLevel = im.WebSocketLevelPushOnly })
-	if _, err := h.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("still here")}); err != nil {
-		t.Fatalf("send over HTTP: %v", err)
-	}
+	_, err = h.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("still here")})
+	require.NoError(t, err, "send over HTTP")
 }

@@ -2,11 +2,12 @@ package im_test
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imserver"
@@ -39,26 +40,21 @@ func TestOptionsValidation(t *testing.T) {
 			o := s.options(1)
 			tc.tweak(&o)
 			_, err := im.New(o)
-			if err == nil || !strings.Contains(err.Error(), "Options."+tc.field) {
-				t.Fatalf("New = %v, want an error naming Options.%s", err, tc.field)
-			}
+			require.ErrorContains(t, err, "Options."+tc.field, "New: want an error naming Options.%s", tc.field)
 		})
 	}
 	// Frontier is optional when the socket is off.
 	o := s.options(1)
 	o.FrontierURL, o.WebSocketLevel = "", im.WebSocketLevelDisable
-	if _, err := im.New(o); err != nil {
-		t.Fatalf("Disable without FrontierURL: %v", err)
-	}
+	_, err := im.New(o)
+	require.NoError(t, err, "Disable without FrontierURL")
 }
 
 // TestOptionDefaults checks the documented defaults, which are the seed's.
 func TestOptionDefaults(t *testing.T) {
 	s := newServer(t)
 	c, err := im.New(s.options(1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	o := c.Options()
 	checks := []struct {
@@ -79,27 +75,17 @@ func TestOptionDefaults(t *testing.T) {
 		{"AutoReadIndex", o.AutoReadIndex, false},
 	}
 	for _, c := range checks {
-		if c.got != c.want {
-			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
-		}
+		assert.Equal(t, c.want, c.got, c.name)
 	}
 }
 
 func TestNewDoesNoIOAndCloseIsIdempotent(t *testing.T) {
 	o := (&server{}).optionsFor("http://127.0.0.1:1", 1) // nothing listens there
 	c, err := im.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if err := c.Init(context.Background()); !errors.Is(err, im.ErrClosed) {
-		t.Fatalf("Init after Close = %v, want ErrClosed", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close(), "second Close")
+	require.ErrorIs(t, c.Init(context.Background()), im.ErrClosed, "Init after Close")
 }
 
 func TestInitReportsStartThenSucceededOrError(t *testing.T) {
@@ -111,28 +97,22 @@ func TestInitReportsStartThenSucceededOrError(t *testing.T) {
 	for _, want := range []im.InitResult{im.InitResultStart, im.InitResultSucceeded} {
 		select {
 		case got := <-results:
-			if got != want {
-				t.Fatalf("init result %v, want %v", got, want)
-			}
+			require.Equal(t, want, got, "init result")
 		case <-time.After(waitFor):
-			t.Fatalf("no %v", want)
+			require.FailNow(t, "no init result", "no %v", want)
 		}
 	}
 	bad := s.unstarted(2, func(o *im.Options) { o.Token = im.StaticToken("forged") })
 	badResults := make(chan im.InitEvent, 4)
 	bad.OnInitResult(func(e im.InitEvent) { badResults <- e })
 	err := bad.Init(ctx(t))
-	if !errors.Is(err, im.ErrInvalidToken) {
-		t.Fatalf("Init with a forged token = %v, want ErrInvalidToken", err)
-	}
+	require.ErrorIs(t, err, im.ErrInvalidToken, "Init with a forged token")
 	for _, want := range []im.InitResult{im.InitResultStart, im.InitResultError} {
 		select {
 		case got := <-badResults:
-			if got.Result != want {
-				t.Fatalf("init result %v, want %v", got.Result, want)
-			}
+			require.Equal(t, want, got.Result, "init result")
 		case <-time.After(waitFor):
-			t.Fatalf("no %v", want)
+			require.FailNow(t, "no init result", "no %v", want)
 		}
 	}
 }
@@ -151,17 +131,13 @@ func TestTokenRefresh(t *testing.T) {
 			return s.srv.Token(1, time.Hour)
 		}
 	})
-	if n := calls.Load(); n != 2 {
-		t.Fatalf("provider called %d times, want 2 (the expired token, then a fresh one)", n)
-	}
+	require.EqualValues(t, 2, calls.Load(), "provider calls, want the expired token, then a fresh one")
 	waitConnected(t, c)
 
 	same := s.unstarted(2, func(o *im.Options) {
 		o.Token = im.StaticToken(imserver.MintToken(testAppID, 2, testSecret, time.Now().Add(-time.Minute)))
 	})
-	if err := same.Init(ctx(t)); !errors.Is(err, im.ErrSameToken) {
-		t.Fatalf("Init with a provider that repeats the expired token = %v, want ErrSameToken", err)
-	}
+	require.ErrorIs(t, same.Init(ctx(t)), im.ErrSameToken, "Init with a provider that repeats the expired token")
 }
 
 // TestUnsubscribe checks that a cancelled subscription gets no more
@@ -177,9 +153,8 @@ func TestUnsubscribe(t *testing.T) {
 	alice := s.client(1)
 	send := func() {
 		t.Helper()
-		if _, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("x")}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("x")})
+		require.NoError(t, err)
 	}
 	send()
 	r.waitFor(t, 1, waitFor, nil)
@@ -187,9 +162,7 @@ func TestUnsubscribe(t *testing.T) {
 	sub.Unsubscribe() // idempotent
 	send()
 	r.waitFor(t, 2, waitFor, nil)
-	if n := cancelled.Load(); n != 1 {
-		t.Fatalf("cancelled subscription got %d events, want 1", n)
-	}
+	require.EqualValues(t, 1, cancelled.Load(), "events the cancelled subscription got")
 }
 
 // TestConnectionStateEvents follows the socket through a drop: connected,
@@ -202,17 +175,11 @@ func TestConnectionStateEvents(t *testing.T) {
 	start(t, c)
 	want := []im.ConnectionState{im.ConnectionStateConnecting, im.ConnectionStateConnected}
 	for _, w := range want {
-		if got := nextState(t, states); got != w {
-			t.Fatalf("state %v, want %v", got, w)
-		}
+		require.Equal(t, w, nextState(t, states), "state")
 	}
-	if !c.DropConnection() {
-		t.Fatal("no socket to drop")
-	}
+	require.True(t, c.DropConnection(), "a socket to drop")
 	for _, w := range []im.ConnectionState{im.ConnectionStateReconnecting, im.ConnectionStateConnecting, im.ConnectionStateConnected} {
-		if got := nextState(t, states); got != w {
-			t.Fatalf("after the drop: state %v, want %v", got, w)
-		}
+		require.Equal(t, w, nextState(t, states), "after the drop: state")
 	}
 }
 
@@ -222,7 +189,7 @@ func nextState(t *testing.T, states <-chan im.ConnectionState) im.ConnectionStat
 	case st := <-states:
 		return st
 	case <-time.After(waitFor):
-		t.Fatal("no state change")
+		require.FailNow(t, "no state change")
 		return 0
 	}
 }

@@ -1,9 +1,11 @@
 package im_test
 
 import (
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/im"
 )
@@ -35,9 +37,7 @@ func TestFlightStatus(t *testing.T) {
 		for {
 			select {
 			case e := <-flights:
-				if e.Message.ClientID != id {
-					t.Fatalf("a flight event of %q while following %q", e.Message.ClientID, id)
-				}
+				require.Equal(t, id, e.Message.ClientID, "the client id of a flight event while following %q", id)
 				statuses = append(statuses, e.Message.FlightStatus)
 				snaps = append(snaps, e.Message)
 				switch e.Message.FlightStatus {
@@ -46,7 +46,7 @@ func TestFlightStatus(t *testing.T) {
 					return statuses, snaps
 				}
 			case <-deadline:
-				t.Fatalf("send %q: statuses %v, and no final one within %v", id, statuses, waitFor)
+				require.FailNow(t, "no final flight status", "send %q: statuses %v, and no final one within %v", id, statuses, waitFor)
 			}
 		}
 	}
@@ -69,20 +69,14 @@ func TestFlightStatus(t *testing.T) {
 	} {
 		tc.out.Content = im.TextContent(tc.name)
 		m, err := tc.from.SendMessage(ctx(t), tc.to, tc.out)
-		if (err == nil) != (tc.want[len(tc.want)-1] == im.FlightStatusSucceeded) {
-			t.Fatalf("%s: SendMessage: %v", tc.name, err)
-		}
+		require.Equal(t, tc.want[len(tc.want)-1] == im.FlightStatusSucceeded, err == nil, "%s: SendMessage succeeded: %v", tc.name, err)
 		got, snaps := follow(tc.out.ClientID)
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s: flight %v, want %v", tc.name, got, tc.want)
-		}
+		assert.Equal(t, tc.want, got, "%s: flight", tc.name)
 		first, last := snaps[0], snaps[len(snaps)-1]
-		if !first.IsOffline || first.ServerID != 0 {
-			t.Errorf("%s: created as offline %v with server id %d, want offline and 0", tc.name, first.IsOffline, first.ServerID)
-		}
-		if last.FlightStatus != m.FlightStatus || last.IsOffline != m.IsOffline || last.ServerID != m.ServerID {
-			t.Errorf("%s: the last flight event (%v, offline %v, id %d) is not the message returned (%v, offline %v, id %d)",
-				tc.name, last.FlightStatus, last.IsOffline, last.ServerID, m.FlightStatus, m.IsOffline, m.ServerID)
-		}
+		assert.True(t, first.IsOffline, "%s: created as offline", tc.name)
+		assert.Zero(t, first.ServerID, "%s: server id when created", tc.name)
+		assert.Equal(t, m.FlightStatus, last.FlightStatus, "%s: the last flight event's status, against the message returned", tc.name)
+		assert.Equal(t, m.IsOffline, last.IsOffline, "%s: the last flight event's offline, against the message returned", tc.name)
+		assert.Equal(t, m.ServerID, last.ServerID, "%s: the last flight event's server id, against the message returned", tc.name)
 	}
 }

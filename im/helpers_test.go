@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/im"
@@ -44,9 +45,7 @@ func newServer(t testing.TB, tweak ...func(*imserver.Config)) *server {
 		f(&cfg)
 	}
 	srv, err := imserver.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.Close()
@@ -85,9 +84,7 @@ func (s *server) unstarted(user int64, tweak ...func(*im.Options)) *im.Client {
 		f(&o)
 	}
 	c, err := im.New(o)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	require.NoError(s.t, err)
 	s.t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -95,9 +92,7 @@ func (s *server) unstarted(user int64, tweak ...func(*im.Options)) *im.Client {
 // start calls Init.
 func start(t testing.TB, c *im.Client) *im.Client {
 	t.Helper()
-	if err := c.Init(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Init(ctx(t)))
 	return c
 }
 
@@ -129,7 +124,7 @@ func waitConnected(t testing.TB, c *im.Client) {
 		select {
 		case <-states:
 		case <-time.After(time.Until(deadline)):
-			t.Fatalf("not connected within %v", waitFor)
+			require.FailNow(t, "not connected", "not connected within %v", waitFor)
 		}
 	}
 }

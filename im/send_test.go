@@ -1,10 +1,11 @@
 package im_test
 
 import (
-	"errors"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/im"
@@ -21,9 +22,8 @@ func groupWith(t testing.TB, s *server, owner int64, members ...int64) im.Conver
 	rc := &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
 	resp, err := rc.Call(ctx(t), improto.IMCMD_CREATE_CONVERSATION_V2, &improto.CreateConversationV2RequestBody{
 		ConversationType: proto.Int32(2), Participants: members})
-	if err != nil || resp.GetStatusCode() != 0 {
-		t.Fatalf("create: %v %s", err, resp.GetErrorDesc())
-	}
+	require.NoError(t, err, "create")
+	require.Zero(t, resp.GetStatusCode(), "create: %s", resp.GetErrorDesc())
 	info := resp.GetBody().GetCreateConversationV2Body().GetConversation()
 	return im.ConversationRef{ID: im.ConversationID(info.GetConversationId()),
 		ShortID: im.ConversationShortID(info.GetConversationShortId()), Type: im.ConversationTypeGroup}
@@ -39,39 +39,32 @@ func TestSendMessageDeliversWithMentionsAndQuote(t *testing.T) {
 	alice := s.client(1)
 
 	first, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("hi @bob"), Mentions: []im.UserID{2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if first.FlightStatus != im.FlightStatusSucceeded || first.ServerID == 0 || first.ClientID == "" {
-		t.Fatalf("sent message: status %v id %d client id %q", first.FlightStatus, first.ServerID, first.ClientID)
-	}
-	if stored, err := alice.GetMessage(ctx(t), conv, first.ServerID); err != nil || stored.Index != 1 || stored.Sender != 1 {
-		t.Fatalf("stored copy: %+v, %v", stored, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, im.FlightStatusSucceeded, first.FlightStatus, "sent message: status")
+	require.NotZero(t, first.ServerID, "sent message: id")
+	require.NotEmpty(t, first.ClientID, "sent message: client id")
+	stored, err := alice.GetMessage(ctx(t), conv, first.ServerID)
+	require.NoError(t, err, "stored copy")
+	require.EqualValues(t, 1, stored.Index, "stored copy: %+v", stored)
+	require.EqualValues(t, 1, stored.Sender, "stored copy: %+v", stored)
 	reply, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("again"), ReplyTo: first, MentionAll: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i, want := range []*im.Message{first, reply} {
 		select {
 		case e := <-got:
-			if e.Message.ServerID != want.ServerID {
-				t.Fatalf("event %d: message %d, want %d", i, e.Message.ServerID, want.ServerID)
-			}
+			require.Equal(t, want.ServerID, e.Message.ServerID, "event %d: message", i)
 		case <-time.After(waitFor):
-			t.Fatalf("bob got no message %d", i)
+			require.FailNow(t, "bob got no message", "bob got no message %d", i)
 		}
 	}
-	if !first.IsMentioned(2) || first.MentionsAll() {
-		t.Errorf("first: mentioned %v", first.MentionedUsers())
-	}
-	if !reply.MentionsAll() || !reply.IsMentioned(3) {
-		t.Errorf("reply: mentioned %v", reply.MentionedUsers())
-	}
-	stored, err := alice.GetMessage(ctx(t), conv, reply.ServerID)
-	if err != nil || stored.Reference == nil || stored.Reference.ReferencedMessageID != first.ServerID {
-		t.Errorf("reply reference: %+v, %v", stored, err)
-	}
+	assert.True(t, first.IsMentioned(2), "first: mentioned %v", first.MentionedUsers())
+	assert.False(t, first.MentionsAll(), "first: mentioned %v", first.MentionedUsers())
+	assert.True(t, reply.MentionsAll(), "reply: mentioned %v", reply.MentionedUsers())
+	assert.True(t, reply.IsMentioned(3), "reply: mentioned %v", reply.MentionedUsers())
+	stored, err = alice.GetMessage(ctx(t), conv, reply.ServerID)
+	require.NoError(t, err, "reply reference")
+	require.NotNil(t, stored.Reference, "reply reference: %+v", stored)
+	assert.Equal(t, first.ServerID, stored.Reference.ReferencedMessageID, "reply reference")
 }
 
 func TestSendMessageIsIdempotentByClientID(t *testing.T) {
@@ -80,16 +73,11 @@ func TestSendMessageIsIdempotentByClientID(t *testing.T) {
 	alice := s.client(1)
 	out := im.OutgoingMessage{Content: im.TextContent("once"), ClientID: "cmid-1"}
 	a, err := alice.SendMessage(ctx(t), conv, out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, err := alice.SendMessage(ctx(t), conv, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.ServerID != b.ServerID || b.ClientID != "cmid-1" {
-		t.Fatalf("retry stored another message: %d and %d", a.ServerID, b.ServerID)
-	}
+	require.NoError(t, err)
+	require.Equal(t, a.ServerID, b.ServerID, "retry stored another message")
+	require.Equal(t, "cmid-1", b.ClientID, "the retry's client id")
 }
 
 // TestSendRetriesWhenRateLimited sends faster than the server allows on
@@ -108,9 +96,8 @@ func TestSendRetriesWhenRateLimited(t *testing.T) {
 	waitConnected(t, alice)
 	for i := range 5 {
 		m, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("burst")})
-		if err != nil || m.FlightStatus != im.FlightStatusSucceeded {
-			t.Fatalf("send %d: %v (%v)", i, err, m.FlightStatus)
-		}
+		require.NoError(t, err, "send %d", i)
+		require.Equal(t, im.FlightStatusSucceeded, m.FlightStatus, "send %d", i)
 	}
 	r.waitFor(t, 5, waitFor, nil)
 	r.check(t, 1, 5)
@@ -121,34 +108,27 @@ func TestSendRefusedIsRejected(t *testing.T) {
 	conv := groupWith(t, s, 1, 2)
 	outsider := s.client(3)
 	m, err := outsider.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("let me in")})
-	if !errors.Is(err, im.ErrNotMember) {
-		t.Fatalf("SendMessage by a non-member = %v, want ErrNotMember", err)
-	}
-	if m.FlightStatus != im.FlightStatusRejected {
-		t.Fatalf("flight status %v, want Rejected", m.FlightStatus)
-	}
+	require.ErrorIs(t, err, im.ErrNotMember, "SendMessage by a non-member")
+	require.Equal(t, im.FlightStatusRejected, m.FlightStatus, "flight status")
 	var e *im.Error
-	if !errors.As(err, &e) || !e.ReachServer || e.StatusCode != improto.StatusCode_USER_NOT_IN_GROUP || e.LogID == "" {
-		t.Fatalf("error %+v", e)
-	}
+	require.ErrorAs(t, err, &e)
+	require.True(t, e.ReachServer, "error %+v: reached the server", e)
+	require.Equal(t, improto.StatusCode_USER_NOT_IN_GROUP, e.StatusCode, "error %+v: status code", e)
+	require.NotEmpty(t, e.LogID, "error %+v: log id", e)
 }
 
 func TestSendFailsWhenServerUnreachable(t *testing.T) {
 	s := newServer(t)
 	c, err := im.New(s.optionsFor("http://127.0.0.1:1", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	m, err := c.SendMessage(ctx(t), im.ConversationRef{ID: "0:1:1:2", Type: im.ConversationTypeOneToOne},
 		im.OutgoingMessage{Content: im.TextContent("anyone?")})
 	var e *im.Error
-	if !errors.As(err, &e) || e.ReachServer || e.Type != im.ErrorTypeNetwork {
-		t.Fatalf("error %v, want a network *Error", err)
-	}
-	if m.FlightStatus != im.FlightStatusFailed {
-		t.Fatalf("flight status %v, want Failed", m.FlightStatus)
-	}
+	require.ErrorAs(t, err, &e, "want a network *Error")
+	require.False(t, e.ReachServer, "error %v, want a network *Error", err)
+	require.Equal(t, im.ErrorTypeNetwork, e.Type, "error %v, want a network *Error", err)
+	require.Equal(t, im.FlightStatusFailed, m.FlightStatus, "flight status")
 }
 
 // TestSendHonoursRetryHint sends past the server's per-user send rate (4
@@ -171,14 +151,11 @@ func TestSendHonoursRetryHint(t *testing.T) {
 			start := time.Now()
 			for i := range 3 {
 				m, err := patient.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("hi")})
-				if err != nil || m.FlightStatus != im.FlightStatusSucceeded {
-					t.Fatalf("send %d: %v, status %v", i, err, m.FlightStatus)
-				}
+				require.NoError(t, err, "send %d", i)
+				require.Equal(t, im.FlightStatusSucceeded, m.FlightStatus, "send %d: status", i)
 			}
 			// The first passes at once, the others a token (250ms) apart.
-			if took, least := time.Since(start), 2*time.Second/perSecond; took < least {
-				t.Fatalf("3 sends took %v, less than the %v the rate allows", took, least)
-			}
+			require.GreaterOrEqual(t, time.Since(start), 2*time.Second/perSecond, "how long 3 sends took, against what the rate allows")
 
 			s = newServer(t, func(c *imserver.Config) { c.SendRate, c.SendBurst = slow, 1 })
 			conv = groupWith(t, s, 1, 2)
@@ -186,21 +163,18 @@ func TestSendHonoursRetryHint(t *testing.T) {
 			if level == im.WebSocketLevelAll {
 				waitConnected(t, hasty)
 			}
-			if _, err := hasty.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("one")}); err != nil {
-				t.Fatal(err)
-			}
+			_, err := hasty.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("one")})
+			require.NoError(t, err)
 			m, err := hasty.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("two")})
-			if !errors.Is(err, im.ErrRateLimited) {
-				t.Fatalf("second send at once: %v, want ErrRateLimited", err)
-			}
-			if wait, ok := im.RetryAfter(err); !ok || wait <= 0 || wait > time.Duration(float64(time.Second)/slow) {
-				t.Fatalf("RetryAfter = %v, %v; want (0, 2s]", wait, ok)
-			}
+			require.ErrorIs(t, err, im.ErrRateLimited, "second send at once")
+			wait, ok := im.RetryAfter(err)
+			require.True(t, ok, "RetryAfter reports a hint")
+			require.Positive(t, wait, "RetryAfter, want (0, 2s]")
+			require.LessOrEqual(t, wait, time.Duration(float64(time.Second)/slow), "RetryAfter, want (0, 2s]")
 			// A rate limit is transient: out of retries, the send failed
 			// (the seed's Failed); the server did not reject the message.
-			if m.FlightStatus != im.FlightStatusFailed || !m.IsOffline {
-				t.Fatalf("rate-limited message is %v (offline %v), want Failed and offline", m.FlightStatus, m.IsOffline)
-			}
+			require.Equal(t, im.FlightStatusFailed, m.FlightStatus, "rate-limited message's status")
+			require.True(t, m.IsOffline, "rate-limited message is offline")
 		})
 	}
 }

@@ -3,6 +3,8 @@ package im
 import (
 	"context"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // TestReportedVersionsBounded checks the record of reported versions that
@@ -12,9 +14,7 @@ import (
 func TestReportedVersionsBounded(t *testing.T) {
 	c, err := New(Options{AppID: 1, UserID: 1, APIURL: "http://127.0.0.1:1", WebSocketLevel: WebSocketLevelDisable,
 		MaxMessageCount: MinMaxMessageCount, Token: func(context.Context) (string, error) { return "t", nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	s := c.sync
 	msg := func(conv ConversationID, index, version int64) *Message {
@@ -22,33 +22,21 @@ func TestReportedVersionsBounded(t *testing.T) {
 	}
 
 	s.report(msg("a", 5, 1))
-	if got := len(s.reported["a"]); got != 0 {
-		t.Fatalf("version 1 recorded: %d entries", got)
-	}
+	require.Empty(t, s.reported["a"], "entries after version 1 was reported")
 	s.report(msg("a", 5, 3))
 	s.report(msg("a", 5, 2)) // an older version does not move it back
-	if got := s.reportedAt(msg("a", 5, 0)); got != 3 {
-		t.Fatalf("index 5 reported at %d, want 3", got)
-	}
-	if got := s.reportedAt(msg("b", 5, 0)); got != 0 {
-		t.Fatalf("another conversation's index 5 reported at %d, want 0", got)
-	}
+	require.EqualValues(t, 3, s.reportedAt(msg("a", 5, 0)), "index 5 reported at")
+	require.Zero(t, s.reportedAt(msg("b", 5, 0)), "another conversation's index 5 reported at")
 
 	for i := range int64(MinMaxMessageCount) {
 		s.report(msg("b", 1000+2*i, 2)) // even indexes, in order
 	}
 	s.report(msg("b", 1001, 2)) // in the middle: the oldest goes
-	if got := len(s.reported["b"]); got != MinMaxMessageCount {
-		t.Fatalf("%d entries kept, want %d", got, MinMaxMessageCount)
-	}
-	if got, kept := s.reportedAt(msg("b", 1000, 0)), s.reportedAt(msg("b", 1001, 0)); got != 0 || kept != 2 {
-		t.Fatalf("oldest reported at %d, the inserted one at %d; want 0 (dropped), 2", got, kept)
-	}
+	require.Len(t, s.reported["b"], MinMaxMessageCount, "entries kept")
+	require.Zero(t, s.reportedAt(msg("b", 1000, 0)), "the oldest reported at, want 0 (dropped)")
+	require.EqualValues(t, 2, s.reportedAt(msg("b", 1001, 0)), "the inserted one reported at")
 	s.report(msg("b", 999, 2)) // older than every kept one
-	if got := s.reportedAt(msg("b", 999, 0)); got != 0 || len(s.reported["b"]) != MinMaxMessageCount {
-		t.Fatalf("a message older than the kept ones recorded at %d (%d entries)", got, len(s.reported["b"]))
-	}
-	if got := s.reportedAt(msg("a", 5, 0)); got != 3 {
-		t.Fatalf("conversation a changed by b's: index 5 reported at %d, want 3", got)
-	}
+	require.Zero(t, s.reportedAt(msg("b", 999, 0)), "a message older than the kept ones recorded at")
+	require.Len(t, s.reported["b"], MinMaxMessageCount, "entries after a message older than the kept ones")
+	require.EqualValues(t, 3, s.reportedAt(msg("a", 5, 0)), "conversation a changed by b's: index 5 reported at")
 }

@@ -3,6 +3,8 @@ package im
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestContentText(t *testing.T) {
@@ -27,9 +29,7 @@ func TestContentText(t *testing.T) {
 		{``, ""},
 	}
 	for _, tt := range tests {
-		if got := contentText(tt.content); got != tt.want {
-			t.Errorf("contentText(%q) = %q, want %q", tt.content, got, tt.want)
-		}
+		assert.Equal(t, tt.want, contentText(tt.content), "contentText(%q)", tt.content)
 	}
 }
 
@@ -50,8 +50,6 @@ func FuzzContentText(f *testing.F) {
 			return
 		}
 		want, _ := obj["text"].(string)
-		if got != want {
-			t.Errorf("contentText(%q) = %q, encoding/json says %q", content, got, want)
-		}
+		assert.Equal(t, want, got, "contentText(%q) against what encoding/json says", content)
 	})
 }

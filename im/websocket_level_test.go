@@ -1,9 +1,11 @@
 package im_test
 
 import (
-	"errors"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/im"
 )
@@ -32,36 +34,25 @@ func TestWebSocketLevels(t *testing.T) {
 			// next one.
 			all.DropConnection()
 		}
-		if _, err := all.GetConversation(ctx(t), conv); err != nil {
-			t.Fatalf("WebSocketLevelAll, request %d: %v", i, err)
-		}
+		_, err := all.GetConversation(ctx(t), conv)
+		require.NoError(t, err, "WebSocketLevelAll, request %d", i)
 	}
-	if n := overHTTP("all"); n != 0 {
-		t.Errorf("WebSocketLevelAll made %d HTTP requests, want none", n)
-	}
+	assert.Zero(t, overHTTP("all"), "HTTP requests WebSocketLevelAll made")
 
 	push := s.client(1, rec.via("push"), level(im.WebSocketLevelPushOnly))
 	waitConnected(t, push)
-	if _, err := push.GetConversation(ctx(t), conv); err != nil {
-		t.Fatal(err)
-	}
-	if n := overHTTP("push"); n < 2 { // Init's pull and GetConversation
-		t.Errorf("WebSocketLevelPushOnly made %d HTTP requests, want Init's and GetConversation's", n)
-	}
+	_, err := push.GetConversation(ctx(t), conv)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, overHTTP("push"), 2, "HTTP requests WebSocketLevelPushOnly made, want Init's and GetConversation's") // Init's pull and GetConversation
 
 	// A Frontier that cannot be reached: All fails Init, which needs the
 	// socket; Default pulls over HTTP and works without it.
 	unreachable := func(o *im.Options) { o.FrontierURL = "ws://127.0.0.1:1/ws/v2"; o.Timeout = time.Second }
-	if err := s.unstarted(1, unreachable, level(im.WebSocketLevelAll)).Init(ctx(t)); err == nil {
-		t.Error("WebSocketLevelAll: Init without a reachable socket succeeded")
-	}
+	assert.Error(t, s.unstarted(1, unreachable, level(im.WebSocketLevelAll)).Init(ctx(t)), "WebSocketLevelAll: Init without a reachable socket")
 	def := s.client(1, rec.via("default"), unreachable, level(im.WebSocketLevelDefault))
-	if _, err := def.GetConversation(ctx(t), conv); err != nil {
-		t.Fatalf("WebSocketLevelDefault without a socket: %v", err)
-	}
-	if n := overHTTP("default"); n < 2 {
-		t.Errorf("WebSocketLevelDefault without a socket made %d HTTP requests, want Init's and GetConversation's", n)
-	}
+	_, err = def.GetConversation(ctx(t), conv)
+	require.NoError(t, err, "WebSocketLevelDefault without a socket")
+	assert.GreaterOrEqual(t, overHTTP("default"), 2, "HTTP requests WebSocketLevelDefault made without a socket, want Init's and GetConversation's")
 }
 
 // With WebSocketLevelAll a request waits for the socket no longer than
@@ -74,7 +65,7 @@ func TestWebSocketLevelAllWaitsForTheSocket(t *testing.T) {
 	s.srv.Close() // the socket goes, and no new one comes
 	_, err := c.GetConversation(ctx(t), conv)
 	var e *im.Error
-	if !errors.As(err, &e) || e.ReachServer || (e.Type != im.ErrorTypeTimeout && e.Type != im.ErrorTypeNetwork) {
-		t.Fatalf("request without a socket: %v, want a timeout or network *Error", err)
-	}
+	require.ErrorAs(t, err, &e, "request without a socket: want a timeout or network *Error")
+	require.False(t, e.ReachServer, "request without a socket: %v, want a timeout or network *Error", err)
+	require.Contains(t, []im.ErrorType{im.ErrorTypeTimeout, im.ErrorTypeNetwork}, e.Type, "request without a socket: %v, want a timeout or network *Error", err)
 }

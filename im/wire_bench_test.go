@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -23,24 +24,19 @@ func BenchmarkDecodePage(b *testing.B) {
 	}
 	data, err := proto.Marshal(&improto.Response{Cmd: proto.Int32(200), Body: &improto.ResponseBody{
 		MessagesPerUserBody: &improto.MessagesPerUserResponseBody{Messages: msgs}}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.Run("protowire", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, _, err := decodePullResponse(data); err != nil {
-				b.Fatal(err)
-			}
+			_, _, err := decodePullResponse(data)
+			require.NoError(b, err)
 		}
 	})
 	b.Run("proto", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
 			r := &improto.Response{}
-			if err := proto.Unmarshal(data, r); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, proto.Unmarshal(data, r))
 			for _, m := range r.GetBody().GetMessagesPerUserBody().GetMessages() {
 				messageFromProto(m)
 			}
