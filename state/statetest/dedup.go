@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/middleware"
 )
 
@@ -24,9 +27,7 @@ func TestDedupStore(t *testing.T, newStore func(t *testing.T) middleware.DedupSt
 		t.Parallel()
 		s := newStore(t)
 		for range 2 { // and Seen marks nothing
-			if seenAt(t, s, "100/c/1", at(0)) {
-				t.Fatal("a key never marked is seen")
-			}
+			require.False(t, seenAt(t, s, "100/c/1", at(0)), "a key never marked is seen")
 		}
 	})
 	t.Run("SeenUntilExpiry", func(t *testing.T) {
@@ -42,18 +43,14 @@ func TestDedupStore(t *testing.T, newStore func(t *testing.T) middleware.DedupSt
 			{time.Minute, false}, // expired at its expiry
 			{time.Hour, false},
 		} {
-			if got := seenAt(t, s, "100/c/1", at(tt.now)); got != tt.want {
-				t.Errorf("marked until +1m: Seen at +%v = %v, want %v", tt.now, got, tt.want)
-			}
+			assert.Equal(t, tt.want, seenAt(t, s, "100/c/1", at(tt.now)), "marked until +1m: Seen at +%v", tt.now)
 		}
 	})
 	t.Run("ExpiredWhenMarked", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t)
 		markUntil(t, s, "100/c/1", at(-time.Minute))
-		if seenAt(t, s, "100/c/1", at(0)) {
-			t.Error("a key marked with a past expiry is seen")
-		}
+		assert.False(t, seenAt(t, s, "100/c/1", at(0)), "a key marked with a past expiry is seen")
 	})
 	t.Run("LastMarkSetsExpiry", func(t *testing.T) {
 		t.Parallel()
@@ -62,16 +59,10 @@ func TestDedupStore(t *testing.T, newStore func(t *testing.T) middleware.DedupSt
 		markUntil(t, s, "longer", at(time.Hour))
 		markUntil(t, s, "shorter", at(time.Hour))
 		markUntil(t, s, "shorter", at(time.Minute))
-		if !seenAt(t, s, "longer", at(30*time.Minute)) {
-			t.Error("a key marked again with a later expiry expired at the first")
-		}
-		if seenAt(t, s, "shorter", at(30*time.Minute)) {
-			t.Error("a key marked again with an earlier expiry kept the first")
-		}
+		assert.True(t, seenAt(t, s, "longer", at(30*time.Minute)), "a key marked again with a later expiry expired at the first")
+		assert.False(t, seenAt(t, s, "shorter", at(30*time.Minute)), "a key marked again with an earlier expiry kept the first")
 		// Forgetting the first mark's expiry does not forget the key.
-		if !seenAt(t, s, "longer", at(time.Hour-time.Millisecond)) {
-			t.Error("a key marked again was forgotten at the first mark's expiry")
-		}
+		assert.True(t, seenAt(t, s, "longer", at(time.Hour-time.Millisecond)), "a key marked again was forgotten at the first mark's expiry")
 	})
 	t.Run("KeysAreIndependent", func(t *testing.T) {
 		t.Parallel()
@@ -83,14 +74,10 @@ func TestDedupStore(t *testing.T, newStore func(t *testing.T) middleware.DedupSt
 		for i, k := range keys {
 			// Each is seen before its own expiry and not after it, whatever
 			// the others' expiries.
-			if !seenAt(t, s, k, at(time.Duration(i+1)*time.Minute-time.Millisecond)) {
-				t.Errorf("key %d not seen before its expiry", i)
-			}
+			assert.True(t, seenAt(t, s, k, at(time.Duration(i+1)*time.Minute-time.Millisecond)), "key %d not seen before its expiry", i)
 		}
 		for i, k := range keys {
-			if seenAt(t, s, k, at(time.Duration(i+1)*time.Minute)) {
-				t.Errorf("key %d seen at its expiry", i)
-			}
+			assert.False(t, seenAt(t, s, k, at(time.Duration(i+1)*time.Minute)), "key %d seen at its expiry", i)
 		}
 	})
 	t.Run("Concurrent", func(t *testing.T) {
@@ -102,21 +89,18 @@ func TestDedupStore(t *testing.T, newStore func(t *testing.T) middleware.DedupSt
 			wg.Go(func() {
 				for i := range keys {
 					k := fmt.Sprintf("%d/c/%d", g, i)
-					if ok, err := s.Seen(ctx, k, at(0)); err != nil || ok {
-						t.Errorf("Seen(%q) before Mark = %v, %v", k, ok, err)
-					}
-					if err := s.Mark(ctx, k, at(time.Minute)); err != nil {
-						t.Errorf("Mark(%q): %v", k, err)
-					}
+					ok, err := s.Seen(ctx, k, at(0))
+					assert.NoError(t, err, "Seen(%q) before Mark", k)
+					assert.False(t, ok, "Seen(%q) before Mark", k)
+					assert.NoError(t, s.Mark(ctx, k, at(time.Minute)), "Mark(%q)", k)
 				}
 			})
 		}
 		wg.Wait()
 		for g := range goroutines {
 			for i := range keys {
-				if k := fmt.Sprintf("%d/c/%d", g, i); !seenAt(t, s, k, at(time.Second)) {
-					t.Errorf("key %q marked concurrently is not seen", k)
-				}
+				k := fmt.Sprintf("%d/c/%d", g, i)
+				assert.True(t, seenAt(t, s, k, at(time.Second)), "key %q marked concurrently is not seen", k)
 			}
 		}
 	})
@@ -146,9 +130,7 @@ func TestDurableDedupStore(t *testing.T, newStore func(t *testing.T) middleware.
 			{"100/c/2", 2 * time.Minute, false},
 			{"100/c/3", 0, false},
 		} {
-			if got := seenAt(t, s, tt.key, b.Add(tt.now)); got != tt.want {
-				t.Errorf("after reopen: Seen(%q) at +%v = %v, want %v", tt.key, tt.now, got, tt.want)
-			}
+			assert.Equal(t, tt.want, seenAt(t, s, tt.key, b.Add(tt.now)), "after reopen: Seen(%q) at +%v", tt.key, tt.now)
 		}
 	})
 }
@@ -156,15 +138,11 @@ func TestDurableDedupStore(t *testing.T, newStore func(t *testing.T) middleware.
 func seenAt(t *testing.T, s middleware.DedupStore, key string, now time.Time) bool {
 	t.Helper()
 	ok, err := s.Seen(context.Background(), key, now)
-	if err != nil {
-		t.Fatalf("Seen(%q, %v): %v", key, now, err)
-	}
+	require.NoError(t, err, "Seen(%q, %v)", key, now)
 	return ok
 }
 
 func markUntil(t *testing.T, s middleware.DedupStore, key string, expires time.Time) {
 	t.Helper()
-	if err := s.Mark(context.Background(), key, expires); err != nil {
-		t.Fatalf("Mark(%q, %v): %v", key, expires, err)
-	}
+	require.NoError(t, s.Mark(context.Background(), key, expires), "Mark(%q, %v)", key, expires)
 }

@@ -3,9 +3,11 @@ package statetest
 import (
 	"context"
 	"fmt"
-	"maps"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -47,9 +49,8 @@ func TestDurableProgressStore(t *testing.T, newStore func(t *testing.T) bot.Prog
 		t.Parallel()
 		s := newStore(t)
 		s = reopen(t, s)
-		if p := load(t, s); p.Saved {
-			t.Fatalf("an empty store reopened: %+v, want nothing saved", p)
-		}
+		p := load(t, s)
+		require.False(t, p.Saved, "an empty store reopened: %+v, want nothing saved", p)
 		commit(t, s, bot.Commit{Conversation: "0:1:1:100", Index: 7, Cursor: 70})
 		commit(t, s, bot.Commit{Conversation: "g:42", Index: 3, Cursor: 71})
 		want := bot.Progress{Saved: true, Cursor: 71, Handled: map[im.ConversationID]int64{"0:1:1:100": 7, "g:42": 3}}
@@ -64,26 +65,26 @@ func TestDurableProgressStore(t *testing.T, newStore func(t *testing.T) bot.Prog
 func load(t *testing.T, s bot.ProgressStore) bot.Progress {
 	t.Helper()
 	p, err := s.LoadProgress(context.Background())
-	if err != nil {
-		t.Fatalf("LoadProgress: %v", err)
-	}
+	require.NoError(t, err, "LoadProgress")
 	return p
 }
 
 func commit(t *testing.T, s bot.ProgressStore, c bot.Commit) {
 	t.Helper()
-	if err := s.CommitProgress(context.Background(), c); err != nil {
-		t.Fatalf("CommitProgress(%+v): %v", c, err)
-	}
+	require.NoError(t, s.CommitProgress(context.Background(), c), "CommitProgress(%+v)", c)
 }
 
 // wantProgress fails t unless got is want; a nil and an empty Handled
 // are the same.
 func wantProgress(t *testing.T, when string, got, want bot.Progress) {
 	t.Helper()
-	if got.Saved != want.Saved || got.Cursor != want.Cursor || !maps.Equal(got.Handled, want.Handled) {
-		t.Fatalf("%s: LoadProgress = %+v, want %+v", when, got, want)
+	if len(got.Handled) == 0 {
+		got.Handled = nil
 	}
+	if len(want.Handled) == 0 {
+		want.Handled = nil
+	}
+	require.Equal(t, want, got, "%s: LoadProgress", when)
 }
 
 func testNothingSaved(t *testing.T, s bot.ProgressStore) {
@@ -131,9 +132,7 @@ func testLoadReturnsACopy(t *testing.T, s bot.ProgressStore) {
 	wantProgress(t, "after changing a loaded map", load(t, s), bot.Progress{
 		Saved: true, Cursor: 1, Handled: map[im.ConversationID]int64{"a": 1},
 	})
-	if p := load(t, s); p.Handled == nil {
-		t.Fatal("LoadProgress returned a nil Handled map, which the caller cannot add to")
-	}
+	require.NotNil(t, load(t, s).Handled, "LoadProgress returned a nil Handled map, which the caller cannot add to")
 }
 
 // testConcurrentCommits commits from one goroutine per conversation, as
@@ -148,15 +147,12 @@ func testConcurrentCommits(t *testing.T, s bot.ProgressStore) {
 			conv := im.ConversationID(fmt.Sprintf("0:1:%d:100", c))
 			for i := range each {
 				idx := int64(i + 1)
-				if err := s.CommitProgress(ctx, bot.Commit{Conversation: conv, Index: idx, Cursor: idx*convs + int64(c)}); err != nil {
-					t.Errorf("CommitProgress: %v", err)
+				if err := s.CommitProgress(ctx, bot.Commit{Conversation: conv, Index: idx, Cursor: idx*convs + int64(c)}); !assert.NoError(t, err, "CommitProgress") {
 					return
 				}
 			}
 			// A late commit of an old message changes nothing.
-			if err := s.CommitProgress(ctx, bot.Commit{Conversation: conv, Index: 1, Cursor: 1}); err != nil {
-				t.Errorf("CommitProgress: %v", err)
-			}
+			assert.NoError(t, s.CommitProgress(ctx, bot.Commit{Conversation: conv, Index: 1, Cursor: 1}), "CommitProgress")
 		})
 	}
 	wg.Wait()

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
 	"github.com/imbot-go/imbot/im"
@@ -81,12 +83,8 @@ func take(t *testing.T, s middleware.RateStore, key middleware.RateKey, limit mi
 	t.Helper()
 	for i := range n {
 		wait, err := s.Take(context.Background(), key, limit, now)
-		if err != nil {
-			t.Fatalf("Take(%+v): %v", key, err)
-		}
-		if wait != 0 {
-			t.Fatalf("Take(%+v) %d of %d: wait %v, want a token", key, i+1, n, wait)
-		}
+		require.NoError(t, err, "Take(%+v)", key)
+		require.Zero(t, wait, "Take(%+v) %d of %d: wait, want a token", key, i+1, n)
 	}
 }
 
@@ -94,12 +92,8 @@ func take(t *testing.T, s middleware.RateStore, key middleware.RateKey, limit mi
 func wantWait(t *testing.T, s middleware.RateStore, key middleware.RateKey, limit middleware.Limit, now time.Time, want time.Duration) {
 	t.Helper()
 	wait, err := s.Take(context.Background(), key, limit, now)
-	if err != nil {
-		t.Fatalf("Take(%+v): %v", key, err)
-	}
-	if wait < want-waitSlack || wait > want+waitSlack {
-		t.Fatalf("Take(%+v) without a token: wait %v, want %v", key, wait, want)
-	}
+	require.NoError(t, err, "Take(%+v)", key)
+	require.InDelta(t, want, wait, float64(waitSlack), "Take(%+v) without a token: wait", key)
 }
 
 func testFullAtFirst(t *testing.T, s middleware.RateStore, at func(time.Duration) time.Time) {
@@ -170,8 +164,7 @@ func testConcurrentTakes(t *testing.T, s middleware.RateStore, at func(time.Dura
 		wg.Go(func() {
 			for range each {
 				wait, err := s.Take(context.Background(), rateKey(1), limit, at(0))
-				if err != nil {
-					t.Errorf("Take: %v", err)
+				if !assert.NoError(t, err, "Take") {
 					return
 				}
 				if wait == 0 {
@@ -181,7 +174,5 @@ func testConcurrentTakes(t *testing.T, s middleware.RateStore, at func(time.Dura
 		})
 	}
 	wg.Wait()
-	if got := taken.Load(); got != burst {
-		t.Fatalf("%d concurrent takes from a bucket of %d took %d tokens", goroutines*each, burst, got)
-	}
+	require.EqualValues(t, burst, taken.Load(), "%d concurrent takes from a bucket of %d: tokens taken", goroutines*each, burst)
 }

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestRunStore checks that a [RunStore] keeps the contract of the cron
@@ -52,20 +55,17 @@ func TestDurableRunStore(t *testing.T, newStore func(t *testing.T) RunStore, reo
 
 func setRun(t *testing.T, s RunStore, job string, at time.Time) {
 	t.Helper()
-	if err := s.SetLastRun(context.Background(), job, at); err != nil {
-		t.Fatalf("SetLastRun(%q, %v): %v", job, at, err)
-	}
+	require.NoError(t, s.SetLastRun(context.Background(), job, at), "SetLastRun(%q, %v)", job, at)
 }
 
 // wantRun checks LastRun(job): ok, and the same instant as want.
 func wantRun(t *testing.T, s RunStore, job string, want time.Time, wantOK bool) {
 	t.Helper()
 	got, ok, err := s.LastRun(context.Background(), job)
-	if err != nil {
-		t.Fatalf("LastRun(%q): %v", job, err)
-	}
-	if ok != wantOK || (ok && !got.Equal(want)) {
-		t.Fatalf("LastRun(%q) = %v, %v; want %v, %v", job, got, ok, want, wantOK)
+	require.NoError(t, err, "LastRun(%q)", job)
+	require.Equal(t, wantOK, ok, "LastRun(%q) = %v, %v: ok", job, got, ok)
+	if ok {
+		require.True(t, got.Equal(want), "LastRun(%q) = %v, want %v", job, got, want)
 	}
 }
 
@@ -97,8 +97,7 @@ func testConcurrentRuns(t *testing.T, s RunStore, b time.Time) {
 	for j := range jobs {
 		wg.Go(func() {
 			for i := range each {
-				if err := s.SetLastRun(context.Background(), fmt.Sprint("job", j), b.Add(time.Duration(i)*time.Minute)); err != nil {
-					t.Errorf("SetLastRun: %v", err)
+				if err := s.SetLastRun(context.Background(), fmt.Sprint("job", j), b.Add(time.Duration(i)*time.Minute)); !assert.NoError(t, err, "SetLastRun") {
 					return
 				}
 			}
