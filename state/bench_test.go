@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/state"
@@ -22,9 +25,7 @@ func BenchmarkCommitProgress(b *testing.B) {
 	for _, goroutines := range []int{50, 1} {
 		b.Run(fmt.Sprintf("File/%d", goroutines), func(b *testing.B) {
 			f, err := state.Open(filepath.Join(b.TempDir(), "state.db"), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			defer f.Close()
 			benchCommits(b, f, goroutines)
 		})
@@ -45,8 +46,7 @@ func benchCommits(b *testing.B, s bot.ProgressStore, goroutines int) {
 		wg.Go(func() {
 			conv := im.ConversationID(fmt.Sprint("0:1:", g, ":100"))
 			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-				if err := s.CommitProgress(ctx, bot.Commit{Conversation: conv, Index: i, Cursor: i}); err != nil {
-					b.Error(err)
+				if err := s.CommitProgress(ctx, bot.Commit{Conversation: conv, Index: i, Cursor: i}); !assert.NoError(b, err) {
 					return
 				}
 			}

@@ -10,15 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.etcd.io/bbolt"
 )
 
 func openInternal(t *testing.T) *File {
 	t.Helper()
 	f, err := Open(filepath.Join(t.TempDir(), "state.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })
 	return f
 }
@@ -73,9 +73,7 @@ func TestGroupCommit(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range waiting {
 		wg.Go(func() {
-			if err := c.update(ctx, rec.write(fmt.Sprint("w", i))); err != nil {
-				t.Errorf("update: %v", err)
-			}
+			assert.NoError(t, c.update(ctx, rec.write(fmt.Sprint("w", i))), "update")
 		})
 	}
 	// Let the first transaction go once all the others wait behind it.
@@ -89,18 +87,14 @@ func TestGroupCommit(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			close(release)
-			t.Fatalf("%d of %d writes queued behind the first", n, waiting)
+			require.Failf(t, "timed out", "%d of %d writes queued behind the first", n, waiting)
 		}
 		runtime.Gosched()
 	}
 	close(release)
-	if err := <-firstDone; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-firstDone)
 	wg.Wait()
-	if got := rec.distinct(); got != 2 {
-		t.Fatalf("%d writes ran in %d transactions, want 2: the first, and one for those that waited", waiting+1, got)
-	}
+	require.Equal(t, 2, rec.distinct(), "%d writes: transactions, want 2: the first, and one for those that waited", waiting+1)
 }
 
 // A write that fails gets its error; the others of its batch commit
@@ -117,22 +111,14 @@ func TestCommitFailureIsolated(t *testing.T) {
 	}
 	f.writes.commit(batch)
 	for i, want := range []error{nil, errBad, nil} {
-		if got := <-batch[i].done; !errors.Is(got, want) || (want == nil && got != nil) {
-			t.Errorf("write %d: %v, want %v", i, got, want)
-		}
+		assert.ErrorIs(t, <-batch[i].done, want, "write %d", i) // a nil want is no error
 	}
-	if got := rec.distinct(); got != 1 {
-		t.Errorf("the good writes ran last in %d transactions, want 1", got)
-	}
+	assert.Equal(t, 1, rec.distinct(), "the good writes ran last in how many transactions")
 	err := f.view(func(tx *bbolt.Tx) error {
 		for _, name := range []string{"a", "b"} {
-			if tx.Bucket(bucketRuns).Get([]byte(name)) == nil {
-				t.Errorf("write %s was not committed", name)
-			}
+			assert.NotNil(t, tx.Bucket(bucketRuns).Get([]byte(name)), "write %s was not committed", name)
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }

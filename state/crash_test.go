@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/state"
@@ -92,12 +95,8 @@ func TestCrashKeepsCommits(t *testing.T) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	killed := false
 	defer func() {
 		if !killed {
@@ -119,9 +118,8 @@ func TestCrashKeepsCommits(t *testing.T) {
 	for sc.Scan() {
 		var kind string
 		var w, n int
-		if _, err := fmt.Sscanf(sc.Text(), "%s %d %d", &kind, &w, &n); err != nil {
-			t.Fatalf("child line %q: %v", sc.Text(), err)
-		}
+		_, err := fmt.Sscanf(sc.Text(), "%s %d %d", &kind, &w, &n)
+		require.NoError(t, err, "child line %q", sc.Text())
 		switch kind {
 		case "p":
 			lastProgress[w] = max(lastProgress[w], n)
@@ -136,38 +134,30 @@ func TestCrashKeepsCommits(t *testing.T) {
 		}
 	}
 	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("the child ended before %d writes (%v); stderr:\n%s", killAfter, err, stderr.String())
-	}
+	require.True(t, killed, "the child ended before %d writes (%v); stderr:\n%s", killAfter, err, stderr.String())
 	t.Logf("%d writes acknowledged before the SIGKILL", lines)
 
 	f := openAt(t, path, nil)
 	ctx := context.Background()
 	p, err := f.LoadProgress(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	maxIndex := 0
 	for w, want := range lastProgress {
 		conv := im.ConversationID(fmt.Sprint("0:1:", w, ":100"))
-		if got := p.Handled[conv]; got < int64(want) {
-			t.Errorf("worker %d: %s at %d after the crash, but %d was committed", w, conv, got, want)
-		}
+		assert.GreaterOrEqual(t, p.Handled[conv], int64(want), "worker %d: %s after the crash, but %d was committed", w, conv, want)
 		maxIndex = max(maxIndex, want)
 	}
-	if p.Cursor < int64(maxIndex) {
-		t.Errorf("cursor %d after the crash, but %d was committed", p.Cursor, maxIndex)
-	}
+	assert.GreaterOrEqual(t, p.Cursor, int64(maxIndex), "cursor after the crash, but %d was committed", maxIndex)
 	for _, key := range marked {
-		if seen, err := f.Seen(ctx, key, crashBase); err != nil || !seen {
-			t.Errorf("dedup key %s marked before the crash: Seen = %v, %v", key, seen, err)
-		}
+		seen, err := f.Seen(ctx, key, crashBase)
+		assert.NoError(t, err, "dedup key %s marked before the crash: Seen", key)
+		assert.True(t, seen, "dedup key %s marked before the crash: Seen", key)
 	}
 	for w, want := range lastRun {
 		// The goroutine may have set a later one whose line never came out.
 		at, ok, err := f.LastRun(ctx, fmt.Sprint("job", w))
-		if err != nil || !ok || at.Before(crashBase.Add(time.Duration(want)*time.Second)) {
-			t.Errorf("job%d: LastRun = %v, %v, %v after the crash, want %d s after the base or later", w, at, ok, err, want)
-		}
+		assert.NoError(t, err, "job%d: LastRun after the crash", w)
+		assert.True(t, ok, "job%d: LastRun after the crash: ok", w)
+		assert.False(t, at.Before(crashBase.Add(time.Duration(want)*time.Second)), "job%d: LastRun = %v after the crash, want %d s after the base or later", w, at, want)
 	}
 }

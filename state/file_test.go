@@ -3,7 +3,6 @@ package state_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/time/rate"
@@ -33,22 +34,16 @@ func TestOpenLocked(t *testing.T) {
 	elapsed := time.Since(start)
 	if err == nil {
 		f.Close()
-		t.Fatal("a second Open of an open file succeeded")
 	}
-	if !errors.Is(err, state.ErrLocked) || !strings.Contains(err.Error(), path) {
-		t.Fatalf("second Open = %v, want ErrLocked naming %s", err, path)
-	}
+	require.Error(t, err, "a second Open of an open file succeeded")
+	require.ErrorIs(t, err, state.ErrLocked, "second Open")
+	require.ErrorContains(t, err, path, "second Open: want ErrLocked naming the file")
 	// bbolt polls the lock every 50ms and may give up a poll early.
-	if elapsed < timeout/2 || elapsed > timeout+5*time.Second {
-		t.Errorf("gave up after %v, want about %v", elapsed, timeout)
-	}
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
+	assert.GreaterOrEqual(t, elapsed, timeout/2, "gave up after %v, want about %v", elapsed, timeout)
+	assert.LessOrEqual(t, elapsed, timeout+5*time.Second, "gave up after %v, want about %v", elapsed, timeout)
+	require.NoError(t, first.Close())
 	openAt(t, path, &state.Options{Timeout: timeout}) // free again
-	if state.DefaultTimeout != time.Second {
-		t.Errorf("DefaultTimeout %v, documented as 1s", state.DefaultTimeout)
-	}
+	assert.Equal(t, time.Second, state.DefaultTimeout, "DefaultTimeout, documented as 1s")
 }
 
 // TestOpenNotAStateFile opens files that are not imbot state files of
@@ -61,38 +56,22 @@ func TestOpenNotAStateFile(t *testing.T) {
 		t.Helper()
 		path := filepath.Join(t.TempDir(), "bolt.db")
 		db, err := bbolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Update(fn); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, db.Update(fn))
+		require.NoError(t, db.Close())
 		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return b
 	}
 	stateFile := func(t *testing.T) []byte {
 		t.Helper()
 		path := filepath.Join(t.TempDir(), "state.db")
 		f, err := state.Open(path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := f.CommitProgress(context.Background(), bot.Commit{Conversation: "c", Index: 1}); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.NoError(t, f.CommitProgress(context.Background(), bot.Commit{Conversation: "c", Index: 1}))
+		require.NoError(t, f.Close())
 		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return b
 	}
 	tests := []struct {
@@ -127,20 +106,17 @@ func TestOpenNotAStateFile(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "state.db")
 			content := tt.content(t)
-			if err := os.WriteFile(path, content, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(path, content, 0o600))
 			f, err := state.Open(path, &state.Options{Timeout: 100 * time.Millisecond})
 			if err == nil {
 				f.Close()
-				t.Fatal("Open succeeded")
 			}
-			if !errors.Is(err, state.ErrFormat) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("Open = %v, want ErrFormat naming %s and saying %q", err, path, tt.wantErr)
-			}
-			if after, _ := os.ReadFile(path); !bytes.Equal(after, content) {
-				t.Error("Open changed the file it refused")
-			}
+			require.Error(t, err, "Open succeeded")
+			require.ErrorIs(t, err, state.ErrFormat, "Open")
+			require.ErrorContains(t, err, path, "Open: want ErrFormat naming the file")
+			require.ErrorContains(t, err, tt.wantErr, "Open")
+			after, _ := os.ReadFile(path)
+			assert.True(t, bytes.Equal(after, content), "Open changed the file it refused")
 		})
 	}
 }
@@ -150,24 +126,22 @@ func TestOpenNotAStateFile(t *testing.T) {
 func TestOpenEmptyFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
 	f := openAt(t, path, nil)
-	if p, err := f.LoadProgress(context.Background()); err != nil || p.Saved {
-		t.Fatalf("LoadProgress = %+v, %v; want nothing saved", p, err)
-	}
+	p, err := f.LoadProgress(context.Background())
+	require.NoError(t, err, "LoadProgress")
+	require.False(t, p.Saved, "LoadProgress = %+v; want nothing saved", p)
 }
 
 func TestOpenMissingDirectory(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "no", "state.db")
-	if f, err := state.Open(path, nil); err == nil || !strings.Contains(err.Error(), path) || !errors.Is(err, os.ErrNotExist) {
-		if f != nil {
-			f.Close()
-		}
-		t.Fatalf("Open in a missing directory = %v, want an os.ErrNotExist error naming %s", err, path)
+	f, err := state.Open(path, nil)
+	if f != nil {
+		f.Close()
 	}
+	require.ErrorIs(t, err, os.ErrNotExist, "Open in a missing directory")
+	require.ErrorContains(t, err, path, "Open in a missing directory: want an error naming the file")
 }
 
 // A damaged record is an ErrFormat error of the call that reads it, not
@@ -176,20 +150,12 @@ func TestDamagedRecords(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
 	f, err := state.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
-	if err := f.CommitProgress(ctx, bot.Commit{Conversation: "c", Index: 1, Cursor: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f.CommitProgress(ctx, bot.Commit{Conversation: "c", Index: 1, Cursor: 1}))
+	require.NoError(t, f.Close())
 	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, r := range []struct{ bucket, key string }{{"handled", "c"}, {"dedup", "k"}, {"runs", "daily"}, {"rate", "\x03" + strings.Repeat("\x00", 8)}} {
 			if err := tx.Bucket([]byte(r.bucket)).Put([]byte(r.key), []byte("bad")); err != nil {
@@ -198,18 +164,13 @@ func TestDamagedRecords(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
 	f = openAt(t, path, nil)
 	wantDamaged := func(what string, err error) {
 		t.Helper()
-		if !errors.Is(err, state.ErrFormat) || !strings.Contains(err.Error(), "damaged") {
-			t.Errorf("%s = %v, want an ErrFormat error saying the record is damaged", what, err)
-		}
+		assert.ErrorIs(t, err, state.ErrFormat, "%s: want an ErrFormat error saying the record is damaged", what)
+		assert.ErrorContains(t, err, "damaged", "%s: want an ErrFormat error saying the record is damaged", what)
 	}
 	_, err = f.LoadProgress(ctx)
 	wantDamaged("LoadProgress", err)
@@ -222,21 +183,15 @@ func TestDamagedRecords(t *testing.T) {
 	_, err = f.Take(ctx, middleware.RateKey{Scope: middleware.LimitGlobal}, middleware.Limit{Rate: 1, Burst: 1}, time.Now())
 	wantDamaged("Take", err)
 	// The other records work.
-	if err := f.CommitProgress(ctx, bot.Commit{Conversation: "d", Index: 2}); err != nil {
-		t.Errorf("CommitProgress of another conversation: %v", err)
-	}
+	assert.NoError(t, f.CommitProgress(ctx, bot.Commit{Conversation: "d", Index: 2}), "CommitProgress of another conversation")
 }
 
 func TestClose(t *testing.T) {
 	t.Parallel()
 	f := open(t)
 	ctx := context.Background()
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
+	require.NoError(t, f.Close())
+	require.NoError(t, f.Close(), "second Close")
 	_, err1 := f.LoadProgress(ctx)
 	err2 := f.CommitProgress(ctx, bot.Commit{Cursor: 1})
 	_, err3 := f.Seen(ctx, "k", time.Now())
@@ -245,9 +200,7 @@ func TestClose(t *testing.T) {
 	_, _, err6 := f.LastRun(ctx, "j")
 	err7 := f.SetLastRun(ctx, "j", time.Now())
 	for i, err := range []error{err1, err2, err3, err4, err5, err6, err7} {
-		if !errors.Is(err, state.ErrClosed) {
-			t.Errorf("call %d after Close: %v, want ErrClosed", i+1, err)
-		}
+		assert.ErrorIs(t, err, state.ErrClosed, "call %d after Close", i+1)
 	}
 }
 
@@ -256,12 +209,9 @@ func TestCancelledContext(t *testing.T) {
 	f := open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := f.CommitProgress(ctx, bot.Commit{Cursor: 1}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("CommitProgress with a cancelled context = %v, want context.Canceled", err)
-	}
-	if p, _ := f.LoadProgress(context.Background()); p.Saved {
-		t.Fatal("a commit refused for its context was saved")
-	}
+	require.ErrorIs(t, f.CommitProgress(ctx, bot.Commit{Cursor: 1}), context.Canceled, "CommitProgress with a cancelled context")
+	p, _ := f.LoadProgress(context.Background())
+	require.False(t, p.Saved, "a commit refused for its context was saved")
 }
 
 // A write that fails fails alone: the writes that shared its
@@ -275,26 +225,18 @@ func TestFailedWriteFailsAlone(t *testing.T) {
 	for c := range convs {
 		wg.Go(func() {
 			for i := range 5 {
-				if err := f.CommitProgress(ctx, bot.Commit{Conversation: im.ConversationID(fmt.Sprint(c)), Index: int64(i + 1)}); err != nil {
-					t.Errorf("CommitProgress: %v", err)
-				}
+				assert.NoError(t, f.CommitProgress(ctx, bot.Commit{Conversation: im.ConversationID(fmt.Sprint(c)), Index: int64(i + 1)}), "CommitProgress")
 			}
 		})
 	}
 	for range 5 {
-		if err := f.Mark(ctx, "", time.Now()); !errors.Is(err, berrors.ErrKeyRequired) {
-			t.Errorf("Mark of an empty key = %v, want bbolt's ErrKeyRequired", err)
-		}
+		assert.ErrorIs(t, f.Mark(ctx, "", time.Now()), berrors.ErrKeyRequired, "Mark of an empty key, want bbolt's ErrKeyRequired")
 	}
 	wg.Wait()
 	p, err := f.LoadProgress(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for c := range convs {
-		if got := p.Handled[im.ConversationID(fmt.Sprint(c))]; got != 5 {
-			t.Errorf("conversation %d at %d, want 5", c, got)
-		}
+		assert.EqualValues(t, 5, p.Handled[im.ConversationID(fmt.Sprint(c))], "conversation %d", c)
 	}
 }
 
@@ -303,9 +245,7 @@ func TestFailedWriteFailsAlone(t *testing.T) {
 func countKeys(t *testing.T, path string) map[string]int {
 	t.Helper()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer db.Close()
 	n := map[string]int{}
 	err = db.View(func(tx *bbolt.Tx) error {
@@ -316,9 +256,7 @@ func countKeys(t *testing.T, path string) map[string]int {
 			})
 		})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return n
 }
 
@@ -327,21 +265,14 @@ func countKeys(t *testing.T, path string) map[string]int {
 func copyFile(t *testing.T, path string) string {
 	t.Helper()
 	src, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer src.Close()
 	dst := filepath.Join(t.TempDir(), "copy.db")
 	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = io.Copy(out, src)
+	require.NoError(t, err)
+	require.NoError(t, out.Close())
 	return dst
 }
 
@@ -356,22 +287,17 @@ func TestDedupFileIsBounded(t *testing.T) {
 	for i := range n {
 		now := t0.Add(time.Duration(i) * every)
 		key := fmt.Sprint("100/c/", i)
-		if seen, err := f.Seen(ctx, key, now); err != nil || seen {
-			t.Fatalf("Seen(%s) = %v, %v", key, seen, err)
-		}
-		if err := f.Mark(ctx, key, now.Add(window)); err != nil {
-			t.Fatal(err)
-		}
+		seen, err := f.Seen(ctx, key, now)
+		require.NoError(t, err, "Seen(%s)", key)
+		require.False(t, seen, "Seen(%s)", key)
+		require.NoError(t, f.Mark(ctx, key, now.Add(window)))
 	}
 	path := f.Path()
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f.Close())
 	got := countKeys(t, path)
-	if want := int(window / every); got["dedup"] != want || got["dedup-expiry"] != want {
-		t.Fatalf("after %d marks, %d a window, the file holds %d keys and %d by expiry; want the window's %d each",
-			n, want, got["dedup"], got["dedup-expiry"], want)
-	}
+	want := int(window / every)
+	require.Equal(t, want, got["dedup"], "after %d marks, %d a window: keys in the file, want the window's", n, want)
+	require.Equal(t, want, got["dedup-expiry"], "after %d marks, %d a window: keys by expiry in the file, want the window's", n, want)
 }
 
 // Rate buckets are written once RateFlush has passed in the time of
@@ -390,9 +316,7 @@ func TestRateFlush(t *testing.T) {
 		t.Helper()
 		for i := range n {
 			wait, err := f.Take(ctx, key, limit, now)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if wait > 0 {
 				return i
 			}
@@ -408,36 +332,20 @@ func TestRateFlush(t *testing.T) {
 		return takeN(c, user(1), t0, 20)
 	}
 	takeN(f, user(1), t0, 1) // the first Take writes
-	if got := tokensIn(); got != 9 {
-		t.Fatalf("after the first take, the file has %d tokens, want 9", got)
-	}
+	require.Equal(t, 9, tokensIn(), "after the first take, the file's tokens")
 	takeN(f, user(1), t0.Add(time.Millisecond), 4)
-	if got := tokensIn(); got != 9 {
-		t.Fatalf("within RateFlush, the file has %d tokens, want the 9 of the last write", got)
-	}
+	require.Equal(t, 9, tokensIn(), "within RateFlush, the file's tokens, want the 9 of the last write")
 	takeN(f, user(1), t0.Add(time.Minute), 1)
-	if got := tokensIn(); got != 4 {
-		t.Fatalf("after RateFlush, the file has %d tokens, want 4", got)
-	}
+	require.Equal(t, 4, tokensIn(), "after RateFlush, the file's tokens")
 	takeN(f, user(2), t0.Add(time.Minute+time.Second), 3)
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := countKeys(t, path)["rate"]; got != 2 {
-		t.Fatalf("after Close, %d buckets in the file, want 2", got)
-	}
+	require.NoError(t, f.Close())
+	require.Equal(t, 2, countKeys(t, path)["rate"], "after Close, buckets in the file")
 	// A day on, both are full again: the next write deletes them.
 	f = openAt(t, path, nil)
 	takeN(f, user(3), t0.Add(24*time.Hour), 1)
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := countKeys(t, path)["rate"]; got != 1 {
-		t.Fatalf("a day on, %d buckets in the file, want 1 (user 3's): the full ones leave", got)
-	}
-	if state.DefaultRateFlush != time.Second {
-		t.Errorf("DefaultRateFlush %v, documented as 1s", state.DefaultRateFlush)
-	}
+	require.NoError(t, f.Close())
+	require.Equal(t, 1, countKeys(t, path)["rate"], "a day on, buckets in the file, want 1 (user 3's): the full ones leave")
+	assert.Equal(t, time.Second, state.DefaultRateFlush, "DefaultRateFlush, documented as 1s")
 }
 
 // TestOpenDamagedFile damages a state file, 16 bytes at a time at
@@ -448,32 +356,19 @@ func TestOpenDamagedFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
 	f, err := state.Open(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	now := time.Now()
 	for i := range 100 {
-		if err := f.CommitProgress(ctx, bot.Commit{Conversation: im.ConversationID(fmt.Sprint("0:1:", i, ":100")), Index: int64(i), Cursor: int64(i)}); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Mark(ctx, fmt.Sprint("100/c/", i), now.Add(time.Hour)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, f.CommitProgress(ctx, bot.Commit{Conversation: im.ConversationID(fmt.Sprint("0:1:", i, ":100")), Index: int64(i), Cursor: int64(i)}))
+		require.NoError(t, f.Mark(ctx, fmt.Sprint("100/c/", i), now.Add(time.Hour)))
 	}
-	if err := f.SetLastRun(ctx, "daily", now); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Take(ctx, middleware.RateKey{Scope: middleware.LimitGlobal}, middleware.Limit{Rate: 1, Burst: 5}, now); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, f.SetLastRun(ctx, "daily", now))
+	_, err = f.Take(ctx, middleware.RateKey{Scope: middleware.LimitGlobal}, middleware.Limit{Rate: 1, Burst: 5}, now)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
 	orig, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	const pageSize = 4096 // bbolt's two meta pages are checksummed
 	refused := 0
 	for off := 2 * pageSize; off < len(orig); off += 331 {
@@ -482,14 +377,10 @@ func TestOpenDamagedFile(t *testing.T) {
 			damaged[j] ^= 0xa5
 		}
 		p := filepath.Join(t.TempDir(), "damaged.db")
-		if err := os.WriteFile(p, damaged, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(p, damaged, 0o600))
 		f, err := state.Open(p, nil)
 		if err != nil {
-			if !errors.Is(err, state.ErrFormat) {
-				t.Errorf("damage at %d: Open = %v, want ErrFormat", off, err)
-			}
+			assert.ErrorIs(t, err, state.ErrFormat, "damage at %d: Open", off)
 			refused++
 			continue
 		}
@@ -501,7 +392,5 @@ func TestOpenDamagedFile(t *testing.T) {
 		f.Mark(ctx, "100/c/7", now.Add(time.Hour))
 		f.Close()
 	}
-	if refused == 0 {
-		t.Error("no damage was refused: the test damaged nothing that matters")
-	}
+	assert.NotZero(t, refused, "no damage was refused: the test damaged nothing that matters")
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/bot"
@@ -32,9 +33,7 @@ func open(t *testing.T) *state.File {
 func openAt(t *testing.T, path string, opts *state.Options) *state.File {
 	t.Helper()
 	f, err := state.Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })
 	return f
 }
@@ -42,9 +41,7 @@ func openAt(t *testing.T, path string, opts *state.Options) *state.File {
 // reopen closes f and opens its file again.
 func reopen(t *testing.T, f *state.File) *state.File {
 	t.Helper()
-	if err := f.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
+	require.NoError(t, f.Close(), "Close")
 	return openAt(t, f.Path(), nil)
 }
 
