@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -45,7 +47,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Fatal("no Chromium found: install it (Debian: apt-get install chromium) or set IMBOT_CHROMIUM; these tests run with -tags browser only")
+	require.FailNow(t, "no Chromium found: install it (Debian: apt-get install chromium) or set IMBOT_CHROMIUM; these tests run with -tags browser only")
 	return ""
 }
 
@@ -56,9 +58,7 @@ func artifacts(t *testing.T) string {
 	if dir == "" {
 		dir = filepath.Join("testdata", "artifacts")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
 	return dir
 }
 
@@ -146,14 +146,10 @@ func newWorld(t *testing.T) *world {
 	st := store.NewMemory()
 	srv, err := imserver.New(imserver.Config{AppID: testAppID, AppSecret: testSecret, Store: st, DevLogin: true,
 		Now: w.clock.Now, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	w.srv = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	w.cut = &cutListener{Listener: ln, conns: map[net.Conn]struct{}{}}
 	w.page = httptest.NewUnstartedServer(srv)
 	w.page.Listener.Close()
@@ -167,27 +163,24 @@ func newWorld(t *testing.T) *world {
 		st.Close()
 	})
 
+	// OnError runs on the bot's goroutines: assert, not require.
 	w.bot, err = bot.New(bot.Options{Client: w.clientOptions(botID), Logger: slog.New(slog.DiscardHandler),
-		OnError: func(c *bot.Context, err error) { t.Errorf("demo bot: %v: %v", c.Event.Kind, err) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+		OnError: func(c *bot.Context, err error) { assert.Fail(t, "demo bot", "%v: %v", c.Event.Kind, err) }})
+	require.NoError(t, err)
 	w.bot.Handle(demoBot(w.got))
 	botCtx, stopBot := context.WithCancel(context.Background())
 	botDone := make(chan error, 1)
 	go func() { botDone <- w.bot.Run(botCtx) }() // joined at cleanup
 	t.Cleanup(func() {
 		stopBot()
-		if err := <-botDone; err != nil {
-			t.Errorf("demo bot: Run: %v", err)
-		}
+		assert.NoError(t, <-botDone, "demo bot: Run")
 	})
 	select {
 	case <-w.bot.Ready():
 	case err := <-botDone:
-		t.Fatalf("demo bot stopped: %v", err)
+		require.FailNowf(t, "demo bot stopped", "Run returned %v", err)
 	case <-time.After(waitFor):
-		t.Fatal("demo bot not ready")
+		require.FailNow(t, "demo bot not ready")
 	}
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
@@ -205,9 +198,7 @@ func newWorld(t *testing.T) *world {
 	})
 	// The first action starts the browser, which lives as long as the
 	// context of that call: tab, not the budget below.
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("starting %s: %v", chromium(t), err)
-	}
+	require.NoError(t, chromedp.Do(tab), "starting %s", chromium(t))
 	ctx, cancelBudget := context.WithTimeout(tab, browserBudget)
 	t.Cleanup(cancelBudget)
 	w.ctx = ctx
@@ -265,7 +256,7 @@ func (w *world) botGot(t *testing.T, text string) *im.Message {
 				return m
 			}
 		case <-deadline:
-			t.Fatalf("the bot did not receive %q within %v", text, waitFor)
+			require.FailNowf(t, "the bot did not receive a message", "%q within %v", text, waitFor)
 			return nil
 		}
 	}
@@ -283,7 +274,7 @@ func (w *world) run(t *testing.T, what string, steps ...chromedp.Action[chromedp
 func (w *world) fail(t *testing.T, what string, err error) {
 	t.Helper()
 	body, _ := chromedp.Run(w.ctx, chromedp.Evaluate[string](`document.body.innerText`))
-	t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
+	require.FailNowf(t, what, "%v\npage text:\n%s", err, body)
 }
 
 // wait polls a JavaScript expression until it is truthy.
@@ -333,9 +324,7 @@ func TestConsole(t *testing.T) {
 	w := newWorld(t)
 	start := time.Now()
 	tok, err := w.srv.Token(int64(userID), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 
 	// Log in through the quick start's kind of link.
 	loadStart := time.Now()
@@ -344,13 +333,9 @@ func TestConsole(t *testing.T) {
 	w.wait(t, "the socket is up", `document.querySelector('.status')?.textContent === 'Online'`)
 	t.Logf("console loaded and online in %v", time.Since(loadStart).Round(time.Millisecond))
 	loadMs := eval[float64](t, w, `performance.getEntriesByType('navigation')[0].loadEventEnd`)
-	if loadMs <= 0 || loadMs > 1000 {
-		t.Errorf("the page took %.0fms to load, want under a second", loadMs)
-	}
-	hash := eval[string](t, w, `location.hash`)
-	if hash != "" {
-		t.Errorf("the token stays in the address bar: %q", hash)
-	}
+	assert.Greater(t, loadMs, 0.0, "the page's load time (ms), from the navigation timing")
+	assert.LessOrEqual(t, loadMs, 1000.0, "the page took %.0fms to load, want under a second", loadMs)
+	assert.Empty(t, eval[string](t, w, `location.hash`), "the token stays in the address bar")
 
 	t.Run("echo", func(t *testing.T) {
 		w.run(t, "creating a chat with the bot",
@@ -371,12 +356,10 @@ func TestConsole(t *testing.T) {
 		w.wait(t, "the reply shows its quote", msgJS("thanks @100")+`?.querySelector('.quote')?.textContent.includes('hi')`)
 		w.wait(t, "the mention is marked", msgJS("thanks @100")+`?.querySelector('.mention')?.textContent === '@100'`)
 		m := w.botGot(t, "thanks @100")
-		if m.Reference == nil || m.Reference.ReferencedMessageID == 0 {
-			t.Errorf("the bot got the reply without a quote: %+v", m.Reference)
+		if assert.NotNil(t, m.Reference, "the bot got the reply without a quote") {
+			assert.NotZero(t, m.Reference.ReferencedMessageID, "the bot got the reply without a quote: %+v", m.Reference)
 		}
-		if !m.IsMentioned(botID) {
-			t.Errorf("the bot got the reply without its mention: s:mentioned_users %q", m.Ext["s:mentioned_users"])
-		}
+		assert.True(t, m.IsMentioned(botID), "the bot got the reply without its mention: s:mentioned_users %q", m.Ext["s:mentioned_users"])
 	})
 
 	t.Run("react", func(t *testing.T) {
@@ -429,15 +412,11 @@ func TestConsole(t *testing.T) {
 			count[s]++
 		}
 		for _, s := range []string{"while away 0", "while away 1", "while away 2", "sent offline", "after the catch-up"} {
-			if count[s] != 1 {
-				t.Errorf("%q shows %d times, want once; messages: %q", s, count[s], texts)
-			}
+			assert.Equal(t, 1, count[s], "%q shows, want once; messages: %q", s, texts)
 		}
 		seen := map[string]bool{}
 		for _, id := range ids {
-			if seen[id] {
-				t.Errorf("message %s shows twice", id)
-			}
+			assert.False(t, seen[id], "message %s shows twice", id)
 			seen[id] = true
 		}
 		w.screenshot(t, "console-main.png")
@@ -448,9 +427,7 @@ func TestConsole(t *testing.T) {
 		defer cancel()
 		g, err := w.bot.Client().CreateConversation(ctx, im.CreateConversationOptions{
 			Type: im.ConversationTypeGroup, Participants: []im.UserID{userID, 1002}, Name: "Launch team"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w.botSend(t, g.Ref(), "welcome")
 		w.botSend(t, g.Ref(), "agenda at 10")
 		w.wait(t, "the group shows two unread, with its last message",
@@ -459,9 +436,7 @@ func TestConsole(t *testing.T) {
 		w.wait(t, "its history shows and the badge is gone", msgJS("agenda at 10")+` && !document.querySelector('.conv[data-kind=group] .unread')`)
 		w.send(t, "@everyone hello team")
 		m := w.botGot(t, "@everyone hello team")
-		if !m.MentionsAll() {
-			t.Errorf("@everyone reached the bot as mentions %q", m.Ext["s:mentioned_users"])
-		}
+		assert.True(t, m.MentionsAll(), "@everyone reached the bot as mentions %q", m.Ext["s:mentioned_users"])
 		w.wait(t, "the group read receipt counts the bot", msgJS("@everyone hello team")+`?.querySelector('.state')?.textContent === 'Read by 1'`)
 	})
 
@@ -481,15 +456,12 @@ func TestConsole(t *testing.T) {
 		defer cancel()
 		g, err := w.bot.Client().CreateConversation(ctx, im.CreateConversationOptions{
 			Type: im.ConversationTypeGroup, Participants: []im.UserID{userID}, Name: "Busy"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		const n = 1000
 		seedStart := time.Now()
 		for i := range n {
-			if _, err := w.bot.Client().SendMessage(ctx, g.Ref(), im.OutgoingMessage{Content: im.TextContent(fmt.Sprintf("busy %d", i+1))}); err != nil {
-				t.Fatalf("seeding message %d: %v", i+1, err)
-			}
+			_, err := w.bot.Client().SendMessage(ctx, g.Ref(), im.OutgoingMessage{Content: im.TextContent(fmt.Sprintf("busy %d", i+1))})
+			require.NoError(t, err, "seeding message %d", i+1)
 		}
 		t.Logf("seeded %d messages in %v", n, time.Since(seedStart).Round(time.Millisecond))
 		w.wait(t, "the list shows the last one", `[...document.querySelectorAll('.conv')].some(c => c.querySelector('.conv-last')?.textContent === 'busy 1000')`)
@@ -501,9 +473,7 @@ func TestConsole(t *testing.T) {
 		w.wait(t, "its latest page shows", msgJS("busy 1000")+` && document.querySelector('.older').textContent === ''`)
 		scrollStart := time.Now()
 		for pages := 0; ; pages++ {
-			if pages > n/50+2 {
-				t.Fatalf("still not at the beginning after %d pages", pages)
-			}
+			require.LessOrEqual(t, pages, n/50+2, "still not at the beginning after %d pages", pages)
 			count := eval[int](t, w, `document.querySelectorAll('.messages .msg').length`)
 			if count >= n {
 				break
@@ -527,9 +497,7 @@ func TestConsole(t *testing.T) {
 		w.botSend(t, g.Ref(), "busy reply")
 		w.wait(t, "a pushed message shows", msgJS("busy reply"))
 		t.Logf("one update with %d messages shown: %.1fms", n, sendMs)
-		if sendMs > 100 {
-			t.Errorf("an update with %d messages shown took %.0fms, want under 100ms", n, sendMs)
-		}
+		assert.LessOrEqual(t, sendMs, 100.0, "an update with %d messages shown took %.0fms, want under 100ms", n, sendMs)
 	})
 
 	t.Run("friend apply", func(t *testing.T) {
@@ -562,9 +530,7 @@ func (w *world) singleChat(t *testing.T) im.ConversationRef {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	c, err := w.bot.Client().CreateConversation(ctx, im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{userID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c.Ref()
 }
 
@@ -572,9 +538,8 @@ func (w *world) botSend(t *testing.T, to im.ConversationRef, text string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if _, err := w.bot.Client().SendMessage(ctx, to, im.OutgoingMessage{Content: im.TextContent(text)}); err != nil {
-		t.Fatalf("the bot sending %q: %v", text, err)
-	}
+	_, err := w.bot.Client().SendMessage(ctx, to, im.OutgoingMessage{Content: im.TextContent(text)})
+	require.NoError(t, err, "the bot sending %q", text)
 }
 
 func (w *world) screenshot(t *testing.T, name string) {
@@ -584,9 +549,7 @@ func (w *world) screenshot(t *testing.T, name string) {
 		w.fail(t, "taking a screenshot", err)
 	}
 	path := filepath.Join(artifacts(t), name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, png, 0o644))
 	t.Logf("screenshot: %s", path)
 }
 

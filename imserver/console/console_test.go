@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/improto"
@@ -44,9 +46,7 @@ func newServer(t *testing.T, cfg imserver.Config) (*imserver.Server, *httptest.S
 	cfg.AppID, cfg.AppSecret, cfg.Store = testAppID, testSecret, st
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	srv, err := imserver.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.Close()
@@ -59,14 +59,10 @@ func newServer(t *testing.T, cfg imserver.Config) (*imserver.Server, *httptest.S
 func get(t *testing.T, hc *http.Client, u string) (*http.Response, string) {
 	t.Helper()
 	resp, err := hc.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return resp, string(b)
 }
 
@@ -90,56 +86,40 @@ func TestServesEmbeddedAssets(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			resp, body := get(t, hs.Client(), hs.URL+tc.path)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("GET %s: %s", tc.path, resp.Status)
-			}
-			if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, tc.wantType) {
-				t.Errorf("GET %s: Content-Type %q, want %s", tc.path, ct, tc.wantType)
-			}
-			if !strings.Contains(body, tc.wantBody) {
-				t.Errorf("GET %s: body lacks %q", tc.path, tc.wantBody)
-			}
+			require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", tc.path, resp.Status)
+			assert.Contains(t, resp.Header.Get("Content-Type"), tc.wantType, "GET %s: Content-Type", tc.path)
+			// Not assert.Contains: it would print the whole bundle.
+			assert.True(t, strings.Contains(body, tc.wantBody), "GET %s: body lacks %q", tc.path, tc.wantBody)
 		})
 	}
 	resp, _ := get(t, hs.Client(), hs.URL+imserver.ConsolePath+"missing.js")
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET a missing console file: %s, want 404", resp.Status)
-	}
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "GET a missing console file: %s", resp.Status)
 }
 
 func TestConfigJSON(t *testing.T) {
 	_, hs := newServer(t, imserver.Config{FPID: 7, AppKey: "k"})
 	_, body := get(t, hs.Client(), hs.URL+imserver.ConsolePath+"config.json")
 	var got map[string]any
-	if err := json.Unmarshal([]byte(body), &got); err != nil {
-		t.Fatalf("config.json: %v\n%s", err, body)
-	}
+	require.NoError(t, json.Unmarshal([]byte(body), &got), "config.json:\n%s", body)
 	want := map[string]any{
 		"app_id": float64(testAppID), "fpid": float64(7), "app_key": "k",
 		"frontier_service": float64(imserver.DefaultFrontierService), "frontier_method": float64(imserver.DefaultFrontierMethod),
 		"frontier_path": imserver.FrontierPath, "api_path": "/", "dev_login": false,
 	}
 	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("config.json %s = %v, want %v", k, got[k], v)
-		}
+		assert.Equal(t, v, got[k], "config.json %s", k)
 	}
-	if strings.Contains(body, testSecret) {
-		t.Errorf("config.json reveals the app secret: %s", body)
-	}
+	assert.NotContains(t, body, testSecret, "config.json reveals the app secret")
 }
 
 func TestDevLoginIsOffByDefault(t *testing.T) {
 	_, hs := newServer(t, imserver.Config{})
 	resp, err := hs.Client().PostForm(hs.URL+imserver.ConsolePath+"token", url.Values{"user": {"1001"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound || strings.Contains(string(b), "imbot1.") {
-		t.Errorf("dev login with the default Config: %s %q, want 404 and no token", resp.Status, b)
-	}
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "dev login with the default Config: %s %q", resp.Status, b)
+	assert.NotContains(t, string(b), "imbot1.", "dev login with the default Config must give no token")
 }
 
 func TestDevLogin(t *testing.T) {
@@ -148,9 +128,7 @@ func TestDevLogin(t *testing.T) {
 	tokenURL := hs.URL + imserver.ConsolePath + "token"
 
 	resp, err := hs.Client().PostForm(tokenURL, url.Values{"user": {"1001"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var got struct {
 		Token     string `json:"token"`
 		UserID    int64  `json:"user_id"`
@@ -158,18 +136,15 @@ func TestDevLogin(t *testing.T) {
 	}
 	err = json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("dev login: %s, %v", resp.Status, err)
-	}
-	if user, err := imserver.VerifyToken(got.Token, testAppID, testSecret, now); err != nil || user != 1001 {
-		t.Errorf("the dev login token verifies as user %d, %v; want 1001", user, err)
-	}
-	if want := now.Add(imserver.DevLoginTTL).Unix(); got.UserID != 1001 || got.ExpiresAt != want {
-		t.Errorf("dev login answered user %d, expiry %d; want 1001, %d", got.UserID, got.ExpiresAt, want)
-	}
-	if _, err := imserver.VerifyToken(got.Token, testAppID, testSecret, now.Add(imserver.DevLoginTTL)); err == nil {
-		t.Errorf("the dev login token is still valid after DevLoginTTL (%v)", imserver.DevLoginTTL)
-	}
+	require.NoError(t, err, "dev login: %s", resp.Status)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "dev login: %s", resp.Status)
+	user, err := imserver.VerifyToken(got.Token, testAppID, testSecret, now)
+	assert.NoError(t, err, "the dev login token verifies")
+	assert.Equal(t, int64(1001), user, "the dev login token's user")
+	assert.Equal(t, int64(1001), got.UserID, "dev login answered user")
+	assert.Equal(t, now.Add(imserver.DevLoginTTL).Unix(), got.ExpiresAt, "dev login answered expiry")
+	_, err = imserver.VerifyToken(got.Token, testAppID, testSecret, now.Add(imserver.DevLoginTTL))
+	assert.Error(t, err, "the dev login token is still valid after DevLoginTTL (%v)", imserver.DevLoginTTL)
 
 	for _, tc := range []struct {
 		name     string
@@ -184,14 +159,11 @@ func TestDevLogin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := tc.do()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != tc.want || !strings.Contains(string(b), tc.wantBody) {
-				t.Errorf("%s %q, want %d and a body naming %s", resp.Status, b, tc.want, tc.wantBody)
-			}
+			assert.Equal(t, tc.want, resp.StatusCode, "%s %q", resp.Status, b)
+			assert.Contains(t, string(b), tc.wantBody, "a body naming %s", tc.wantBody)
 		})
 	}
 }
@@ -201,9 +173,9 @@ func TestDisableConsole(t *testing.T) {
 	for _, p := range []string{imserver.ConsolePath, imserver.ConsolePath + "console.js", imserver.ConsolePath + "token"} {
 		resp, body := get(t, hs.Client(), hs.URL+p)
 		// The path falls through to the API, which refuses it.
-		if resp.StatusCode == http.StatusOK || resp.Header.Get("Content-Type") != "application/x-protobuf" || strings.Contains(body, "<script") {
-			t.Errorf("GET %s with DisableConsole: %s (%s), want the API's protobuf refusal", p, resp.Status, resp.Header.Get("Content-Type"))
-		}
+		assert.NotEqual(t, http.StatusOK, resp.StatusCode, "GET %s with DisableConsole: %s, want the API's refusal", p, resp.Status)
+		assert.Equal(t, "application/x-protobuf", resp.Header.Get("Content-Type"), "GET %s with DisableConsole, want the API's protobuf refusal", p)
+		assert.False(t, strings.Contains(body, "<script"), "GET %s with DisableConsole served the page", p)
 	}
 }
 
@@ -211,9 +183,7 @@ func TestDisableConsole(t *testing.T) {
 func sha256File(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("static", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return strings.TrimSpace(string(b))
 }
 
@@ -225,19 +195,14 @@ func TestBundleIsFresh(t *testing.T) {
 	h := sha256.New()
 	for _, f := range []string{"frame.proto", "im.proto"} { // build.mjs's order
 		b, err := os.ReadFile(filepath.Join("..", "..", "improto", f))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		h.Write(b)
 	}
-	if got, want := hex.EncodeToString(h.Sum(nil)), sha256File(t, "proto.sha256"); got != want {
-		t.Errorf("improto's .proto files changed since the console was built (sha256 %s, built from %s): %s", got, want, rebuild)
-	}
+	assert.Equal(t, sha256File(t, "proto.sha256"), hex.EncodeToString(h.Sum(nil)),
+		"improto's .proto files changed since the console was built (sha256 of the files, of the build's): %s", rebuild)
 
 	entries, err := os.ReadDir(filepath.Join("web", "src"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var names []string
 	for _, e := range entries {
 		if e.Name() != "schema.json" { // generated by the build
@@ -248,38 +213,29 @@ func TestBundleIsFresh(t *testing.T) {
 	h = sha256.New()
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join("web", "src", n))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		h.Write([]byte(n + "\x00"))
 		h.Write(b)
 	}
-	if got, want := hex.EncodeToString(h.Sum(nil)), sha256File(t, "src.sha256"); got != want {
-		t.Errorf("web/src changed since the console was built: %s", rebuild)
-	}
+	assert.Equal(t, sha256File(t, "src.sha256"), hex.EncodeToString(h.Sum(nil)), "web/src changed since the console was built: %s", rebuild)
 }
 
 // TestRoutesMatchImproto checks the page's command table against
 // improto's: every route it calls is the route of the command it names.
 func TestRoutesMatchImproto(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join("web", "src", "commands.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	entries := regexp.MustCompile(`(?m)^\s+([A-Z0-9_]+): '([^']+)',$`).FindAllStringSubmatch(string(src), -1)
-	if len(entries) < 10 {
-		t.Fatalf("found %d routes in commands.js; has its format changed?", len(entries))
-	}
+	require.GreaterOrEqual(t, len(entries), 10, "routes found in commands.js; has its format changed?")
 	for _, e := range entries {
 		name, route := e[1], e[2]
 		cmd, ok := improto.CommandForRoute(route)
-		switch {
-		case !ok:
-			t.Errorf("commands.js: %s calls %q, which is no route of improto", name, route)
-		case cmd.Cmd.String() != name:
-			t.Errorf("commands.js: %s calls %q, which is the route of %v", name, route, cmd.Cmd)
-		case cmd.BodyField == 0:
-			t.Errorf("commands.js: %s has no body field in improto", name)
+		if !assert.True(t, ok, "commands.js: %s calls %q, which is no route of improto", name, route) {
+			continue
 		}
+		if !assert.Equal(t, name, cmd.Cmd.String(), "commands.js: %s calls %q, which is the route of another command", name, route) {
+			continue
+		}
+		assert.NotZero(t, cmd.BodyField, "commands.js: %s has no body field in improto", name)
 	}
 }
