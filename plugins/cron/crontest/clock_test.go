@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/plugins/cron/crontest"
 )
 
@@ -25,34 +27,28 @@ func TestTimers(t *testing.T) {
 	b, stopB := c.Timer(time.Minute)
 	d, _ := c.Timer(3 * time.Minute)
 	now, _ := c.Timer(0)
-	if got, ok := received(now); !ok || !got.Equal(t0) {
-		t.Fatalf("a zero timer gave %v, %v; want the time at once", got, ok)
-	}
-	if deadline, ok := c.WaitTimer(time.Second); !ok || !deadline.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("WaitTimer = %v, %v; want the earliest deadline", deadline, ok)
-	}
+	got, ok := received(now)
+	require.True(t, ok, "a zero timer gave nothing; want the time at once")
+	require.True(t, got.Equal(t0), "a zero timer gave %v; want the time at once", got)
+	deadline, ok := c.WaitTimer(time.Second)
+	require.True(t, ok, "WaitTimer found no timer; want the earliest deadline")
+	require.True(t, deadline.Equal(t0.Add(time.Minute)), "WaitTimer = %v; want the earliest deadline", deadline)
 	stopB()
 	c.Advance(2 * time.Minute)
-	if _, ok := received(b); ok {
-		t.Fatal("a stopped timer fired")
-	}
-	if got, ok := received(a); !ok || !got.Equal(t0.Add(2*time.Minute)) {
-		t.Fatalf("the 2m timer gave %v, %v", got, ok)
-	}
-	if _, ok := received(d); ok {
-		t.Fatal("the 3m timer fired early")
-	}
+	_, ok = received(b)
+	require.False(t, ok, "a stopped timer fired")
+	got, ok = received(a)
+	require.True(t, ok, "the 2m timer did not fire")
+	require.True(t, got.Equal(t0.Add(2*time.Minute)), "the 2m timer gave %v", got)
+	_, ok = received(d)
+	require.False(t, ok, "the 3m timer fired early")
 	c.Set(t0) // back in time: ignored
-	if !c.Now().Equal(t0.Add(2 * time.Minute)) {
-		t.Fatalf("Now = %v after setting it back", c.Now())
-	}
+	require.True(t, c.Now().Equal(t0.Add(2*time.Minute)), "Now = %v after setting it back", c.Now())
 	c.Advance(time.Minute)
-	if _, ok := received(d); !ok {
-		t.Fatal("the 3m timer did not fire")
-	}
-	if _, ok := c.WaitTimer(10 * time.Millisecond); ok {
-		t.Fatal("WaitTimer found a timer where none is set")
-	}
+	_, ok = received(d)
+	require.True(t, ok, "the 3m timer did not fire")
+	_, ok = c.WaitTimer(10 * time.Millisecond)
+	require.False(t, ok, "WaitTimer found a timer where none is set")
 }
 
 // RunUntil stops at every deadline on the way, waiting each time for the
@@ -76,21 +72,13 @@ func TestRunUntil(t *testing.T) {
 		}
 	}()
 	defer close(done)
-	if err := c.RunUntil(end, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if !c.Now().Equal(end) {
-		t.Fatalf("Now = %v, want %v", c.Now(), end)
-	}
+	require.NoError(t, c.RunUntil(end, time.Second))
+	require.True(t, c.Now().Equal(end), "Now = %v, want %v", c.Now(), end)
 	var got []time.Duration
 	for len(ticks) > 0 {
 		got = append(got, (<-ticks).Sub(t0))
 	}
-	if len(got) != 3 || got[0] != 3*time.Minute || got[2] != 9*time.Minute {
-		t.Fatalf("ticks at %v, want 3m, 6m, 9m", got)
-	}
+	require.Equal(t, []time.Duration{3 * time.Minute, 6 * time.Minute, 9 * time.Minute}, got, "ticks")
 	c2 := crontest.NewClock(t0)
-	if err := c2.RunUntil(end, 10*time.Millisecond); err == nil {
-		t.Fatal("RunUntil with no timer ever set returned nil")
-	}
+	require.Error(t, c2.RunUntil(end, 10*time.Millisecond), "RunUntil with no timer ever set returned nil")
 }
