@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/imtest"
@@ -30,9 +31,7 @@ func TestAnnouncer(t *testing.T) {
 	start := time.Date(2026, 10, 2, 6, 59, 55, 0, time.UTC)
 	clock := crontest.NewClock(start)
 	b := s.NewBot(t, botID)
-	if err := setup(b, "", cron.Options{Clock: clock, OnError: func(err error) { t.Errorf("cron: %v", err) }}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, setup(b, "", cron.Options{Clock: clock, OnError: func(err error) { t.Errorf("cron: %v", err) }}))
 	s.RunBot(t, b)
 	user := s.NewUser(t, userID)
 	group := user.CreateGroup(t, botID)
@@ -42,31 +41,24 @@ func TestAnnouncer(t *testing.T) {
 	want := "heartbeat (@every 2s): next 2026-10-02 06:59:57 UTC\n" +
 		"standup (0 9 * * mon-fri): next 2026-10-02 09:00:00 CEST\n" +
 		"hourly (0 0 * * * *): paused"
-	if got := user.WaitReply(t, chat).Text(); got != want {
-		t.Fatalf("/cron list: got\n%s\nwant\n%s", got, want)
-	}
+	require.Equal(t, want, user.WaitReply(t, chat).Text(), "/cron list")
 
-	if err := clock.RunUntil(start.Add(8*time.Second), imtest.DefaultTimeout); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, clock.RunUntil(start.Add(8*time.Second), imtest.DefaultTimeout))
 	var got []string
 	for range 5 {
 		m := user.WaitReply(t, group)
 		got = append(got, m.Text())
-		if strings.HasPrefix(m.Text(), "Stand-up") && (!m.MentionsAll() || m.Ext["kind"] != "standup") {
-			t.Errorf("the stand-up mentions all: %v, ext %v", m.MentionsAll(), m.Ext)
+		if strings.HasPrefix(m.Text(), "Stand-up") {
+			assert.True(t, m.MentionsAll(), "the stand-up mentions all")
+			assert.Equal(t, "standup", m.Ext["kind"], "the stand-up's ext kind; ext %v", m.Ext)
 		}
 	}
 	wantPosts := []string{"heartbeat 06:59:57", "heartbeat 06:59:59",
 		"Stand-up in 5 minutes! (Fri 2 Oct 09:00 CEST)", "heartbeat 07:00:01", "heartbeat 07:00:03"}
-	if !slices.Equal(got, wantPosts) {
-		t.Fatalf("the group got\n%q\nwant\n%q", got, wantPosts)
-	}
+	require.Equal(t, wantPosts, got, "what the group got")
 
 	user.Send(t, chat, "/cron resume hourly")
-	if got := user.WaitReply(t, chat).Text(); got != "resumed hourly" {
-		t.Fatalf("/cron resume hourly: %q", got)
-	}
+	require.Equal(t, "resumed hourly", user.WaitReply(t, chat).Text(), "/cron resume hourly")
 }
 
 // go run ./examples/announcer works: with -n 1 it returns after the
@@ -74,13 +66,10 @@ func TestAnnouncer(t *testing.T) {
 func TestRun(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-n", "1"}, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	err := run(context.Background(), []string{"-n", "1"}, &out)
+	require.NoError(t, err, "run:\n%s", out.String())
 	for _, want := range []string{"asked it /cron list", "] heartbeat "} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
+		assert.Contains(t, out.String(), want, "output")
 	}
 }
 
@@ -89,11 +78,7 @@ func TestRun(t *testing.T) {
 func TestBadJobsFile(t *testing.T) {
 	t.Parallel()
 	path := t.TempDir() + "/jobs.json"
-	if err := os.WriteFile(path, []byte(`{"jobs": [{"id": "x", "spec": "@daily", "timezone": "Mars/Base", "targets": {"all_groups": true}, "message": {"text": "hi"}}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(path, []byte(`{"jobs": [{"id": "x", "spec": "@daily", "timezone": "Mars/Base", "targets": {"all_groups": true}, "message": {"text": "hi"}}]}`), 0o600))
 	err := run(context.Background(), []string{"-jobs", path}, &bytes.Buffer{})
-	if want := `job "x": timezone: unknown time zone Mars/Base`; err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("run = %v, want an error with %q", err, want)
-	}
+	require.ErrorContains(t, err, `job "x": timezone: unknown time zone Mars/Base`, "run")
 }
