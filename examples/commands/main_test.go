@@ -1,10 +1,10 @@
 package main
 
 import (
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/im"
@@ -36,9 +36,7 @@ func TestCommands(t *testing.T) {
 	ask := func(text, want string) {
 		t.Helper()
 		alice.Send(t, conv, text)
-		if got := alice.WaitReply(t, conv).Text(); got != want {
-			t.Errorf("%q: got %q, want %q", text, got, want)
-		}
+		assert.Equal(t, want, alice.WaitReply(t, conv).Text(), "reply to %q", text)
 	}
 	ask("/weather paris 3", "weather in paris for 3 days: sunny")
 	ask("/weather oslo", "weather in oslo for 1 day: snowy")
@@ -57,18 +55,16 @@ func TestCommands(t *testing.T) {
 	ask("/dance", "unknown command, try /help")
 
 	alice.Send(t, conv, "/explain /weather paris")
-	if got := alice.WaitReply(t, conv).Text(); !strings.Contains(got, "#2 weather: command(/weather <city> [days:int]): matched [handles]") {
-		t.Errorf("/explain replied %q", got)
-	}
+	assert.Contains(t, alice.WaitReply(t, conv).Text(), "#2 weather: command(/weather <city> [days:int]): matched [handles]", "/explain's reply")
 
 	// In a group, a mention gets an answer and other chatter none.
 	bob := s.NewUser(t, 1002)
 	group := alice.CreateGroup(t, botID, bob.ID())
 	bob.Send(t, group, "/dance")
 	bob.SendMessage(t, group, im.OutgoingMessage{Content: im.TextContent("bot?"), Mentions: []im.UserID{botID}})
-	if m := bob.WaitReply(t, group); m.Sender != botID || m.Text() != "you called?" {
-		t.Errorf("mention: %v replied %q, want the bot's %q", m.Sender, m.Text(), "you called?")
-	}
+	m := bob.WaitReply(t, group)
+	assert.Equal(t, botID, m.Sender, "mention: who replied")
+	assert.Equal(t, "you called?", m.Text(), "mention: the reply")
 }
 
 func TestRegisterTimeout(t *testing.T) {
@@ -76,8 +72,6 @@ func TestRegisterTimeout(t *testing.T) {
 	_, alice, conv := start(t, routes(10*time.Millisecond))
 	alice.Send(t, conv, "/register")
 	for _, want := range []string{"your name?", "too slow"} {
-		if got := alice.WaitReply(t, conv).Text(); got != want {
-			t.Errorf("got %q, want %q", got, want)
-		}
+		assert.Equal(t, want, alice.WaitReply(t, conv).Text(), "reply to /register")
 	}
 }
