@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/bot"
@@ -21,7 +22,5 @@ func TestEcho(t *testing.T) {
 	alice := s.NewUser(t, 1001)
 	conv := alice.CreateSingle(t, botID)
 	alice.Send(t, conv, "hello")
-	if got := alice.WaitReply(t, conv).Text(); got != "hello" {
-		t.Fatalf("echo replied %q", got)
-	}
+	require.Equal(t, "hello", alice.WaitReply(t, conv).Text(), "echo replied")
 }
