@@ -1,9 +1,11 @@
 package cron_test
 
 import (
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
@@ -32,17 +34,14 @@ func TestAdminCommands(t *testing.T) {
 	r.Group(p.AdminRoutes(aliceID))
 	b.Handle(r)
 	runBot(t, b)
-	if _, ok := clock.WaitTimer(wait); !ok {
-		t.Fatal("no timer set")
-	}
+	_, ok := clock.WaitTimer(wait)
+	require.True(t, ok, "no timer set")
 
 	aliceChat, bobChat := alice.CreateSingle(t, botID), bob.CreateSingle(t, botID)
 	ask := func(u *imtest.User, conv im.ConversationRef, text, want string) {
 		t.Helper()
 		u.Send(t, conv, text)
-		if got := u.WaitReply(t, conv).Text(); got != want {
-			t.Errorf("%q: got %q, want %q", text, got, want)
-		}
+		assert.Equal(t, want, u.WaitReply(t, conv).Text(), "%q", text)
 	}
 	ask(bob, bobChat, "/cron list", "not allowed")
 	ask(bob, bobChat, "/cron run standup", "not allowed")
@@ -58,14 +57,10 @@ func TestAdminCommands(t *testing.T) {
 	clock.Set(start.Add(30 * time.Hour)) // Oct 2, 08:00 Paris
 	ask(alice, aliceChat, "/cron resume standup", "resumed standup")
 	runUntil(t, clock, start.Add(31*time.Hour))
-	if got, want := texts(t, alice, news), []string{"stand-up Oct 2 09:00:00"}; !slices.Equal(got, want) {
-		t.Fatalf("after pause and resume, posted %q, want %q", got, want)
-	}
+	require.Equal(t, []string{"stand-up Oct 2 09:00:00"}, texts(t, alice, news), "after pause and resume, posted")
 
 	clock.Set(start.Add(31*time.Hour + 5*time.Second))
 	ask(alice, aliceChat, "/cron run standup", "ran standup: posted to 1 of 1 conversations")
-	if got, want := texts(t, alice, news), []string{"stand-up Oct 2 09:00:00", "stand-up Oct 2 09:00:05"}; !slices.Equal(got, want) {
-		t.Fatalf("after run, posted %q, want %q", got, want)
-	}
+	require.Equal(t, []string{"stand-up Oct 2 09:00:00", "stand-up Oct 2 09:00:05"}, texts(t, alice, news), "after run, posted")
 	noErrors(t, reported)
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -43,9 +44,7 @@ func TestMonthOfDailyAnnouncements(t *testing.T) {
 		}
 		want = append(want, fmt.Sprintf("stand-up 2026-10-%02d 09:00 %s (standup)", day, zone))
 	}
-	if got := texts(t, alice, group); !slices.Equal(got, want) {
-		t.Fatalf("the group got\n%q\nwant\n%q", got, want)
-	}
+	require.Equal(t, want, texts(t, alice, group), "the group's posts")
 	noErrors(t, reported)
 	t.Logf("a month of a daily job (31 posts) took %v", elapsed)
 }
@@ -80,9 +79,7 @@ func TestMissedPolicies(t *testing.T) {
 			group := alice.CreateGroup(t, botID)
 			store := cron.NewMemoryStore()
 			if tc.lastRun {
-				if err := store.SetLastRun(t.Context(), "tick", start); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, store.SetLastRun(t.Context(), "tick", start))
 			}
 			// Down from 00:00 to 00:10:30, with a grace of 5 minutes.
 			clock := crontest.NewClock(start.Add(10*time.Minute + 30*time.Second))
@@ -91,13 +88,11 @@ func TestMissedPolicies(t *testing.T) {
 			p, reported := newPlugin(t, cron.Options{Clock: clock, Store: store, Jobs: []cron.Job{job}})
 			runBot(t, plugBot(t, s, p))
 			runUntil(t, clock, start.Add(11*time.Minute))
-			if got := texts(t, alice, group); !slices.Equal(got, tc.want) {
-				t.Fatalf("posted %q, want %q", got, tc.want)
-			}
+			require.Equal(t, tc.want, texts(t, alice, group), "posted")
 			last, ok, err := store.LastRun(t.Context(), "tick")
-			if err != nil || !ok || !last.Equal(start.Add(11*time.Minute)) {
-				t.Fatalf("LastRun = %v, %v, %v; want 00:11", last, ok, err)
-			}
+			require.NoError(t, err, "LastRun")
+			require.True(t, ok, "LastRun: no last run; want 00:11")
+			require.True(t, last.Equal(start.Add(11*time.Minute)), "LastRun = %v; want 00:11", last)
 			noErrors(t, reported)
 		})
 	}
@@ -145,14 +140,13 @@ func TestRestartPostsEachOccurrenceOnce(t *testing.T) {
 
 			p1, reported1 := newPlugin(t, cron.Options{Clock: clock, Store: crash, Jobs: []cron.Job{job}})
 			stop1 := runBot(t, plugBot(t, s, p1))
-			if _, ok := clock.WaitTimer(wait); !ok {
-				t.Fatal("the first bot set no timer")
-			}
+			_, ok := clock.WaitTimer(wait)
+			require.True(t, ok, "the first bot set no timer")
 			clock.Advance(time.Minute)
 			select {
 			case <-crash.hung:
 			case <-time.After(wait):
-				t.Fatal("the first bot did not reach the crash point")
+				require.FailNow(t, "the first bot did not reach the crash point")
 			}
 			stop1()
 			noErrors(t, reported1)
@@ -161,9 +155,7 @@ func TestRestartPostsEachOccurrenceOnce(t *testing.T) {
 			runBot(t, plugBot(t, s, p2))
 			runUntil(t, clock, start.Add(2*time.Minute))
 			for _, conv := range []im.ConversationRef{group, single} {
-				if got, want := texts(t, alice, conv), []string{"00:01", "00:02"}; !slices.Equal(got, want) {
-					t.Errorf("%v got %q, want %q", conv.Type, got, want)
-				}
+				assert.Equal(t, []string{"00:01", "00:02"}, texts(t, alice, conv), "%v got", conv.Type)
 			}
 			noErrors(t, reported2)
 		})
@@ -184,21 +176,16 @@ func TestLeaderFailover(t *testing.T) {
 
 	p1, reported1 := newPlugin(t, opts)
 	stop1 := runBot(t, plugBot(t, s, p1))
-	if _, ok := clock.WaitTimer(wait); !ok {
-		t.Fatal("the first replica set no timer")
-	}
+	_, ok := clock.WaitTimer(wait)
+	require.True(t, ok, "the first replica set no timer")
 	p2, reported2 := newPlugin(t, opts)
 	runBot(t, plugBot(t, s, p2)) // waits in Acquire: it sets no timer
 	runUntil(t, clock, start.Add(2*time.Minute))
-	if got, want := texts(t, alice, group), []string{"00:01", "00:02"}; !slices.Equal(got, want) {
-		t.Fatalf("with the first replica leading, posted %q, want %q", got, want)
-	}
+	require.Equal(t, []string{"00:01", "00:02"}, texts(t, alice, group), "with the first replica leading, posted")
 
 	stop1()
 	runUntil(t, clock, start.Add(4*time.Minute))
-	if got, want := texts(t, alice, group), []string{"00:01", "00:02", "00:03", "00:04"}; !slices.Equal(got, want) {
-		t.Fatalf("after the failover, posted %q, want %q", got, want)
-	}
+	require.Equal(t, []string{"00:01", "00:02", "00:03", "00:04"}, texts(t, alice, group), "after the failover, posted")
 	noErrors(t, reported1)
 	noErrors(t, reported2)
 }
@@ -229,16 +216,14 @@ func TestLeaderErrorIsRetried(t *testing.T) {
 	leader := &failingLeader{Leader: cron.NewLocalLeader(), failed: make(chan struct{})}
 	p, reported := newPlugin(t, cron.Options{Clock: clock, Leader: leader, Jobs: []cron.Job{minutely(group.ID)}})
 	runBot(t, plugBot(t, s, p))
-	if d, ok := clock.WaitTimer(wait); !ok || !d.Equal(start.Add(time.Second)) {
-		t.Fatalf("retry timer at %v (set: %v), want 1s after the start", d, ok)
-	}
+	d, ok := clock.WaitTimer(wait)
+	require.True(t, ok, "no retry timer set, want one 1s after the start")
+	require.True(t, d.Equal(start.Add(time.Second)), "retry timer at %v, want 1s after the start", d)
 	runUntil(t, clock, start.Add(time.Minute))
-	if got, want := texts(t, alice, group), []string{"00:01"}; !slices.Equal(got, want) {
-		t.Fatalf("posted %q, want %q", got, want)
-	}
-	if errs := reported.get(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "cron: leader: no quorum") {
-		t.Fatalf("reported %v, want the leader's error", errs)
-	}
+	require.Equal(t, []string{"00:01"}, texts(t, alice, group), "posted")
+	errs := reported.get()
+	require.Len(t, errs, 1, "reported %v, want the leader's error", errs)
+	require.ErrorContains(t, errs[0], "cron: leader: no quorum", "reported, want the leader's error")
 }
 
 // A panic in a job's Compose is recovered and reported as a *RunError
@@ -261,24 +246,20 @@ func TestPanicInComposeIsRecovered(t *testing.T) {
 	p, reported := newPlugin(t, cron.Options{Clock: clock, Jobs: []cron.Job{job}})
 	runBot(t, plugBot(t, s, p))
 	runUntil(t, clock, start.Add(2*time.Minute))
-	if got, want := texts(t, alice, group), []string{"composed 00:02"}; !slices.Equal(got, want) {
-		t.Fatalf("posted %q, want %q", got, want)
-	}
+	require.Equal(t, []string{"composed 00:02"}, texts(t, alice, group), "posted")
 	errs := reported.get()
-	if len(errs) != 1 {
-		t.Fatalf("reported %v, want one panic", errs)
-	}
+	require.Len(t, errs, 1, "reported %v, want one panic", errs)
 	re := asRunError(t, errs[0])
 	pe, ok := errors.AsType[*bot.PanicError](errs[0])
-	if !ok || pe.Value != "boom" || len(pe.Stack) == 0 || re.Job != "flaky" || !re.Time.Equal(start.Add(time.Minute)) {
-		t.Fatalf("reported %#v, want the panic of flaky's 00:01 with a stack", re)
-	}
+	require.True(t, ok, "reported %#v, want the panic of flaky's 00:01 with a stack", re)
+	require.Equal(t, "boom", pe.Value, "the panic's value")
+	require.NotEmpty(t, pe.Stack, "the panic's stack")
+	require.Equal(t, "flaky", re.Job, "the RunError's job")
+	require.True(t, re.Time.Equal(start.Add(time.Minute)), "reported %#v, want the panic of flaky's 00:01", re)
 	// The message's client id is the occurrence's key, whatever Compose
 	// set.
 	m := alice.WaitReply(t, group)
-	if m.ClientID != cron.Key("flaky", start.Add(2*time.Minute)) {
-		t.Fatalf("client id %q, want the key of the occurrence", m.ClientID)
-	}
+	require.Equal(t, cron.Key("flaky", start.Add(2*time.Minute)), m.ClientID, "client id, want the key of the occurrence")
 }
 
 // A job posts to explicit conversations, every group the bot is in and
@@ -307,28 +288,25 @@ func TestTargets(t *testing.T) {
 		u    *imtest.User
 		conv im.ConversationRef
 	}{{alice, single}, {alice, group1}, {bob, group2}} {
-		if got := texts(t, tc.u, tc.conv); !slices.Equal(got, []string{"news"}) {
-			t.Errorf("%v %v got %q, want one news", tc.conv.Type, tc.conv.ID, got)
-		}
+		assert.Equal(t, []string{"news"}, texts(t, tc.u, tc.conv), "%v %v got, want one news", tc.conv.Type, tc.conv.ID)
 		m := tc.u.WaitReply(t, tc.conv)
-		if m.ClientID != key || m.Ext["kind"] != "news" || !m.IsMentioned(aliceID) || !m.MentionsAll() {
-			t.Errorf("%v got client id %q, ext %v, mentions %v", tc.conv.ID, m.ClientID, m.Ext, m.MentionedUsers())
-		}
+		assert.Equal(t, key, m.ClientID, "%v got client id", tc.conv.ID)
+		assert.Equal(t, "news", m.Ext["kind"], "%v got ext %v", tc.conv.ID, m.Ext)
+		assert.True(t, m.IsMentioned(aliceID), "%v got mentions %v", tc.conv.ID, m.MentionedUsers())
+		assert.True(t, m.MentionsAll(), "%v got mentions %v, want all", tc.conv.ID, m.MentionedUsers())
 	}
-	if got := alice.WaitReply(t, live); got.Text() != "news" || got.ClientID != key {
-		t.Errorf("live chat got %q (client id %q)", got.Text(), got.ClientID)
-	}
+	got := alice.WaitReply(t, live)
+	assert.Equal(t, "news", got.Text(), "live chat got")
+	assert.Equal(t, key, got.ClientID, "live chat got client id")
 	page, err := alice.Client.LiveMessages(t.Context(), live, 0, 10, true)
-	if err != nil || len(page.Messages) != 1 {
-		t.Errorf("the live chat has %d messages (%v), want 1", len(page.Messages), err)
+	if assert.NoError(t, err, "the live chat's messages") {
+		assert.Len(t, page.Messages, 1, "the live chat's messages")
 	}
 	errs := reported.get()
-	if len(errs) != 1 {
-		t.Fatalf("reported %v, want one error, for the group the bot is not in", errs)
-	}
-	if re := asRunError(t, errs[0]); re.Conversation != notMine.ID || re.Job != "news" {
-		t.Fatalf("reported %v, want the failure to post to %v", re, notMine.ID)
-	}
+	require.Len(t, errs, 1, "reported %v, want one error, for the group the bot is not in", errs)
+	re := asRunError(t, errs[0])
+	require.Equal(t, notMine.ID, re.Conversation, "reported %v, want the failure to post to %v", re, notMine.ID)
+	require.Equal(t, "news", re.Job, "reported %v, want the failure to post to %v", re, notMine.ID)
 }
 
 // A Plugin serves one bot; Pause and Resume know only its jobs.
@@ -337,18 +315,15 @@ func TestPluginMisuse(t *testing.T) {
 	s := imtest.NewServer(t)
 	p, _ := newPlugin(t, cron.Options{Jobs: []cron.Job{minutely("1")}})
 	plugBot(t, s, p)
-	if err := s.NewBot(t, botID).Plug(p); !errors.Is(err, cron.ErrSetUp) {
-		t.Fatalf("plugging into a second bot: %v, want ErrSetUp", err)
-	}
+	require.ErrorIs(t, s.NewBot(t, botID).Plug(p), cron.ErrSetUp, "plugging into a second bot")
 	for _, f := range []func(string) error{p.Pause, p.Resume} {
-		if err := f("nosuch"); !errors.Is(err, cron.ErrUnknownJob) || !strings.Contains(err.Error(), `"nosuch"`) {
-			t.Fatalf("an unknown job: %v, want ErrUnknownJob naming it", err)
-		}
+		err := f("nosuch")
+		require.ErrorIs(t, err, cron.ErrUnknownJob, "an unknown job")
+		require.ErrorContains(t, err, `"nosuch"`, "an unknown job: want ErrUnknownJob naming it")
 	}
-	if err := p.Pause("tick"); err != nil {
-		t.Fatal(err)
-	}
-	if jobs := p.Jobs(); len(jobs) != 1 || !jobs[0].Paused || !jobs[0].Next.IsZero() {
-		t.Fatalf("Jobs after Pause = %+v", jobs)
-	}
+	require.NoError(t, p.Pause("tick"))
+	jobs := p.Jobs()
+	require.Len(t, jobs, 1, "Jobs after Pause = %+v", jobs)
+	require.True(t, jobs[0].Paused, "Jobs after Pause = %+v", jobs)
+	require.True(t, jobs[0].Next.IsZero(), "Jobs after Pause = %+v", jobs)
 }

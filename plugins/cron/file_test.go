@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/plugins/cron"
 )
@@ -46,38 +49,40 @@ const goodJSON = `{"jobs": [
 
 func checkGoodJobs(t *testing.T, jobs []cron.Job) {
 	t.Helper()
-	if len(jobs) != 2 {
-		t.Fatalf("got %d jobs, want 2", len(jobs))
-	}
+	require.Len(t, jobs, 2, "jobs")
 	j := jobs[0]
-	if j.ID != "standup" || j.Spec != "0 9 * * mon-fri" || j.TimeZone != "Europe/Paris" ||
-		j.Missed != cron.MissedOnce || j.Grace != 30*time.Minute || j.Disabled {
-		t.Errorf("standup = %+v", j)
+	assert.Equal(t, "standup", j.ID, "standup ID")
+	assert.Equal(t, "0 9 * * mon-fri", j.Spec, "standup Spec")
+	assert.Equal(t, "Europe/Paris", j.TimeZone, "standup TimeZone")
+	assert.Equal(t, cron.MissedOnce, j.Missed, "standup Missed")
+	assert.Equal(t, 30*time.Minute, j.Grace, "standup Grace")
+	assert.False(t, j.Disabled, "standup Disabled")
+	tg := j.Targets
+	assert.Equal(t, []im.ConversationID{"7001", "0:1:100:1001"}, tg.Conversations, "standup targets")
+	assert.True(t, tg.AllGroups, "standup targets AllGroups")
+	assert.Equal(t, []im.ConversationID{"7002"}, tg.Live, "standup targets Live")
+	m := j.Message
+	assert.Equal(t, `Stand-up at {{.Time.Format "15:04"}}`, m.Text, "standup message text")
+	if assert.Len(t, m.Mentions, 2, "standup message mentions") {
+		assert.Equal(t, im.UserID(1002), m.Mentions[1], "standup message mentions")
 	}
-	if tg := j.Targets; len(tg.Conversations) != 2 || tg.Conversations[0] != "7001" || tg.Conversations[1] != "0:1:100:1001" ||
-		!tg.AllGroups || len(tg.Live) != 1 || tg.Live[0] != "7002" {
-		t.Errorf("standup targets = %+v", tg)
-	}
-	if m := j.Message; m.Text != `Stand-up at {{.Time.Format "15:04"}}` || len(m.Mentions) != 2 || m.Mentions[1] != 1002 ||
-		!m.MentionAll || m.Ext["kind"] != "standup" {
-		t.Errorf("standup message = %+v", m)
-	}
-	if j := jobs[1]; j.ID != "tick" || !j.Disabled || j.Missed != cron.MissedSkip || j.Grace != 0 || j.TimeZone != "" {
-		t.Errorf("tick = %+v; want the defaults, disabled", j)
-	}
+	assert.True(t, m.MentionAll, "standup message MentionAll")
+	assert.Equal(t, "standup", m.Ext["kind"], "standup message ext")
+	j = jobs[1] // want the defaults, disabled
+	assert.Equal(t, "tick", j.ID, "tick ID")
+	assert.True(t, j.Disabled, "tick Disabled")
+	assert.Equal(t, cron.MissedSkip, j.Missed, "tick Missed")
+	assert.Zero(t, j.Grace, "tick Grace")
+	assert.Empty(t, j.TimeZone, "tick TimeZone")
 }
 
 func TestParseYAMLAndJSON(t *testing.T) {
 	t.Parallel()
 	jobs, err := cron.ParseYAML([]byte(goodYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkGoodJobs(t, jobs)
 	jobs, err = cron.ParseJSON([]byte(goodJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkGoodJobs(t, jobs)
 }
 
@@ -86,40 +91,36 @@ func TestLoadFile(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, data string) string {
 		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, []byte(data), 0o600))
 		return path
 	}
 	for _, name := range []string{"jobs.yaml", "jobs.YML"} {
 		jobs, err := cron.LoadFile(write(name, goodYAML))
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		require.NoError(t, err, "%s", name)
 		checkGoodJobs(t, jobs)
 	}
 	jobs, err := cron.LoadFile(write("jobs.json", goodJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkGoodJobs(t, jobs)
 
 	bad := write("bad.yaml", "jobs:\n  - id: x\n    spec: '* *'\n    targets: {all_groups: true}\n    message: {text: hi}\n")
 	_, err = cron.LoadFile(bad)
 	want := `cron: ` + bad + `: job "x": spec: expected 5 to 6 fields, found 2: [* *]`
-	if err == nil || err.Error() != want {
-		t.Fatalf("LoadFile(bad) = %v, want %s", err, want)
-	}
-	if je, ok := errors.AsType[*cron.JobError](err); !ok || je.File != bad || je.Job != "x" || je.Field != "spec" {
-		t.Fatalf("LoadFile(bad) = %#v, want a *JobError", err)
-	}
+	require.EqualError(t, err, want, "LoadFile(bad)")
+	je, ok := errors.AsType[*cron.JobError](err)
+	require.True(t, ok, "LoadFile(bad) = %#v, want a *JobError", err)
+	require.Equal(t, bad, je.File, "LoadFile(bad): the JobError's File")
+	require.Equal(t, "x", je.Job, "LoadFile(bad): the JobError's Job")
+	require.Equal(t, "spec", je.Field, "LoadFile(bad): the JobError's Field")
 	for _, tc := range []struct{ path, want string }{
 		{write("jobs.toml", goodYAML), `jobs.toml: unknown extension ".toml": want .yaml, .yml or .json`},
 		{filepath.Join(dir, "missing.yaml"), "missing.yaml: no such file or directory"},
 		{write("syntax.json", `{"jobs": [}`), "syntax.json: invalid character"},
 	} {
-		if _, err := cron.LoadFile(tc.path); err == nil || !strings.HasPrefix(err.Error(), "cron: ") || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("LoadFile(%s) = %v, want an error with %q", filepath.Base(tc.path), err, tc.want)
+		_, err := cron.LoadFile(tc.path)
+		if assert.Error(t, err, "LoadFile(%s)", filepath.Base(tc.path)) {
+			assert.True(t, strings.HasPrefix(err.Error(), "cron: "), "LoadFile(%s) = %v, want an error starting cron: ", filepath.Base(tc.path), err)
+			assert.ErrorContains(t, err, tc.want, "LoadFile(%s)", filepath.Base(tc.path))
 		}
 	}
 }
@@ -160,9 +161,8 @@ func TestBadJobs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := cron.ParseYAML([]byte(tc.yaml))
-			if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
-				t.Fatalf("ParseYAML = %v, want an error starting %q", err, tc.wantErr)
-			}
+			require.Error(t, err, "ParseYAML")
+			require.True(t, strings.HasPrefix(err.Error(), tc.wantErr), "ParseYAML = %v, want an error starting %q", err, tc.wantErr)
 		})
 	}
 	t.Run("json", func(t *testing.T) {
@@ -174,8 +174,9 @@ func TestBadJobs(t *testing.T) {
 			{`{"jobs": []} {}`, `cron: data after the JSON object`},
 			{`{"jobs": [{"targets": {"conversations": [7001]}}]}`, `cron: json: cannot unmarshal number`},
 		} {
-			if _, err := cron.ParseJSON([]byte(tc.json)); err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
-				t.Errorf("ParseJSON(%s) = %v, want an error starting %q", tc.json, err, tc.wantErr)
+			_, err := cron.ParseJSON([]byte(tc.json))
+			if assert.Error(t, err, "ParseJSON(%s)", tc.json) {
+				assert.True(t, strings.HasPrefix(err.Error(), tc.wantErr), "ParseJSON(%s) = %v, want an error starting %q", tc.json, err, tc.wantErr)
 			}
 		}
 	})
@@ -205,12 +206,9 @@ func TestNewRefusesBadJobs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := cron.New(cron.Options{Jobs: tc.jobs})
-			if err == nil || err.Error() != tc.wantErr {
-				t.Fatalf("New = %v, want %s", err, tc.wantErr)
-			}
-			if _, ok := errors.AsType[*cron.JobError](err); !ok {
-				t.Fatalf("New = %T, want a *JobError", err)
-			}
+			require.EqualError(t, err, tc.wantErr, "New")
+			_, ok := errors.AsType[*cron.JobError](err)
+			require.True(t, ok, "New = %T, want a *JobError", err)
 		})
 	}
 }
@@ -219,9 +217,7 @@ func TestNewRefusesBadJobs(t *testing.T) {
 func TestDocExample(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile("doc.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var yaml []string
 	in := false
 	for line := range strings.Lines(string(src)) {
@@ -236,12 +232,15 @@ func TestDocExample(t *testing.T) {
 		}
 	}
 	jobs, err := cron.ParseYAML([]byte(strings.Join(yaml, "")))
-	if err != nil || len(jobs) != 1 {
-		t.Fatalf("the documented file: %d jobs, %v", len(jobs), err)
-	}
+	require.NoError(t, err, "the documented file")
+	require.Len(t, jobs, 1, "the documented file's jobs")
 	j := jobs[0]
-	if j.ID != "standup" || j.Missed != cron.MissedOnce || j.Grace != 30*time.Minute || j.Disabled ||
-		len(j.Targets.Conversations) != 2 || !j.Targets.AllGroups || len(j.Targets.Live) != 1 || len(j.Message.Mentions) != 2 {
-		t.Fatalf("the documented file gives %+v", j)
-	}
+	require.Equal(t, "standup", j.ID, "the documented file gives %+v", j)
+	require.Equal(t, cron.MissedOnce, j.Missed, "the documented file gives %+v", j)
+	require.Equal(t, 30*time.Minute, j.Grace, "the documented file gives %+v", j)
+	require.False(t, j.Disabled, "the documented file gives %+v", j)
+	require.Len(t, j.Targets.Conversations, 2, "the documented file gives %+v", j)
+	require.True(t, j.Targets.AllGroups, "the documented file gives %+v", j)
+	require.Len(t, j.Targets.Live, 1, "the documented file gives %+v", j)
+	require.Len(t, j.Message.Mentions, 2, "the documented file gives %+v", j)
 }

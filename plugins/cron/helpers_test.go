@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/bot"
@@ -59,9 +61,7 @@ func newPlugin(t *testing.T, opts cron.Options) (*cron.Plugin, *errs) {
 		opts.OnError = e.add
 	}
 	p, err := cron.New(opts)
-	if err != nil {
-		t.Fatalf("cron.New: %v", err)
-	}
+	require.NoError(t, err, "cron.New")
 	return p, &e
 }
 
@@ -74,17 +74,15 @@ func runBot(t *testing.T, b *bot.Bot) (stop func()) {
 	go func() { done <- b.Run(ctx) }() // joined by stop
 	stop = sync.OnceFunc(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("bot Run: %v", err)
-		}
+		assert.NoError(t, <-done, "bot Run")
 	})
 	t.Cleanup(stop)
 	select {
 	case <-b.Ready():
 	case err := <-done:
-		t.Fatalf("bot Run returned before it was ready: %v", err)
+		require.Failf(t, "bot Run returned before it was ready", "Run: %v", err)
 	case <-time.After(wait):
-		t.Fatalf("bot not ready within %v", wait)
+		require.Failf(t, "bot not ready", "within %v", wait)
 	}
 	return stop
 }
@@ -93,9 +91,7 @@ func runBot(t *testing.T, b *bot.Bot) (stop func()) {
 func plugBot(t *testing.T, s *imtest.Server, p *cron.Plugin) *bot.Bot {
 	t.Helper()
 	b := s.NewBot(t, botID)
-	if err := b.Plug(p); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Plug(p))
 	return b
 }
 
@@ -109,9 +105,7 @@ func texts(t *testing.T, u *imtest.User, conv im.ConversationRef) []string {
 	var anchor int64
 	for {
 		page, err := u.Client.LoadMessages(ctx, conv, im.MessageDirectionNewer, anchor, 100)
-		if err != nil {
-			t.Fatalf("loading the messages of %v: %v", conv.ID, err)
-		}
+		require.NoError(t, err, "loading the messages of %v", conv.ID)
 		for _, m := range page.Messages {
 			out = append(out, m.Text())
 		}
@@ -125,17 +119,13 @@ func texts(t *testing.T, u *imtest.User, conv im.ConversationRef) []string {
 // runUntil moves clock to t through every timer on the way.
 func runUntil(t *testing.T, clock *crontest.Clock, to time.Time) {
 	t.Helper()
-	if err := clock.RunUntil(to, wait); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, clock.RunUntil(to, wait))
 }
 
 // noErrors fails the test if the plugin reported errors.
 func noErrors(t *testing.T, e *errs) {
 	t.Helper()
-	for _, err := range e.get() {
-		t.Errorf("reported: %v", err)
-	}
+	assert.Empty(t, e.get(), "reported")
 }
 
 // asRunError returns err as a *cron.RunError, failing the test if it is
@@ -143,8 +133,6 @@ func noErrors(t *testing.T, e *errs) {
 func asRunError(t *testing.T, err error) *cron.RunError {
 	t.Helper()
 	re, ok := errors.AsType[*cron.RunError](err)
-	if !ok {
-		t.Fatalf("reported %T %v, want a *cron.RunError", err, err)
-	}
+	require.True(t, ok, "reported %T %v, want a *cron.RunError", err, err)
 	return re
 }

@@ -1,9 +1,11 @@
 package cron
 
 import (
-	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func mustCompile(t *testing.T, job Job) *entry {
@@ -11,9 +13,7 @@ func mustCompile(t *testing.T, job Job) *entry {
 	job.Targets = Targets{AllGroups: true}
 	job.Message = Message{Text: "hi"}
 	e, err := compile(job, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return e
 }
 
@@ -30,9 +30,7 @@ func TestMonthOfQuarters(t *testing.T) {
 	for at := e.next(t0); !at.After(end); at = e.next(at) {
 		n++
 	}
-	if want := 31 * 24 * 4; n != want {
-		t.Fatalf("%d occurrences, want %d", n, want)
-	}
+	require.Equal(t, 31*24*4, n, "occurrences")
 }
 
 func TestMissed(t *testing.T) {
@@ -67,9 +65,7 @@ func TestMissed(t *testing.T) {
 			tc.job.TimeZone = "UTC"
 			e := mustCompile(t, tc.job)
 			got := minutes(e.missed(t0.Add(tc.last), t0.Add(tc.now)))
-			if !slices.Equal(got, tc.wantAt) {
-				t.Fatalf("missed at minutes %v, want %v", got, tc.wantAt)
-			}
+			require.Equal(t, tc.wantAt, got, "missed at minutes")
 		})
 	}
 }
@@ -77,30 +73,25 @@ func TestMissed(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	t.Parallel()
 	e := mustCompile(t, Job{ID: "j", Spec: "@daily"})
-	if e.loc != time.Local || e.Grace != DefaultGrace || DefaultGrace != time.Hour || e.Missed != MissedSkip {
-		t.Fatalf("defaults: zone %v, grace %v (DefaultGrace %v), missed %v; want Local, 1h, skip", e.loc, e.Grace, DefaultGrace, e.Missed)
-	}
+	require.Equal(t, time.Local, e.loc, "default zone")
+	require.Equal(t, DefaultGrace, e.Grace, "default grace")
+	require.Equal(t, time.Hour, DefaultGrace, "DefaultGrace")
+	require.Equal(t, MissedSkip, e.Missed, "default missed")
 	// Six fields: seconds first.
 	e = mustCompile(t, Job{ID: "j", Spec: "30 0 9 * * *", TimeZone: "UTC"})
-	if got := e.next(t0); !got.Equal(t0.Add(9*time.Hour + 30*time.Second)) {
-		t.Fatalf("six-field spec next = %v", got)
-	}
+	got := e.next(t0)
+	require.True(t, got.Equal(t0.Add(9*time.Hour+30*time.Second)), "six-field spec next = %v", got)
 }
 
 func TestKey(t *testing.T) {
 	t.Parallel()
 	paris, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	k := Key("standup", t0)
-	if k != Key("standup", t0.In(paris)) {
-		t.Fatal("Key depends on the zone of the time")
-	}
-	if k == Key("standup", t0.Add(time.Second)) || k == Key("standup2", t0) {
-		t.Fatal("Key collides for another time or job")
-	}
-	if want := "cron:" + "0123456789abcdef0123456789abcdef"; len(k) != len(want) || k[:5] != "cron:" {
-		t.Fatalf("Key = %q, want cron: and 32 hex digits", k)
-	}
+	require.Equal(t, k, Key("standup", t0.In(paris)), "Key depends on the zone of the time")
+	require.NotEqual(t, k, Key("standup", t0.Add(time.Second)), "Key collides for another time")
+	require.NotEqual(t, k, Key("standup2", t0), "Key collides for another job")
+	want := "cron:" + "0123456789abcdef0123456789abcdef"
+	require.Len(t, k, len(want), "Key = %q, want cron: and 32 hex digits", k)
+	require.True(t, strings.HasPrefix(k, "cron:"), "Key = %q, want cron: and 32 hex digits", k)
 }
