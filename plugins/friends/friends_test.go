@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr/file"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/bot"
@@ -93,7 +95,7 @@ func (l *auditLog) waitNth(t *testing.T, what string, n int, match func(line) bo
 		select {
 		case <-arrived:
 		case <-timer.C:
-			t.Fatalf("no %s logged within %v; the log:\n%s", what, wait, l)
+			require.Failf(t, "timed out", "no %s logged within %v; the log:\n%s", what, wait, l)
 		}
 	}
 }
@@ -155,18 +157,14 @@ func newBot(t *testing.T, s *imtest.Server, opts friends.Options, tweak func(*bo
 	log := newAuditLog()
 	opts.Logger = slog.New(log)
 	p, err := friends.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var tweaks []func(*bot.Options)
 	if tweak != nil {
 		tweaks = append(tweaks, tweak)
 	}
 	b := s.NewBot(t, botID, tweaks...)
 	b.Use(mws...)
-	if err := b.Plug(p); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Plug(p))
 	b.Handle(bot.HandlerFunc(echo))
 	return b, log
 }
@@ -189,9 +187,7 @@ func timeout(t *testing.T) context.Context {
 func apply(t *testing.T, u *imtest.User, ext map[string]string) *im.FriendApply {
 	t.Helper()
 	a, err := u.Client.SendFriendApply(timeout(t), botID, ext)
-	if err != nil {
-		t.Fatalf("user %v applying: %v", u.ID(), err)
-	}
+	require.NoError(t, err, "user %v applying", u.ID())
 	return a
 }
 
@@ -199,15 +195,13 @@ func apply(t *testing.T, u *imtest.User, ext map[string]string) *im.FriendApply 
 func status(t *testing.T, u *imtest.User) im.FriendApplyStatus {
 	t.Helper()
 	page, err := u.Client.SentFriendApplies(timeout(t), im.FriendApplyListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, a := range slices.Backward(page.Applies) {
 		if a.ToUserID == botID {
 			return a.Status
 		}
 	}
-	t.Fatalf("user %v has no apply to the bot", u.ID())
+	require.Failf(t, "no apply", "user %v has no apply to the bot", u.ID())
 	return 0
 }
 
@@ -215,17 +209,16 @@ func status(t *testing.T, u *imtest.User) im.FriendApplyStatus {
 func wantDecision(t *testing.T, log *auditLog, u *imtest.User, decision friends.Decision, rule friends.Rule) line {
 	t.Helper()
 	ln := log.decision(t, u.ID())
-	if ln.Attrs["decision"] != decision.String() || ln.Attrs["rule"] != string(rule) || ln.Attrs["outcome"] != "done" || ln.Level != slog.LevelInfo {
-		t.Fatalf("user %v: audit line %v %v, want decision %v by rule %v, done", u.ID(), ln.Level, ln.Attrs, decision, rule)
-	}
+	require.Equal(t, decision.String(), ln.Attrs["decision"], "user %v: audit line %v %v: decision", u.ID(), ln.Level, ln.Attrs)
+	require.Equal(t, string(rule), ln.Attrs["rule"], "user %v: audit line %v %v: rule", u.ID(), ln.Level, ln.Attrs)
+	require.Equal(t, "done", ln.Attrs["outcome"], "user %v: audit line %v %v: outcome", u.ID(), ln.Level, ln.Attrs)
+	require.Equal(t, slog.LevelInfo, ln.Level, "user %v: audit line %v %v: level", u.ID(), ln.Level, ln.Attrs)
 	want := map[friends.Decision]im.FriendApplyStatus{
 		friends.Accept:  im.FriendApplyStatusAgree,
 		friends.Reject:  im.FriendApplyStatusRefuse,
 		friends.Pending: im.FriendApplyStatusWaiting,
 	}[decision]
-	if got := status(t, u); got != want {
-		t.Fatalf("user %v: apply %v on the server, want %v", u.ID(), got, want)
-	}
+	require.Equal(t, want, status(t, u), "user %v: apply on the server", u.ID())
 	return ln
 }
 
@@ -304,9 +297,7 @@ func TestPolicies(t *testing.T) {
 				u := s.NewUser(t, w.user)
 				apply(t, u, w.ext)
 				ln := wantDecision(t, log, u, w.decision, w.rule)
-				if ln.Attrs["source"] != "push" {
-					t.Errorf("user %v: source %q, want push", w.user, ln.Attrs["source"])
-				}
+				assert.Equal(t, "push", ln.Attrs["source"], "user %v: source", w.user)
 			}
 		})
 	}
@@ -321,13 +312,11 @@ func TestExprFailsWhileRunning(t *testing.T) {
 	runBot(t, s, b, log)
 	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
 	apply(t, alice, map[string]string{"n": "many"})
-	if ln := wantDecision(t, log, alice, friends.Reject, friends.RuleOtherwise); !strings.Contains(ln.Attrs["expr_err"], "many") {
-		t.Fatalf("alice's audit line %v, want the expression's error", ln.Attrs)
-	}
+	ln := wantDecision(t, log, alice, friends.Reject, friends.RuleOtherwise)
+	require.Contains(t, ln.Attrs["expr_err"], "many", "alice's audit line %v, want the expression's error", ln.Attrs)
 	apply(t, bob, map[string]string{"n": "5"})
-	if ln := wantDecision(t, log, bob, friends.Accept, friends.RuleExpr); ln.Attrs["expr_err"] != "" {
-		t.Fatalf("bob's audit line %v has an expression error", ln.Attrs)
-	}
+	ln = wantDecision(t, log, bob, friends.Accept, friends.RuleExpr)
+	require.Empty(t, ln.Attrs["expr_err"], "bob's audit line %v has an expression error", ln.Attrs)
 }
 
 // The audit line names the ext's keys, never its values.
@@ -343,24 +332,8 @@ func TestAuditLine(t *testing.T) {
 		"apply": fmt.Sprint(int64(a.ID)), "from": "1", "decision": "accept", "rule": "all", "source": "push",
 		"applied": a.ApplyTime.String(), "ext_keys": "[source token]", "outcome": "done",
 	}
-	if !mapsEqual(ln.Attrs, want) {
-		t.Fatalf("audit line %v, want %v", ln.Attrs, want)
-	}
-	if strings.Contains(log.String(), "s3cret") {
-		t.Fatalf("an ext value reached the log:\n%s", log)
-	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	require.Equal(t, want, ln.Attrs, "audit line")
+	require.NotContains(t, log.String(), "s3cret", "an ext value reached the log")
 }
 
 // The cap counts the accepts of All and Expr per day of Location; Allow
@@ -452,15 +425,15 @@ func TestAnsweredElsewhere(t *testing.T) {
 	select {
 	case <-holding:
 	case <-time.After(wait):
-		t.Fatal("alice's apply did not reach the bot")
+		require.FailNow(t, "alice's apply did not reach the bot")
 	}
-	if _, failed, err := otherDevice.Client.ReplyFriendApply(timeout(t), im.ReplyFriendAttitudeAccept, alice.ID()); err != nil || len(failed) > 0 {
-		t.Fatalf("accepting on the other device: failed %v, err %v", failed, err)
-	}
+	_, failed, err := otherDevice.Client.ReplyFriendApply(timeout(t), im.ReplyFriendAttitudeAccept, alice.ID())
+	require.NoError(t, err, "accepting on the other device")
+	require.Empty(t, failed, "accepting on the other device: failed")
 	releaseOnce.Do(func() { close(release) })
-	if ln := log.decision(t, alice.ID()); ln.Attrs["decision"] != "accept" || ln.Attrs["outcome"] != "gone" {
-		t.Fatalf("alice's audit line %v, want accept, gone", ln.Attrs)
-	}
+	ln := log.decision(t, alice.ID())
+	require.Equal(t, "accept", ln.Attrs["decision"], "alice's audit line %v, want accept, gone", ln.Attrs)
+	require.Equal(t, "gone", ln.Attrs["outcome"], "alice's audit line %v, want accept, gone", ln.Attrs)
 	apply(t, bob, nil) // the cap of 1 is not used up
 	wantDecision(t, log, bob, friends.Accept, friends.RuleAll)
 }
@@ -477,17 +450,12 @@ func TestGreeting(t *testing.T) {
 	wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
 	conv := alice.CreateSingle(t, botID)
 	m := alice.WaitReply(t, conv)
-	if m.Text() != "Hi 1 from web!" || m.Sender != botID || m.ClientID != friends.GreetingClientID(a.ID) {
-		t.Fatalf("greeting %q from %v with client id %q, want %q from %v with %q",
-			m.Text(), m.Sender, m.ClientID, "Hi 1 from web!", botID, friends.GreetingClientID(a.ID))
-	}
-	if got, want := friends.GreetingClientID(42), "friends:greet:42"; got != want {
-		t.Fatalf("GreetingClientID(42) = %q, want %q", got, want)
-	}
+	require.Equal(t, "Hi 1 from web!", m.Text(), "greeting")
+	require.Equal(t, botID, m.Sender, "greeting's sender")
+	require.Equal(t, friends.GreetingClientID(a.ID), m.ClientID, "greeting's client id")
+	require.Equal(t, "friends:greet:42", friends.GreetingClientID(42), "GreetingClientID(42)")
 	alice.Send(t, conv, "hello")
-	if got := alice.WaitReply(t, conv).Text(); got != "echo: hello" {
-		t.Fatalf("after the greeting came %q, want the echo", got)
-	}
+	require.Equal(t, "echo: hello", alice.WaitReply(t, conv).Text(), "after the greeting came, want the echo")
 }
 
 // A restarted bot neither decides again the applies its previous run
@@ -506,31 +474,22 @@ func TestRestartGreetsOnce(t *testing.T) {
 	log.scanned(t, 1)
 	apply(t, alice, nil)
 	wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
-	if got := alice.WaitReply(t, conv).Text(); got != "hi" {
-		t.Fatalf("alice got %q, want the greeting", got)
-	}
+	require.Equal(t, "hi", alice.WaitReply(t, conv).Text(), "alice got, want the greeting")
 	stop()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("first run: %v", err)
-		}
+		require.NoError(t, err, "first run")
 	case <-time.After(wait):
-		t.Fatal("the first run did not stop")
+		require.FailNow(t, "the first run did not stop")
 	}
 
 	second, log := newBot(t, s, friends.Options{All: true, Greeting: "hi"}, nil)
 	runBot(t, s, second, log)
-	if ln := log.scanned(t, 1); ln.Attrs["listed"] != "0" {
-		t.Fatalf("scan line %v, want nothing waiting", ln.Attrs)
-	}
+	ln := log.scanned(t, 1)
+	require.Equal(t, "0", ln.Attrs["listed"], "scan line %v, want nothing waiting", ln.Attrs)
 	alice.Send(t, conv, "still there?")
-	if got := alice.WaitReply(t, conv).Text(); got != "echo: still there?" {
-		t.Fatalf("alice got %q, want the echo", got)
-	}
-	if got := log.decisions(); len(got) != 0 {
-		t.Fatalf("the second run decided %d applies:\n%s", len(got), log)
-	}
+	require.Equal(t, "echo: still there?", alice.WaitReply(t, conv).Text(), "alice got, want the echo")
+	require.Empty(t, log.decisions(), "the second run decided applies:\n%s", log)
 }
 
 // Applies sent while the bot was offline are decided when it starts,
@@ -552,17 +511,14 @@ func TestOfflineAppliesAtStart(t *testing.T) {
 		if tc.decision == friends.Reject {
 			rule = friends.RuleOtherwise
 		}
-		if ln := wantDecision(t, log, tc.u, tc.decision, rule); ln.Attrs["source"] != "list" {
-			t.Fatalf("user %v: source %q, want list", tc.u.ID(), ln.Attrs["source"])
-		}
+		ln := wantDecision(t, log, tc.u, tc.decision, rule)
+		require.Equal(t, "list", ln.Attrs["source"], "user %v: source", tc.u.ID())
 	}
-	if ln := log.scanned(t, 1); ln.Attrs["scan"] != "start" || ln.Attrs["listed"] != "3" {
-		t.Fatalf("scan line %v, want start, 3 listed", ln.Attrs)
-	}
+	ln := log.scanned(t, 1)
+	require.Equal(t, "start", ln.Attrs["scan"], "scan line %v, want start, 3 listed", ln.Attrs)
+	require.Equal(t, "3", ln.Attrs["listed"], "scan line %v, want start, 3 listed", ln.Attrs)
 	for _, u := range []*imtest.User{alice, bob} {
-		if got := u.WaitReply(t, u.CreateSingle(t, botID)).Text(); got != "welcome" {
-			t.Fatalf("user %v got %q, want the greeting", u.ID(), got)
-		}
+		require.Equal(t, "welcome", u.WaitReply(t, u.CreateSingle(t, botID)).Text(), "user %v got, want the greeting", u.ID())
 	}
 }
 
@@ -571,13 +527,9 @@ func TestOfflineAppliesAtStart(t *testing.T) {
 func dropAndWaitRescan(t *testing.T, b *bot.Bot, log *auditLog, n int) line {
 	t.Helper()
 	log.scanned(t, n-1) // the listings before, so that the n-th is the reconnect's
-	if !b.Client().DropConnection() {
-		t.Fatal("the bot has no socket to drop")
-	}
+	require.True(t, b.Client().DropConnection(), "the bot has no socket to drop")
 	ln := log.scanned(t, n)
-	if ln.Attrs["scan"] != "reconnect" {
-		t.Fatalf("scan line %v, want a reconnect's", ln.Attrs)
-	}
+	require.Equal(t, "reconnect", ln.Attrs["scan"], "scan line %v, want a reconnect's", ln.Attrs)
 	return ln
 }
 
@@ -593,12 +545,9 @@ func TestDecidedOnce(t *testing.T) {
 		alice := s.NewUser(t, 1)
 		apply(t, alice, nil)
 		wantDecision(t, log, alice, friends.Pending, friends.RuleOtherwise) // still waiting: listed again
-		if ln := dropAndWaitRescan(t, b, log, 2); ln.Attrs["listed"] != "1" {
-			t.Fatalf("scan line %v, want alice's apply listed", ln.Attrs)
-		}
-		if got := log.decisions(); len(got) != 1 {
-			t.Fatalf("%d decisions, want 1:\n%s", len(got), log)
-		}
+		ln := dropAndWaitRescan(t, b, log, 2)
+		require.Equal(t, "1", ln.Attrs["listed"], "scan line %v, want alice's apply listed", ln.Attrs)
+		require.Len(t, log.decisions(), 1, "decisions, want 1:\n%s", log)
 	})
 	t.Run("listed, then pushed", func(t *testing.T) {
 		t.Parallel()
@@ -628,28 +577,19 @@ func TestDecidedOnce(t *testing.T) {
 		alice := s.NewUser(t, 1)
 		apply(t, alice, nil)
 		waitChan(t, holding, "the push at the gate")
-		if ln := dropAndWaitRescan(t, b, log, 2); ln.Attrs["listed"] != "1" {
-			t.Fatalf("scan line %v, want alice's apply listed", ln.Attrs)
-		}
-		if ln := wantDecision(t, log, alice, friends.Accept, friends.RuleAll); ln.Attrs["source"] != "list" {
-			t.Fatalf("alice's apply decided from %q, want list", ln.Attrs["source"])
-		}
+		ln := dropAndWaitRescan(t, b, log, 2)
+		require.Equal(t, "1", ln.Attrs["listed"], "scan line %v, want alice's apply listed", ln.Attrs)
+		ln = wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
+		require.Equal(t, "list", ln.Attrs["source"], "alice's apply decided from, want list")
 		releaseOnce.Do(func() { close(release) })
 		waitChan(t, passed, "the push through the plugin")
-		if got := log.decisions(); len(got) != 1 {
-			t.Fatalf("%d decisions, want 1:\n%s", len(got), log)
-		}
-		if _, ok := reached.Load(bot.EventFriendApplyReceived); ok {
-			t.Fatal("the apply reached the handler")
-		}
+		require.Len(t, log.decisions(), 1, "decisions, want 1:\n%s", log)
+		_, ok := reached.Load(bot.EventFriendApplyReceived)
+		require.False(t, ok, "the apply reached the handler")
 		conv := alice.CreateSingle(t, botID)
-		if got := alice.WaitReply(t, conv).Text(); got != "hi" {
-			t.Fatalf("alice got %q, want the greeting", got)
-		}
+		require.Equal(t, "hi", alice.WaitReply(t, conv).Text(), "alice got, want the greeting")
 		alice.Send(t, conv, "one greeting?")
-		if got := alice.WaitReply(t, conv).Text(); got != "echo: one greeting?" {
-			t.Fatalf("alice got %q, want the echo", got)
-		}
+		require.Equal(t, "echo: one greeting?", alice.WaitReply(t, conv).Text(), "alice got, want the echo")
 	})
 }
 
@@ -658,7 +598,7 @@ func waitChan(t *testing.T, ch <-chan struct{}, what string) {
 	select {
 	case <-ch:
 	case <-time.After(wait):
-		t.Fatalf("no %s within %v", what, wait)
+		require.Failf(t, "timed out", "no %s within %v", what, wait)
 	}
 }
 
@@ -680,18 +620,15 @@ func TestRescanAfterReconnect(t *testing.T) {
 	runBot(t, s, b, log)
 	t.Cleanup(reconnect) // before RunBot's cleanup stops the bot
 	alice := s.NewUser(t, 1)
-	if !b.Client().DropConnection() {
-		t.Fatal("the bot has no socket to drop")
-	}
+	require.True(t, b.Client().DropConnection(), "the bot has no socket to drop")
 	waitChan(t, down, "reconnect wait")
 	apply(t, alice, nil)
 	reconnect()
-	if ln := log.scanned(t, 2); ln.Attrs["scan"] != "reconnect" || ln.Attrs["listed"] != "1" {
-		t.Fatalf("scan line %v, want a reconnect's with 1 listed", ln.Attrs)
-	}
-	if ln := wantDecision(t, log, alice, friends.Accept, friends.RuleAll); ln.Attrs["source"] != "list" {
-		t.Fatalf("alice's apply decided from %q, want list", ln.Attrs["source"])
-	}
+	ln := log.scanned(t, 2)
+	require.Equal(t, "reconnect", ln.Attrs["scan"], "scan line %v, want a reconnect's with 1 listed", ln.Attrs)
+	require.Equal(t, "1", ln.Attrs["listed"], "scan line %v, want a reconnect's with 1 listed", ln.Attrs)
+	ln = wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
+	require.Equal(t, "list", ln.Attrs["source"], "alice's apply decided from, want list")
 }
 
 // Applies the bot sends are not the plugin's to decide.
@@ -701,17 +638,15 @@ func TestOwnAppliesPass(t *testing.T) {
 	b, log := newBot(t, s, friends.Options{All: true}, nil)
 	runBot(t, s, b, log)
 	alice, dave := s.NewUser(t, 1), s.NewUser(t, 4)
-	if _, err := b.Client().SendFriendApply(timeout(t), dave.ID(), nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b.Client().SendFriendApply(timeout(t), dave.ID(), nil)
+	require.NoError(t, err)
 	apply(t, alice, nil) // friend events are handled in order: alice's comes after
 	wantDecision(t, log, alice, friends.Accept, friends.RuleAll)
-	if got := log.decisions(); len(got) != 1 {
-		t.Fatalf("%d decisions, want alice's only:\n%s", len(got), log)
-	}
-	if page, err := dave.Client.ReceivedFriendApplies(timeout(t), im.FriendApplyListOptions{}); err != nil || len(page.Applies) != 1 || page.Applies[0].Status != im.FriendApplyStatusWaiting {
-		t.Fatalf("dave's applies %+v, err %v; want the bot's, waiting", page, err)
-	}
+	require.Len(t, log.decisions(), 1, "decisions, want alice's only:\n%s", log)
+	page, err := dave.Client.ReceivedFriendApplies(timeout(t), im.FriendApplyListOptions{})
+	require.NoError(t, err, "dave's applies")
+	require.Len(t, page.Applies, 1, "dave's applies %+v; want the bot's, waiting", page)
+	require.Equal(t, im.FriendApplyStatusWaiting, page.Applies[0].Status, "dave's applies %+v; want the bot's, waiting", page)
 }
 
 func TestNewErrors(t *testing.T) {
@@ -737,13 +672,12 @@ func TestNewErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p, err := friends.New(tc.opts)
-			if err == nil || p != nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.HasPrefix(err.Error(), "friends: ") {
-				t.Fatalf("New: %v, %v; want an error with %q", p, err, tc.wantErr)
-			}
+			require.Error(t, err, "New")
+			require.Nil(t, p, "New: a plugin with its error")
+			require.ErrorContains(t, err, tc.wantErr, "New")
+			require.True(t, strings.HasPrefix(err.Error(), "friends: "), "New: %v, want an error starting friends: ", err)
 			var fe *file.Error
-			if got := errors.As(err, &fe); got != tc.wantFile {
-				t.Fatalf("errors.As(%v, *file.Error) = %v, want %v", err, got, tc.wantFile)
-			}
+			require.Equal(t, tc.wantFile, errors.As(err, &fe), "errors.As(%v, *file.Error)", err)
 		})
 	}
 }
@@ -752,22 +686,14 @@ func TestSetupTwice(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
 	p, err := friends.New(friends.Options{All: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.NewBot(t, botID).Plug(p); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.NewBot(t, botID+1).Plug(p); !errors.Is(err, friends.ErrAlreadySetUp) {
-		t.Fatalf("second Setup: %v, want ErrAlreadySetUp", err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, s.NewBot(t, botID).Plug(p))
+	require.ErrorIs(t, s.NewBot(t, botID+1).Plug(p), friends.ErrAlreadySetUp, "second Setup")
 }
 
 func TestDecisionString(t *testing.T) {
 	t.Parallel()
 	for d, want := range map[friends.Decision]string{friends.Pending: "pending", friends.Accept: "accept", friends.Reject: "reject", 7: "Decision(7)"} {
-		if got := d.String(); got != want {
-			t.Errorf("Decision(%d).String() = %q, want %q", int(d), got, want)
-		}
+		assert.Equal(t, want, d.String(), "Decision(%d).String()", int(d))
 	}
 }
