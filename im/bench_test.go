@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/im"
@@ -50,9 +52,8 @@ func BenchmarkSend(b *testing.B) {
 		waitConnected(b, c)
 		b.ResetTimer()
 		for range b.N {
-			if _, err := c.SendMessage(ctx(b), conv, out); err != nil {
-				b.Fatal(err)
-			}
+			_, err := c.SendMessage(ctx(b), conv, out)
+			require.NoError(b, err)
 		}
 	})
 	b.Run("bare-ws", func(b *testing.B) {
@@ -74,27 +75,21 @@ func BenchmarkSend(b *testing.B) {
 		}))
 		defer hs.Close()
 		ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(hs.URL, "http", "ws", 1), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		defer ws.Close()
 		b.ResetTimer()
 		for range b.N {
-			if err := ws.WriteMessage(websocket.BinaryMessage, reqBytes); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := ws.ReadMessage(); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, ws.WriteMessage(websocket.BinaryMessage, reqBytes))
+			_, _, err := ws.ReadMessage()
+			require.NoError(b, err)
 		}
 	})
 	b.Run("http", func(b *testing.B) {
 		c := s.client(1, func(o *im.Options) { o.WebSocketLevel = im.WebSocketLevelPushOnly })
 		b.ResetTimer()
 		for range b.N {
-			if _, err := c.SendMessage(ctx(b), conv, out); err != nil {
-				b.Fatal(err)
-			}
+			_, err := c.SendMessage(ctx(b), conv, out)
+			require.NoError(b, err)
 		}
 	})
 	b.Run("bare-http", func(b *testing.B) {
@@ -106,9 +101,7 @@ func BenchmarkSend(b *testing.B) {
 		b.ResetTimer()
 		for range b.N {
 			r, err := http.Post(hs.URL+"/v1/message/send", "application/x-protobuf", bytes.NewReader(reqBytes))
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			_, _ = io.Copy(io.Discard, r.Body)
 			r.Body.Close()
 		}
@@ -124,29 +117,25 @@ func BenchmarkCachedConversationMemory(b *testing.B) {
 	tok, _ := s.srv.Token(2, time.Hour)
 	sender := &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
 	for i := range 1000 {
-		if _, err := sender.Call(ctx(b), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+		_, err := sender.Call(ctx(b), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
 			ConversationId: proto.String(string(conv.ID)), ConversationShortId: proto.Int64(int64(conv.ShortID)),
 			ConversationType: proto.Int32(2), MessageType: proto.Int32(10001),
-			Content: proto.String(im.TextContent(fmt.Sprintf("message number %d of an ordinary chat", i)))}); err != nil {
-			b.Fatal(err)
-		}
+			Content: proto.String(im.TextContent(fmt.Sprintf("message number %d of an ordinary chat", i)))})
+		require.NoError(b, err)
 	}
 	var wire int
 	b.ResetTimer()
 	for range b.N {
 		c, err := im.New(s.options(1)) // no Init: nothing else in its cache
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		var page *im.MessagePage
 		anchor := int64(0)
 		for loaded := 0; loaded < 1000; loaded += len(page.Messages) {
-			if page, err = c.LoadMessages(ctx(b), conv, im.MessageDirectionOlder, anchor, 100); err != nil {
-				b.Fatal(err)
-			}
+			page, err = c.LoadMessages(ctx(b), conv, im.MessageDirectionOlder, anchor, 100)
+			require.NoError(b, err)
 			anchor = page.Next
 		}
 		runtime.GC()
@@ -163,9 +152,7 @@ func BenchmarkCachedConversationMemory(b *testing.B) {
 		resp, err := raw.Call(ctx(b), improto.IMCMD_GET_MESSAGES_BY_CONVERSATION, &improto.MessagesInConversationRequestBody{
 			ConversationId: proto.String(string(conv.ID)), Direction: improto.MessageDirection_OLDER.Enum(),
 			AnchorIndex: proto.Int64(anchor), Limit: proto.Int32(100)})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		body := resp.GetBody().GetMessagesInConversationBody()
 		for _, m := range body.GetMessages() {
 			wire += proto.Size(m)
@@ -197,8 +184,7 @@ func BenchmarkCatchUp(b *testing.B) {
 				if _, err := sender.Call(ctx(b), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
 					ConversationId: proto.String(string(conv.ID)), ConversationShortId: proto.Int64(int64(conv.ShortID)),
 					ConversationType: proto.Int32(2), MessageType: proto.Int32(10001),
-					Content: proto.String(im.TextContent(fmt.Sprintf("missed message %d", i)))}); err != nil {
-					b.Error(err)
+					Content: proto.String(im.TextContent(fmt.Sprintf("missed message %d", i)))}); !assert.NoError(b, err) {
 					return
 				}
 			}
@@ -213,9 +199,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	for cursor := int64(0); ; {
 		cursors = append(cursors, cursor)
 		resp, err := raw.Call(ctx(b), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{Cursor: proto.Int64(cursor), Limit: proto.Int32(1000)})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		page, _ := proto.Marshal(resp)
 		pages = append(pages, page)
 		body := resp.GetBody().GetMessagesPerUserBody()
@@ -244,7 +228,7 @@ func BenchmarkCatchUp(b *testing.B) {
 			select {
 			case <-all:
 			case <-time.After(time.Minute):
-				b.Fatalf("%d of %d messages delivered within a minute", n.Load(), missed)
+				require.FailNow(b, "not all messages delivered", "%d of %d messages delivered within a minute", n.Load(), missed)
 			}
 			b.StopTimer()
 			c.Close()
@@ -259,9 +243,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		for _, cursor := range cursors {
 			req, err := rawclient.Request(improto.IMCMD_GET_MESSAGES_BY_USER, 1, tok1, 0,
 				&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(cursor), Limit: proto.Int32(1000)})
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			data, _ := proto.Marshal(req)
 			reqs = append(reqs, data)
 		}
@@ -269,9 +251,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		for range b.N {
 			for _, req := range reqs {
 				r, err := http.Post(s.hs.URL+"/v1/message/get_by_user", "application/x-protobuf", bytes.NewReader(req))
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				_, _ = io.Copy(io.Discard, r.Body)
 				r.Body.Close()
 			}
@@ -294,9 +274,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		for range b.N {
 			for range pages {
 				r, err := http.Post(hs.URL+"/v1/message/get_by_user", "application/x-protobuf", bytes.NewReader(make([]byte, 64)))
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				_, _ = io.Copy(io.Discard, r.Body)
 				r.Body.Close()
 			}
@@ -317,14 +295,10 @@ func BenchmarkCatchUp(b *testing.B) {
 		for range b.N {
 			for i := range pages {
 				r, err := http.Post(fmt.Sprintf("%s/v1/message/get_by_user?page=%d", hs.URL, i), "application/x-protobuf", bytes.NewReader(make([]byte, 64)))
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				data, _ := io.ReadAll(r.Body)
 				r.Body.Close()
-				if err := proto.Unmarshal(data, &improto.Response{}); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, proto.Unmarshal(data, &improto.Response{}))
 			}
 		}
 		b.ReportMetric(float64(missed*b.N)/b.Elapsed().Seconds(), "msgs/s")

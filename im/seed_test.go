@@ -1,6 +1,7 @@
 package im
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"reflect"
@@ -8,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The seed (the SDK reference) is read from the shared folder when this
@@ -376,8 +380,7 @@ func parseSeedTable(t *testing.T, text string) map[string]seedRow {
 			continue
 		}
 		cells := strings.Split(line, "|")
-		if len(cells) < 5 {
-			t.Errorf("SEED.md:%d: want 3 cells: %q", i+1, line)
+		if !assert.GreaterOrEqual(t, len(cells), 5, "SEED.md:%d: want 3 cells: %q", i+1, line) {
 			continue
 		}
 		m := backticksRE.FindStringSubmatch(cells[1])
@@ -389,9 +392,8 @@ func parseSeedTable(t *testing.T, text string) map[string]seedRow {
 		for _, g := range backticksRE.FindAllStringSubmatch(goCell, -1) {
 			r.goNames = append(r.goNames, g[1])
 		}
-		if _, dup := rows[r.seed]; dup {
-			t.Errorf("SEED.md:%d: %s has two rows", r.line, r.seed)
-		}
+		_, dup := rows[r.seed]
+		assert.False(t, dup, "SEED.md:%d: %s has two rows", r.line, r.seed)
 		rows[r.seed] = r
 	}
 	return rows
@@ -406,13 +408,9 @@ func readSeedFiles(t *testing.T) (seed, table string) {
 			break
 		}
 	}
-	if err != nil {
-		t.Fatalf("reading the seed: %v", err)
-	}
+	require.NoError(t, err, "reading the seed")
 	tb, err := os.ReadFile("SEED.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return string(b), string(tb)
 }
 
@@ -425,12 +423,8 @@ func TestSeedCopyIsCurrent(t *testing.T) {
 		t.Skipf("shared seed not here (%v); testdata/seed.txt stands in", err)
 	}
 	local, err := os.ReadFile(seedPaths[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(shared) != string(local) {
-		t.Errorf("testdata/seed.txt differs from %s: copy it again", seedPaths[0])
-	}
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(shared, local), "testdata/seed.txt differs from %s: copy it again", seedPaths[0])
 }
 
 // TestSeedTableCoversSeed checks that SEED.md has a row for every heading,
@@ -441,31 +435,25 @@ func TestSeedTableCoversSeed(t *testing.T) {
 	seed, table := readSeedFiles(t)
 	doc := parseSeed(seed)
 	rows := parseSeedTable(t, table)
-	if len(doc.headings) < 40 || len(doc.members) < 300 {
-		t.Fatalf("read %d headings and %d members from the seed: the parser no longer fits it", len(doc.headings), len(doc.members))
-	}
+	require.GreaterOrEqual(t, len(doc.headings), 40, "headings read from the seed: the parser no longer fits it")
+	require.GreaterOrEqual(t, len(doc.members), 300, "members read from the seed: the parser no longer fits it")
 	for _, h := range doc.headings {
-		if _, ok := rows[h]; !ok {
-			t.Errorf("seed heading %q has no row in SEED.md", h)
-		}
+		_, ok := rows[h]
+		assert.True(t, ok, "seed heading %q has no row in SEED.md", h)
 	}
 	for _, m := range doc.members {
 		r, ok := rows[m.key]
-		if !ok {
-			t.Errorf("seed line %d: %s has no row in SEED.md", m.line, m.key)
+		if !assert.True(t, ok, "seed line %d: %s has no row in SEED.md", m.line, m.key) {
 			continue
 		}
 		if m.value == "" || r.none || len(r.goNames) == 0 {
 			continue
 		}
 		c, ok := seedConsts[r.goNames[0]]
-		if !ok {
-			t.Errorf("SEED.md:%d: %s maps first to %s, which is not a registered constant", r.line, m.key, r.goNames[0])
+		if !assert.True(t, ok, "SEED.md:%d: %s maps first to %s, which is not a registered constant", r.line, m.key, r.goNames[0]) {
 			continue
 		}
-		if got := constString(c); got != strings.Trim(m.value, "'") {
-			t.Errorf("%s = %s in the seed, but %s = %s", m.key, m.value, r.goNames[0], got)
-		}
+		assert.Equal(t, strings.Trim(m.value, "'"), constString(c), "%s = %s in the seed, but %s differs", m.key, m.value, r.goNames[0])
 	}
 }
 
@@ -488,24 +476,21 @@ func TestSeedTableGoNamesExist(t *testing.T) {
 	t.Parallel()
 	_, table := readSeedFiles(t)
 	rows := parseSeedTable(t, table)
-	if len(rows) < 300 {
-		t.Fatalf("read only %d rows from SEED.md", len(rows))
-	}
+	require.GreaterOrEqual(t, len(rows), 300, "rows read from SEED.md")
 	for _, r := range rows {
-		switch {
-		case r.none && len(r.goNames) > 0:
-			t.Errorf("SEED.md:%d: %s says — but names %v", r.line, r.seed, r.goNames)
-		case r.none && r.note == "":
-			t.Errorf("SEED.md:%d: %s maps to — without a reason", r.line, r.seed)
-		case !r.none && len(r.goNames) == 0:
-			t.Errorf("SEED.md:%d: %s maps to nothing", r.line, r.seed)
+		if r.none {
+			if assert.Empty(t, r.goNames, "SEED.md:%d: %s says — but names Go names", r.line, r.seed) {
+				assert.NotEmpty(t, r.note, "SEED.md:%d: %s maps to — without a reason", r.line, r.seed)
+			}
+		} else {
+			assert.NotEmpty(t, r.goNames, "SEED.md:%d: %s maps to nothing", r.line, r.seed)
 		}
 		for _, g := range r.goNames {
 			switch err := resolveGoName(g); {
 			case errors.Is(err, errElsewhere):
 				t.Logf("SEED.md:%d: %s → %s not checked: %v", r.line, r.seed, g, err)
-			case err != nil:
-				t.Errorf("SEED.md:%d: %s → %s: %v", r.line, r.seed, g, err)
+			default:
+				assert.NoError(t, err, "SEED.md:%d: %s → %s", r.line, r.seed, g)
 			}
 		}
 	}
@@ -534,11 +519,10 @@ func TestResolveGoName(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			err := resolveGoName(tt.name)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Errorf("resolveGoName(%q) = %v, want nil", tt.name, err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Errorf("resolveGoName(%q) = %v, want an error containing %q", tt.name, err, tt.wantErr)
+			if tt.wantErr == "" {
+				assert.NoError(t, err, "resolveGoName(%q)", tt.name)
+			} else {
+				assert.ErrorContains(t, err, tt.wantErr, "resolveGoName(%q)", tt.name)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -26,9 +27,7 @@ func TestGapInConversationIsFilled(t *testing.T) {
 	st := store.NewMemory()
 	defer st.Close()
 	srv, err := imserver.New(imserver.Config{AppID: 1, AppSecret: "s", Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	defer srv.Close()
@@ -39,32 +38,26 @@ func TestGapInConversationIsFilled(t *testing.T) {
 	bob := &rawclient.Client{BaseURL: hs.URL, Token: tok}
 	resp, err := bob.Call(ctx, improto.IMCMD_CREATE_CONVERSATION_V2, &improto.CreateConversationV2RequestBody{
 		ConversationType: proto.Int32(2), Participants: []int64{1}})
-	if err != nil || resp.GetStatusCode() != 0 {
-		t.Fatalf("create: %v", err)
-	}
+	require.NoError(t, err, "create")
+	require.Zero(t, resp.GetStatusCode(), "create: status code")
 	info := resp.GetBody().GetCreateConversationV2Body().GetConversation()
 	var last *improto.MessageBody
 	for i := range 5 {
-		if _, err := bob.Call(ctx, improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+		_, err := bob.Call(ctx, improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
 			ConversationId: info.ConversationId, ConversationShortId: info.ConversationShortId,
-			ConversationType: info.ConversationType, MessageType: proto.Int32(10001), Content: proto.String(fmt.Sprint(i))}); err != nil {
-			t.Fatal(err)
-		}
+			ConversationType: info.ConversationType, MessageType: proto.Int32(10001), Content: proto.String(fmt.Sprint(i))})
+		require.NoError(t, err)
 	}
 	tok1, _ := srv.Token(1, time.Hour)
 	alice := &rawclient.Client{BaseURL: hs.URL, Token: tok1}
 	pulled, err := alice.Call(ctx, improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{Cursor: proto.Int64(0)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	msgs := pulled.GetBody().GetMessagesPerUserBody().GetMessages()
 	last = msgs[len(msgs)-1]
 
 	c, err := New(Options{AppID: 1, UserID: 1, APIURL: hs.URL, WebSocketLevel: WebSocketLevelDisable,
 		Token: func(context.Context) (string, error) { return srv.Token(1, time.Hour) }, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	got := make(chan int64, 8)
 	c.OnMessageReceived(func(e MessageEvent) { got <- e.Message.Index })
@@ -76,35 +69,25 @@ func TestGapInConversationIsFilled(t *testing.T) {
 	c.sync.lastIndex[id] = 2
 	after := messageFromProto(last)
 	after.Source = MessageSourceUserInbox
-	if err := c.sync.apply(ctx, after, 0); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.sync.apply(ctx, after, 0))
 	c.sync.out.send(ctx) // as the run loop does after each page
 	for _, want := range []int64{3, 4, 5} {
 		select {
 		case idx := <-got:
-			if idx != want {
-				t.Fatalf("delivered index %d, want %d", idx, want)
-			}
+			require.Equal(t, want, idx, "delivered index")
 		case <-ctx.Done():
-			t.Fatalf("index %d not delivered", want)
+			require.FailNow(t, "index not delivered", "index %d not delivered", want)
 		}
 	}
-	if c.sync.lastIndex[id] != 5 {
-		t.Fatalf("last index %d, want 5", c.sync.lastIndex[id])
-	}
+	require.EqualValues(t, 5, c.sync.lastIndex[id], "last index")
 	cached := c.CachedMessages(id)
-	if len(cached) != 3 {
-		t.Fatalf("cached %d messages, want 3", len(cached))
-	}
+	require.Len(t, cached, 3, "cached messages")
 	for i, want := range []MessageSource{MessageSourceLoadMore, MessageSourceLoadMore, MessageSourceUserInbox} {
-		if cached[i].Source != want {
-			t.Fatalf("message %d has source %v, want %v", cached[i].Index, cached[i].Source, want)
-		}
+		require.Equal(t, want, cached[i].Source, "message %d's source", cached[i].Index)
 	}
-	if conv := c.CachedConversation(id); conv.LastMessage != after || conv.UnreadCount != 5 {
-		t.Fatalf("cached conversation: last %+v, unread %d; want index 5, 5", conv.LastMessage, conv.UnreadCount)
-	}
+	conv := c.CachedConversation(id)
+	require.Same(t, after, conv.LastMessage, "cached conversation's last message, want index 5")
+	require.Equal(t, 5, conv.UnreadCount, "cached conversation's unread count")
 }
 
 // TestCacheIsBounded checks that a conversation keeps at most
@@ -116,12 +99,10 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 	c.putMessage(&Message{ConversationID: "c", Index: 450, Version: 2}) // an update in the middle
 	got := c.messages("c")
-	if len(got) != 200 || got[0].Index != 301 || got[199].Index != 500 {
-		t.Fatalf("cache holds %d messages, %d..%d", len(got), got[0].Index, got[len(got)-1].Index)
-	}
-	if got[149].Version != 2 {
-		t.Fatalf("update not applied: %+v", got[149])
-	}
+	require.Len(t, got, 200, "messages the cache holds")
+	require.EqualValues(t, 301, got[0].Index, "the oldest message the cache holds")
+	require.EqualValues(t, 500, got[199].Index, "the newest message the cache holds")
+	require.EqualValues(t, 2, got[149].Version, "update not applied: %+v", got[149])
 }
 
 // TestCachedUnreadCount checks how the cache counts unread messages: from
@@ -142,14 +123,14 @@ func TestCachedUnreadCount(t *testing.T) {
 		c.applyMessage(msg(3, me, nil), me, true)
 		c.applyMessage(msg(4, other, noUnread), me, true)
 		c.applyMessage(msg(5, other, nil), me, true)
-		if got := c.conversation("c"); got.UnreadCount != 2 || got.LastMessage.Index != 5 {
-			t.Fatalf("unread %d, last %d; want 2, 5", got.UnreadCount, got.LastMessage.Index)
-		}
+		got := c.conversation("c")
+		require.Equal(t, 2, got.UnreadCount, "unread")
+		require.EqualValues(t, 5, got.LastMessage.Index, "last message")
 		c.setReadIndex("c", 4, me)
 		c.setReadIndex("c", 3, me) // behind: ignored, as the server ignores it
-		if got := c.conversation("c"); got.UnreadCount != 1 || got.ReadIndex != 4 {
-			t.Fatalf("unread %d, read index %d; want 1, 4", got.UnreadCount, got.ReadIndex)
-		}
+		got = c.conversation("c")
+		require.Equal(t, 1, got.UnreadCount, "unread")
+		require.EqualValues(t, 4, got.ReadIndex, "read index")
 	})
 	t.Run("adjusted from the server's count", func(t *testing.T) {
 		c := newCache(200)
@@ -158,21 +139,13 @@ func TestCachedUnreadCount(t *testing.T) {
 		c.applyMessage(msg(12, other, noUnread), me, true)
 		c.applyMessage(msg(11, other, nil), me, true) // again: not new
 		c.applyMessage(msg(13, me, nil), me, true)
-		if got := c.conversation("c").UnreadCount; got != 11 {
-			t.Fatalf("unread %d, want 11", got)
-		}
+		require.Equal(t, 11, c.conversation("c").UnreadCount, "unread")
 		c.setReadIndex("c", 5, me) // which of 1..5 counted is unknown
-		if got := c.conversation("c").UnreadCount; got != 11 {
-			t.Fatalf("unread %d after reading to 5, want the server's count, 11", got)
-		}
+		require.Equal(t, 11, c.conversation("c").UnreadCount, "unread after reading to 5, want the server's count")
 		c.setReadIndex("c", 10, me) // the cache reaches back to 11 now
-		if got := c.conversation("c").UnreadCount; got != 1 {
-			t.Fatalf("unread %d after reading to 10, want 1", got)
-		}
+		require.Equal(t, 1, c.conversation("c").UnreadCount, "unread after reading to 10")
 		c.setReadIndex("c", 20, me) // past the last message
-		if got := c.conversation("c").UnreadCount; got != 0 {
-			t.Fatalf("unread %d after reading everything, want 0", got)
-		}
+		require.Zero(t, c.conversation("c").UnreadCount, "unread after reading everything")
 	})
 	t.Run("a fetch keeps the last message", func(t *testing.T) {
 		c := newCache(200)
@@ -180,9 +153,10 @@ func TestCachedUnreadCount(t *testing.T) {
 		c.applyMessage(msg(1, other, nil), me, true)
 		c.applyMessage(msg(2, other, map[string]string{string(InfoKeyDoNotUpdateLastMessage): "true"}), me, true)
 		c.putConversation(&Conversation{ID: "c", UnreadCount: 2})
-		if got := c.conversation("c"); got.LastMessage == nil || got.LastMessage.Index != 1 || got.UnreadCount != 2 {
-			t.Fatalf("after a fetch: last %+v, unread %d; want index 1, 2", got.LastMessage, got.UnreadCount)
-		}
+		got := c.conversation("c")
+		require.NotNil(t, got.LastMessage, "after a fetch: last message")
+		require.EqualValues(t, 1, got.LastMessage.Index, "after a fetch: last message")
+		require.Equal(t, 2, got.UnreadCount, "after a fetch: unread")
 	})
 }
 
@@ -207,8 +181,6 @@ func TestCachedUnreadCountAddsUp(t *testing.T) {
 		if i > 1 && i%5 > 1 {
 			unread++
 		}
-		if got := c.conversation("c").UnreadCount; got != unread {
-			t.Fatalf("after message %d the unread count is %d, want %d", i, got, unread)
-		}
+		require.Equal(t, unread, c.conversation("c").UnreadCount, "the unread count after message %d", i)
 	}
 }

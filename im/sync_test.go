@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/im"
@@ -63,7 +65,7 @@ func (r *receiver) waitFor(t testing.TB, n int, timeout time.Duration, each func
 		select {
 		case <-r.more:
 		case <-deadline:
-			t.Fatalf("%d of %d messages delivered within %v", got, n, timeout)
+			require.FailNow(t, "not all messages delivered", "%d of %d messages delivered within %v", got, n, timeout)
 		}
 	}
 }
@@ -74,20 +76,13 @@ func (r *receiver) check(t testing.TB, convs int, perConv int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, n := range r.seen {
-		if n != 1 {
-			t.Errorf("message %d delivered %d times", id, n)
-		}
+		assert.Equal(t, 1, n, "times message %d was delivered", id)
 	}
-	if len(r.order) != convs {
-		t.Errorf("%d conversations delivered, want %d", len(r.order), convs)
-	}
+	assert.Equal(t, convs, len(r.order), "conversations delivered")
 	for id, idx := range r.order {
-		if len(idx) != perConv {
-			t.Errorf("%s: %d messages, want %d", id, len(idx), perConv)
-		}
+		assert.Len(t, idx, perConv, "%s: messages", id)
 		for i, x := range idx {
-			if x != int64(i+1) {
-				t.Errorf("%s: position %d has index %d", id, i, x)
+			if !assert.Equal(t, int64(i+1), x, "%s: index at position %d", id, i) {
 				break
 			}
 		}
@@ -119,9 +114,8 @@ func TestExactlyOnceAcrossDisconnects(t *testing.T) {
 		sender := senders[i%len(senders)]
 		resp, err := sender.Call(ctx(t), improto.IMCMD_CREATE_CONVERSATION_V2, &improto.CreateConversationV2RequestBody{
 			ConversationType: proto.Int32(2), Participants: []int64{1}})
-		if err != nil || resp.GetStatusCode() != 0 {
-			t.Fatalf("create: %v %s", err, resp.GetErrorDesc())
-		}
+		require.NoError(t, err, "create")
+		require.Zero(t, resp.GetStatusCode(), "create: %s", resp.GetErrorDesc())
 		cs = append(cs, conv{resp.GetBody().GetCreateConversationV2Body().GetConversation(), sender})
 	}
 	// The stream runs in rounds of perConv/drops messages per
@@ -151,12 +145,10 @@ func TestExactlyOnceAcrossDisconnects(t *testing.T) {
 		wg.Wait()
 		close(errs)
 		for err := range errs {
-			t.Fatal(err)
+			require.NoError(t, err)
 		}
 		waitConnected(t, bot)
-		if !bot.DropConnection() {
-			t.Fatalf("round %d: DropConnection found no socket after the client connected", round)
-		}
+		require.True(t, bot.DropConnection(), "round %d: DropConnection found no socket after the client connected", round)
 	}
 	r.waitFor(t, convs*perConv, 90*time.Second, nil)
 	r.check(t, convs, perConv)
@@ -179,9 +171,8 @@ func TestResumeFromCursor(t *testing.T) {
 		resp, err := bob.Call(ctx(t), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
 			ConversationId: info.ConversationId, ConversationShortId: info.ConversationShortId,
 			ConversationType: info.ConversationType, MessageType: proto.Int32(10001), Content: proto.String(text)})
-		if err != nil || resp.GetStatusCode() != 0 {
-			t.Fatalf("send: %v", err)
-		}
+		require.NoError(t, err, "send")
+		require.Zero(t, resp.GetStatusCode(), "send: status code")
 	}
 	for i := range 3 {
 		send(fmt.Sprint(i))
@@ -198,9 +189,7 @@ func TestResumeFromCursor(t *testing.T) {
 	r2.waitFor(t, 2, waitFor, nil)
 	r2.mu.Lock()
 	defer r2.mu.Unlock()
-	if got := r2.order[im.ConversationID(info.GetConversationId())]; fmt.Sprint(got) != "[4 5]" {
-		t.Fatalf("resumed client delivered indexes %v, want [4 5]", got)
-	}
+	require.Equal(t, []int64{4, 5}, r2.order[im.ConversationID(info.GetConversationId())], "indexes the resumed client delivered")
 }
 
 // TestAutoReadIndex checks that with AutoReadIndex the client moves its
@@ -216,35 +205,29 @@ func TestAutoReadIndex(t *testing.T) {
 	alice.OnReadIndexChanged(func(e im.ReadIndexEvent) { reads <- e })
 	start(t, alice)
 	waitConnected(t, alice)
-	if _, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("read me")}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("read me")})
+	require.NoError(t, err)
 	r.waitFor(t, 1, waitFor, nil)
 	select {
 	case e := <-reads:
-		if e.UserID != 2 || e.ReadIndex != 1 {
-			t.Fatalf("read event %+v, want user 2 at index 1", e)
-		}
+		require.EqualValues(t, 2, e.UserID, "read event %+v: user", e)
+		require.EqualValues(t, 1, e.ReadIndex, "read event %+v: index", e)
 	case <-time.After(waitFor):
-		t.Fatal("bob's read index did not move")
+		require.FailNow(t, "bob's read index did not move")
 	}
 	quiet := im.OutgoingMessage{Content: im.TextContent("do not mark"), Ext: map[string]string{string(im.InfoKeyDoNotMoveReadIndex): "true"}}
-	if _, err := alice.SendMessage(ctx(t), conv, quiet); err != nil {
-		t.Fatal(err)
-	}
+	_, err = alice.SendMessage(ctx(t), conv, quiet)
+	require.NoError(t, err)
 	// A marker after it shows whether the quiet one moved the index: the
 	// next read event must be for index 3, not 2.
 	r.waitFor(t, 2, waitFor, nil)
-	if _, err := alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("marker")}); err != nil {
-		t.Fatal(err)
-	}
+	_, err = alice.SendMessage(ctx(t), conv, im.OutgoingMessage{Content: im.TextContent("marker")})
+	require.NoError(t, err)
 	select {
 	case e := <-reads:
-		if e.ReadIndex != 3 {
-			t.Fatalf("read index moved to %d, want 3 (the quiet message must not move it)", e.ReadIndex)
-		}
+		require.EqualValues(t, 3, e.ReadIndex, "read index, want the marker's (the quiet message must not move it)")
 	case <-time.After(waitFor):
-		t.Fatal("no read event for the marker")
+		require.FailNow(t, "no read event for the marker")
 	}
 }
 
@@ -276,19 +259,16 @@ func TestCallbacksRunOneAtATime(t *testing.T) {
 	sender := &rawclient.Client{BaseURL: s.hs.URL, Token: tok}
 	for round := range rounds {
 		for i := range perRound {
-			if _, err := sender.Call(ctx(t), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
+			_, err := sender.Call(ctx(t), improto.IMCMD_SEND_MESSAGE, &improto.SendMessageRequestBody{
 				ConversationId: proto.String(string(conv.ID)), ConversationShortId: proto.Int64(int64(conv.ShortID)),
 				ConversationType: proto.Int32(2), MessageType: proto.Int32(10001),
-				Content: proto.String(im.TextContent(fmt.Sprint(round, i)))}); err != nil {
-				t.Fatal(err)
-			}
+				Content: proto.String(im.TextContent(fmt.Sprint(round, i)))})
+			require.NoError(t, err)
 		}
 		c.DropConnection()
 	}
 	r.waitFor(t, rounds*perRound, waitFor, nil)
-	if n := overlaps.Load(); n > 0 {
-		t.Fatalf("%d callbacks started while another was running", n)
-	}
+	require.Zero(t, overlaps.Load(), "callbacks started while another was running")
 }
 
 // TestCallbacksMayCallTheServer checks that callbacks run off the socket's
@@ -318,11 +298,9 @@ func TestCallbacksMayCallTheServer(t *testing.T) {
 	for range 2 {
 		select {
 		case err := <-answers:
-			if err != nil {
-				t.Fatalf("a request from a callback: %v", err)
-			}
+			require.NoError(t, err, "a request from a callback")
 		case <-time.After(waitFor):
-			t.Fatal("a request from a callback got no answer: callbacks block the read loop")
+			require.FailNow(t, "a request from a callback got no answer: callbacks block the read loop")
 		}
 	}
 }

@@ -1,9 +1,9 @@
 package im
 
 import (
-	"reflect"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -30,9 +30,7 @@ func wireSeeds(t testing.TB) [][]byte {
 	var out [][]byte
 	for _, m := range []*improto.MessageBody{full, plain, {}} {
 		b, err := proto.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		out = append(out, b)
 	}
 	// Repeated fields: the later scalar wins, sub-messages merge.
@@ -52,15 +50,11 @@ func FuzzDecodeMessage(f *testing.F) {
 		want := &improto.MessageBody{}
 		wantErr := proto.Unmarshal(data, want)
 		got, err := decodeMessage(data)
-		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("decodeMessage error %v, proto.Unmarshal error %v", err, wantErr)
-		}
+		require.Equal(t, wantErr == nil, err == nil, "decodeMessage error %v, proto.Unmarshal error %v", err, wantErr)
 		if err != nil {
 			return
 		}
-		if w := messageFromProto(want); !reflect.DeepEqual(got, w) {
-			t.Fatalf("decodeMessage:\n%+v\nmessageFromProto:\n%+v", got, w)
-		}
+		require.Equal(t, messageFromProto(want), got, "decodeMessage, against messageFromProto")
 	})
 }
 
@@ -70,9 +64,7 @@ func FuzzDecodePullResponse(f *testing.F) {
 	var msgs []*improto.MessageBody
 	for _, s := range wireSeeds(f)[:3] {
 		m := &improto.MessageBody{}
-		if err := proto.Unmarshal(s, m); err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, proto.Unmarshal(s, m))
 		msgs = append(msgs, m)
 	}
 	page := &improto.Response{Cmd: proto.Int32(200), SequenceId: proto.Int64(3), StatusCode: proto.Int32(0), InboxType: proto.Int32(0),
@@ -80,9 +72,7 @@ func FuzzDecodePullResponse(f *testing.F) {
 		Body: &improto.ResponseBody{MessagesPerUserBody: &improto.MessagesPerUserResponseBody{
 			Messages: msgs, NextCursor: proto.Int64(99), HasMore: proto.Bool(true), NextInterval: proto.Int64(1)}}}
 	b, err := proto.Marshal(page)
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Add(b)
 	f.Add(append(append([]byte(nil), b...), b...))
 	empty, _ := proto.Marshal(&improto.Response{StatusCode: proto.Int32(5), ErrorDesc: proto.String("no")})
@@ -93,40 +83,28 @@ func FuzzDecodePullResponse(f *testing.F) {
 		want := &improto.Response{}
 		wantErr := proto.Unmarshal(data, want)
 		env, got, err := decodePullResponse(data)
-		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("decodePullResponse error %v, proto.Unmarshal error %v", err, wantErr)
-		}
+		require.Equal(t, wantErr == nil, err == nil, "decodePullResponse error %v, proto.Unmarshal error %v", err, wantErr)
 		if err != nil {
 			return
 		}
 		// What the pull pipeline reads ahead agrees with the full decode.
 		_, pages, err := splitPullResponse(data)
-		if err != nil {
-			t.Fatalf("splitPullResponse: %v", err)
-		}
+		require.NoError(t, err, "splitPullResponse")
 		var peek inboxPage
 		for _, p := range pages {
-			if err := peek.decode(p, false); err != nil {
-				t.Fatalf("peek: %v", err)
-			}
+			require.NoError(t, peek.decode(p, false), "peek")
 		}
-		if peek.nextCursor != got.nextCursor || peek.hasMore != got.hasMore {
-			t.Fatalf("peek: cursor %d more %v, want %d %v", peek.nextCursor, peek.hasMore, got.nextCursor, got.hasMore)
-		}
+		require.Equal(t, got.nextCursor, peek.nextCursor, "peek: cursor")
+		require.Equal(t, got.hasMore, peek.hasMore, "peek: more")
 		body := want.GetBody().GetMessagesPerUserBody()
-		if got.nextCursor != body.GetNextCursor() || got.hasMore != body.GetHasMore() || len(got.messages) != len(body.GetMessages()) {
-			t.Fatalf("page: cursor %d more %v %d messages, want %d %v %d", got.nextCursor, got.hasMore, len(got.messages),
-				body.GetNextCursor(), body.GetHasMore(), len(body.GetMessages()))
-		}
+		require.Equal(t, body.GetNextCursor(), got.nextCursor, "page: cursor")
+		require.Equal(t, body.GetHasMore(), got.hasMore, "page: more")
+		require.Len(t, got.messages, len(body.GetMessages()), "page: messages")
 		for i, m := range body.GetMessages() {
-			if w := messageFromProto(m); !reflect.DeepEqual(got.messages[i], w) {
-				t.Fatalf("message %d:\n%+v\nwant\n%+v", i, got.messages[i], w)
-			}
+			require.Equal(t, messageFromProto(m), got.messages[i], "message %d", i)
 		}
 		want.Body = nil
-		if !proto.Equal(env, want) {
-			t.Fatalf("envelope %v, want %v", env, want)
-		}
+		require.True(t, proto.Equal(env, want), "envelope %v, want %v", env, want)
 	})
 }
 
@@ -136,17 +114,13 @@ func FuzzDecodePullResponse(f *testing.F) {
 func FuzzDecodePush(f *testing.F) {
 	seeds := wireSeeds(f)
 	msg := &improto.MessageBody{}
-	if err := proto.Unmarshal(seeds[0], msg); err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, proto.Unmarshal(seeds[0], msg))
 	for _, cmd := range []improto.IMCMD{improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY, improto.IMCMD_MARK_READ_NOTIFY} {
 		b, err := proto.Marshal(&improto.Response{Cmd: proto.Int32(int32(cmd)), SequenceId: proto.Int64(0), InboxType: proto.Int32(0),
 			Body: &improto.ResponseBody{HasNewMessageNotify: &improto.NewMessageNotify{ConversationId: proto.String("0:1:1:2"),
 				Message: msg, PreviousCursor: proto.Int64(4), NextCursor: proto.Int64(5), BadgeCount: proto.Int32(1)},
 				MarkConversationReadNotify: &improto.MarkConversationReadNotify{ConversationId: proto.String("x")}}})
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(b)
 		f.Add(append(append([]byte(nil), b...), b...))
 	}
@@ -158,30 +132,22 @@ func FuzzDecodePush(f *testing.F) {
 		want := &improto.Response{}
 		wantErr := proto.Unmarshal(data, want)
 		got, err := decodePushResponse(data)
-		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("decodePushResponse error %v, proto.Unmarshal error %v", err, wantErr)
-		}
+		require.Equal(t, wantErr == nil, err == nil, "decodePushResponse error %v, proto.Unmarshal error %v", err, wantErr)
 		if err != nil {
 			return
 		}
 		switch improto.IMCMD(want.GetCmd()) {
 		case improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY:
 			n := want.GetBody().GetHasNewMessageNotify()
-			if got.notify == nil || got.notify.previousCursor != n.GetPreviousCursor() || got.notify.nextCursor != n.GetNextCursor() {
-				t.Fatalf("notify %+v, want cursors %d %d", got.notify, n.GetPreviousCursor(), n.GetNextCursor())
-			}
-			if w := messageFromProto(n.GetMessage()); !reflect.DeepEqual(got.notify.message, w) {
-				t.Fatalf("message:\n%+v\nwant\n%+v", got.notify.message, w)
-			}
+			require.NotNil(t, got.notify, "notify")
+			require.Equal(t, n.GetPreviousCursor(), got.notify.previousCursor, "notify %+v: previous cursor", got.notify)
+			require.Equal(t, n.GetNextCursor(), got.notify.nextCursor, "notify %+v: next cursor", got.notify)
+			require.Equal(t, messageFromProto(n.GetMessage()), got.notify.message, "message")
 			want.Body = nil
 		default:
-			if got.notify != nil {
-				t.Fatalf("a %v push decoded as a message push", improto.IMCMD(want.GetCmd()))
-			}
+			require.Nil(t, got.notify, "a %v push decoded as a message push", improto.IMCMD(want.GetCmd()))
 		}
-		if !proto.Equal(got.resp, want) {
-			t.Fatalf("envelope %v, want %v", got.resp, want)
-		}
+		require.True(t, proto.Equal(got.resp, want), "envelope %v, want %v", got.resp, want)
 	})
 }
 
@@ -203,19 +169,16 @@ func FuzzDecodeResponse(f *testing.F) {
 		want := &improto.Response{}
 		wantErr := proto.Unmarshal(data, want)
 		env, body, err := decodeResponse(data, send.BodyField)
-		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("decodeResponse error %v, proto.Unmarshal error %v", err, wantErr)
-		}
+		require.Equal(t, wantErr == nil, err == nil, "decodeResponse error %v, proto.Unmarshal error %v", err, wantErr)
 		if err != nil {
 			return
 		}
 		wantBody := send.ResponseBodyMessage(want.GetBody())
-		if (body == nil) != (wantBody == nil) || (body != nil && !proto.Equal(body, wantBody)) {
-			t.Fatalf("body %v, want %v", body, wantBody)
+		require.Equal(t, wantBody == nil, body == nil, "body %v, want %v", body, wantBody)
+		if body != nil {
+			require.True(t, proto.Equal(body, wantBody), "body %v, want %v", body, wantBody)
 		}
 		want.Body = nil
-		if !proto.Equal(env, want) {
-			t.Fatalf("envelope %v, want %v", env, want)
-		}
+		require.True(t, proto.Equal(env, want), "envelope %v, want %v", env, want)
 	})
 }
