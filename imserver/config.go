@@ -70,6 +70,67 @@ type Config struct {
 	// SendBurst defaults to one second's worth of SendRate, at least 1.
 	SendRate  float64
 	SendBurst int
+	// Deadlines of an HTTP connection's phases, so that a client that
+	// trickles a request, or never reads its answer, is let go. ServeHTTP
+	// enforces RequestBodyTimeout, ResponseWriteTimeout and
+	// HandshakeTimeout itself, through http.ResponseController, under any
+	// http.Server; ReadHeaderTimeout and KeepAliveTimeout belong to the
+	// http.Server, and [Server.HTTPServer] sets them. Negative means no
+	// deadline.
+	//
+	// ReadHeaderTimeout bounds the wait for a request's headers, from the
+	// connection's first byte (or its opening, for its first request).
+	// Default 10s.
+	ReadHeaderTimeout time.Duration
+	// RequestBodyTimeout bounds the time a request's whole body may take
+	// to arrive once its headers have: at the default 30s and the default
+	// MaxRequestBytes, a client must send faster than 35 KB/s. A request
+	// past it is answered 408 and its connection closed.
+	RequestBodyTimeout time.Duration
+	// ResponseWriteTimeout bounds the writing of a response, from when it
+	// is ready until the client has taken it. Default 30s.
+	ResponseWriteTimeout time.Duration
+	// KeepAliveTimeout closes a kept-alive HTTP connection on which no new
+	// request starts for this long (http.Server.IdleTimeout). Default 60s.
+	KeepAliveTimeout time.Duration
+	// HandshakeTimeout bounds a WebSocket handshake: the server's checks
+	// and its 101 answer. Once the socket is up, IdleTimeout and
+	// WriteTimeout apply instead. Default 10s.
+	HandshakeTimeout time.Duration
+
+	// Limits per remote address (the IP of the request's RemoteAddr: put
+	// the server behind a proxy that hands the real addresses on, or raise
+	// them there) and in total, so that one client cannot take what the
+	// others need. Each refusal is an HTTP 429 or 503 with Retry-After and
+	// a protobuf Response saying which limit was hit, and a log line
+	// naming the address (at most a few a second). Negative means no
+	// limit.
+	//
+	// MaxConns and MaxConnsPerAddr bound open TCP connections, sockets
+	// included; [Server.LimitListener] enforces them, and a connection
+	// beyond them is answered 503 and closed. Defaults 10000 and 512.
+	MaxConns        int
+	MaxConnsPerAddr int
+	// MaxSockets and MaxSocketsPerAddr bound open Frontier WebSockets;
+	// ServeHTTP enforces them (503 and 429). Defaults 10000 and 256.
+	MaxSockets        int
+	MaxSocketsPerAddr int
+	// MaxRequestsInFlight bounds the HTTP API requests being served at
+	// once, bodies in memory included; one more is answered 503. Default
+	// 512.
+	MaxRequestsInFlight int
+	// UnauthRate and UnauthBurst limit, per remote address, the requests
+	// that fail before a valid token is seen: HTTP API requests and
+	// WebSocket handshakes that cannot be read, name no route, or carry a
+	// missing, forged or expired token (token bucket; each failure takes a
+	// token). An address whose bucket is empty is refused 429 before its
+	// requests are read, until the bucket refills, so that garbage and
+	// token guessing cost the server little; a client with a valid token
+	// never spends from it. Defaults 50/s and 500; a negative UnauthRate
+	// means no limit.
+	UnauthRate  float64
+	UnauthBurst int
+
 	// RecallWindow is how long after sending a sender may recall a
 	// message; owners and managers of a group may recall at any time.
 	// Default 24h. Negative means no limit.
@@ -113,11 +174,14 @@ func (c Config) withDefaults() (Config, error) {
 		"MaxRequestBytes": c.MaxRequestBytes, "IdleTimeout": int64(c.IdleTimeout),
 		"WriteTimeout": int64(c.WriteTimeout), "SendQueue": int64(c.SendQueue),
 		"RequestBurst": int64(c.RequestBurst), "InitMessages": int64(c.InitMessages),
-		"SendBurst": int64(c.SendBurst),
+		"SendBurst": int64(c.SendBurst), "UnauthBurst": int64(c.UnauthBurst),
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("imserver: Config.%s must not be negative", name))
 		}
+	}
+	if math.IsNaN(c.UnauthRate) || math.IsInf(c.UnauthRate, 0) {
+		errs = append(errs, fmt.Errorf("imserver: Config.UnauthRate must be a finite number, got %v", c.UnauthRate))
 	}
 	if c.RequestRate < 0 {
 		errs = append(errs, errors.New("imserver: Config.RequestRate must not be negative"))
@@ -161,6 +225,34 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SendRate > 0 && c.SendBurst == 0 {
 		c.SendBurst = int(max(1, math.Ceil(c.SendRate)))
+	}
+	for _, d := range []*time.Duration{&c.RequestBodyTimeout, &c.ResponseWriteTimeout} {
+		if *d == 0 {
+			*d = 30 * time.Second
+		}
+	}
+	for _, d := range []*time.Duration{&c.ReadHeaderTimeout, &c.HandshakeTimeout} {
+		if *d == 0 {
+			*d = 10 * time.Second
+		}
+	}
+	if c.KeepAliveTimeout == 0 {
+		c.KeepAliveTimeout = time.Minute
+	}
+	for _, l := range []struct {
+		v *int
+		d int
+	}{
+		{&c.MaxConns, 10000}, {&c.MaxConnsPerAddr, 512},
+		{&c.MaxSockets, 10000}, {&c.MaxSocketsPerAddr, 256},
+		{&c.MaxRequestsInFlight, 512}, {&c.UnauthBurst, 500},
+	} {
+		if *l.v == 0 {
+			*l.v = l.d
+		}
+	}
+	if c.UnauthRate == 0 {
+		c.UnauthRate = 50
 	}
 	if c.RecallWindow == 0 {
 		c.RecallWindow = 24 * time.Hour

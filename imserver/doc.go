@@ -19,13 +19,46 @@
 //
 // Serve it with any http.Server or httptest.NewServer, and call
 // [Server.Shutdown] or [Server.Close] to end its sockets (http.Server does
-// not track hijacked connections).
+// not track hijacked connections). On an address others can reach, serve
+// it as cmd/imserver does, so that the limits below all hold:
+//
+//	hs := srv.HTTPServer() // header and keep-alive deadlines from the Config
+//	go hs.Serve(srv.LimitListener(ln))
+//
+// # Slow and hostile clients
+//
+// Every phase of a connection has a deadline (Config.ReadHeaderTimeout,
+// RequestBodyTimeout, ResponseWriteTimeout, KeepAliveTimeout,
+// HandshakeTimeout; on a socket IdleTimeout and WriteTimeout). ServeHTTP
+// sets the body, response and handshake deadlines itself through
+// http.ResponseController, so they hold under any http.Server; the header
+// and keep-alive deadlines are the http.Server's, which [Server.HTTPServer]
+// sets and anyone serving the Server on their own http.Server must set
+// (ReadHeaderTimeout and IdleTimeout). A body that has not arrived in
+// RequestBodyTimeout is answered 408 and its connection closed. gorilla
+// clears the HTTP deadlines when a socket is upgraded, so a socket lives
+// as long as its heartbeats.
+//
+// One client's share is bounded: open connections per address and in all
+// (Config.MaxConnsPerAddr, MaxConns, by [Server.LimitListener]), sockets
+// per address and in all (MaxSocketsPerAddr, MaxSockets), HTTP API
+// requests in flight (MaxRequestsInFlight), and requests per address that
+// fail before a valid token is seen (UnauthRate, UnauthBurst). A refusal
+// is an HTTP 429 (the client's own share) or 503 (the server's), with
+// Retry-After, a protobuf Response with TOO_MANY_REQUESTS or SERVER_ERR
+// and the [improto.HeaderRetryAfterMs] header, which the im client waits
+// out before it retries; and a log line at Warn with the address (a few a
+// second at most, with a count of those not logged). An address is the IP
+// of the request's RemoteAddr: behind a reverse proxy every client has the
+// proxy's, so raise the per-address limits there or let the proxy enforce
+// them.
 //
 // # Authentication
 //
 // Requests carry a token (Request.token over HTTP, the token query parameter
-// on the socket) minted by [Server.Token] or [MintToken]: app id, user id
-// and expiry signed with HMAC-SHA256 under the app secret. An expired token
+// on the socket) minted by [Server.Token] or [MintToken]: app id, user id,
+// expiry and a nonce signed with HMAC-SHA256 under the app secret, so that
+// no two minted tokens are equal. An expired token
 // is answered EXPIRED_TOKEN (100) so a client can fetch a new one; a
 // missing, forged or foreign one INVALID_TOKEN (1). Tokens never appear in
 // log lines or error descriptions. The socket also checks aid, fpid,

@@ -36,13 +36,14 @@ const heartbeat = "hi"
 
 // serveFrontier authenticates and upgrades a Frontier socket, then runs its
 // reader on this goroutine and its writer on another.
-func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request, addr string) {
 	q := r.URL.Query()
 	user, err := s.authenticate(q.Get("token"))
 	if err == nil {
 		err = s.checkFrontierParams(q.Get("aid"), q.Get("fpid"), q.Get("device_id"), q.Get("access_key"))
 	}
 	if err != nil {
+		s.failedAuth(addr)
 		// Before the upgrade the answer is plain HTTP with a protobuf
 		// Response body, so a client can tell an expired token from a
 		// forged one.
@@ -52,6 +53,7 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		s:       s,
 		user:    user,
+		addr:    addr,
 		device:  q.Get("device_id"),
 		send:    make(chan outFrame, s.cfg.SendQueue),
 		done:    make(chan struct{}),
@@ -64,7 +66,8 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
 	// every socket whose goroutines it waits for.
 	s.mu.Lock()
 	closing := s.closing
-	if !closing {
+	admitted := !closing && s.admitSocket(w, addr)
+	if admitted {
 		s.wg.Add(2) // reader (this goroutine) and writer
 		s.conns[c] = struct{}{}
 		s.hub.add(c)
@@ -73,6 +76,8 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
 	if closing {
 		s.writeHTTP(w, http.StatusServiceUnavailable, failure(nil, 0,
 			errStatus(improto.StatusCode_SERVER_ERR, "server shutting down")))
+	}
+	if !admitted {
 		return
 	}
 	hj := &batchHijacker{ResponseWriter: w}
@@ -80,15 +85,21 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// Upgrade has already answered the client (see handshakeError).
 		c.close(websocket.CloseAbnormalClosure, "")
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
+		s.forget(c)
 		s.wg.Add(-2)
 		return
 	}
 	c.ws, c.net = ws, hj.conn // before the writer starts; no one else touches them
 	go c.writeLoop()
 	c.readLoop()
+}
+
+// forget drops a closed socket from the server's count.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	s.dropSocket(c.addr)
 }
 
 // handshakeError answers a request to the Frontier path that is not a
@@ -125,6 +136,7 @@ type conn struct {
 	ws      *websocket.Conn
 	net     *batchConn // ws's connection: the writer batches through it
 	user    int64
+	addr    string // the remote address, as the socket limits count it
 	device  string
 	send    chan outFrame
 	limiter *rate.Limiter
@@ -180,9 +192,7 @@ func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	defer func() {
 		c.close(websocket.CloseNormalClosure, "")
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
+		c.s.forget(c)
 	}()
 	c.ws.SetReadLimit(c.s.cfg.MaxRequestBytes)
 	var buf bytes.Buffer // reused: handleFrame copies what it keeps

@@ -30,21 +30,26 @@ func reserveDelay(lim *rate.Limiter, now time.Time) time.Duration {
 	return 0
 }
 
-// tooManyRequests answers req with TOO_MANY_REQUESTS and the retry hint:
-// wait, in whole milliseconds, rounded up so that a client that waits
-// exactly the hint finds its token.
+// tooManyRequests answers req with TOO_MANY_REQUESTS and the retry hint.
 func tooManyRequests(req *improto.Request, wait time.Duration, format string, args ...any) *improto.Response {
 	resp := failure(req, req.GetCmd(), errStatus(improto.StatusCode_TOO_MANY_REQUESTS, format, args...))
-	ms := max(1, (wait+time.Millisecond-1)/time.Millisecond)
-	resp.Headers = map[string]string{improto.HeaderRetryAfterMs: strconv.FormatInt(int64(ms), 10)}
+	resp.Headers = retryAfterHeader(wait)
 	return resp
 }
 
-// sendLimits bounds message sends per user with a token bucket each
-// (Config.SendRate and SendBurst). A user's bucket is made at their first
-// send and forgotten once it is full again, when it is no different from
-// a new one: the map holds only users who sent recently.
-type sendLimits struct {
+// retryAfterHeader is the Response header that tells an IM client to wait
+// before it retries: wait in whole milliseconds, rounded up so that a
+// client that waits exactly the hint finds its token.
+func retryAfterHeader(wait time.Duration) map[string]string {
+	ms := max(1, (wait+time.Millisecond-1)/time.Millisecond)
+	return map[string]string{improto.HeaderRetryAfterMs: strconv.FormatInt(int64(ms), 10)}
+}
+
+// keyedLimits is a token bucket per key: per user for Config.SendRate,
+// per remote address for Config.AddrRequestRate. A key's bucket is made at
+// its first request and forgotten once it is full again, when it is no
+// different from a new one: the map holds only the keys active recently.
+type keyedLimits[K comparable] struct {
 	limit rate.Limit
 	burst int
 	// refill is how long an empty bucket takes to fill: the age past which
@@ -52,19 +57,28 @@ type sendLimits struct {
 	refill time.Duration
 
 	mu    sync.Mutex
-	users map[int64]*rate.Limiter
+	keys  map[K]*rate.Limiter
 	sweep time.Time // when to next forget full buckets
 }
 
+// sendLimits bounds message sends per user (Config.SendRate, SendBurst).
+type sendLimits = keyedLimits[int64]
+
 func newSendLimits(perSecond float64, burst int) *sendLimits {
+	return newKeyedLimits[int64](perSecond, burst)
+}
+
+// newKeyedLimits returns the buckets, or nil (no limit) when perSecond is
+// not positive.
+func newKeyedLimits[K comparable](perSecond float64, burst int) *keyedLimits[K] {
 	if perSecond <= 0 {
 		return nil // off
 	}
-	return &sendLimits{
+	return &keyedLimits[K]{
 		limit:  rate.Limit(perSecond),
 		burst:  burst,
 		refill: time.Duration(float64(burst) / perSecond * float64(time.Second)),
-		users:  make(map[int64]*rate.Limiter),
+		keys:   make(map[K]*rate.Limiter),
 	}
 }
 
@@ -74,35 +88,53 @@ func isSend(cmd improto.IMCMD) bool {
 	return cmd == improto.IMCMD_SEND_MESSAGE || cmd == improto.IMCMD_BROADCAST_SEND_MESSAGE
 }
 
-// wait takes a send token of user at now; when there is none it returns
-// how long until there is one. A nil sendLimits lets everything through.
-func (l *sendLimits) wait(user int64, now time.Time) time.Duration {
+// wait takes a token of key at now; when there is none it returns how
+// long until there is one. A nil keyedLimits lets everything through.
+func (l *keyedLimits[K]) wait(key K, now time.Time) time.Duration {
 	if l == nil {
 		return 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !now.Before(l.sweep) {
-		for u, lim := range l.users {
+		for k, lim := range l.keys {
 			if lim.TokensAt(now) >= float64(l.burst) {
-				delete(l.users, u)
+				delete(l.keys, k)
 			}
 		}
 		l.sweep = now.Add(max(l.refill, time.Minute))
 	}
-	lim := l.users[user]
+	lim := l.keys[key]
 	if lim == nil {
 		lim = rate.NewLimiter(l.limit, l.burst)
-		l.users[user] = lim
+		l.keys[key] = lim
 	}
 	return reserveDelay(lim, now)
 }
 
-// tracked returns how many users' buckets are kept, for tests.
-func (l *sendLimits) tracked() int {
+// empty reports how long until key's bucket holds a token again, or zero
+// when it holds one now (or was never drawn on), without taking any.
+func (l *keyedLimits[K]) empty(key K, now time.Time) time.Duration {
+	if l == nil {
+		return 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.users)
+	lim := l.keys[key]
+	if lim == nil {
+		return 0
+	}
+	if tokens := lim.TokensAt(now); tokens < 1 {
+		return time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+	}
+	return 0
+}
+
+// tracked returns how many keys' buckets are kept, for tests.
+func (l *keyedLimits[K]) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.keys)
 }
 
 // checkSendRate answers a send over the user's SendRate, or returns nil.

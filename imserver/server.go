@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,10 +45,17 @@ type Server struct {
 	cache   stateCache // decoded hot records; under writeMu (cache.go)
 	hub     hub
 
-	mu      sync.Mutex
-	closing bool
-	conns   map[*conn]struct{}
-	wg      sync.WaitGroup // one per socket goroutine
+	// What bounds each client's share (limits.go).
+	unauth               *keyedLimits[string] // nil when UnauthRate is off
+	inFlight             atomic.Int64         // HTTP API requests being served
+	refusals             *refusalLog
+	deadlinesUnsupported sync.Once // logs, once, a ResponseWriter without deadlines
+
+	mu          sync.Mutex
+	closing     bool
+	conns       map[*conn]struct{}
+	addrSockets map[string]int // open sockets per remote address
+	wg          sync.WaitGroup // one per socket goroutine
 }
 
 // New returns a Server for cfg. It does no I/O.
@@ -57,15 +65,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		conns: make(map[*conn]struct{}),
-		hub:   hub{users: make(map[int64]map[*conn]struct{})},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		conns:       make(map[*conn]struct{}),
+		addrSockets: make(map[string]int),
+		hub:         hub{users: make(map[int64]map[*conn]struct{})},
+		unauth:      newKeyedLimits[string](cfg.UnauthRate, cfg.UnauthBurst),
+		refusals:    newRefusalLog(),
 		upgrader: websocket.Upgrader{
-			Subprotocols:    []string{"pbbp2", "binary", "base64"},
-			CheckOrigin:     func(*http.Request) bool { return true }, // token auth, not cookies
-			ReadBufferSize:  4096,
-			WriteBufferSize: 4096,
+			HandshakeTimeout: positive(cfg.HandshakeTimeout),
+			Subprotocols:     []string{"pbbp2", "binary", "base64"},
+			CheckOrigin:      func(*http.Request) bool { return true }, // token auth, not cookies
+			ReadBufferSize:   4096,
+			WriteBufferSize:  4096,
 		},
 	}
 	s.cache.reset()
@@ -91,16 +103,28 @@ func (s *Server) Token(userID int64, ttl time.Duration) (string, error) {
 func (s *Server) AppID() int64 { return s.cfg.AppID }
 
 // ServeHTTP implements http.Handler.
+//
+// Each request gets the deadlines of the Config's phases before anything
+// else (see Config.RequestBodyTimeout); a handshake's are cleared once the
+// socket is up.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == FrontierPath {
-		s.serveFrontier(w, r)
-		return
-	}
-	if s.servesConsole(r.URL.Path) {
+	addr := hostOf(r.RemoteAddr)
+	switch {
+	case r.URL.Path == FrontierPath:
+		s.setDeadlines(w, s.cfg.HandshakeTimeout, s.cfg.HandshakeTimeout)
+		if s.admitUnauthenticated(w, addr) {
+			s.serveFrontier(w, r, addr)
+		}
+	case s.servesConsole(r.URL.Path):
+		s.setDeadlines(w, s.cfg.RequestBodyTimeout, s.cfg.ResponseWriteTimeout)
 		s.serveConsole(w, r)
-		return
+	default:
+		s.setDeadlines(w, s.cfg.RequestBodyTimeout, 0)
+		if s.admitUnauthenticated(w, addr) && s.enterAPI(w, addr) {
+			defer s.leaveAPI()
+			s.serveAPI(w, r, addr)
+		}
 	}
-	s.serveAPI(w, r)
 }
 
 // Close closes every WebSocket and waits for their goroutines. It does not
@@ -140,7 +164,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // serveAPI answers POST /{route} with a protobuf Response. Logical errors
 // are a 200 with a non-zero status_code, as IM Cloud answers them; requests
 // the server cannot read at all also get an HTTP error status.
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, addr string) {
+	authenticated := false
+	defer func() {
+		if !authenticated {
+			s.failedAuth(addr)
+		}
+	}()
 	route := strings.Trim(r.URL.Path, "/")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -160,6 +190,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tooBig) {
 			s.writeHTTP(w, http.StatusRequestEntityTooLarge, failure(nil, int32(cmd.Cmd),
 				errStatus(improto.StatusCode_INVALID_REQUEST, "request body exceeds %d bytes", tooBig.Limit)))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection cannot carry another request: its read
+			// deadline has passed in the middle of this one's body.
+			w.Header().Set("Connection", "close")
+			s.writeHTTP(w, http.StatusRequestTimeout, failure(nil, int32(cmd.Cmd),
+				errStatus(improto.StatusCode_INVALID_REQUEST, "request body not received within %v (RequestBodyTimeout)", s.cfg.RequestBodyTimeout)))
 			return
 		}
 		s.writeHTTP(w, http.StatusBadRequest, failure(nil, int32(cmd.Cmd),
@@ -182,10 +220,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeHTTP(w, http.StatusOK, failure(req, req.GetCmd(), err))
 		return
 	}
+	authenticated = true
 	s.writeHTTP(w, http.StatusOK, s.execute(r.Context(), req, body, user, nil))
 }
 
+// writeHTTP writes resp as the HTTP answer with status, within
+// Config.ResponseWriteTimeout.
 func (s *Server) writeHTTP(w http.ResponseWriter, status int, resp *improto.Response) {
+	s.answerDeadline(w)
 	// The body (setBody, attachEncoded) is resp's unknown field, which
 	// proto writes last: it leaves as it is, after the rest, rather than
 	// being copied into one buffer with it (a pull page is a megabyte).

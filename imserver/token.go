@@ -2,6 +2,7 @@ package imserver
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -32,12 +33,18 @@ var tokenEncoding = base64.RawURLEncoding.Strict()
 
 // MintToken returns a token that lets userID of appID in until expiry.
 //
-// A token is "imbot1." + base64url("appID:userID:expiryUnix") + "." +
-// base64url(HMAC-SHA256(secret, the part before the last dot)). IM Cloud's
-// own format is not public; this one carries what its token auth binds:
-// app, user and expiry, signed with the app secret.
+// A token is "imbot1." + base64url("appID:userID:expiryUnix:nonce") + "."
+// + base64url(HMAC-SHA256(secret, the part before the last dot)), where
+// nonce is 16 random hex digits, so that two tokens minted for the same
+// user and second still differ (a client that renews its token can tell
+// the new one from the old). IM Cloud's own format is not public; this one
+// carries what its token auth binds: app, user and expiry, signed with the
+// app secret. VerifyToken also accepts the claims without the nonce, as
+// tokens were minted before it.
 func MintToken(appID, userID int64, secret string, expiry time.Time) string {
-	claims := tokenEncoding.EncodeToString(fmt.Appendf(nil, "%d:%d:%d", appID, userID, expiry.Unix()))
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:]) // never fails (crypto/rand)
+	claims := tokenEncoding.EncodeToString(fmt.Appendf(nil, "%d:%d:%d:%x", appID, userID, expiry.Unix(), nonce))
 	signed := tokenPrefix + claims
 	return signed + "." + tokenEncoding.EncodeToString(tokenMAC(secret, signed))
 }
@@ -69,11 +76,11 @@ func VerifyToken(token string, appID int64, secret string, now time.Time) (userI
 		return 0, fmt.Errorf("%w: bad claims", ErrTokenInvalid)
 	}
 	parts := strings.Split(string(raw), ":")
-	if len(parts) != 3 {
+	if len(parts) != 3 && (len(parts) != 4 || parts[3] == "") {
 		return 0, fmt.Errorf("%w: bad claims", ErrTokenInvalid)
 	}
 	var nums [3]int64
-	for i, p := range parts {
+	for i, p := range parts[:3] {
 		if nums[i], err = strconv.ParseInt(p, 10, 64); err != nil {
 			return 0, fmt.Errorf("%w: bad claims", ErrTokenInvalid)
 		}

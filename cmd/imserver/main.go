@@ -3,7 +3,7 @@
 //
 // # Serving
 //
-//	imserver [-addr 127.0.0.1:8080] [-app-id 1] -app-secret SECRET [-data FILE] [-dev-login] [-log-level info]
+//	imserver [-addr 127.0.0.1:8080] [-app-id 1] -app-secret SECRET [-data FILE] [-dev-login] [-log-level info] [-ready-file FILE]
 //
 // serves the HTTP API at / (one protobuf POST per route), the Frontier
 // WebSocket at /ws/v2 and the dev console (a chat client in the browser)
@@ -14,6 +14,22 @@
 // disk. The app secret may come from the IMBOT_APP_SECRET environment
 // variable instead of the flag. Logs go to stderr; no token ever appears in
 // them.
+//
+// With -ready-file FILE, once the server accepts connections it writes
+// FILE, atomically, as one line of JSON for scripts and orchestrators:
+//
+//	{"addr":"127.0.0.1:41735","api":"http://127.0.0.1:41735","frontier":"ws://127.0.0.1:41735/ws/v2","console":"http://127.0.0.1:41735/console/","app_id":1,"pid":4242}
+//
+// A FILE left by an earlier run is removed at start, and FILE is removed
+// at exit.
+//
+// The server holds against slow and hostile clients with imserver.Config's
+// defaults: each phase of a connection has a deadline (headers 10s, a
+// request body 30s, writing a response 30s, an idle keep-alive 60s, a
+// WebSocket handshake 10s), and a client's share is bounded (512
+// connections and 256 sockets per address, 10000 of each in all, 512 API
+// requests in flight, 50 failed requests a second per address). Refusals
+// are answered 429 or 503 with Retry-After and logged with the address.
 //
 // SIGINT or SIGTERM shuts the server down gracefully: HTTP requests in
 // flight finish, every WebSocket gets a "going away" close frame, and the
@@ -46,6 +62,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +72,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -71,9 +89,6 @@ const (
 	secretEnv = "IMBOT_APP_SECRET"
 	// shutdownTimeout bounds a graceful shutdown.
 	shutdownTimeout = 10 * time.Second
-	// readHeaderTimeout bounds how long a client may take to send request
-	// headers, so that idle half-open connections do not pile up.
-	readHeaderTimeout = 10 * time.Second
 )
 
 // Exit codes of run.
@@ -144,6 +159,7 @@ type serverFlags struct {
 	data      string
 	devLogin  bool
 	logLevel  slog.Level
+	readyFile string
 }
 
 // newServerFlagSet declares the server's flags into f. The secret's flag
@@ -158,6 +174,7 @@ func newServerFlagSet(f *serverFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.data, "data", "", "bbolt `file` to keep state in, created if missing; empty keeps state in memory, lost on exit")
 	fs.BoolVar(&f.devLogin, "dev-login", false, "let the dev console log in as any user id, with no credential; for development only")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level` on stderr: debug, info, warn or error")
+	fs.StringVar(&f.readyFile, "ready-file", "", "once serving, write the address and URLs as JSON to `file` (removed at exit), for scripts and orchestrators")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: imserver [flags]
        imserver token [flags]   (see 'imserver token -h')
@@ -201,6 +218,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // done and shuts down. The store is closed on every path once it has been
 // opened.
 func serve(ctx context.Context, f serverFlags, log *slog.Logger, stdout io.Writer) (err error) {
+	if f.readyFile != "" {
+		// One left by a killed run must not pass for this one's.
+		if err := os.Remove(f.readyFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing the old -ready-file: %w", err)
+		}
+	}
 	st, storeDesc, err := openStore(f.data)
 	if err != nil {
 		return err
@@ -220,23 +243,34 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger, stdout io.Write
 		ims.Close() // no socket yet: this only marks the server closed
 		return err
 	}
-	hs := &http.Server{
-		Handler:           ims,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// The header and keep-alive deadlines, and the connection limits, of
+	// imserver.Config's defaults; ServeHTTP enforces the rest.
+	hs := ims.HTTPServer()
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }() // joined below on every path
+	go func() { served <- hs.Serve(ims.LimitListener(ln)) }() // joined below on every path
 
 	api := baseURL(f.addr, ln.Addr())
+	frontier := "ws" + api[len("http"):] + imserver.FrontierPath
 	fmt.Fprintf(stdout, "api:      %s\n", api)
-	fmt.Fprintf(stdout, "frontier: ws%s%s\n", api[len("http"):], imserver.FrontierPath)
+	fmt.Fprintf(stdout, "frontier: %s\n", frontier)
 	fmt.Fprintf(stdout, "store:    %s\n", storeDesc)
 	fmt.Fprintf(stdout, "token:    go run ./cmd/imserver token -app-id %d -app-secret <secret> -user 1001\n", f.appID)
 	if f.devLogin {
 		fmt.Fprintf(stdout, "console:  %s%s (log in as any user id: -dev-login is on)\n", api, imserver.ConsolePath)
 	} else {
 		fmt.Fprintf(stdout, "console:  %s%s#token=<token> (a token from the line above; -dev-login logs in as any user id)\n", api, imserver.ConsolePath)
+	}
+	if f.readyFile != "" {
+		defer os.Remove(f.readyFile)
+		if err := writeReadyFile(f.readyFile, readiness{
+			Addr: ln.Addr().String(), API: api, Frontier: frontier, Console: api + imserver.ConsolePath,
+			AppID: f.appID, PID: os.Getpid(),
+		}); err != nil {
+			hs.Close()
+			<-served
+			ims.Close()
+			return err
+		}
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "app_id", f.appID, "store", storeDesc)
 
@@ -265,6 +299,42 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger, stdout io.Write
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// readiness is what -ready-file holds once the server serves.
+type readiness struct {
+	Addr     string `json:"addr"`     // the bound address, with the real port
+	API      string `json:"api"`      // the HTTP API's base URL
+	Frontier string `json:"frontier"` // the Frontier WebSocket's URL
+	Console  string `json:"console"`  // the dev console's URL
+	AppID    int64  `json:"app_id"`
+	PID      int    `json:"pid"`
+}
+
+// writeReadyFile writes r as one JSON line to path, atomically (a
+// temporary file renamed over it), so that a script that sees the file
+// sees all of it.
+func writeReadyFile(path string, r readiness) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("writing -ready-file: %w", err)
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing -ready-file: %w", err)
+	}
 	return nil
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
@@ -405,6 +407,74 @@ func TestServeAndShutdown(t *testing.T) {
 	if out := stdout.String() + stderr.String(); strings.Contains(out, "imbot1.") || strings.Contains(out, testSecret) {
 		t.Errorf("a token or the secret was printed or logged:\n%s", out)
 	}
+}
+
+// TestReadyFile starts the server with -ready-file over a stale file: the
+// file is replaced, once the server serves, by one JSON line whose URLs
+// work, and it is removed when the server exits.
+func TestReadyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ready.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"api":"http://stale"}`), 0o644))
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan struct{})
+	var code int
+	go func() {
+		defer close(exited)
+		code = run(ctx, []string{"-addr", "127.0.0.1:0", "-app-secret", testSecret, "-ready-file", path}, stdout, stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-exited })
+
+	var ready readiness
+	deadline := time.Now().Add(waitFor)
+	for {
+		// The file appears whole (it is renamed into place), and the stale
+		// one is gone before the server listens: any file with this
+		// process's pid is the new one.
+		b, err := os.ReadFile(path)
+		if err == nil && json.Unmarshal(b, &ready) == nil && ready.PID == os.Getpid() {
+			require.True(t, bytes.HasSuffix(b, []byte("}\n")), "one JSON line: %q", b)
+			break
+		}
+		select {
+		case <-exited:
+			require.FailNowf(t, "run exited", "code %d; stderr:\n%s", code, stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "no ready file within %v", waitFor)
+	}
+	api := waitLine(t, stdout, "api:", exited, stderr)
+	assert.Equal(t, api, ready.API)
+	assert.Equal(t, "http://"+ready.Addr, ready.API)
+	assert.Equal(t, waitLine(t, stdout, "frontier:", exited, stderr), ready.Frontier)
+	assert.Equal(t, api+imserver.ConsolePath, ready.Console)
+	assert.Equal(t, int64(testAppID), ready.AppID)
+	page, err := http.Get(ready.Console)
+	require.NoError(t, err)
+	page.Body.Close()
+	assert.Equal(t, http.StatusOK, page.StatusCode, "GET the console at the ready file's URL")
+	alice := userClient(ready.API, newHTTPClient(t), 1001)
+	createGroup(t, alice, 1002)
+
+	cancel()
+	select {
+	case <-exited:
+	case <-time.After(waitFor):
+		require.FailNowf(t, "run did not return", "within %v of the cancel", waitFor)
+	}
+	assert.Zero(t, code, "exit code; stderr:\n%s", stderr)
+	_, err = os.Stat(path)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the ready file outlives the server")
+}
+
+// TestReadyFileUnwritable names a -ready-file in a missing directory: the
+// server says so and exits 1 instead of serving with no readiness signal.
+func TestReadyFileUnwritable(t *testing.T) {
+	stdout, stderr := newSyncBuffer(), newSyncBuffer()
+	code := run(t.Context(), []string{"-addr", "127.0.0.1:0", "-app-secret", testSecret,
+		"-ready-file", filepath.Join(t.TempDir(), "missing", "ready.json")}, stdout, stderr)
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, stderr.String(), "ready-file")
 }
 
 // child is the imserver command running in a child process: the test
