@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 )
@@ -79,9 +82,8 @@ func BenchmarkDispatch(b *testing.B) {
 		b.Run(fmt.Sprintf("command/routes=%d", n), func(b *testing.B) {
 			r, target := benchRouter(n)
 			c := newCtx(msgEvent(fmt.Sprintf(`{"text":"/cmd%d paris 3"}`, target), single))
-			if err := r.Handle(c); err != nil || c.Param("days") != "3" {
-				b.Fatalf("Handle = %v, params %v", err, c.Params())
-			}
+			require.NoError(b, r.Handle(c), "Handle")
+			require.Equal(b, "3", c.Param("days"), "Handle: params %v", c.Params())
 			b.ReportAllocs()
 			for b.Loop() {
 				_ = r.Handle(c)
@@ -117,9 +119,8 @@ func BenchmarkDispatch(b *testing.B) {
 			}{{"hit", hit, "a route"}, {"miss", miss, ""}} {
 				b.Run(fmt.Sprintf("%s-%s/routes=%d", shape, ev.name, n), func(b *testing.B) {
 					c := newCtx(ev.ev)
-					if err := r.Handle(c); err != nil || (c.Route() != "") != (ev.want != "") {
-						b.Fatalf("Handle = %v, route %q, want %s", err, c.Route(), ev.want)
-					}
+					require.NoError(b, r.Handle(c), "Handle")
+					require.Equal(b, ev.want != "", c.Route() != "", "Handle: route %q, want %s", c.Route(), ev.want)
 					b.ReportAllocs()
 					for b.Loop() {
 						_ = r.Handle(c)
@@ -146,9 +147,7 @@ func TestDispatchAllocs(t *testing.T) {
 	for _, n := range []int{10, 1000} {
 		r, target := benchRouter(n)
 		c := newCtx(msgEvent(fmt.Sprintf(`{"text":"/cmd%d paris 3"}`, target), single))
-		if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
-			t.Errorf("%d routes: %v allocs per dispatch, want 0", n, allocs)
-		}
+		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }), "%d routes: allocs per dispatch", n)
 	}
 	// Nor does a dispatch that looks its text up in the prefix, regex and
 	// keyword tries, or its mentions, or that leaves out the expressions
@@ -159,24 +158,18 @@ func TestDispatchAllocs(t *testing.T) {
 			hit = miss
 		}
 		c := newCtx(hit)
-		if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
-			t.Errorf("%s: %v allocs per dispatch, want 0", shape, allocs)
-		}
+		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }), "%s: allocs per dispatch", shape)
 	}
 	r := New(BotUser(42))
 	r.OnFunc(MentionsAll(), func(*bot.Context) error { return nil })
 	r.OnFunc(MentionsBot(), func(*bot.Context) error { return nil })
 	c := newCtx(withExt(msgEvent(`{"text":"hi"}`, group), map[string]string{"s:mentioned_users": "42"}))
-	if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
-		t.Errorf("mention: %v allocs per dispatch, want 0", allocs)
-	}
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }), "mention: allocs per dispatch")
 	// Taking a route's parameters back when it passes the event on
 	// allocates nothing either.
 	r = New()
 	r.OnCommand("/w <city> [days:int]", func(*bot.Context) error { return ErrContinue })
 	r.OnMessage(func(*bot.Context) error { return nil })
 	c = newCtx(msgEvent(`{"text":"/w paris 3"}`, single))
-	if allocs := testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }); allocs != 0 {
-		t.Errorf("passing on: %v allocs per dispatch, want 0", allocs)
-	}
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }), "passing on: allocs per dispatch")
 }

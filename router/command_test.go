@@ -3,10 +3,12 @@ package router
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 )
@@ -44,17 +46,12 @@ func TestParseCommand(t *testing.T) {
 			t.Parallel()
 			m, err := ParseCommand(tt.spec)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
-				}
+				require.ErrorContains(t, err, tt.wantErr)
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.String() != tt.wantSpec || m.Usage() != tt.wantUsage {
-				t.Errorf("String, Usage = %q, %q; want %q, %q", m.String(), m.Usage(), tt.wantSpec, tt.wantUsage)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantSpec, m.String(), "String")
+			assert.Equal(t, tt.wantUsage, m.Usage(), "Usage")
 		})
 	}
 }
@@ -98,18 +95,14 @@ func TestCommandArgs(t *testing.T) {
 			s := getState(c, nil)
 			defer putState(s)
 			ok, uerr := Command(tt.spec).parse(s)
-			if ok != tt.wantName {
-				t.Fatalf("name matched = %v, want %v", ok, tt.wantName)
-			}
+			require.Equal(t, tt.wantName, ok, "name matched")
 			switch {
 			case tt.wantUsage != "":
-				if uerr == nil || !strings.Contains(uerr.Error(), tt.wantUsage) {
-					t.Fatalf("usage error = %v, want it to contain %q", uerr, tt.wantUsage)
-				}
+				require.ErrorContains(t, uerr, tt.wantUsage, "usage error")
 			case uerr != nil:
-				t.Fatalf("usage error %v", uerr)
-			case tt.want != nil && !maps.Equal(recorded(s), tt.want):
-				t.Errorf("params = %v, want %v", recorded(s), tt.want)
+				require.NoError(t, uerr, "usage error")
+			case tt.want != nil:
+				assert.Equal(t, tt.want, recorded(s), "params")
 			}
 		})
 	}
@@ -128,12 +121,12 @@ func TestTypedParams(t *testing.T) {
 		_, okMissing = ParamInt(c, "x")
 		return nil
 	})
-	if err := r.Handle(newCtx(msgEvent(`{"text":"/w paris 3 0.5 t"}`, single))); err != nil {
-		t.Fatal(err)
-	}
-	if days != 3 || !okDays || ratio != 0.5 || !on || okMissing {
-		t.Errorf("days, ratio, on, x present = %d %v, %v, %v, %v", days, okDays, ratio, on, okMissing)
-	}
+	require.NoError(t, r.Handle(newCtx(msgEvent(`{"text":"/w paris 3 0.5 t"}`, single))))
+	assert.Equal(t, 3, days, "days")
+	assert.True(t, okDays, "days present")
+	assert.Equal(t, 0.5, ratio, "ratio")
+	assert.True(t, on, "on")
+	assert.False(t, okMissing, "x present")
 }
 
 func TestUsagePath(t *testing.T) {
@@ -153,13 +146,9 @@ func TestUsagePath(t *testing.T) {
 		})
 		r.OnCommand("/weather <city> [days:int]", func(*bot.Context) error { log = append(log, "handler"); return nil })
 		r.OnMessage(func(*bot.Context) error { log = append(log, "fallback"); return nil })
-		if err := r.Handle(newCtx(bad)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, r.Handle(newCtx(bad)))
 		want := `mw usage:/weather <city> [days]:days:"x" is not an int:city=paris`
-		if got := strings.Join(log, " "); got != want {
-			t.Errorf("ran %q, want %q", got, want)
-		}
+		assert.Equal(t, want, strings.Join(log, " "), "ran")
 	})
 
 	t.Run("continue", func(t *testing.T) {
@@ -169,9 +158,8 @@ func TestUsagePath(t *testing.T) {
 		r.OnUsageError(func(*bot.Context, *UsageError) error { return ErrContinue })
 		r.OnCommand("/weather <city> [days:int]", func(*bot.Context) error { got = "handler"; return nil })
 		r.OnMessage(func(*bot.Context) error { got = "fallback"; return nil })
-		if err := r.Handle(newCtx(bad)); err != nil || got != "fallback" {
-			t.Errorf("Handle = %v, ran %q; want nil, fallback", err, got)
-		}
+		assert.NoError(t, r.Handle(newCtx(bad)), "Handle")
+		assert.Equal(t, "fallback", got, "ran")
 	})
 
 	t.Run("default replies", func(t *testing.T) {
@@ -181,9 +169,7 @@ func TestUsagePath(t *testing.T) {
 		r := New()
 		r.OnCommand("/weather <city> [days:int]", func(*bot.Context) error { return errors.New("handler ran") })
 		err := r.Handle(newCtx(bad))
-		if err == nil || !strings.Contains(err.Error(), "belongs to no bot") {
-			t.Errorf("Handle = %v, want the reply's no-bot error", err)
-		}
+		assert.ErrorContains(t, err, "belongs to no bot", "Handle, want the reply's no-bot error")
 	})
 
 	t.Run("only when the rest matched", func(t *testing.T) {
@@ -191,9 +177,7 @@ func TestUsagePath(t *testing.T) {
 		r := New()
 		r.OnFunc(And(Command("/weather <city> [days:int]"), InSingle()), func(*bot.Context) error { return errors.New("handler ran") })
 		r.OnUsageError(func(*bot.Context, *UsageError) error { return errors.New("usage ran") })
-		if err := r.Handle(newCtx(bad)); err != nil {
-			t.Errorf("Handle = %v; a group message must not match a single-chat command", err)
-		}
+		assert.NoError(t, r.Handle(newCtx(bad)), "Handle: a group message must not match a single-chat command")
 	})
 }
 
@@ -203,12 +187,9 @@ func TestCommandSpecPanics(t *testing.T) {
 	_, file, line, _ := runtime.Caller(0)
 	msg := mustPanic(t, func() { r.OnCommand("/x <a:long>", func(*bot.Context) error { return nil }) })
 	want := fmt.Sprintf("(at %s:%d)", file, line+1)
-	if !strings.Contains(msg, `router: command spec "/x <a:long>": argument a has unknown type "long"`) || !strings.Contains(msg, want) {
-		t.Errorf("panic %q, want the spec error and %q", msg, want)
-	}
+	assert.Contains(t, msg, `router: command spec "/x <a:long>": argument a has unknown type "long"`, "panic, want the spec error")
+	assert.Contains(t, msg, want, "panic")
 	msg = mustPanic(t, func() { Command("nope") })
-	want = fmt.Sprintf("(at %s:%d)", file, line+6)
-	if !strings.Contains(msg, want) {
-		t.Errorf("panic %q, want %q", msg, want)
-	}
+	want = fmt.Sprintf("(at %s:%d)", file, line+5)
+	assert.Contains(t, msg, want, "panic")
 }

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 )
@@ -60,10 +63,9 @@ func TestCommandConflicts(t *testing.T) {
 				return
 			}
 			msg := mustPanic(t, func() { r.OnFunc(tt.later, noop, Priority(tt.priority)) })
-			if !strings.HasPrefix(msg, "router: command /x registered at ") || !strings.Contains(msg, "conflict_test.go:") ||
-				!strings.Contains(msg, " conflicts with ") {
-				t.Errorf("panic %q", msg)
-			}
+			assert.True(t, strings.HasPrefix(msg, "router: command /x registered at "), "panic %q", msg)
+			assert.Contains(t, msg, "conflict_test.go:", "panic")
+			assert.Contains(t, msg, " conflicts with ", "panic")
 		})
 	}
 }
@@ -79,12 +81,9 @@ func TestCommandConflictNamesTheRoutes(t *testing.T) {
 	r.OnFunc(And(Command("/x"), InGroup(), MentionsAll()), noop) // narrowed: takes no part
 	atGroup := line(1)
 	r.OnFunc(And(InGroup(), Command("/x")), noop)
-	later := line(1)
-	msg := mustPanic(t, func() { r.OnFunc(And(Command("/x <a>"), InConversation(single, group)), noop) })
+	later := line(2)
 	want := "router: command /x registered at " + later + " conflicts with " + atSingle + " and " + atGroup
-	if msg != want {
-		t.Errorf("panic\n%q, want\n%q", msg, want)
-	}
+	assert.PanicsWithValue(t, want, func() { r.OnFunc(And(Command("/x <a>"), InConversation(single, group)), noop) }, "panic")
 }
 
 // A route narrowed by a mention does not hide a later route for its
@@ -98,11 +97,7 @@ func TestNarrowedCommandRoutesBothFire(t *testing.T) {
 		withExt(msgEvent(`{"text":"/x"}`, group), map[string]string{"s:mentioned_users": "42"}),
 		msgEvent(`{"text":"/x"}`, group),
 	} {
-		if err := r.Handle(newCtx(ev)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, r.Handle(newCtx(ev)))
 	}
-	if got := rec.take(); got != "mention plain" {
-		t.Errorf("ran %q, want mention plain", got)
-	}
+	assert.Equal(t, "mention plain", rec.take(), "ran")
 }

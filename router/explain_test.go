@@ -1,8 +1,10 @@
 package router
 
 import (
-	"maps"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -73,11 +75,9 @@ no route matches: the NotFound handler runs
 				r.NotFound(func(*bot.Context) error { return nil })
 			}
 			c := newCtx(tt.ev)
-			if got := r.Explain(c).String(); got != tt.want {
-				t.Errorf("explanation:\n%s\nwant:\n%s", got, tt.want)
-			}
-			if tt.wantParams != nil && !maps.Equal(c.Params(), tt.wantParams) {
-				t.Errorf("params %v, want %v", c.Params(), tt.wantParams)
+			assert.Equal(t, tt.want, r.Explain(c).String(), "explanation")
+			if tt.wantParams != nil {
+				assert.Equal(t, tt.wantParams, c.Params(), "params")
 			}
 		})
 	}
@@ -87,16 +87,20 @@ func TestExplainSteps(t *testing.T) {
 	t.Parallel()
 	r := goldenRouter()
 	ex := r.Explain(newCtx(msgEvent(`{"text":"/weather paris x"}`, group)))
-	if ex.Handler != 3 || ex.Total != 12 || len(ex.Steps) != 5 || ex.NotFound {
-		t.Fatalf("Handler, Total, len(Steps), NotFound = %d, %d, %d, %v", ex.Handler, ex.Total, len(ex.Steps), ex.NotFound)
-	}
+	require.Equal(t, 3, ex.Handler, "Handler")
+	require.Equal(t, 12, ex.Total, "Total")
+	require.Len(t, ex.Steps, 5, "Steps")
+	require.False(t, ex.NotFound, "NotFound")
 	first, second := ex.Steps[0], ex.Steps[1]
-	if !first.Matched || !first.Handles || first.Usage == nil || first.Usage.Arg != "days" || first.Name != "group weather" {
-		t.Errorf("first step %+v", first)
+	assert.True(t, first.Matched, "first step %+v: Matched", first)
+	assert.True(t, first.Handles, "first step %+v: Handles", first)
+	if assert.NotNil(t, first.Usage, "first step %+v: Usage", first) {
+		assert.Equal(t, "days", first.Usage.Arg, "first step %+v: Usage.Arg", first)
 	}
-	if second.Matched || second.Rejected != "type(Image)" || second.Reason != "the message is Text" {
-		t.Errorf("second step %+v", second)
-	}
+	assert.Equal(t, "group weather", first.Name, "first step %+v: Name", first)
+	assert.False(t, second.Matched, "second step %+v: Matched", second)
+	assert.Equal(t, "type(Image)", second.Rejected, "second step %+v: Rejected", second)
+	assert.Equal(t, "the message is Text", second.Reason, "second step %+v: Reason", second)
 	// Explain does not freeze the router.
 	r.OnCommand("/after", func(*bot.Context) error { return nil })
 }

@@ -1,11 +1,12 @@
 package router
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -28,22 +29,14 @@ Txet == "x"`, []string{"unknown name Txet (2:1)"}},
 		t.Run(tt.src, func(t *testing.T) {
 			t.Parallel()
 			_, err := Expr(tt.src)
-			if err == nil {
-				t.Fatal("no error")
-			}
+			require.Error(t, err, "no error")
 			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q, want it to contain %q", err, w)
-				}
+				assert.ErrorContains(t, err, w)
 			}
 			// OnExpr returns the same error and registers nothing.
 			r := New()
-			if err := r.OnExpr(tt.src, func(*bot.Context) error { return nil }); err == nil {
-				t.Error("OnExpr: no error")
-			}
-			if r.Index() != "" {
-				t.Errorf("OnExpr registered a route: %q", r.Index())
-			}
+			assert.Error(t, r.OnExpr(tt.src, func(*bot.Context) error { return nil }), "OnExpr: no error")
+			assert.Empty(t, r.Index(), "OnExpr registered a route")
 		})
 	}
 }
@@ -82,16 +75,12 @@ func TestExprEnv(t *testing.T) {
 		t.Run(tt.src, func(t *testing.T) {
 			t.Parallel()
 			m, err := Expr(tt.src)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			c := newCtx(tt.ev)
 			s := getState(c, &table{botUser: 42, hasBotUser: true})
 			defer putState(s)
 			ok, why := m.(matcher).match(s, true)
-			if ok != tt.want {
-				t.Errorf("match = %v (%s), want %v", ok, why, tt.want)
-			}
+			assert.Equal(t, tt.want, ok, "match (%s)", why)
 		})
 	}
 }
@@ -113,17 +102,12 @@ const benchExpr = `IsGroup && Kind == "message" && Text contains "weather" && Ex
 // (expr.Run).
 func BenchmarkExprEnv(b *testing.B) {
 	progValue, err := expr.Compile(benchExpr, expr.Env(Env{}), expr.AsBool())
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	progPtr, err := expr.Compile(benchExpr, expr.Env(&Env{}), expr.AsBool())
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	check := func(b *testing.B, out any, err error) {
-		if err != nil || out != true {
-			b.Fatalf("got %v, %v", out, err)
-		}
+		require.NoError(b, err)
+		require.Equal(b, true, out)
 	}
 	env := benchEnv()
 	b.Run("value/pool", func(b *testing.B) {
@@ -189,12 +173,8 @@ func TestExprIndexKinds(t *testing.T) {
 		t.Run(tt.src, func(t *testing.T) {
 			t.Parallel()
 			r := New()
-			if err := r.OnExpr(tt.src, func(*bot.Context) error { return nil }); err != nil {
-				t.Fatal(err)
-			}
-			if got := r.Index(); got != tt.want {
-				t.Errorf("index:\n%swant:\n%s", got, tt.want)
-			}
+			require.NoError(t, r.OnExpr(tt.src, func(*bot.Context) error { return nil }))
+			assert.Equal(t, tt.want, r.Index(), "index")
 		})
 	}
 }
@@ -206,28 +186,18 @@ func TestExprContradictsKind(t *testing.T) {
 	t.Parallel()
 	r := New()
 	m, err := Expr(`Kind == "friend added"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.OnFunc(And(Kind(bot.EventMessage), m), func(*bot.Context) error { t.Error("the route ran"); return nil })
+	require.NoError(t, err)
+	r.OnFunc(And(Kind(bot.EventMessage), m), func(*bot.Context) error { assert.Fail(t, "the route ran"); return nil })
 	notFound := 0
 	r.NotFound(func(*bot.Context) error { notFound++; return nil })
-	if got := r.Index(); got != "" {
-		t.Errorf("index %q, want none", got)
-	}
+	assert.Empty(t, r.Index(), "index, want none")
 	for _, ev := range []bot.Event{msgEvent(`{"text":"hi"}`, single), {Kind: bot.EventFriendAdded}} {
-		if err := r.Handle(newCtx(ev)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, r.Handle(newCtx(ev)))
 	}
-	if notFound != 2 {
-		t.Errorf("NotFound ran %d times, want 2", notFound)
-	}
+	assert.Equal(t, 2, notFound, "NotFound ran")
 	// Matchers of the code that contradict still panic.
 	msg := mustPanic(t, func() {
 		New().OnFunc(And(Kind(bot.EventMessage), Kind(bot.EventFriendAdded)), func(*bot.Context) error { return nil })
 	})
-	if !strings.Contains(msg, "can never match") {
-		t.Errorf("panic %q", msg)
-	}
+	assert.Contains(t, msg, "can never match", "panic")
 }

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 )
 
@@ -46,19 +49,11 @@ func TestGroupsAndWith(t *testing.T) {
 		{"/zzz", "root1 root2 not found"},
 	}
 	for _, tt := range tests {
-		if err := r.Handle(newCtx(msgEvent(`{"text":"`+tt.text+`"}`, single))); err != nil {
-			t.Fatal(err)
-		}
-		if got := rec.take(); got != tt.want {
-			t.Errorf("%s ran %q, want %q", tt.text, got, tt.want)
-		}
+		require.NoError(t, r.Handle(newCtx(msgEvent(`{"text":"`+tt.text+`"}`, single))))
+		assert.Equal(t, tt.want, rec.take(), "%s ran", tt.text)
 	}
-	if g.t != r.t {
-		t.Error("the group does not share the table")
-	}
-	if len(r.mws) != 2 {
-		t.Errorf("the group changed the root's stack: %d middleware", len(r.mws))
-	}
+	assert.Same(t, r.t, g.t, "the group does not share the table")
+	assert.Len(t, r.mws, 2, "the group changed the root's stack")
 }
 
 func TestUseAfterGroupRoute(t *testing.T) {
@@ -74,8 +69,7 @@ func TestUseAfterGroupRoute(t *testing.T) {
 
 	for name, target := range map[string]*Router{"group": g, "root": r} {
 		msg := mustPanic(t, func() { target.Use(mw) })
-		if !strings.HasPrefix(msg, "router: Use after a route was registered (at ") || !strings.Contains(msg, "group_test.go:") {
-			t.Errorf("%s: panic %q", name, msg)
-		}
+		assert.True(t, strings.HasPrefix(msg, "router: Use after a route was registered (at "), "%s: panic %q", name, msg)
+		assert.Contains(t, msg, "group_test.go:", "%s: panic", name)
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 )
@@ -74,9 +77,7 @@ any kind MassChat: #9
 any kind mentions(bot): #21
 any kind: #8
 `
-	if got := keyedRouter().Index(); got != want {
-		t.Errorf("index:\n%s\nwant:\n%s", got, want)
-	}
+	assert.Equal(t, want, keyedRouter().Index(), "index")
 }
 
 func TestIndexCandidates(t *testing.T) {
@@ -112,23 +113,9 @@ func TestIndexCandidates(t *testing.T) {
 			for rt := s.it.next(); rt != nil; rt = s.it.next() {
 				got = append(got, rt.id)
 			}
-			if !equalInts(got, tt.want) {
-				t.Errorf("candidates %v, want %v", got, tt.want)
-			}
+			assert.Equal(t, tt.want, got, "candidates")
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // FuzzIndex is the index's oracle: for random routes of every shape the
@@ -164,21 +151,15 @@ func FuzzIndex(f *testing.F) {
 			c := newCtx(ev)
 			var ran []string
 			*names = func(name string) { ran = append(ran, name) }
-			if err := r.Handle(c); err != nil {
-				t.Fatalf("Handle = %v", err)
-			}
-			if !slices.Equal(ran, want) {
-				t.Fatalf("event %+v %+v:\nran %v\nscan %v\nindex:\n%s", ev, ev.Message, ran, want, r.Index())
-			}
+			require.NoError(t, r.Handle(c), "Handle")
+			require.Equal(t, want, ran, "event %+v %+v: ran, against the scan; index:\n%s", ev, ev.Message, r.Index())
 			var matched []string
 			for _, st := range r.Explain(newCtx(ev)).Steps {
 				if st.Matched {
 					matched = append(matched, st.Name)
 				}
 			}
-			if !slices.Equal(matched, want) {
-				t.Fatalf("event %+v %+v:\nExplain matched %v\nscan %v", ev, ev.Message, matched, want)
-			}
+			require.Equal(t, want, matched, "event %+v %+v: Explain matched, against the scan", ev, ev.Message)
 		}
 	})
 }

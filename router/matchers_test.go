@@ -2,10 +2,13 @@ package router
 
 import (
 	"context"
-	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -125,27 +128,22 @@ func TestMatchers(t *testing.T) {
 			ok, why := internal(tt.m).match(s, true)
 			// … and alone, which agrees unless the bot's id is needed.
 			if _, isMention := tt.m.(*mentionMatcher); !isMention || tt.m.(*mentionMatcher).all {
-				if alone, _ := tt.m.Match(newCtx(tt.ev)); alone != ok {
-					t.Errorf("Match alone = %v, in a router %v", alone, ok)
-				}
+				alone, _ := tt.m.Match(newCtx(tt.ev))
+				assert.Equal(t, ok, alone, "Match alone, against in a router")
 			}
-			if ok != tt.want {
-				t.Fatalf("Match = %v (%q), want %v", ok, why, tt.want)
-			}
-			if !ok && !strings.Contains(why, tt.wantWhy) {
-				t.Errorf("why = %q, want it to contain %q", why, tt.wantWhy)
+			require.Equal(t, tt.want, ok, "Match (%q)", why)
+			if !ok {
+				assert.Contains(t, why, tt.wantWhy, "why")
 			}
 			// The router records the parameters for the route; Match alone
 			// sets them on the Context.
-			if tt.wantParams != nil && !maps.Equal(recorded(s), tt.wantParams) {
-				t.Errorf("recorded params = %v, want %v", recorded(s), tt.wantParams)
+			if tt.wantParams != nil {
+				assert.Equal(t, tt.wantParams, recorded(s), "recorded params")
 			}
 			if tt.wantParams != nil {
 				alone := newCtx(tt.ev)
 				tt.m.Match(alone)
-				if !maps.Equal(alone.Params(), tt.wantParams) {
-					t.Errorf("params alone = %v, want %v", alone.Params(), tt.wantParams)
-				}
+				assert.Equal(t, tt.wantParams, alone.Params(), "params alone")
 			}
 		})
 	}
@@ -166,9 +164,9 @@ func TestMentionsBotUser(t *testing.T) {
 	ev := withExt(msgEvent(`{"text":"hi"}`, group), map[string]string{"s:mentioned_users": "42"})
 
 	// Alone, with no bot, the bot's id is unknown.
-	if ok, why := MentionsBot().Match(newCtx(ev)); ok || !strings.Contains(why, "unknown") {
-		t.Errorf("alone: Match = %v, %q; want false, unknown", ok, why)
-	}
+	ok, why := MentionsBot().Match(newCtx(ev))
+	assert.False(t, ok, "alone: Match (%q), want false, unknown", why)
+	assert.Contains(t, why, "unknown", "alone: Match, want false, unknown")
 
 	// In a router, the BotUser option supplies it, for matchers and expr.
 	for _, id := range []im.UserID{42, 43} {
@@ -176,16 +174,12 @@ func TestMentionsBotUser(t *testing.T) {
 		var got []string
 		r.OnFunc(MentionsBot(), func(*bot.Context) error { got = append(got, "matcher"); return ErrContinue })
 		r.MustOnExpr(`Mentioned`, func(*bot.Context) error { got = append(got, "expr"); return nil })
-		if err := r.Handle(newCtx(ev)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, r.Handle(newCtx(ev)))
 		want := ""
 		if id == 42 {
 			want = "matcher expr"
 		}
-		if strings.Join(got, " ") != want {
-			t.Errorf("BotUser(%d): ran %q, want %q", id, got, want)
-		}
+		assert.Equal(t, want, strings.Join(got, " "), "BotUser(%d): ran", id)
 	}
 }
 
@@ -206,23 +200,10 @@ func TestMentions(t *testing.T) {
 		{"99999999999999999999999", 1, false},
 	}
 	for _, tt := range tests {
-		if got := mentions(tt.list, tt.id); got != tt.want {
-			t.Errorf("mentions(%q, %d) = %v, want %v", tt.list, tt.id, got, tt.want)
-		}
+		assert.Equal(t, tt.want, mentions(tt.list, tt.id), "mentions(%q, %d)", tt.list, tt.id)
 		m := &im.Message{Ext: map[string]string{"s:mentioned_users": tt.list}}
-		if want := containsID(m.MentionedUsers(), tt.id); want != tt.want {
-			t.Errorf("table disagrees with im.Message.MentionedUsers for %q", tt.list)
-		}
+		assert.Equal(t, tt.want, slices.Contains(m.MentionedUsers(), tt.id), "table disagrees with im.Message.MentionedUsers for %q", tt.list)
 	}
-}
-
-func containsID(ids []im.UserID, id im.UserID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 func TestMatcherPanics(t *testing.T) {
@@ -244,9 +225,8 @@ func TestMatcherPanics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			msg := mustPanic(t, tt.f)
-			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "matchers_test.go:") {
-				t.Errorf("panic %q, want it to contain %q and the caller's file:line", msg, tt.want)
-			}
+			assert.Contains(t, msg, tt.want, "panic")
+			assert.Contains(t, msg, "matchers_test.go:", "panic, want the caller's file:line")
 		})
 	}
 }
@@ -256,9 +236,7 @@ func mustPanic(t *testing.T, f func()) (msg string) {
 	t.Helper()
 	defer func() {
 		v := recover()
-		if v == nil {
-			t.Fatal("no panic")
-		}
+		require.NotNil(t, v, "no panic")
 		msg, _ = v.(string)
 	}()
 	f()
@@ -295,22 +273,17 @@ func FuzzDispatch(f *testing.F) {
 		ev := withExt(msgEvent(content, im.ConversationType(ct)), map[string]string{"s:mentioned_users": content})
 		cx, ch := newCtx(ev), newCtx(ev)
 		ex := r.Explain(cx)
-		if err := r.Handle(ch); err != nil {
-			t.Fatalf("Handle(%q) = %v", content, err)
-		}
+		require.NoError(t, r.Handle(ch), "Handle(%q)", content)
 		// Both leave the parameters of the handling route only.
-		if !maps.Equal(cx.Params(), ch.Params()) {
-			t.Fatalf("%q: params after Explain %v, after Handle %v", content, cx.Params(), ch.Params())
-		}
+		require.Equal(t, ch.Params(), cx.Params(), "%q: params after Explain, against after Handle", content)
 		want := ex.Handler
 		for _, st := range ex.Steps {
 			if st.Handles && st.Usage != nil {
 				want = -1
 			}
 		}
-		if ran != want || ex.Handler == 0 {
-			t.Fatalf("%q: route %d ran, Explain says %d (handler %d)", content, ran, want, ex.Handler)
-		}
+		require.Equal(t, want, ran, "%q: route ran, against what Explain says (handler %d)", content, ex.Handler)
+		require.NotZero(t, ex.Handler, "%q: Explain found no handler", content)
 	})
 }
 
@@ -336,13 +309,11 @@ func TestAnchoredPrefix(t *testing.T) {
 		{`^ab|^ac`, ""}, // the parser keeps the alternation
 	}
 	for _, tt := range tests {
-		if got := anchoredPrefix(tt.pattern); got != tt.want {
-			t.Errorf("anchoredPrefix(%q) = %q, want %q", tt.pattern, got, tt.want)
-		}
+		assert.Equal(t, tt.want, anchoredPrefix(tt.pattern), "anchoredPrefix(%q)", tt.pattern)
 		// The regexp agrees: it matches no text that does not start
 		// with the prefix.
-		if text := "\x00" + tt.want + "b"; tt.want != "" && regexp.MustCompile(tt.pattern).MatchString(text) {
-			t.Errorf("%q matches %q", tt.pattern, text)
+		if text := "\x00" + tt.want + "b"; tt.want != "" {
+			assert.False(t, regexp.MustCompile(tt.pattern).MatchString(text), "%q matches %q", tt.pattern, text)
 		}
 	}
 }

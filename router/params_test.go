@@ -1,8 +1,10 @@
 package router
 
 import (
-	"maps"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 )
@@ -112,15 +114,9 @@ func TestParamsBelongToTheRoute(t *testing.T) {
 			for k, v := range tt.entry {
 				c.SetParam(k, v)
 			}
-			if err := r.Handle(c); err != nil {
-				t.Fatal(err)
-			}
-			if got == nil {
-				t.Fatalf("the second route did not run (the first ran: %v)", firstRan)
-			}
-			if !maps.Equal(got, tt.want) {
-				t.Errorf("second handler saw params %v, want %v", got, tt.want)
-			}
+			require.NoError(t, r.Handle(c))
+			require.NotNil(t, got, "the second route did not run (the first ran: %v)", firstRan)
+			assert.Equal(t, tt.want, got, "second handler saw params")
 		})
 	}
 }
@@ -138,17 +134,11 @@ func TestParamsOfTheMatchingRoute(t *testing.T) {
 		return nil
 	})
 	c := newCtx(msgEvent(`{"text":"/w paris 3"}`, single))
-	if err := r.Handle(c); err != nil {
-		t.Fatal(err)
-	}
-	if want := map[string]string{"city": "paris", "days": "3", "tail": "3"}; !maps.Equal(got, want) {
-		t.Errorf("params %v, want %v", got, want)
-	}
+	require.NoError(t, r.Handle(c))
+	assert.Equal(t, map[string]string{"city": "paris", "days": "3", "tail": "3"}, got, "params")
 	// They stay on the Context after Handle, for middleware around the
 	// router.
-	if c.Param("city") != "paris" {
-		t.Errorf("after Handle, city = %q", c.Param("city"))
-	}
+	assert.Equal(t, "paris", c.Param("city"), "after Handle, city")
 }
 
 // Explain leaves on the Context the parameters of the route that would
@@ -161,10 +151,6 @@ func TestExplainParams(t *testing.T) {
 	r.OnCommand("/w <city>", noop)
 	r.OnRegex(`(?P<last>\w+)$`, noop)
 	c := newCtx(msgEvent(`{"text":"/w paris"}`, single))
-	if ex := r.Explain(c); ex.Handler != 2 {
-		t.Fatalf("Handler = %d, want 2", ex.Handler)
-	}
-	if got, want := c.Params(), map[string]string{"city": "paris"}; !maps.Equal(got, want) {
-		t.Errorf("params %v, want %v", got, want)
-	}
+	require.Equal(t, 2, r.Explain(c).Handler, "Handler")
+	assert.Equal(t, map[string]string{"city": "paris"}, c.Params(), "params")
 }

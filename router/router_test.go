@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 )
@@ -152,13 +155,8 @@ func TestPrecedence(t *testing.T) {
 			t.Parallel()
 			r, rec := New(), &recorder{}
 			tt.setup(r, rec)
-			err := r.Handle(newCtx(tt.ev))
-			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
-				t.Errorf("Handle = %v, want %v", err, tt.wantErr)
-			}
-			if got := rec.take(); got != tt.wantRan {
-				t.Errorf("ran %q, want %q", got, tt.wantRan)
-			}
+			assert.ErrorIs(t, r.Handle(newCtx(tt.ev)), tt.wantErr, "Handle") // a nil wantErr is no error
+			assert.Equal(t, tt.wantRan, rec.take(), "ran")
 		})
 	}
 }
@@ -170,12 +168,8 @@ func TestSameCommandDifferentPriorities(t *testing.T) {
 	r.OnCommand("/x", rec.h("high", ErrContinue), Priority(1))
 	r.OnFunc(And(Command("/x"), InGroup()), rec.h("group", nil), Priority(2))
 	r.OnFunc(And(Command("/x"), InSingle()), rec.h("single", nil), Priority(-1))
-	if err := r.Handle(newCtx(msgEvent(`{"text":"/x"}`, single))); err != nil {
-		t.Fatal(err)
-	}
-	if got := rec.take(); got != "high low" {
-		t.Errorf("ran %q, want high low", got)
-	}
+	require.NoError(t, r.Handle(newCtx(msgEvent(`{"text":"/x"}`, single))))
+	assert.Equal(t, "high low", rec.take(), "ran")
 }
 
 func TestRouterAsSubHandler(t *testing.T) {
@@ -188,13 +182,9 @@ func TestRouterAsSubHandler(t *testing.T) {
 	outer.OnMessage(inner.Handle)
 	outer.OnMessage(rec.h("outer", nil))
 	for _, text := range []string{"/inner", "/other"} {
-		if err := outer.Handle(newCtx(msgEvent(`{"text":"`+text+`"}`, group))); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, outer.Handle(newCtx(msgEvent(`{"text":"`+text+`"}`, group))))
 	}
-	if got := rec.take(); got != "inner outer" {
-		t.Errorf("ran %q, want inner outer", got)
-	}
+	assert.Equal(t, "inner outer", rec.take(), "ran")
 }
 
 // line returns the caller's line plus delta.
@@ -212,12 +202,9 @@ func TestRegistrationPanics(t *testing.T) {
 		r := New()
 		first := line(1)
 		r.OnCommand("/x <a>", noop)
-		second := line(1)
-		msg := mustPanic(t, func() { r.OnCommand("/x [b]", noop) })
+		second := line(2)
 		want := "router: command /x registered at " + second + " conflicts with " + first
-		if msg != want {
-			t.Errorf("panic\n%q, want\n%q", msg, want)
-		}
+		assert.PanicsWithValue(t, want, func() { r.OnCommand("/x [b]", noop) }, "panic")
 	})
 
 	t.Run("command conflict with a route in wider conversation types", func(t *testing.T) {
@@ -227,27 +214,21 @@ func TestRegistrationPanics(t *testing.T) {
 		r.OnFunc(And(Command("/x"), InConversation(single, group)), noop)
 		r.OnFunc(And(Command("/x"), InLive()), noop) // no overlap: fine
 		r.OnCommand("/x", noop, Priority(1))         // another priority: fine
-		second := line(1)
-		msg := mustPanic(t, func() { r.OnFunc(And(InGroup(), Command("/x")), noop) })
-		if want := "router: command /x registered at " + second + " conflicts with " + first; msg != want {
-			t.Errorf("panic\n%q, want\n%q", msg, want)
-		}
+		second := line(2)
+		want := "router: command /x registered at " + second + " conflicts with " + first
+		assert.PanicsWithValue(t, want, func() { r.OnFunc(And(InGroup(), Command("/x")), noop) }, "panic")
 	})
 
 	t.Run("after serving", func(t *testing.T) {
 		t.Parallel()
 		r := New()
 		r.OnMessage(noop)
-		if err := r.Handle(newCtx(msgEvent(`{"text":"x"}`, single))); err != nil {
-			t.Fatal(err)
-		}
-		where := line(1)
-		msg := mustPanic(t, func() { r.OnCommand("/late", noop) })
-		if want := "router: route registered after the router started serving (at " + where + ")"; msg != want {
-			t.Errorf("panic %q, want %q", msg, want)
-		}
-		mustPanic(t, func() { r.Group(nil).OnMessage(noop) })
-		mustPanic(t, func() { r.NotFound(noop) })
+		require.NoError(t, r.Handle(newCtx(msgEvent(`{"text":"x"}`, single))))
+		where := line(2)
+		want := "router: route registered after the router started serving (at " + where + ")"
+		assert.PanicsWithValue(t, want, func() { r.OnCommand("/late", noop) }, "panic")
+		require.Panics(t, func() { r.Group(nil).OnMessage(noop) })
+		require.Panics(t, func() { r.NotFound(noop) })
 	})
 
 	t.Run("Use after a route", func(t *testing.T) {
@@ -256,9 +237,7 @@ func TestRegistrationPanics(t *testing.T) {
 		r.OnMessage(noop)
 		mw := func(h bot.Handler) bot.Handler { return h }
 		msg := mustPanic(t, func() { r.Use(mw) })
-		if !strings.HasPrefix(msg, "router: Use after a route was registered") {
-			t.Errorf("panic %q", msg)
-		}
+		assert.True(t, strings.HasPrefix(msg, "router: Use after a route was registered"), "panic %q", msg)
 	})
 
 	tests := []struct {
@@ -280,9 +259,8 @@ func TestRegistrationPanics(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			msg := mustPanic(t, func() { tt.f(New()) })
-			if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "router_test.go:") {
-				t.Errorf("panic %q, want it to contain %q and the caller's file:line", msg, tt.want)
-			}
+			assert.Contains(t, msg, tt.want, "panic")
+			assert.Contains(t, msg, "router_test.go:", "panic, want the caller's file:line")
 		})
 	}
 }
@@ -309,20 +287,15 @@ func TestConcurrentHandle(t *testing.T) {
 		wg.Go(func() {
 			for j := range 100 {
 				city := fmt.Sprintf("c%d", (i+j)%4)
-				if err := r.Handle(newCtx(msgEvent(`{"text":"/weather `+city+` 3"}`, single))); err != nil {
-					t.Error(err)
-				}
-				if err := r.Handle(newCtx(msgEvent(`{"text":"hello"}`, group))); err != nil {
-					t.Error(err)
-				}
+				assert.NoError(t, r.Handle(newCtx(msgEvent(`{"text":"/weather `+city+` 3"}`, single))))
+				assert.NoError(t, r.Handle(newCtx(msgEvent(`{"text":"hello"}`, group))))
 				_ = r.Explain(newCtx(msgEvent(`{"text":"hello"}`, group)))
 			}
 		})
 	}
 	wg.Wait()
-	if count["c0"]+count["c1"]+count["c2"]+count["c3"] != 800 || count["expr"] != 800 {
-		t.Errorf("counts %v", count)
-	}
+	assert.Equal(t, 800, count["c0"]+count["c1"]+count["c2"]+count["c3"], "counts %v", count)
+	assert.Equal(t, 800, count["expr"], "counts %v", count)
 }
 
 // The router names the route that handled an event in the Context, for
@@ -340,11 +313,9 @@ func TestRouteName(t *testing.T) {
 		{"/pass", NotFoundRoute},
 	} {
 		c := newCtx(msgEvent(`{"text":"`+tc.text+`"}`, group))
-		if err := r.Handle(c); err != nil {
-			t.Fatal(err)
-		}
-		if got := c.Route(); !strings.HasSuffix(tc.want, got) || got == "" {
-			t.Errorf("%s: Route() = %q, want %q", tc.text, got, tc.want)
-		}
+		require.NoError(t, r.Handle(c))
+		got := c.Route()
+		assert.NotEmpty(t, got, "%s: Route()", tc.text)
+		assert.True(t, strings.HasSuffix(tc.want, got), "%s: Route() = %q, want %q", tc.text, got, tc.want)
 	}
 }
