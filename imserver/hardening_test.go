@@ -566,3 +566,31 @@ func TestConfigDeadlineAndLimitDefaults(t *testing.T) {
 	_, err = imserver.New(imserver.Config{AppID: 1, AppSecret: "s", Store: store.NewMemory(), UnauthBurst: -1})
 	require.ErrorContains(t, err, "UnauthBurst must not be negative")
 }
+
+// TestStalledReaderIsCut asks for an inbox page of megabytes and never
+// reads it: once ResponseWriteTimeout has passed the server stops writing
+// and closes the connection, so the client gets less than Content-Length.
+func TestStalledReaderIsCut(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	e := newGuardedEnv(t, func(c *imserver.Config) { c.ResponseWriteTimeout = timeout })
+	alice := e.user(1001)
+	conv := createGroup(t, alice, 1002)
+	text := strings.Repeat("z", 600<<10)
+	for range 30 { // about 18 MiB: more than loopback's socket buffers hold
+		call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, textBody(conv, text))
+	}
+	c := e.dialFrom(t, "127.0.0.1")
+	body := apiBody(t, improto.IMCMD_GET_MESSAGES_BY_USER, e.token(1002), &improto.MessagesPerUserRequestBody{Limit: proto.Int32(100)})
+	_, err := fmt.Fprintf(c, "POST /v1/message/get_by_user HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))
+	require.NoError(t, err)
+	_, err = c.Write(body)
+	require.NoError(t, err)
+	<-time.After(4 * timeout) // the thing under test is the client not reading
+
+	resp := readResponse(t, c)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Greater(t, resp.ContentLength, int64(16<<20))
+	n, err := io.Copy(io.Discard, resp.Body)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "the server wrote the whole answer (%d bytes) to a client that did not read", n)
+	assert.Less(t, n, resp.ContentLength)
+}
