@@ -1,9 +1,10 @@
 package bot_test
 
 import (
-	"errors"
-	"slices"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -74,9 +75,9 @@ func TestContextReact(t *testing.T) {
 		return e.Message.ServerID == m.ServerID
 	})
 	stars := ev.Message.Properties["stars"]
-	if len(stars) != 1 || stars[0].UserID != botID || stars[0].Value != "5" {
-		t.Fatalf("alice sees stars %+v on her message, want one item of the bot's with value 5", stars)
-	}
+	require.Len(t, stars, 1, "the stars alice sees on her message")
+	require.Equal(t, botID, stars[0].UserID, "who gave the stars alice sees")
+	require.Equal(t, "5", stars[0].Value, "the value of the stars alice sees")
 }
 
 // Context.Recall recalls the event's message for everyone when the bot
@@ -88,9 +89,8 @@ func TestContextRecall(t *testing.T) {
 	alice := s.NewUser(t, 1)
 	managed, ordinary := alice.CreateGroup(t, botID), alice.CreateGroup(t, botID)
 	manager := im.GroupRoleManager
-	if _, err := alice.Client.UpdateParticipant(testCtx(t), managed, botID, im.ParticipantChange{Role: &manager}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := alice.Client.UpdateParticipant(testCtx(t), managed, botID, im.ParticipantChange{Role: &manager})
+	require.NoError(t, err)
 	recalled := observe(t, alice.Client.OnMessageRecalled)
 	errs := make(chan error, 1)
 	b := s.NewBot(t, botID)
@@ -98,20 +98,14 @@ func TestContextRecall(t *testing.T) {
 	s.RunBot(t, b)
 
 	m := alice.Send(t, managed, "spam")
-	if err := wait(t, errs, "Recall in the managed group"); err != nil {
-		t.Fatalf("Recall as a manager: %v", err)
-	}
+	require.NoError(t, wait(t, errs, "Recall in the managed group"), "Recall as a manager")
 	ev := waitMatch(t, recalled, "recall of alice's message", func(e im.MessageEvent) bool {
 		return e.Message.ServerID == m.ServerID
 	})
-	if !ev.Message.IsRecalled() {
-		t.Fatalf("alice's message after the bot's recall: ext %v, want recalled", ev.Message.Ext)
-	}
+	require.True(t, ev.Message.IsRecalled(), "alice's message after the bot's recall: ext %v, want recalled", ev.Message.Ext)
 
 	alice.Send(t, ordinary, "spam")
-	if err := wait(t, errs, "Recall in the group the bot does not manage"); !errors.Is(err, im.ErrForbidden) {
-		t.Fatalf("Recall as an ordinary member: %v, want im.ErrForbidden", err)
-	}
+	require.ErrorIs(t, wait(t, errs, "Recall in the group the bot does not manage"), im.ErrForbidden, "Recall as an ordinary member")
 }
 
 // Context.MarkRead moves the bot's read index to the event's message: the
@@ -129,24 +123,15 @@ func TestContextMarkRead(t *testing.T) {
 
 	alice.Send(t, conv, "not marked")
 	sent := alice.Send(t, conv, "read me")
-	if err := wait(t, errs, "MarkRead"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, wait(t, errs, "MarkRead"))
 	m, err := alice.Client.GetMessage(testCtx(t), conv, sent.ServerID) // with its index
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ev := waitMatch(t, receipts, "the bot's read receipt", func(e im.ReadIndexEvent) bool { return e.UserID == botID })
-	if ev.ConversationID != conv.ID || ev.ReadIndex != m.Index {
-		t.Errorf("alice got a read receipt of the bot for %v at index %d, want %v at %d", ev.ConversationID, ev.ReadIndex, conv.ID, m.Index)
-	}
+	assert.Equal(t, conv.ID, ev.ConversationID, "the conversation of the bot's read receipt alice got")
+	assert.Equal(t, m.Index, ev.ReadIndex, "the index of the bot's read receipt alice got")
 	idx, err := alice.Client.GetReadIndexes(testCtx(t), conv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := idx.ByUser[botID]; got != m.Index {
-		t.Errorf("the server has the bot's read index at %d, want %d", got, m.Index)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, m.Index, idx.ByUser[botID], "the bot's read index on the server")
 }
 
 // Context.Send sends to any conversation, not only the event's.
@@ -164,9 +149,9 @@ func TestContextSendToAnotherConversation(t *testing.T) {
 
 	alice.Send(t, direct, "tell the team")
 	m := bob.WaitReply(t, team)
-	if m.Text() != "alice says hi" || m.Sender != botID || m.ConversationID != team.ID {
-		t.Fatalf("bob got %q from %v in %v, want %q from the bot in %v", m.Text(), m.Sender, m.ConversationID, "alice says hi", team.ID)
-	}
+	require.Equal(t, "alice says hi", m.Text(), "what bob got")
+	require.Equal(t, botID, m.Sender, "who sent what bob got")
+	require.Equal(t, team.ID, m.ConversationID, "where bob got it")
 }
 
 // Sends with Mentions and MentionAll carry s:mentioned_users as the seed
@@ -203,16 +188,12 @@ func TestContextSendMentions(t *testing.T) {
 		{"everyone!", "0", []im.UserID{0}, true, true},
 	} {
 		m := bob.WaitReply(t, group)
-		if m.Text() != tt.text || m.Sender != botID {
-			t.Fatalf("bob got %q from %v, want %q from the bot", m.Text(), m.Sender, tt.text)
-		}
-		if got := m.Ext[string(im.InfoKeyMentionedUsers)]; got != tt.ext {
-			t.Errorf("%s: %s is %q, want %q", tt.text, im.InfoKeyMentionedUsers, got, tt.ext)
-		}
-		if !slices.Equal(m.MentionedUsers(), tt.users) || m.MentionsAll() != tt.all ||
-			!m.IsMentioned(bob.ID()) || m.IsMentioned(alice.ID()) != tt.aliceToo {
-			t.Errorf("%s: mentioned users %v, all %v, bob mentioned %v, alice mentioned %v; want %v, %v, true, %v",
-				tt.text, m.MentionedUsers(), m.MentionsAll(), m.IsMentioned(bob.ID()), m.IsMentioned(alice.ID()), tt.users, tt.all, tt.aliceToo)
-		}
+		require.Equal(t, tt.text, m.Text(), "what bob got")
+		require.Equal(t, botID, m.Sender, "who sent %q", m.Text())
+		assert.Equal(t, tt.ext, m.Ext[string(im.InfoKeyMentionedUsers)], "%s: %s", tt.text, im.InfoKeyMentionedUsers)
+		assert.Equal(t, tt.users, m.MentionedUsers(), "%s: mentioned users", tt.text)
+		assert.Equal(t, tt.all, m.MentionsAll(), "%s: mentions all", tt.text)
+		assert.True(t, m.IsMentioned(bob.ID()), "%s: bob mentioned", tt.text)
+		assert.Equal(t, tt.aliceToo, m.IsMentioned(alice.ID()), "%s: alice mentioned", tt.text)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -75,9 +77,7 @@ func newWireUser(b *testing.B, s *imtest.Server, id im.UserID, conv im.Conversat
 	url := rawclient.FrontierURL(s.URL(), token, s.AppID(), imserver.DefaultFPID, imserver.DefaultAppKey, "bench",
 		imserver.AccessKey(imserver.DefaultFPID, imserver.DefaultAppKey, "bench"))
 	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	b.Cleanup(func() { ws.Close() })
 	return &wireUser{ws: ws, token: token, conv: conv, ids: rand.Text() + "-"}
 }
@@ -195,12 +195,9 @@ func BenchmarkEchoLatency(b *testing.B) {
 		b.ResetTimer()
 		for i := range b.N {
 			start := time.Now()
-			if err := echo.WriteMessage(websocket.BinaryMessage, frame); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := echo.ReadMessage(); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, echo.WriteMessage(websocket.BinaryMessage, frame))
+			_, _, err := echo.ReadMessage()
+			require.NoError(b, err)
 			bare = append(bare, time.Since(start))
 
 			start = time.Now()
@@ -282,14 +279,12 @@ func BenchmarkEchoThroughput(b *testing.B) {
 			conns[i] = baseline.Dial(b, url)
 		}
 		frame := make([]byte, 200)
-		run(b, func(i int) {
-			if err := conns[i].WriteMessage(websocket.BinaryMessage, frame); err != nil {
-				b.Error(err)
+		run(b, func(i int) { // on run's goroutines: assert, not require
+			if !assert.NoError(b, conns[i].WriteMessage(websocket.BinaryMessage, frame)) {
 				return
 			}
-			if _, _, err := conns[i].ReadMessage(); err != nil {
-				b.Error(err)
-			}
+			_, _, err := conns[i].ReadMessage()
+			assert.NoError(b, err)
 		})
 	})
 }

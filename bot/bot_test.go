@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/bot"
@@ -77,9 +78,7 @@ func block(c *bot.Context, ch <-chan struct{}, what string) error {
 // checks its text.
 func wantReply(t *testing.T, u *imtest.User, conv im.ConversationRef, want string) {
 	t.Helper()
-	if got := u.WaitReply(t, conv).Text(); got != want {
-		t.Fatalf("user %v got %q, want %q", u.ID(), got, want)
-	}
+	require.Equal(t, want, u.WaitReply(t, conv).Text(), "what user %v got", u.ID())
 }
 
 // running is a bot run by the test itself, for tests that stop it.
@@ -221,9 +220,7 @@ func TestOrderWithinConversationParallelAcross(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, conv := range []im.ConversationRef{convA, convB} {
-		if !slices.Equal(got[conv.ID], want) {
-			t.Errorf("conversation %v handled %d messages, not 0…%d once each in order: %q", conv.ID, len(got[conv.ID]), n-1, got[conv.ID])
-		}
+		assert.Equal(t, want, got[conv.ID], "conversation %v handled %d messages, not 0…%d once each in order", conv.ID, len(got[conv.ID]), n-1)
 	}
 }
 
@@ -271,16 +268,12 @@ func TestBackpressureDropsNothing(t *testing.T) {
 	// over the fourth: whatever the order of its callbacks, the client
 	// reports the third message and no more than the fourth.
 	wait(t, seen("2"), "third message taken by the bot")
-	if got := taken.Load(); got > 4 {
-		t.Fatalf("with one blocked handler and MaxQueued 2, the client handed over %d messages; want at most 4", got)
-	}
+	require.LessOrEqual(t, taken.Load(), int64(4), "with one blocked handler and MaxQueued 2, the messages the client handed over")
 	close(release)
 	wait(t, allHandled, "handling of every message")
 	mu.Lock()
 	defer mu.Unlock()
-	if !slices.Equal(got, want) {
-		t.Fatalf("handled %q, want 0…%d once each in order", got, n-1)
-	}
+	require.Equal(t, want, got, "handled; want 0…%d once each in order", n-1)
 }
 
 func TestPanicGoesToOnErrorAndTheBotGoesOn(t *testing.T) {
@@ -307,12 +300,11 @@ func TestPanicGoesToOnErrorAndTheBotGoesOn(t *testing.T) {
 	alice.Send(t, conv, "panic")
 	f := wait(t, failures, "error from the panicking handler")
 	var pe *bot.PanicError
-	if !errors.As(f.err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 || f.text != "panic" {
-		t.Fatalf("OnError got %#v for %q; want a *PanicError with value boom and a stack", f.err, f.text)
-	}
-	if !strings.HasPrefix(pe.Error(), "bot:") {
-		t.Errorf("PanicError.Error() = %q, want a bot: prefix", pe.Error())
-	}
+	require.ErrorAs(t, f.err, &pe, "OnError's error for %q", f.text)
+	require.Equal(t, "boom", pe.Value, "the PanicError's value")
+	require.NotEmpty(t, pe.Stack, "the PanicError's stack")
+	require.Equal(t, "panic", f.text, "the message OnError got the error of")
+	assert.True(t, strings.HasPrefix(pe.Error(), "bot:"), "PanicError.Error() = %q, want a bot: prefix", pe.Error())
 	alice.Send(t, conv, "still there?")
 	wantReply(t, alice, conv, "echo: still there?")
 }
@@ -431,9 +423,7 @@ func TestWaitNextTimeout(t *testing.T) {
 	conv := alice.CreateSingle(t, botID)
 
 	alice.Send(t, conv, "/ask")
-	if err := wait(t, waited, "WaitNext to return"); !errors.Is(err, bot.ErrWaitTimeout) {
-		t.Fatalf("WaitNext: %v, want ErrWaitTimeout", err)
-	}
+	require.ErrorIs(t, wait(t, waited, "WaitNext to return"), bot.ErrWaitTimeout, "WaitNext")
 	// The expired wait holds on to nothing: the next message is dispatched.
 	alice.Send(t, conv, "x")
 	wantReply(t, alice, conv, "echo: x")
@@ -481,9 +471,7 @@ func TestShutdownDrainsRunningHandler(t *testing.T) {
 			wait(t, stopping, "shutdown")
 			close(proceed)
 			wantReply(t, alice, conv, "done")
-			if err := r.wait(t); err != nil {
-				t.Fatalf("Run: %v", err)
-			}
+			require.NoError(t, r.wait(t), "Run")
 		})
 	}
 }
@@ -521,15 +509,9 @@ func TestShutdownCancelsHandlersAtDrainTimeout(t *testing.T) {
 	alice.Send(t, conv, "marker")
 	wait(t, seen("marker"), `"marker" taken by the bot`) // so "queued" is queued
 	r.cancel()
-	if err := wait(t, ctxErr, "the stuck handler's context to end"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("the handler's context ended with %v, want context.Canceled", err)
-	}
-	if err := r.wait(t); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if want := []string{"stuck"}; !slices.Equal(handled, want) {
-		t.Fatalf("handled %q, want %q: queued events must be dropped at the deadline", handled, want)
-	}
+	require.ErrorIs(t, wait(t, ctxErr, "the stuck handler's context to end"), context.Canceled, "the end of the handler's context")
+	require.NoError(t, r.wait(t), "Run")
+	require.Equal(t, []string{"stuck"}, handled, "handled: queued events must be dropped at the deadline")
 }
 
 // A handler waiting for a next message when the bot shuts down gets
@@ -556,12 +538,8 @@ func TestWaitNextEndsAtShutdown(t *testing.T) {
 	alice.Send(t, conv, "/ask")
 	wait(t, waiting, "handler start")
 	b.Close()
-	if err := wait(t, waited, "WaitNext to return"); !errors.Is(err, bot.ErrClosed) {
-		t.Fatalf("WaitNext at shutdown: %v, want ErrClosed", err)
-	}
-	if err := r.wait(t); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	require.ErrorIs(t, wait(t, waited, "WaitNext to return"), bot.ErrClosed, "WaitNext at shutdown")
+	require.NoError(t, r.wait(t), "Run")
 }
 
 // mustPanic calls f and returns what it panicked with, failing the test if
@@ -570,9 +548,7 @@ func mustPanic(t *testing.T, name string, f func()) (msg string) {
 	t.Helper()
 	defer func() {
 		p := recover()
-		if p == nil {
-			t.Errorf("%s did not panic", name)
-		}
+		assert.NotNil(t, p, "%s did not panic", name)
 		msg = fmt.Sprint(p)
 	}()
 	f()
@@ -602,13 +578,11 @@ func TestSetupPanicsNameTheCaller(t *testing.T) {
 		{"Plug", func() { line = thisLine(); _ = b.Plug(&testPlugin{}) }},
 	} {
 		msg := mustPanic(t, tt.name, tt.f)
-		if !strings.HasPrefix(msg, "bot: "+tt.name+" after Run") {
-			t.Errorf("%s after Run panicked with %q, want a bot: %s after Run message", tt.name, msg, tt.name)
-		}
+		assert.True(t, strings.HasPrefix(msg, "bot: "+tt.name+" after Run"), "%s after Run panicked with %q, want a bot: %s after Run message", tt.name, msg, tt.name)
 		wantAt(t, tt.name+" after Run", msg, line)
 	}
-	if err := b.Run(context.Background()); err == nil || !strings.HasPrefix(err.Error(), "bot: ") {
-		t.Errorf("second Run: %v, want a bot: error", err)
+	if err := b.Run(context.Background()); assert.Error(t, err, "second Run") {
+		assert.True(t, strings.HasPrefix(err.Error(), "bot: "), "second Run: %v, want a bot: error", err)
 	}
 }
 
@@ -621,9 +595,8 @@ func thisLine() int {
 // wantAt checks that a panic message names this file at line.
 func wantAt(t *testing.T, what, msg string, line int) {
 	t.Helper()
-	if want := fmt.Sprintf("bot_test.go:%d)", line); !strings.Contains(filepath.ToSlash(msg), "/"+want) {
-		t.Errorf("%s panicked with %q, want it to name %s", what, msg, want)
-	}
+	want := fmt.Sprintf("bot_test.go:%d)", line)
+	assert.Contains(t, filepath.ToSlash(msg), "/"+want, "%s panicked with a message that does not name %s", what, want)
 }
 
 func TestNewRejectsNegativeOptions(t *testing.T) {
@@ -636,15 +609,14 @@ func TestNewRejectsNegativeOptions(t *testing.T) {
 	} {
 		opts := s.BotOptions(botID)
 		tweak(&opts)
-		if _, err := bot.New(opts); err == nil || !strings.HasPrefix(err.Error(), "bot: ") {
-			t.Errorf("New(%+v): %v, want a bot: error", opts, err)
+		if _, err := bot.New(opts); assert.Error(t, err, "New(%+v)", opts) {
+			assert.True(t, strings.HasPrefix(err.Error(), "bot: "), "New(%+v): %v, want a bot: error", opts, err)
 		}
 	}
 	opts := s.BotOptions(botID)
 	opts.Client.AppID = 0
-	if _, err := bot.New(opts); err == nil {
-		t.Error("New with bad client options: no error")
-	}
+	_, err := bot.New(opts)
+	assert.Error(t, err, "New with bad client options")
 }
 
 // testPlugin adds a middleware that sets the "plugin" parameter and a
@@ -678,9 +650,7 @@ func TestPlugin(t *testing.T) {
 	s := imtest.NewServer(t)
 	b := s.NewBot(t, botID)
 	p := &testPlugin{jobStarted: make(chan struct{}), jobDone: make(chan struct{})}
-	if err := b.Plug(p); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Plug(p))
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 		if !c.FromUser() {
 			return nil
@@ -697,17 +667,15 @@ func TestPlugin(t *testing.T) {
 
 	select {
 	case <-p.jobDone:
-		t.Fatal("the plugin's job ended before the shutdown")
+		require.FailNow(t, "the plugin's job ended before the shutdown")
 	default:
 	}
 	r.cancel()
-	if err := r.wait(t); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	require.NoError(t, r.wait(t), "Run")
 	select {
 	case <-p.jobDone: // Run waited for it
 	default:
-		t.Fatal("Run returned before the plugin's job")
+		require.FailNow(t, "Run returned before the plugin's job")
 	}
 }
 
@@ -717,9 +685,8 @@ func TestPlugError(t *testing.T) {
 	b := s.NewBot(t, botID)
 	setupErr := errors.New("no config")
 	err := b.Plug(&testPlugin{err: setupErr})
-	if !errors.Is(err, setupErr) || !strings.HasPrefix(err.Error(), "bot: plugin *bot_test.testPlugin") {
-		t.Fatalf("Plug: %v, want a bot: plugin error wrapping the Setup error", err)
-	}
+	require.ErrorIs(t, err, setupErr, "Plug: want an error wrapping the Setup error")
+	require.True(t, strings.HasPrefix(err.Error(), "bot: plugin *bot_test.testPlugin"), "Plug: %v, want a bot: plugin error", err)
 }
 
 func TestMiddlewareOrder(t *testing.T) {
@@ -755,9 +722,7 @@ func TestMiddlewareOrder(t *testing.T) {
 		}
 		return nil
 	})).Handle(bot.NewContext(context.Background(), bot.Event{}))
-	if got != nil {
-		t.Fatalf("Chain.Then: %v", got)
-	}
+	require.NoError(t, got, "Chain.Then")
 }
 
 func TestReadyAndLifecycle(t *testing.T) {
@@ -766,28 +731,18 @@ func TestReadyAndLifecycle(t *testing.T) {
 	b := s.NewBot(t, botID)
 	select {
 	case <-b.Ready():
-		t.Fatal("Ready before Run")
+		require.FailNow(t, "Ready before Run")
 	default:
 	}
-	if b.UserID() != botID {
-		t.Fatalf("UserID() = %v, want %v", b.UserID(), botID)
-	}
+	require.Equal(t, botID, b.UserID(), "UserID()")
 	r := run(t, b) // returns once Ready is closed
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil { // idempotent
-		t.Fatal(err)
-	}
-	if err := r.wait(t); err != nil {
-		t.Fatalf("Run after Close: %v", err)
-	}
+	require.NoError(t, b.Close())
+	require.NoError(t, b.Close()) // idempotent
+	require.NoError(t, r.wait(t), "Run after Close")
 
 	closed := s.NewBot(t, botID)
 	closed.Close()
-	if err := closed.Run(context.Background()); !errors.Is(err, bot.ErrClosed) {
-		t.Fatalf("Run of a closed bot: %v, want ErrClosed", err)
-	}
+	require.ErrorIs(t, closed.Run(context.Background()), bot.ErrClosed, "Run of a closed bot")
 }
 
 // The bot's handler sees the other kinds of events, with their fields.
@@ -819,34 +774,32 @@ func TestOtherEvents(t *testing.T) {
 
 	group := alice.CreateGroup(t, botID)
 	ev := next(bot.EventConversationCreated)
-	if ev.ConversationRef != group || ev.Conversation == nil || ev.Conversation.ID != group.ID {
-		t.Fatalf("conversation created: ref %+v, conversation %+v; want %+v", ev.ConversationRef, ev.Conversation, group)
-	}
+	require.Equal(t, group, ev.ConversationRef, "conversation created: ref")
+	require.NotNil(t, ev.Conversation, "conversation created: conversation")
+	require.Equal(t, group.ID, ev.Conversation.ID, "conversation created: conversation")
 
-	if _, err := alice.Client.AddParticipants(ctx, group, 3); err != nil {
-		t.Fatal(err)
-	}
+	_, err := alice.Client.AddParticipants(ctx, group, 3)
+	require.NoError(t, err)
 	ev = next(bot.EventParticipantsAdded)
-	if ev.ConversationRef.ID != group.ID || !slices.Equal(ev.Participants, []im.UserID{3}) {
-		t.Fatalf("participants added: conversation %v, participants %v; want %v, [3]", ev.ConversationRef.ID, ev.Participants, group.ID)
-	}
+	require.Equal(t, group.ID, ev.ConversationRef.ID, "participants added: conversation")
+	require.Equal(t, []im.UserID{3}, ev.Participants, "participants added: participants")
 
-	if _, err := alice.Client.SendFriendApply(ctx, botID, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err = alice.Client.SendFriendApply(ctx, botID, nil)
+	require.NoError(t, err)
 	ev = next(bot.EventFriendApplyReceived)
-	if ev.FriendApply == nil || ev.FriendApply.FromUserID != alice.ID() || ev.FriendApply.ToUserID != botID || ev.Sender() != alice.ID() {
-		t.Fatalf("friend apply received: %+v (sender %v), want one from %v", ev.FriendApply, ev.Sender(), alice.ID())
-	}
+	require.NotNil(t, ev.FriendApply, "friend apply received: apply")
+	require.Equal(t, alice.ID(), ev.FriendApply.FromUserID, "friend apply received: from")
+	require.Equal(t, botID, ev.FriendApply.ToUserID, "friend apply received: to")
+	require.Equal(t, alice.ID(), ev.Sender(), "friend apply received: sender")
 
 	m := alice.Send(t, group, "oops")
-	if err := alice.Client.RecallMessage(ctx, group, m.ServerID); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, alice.Client.RecallMessage(ctx, group, m.ServerID))
 	ev = next(bot.EventMessageRecalled)
-	if ev.Message == nil || ev.Message.ServerID != m.ServerID || !ev.Message.IsRecalled() || ev.ConversationRef.ID != group.ID || ev.Sender() != alice.ID() {
-		t.Fatalf("message recalled: %+v, want message %v recalled", ev.Message, m.ServerID)
-	}
+	require.NotNil(t, ev.Message, "message recalled: message")
+	require.Equal(t, m.ServerID, ev.Message.ServerID, "message recalled: message")
+	require.True(t, ev.Message.IsRecalled(), "message recalled: %+v, want it recalled", ev.Message)
+	require.Equal(t, group.ID, ev.ConversationRef.ID, "message recalled: conversation")
+	require.Equal(t, alice.ID(), ev.Sender(), "message recalled: sender")
 }
 
 func TestEventKindString(t *testing.T) {
@@ -859,9 +812,7 @@ func TestEventKindString(t *testing.T) {
 		{bot.EventFriendApplyReceived, "friend apply received"},
 		{bot.EventKind(99), "EventKind(99)"},
 	} {
-		if got := tt.kind.String(); got != tt.want {
-			t.Errorf("EventKind(%d).String() = %q, want %q", int(tt.kind), got, tt.want)
-		}
+		assert.Equal(t, tt.want, tt.kind.String(), "EventKind(%d).String()", int(tt.kind))
 	}
 }
 
@@ -869,13 +820,12 @@ func TestNewContextHasNoBot(t *testing.T) {
 	t.Parallel()
 	c := bot.NewContext(context.Background(), bot.Event{Kind: bot.EventMessage, Message: &im.Message{Sender: 7}})
 	c.SetParam("city", "Paris")
-	if c.Param("city") != "Paris" || c.Params()["city"] != "Paris" || c.Event.Sender() != 7 || c.Client() != nil {
-		t.Fatalf("NewContext: params %v, sender %v, client %v", c.Params(), c.Event.Sender(), c.Client())
-	}
-	if _, err := c.Reply("hi"); err == nil {
-		t.Error("Reply on a Context of no bot: no error")
-	}
-	if _, err := c.WaitNext(time.Millisecond); err == nil {
-		t.Error("WaitNext on a Context of no bot: no error")
-	}
+	require.Equal(t, "Paris", c.Param("city"), "NewContext: param")
+	require.Equal(t, "Paris", c.Params()["city"], "NewContext: params")
+	require.Equal(t, im.UserID(7), c.Event.Sender(), "NewContext: sender")
+	require.Nil(t, c.Client(), "NewContext: client")
+	_, err := c.Reply("hi")
+	assert.Error(t, err, "Reply on a Context of no bot")
+	_, err = c.WaitNext(time.Millisecond)
+	assert.Error(t, err, "WaitNext on a Context of no bot")
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 )
@@ -20,8 +22,6 @@ func TestFromUser(t *testing.T) {
 		{"no message", bot.Event{Kind: bot.EventMessage}, false},
 		{"conversation event", bot.Event{Kind: bot.EventConversationCreated}, false},
 	} {
-		if got := bot.NewContext(context.Background(), tc.ev).FromUser(); got != tc.want {
-			t.Errorf("%s: FromUser = %v, want %v", tc.name, got, tc.want)
-		}
+		assert.Equal(t, tc.want, bot.NewContext(context.Background(), tc.ev).FromUser(), "%s: FromUser", tc.name)
 	}
 }

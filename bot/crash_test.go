@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
@@ -144,9 +147,9 @@ func TestKilledBotResumesOnItsStateFile(t *testing.T) {
 		sends.Go(func() {
 			for n := range crashPerConv {
 				for ci := si; ci < crashConvs; ci += len(senders) {
-					if _, err := u.Client.SendMessage(context.Background(), refs[ci],
-						im.OutgoingMessage{Content: im.TextContent(strconv.Itoa(n))}); err != nil {
-						t.Errorf("send: %v", err)
+					_, err := u.Client.SendMessage(context.Background(), refs[ci],
+						im.OutgoingMessage{Content: im.TextContent(strconv.Itoa(n))})
+					if !assert.NoError(t, err, "send") {
 						return
 					}
 				}
@@ -180,16 +183,12 @@ func TestKilledBotResumesOnItsStateFile(t *testing.T) {
 		var users, acks []int64
 		for anchor := int64(0); ; {
 			page, err := observer.Client.LoadMessages(ctx, ref, im.MessageDirectionNewer, anchor, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			for _, m := range page.Messages {
 				switch m.Sender {
 				case botID:
 					i, err := strconv.ParseInt(strings.TrimPrefix(m.Text(), "ack "), 10, 64)
-					if err != nil {
-						t.Fatalf("%s: bot message %q", ref.ID, m.Text())
-					}
+					require.NoError(t, err, "%s: bot message %q", ref.ID, m.Text())
 					acks = append(acks, i)
 				case observer.ID():
 				default:
@@ -201,17 +200,14 @@ func TestKilledBotResumesOnItsStateFile(t *testing.T) {
 			}
 			anchor = page.Next
 		}
-		if len(users) != crashPerConv || fmt.Sprint(acks) != fmt.Sprint(users) {
-			t.Errorf("%s: user messages %v answered by %v; want one ack each, in order", ref.ID, users, acks)
-		}
+		assert.Len(t, users, crashPerConv, "%s: user messages", ref.ID)
+		assert.Equal(t, users, acks, "%s: the acks of the user messages; want one each, in order", ref.ID)
 	}
 	// The runs log: every message's handler ran; more than once only for
 	// the few in flight when the first bot died.
 	runs := map[string]int{}
 	f, err := os.Open(filepath.Join(dir, "runs.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer f.Close()
 	for sc := bufio.NewScanner(f); sc.Scan(); {
 		runs[sc.Text()]++
@@ -220,14 +216,10 @@ func TestKilledBotResumesOnItsStateFile(t *testing.T) {
 	for _, n := range runs {
 		again += n - 1
 	}
-	if len(runs) != crashConvs*crashPerConv || again > crashWorkers {
-		t.Errorf("handlers ran for %d messages (want %d), %d of them again (want at most %d, those in flight at the kill)",
-			len(runs), crashConvs*crashPerConv, again, crashWorkers)
-	}
+	assert.Len(t, runs, crashConvs*crashPerConv, "messages whose handlers ran")
+	assert.LessOrEqual(t, again, crashWorkers, "handlers that ran again (at most those in flight at the kill)")
 	for r, n := range seen {
-		if n > 1 {
-			t.Errorf("reply %q pushed %d times", r, n)
-		}
+		assert.LessOrEqual(t, n, 1, "times reply %q was pushed", r)
 	}
 }
 
@@ -244,12 +236,8 @@ func startCrashChild(t *testing.T, env []string) *crashProcess {
 	cmd.Env = env
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	p := &crashProcess{cmd: cmd, exited: make(chan struct{})}
 	ready := make(chan struct{})
 	go func() { // ends when the child exits
@@ -283,14 +271,10 @@ func (p *crashProcess) kill() {
 // stop asks the process to shut down gracefully and checks its exit.
 func (p *crashProcess) stop(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
 	select {
 	case <-p.exited:
-		if p.err != nil {
-			t.Errorf("bot process: %v", p.err)
-		}
+		assert.NoError(t, p.err, "bot process")
 	case <-time.After(2 * waitFor):
 		t.Errorf("bot process did not stop within %v", 2*waitFor)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/imbot-go/imbot/im"
 )
 
@@ -46,8 +48,7 @@ func TestDispatcherParkedHandlersDoNotCount(t *testing.T) {
 			parked <- struct{}{}
 			m, err := d.waitNext(context.Background(), ev.ConversationRef.ID, ev.Message.Sender, time.Minute)
 			enter()
-			if err != nil {
-				t.Errorf("waitNext: %v", err)
+			if !assert.NoError(t, err, "waitNext") {
 				done <- ""
 				return
 			}
@@ -79,15 +80,12 @@ func TestDispatcherParkedHandlersDoNotCount(t *testing.T) {
 			t.Fatalf("handlers finished: %v; want %d answers and %d works", got, dialogs, busy)
 		}
 	}
-	if got["answer"] != dialogs || got["worked"] != busy {
-		t.Errorf("handlers finished: %v; want %d answers and %d works", got, dialogs, busy)
-	}
+	assert.Equal(t, dialogs, got["answer"], "answers among the handlers finished: %v", got)
+	assert.Equal(t, busy, got["worked"], "works among the handlers finished: %v", got)
 	d.close()
 	wg.Wait()
-	if most > workers {
-		t.Errorf("%d handlers ran at once, want at most %d", most, workers)
-	}
-	if d.live != 0 || d.active != 0 || d.parked != 0 {
-		t.Errorf("after close: %d workers live, %d handlers active, %d parked; want none", d.live, d.active, d.parked)
-	}
+	assert.LessOrEqual(t, most, workers, "handlers that ran at once")
+	assert.Zero(t, d.live, "workers live after close")
+	assert.Zero(t, d.active, "handlers active after close")
+	assert.Zero(t, d.parked, "handlers parked after close")
 }

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -85,23 +86,22 @@ func TestPropertyChangedEvent(t *testing.T) {
 	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
 	group := alice.CreateGroup(t, botID, bob.ID())
 	m := alice.Send(t, group, "lunch?")
-	if ev := w.next(t, bot.EventMessage); ev.Message.ServerID != m.ServerID {
-		t.Fatalf("first message event is of message %v, want %v", ev.Message.ServerID, m.ServerID)
-	}
+	require.Equal(t, m.ServerID, w.next(t, bot.EventMessage).Message.ServerID, "the message of the first message event")
 
-	if err := bob.Client.React(testCtx(t), group, m.ServerID, "like", "yes"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, bob.Client.React(testCtx(t), group, m.ServerID, "like", "yes"))
 	ev := w.next(t, bot.EventPropertyChanged)
-	if ev.ConversationRef != group || ev.Message == nil || ev.Message.ServerID != m.ServerID {
-		t.Fatalf("property changed: conversation %+v, message %+v; want message %v of %+v", ev.ConversationRef, ev.Message, m.ServerID, group)
-	}
+	require.Equal(t, group, ev.ConversationRef, "property changed: conversation")
+	require.NotNil(t, ev.Message, "property changed: message")
+	require.Equal(t, m.ServerID, ev.Message.ServerID, "property changed: message")
 	likes := ev.Message.Properties["like"]
-	if len(likes) != 1 || likes[0].UserID != bob.ID() || likes[0].Value != "yes" {
-		t.Errorf("property changed: like items %+v, want one from %v with value yes", likes, bob.ID())
+	if assert.Len(t, likes, 1, "property changed: like items") {
+		assert.Equal(t, bob.ID(), likes[0].UserID, "property changed: who liked")
+		assert.Equal(t, "yes", likes[0].Value, "property changed: the like's value")
 	}
-	if ev.Previous == nil || ev.Previous.ServerID != m.ServerID || len(ev.Previous.Properties["like"]) != 0 || ev.Previous.Version >= ev.Message.Version {
-		t.Errorf("property changed: Previous %+v, want message %v without the like, at an older version than %d", ev.Previous, m.ServerID, ev.Message.Version)
+	if assert.NotNil(t, ev.Previous, "property changed: Previous") {
+		assert.Equal(t, m.ServerID, ev.Previous.ServerID, "property changed: Previous's message")
+		assert.Empty(t, ev.Previous.Properties["like"], "property changed: Previous must be without the like")
+		assert.Less(t, ev.Previous.Version, ev.Message.Version, "property changed: Previous must be at an older version")
 	}
 }
 
@@ -116,16 +116,16 @@ func TestConversationUpdatedEvent(t *testing.T) {
 	w.next(t, bot.EventConversationCreated)
 
 	name := "lunch club"
-	if _, err := alice.Client.SetCoreInfo(testCtx(t), group, im.CoreInfoChange{Name: &name}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := alice.Client.SetCoreInfo(testCtx(t), group, im.CoreInfoChange{Name: &name})
+	require.NoError(t, err)
 	ev := w.next(t, bot.EventConversationUpdated)
-	if ev.ConversationRef != group || ev.Conversation == nil || ev.Conversation.ID != group.ID {
-		t.Fatalf("conversation updated: ref %+v, conversation %+v; want %+v", ev.ConversationRef, ev.Conversation, group)
+	require.Equal(t, group, ev.ConversationRef, "conversation updated: ref")
+	require.NotNil(t, ev.Conversation, "conversation updated: conversation")
+	require.Equal(t, group.ID, ev.Conversation.ID, "conversation updated: conversation")
+	if assert.NotNil(t, ev.Conversation.CoreInfo, "conversation updated: core info") {
+		assert.Equal(t, name, ev.Conversation.CoreInfo.Name, "conversation updated: name")
 	}
-	if ev.Conversation.CoreInfo == nil || ev.Conversation.CoreInfo.Name != name || ev.Conversation.Status != im.ConversationStatusNormal {
-		t.Errorf("conversation updated: core info %+v, status %v; want name %q, normal", ev.Conversation.CoreInfo, ev.Conversation.Status, name)
-	}
+	assert.Equal(t, im.ConversationStatusNormal, ev.Conversation.Status, "conversation updated: status")
 }
 
 // The dissolution of a group reaches the bot as EventConversationDissolved,
@@ -139,16 +139,14 @@ func TestConversationDissolvedEvent(t *testing.T) {
 	group := alice.CreateGroup(t, botID)
 	w.next(t, bot.EventConversationCreated)
 
-	if err := alice.Client.DissolveConversation(testCtx(t), group); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, alice.Client.DissolveConversation(testCtx(t), group))
 	ev := w.next(t, bot.EventConversationDissolved)
-	if ev.ConversationRef != group || ev.Conversation == nil || ev.Conversation.Status != im.ConversationStatusDissolved {
-		t.Fatalf("conversation dissolved: ref %+v, conversation %+v; want %+v, dissolved", ev.ConversationRef, ev.Conversation, group)
-	}
+	require.Equal(t, group, ev.ConversationRef, "conversation dissolved: ref")
+	require.NotNil(t, ev.Conversation, "conversation dissolved: conversation")
+	require.Equal(t, im.ConversationStatusDissolved, ev.Conversation.Status, "conversation dissolved: status")
 	for _, e := range w.seen {
-		if e.Kind == bot.EventConversationUpdated && e.Conversation.Status == im.ConversationStatusDissolved {
-			t.Errorf("the dissolution also came as a conversation updated event")
+		if e.Kind == bot.EventConversationUpdated {
+			assert.NotEqual(t, im.ConversationStatusDissolved, e.Conversation.Status, "the dissolution also came as a conversation updated event")
 		}
 	}
 }
@@ -163,20 +161,14 @@ func TestParticipantsRemovedEvent(t *testing.T) {
 	group := alice.CreateGroup(t, botID, 2, 3)
 	w.next(t, bot.EventConversationCreated)
 
-	if _, err := alice.Client.RemoveParticipants(testCtx(t), group, 3); err != nil {
-		t.Fatal(err)
-	}
+	_, err := alice.Client.RemoveParticipants(testCtx(t), group, 3)
+	require.NoError(t, err)
 	ev := w.next(t, bot.EventParticipantsRemoved)
-	if ev.ConversationRef != group || !slices.Equal(ev.Participants, []im.UserID{3}) {
-		t.Fatalf("participants removed: conversation %+v, participants %v; want %+v, [3]", ev.ConversationRef, ev.Participants, group)
-	}
-	if ev.Conversation == nil {
-		t.Fatal("participants removed: no conversation")
-	}
+	require.Equal(t, group, ev.ConversationRef, "participants removed: conversation")
+	require.Equal(t, []im.UserID{3}, ev.Participants, "participants removed: participants")
+	require.NotNil(t, ev.Conversation, "participants removed: no conversation")
 	for _, p := range ev.Conversation.FirstPageParticipants {
-		if p.UserID == 3 {
-			t.Errorf("participants removed: the conversation still lists user 3 among %d participants", len(ev.Conversation.FirstPageParticipants))
-		}
+		assert.NotEqual(t, im.UserID(3), p.UserID, "participants removed: the conversation still lists user 3 among %d participants", len(ev.Conversation.FirstPageParticipants))
 	}
 }
 
@@ -190,13 +182,12 @@ func TestBotRemovedEvent(t *testing.T) {
 	group := alice.CreateGroup(t, botID, 2)
 	w.next(t, bot.EventConversationCreated)
 
-	if _, err := alice.Client.RemoveParticipants(testCtx(t), group, botID); err != nil {
-		t.Fatal(err)
-	}
+	_, err := alice.Client.RemoveParticipants(testCtx(t), group, botID)
+	require.NoError(t, err)
 	ev := w.next(t, bot.EventParticipantsRemoved)
-	if ev.ConversationRef.ID != group.ID || !slices.Equal(ev.Participants, []im.UserID{botID}) || ev.Conversation == nil {
-		t.Fatalf("bot removed: conversation %+v, participants %v; want %v, [%d]", ev.ConversationRef, ev.Participants, group.ID, botID)
-	}
+	require.Equal(t, group.ID, ev.ConversationRef.ID, "bot removed: conversation")
+	require.Equal(t, []im.UserID{botID}, ev.Participants, "bot removed: participants")
+	require.NotNil(t, ev.Conversation, "bot removed: conversation")
 }
 
 // A user who accepts the bot's friend apply reaches the bot as
@@ -208,19 +199,18 @@ func TestFriendAddedEvent(t *testing.T) {
 	alice := s.NewUser(t, 1)
 	ctx := testCtx(t)
 
-	if _, err := w.bot.Client().SendFriendApply(ctx, alice.ID(), nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, failed, err := alice.Client.ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, botID); err != nil || len(failed) > 0 {
-		t.Fatalf("accepting the bot's apply: failed %v, %v", failed, err)
-	}
+	_, err := w.bot.Client().SendFriendApply(ctx, alice.ID(), nil)
+	require.NoError(t, err)
+	_, failed, err := alice.Client.ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, botID)
+	require.NoError(t, err, "accepting the bot's apply")
+	require.Empty(t, failed, "accepting the bot's apply: failed")
 	ev := w.next(t, bot.EventFriendAdded)
-	if ev.Friend == nil || ev.Friend.UserID != alice.ID() || ev.Friend.CreateTime.IsZero() || ev.Sender() != alice.ID() {
-		t.Fatalf("friend added: %+v (sender %v), want friend %v", ev.Friend, ev.Sender(), alice.ID())
-	}
-	if ev.ConversationRef != (im.ConversationRef{}) || ev.Message != nil {
-		t.Errorf("friend added: conversation %+v, message %+v; want none", ev.ConversationRef, ev.Message)
-	}
+	require.NotNil(t, ev.Friend, "friend added: friend")
+	require.Equal(t, alice.ID(), ev.Friend.UserID, "friend added: friend")
+	require.False(t, ev.Friend.CreateTime.IsZero(), "friend added: the friend's create time")
+	require.Equal(t, alice.ID(), ev.Sender(), "friend added: sender")
+	assert.Zero(t, ev.ConversationRef, "friend added: conversation")
+	assert.Nil(t, ev.Message, "friend added: message")
 }
 
 // logRecords is a slog.Handler that keeps the records at or above Warn.
@@ -308,23 +298,23 @@ func TestOnErrorGetsOnlyTheFinalError(t *testing.T) {
 	// "done" is handled after the others are finished, reports included.
 	mu.Lock()
 	defer mu.Unlock()
-	if len(reports) != 1 {
-		got := make([]string, len(reports))
-		for i, r := range reports {
-			got[i] = fmt.Sprintf("%s: %v", r.text, r.err)
-		}
-		t.Fatalf("OnError got %q; want one error, for %q", got, "broken")
+	got := make([]string, len(reports))
+	for i, r := range reports {
+		got[i] = fmt.Sprintf("%s: %v", r.text, r.err)
 	}
-	if r := reports[0]; r.text != "broken" || !errors.Is(r.err, errBroken) || r.err.Error() != fmt.Sprintf("run %d: broken", attempts) || r.runs != attempts {
-		t.Errorf("OnError got %q for %q after %d runs; want the error of run %d for %q, after %d runs", r.err, r.text, r.runs, attempts, "broken", attempts)
-	}
-	if flakyRuns.Load() != 3 || brokenRuns.Load() != attempts {
-		t.Errorf("the handlers ran %d and %d times, want 3 and %d", flakyRuns.Load(), brokenRuns.Load(), attempts)
-	}
+	require.Len(t, reports, 1, "OnError got %q; want one error, for %q", got, "broken")
+	r := reports[0]
+	assert.Equal(t, "broken", r.text, "the message OnError got the error of")
+	assert.ErrorIs(t, r.err, errBroken, "the error OnError got")
+	assert.EqualError(t, r.err, fmt.Sprintf("run %d: broken", attempts), "the error OnError got: want the last run's")
+	assert.Equal(t, int64(attempts), r.runs, "the handler's runs when OnError got the error")
+	assert.Equal(t, int64(3), flakyRuns.Load(), "runs of the flaky handler")
+	assert.Equal(t, int64(attempts), brokenRuns.Load(), "runs of the broken handler")
 	// Two retried runs of "flaky", attempts-1 of "broken"; the last run
 	// of "broken" went to OnError, not to the log.
-	wantWarnings := 2 + attempts - 1
-	if got := logs.warnings(); len(got) != wantWarnings || slices.ContainsFunc(got, func(m string) bool { return !strings.Contains(m, "retrying") }) {
-		t.Errorf("warnings logged: %q; want %d about retrying", got, wantWarnings)
+	warnings := logs.warnings()
+	assert.Len(t, warnings, 2+attempts-1, "warnings logged")
+	for _, m := range warnings {
+		assert.Contains(t, m, "retrying", "warning logged")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/imtest"
 )
@@ -18,10 +20,7 @@ func Example() {
 	s := imtest.NewServer(&t)
 
 	b, err := bot.New(s.BotOptions(100))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	require.NoError(&t, err)
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 		m := c.Event.Message
 		if !c.FromUser() {

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
@@ -76,18 +79,13 @@ func (h *handled) check(t *testing.T, convs []im.ConversationRef, first map[im.C
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, runs := range h.runs {
-		if runs != 1 {
-			t.Errorf("message %d handled %d times", id, runs)
-		}
+		assert.Equal(t, 1, runs, "times message %d was handled", id)
 	}
 	for _, ref := range convs {
 		got := h.order[ref.ID]
-		if len(got) != n {
-			t.Errorf("%s: %d messages handled, want %d", ref.ID, len(got), n)
-		}
+		assert.Len(t, got, n, "%s: messages handled", ref.ID)
 		for i, idx := range got {
-			if want := first[ref.ID] + int64(i); idx != want {
-				t.Errorf("%s: handled index %d at position %d, want %d", ref.ID, idx, i, want)
+			if !assert.Equal(t, first[ref.ID]+int64(i), idx, "%s: handled index at position %d", ref.ID, i) {
 				break
 			}
 		}
@@ -126,11 +124,9 @@ func start(t *testing.T, b *bot.Bot) (stop func()) {
 			cancel()
 			select {
 			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
+				assert.NoError(t, err, "Run")
 			case <-time.After(2 * waitFor):
-				t.Errorf("Run did not return")
+				assert.Fail(t, "Run did not return")
 			}
 		})
 	}
@@ -209,9 +205,9 @@ func TestExactlyOnceAcrossDisconnects(t *testing.T) {
 			wg.Go(func() {
 				for n := range perRound {
 					for ci := si; ci < convs; ci += len(senders) {
-						if _, err := u.Client.SendMessage(context.Background(), refs[ci],
-							im.OutgoingMessage{Content: im.TextContent(fmt.Sprint(round*perRound + n))}); err != nil {
-							t.Errorf("send: %v", err)
+						_, err := u.Client.SendMessage(context.Background(), refs[ci],
+							im.OutgoingMessage{Content: im.TextContent(fmt.Sprint(round*perRound + n))})
+						if !assert.NoError(t, err, "send") {
 							return
 						}
 					}
@@ -262,12 +258,8 @@ func TestGracefulShutdownCommitsDrainedHandlers(t *testing.T) {
 	close(release) // the handler finishes during the drain
 	wait(t, stopped, "Run to return")
 	p, err := progress.LoadProgress(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := p.Handled[conv.ID]; got < index {
-		t.Fatalf("committed index %d of %s after the drain, want at least the message's %d", got, conv.ID, index)
-	}
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, p.Handled[conv.ID], index, "committed index of %s after the drain, want at least the message's", conv.ID)
 	// A restart does not handle it again.
 	h := newHandled()
 	b2 := s.NewBot(t, botID, func(o *bot.Options) { o.Progress = progress })
@@ -275,9 +267,9 @@ func TestGracefulShutdownCommitsDrainedHandlers(t *testing.T) {
 	start(t, b2)
 	u.Send(t, conv, "next")
 	h.waitFor(t, 1, waitFor)
-	if got := h.indexes(conv.ID); got[0] != index+1 || runs.Load() != 1 {
-		t.Fatalf("after restart handled %v (first run ran %d times), want only index %d", got, runs.Load(), index+1)
-	}
+	got := h.indexes(conv.ID)
+	require.Equal(t, index+1, got[0], "after restart handled %v, want only index %d", got, index+1)
+	require.Equal(t, int32(1), runs.Load(), "runs of the first bot's handler")
 }
 
 func TestShutdownCutOffIsHandledAgainAfterRestart(t *testing.T) {
@@ -308,9 +300,8 @@ func TestShutdownCutOffIsHandledAgainAfterRestart(t *testing.T) {
 	b2.Handle(recorder(h))
 	start(t, b2)
 	h.waitFor(t, 1, waitFor)
-	if got := h.indexes(conv.ID); got[0] != index {
-		t.Fatalf("after restart handled %v first, want the cut-off message's index %d", got, index)
-	}
+	got := h.indexes(conv.ID)
+	require.Equal(t, index, got[0], "after restart handled %v; want first the cut-off message's index", got)
 }
 
 func TestRetryPolicy(t *testing.T) {
@@ -363,27 +354,20 @@ func TestRetryPolicy(t *testing.T) {
 			for err := range errs {
 				got = append(got, err)
 			}
-			if runs.Load() != tc.wantRuns {
-				t.Errorf("handler ran %d times, want %d", runs.Load(), tc.wantRuns)
-			}
-			if (len(got) == 1) != tc.wantError || len(got) > 1 {
-				t.Errorf("OnError got %v, want one error: %v", got, tc.wantError)
-			}
+			assert.Equal(t, tc.wantRuns, runs.Load(), "handler runs")
+			assert.LessOrEqual(t, len(got), 1, "OnError got %v", got)
+			assert.Equal(t, tc.wantError, len(got) == 1, "OnError got %v, want one error: %v", got, tc.wantError)
 			// Every run replied; the reply's derived client id makes
 			// the server keep one.
 			msgs, err := u.Client.LoadMessages(context.Background(), conv, im.MessageDirectionOlder, 0, 50)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			replies := 0
 			for _, m := range msgs.Messages {
 				if m.Sender == botID {
 					replies++
 				}
 			}
-			if replies != 1 {
-				t.Errorf("%d replies in the conversation, want 1", replies)
-			}
+			assert.Equal(t, 1, replies, "replies in the conversation")
 		})
 	}
 }
@@ -408,9 +392,7 @@ func TestRestartHandlesMessageChangedWhileDown(t *testing.T) {
 	h.waitFor(t, 1, waitFor)
 	stop()
 	m := u.Send(t, conv, "while down")
-	if err := u.Client.React(context.Background(), conv, m.ServerID, "like", "1"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, u.Client.React(context.Background(), conv, m.ServerID, "like", "1"))
 	start(t, newBot())
 	h.waitFor(t, 2, waitFor)
 	h.check(t, []im.ConversationRef{conv}, map[im.ConversationID]int64{conv.ID: 1}, 2)

@@ -5,6 +5,9 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/im"
 )
 
@@ -13,29 +16,19 @@ import (
 func TestNewDefaults(t *testing.T) {
 	b, err := New(Options{Client: im.Options{AppID: 1, UserID: 100, Token: im.StaticToken("t"),
 		APIURL: "http://127.0.0.1:1", FrontierURL: "ws://127.0.0.1:1/ws/v2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	o := b.opts
-	if o.Workers != 4*runtime.GOMAXPROCS(0) || o.MaxQueued != DefaultMaxQueued || o.DrainTimeout != DefaultDrainTimeout {
-		t.Errorf("workers %d, max queued %d, drain %v; want %d, %d, %v",
-			o.Workers, o.MaxQueued, o.DrainTimeout, 4*runtime.GOMAXPROCS(0), DefaultMaxQueued, DefaultDrainTimeout)
-	}
-	if r := o.Retry; r.Attempts != DefaultRetryAttempts || r.Backoff != DefaultRetryBackoff || r.MaxBackoff != DefaultRetryMaxBackoff {
-		t.Errorf("retry policy %+v, want the defaults", r)
-	}
-	if _, ok := o.Progress.(*MemoryProgress); !ok {
-		t.Errorf("progress store %T, want *MemoryProgress", o.Progress)
-	}
-	if o.Logger != slog.Default() || o.OnError == nil {
-		t.Errorf("logger %v (want slog.Default()), OnError set: %v", o.Logger, o.OnError != nil)
-	}
+	assert.Equal(t, 4*runtime.GOMAXPROCS(0), o.Workers, "workers")
+	assert.Equal(t, DefaultMaxQueued, o.MaxQueued, "max queued")
+	assert.Equal(t, DefaultDrainTimeout, o.DrainTimeout, "drain timeout")
+	assert.Equal(t, DefaultRetryAttempts, o.Retry.Attempts, "retry policy %+v: attempts", o.Retry)
+	assert.Equal(t, DefaultRetryBackoff, o.Retry.Backoff, "retry policy %+v: backoff", o.Retry)
+	assert.Equal(t, DefaultRetryMaxBackoff, o.Retry.MaxBackoff, "retry policy %+v: max backoff", o.Retry)
+	assert.IsType(t, &MemoryProgress{}, o.Progress, "progress store")
+	assert.Same(t, slog.Default(), o.Logger, "logger")
+	assert.NotNil(t, o.OnError, "OnError")
 	// The send queue retries sends, so the client must not retry them too
 	// (-1 asks im.New for no retries).
-	if got := b.Client().Options().MaxSendMsgRetryTimes; got != 0 {
-		t.Errorf("the client retries a send %d times, want 0", got)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	assert.Zero(t, b.Client().Options().MaxSendMsgRetryTimes, "times the client retries a send")
+	require.NoError(t, b.Close())
 }

@@ -29,6 +29,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/im"
 )
 
@@ -92,17 +95,14 @@ func broadcast(tb testing.TB, d time.Duration, settle func(o *outbox, started fu
 		return &im.Message{ClientID: out.ClientID}, nil
 	}
 	o, err := newOutbox(SendOptions{MaxInFlight: slots}, wire)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	defer o.close()
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range convs * per {
 		wg.Go(func() {
-			if _, err := o.send(ctx, PriorityBulk, conv(fmt.Sprint("b", i%convs)), im.OutgoingMessage{Content: "news"}); err != nil {
-				tb.Error(err)
-			}
+			_, err := o.send(ctx, PriorityBulk, conv(fmt.Sprint("b", i%convs)), im.OutgoingMessage{Content: "news"})
+			assert.NoError(tb, err)
 		})
 	}
 	settle(o, func() int {
@@ -115,9 +115,8 @@ func broadcast(tb testing.TB, d time.Duration, settle func(o *outbox, started fu
 		t := time.NewTimer(time.Until(start.Add(d*3/10 + time.Duration(i)*d*41/4)))
 		<-t.C
 		record(event{reply: i, arrival: true})
-		if _, err := o.send(ctx, PriorityReply, conv(fmt.Sprint("r", i)), im.OutgoingMessage{Content: fmt.Sprint(i)}); err != nil {
-			tb.Error(err)
-		}
+		_, err := o.send(ctx, PriorityReply, conv(fmt.Sprint("r", i)), im.OutgoingMessage{Content: fmt.Sprint(i)})
+		assert.NoError(tb, err)
 	}
 	wg.Wait()
 	st := broadcastStats{send: onWire / time.Duration(sends)}
@@ -150,14 +149,10 @@ func TestOutboxBroadcastDelaysReplyOneSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const d = time.Millisecond
 		st := broadcast(t, d, func(*outbox, func() int) { synctest.Wait() })
-		if len(st.wait) != 20 {
-			t.Fatalf("%d replies, want 20", len(st.wait))
-		}
+		require.Len(t, st.wait, 20, "replies")
 		for i := range st.wait {
-			if st.overtaken[i] > 0 || st.wait[i] > d {
-				t.Errorf("reply %d was overtaken by %d broadcast sends and waited %v; want 0 and at most one send (%v)",
-					i, st.overtaken[i], st.wait[i], d)
-			}
+			assert.Zero(t, st.overtaken[i], "broadcast sends that overtook reply %d", i)
+			assert.LessOrEqual(t, st.wait[i], d, "reply %d's wait: want at most one send", i)
 		}
 	})
 }
@@ -207,9 +202,7 @@ func BenchmarkOutboxIdle(b *testing.B) {
 	m := &im.Message{}
 	wire := func(context.Context, im.ConversationRef, im.OutgoingMessage) (*im.Message, error) { return m, nil }
 	o, err := newOutbox(SendOptions{}, wire)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	defer o.close()
 	ctx := context.Background()
 	to := conv("a")
@@ -220,16 +213,14 @@ func BenchmarkOutboxIdle(b *testing.B) {
 		n := min(chunk, b.N-done)
 		start := time.Now()
 		for range n {
-			if _, err := wire(ctx, to, out); err != nil {
-				b.Fatal(err)
-			}
+			_, err := wire(ctx, to, out)
+			require.NoError(b, err)
 		}
 		direct += time.Since(start)
 		start = time.Now()
 		for range n {
-			if _, err := o.send(ctx, PriorityReply, to, out); err != nil {
-				b.Fatal(err)
-			}
+			_, err := o.send(ctx, PriorityReply, to, out)
+			require.NoError(b, err)
 		}
 		queued += time.Since(start)
 	}

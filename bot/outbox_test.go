@@ -18,6 +18,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
 	"github.com/imbot-go/imbot/im"
@@ -135,18 +137,14 @@ func queue(ctx context.Context, o *outbox, prio Priority, to im.ConversationRef,
 func mustOK(t *testing.T, chs ...<-chan result) {
 	t.Helper()
 	for i, ch := range chs {
-		if r := <-ch; r.err != nil {
-			t.Errorf("send %d: %v", i, r.err)
-		}
+		assert.NoError(t, (<-ch).err, "send %d", i)
 	}
 }
 
 func newTestOutbox(t *testing.T, opts SendOptions, w *fakeWire) *outbox {
 	t.Helper()
 	o, err := newOutbox(opts, w.send)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(o.close)
 	return o
 }
@@ -184,13 +182,10 @@ func TestOutboxOrderPerConversation(t *testing.T) {
 		}
 		for c := range convs {
 			id := im.ConversationID(fmt.Sprint("c", c))
-			if want := "0 1 2 3 4 5 6 7 8 9"; strings.Join(got[id], " ") != want {
-				t.Errorf("%s went out as %v, want %s", id, got[id], want)
-			}
+			assert.Equal(t, "0 1 2 3 4 5 6 7 8 9", strings.Join(got[id], " "), "how %s went out", id)
 		}
-		if len(w.overlap) > 0 || w.maxTotal > 3 {
-			t.Errorf("two sends of one conversation on the wire at once: %v; max on the wire %d (MaxInFlight 3)", w.overlap, w.maxTotal)
-		}
+		assert.Empty(t, w.overlap, "conversations with two sends on the wire at once")
+		assert.LessOrEqual(t, w.maxTotal, 3, "most sends on the wire at once (MaxInFlight 3)")
 	})
 }
 
@@ -207,9 +202,8 @@ func TestOutboxConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range per {
 				prio := Priority(1 + (s+i)%3)
-				if _, err := o.send(t.Context(), prio, conv(fmt.Sprint("c", (s+i)%convs)), im.OutgoingMessage{Content: fmt.Sprintf("%d/%d", s, i)}); err != nil {
-					t.Error(err)
-				}
+				_, err := o.send(t.Context(), prio, conv(fmt.Sprint("c", (s+i)%convs)), im.OutgoingMessage{Content: fmt.Sprintf("%d/%d", s, i)})
+				assert.NoError(t, err)
 			}
 		})
 	}
@@ -218,21 +212,20 @@ func TestOutboxConcurrent(t *testing.T) {
 	for _, text := range w.texts() {
 		var s, i int
 		fmt.Sscanf(text, "%d/%d", &s, &i)
-		if l, ok := last[s]; ok && i != l+1 {
-			t.Fatalf("sender %d: send %d went out after %d", s, i, l)
+		if l, ok := last[s]; ok {
+			require.Equal(t, l+1, i, "sender %d: the send that went out after %d", s, l)
 		}
 		last[s] = i
 	}
-	if n := len(w.texts()); n != senders*per {
-		t.Errorf("%d sends on the wire, want %d", n, senders*per)
-	}
-	if len(w.overlap) > 0 || w.maxTotal > 4 {
-		t.Errorf("overlapping sends of %v; max on the wire %d (MaxInFlight 4)", w.overlap, w.maxTotal)
-	}
-	if q, p := o.counts(); q != 0 || p != 0 || o.inFlight != 0 || o.ready.Len() != 0 || o.parked.Len() != 0 {
-		t.Errorf("after the sends: queued %d, waiting %d, in flight %d, ready %d, parked %d; want all 0",
-			q, p, o.inFlight, o.ready.Len(), o.parked.Len())
-	}
+	assert.Equal(t, senders*per, len(w.texts()), "sends on the wire")
+	assert.Empty(t, w.overlap, "conversations with overlapping sends")
+	assert.LessOrEqual(t, w.maxTotal, 4, "most sends on the wire at once (MaxInFlight 4)")
+	q, p := o.counts()
+	assert.Zero(t, q, "queued after the sends")
+	assert.Zero(t, p, "waiting for a place after the sends")
+	assert.Zero(t, o.inFlight, "in flight after the sends")
+	assert.Zero(t, o.ready.Len(), "ready after the sends")
+	assert.Zero(t, o.parked.Len(), "parked after the sends")
 }
 
 // TestOutboxPriority queues sends behind one on the wire (MaxInFlight 1)
@@ -273,9 +266,7 @@ func TestOutboxPriority(t *testing.T) {
 				}
 				close(w.gate)
 				mustOK(t, chs...)
-				if got := strings.Join(w.texts(), " "); got != tc.want {
-					t.Errorf("order %q, want %q", got, tc.want)
-				}
+				assert.Equal(t, tc.want, strings.Join(w.texts(), " "), "order")
 			})
 		})
 	}
@@ -296,14 +287,12 @@ func TestOutboxMaxInFlight(t *testing.T) {
 					chs = append(chs, start(t.Context(), o, PriorityNormal, conv(fmt.Sprint("c", i)), "x"))
 				}
 				synctest.Wait()
-				if q, _ := o.counts(); w.total != tc.want || q != 20-tc.want {
-					t.Errorf("%d on the wire and %d queued, want %d and %d", w.total, q, tc.want, 20-tc.want)
-				}
+				q, _ := o.counts()
+				assert.Equal(t, tc.want, w.total, "sends on the wire")
+				assert.Equal(t, 20-tc.want, q, "sends queued")
 				close(w.gate)
 				mustOK(t, chs...)
-				if w.maxTotal != tc.want {
-					t.Errorf("at most %d on the wire, want %d", w.maxTotal, tc.want)
-				}
+				assert.Equal(t, tc.want, w.maxTotal, "most sends on the wire at once")
 			})
 		})
 	}
@@ -372,14 +361,10 @@ func TestOutboxLimits(t *testing.T) {
 					// Queued in this order, not further (the clock has
 					// not moved: the limits' waits are still running).
 					synctest.Wait()
-					if d := time.Since(t0); d != 0 {
-						t.Fatalf("the clock moved by %v while queueing", d)
-					}
+					require.Zero(t, time.Since(t0), "how far the clock moved while queueing")
 				}
 				mustOK(t, chs...)
-				if got := sinceStart(w, t0); got != tc.want {
-					t.Errorf("sends went out as\n%s\nwant\n%s", got, tc.want)
-				}
+				assert.Equal(t, tc.want, sinceStart(w, t0), "when the sends went out")
 			})
 		})
 	}
@@ -413,18 +398,15 @@ func TestOutboxNow(t *testing.T) {
 		ctx := t.Context()
 		mustOK(t, queue(ctx, o, PriorityNormal, conv("a"), "a"))
 		b := queue(ctx, o, PriorityNormal, conv("b"), "b") // no token yet
-		if got := w.texts(); len(got) != 1 {
-			t.Fatalf("sent %v before the limit allowed", got)
-		}
+		require.Len(t, w.texts(), 1, "sent before the limit allowed")
 		clock.advance(time.Second)
 		t0 := time.Now()
 		// A send arriving dispatches: by the fake clock b may go now, and
 		// goes first; c waits for the next token.
 		c := queue(ctx, o, PriorityNormal, conv("c"), "c")
 		mustOK(t, b)
-		if got := strings.Join(w.texts(), " "); got != "a b" || time.Since(t0) != 0 {
-			t.Fatalf("sent %q after %v, want \"a b\" at once", got, time.Since(t0))
-		}
+		require.Equal(t, "a b", strings.Join(w.texts(), " "), "sent")
+		require.Zero(t, time.Since(t0), "the wait for \"a b\", want them at once")
 		clock.advance(time.Second)
 		mustOK(t, c) // when the timer fires, the fake clock allows it
 	})
@@ -453,9 +435,7 @@ func TestOutboxRetryHonoursHint(t *testing.T) {
 		a2 := queue(ctx, o, PriorityReply, conv("a"), "a2")  // waits for a1: its conversation's order
 		b1 := queue(ctx, o, PriorityReply, conv("b"), "b1")  // waits: the hint pauses every send
 		r := <-a1
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
+		require.NoError(t, r.err)
 		mustOK(t, a2, b1)
 		// a1's retry and b1 go at once, on two slots, in either order.
 		at := map[string][]time.Duration{}
@@ -466,18 +446,14 @@ func TestOutboxRetryHonoursHint(t *testing.T) {
 			ids[c.text] = append(ids[c.text], c.clientID)
 			order = append(order, c.text)
 		}
-		if got, want := fmt.Sprint(at), "map[a1:[0s 1.5s] a2:[1.5s] b1:[1.5s]]"; got != want {
-			t.Errorf("sent at %s, want %s", got, want)
-		}
-		if slices.Index(order, "a2") < 2 {
-			t.Errorf("order %v: a2 went before a1's retry", order)
-		}
-		if id := ids["a1"]; id[0] == "" || id[1] != id[0] || r.m.ClientID != id[0] {
-			t.Errorf("client ids %q, returned %q: want one id, not empty", id, r.m.ClientID)
-		}
-		if ids["b1"][0] == ids["a1"][0] || ids["a2"][0] == ids["a1"][0] {
-			t.Error("two messages got the same client id")
-		}
+		assert.Equal(t, "map[a1:[0s 1.5s] a2:[1.5s] b1:[1.5s]]", fmt.Sprint(at), "when the sends went out")
+		assert.GreaterOrEqual(t, slices.Index(order, "a2"), 2, "order %v: a2 went before a1's retry", order)
+		id := ids["a1"]
+		assert.NotEmpty(t, id[0], "a1's client id")
+		assert.Equal(t, id[0], id[1], "the client id of a1's retry")
+		assert.Equal(t, id[0], r.m.ClientID, "the client id a1's send returned")
+		assert.NotEqual(t, ids["a1"][0], ids["b1"][0], "b1 got a1's client id")
+		assert.NotEqual(t, ids["a1"][0], ids["a2"][0], "a2 got a1's client id")
 	})
 }
 
@@ -493,16 +469,13 @@ func TestOutboxRetryKeepsClientID(t *testing.T) {
 		}
 		o := newTestOutbox(t, SendOptions{}, w)
 		t0 := time.Now()
-		if _, err := o.send(t.Context(), PriorityReply, conv("a"), im.OutgoingMessage{Content: "x", ClientID: "mine"}); err != nil {
-			t.Fatal(err)
-		}
+		_, err := o.send(t.Context(), PriorityReply, conv("a"), im.OutgoingMessage{Content: "x", ClientID: "mine"})
+		require.NoError(t, err)
 		calls := w.snapshot()
-		if len(calls) != 2 || calls[0].clientID != "mine" || calls[1].clientID != "mine" {
-			t.Fatalf("calls %+v, want two with client id \"mine\"", calls)
-		}
-		if d := calls[1].at.Sub(t0); d != sendRetryBackoff {
-			t.Errorf("retried after %v, want the backoff %v", d, sendRetryBackoff)
-		}
+		require.Len(t, calls, 2, "calls")
+		require.Equal(t, "mine", calls[0].clientID, "the client id of the first call")
+		require.Equal(t, "mine", calls[1].clientID, "the client id of the retry")
+		assert.Equal(t, sendRetryBackoff, calls[1].at.Sub(t0), "the wait before the retry, want the backoff")
 	})
 }
 
@@ -541,22 +514,18 @@ func TestOutboxRetries(t *testing.T) {
 				w.fail = func(call, int) error { return tc.err }
 				o := newTestOutbox(t, SendOptions{MaxRetries: tc.maxRetries}, w)
 				m, err := o.send(t.Context(), PriorityNormal, conv("a"), im.OutgoingMessage{Content: "x"})
-				if !errors.Is(err, tc.err) {
-					t.Fatalf("error %v, want one that wraps %v", err, tc.err)
-				}
-				if m == nil || m.FlightStatus != im.FlightStatusFailed {
-					t.Errorf("message %+v, want the send's message", m)
+				require.ErrorIs(t, err, tc.err, "error")
+				if assert.NotNil(t, m, "the send's message") {
+					assert.Equal(t, im.FlightStatusFailed, m.FlightStatus, "the send's message's flight status")
 				}
 				calls := w.snapshot()
 				var gaps []time.Duration
 				for i := 1; i < len(calls); i++ {
 					gaps = append(gaps, calls[i].at.Sub(calls[i-1].at))
 				}
-				if fmt.Sprint(gaps) != fmt.Sprint(tc.wantGaps) {
-					t.Errorf("%d attempts, %v apart; want %d, %v apart", len(calls), gaps, len(tc.wantGaps)+1, tc.wantGaps)
-				}
-				if n := len(calls); n > 1 && !strings.Contains(err.Error(), fmt.Sprintf("after %d attempts", n)) {
-					t.Errorf("error %q does not tell the %d attempts", err, n)
+				assert.Equal(t, fmt.Sprint(tc.wantGaps), fmt.Sprint(gaps), "the gaps between the %d attempts (want %d)", len(calls), len(tc.wantGaps)+1)
+				if n := len(calls); n > 1 {
+					assert.ErrorContains(t, err, fmt.Sprintf("after %d attempts", n), "the error must tell the attempts")
 				}
 			})
 		})
@@ -575,12 +544,9 @@ func TestOutboxNoRetryAfterCancel(t *testing.T) {
 			return &im.Error{Type: im.ErrorTypeNetwork, Msg: "request failed", Inner: context.Canceled}
 		}
 		o := newTestOutbox(t, SendOptions{}, w)
-		if _, err := o.send(ctx, PriorityReply, conv("a"), im.OutgoingMessage{}); !errors.Is(err, context.Canceled) {
-			t.Errorf("error %v, want context.Canceled", err)
-		}
-		if n := len(w.snapshot()); n != 1 {
-			t.Errorf("%d attempts, want 1", n)
-		}
+		_, err := o.send(ctx, PriorityReply, conv("a"), im.OutgoingMessage{})
+		assert.ErrorIs(t, err, context.Canceled, "error")
+		assert.Len(t, w.snapshot(), 1, "attempts")
 	})
 }
 
@@ -599,19 +565,15 @@ func TestOutboxContextEnds(t *testing.T) {
 			c := queue(t.Context(), o, PriorityNormal, conv("c"), "c")
 			cancel()
 			r := <-b
-			if want := "bot: send to b not sent: context canceled"; r.err == nil || r.err.Error() != want || !errors.Is(r.err, context.Canceled) {
-				t.Errorf("error %v, want %q wrapping context.Canceled", r.err, want)
-			}
-			if q, _ := o.counts(); q != 1 {
-				t.Errorf("%d queued, want 1 (c)", q)
-			}
+			assert.EqualError(t, r.err, "bot: send to b not sent: context canceled", "b's error")
+			assert.ErrorIs(t, r.err, context.Canceled, "b's error")
+			q, _ := o.counts()
+			assert.Equal(t, 1, q, "queued (c)")
 			close(w.gate)
 			mustOK(t, z, c)
-			if got := strings.Join(w.texts(), " "); got != "z c" {
-				t.Errorf("sent %q, want \"z c\"", got)
-			}
-			if c := o.convs["b"]; c != nil && !c.idle(&instant{now: o.now}) {
-				t.Errorf("b's conversation state is not idle: %+v", c)
+			assert.Equal(t, "z c", strings.Join(w.texts(), " "), "sent")
+			if c := o.convs["b"]; c != nil {
+				assert.True(t, c.idle(&instant{now: o.now}), "b's conversation state is not idle: %+v", c)
 			}
 		})
 	})
@@ -621,12 +583,8 @@ func TestOutboxContextEnds(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, err := o.send(ctx, PriorityReply, conv("a"), im.OutgoingMessage{})
-		if want := "bot: send to a not sent: context canceled"; err == nil || err.Error() != want {
-			t.Errorf("error %v, want %q", err, want)
-		}
-		if len(w.snapshot()) != 0 {
-			t.Error("sent with a context already done")
-		}
+		assert.EqualError(t, err, "bot: send to a not sent: context canceled", "error")
+		assert.Empty(t, w.snapshot(), "sent with a context already done")
 	})
 	t.Run("limit", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -636,12 +594,11 @@ func TestOutboxContextEnds(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 			defer cancel()
 			_, err := o.send(ctx, PriorityNormal, conv("b"), im.OutgoingMessage{})
-			if want := "bot: send to b not sent: context deadline exceeded"; err == nil || err.Error() != want || !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("error %v, want %q", err, want)
-			}
-			if q, _ := o.counts(); q != 0 || len(w.snapshot()) != 1 {
-				t.Errorf("%d queued and %d sent, want 0 and 1", q, len(w.snapshot()))
-			}
+			assert.EqualError(t, err, "bot: send to b not sent: context deadline exceeded", "error")
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "error")
+			q, _ := o.counts()
+			assert.Zero(t, q, "queued")
+			assert.Len(t, w.snapshot(), 1, "sent")
 		})
 	})
 	t.Run("retry", func(t *testing.T) {
@@ -653,13 +610,16 @@ func TestOutboxContextEnds(t *testing.T) {
 			defer cancel()
 			_, err := o.send(ctx, PriorityNormal, conv("a"), im.OutgoingMessage{})
 			var e *im.Error
-			if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &e) || e.RetryAfter != 5*time.Second ||
-				!strings.HasPrefix(err.Error(), "bot: send to a given up after 1 attempts: context deadline exceeded") {
-				t.Errorf("error %v, want one that gives up after 1 attempt, wrapping the deadline and the 429", err)
+			if assert.ErrorIs(t, err, context.DeadlineExceeded, "error: want it wrapping the deadline") {
+				assert.True(t, strings.HasPrefix(err.Error(), "bot: send to a given up after 1 attempts: context deadline exceeded"),
+					"error %v, want one that gives up after 1 attempt", err)
 			}
-			if q, _ := o.counts(); q != 0 || len(w.snapshot()) != 1 {
-				t.Errorf("%d queued and %d sent, want 0 and 1", q, len(w.snapshot()))
+			if assert.ErrorAs(t, err, &e, "error: want it wrapping the 429") {
+				assert.Equal(t, 5*time.Second, e.RetryAfter, "the 429's retry hint")
 			}
+			q, _ := o.counts()
+			assert.Zero(t, q, "queued")
+			assert.Len(t, w.snapshot(), 1, "sent")
 		})
 	})
 }
@@ -677,25 +637,22 @@ func TestOutboxBackpressure(t *testing.T) {
 		q1 := queue(ctx, o, PriorityBulk, conv("q1"), "q1")
 		q2 := queue(ctx, o, PriorityBulk, conv("q2"), "q2")
 		p3 := queue(ctx, o, PriorityBulk, conv("p3"), "p3") // waits for a place
-		if q, p := o.counts(); q != 2 || p != 1 {
-			t.Fatalf("%d queued and %d waiting for a place, want 2 and 1", q, p)
-		}
+		q, p := o.counts()
+		require.Equal(t, 2, q, "queued")
+		require.Equal(t, 1, p, "waiting for a place")
 		dctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		t0 := time.Now()
 		r := <-start(dctx, o, PriorityBulk, conv("p4"), "p4")
-		if want := "bot: send to p4 not sent: context deadline exceeded"; r.err == nil || r.err.Error() != want || time.Since(t0) != time.Second {
-			t.Errorf("error %v after %v, want %q after 1s", r.err, time.Since(t0), want)
-		}
+		assert.EqualError(t, r.err, "bot: send to p4 not sent: context deadline exceeded", "p4's error")
+		assert.Equal(t, time.Second, time.Since(t0), "p4's wait for its error")
 		r5 := queue(ctx, o, PriorityReply, conv("r5"), "r5") // takes the first place that frees, before p3
-		if q, p := o.counts(); q != 2 || p != 2 {
-			t.Fatalf("%d queued and %d waiting for a place, want 2 and 2", q, p)
-		}
+		q, p = o.counts()
+		require.Equal(t, 2, q, "queued")
+		require.Equal(t, 2, p, "waiting for a place")
 		close(w.gate)
 		mustOK(t, z, q1, q2, p3, r5)
-		if got, want := strings.Join(w.texts(), " "), "z q1 r5 q2 p3"; got != want {
-			t.Errorf("order %q, want %q", got, want)
-		}
+		assert.Equal(t, "z q1 r5 q2 p3", strings.Join(w.texts(), " "), "order")
 	})
 }
 
@@ -713,21 +670,16 @@ func TestOutboxClose(t *testing.T) {
 		o.close() // idempotent
 		for name, ch := range map[string]<-chan result{"q": q, "p": p} {
 			r := <-ch
-			if !errors.Is(r.err, ErrClosed) || !strings.Contains(r.err.Error(), "not sent") {
-				t.Errorf("%s: error %v, want ErrClosed, not sent", name, r.err)
-			}
+			assert.ErrorIs(t, r.err, ErrClosed, "%s: error", name)
+			assert.ErrorContains(t, r.err, "not sent", "%s: error", name)
 		}
-		if _, err := o.send(ctx, PriorityReply, conv("x"), im.OutgoingMessage{}); !errors.Is(err, ErrClosed) {
-			t.Errorf("send after close: %v, want ErrClosed", err)
-		}
+		_, err := o.send(ctx, PriorityReply, conv("x"), im.OutgoingMessage{})
+		assert.ErrorIs(t, err, ErrClosed, "send after close")
 		close(w.gate)
 		mustOK(t, z) // in flight: finishes
-		if got := strings.Join(w.texts(), " "); got != "z" {
-			t.Errorf("sent %q, want \"z\"", got)
-		}
-		if o.inFlight != 0 || o.queued != 0 {
-			t.Errorf("in flight %d, queued %d after close; want 0", o.inFlight, o.queued)
-		}
+		assert.Equal(t, "z", strings.Join(w.texts(), " "), "sent")
+		assert.Zero(t, o.inFlight, "in flight after close")
+		assert.Zero(t, o.queued, "queued after close")
 	})
 }
 
@@ -759,20 +711,16 @@ func TestOutboxCloseWaits(t *testing.T) {
 		o.close()
 		close(release)
 		for name, ch := range map[string]<-chan result{"retrying": retrying, "behind": behind, "limited": limited} {
-			if r := <-ch; !errors.Is(r.err, ErrClosed) {
-				t.Errorf("%s: error %v, want ErrClosed", name, r.err)
-			}
+			assert.ErrorIs(t, (<-ch).err, ErrClosed, "%s: error", name)
 		}
 		r := <-late
 		var e *im.Error
-		if !errors.Is(r.err, ErrClosed) || !errors.As(r.err, &e) || !strings.Contains(r.err.Error(), "not retried") {
-			t.Errorf("late: error %v, want ErrClosed and the 429, not retried", r.err)
-		}
-		if d := time.Since(t0); d != 0 {
-			t.Errorf("close took %v of the clock, want 0", d)
-		}
-		if o.timer != nil && o.timer.Stop() {
-			t.Error("the timer still runs after close")
+		assert.ErrorIs(t, r.err, ErrClosed, "late: error")
+		assert.ErrorAs(t, r.err, &e, "late: error: want the 429")
+		assert.ErrorContains(t, r.err, "not retried", "late: error")
+		assert.Zero(t, time.Since(t0), "the clock close took")
+		if o.timer != nil {
+			assert.False(t, o.timer.Stop(), "the timer still runs after close")
 		}
 	})
 }
@@ -790,20 +738,12 @@ func TestOutboxSendPanics(t *testing.T) {
 			return nil
 		}
 		o := newTestOutbox(t, SendOptions{MaxInFlight: 1}, w)
-		func() {
-			defer func() {
-				if p := recover(); p != "wire broke" {
-					t.Errorf("recovered %v, want the sendFunc's panic", p)
-				}
-			}()
+		assert.PanicsWithValue(t, "wire broke", func() {
 			_, _ = o.send(t.Context(), PriorityReply, conv("a"), im.OutgoingMessage{Content: "panic"})
-		}()
-		if _, err := o.send(t.Context(), PriorityReply, conv("a"), im.OutgoingMessage{Content: "after"}); err != nil {
-			t.Fatal(err)
-		}
-		if o.inFlight != 0 {
-			t.Errorf("%d in flight after the sends, want 0", o.inFlight)
-		}
+		}, "the sendFunc's panic must go up to the caller")
+		_, err := o.send(t.Context(), PriorityReply, conv("a"), im.OutgoingMessage{Content: "after"})
+		require.NoError(t, err)
+		assert.Zero(t, o.inFlight, "in flight after the sends")
 	})
 }
 
@@ -813,14 +753,11 @@ func TestOutboxForgetsConversations(t *testing.T) {
 		o := newTestOutbox(t, SendOptions{}, newWire())
 		most := 0
 		for i := range 1000 {
-			if _, err := o.send(t.Context(), PriorityNormal, conv(fmt.Sprint(i)), im.OutgoingMessage{}); err != nil {
-				t.Fatal(err)
-			}
+			_, err := o.send(t.Context(), PriorityNormal, conv(fmt.Sprint(i)), im.OutgoingMessage{})
+			require.NoError(t, err)
 			most = max(most, len(o.convs))
 		}
-		if most > minSweep {
-			t.Errorf("%d conversation states at most, want ≤ %d: idle ones are swept", most, minSweep)
-		}
+		assert.LessOrEqual(t, most, minSweep, "conversation states at most: idle ones are swept")
 	})
 	t.Run("limit", func(t *testing.T) {
 		clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -830,16 +767,13 @@ func TestOutboxForgetsConversations(t *testing.T) {
 			if i%100 == 0 {
 				clock.advance(time.Second) // the limiters of earlier conversations are full again
 			}
-			if _, err := o.send(t.Context(), PriorityNormal, conv(fmt.Sprint(i)), im.OutgoingMessage{}); err != nil {
-				t.Fatal(err)
-			}
+			_, err := o.send(t.Context(), PriorityNormal, conv(fmt.Sprint(i)), im.OutgoingMessage{})
+			require.NoError(t, err)
 			most = max(most, len(o.convs))
 		}
 		// The limiters used in the last second are remembered (≤ 100 of
 		// them), plus at most as many again before the next sweep.
-		if most > 256 {
-			t.Errorf("%d conversation states at most, want ≤ 256", most)
-		}
+		assert.LessOrEqual(t, most, 256, "conversation states at most")
 	})
 }
 
@@ -858,8 +792,8 @@ func TestNewOutboxErrors(t *testing.T) {
 		{SendOptions{Global: Limit{Burst: 3}}, "SendOptions.Global.Burst (3) is set without a Rate"},
 	} {
 		_, err := newOutbox(tc.opts, newWire().send)
-		if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.HasPrefix(err.Error(), "bot: ") {
-			t.Errorf("newOutbox(%+v): %v, want an error containing %q", tc.opts, err, tc.wantErr)
+		if assert.ErrorContains(t, err, tc.wantErr, "newOutbox(%+v)", tc.opts) {
+			assert.True(t, strings.HasPrefix(err.Error(), "bot: "), "newOutbox(%+v): %v, want a bot: error", tc.opts, err)
 		}
 	}
 }
@@ -869,21 +803,17 @@ func TestNewOutboxErrors(t *testing.T) {
 func TestOutboxDefaults(t *testing.T) {
 	t.Parallel()
 	o, err := newOutbox(SendOptions{}, newWire().send)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer o.close()
-	if o.maxInFlight != 8 || o.maxQueued != 1024 || o.maxRetries != 3 || o.global != nil ||
-		o.perConv != (Limit{}) || o.perLive != (Limit{}) || o.now == nil {
-		t.Errorf("defaults: in flight %d, queued %d, retries %d, global %v, per conversation %v, per live %v",
-			o.maxInFlight, o.maxQueued, o.maxRetries, o.global, o.perConv, o.perLive)
-	}
-	if got := sendConfigOf(nil).priority; got != PriorityNormal {
-		t.Errorf("default priority %v, want Normal", got)
-	}
-	if got := sendConfigOf([]SendOption{WithPriority(PriorityBulk)}).priority; got != PriorityBulk {
-		t.Errorf("WithPriority(Bulk) gave %v", got)
-	}
+	assert.Equal(t, 8, o.maxInFlight, "default in flight")
+	assert.Equal(t, 1024, o.maxQueued, "default queued")
+	assert.Equal(t, 3, o.maxRetries, "default retries")
+	assert.Nil(t, o.global, "default global limit")
+	assert.Zero(t, o.perConv, "default per conversation limit")
+	assert.Zero(t, o.perLive, "default per live limit")
+	assert.NotNil(t, o.now, "default clock")
+	assert.Equal(t, PriorityNormal, sendConfigOf(nil).priority, "default priority")
+	assert.Equal(t, PriorityBulk, sendConfigOf([]SendOption{WithPriority(PriorityBulk)}).priority, "WithPriority(Bulk)")
 }
 
 func TestOutboxQueueFills(t *testing.T) {
@@ -897,9 +827,9 @@ func TestOutboxQueueFills(t *testing.T) {
 			chs = append(chs, start(t.Context(), o, PriorityBulk, conv(fmt.Sprint(i)), "x"))
 		}
 		synctest.Wait()
-		if q, p := o.counts(); q != DefaultSendMaxQueued || p != 1 {
-			t.Errorf("%d queued, %d waiting for a place; want %d (the default MaxQueued) and 1", q, p, DefaultSendMaxQueued)
-		}
+		q, p := o.counts()
+		assert.Equal(t, DefaultSendMaxQueued, q, "queued: want the default MaxQueued")
+		assert.Equal(t, 1, p, "waiting for a place")
 		close(w.gate)
 		mustOK(t, chs...)
 	})
@@ -911,20 +841,14 @@ func TestOutboxInvalidPriority(t *testing.T) {
 	o := newTestOutbox(t, SendOptions{}, w)
 	for _, p := range []Priority{0, 4, -1} {
 		_, err := o.send(t.Context(), p, conv("a"), im.OutgoingMessage{})
-		if err == nil || !strings.Contains(err.Error(), "invalid priority "+p.String()) {
-			t.Errorf("priority %d: %v, want an invalid priority error", p, err)
-		}
+		assert.ErrorContains(t, err, "invalid priority "+p.String(), "priority %d", p)
 	}
-	if len(w.snapshot()) != 0 {
-		t.Error("a send with an invalid priority went out")
-	}
+	assert.Empty(t, w.snapshot(), "a send with an invalid priority went out")
 }
 
 func TestPriorityString(t *testing.T) {
 	t.Parallel()
 	for p, want := range map[Priority]string{PriorityReply: "Reply", PriorityNormal: "Normal", PriorityBulk: "Bulk", 0: "Priority(0)", 9: "Priority(9)"} {
-		if got := p.String(); got != want {
-			t.Errorf("Priority(%d).String() = %q, want %q", int(p), got, want)
-		}
+		assert.Equal(t, want, p.String(), "Priority(%d).String()", int(p))
 	}
 }

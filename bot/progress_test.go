@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
@@ -34,18 +37,14 @@ func TestRestartOnStateFile(t *testing.T) {
 	run := func() (stop func()) {
 		t.Helper()
 		f, err := state.Open(path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { f.Close() }) // after the bot's stop, registered later
 		b := s.NewBot(t, botID, func(o *bot.Options) { o.Progress = f })
 		b.Handle(recorder(h))
 		stopBot := start(t, b)
 		return func() {
 			stopBot()
-			if err := f.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
+			assert.NoError(t, f.Close(), "Close")
 		}
 	}
 	send := func(from, to int) {

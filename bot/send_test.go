@@ -2,9 +2,10 @@ package bot_test
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -29,10 +30,7 @@ func TestRepliesThroughServerRateLimit(t *testing.T) {
 		u.Send(t, conv, strconv.Itoa(i))
 	}
 	for i := range n {
-		m := u.WaitReply(t, conv)
-		if want := "echo: " + strconv.Itoa(i); m.Text() != want {
-			t.Fatalf("reply %d is %q, want %q", i, m.Text(), want)
-		}
+		require.Equal(t, "echo: "+strconv.Itoa(i), u.WaitReply(t, conv).Text(), "reply %d", i)
 	}
 }
 
@@ -43,11 +41,9 @@ func TestSendAfterShutdown(t *testing.T) {
 	stop := start(t, b)
 	u := s.NewUser(t, 1)
 	conv := u.CreateGroup(t, botID)
-	if _, err := b.Send(context.Background(), conv, im.OutgoingMessage{Content: im.TextContent("up")}, bot.WithPriority(bot.PriorityBulk)); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b.Send(context.Background(), conv, im.OutgoingMessage{Content: im.TextContent("up")}, bot.WithPriority(bot.PriorityBulk))
+	require.NoError(t, err)
 	stop()
-	if _, err := b.Send(context.Background(), conv, im.OutgoingMessage{Content: im.TextContent("down")}); !errors.Is(err, bot.ErrClosed) {
-		t.Fatalf("Send after shutdown: %v, want ErrClosed", err)
-	}
+	_, err = b.Send(context.Background(), conv, im.OutgoingMessage{Content: im.TextContent("down")})
+	require.ErrorIs(t, err, bot.ErrClosed, "Send after shutdown")
 }
