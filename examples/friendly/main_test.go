@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/imtest"
@@ -20,11 +21,8 @@ func wantLines(t *testing.T, out string, want ...string) {
 	t.Helper()
 	rest := out
 	for _, w := range want {
-		i := strings.Index(rest, w)
-		if i < 0 {
-			t.Fatalf("output lacks %q (in order):\n%s", w, out)
-		}
-		rest = rest[i+len(w):]
+		require.Contains(t, rest, w, "output lacks %q (in order):\n%s", w, out)
+		rest = rest[strings.Index(rest, w)+len(w):]
 	}
 }
 
@@ -36,16 +34,13 @@ func TestFriendly(t *testing.T) {
 	b := s.NewBot(t, botID)
 	var out bytes.Buffer
 	w := &syncWriter{w: &out}
-	if err := setup(b, w); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, setup(b, w))
 	s.RunBot(t, b)
-	if err := script(context.Background(), s.Options(userID), w); err != nil {
-		t.Fatalf("script: %v\n%s", err, out.String())
-	}
+	err := script(context.Background(), s.Options(userID), w)
 	w.mu.Lock()
 	got := out.String()
 	w.mu.Unlock()
+	require.NoError(t, err, "script:\n%s", got)
 	wantLines(t, got,
 		"user 1001 applied to be the bot's friend\n",
 		"user 1001 and the bot are friends\n",
@@ -57,18 +52,16 @@ func TestFriendly(t *testing.T) {
 	// came as a push, or in the listing at start if it was that quick.
 	wantLines(t, got, `level=INFO msg="friends: apply decided" apply=1 from=1001 decision=accept rule=all source=`,
 		` ext_keys=[source] outcome=done`+"\n")
-	if strings.Count(got, `msg="friends: apply decided"`) != 1 || strings.Count(got, "nice to meet you") != 1 {
-		t.Fatalf("want one decision and one greeting:\n%s", got)
-	}
+	require.Equal(t, 1, strings.Count(got, `msg="friends: apply decided"`), "want one decision:\n%s", got)
+	require.Equal(t, 1, strings.Count(got, "nice to meet you"), "want one greeting:\n%s", got)
 }
 
 // The program as go run runs it, on the development server.
 func TestRunScriptOnly(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-script-only"}, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	err := run(context.Background(), []string{"-script-only"}, &out)
+	require.NoError(t, err, "run:\n%s", out.String())
 	wantLines(t, out.String(),
 		"friendly bot: user 100, ready\n",
 		"user 1001 and the bot are friends\n",
