@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/im"
@@ -30,16 +32,14 @@ const tokenPattern = `imbot1\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+`
 func checkClaims(t *testing.T, what, claims string) {
 	t.Helper()
 	raw, err := base64.RawURLEncoding.DecodeString(claims)
-	if err != nil || !strings.HasPrefix(string(raw), "1:1001:") {
-		t.Errorf("the %s's token is for %q (%v), want app 1, user 1001", what, raw, err)
-	}
+	assert.NoError(t, err, "the %s's token claims", what)
+	assert.True(t, strings.HasPrefix(string(raw), "1:1001:"), "the %s's token is for %q, want app 1, user 1001", what, raw)
 }
 
 func TestQuickstartScript(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-script-only"}, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	err := run(context.Background(), []string{"-script-only"}, &out)
+	require.NoError(t, err, "run:\n%s", out.String())
 	for _, want := range []string{
 		"demo bot: user 100, ready",
 		"user 1001 opened 0:1:100:1001 with the bot",
@@ -47,14 +47,10 @@ func TestQuickstartScript(t *testing.T) {
 		"1001 → /help\n  100 → commands: /echo <text>, /help",
 		"1001 → /echo imbot works\n  100 → imbot works (quoting)",
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
+		assert.Contains(t, out.String(), want, "output")
 	}
 	link := regexp.MustCompile(`(?m)^  http://127\.0\.0\.1:\d+/console/#token=` + tokenPattern + `$`).FindStringSubmatch(out.String())
-	if link == nil {
-		t.Fatalf("output lacks a dev console link with a token:\n%s", out.String())
-	}
+	require.NotNil(t, link, "output lacks a dev console link with a token:\n%s", out.String())
 	checkClaims(t, "console link", link[1])
 }
 
@@ -110,21 +106,13 @@ func TestQuickstartServes(t *testing.T) {
 		`  app id:   (\d+)\n` +
 		`  token:    (` + tokenPattern + `)\n` +
 		`Press Ctrl-C to stop\.\n$`).FindStringSubmatch(out.String())
-	if info == nil {
-		t.Fatalf("output lacks the connect info:\n%s", out)
-	}
+	require.NotNil(t, info, "output lacks the connect info:\n%s", out)
 	consoleBase, consoleClaims, api, frontier, appID, token, claims := info[1], info[2], info[3], info[4], info[5], info[6], info[7]
 	checkClaims(t, "console link", consoleClaims)
 	checkClaims(t, "token line", claims)
-	if consoleBase != api {
-		t.Errorf("the console link is on %s, the API on %s", consoleBase, api)
-	}
-	if !strings.HasPrefix(frontier, "ws"+strings.TrimPrefix(api, "http")+"/") {
-		t.Errorf("frontier %s is not on the API's host %s", frontier, api)
-	}
-	if appID != "1" {
-		t.Errorf("app id %s, want 1", appID)
-	}
+	assert.Equal(t, api, consoleBase, "the console link must be on the API's base")
+	assert.True(t, strings.HasPrefix(frontier, "ws"+strings.TrimPrefix(api, "http")+"/"), "frontier %s is not on the API's host %s", frontier, api)
+	assert.Equal(t, "1", appID, "app id")
 
 	talk(t, im.Options{AppID: 1, UserID: userID, APIURL: api, FrontierURL: frontier,
 		Token: im.StaticToken(token), Logger: slog.New(slog.DiscardHandler)})
@@ -132,9 +120,7 @@ func TestQuickstartServes(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Errorf("run after cancel: %v", err)
-		}
+		assert.NoError(t, err, "run after cancel")
 	case <-time.After(imtest.DefaultTimeout):
 		t.Fatalf("run did not return within %v of the cancel", imtest.DefaultTimeout)
 	}
@@ -147,9 +133,7 @@ func talk(t *testing.T, opts im.Options) {
 	ctx, cancel := context.WithTimeout(context.Background(), imtest.DefaultTimeout)
 	defer cancel()
 	c, err := im.New(opts)
-	if err != nil {
-		t.Fatalf("im.New with the printed connect info: %v", err)
-	}
+	require.NoError(t, err, "im.New with the printed connect info")
 	defer c.Close()
 	fromBot := make(chan *im.Message, 16)
 	sub := c.OnMessageReceived(func(e im.MessageEvent) {
@@ -161,24 +145,16 @@ func talk(t *testing.T, opts im.Options) {
 		}
 	})
 	defer sub.Unsubscribe()
-	if err := c.Init(ctx); err != nil {
-		t.Fatalf("Init with the printed connect info: %v", err)
-	}
+	require.NoError(t, c.Init(ctx), "Init with the printed connect info")
 	conv, err := c.CreateConversation(ctx, im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{botID}})
-	if err != nil {
-		t.Fatalf("opening the chat with the bot: %v", err)
-	}
+	require.NoError(t, err, "opening the chat with the bot")
 	sent, err := c.SendMessage(ctx, conv.Ref(), im.OutgoingMessage{Content: im.TextContent("/echo from another client")})
-	if err != nil {
-		t.Fatalf("sending to the bot: %v", err)
-	}
+	require.NoError(t, err, "sending to the bot")
 	for {
 		select {
 		case m := <-fromBot:
 			if m.Reference != nil && m.Reference.ReferencedMessageID == sent.ServerID {
-				if m.Text() != "from another client" {
-					t.Errorf("the bot answered %q, want %q", m.Text(), "from another client")
-				}
+				assert.Equal(t, "from another client", m.Text(), "the bot's answer")
 				return
 			}
 		case <-ctx.Done():
