@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -90,9 +89,9 @@ func waitLine(t *testing.T, b *syncBuffer, prefix string, exited <-chan struct{}
 		select {
 		case <-b.wrote:
 		case <-exited:
-			t.Fatalf("run returned before printing %q; stdout:\n%s\nstderr:\n%s", prefix, b, stderr)
+			require.FailNowf(t, "run returned", "run returned before printing %q; stdout:\n%s\nstderr:\n%s", prefix, b, stderr)
 		case <-deadline:
-			t.Fatalf("no %q line within %v; stdout:\n%s\nstderr:\n%s", prefix, waitFor, b, stderr)
+			require.FailNowf(t, "no line", "no %q line within %v; stdout:\n%s\nstderr:\n%s", prefix, waitFor, b, stderr)
 		}
 	}
 }
@@ -108,9 +107,7 @@ func callRaw(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) *imp
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	resp, err := c.Call(ctx, cmd, body)
-	if err != nil {
-		t.Fatalf("%v: %v", cmd, err)
-	}
+	require.NoError(t, err, "%v", cmd)
 	return resp
 }
 
@@ -119,15 +116,11 @@ func callRaw(t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) *imp
 func call[T proto.Message](t *testing.T, c caller, cmd improto.IMCMD, body proto.Message) T {
 	t.Helper()
 	resp := callRaw(t, c, cmd, body)
-	if resp.GetStatusCode() != 0 {
-		t.Fatalf("%v: status %v: %s", cmd, improto.StatusCode(resp.GetStatusCode()), resp.GetErrorDesc())
-	}
+	require.Zero(t, resp.GetStatusCode(), "%v: status %v: %s", cmd, improto.StatusCode(resp.GetStatusCode()), resp.GetErrorDesc())
 	var zero T
 	command, _ := improto.LookupCommand(cmd)
 	out, ok := command.ResponseBodyMessage(resp.GetBody()).(T)
-	if !ok {
-		t.Fatalf("%v: body %v is not a %T", cmd, resp.GetBody(), zero)
-	}
+	require.True(t, ok, "%v: body %v is not a %T", cmd, resp.GetBody(), zero)
 	return out
 }
 
@@ -174,40 +167,33 @@ func TestTokenCommand(t *testing.T) {
 	t.Setenv(secretEnv, "") // the cases below control the secret
 	var stdout, stderr bytes.Buffer
 	code := run(t.Context(), []string{"token", "-app-id", "7", "-app-secret", "s3", "-user", "1001", "-ttl", "1h"}, &stdout, &stderr)
-	if code != 0 || stderr.Len() != 0 {
-		t.Fatalf("exit %d, stderr %q", code, stderr.String())
-	}
+	require.Zero(t, code, "exit code; stderr %q", stderr.String())
+	require.Empty(t, stderr.String(), "stderr")
 	tok, ok := strings.CutSuffix(stdout.String(), "\n")
-	if !ok || strings.ContainsAny(tok, "\n \t") || tok == "" {
-		t.Fatalf("stdout %q is not exactly one line holding a token", stdout.String())
-	}
-	if user, err := imserver.VerifyToken(tok, 7, "s3", time.Now()); err != nil || user != 1001 {
-		t.Fatalf("VerifyToken = %d, %v; want 1001", user, err)
-	}
+	require.True(t, ok && !strings.ContainsAny(tok, "\n \t") && tok != "", "stdout %q is not exactly one line holding a token", stdout.String())
+	user, err := imserver.VerifyToken(tok, 7, "s3", time.Now())
+	require.NoError(t, err, "VerifyToken")
+	require.Equal(t, int64(1001), user, "VerifyToken's user")
 	for _, bad := range []struct {
 		name   string
 		app    int64
 		secret string
 	}{{"other app", 8, "s3"}, {"other secret", 7, "s4"}} {
-		if _, err := imserver.VerifyToken(tok, bad.app, bad.secret, time.Now()); !errors.Is(err, imserver.ErrTokenInvalid) {
-			t.Errorf("%s: VerifyToken err %v, want ErrTokenInvalid", bad.name, err)
-		}
+		_, err := imserver.VerifyToken(tok, bad.app, bad.secret, time.Now())
+		assert.ErrorIs(t, err, imserver.ErrTokenInvalid, "%s: VerifyToken", bad.name)
 	}
-	if _, err := imserver.VerifyToken(tok, 7, "s3", time.Now().Add(time.Hour+time.Minute)); !errors.Is(err, imserver.ErrTokenExpired) {
-		t.Errorf("after the 1h ttl: VerifyToken err %v, want ErrTokenExpired", err)
-	}
+	_, err = imserver.VerifyToken(tok, 7, "s3", time.Now().Add(time.Hour+time.Minute))
+	assert.ErrorIs(t, err, imserver.ErrTokenExpired, "after the 1h ttl: VerifyToken")
 }
 
 func TestTokenCommandSecretFromEnv(t *testing.T) {
 	t.Setenv(secretEnv, "from-env")
 	var stdout, stderr bytes.Buffer
-	if code := run(t.Context(), []string{"token", "-user", "42"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d, stderr %q", code, stderr.String())
-	}
+	code := run(t.Context(), []string{"token", "-user", "42"}, &stdout, &stderr)
+	require.Zero(t, code, "exit code; stderr %q", stderr.String())
 	user, err := imserver.VerifyToken(strings.TrimSuffix(stdout.String(), "\n"), 1, "from-env", time.Now().Add(23*time.Hour))
-	if err != nil || user != 42 {
-		t.Fatalf("token for app 1 signed with the env secret, valid for 24h: VerifyToken = %d, %v", user, err)
-	}
+	require.NoError(t, err, "token for app 1 signed with the env secret, valid for 24h: VerifyToken")
+	require.Equal(t, int64(42), user, "token for app 1 signed with the env secret, valid for 24h: VerifyToken's user")
 }
 
 func TestBadArguments(t *testing.T) {
@@ -240,15 +226,9 @@ func TestBadArguments(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run(t.Context(), tt.args, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Errorf("exit %d, want %d", code, tt.wantCode)
-			}
-			if !strings.Contains(stderr.String(), tt.wantErr) {
-				t.Errorf("stderr %q does not say %q", stderr.String(), tt.wantErr)
-			}
-			if stdout.Len() != 0 {
-				t.Errorf("stdout %q, want nothing", stdout.String())
-			}
+			assert.Equal(t, tt.wantCode, code, "exit code")
+			assert.Contains(t, stderr.String(), tt.wantErr, "stderr")
+			assert.Empty(t, stdout.String(), "stdout")
 		})
 	}
 }
@@ -264,17 +244,12 @@ func TestUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := run(t.Context(), tt.args, &stdout, &stderr); code != 0 {
-				t.Errorf("exit %d, want 0", code)
-			}
+			code := run(t.Context(), tt.args, &stdout, &stderr)
+			assert.Zero(t, code, "exit code")
 			for _, f := range tt.flags {
-				if !strings.Contains(stderr.String(), f) {
-					t.Errorf("usage does not mention %s:\n%s", f, stderr.String())
-				}
+				assert.Contains(t, stderr.String(), f, "usage does not mention %s", f)
 			}
-			if stdout.Len() != 0 {
-				t.Errorf("stdout %q, want nothing", stdout.String())
-			}
+			assert.Empty(t, stdout.String(), "stdout")
 		})
 	}
 }
@@ -291,22 +266,18 @@ func TestDevLogin(t *testing.T) {
 	}()
 	t.Cleanup(func() { cancel(); <-exited })
 	api := waitLine(t, stdout, "api:", exited, stderr)
-	if s := waitLine(t, stdout, "console:", exited, stderr); s != api+imserver.ConsolePath+" (log in as any user id: -dev-login is on)" {
-		t.Errorf("console line %q, want the console URL and that dev login is on", s)
-	}
+	assert.Equal(t, api+imserver.ConsolePath+" (log in as any user id: -dev-login is on)", waitLine(t, stdout, "console:", exited, stderr),
+		"console line: the console URL and that dev login is on")
 	resp, err := http.PostForm(api+imserver.ConsolePath+"token", url.Values{"user": {"1001"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "dev login")
 	var got struct{ Token string }
 	err = json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("dev login: %s, %v", resp.Status, err)
-	}
-	if user, err := imserver.VerifyToken(got.Token, testAppID, testSecret, time.Now()); err != nil || user != 1001 {
-		t.Errorf("dev login token: user %d, %v; want 1001", user, err)
-	}
+	require.NoError(t, err, "dev login: %s: decode the body", resp.Status)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "dev login: status %s", resp.Status)
+	user, err := imserver.VerifyToken(got.Token, testAppID, testSecret, time.Now())
+	assert.NoError(t, err, "dev login token")
+	assert.Equal(t, int64(1001), user, "dev login token's user")
 }
 
 // TestServeAndShutdown runs the server in-process on a free port, uses the
@@ -325,37 +296,26 @@ func TestServeAndShutdown(t *testing.T) {
 
 	api := waitLine(t, stdout, "api:", exited, stderr)
 	frontier := waitLine(t, stdout, "frontier:", exited, stderr)
-	if !strings.HasPrefix(api, "http://127.0.0.1:") || strings.HasSuffix(api, ":0") {
-		t.Fatalf("api URL %q, want http://127.0.0.1 with the bound port", api)
-	}
-	if want := "ws" + strings.TrimPrefix(api, "http") + imserver.FrontierPath; frontier != want {
-		t.Errorf("frontier URL %q, want %q", frontier, want)
-	}
-	if s := waitLine(t, stdout, "store:", exited, stderr); !strings.Contains(s, "memory") || !strings.Contains(s, "lost on exit") {
-		t.Errorf("store line %q does not say the state is in memory and lost on exit", s)
-	}
-	if s := waitLine(t, stdout, "token:", exited, stderr); !strings.Contains(s, "token -app-id 1") || !strings.Contains(s, "-user") {
-		t.Errorf("token line %q does not say how to get a token", s)
-	}
-	if s := waitLine(t, stdout, "console:", exited, stderr); !strings.HasPrefix(s, api+imserver.ConsolePath+"#token=<token> ") || !strings.Contains(s, "-dev-login") {
-		t.Errorf("console line %q does not say how to open the console with a token", s)
-	}
+	require.True(t, strings.HasPrefix(api, "http://127.0.0.1:") && !strings.HasSuffix(api, ":0"), "api URL %q, want http://127.0.0.1 with the bound port", api)
+	assert.Equal(t, "ws"+strings.TrimPrefix(api, "http")+imserver.FrontierPath, frontier, "frontier URL")
+	store := waitLine(t, stdout, "store:", exited, stderr)
+	assert.Contains(t, store, "memory", "store line: the state is in memory")
+	assert.Contains(t, store, "lost on exit", "store line: the state is lost on exit")
+	token := waitLine(t, stdout, "token:", exited, stderr)
+	assert.Contains(t, token, "token -app-id 1", "token line: how to get a token")
+	assert.Contains(t, token, "-user", "token line: how to get a token")
+	console := waitLine(t, stdout, "console:", exited, stderr)
+	assert.True(t, strings.HasPrefix(console, api+imserver.ConsolePath+"#token=<token> "), "console line %q does not say how to open the console with a token", console)
+	assert.Contains(t, console, "-dev-login", "console line: how to log in without a token")
 	page, err := http.Get(api + imserver.ConsolePath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "GET the console")
 	page.Body.Close()
-	if page.StatusCode != http.StatusOK || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") {
-		t.Errorf("GET the console: %s %s, want 200 text/html", page.Status, page.Header.Get("Content-Type"))
-	}
+	assert.Equal(t, http.StatusOK, page.StatusCode, "GET the console: status")
+	assert.True(t, strings.HasPrefix(page.Header.Get("Content-Type"), "text/html"), "GET the console: Content-Type %q, want text/html", page.Header.Get("Content-Type"))
 	devLogin, err := http.PostForm(api+imserver.ConsolePath+"token", url.Values{"user": {"1001"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "dev login")
 	devLogin.Body.Close()
-	if devLogin.StatusCode != http.StatusNotFound {
-		t.Errorf("dev login without -dev-login: %s, want 404", devLogin.Status)
-	}
+	assert.Equal(t, http.StatusNotFound, devLogin.StatusCode, "dev login without -dev-login")
 
 	hc := newHTTPClient(t)
 	alice := userClient(api, hc, 1001)
@@ -368,45 +328,37 @@ func TestServeAndShutdown(t *testing.T) {
 	defer dcancel()
 	sock, _, err := rawclient.Dial(dctx, rawclient.FrontierURL(api, bobToken, testAppID, imserver.DefaultFPID,
 		imserver.DefaultAppKey, device, imserver.AccessKey(imserver.DefaultFPID, imserver.DefaultAppKey, device)), bobToken, 0)
-	if err != nil {
-		t.Fatalf("dial Frontier: %v", err)
-	}
+	require.NoError(t, err, "dial Frontier")
 	defer sock.Close()
 	inbox := call[*improto.MessagesPerUserResponseBody](t, sock, improto.IMCMD_GET_MESSAGES_BY_USER,
 		&improto.MessagesPerUserRequestBody{Cursor: proto.Int64(0), Limit: proto.Int32(10)})
-	if len(inbox.GetMessages()) != 1 || inbox.GetMessages()[0].GetServerMessageId() != sent.GetServerMessageId() {
-		t.Fatalf("bob's inbox over the socket: %v, want message %d", inbox.GetMessages(), sent.GetServerMessageId())
-	}
+	require.Len(t, inbox.GetMessages(), 1, "bob's inbox over the socket")
+	require.Equal(t, sent.GetServerMessageId(), inbox.GetMessages()[0].GetServerMessageId(), "bob's inbox over the socket: the message sent")
 
 	cancel()
 	select {
 	case <-sock.Done():
 	case <-time.After(waitFor):
-		t.Fatalf("socket still open %v after the shutdown began", waitFor)
+		require.FailNowf(t, "socket still open", "%v after the shutdown began", waitFor)
 	}
 	var ce *websocket.CloseError
-	if !errors.As(sock.Err(), &ce) || ce.Code != websocket.CloseGoingAway {
-		t.Errorf("socket ended with %v, want a %d (going away) close frame", sock.Err(), websocket.CloseGoingAway)
+	if assert.ErrorAs(t, sock.Err(), &ce, "socket end: want a close frame") {
+		assert.Equal(t, websocket.CloseGoingAway, ce.Code, "socket close code, want going away")
 	}
 	select {
 	case <-exited:
 	case <-time.After(waitFor):
-		t.Fatalf("run did not return within %v of the cancel", waitFor)
+		require.FailNowf(t, "run did not return", "within %v of the cancel", waitFor)
 	}
-	if code != 0 {
-		t.Errorf("run returned %d after a graceful shutdown, want 0; stderr:\n%s", code, stderr)
-	}
-	if _, err := alice.Call(t.Context(), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{}); err == nil {
-		t.Error("the API still answers after run returned")
-	}
+	assert.Zero(t, code, "run's exit code after a graceful shutdown; stderr:\n%s", stderr)
+	_, err = alice.Call(t.Context(), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
+	assert.Error(t, err, "the API still answers after run returned")
 	for _, log := range []string{"shutting down", "stopped"} {
-		if !strings.Contains(stderr.String(), log) {
-			t.Errorf("stderr does not log %q:\n%s", log, stderr)
-		}
+		assert.Contains(t, stderr.String(), log, "stderr logs")
 	}
-	if out := stdout.String() + stderr.String(); strings.Contains(out, "imbot1.") || strings.Contains(out, testSecret) {
-		t.Errorf("a token or the secret was printed or logged:\n%s", out)
-	}
+	out := stdout.String() + stderr.String()
+	assert.NotContains(t, out, "imbot1.", "a token was printed or logged")
+	assert.NotContains(t, out, testSecret, "the secret was printed or logged")
 }
 
 // TestReadyFile starts the server with -ready-file over a stale file: the
@@ -493,23 +445,17 @@ type child struct {
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
 	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	stderrPath := filepath.Join(t.TempDir(), "stderr")
 	errFile, err := os.Create(stderrPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), mainEnv+"=1", secretEnv+"=")
 	cmd.Stdout, cmd.Stderr = w, errFile
 	err = cmd.Start()
 	w.Close() // the child has its own copies; ours would hide its exit from the reader
 	errFile.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "start the child")
 	c := &child{cmd: cmd, stderr: stderrPath}
 	t.Cleanup(func() {
 		c.kill()
@@ -519,15 +465,13 @@ func startChild(t *testing.T, args ...string) *child {
 			t.Logf("child %d stderr:\n%s", cmd.Process.Pid, b)
 		}
 	})
-	if err := r.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.SetReadDeadline(time.Now().Add(waitFor)))
 	br := bufio.NewReader(r)
 	for c.api == "" {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			b, _ := os.ReadFile(stderrPath)
-			t.Fatalf("child printed no api line: %v; stderr:\n%s", err, b)
+			require.NoError(t, err, "child printed no api line; stderr:\n%s", b)
 		}
 		if rest, ok := strings.CutPrefix(line, "api:"); ok {
 			c.api = strings.TrimSpace(rest)
@@ -555,9 +499,7 @@ func (c *child) kill() {
 // takes longer than waitFor; it returns the exit code.
 func (c *child) stop(t *testing.T) int {
 	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM), "SIGTERM the child")
 	exited := make(chan struct{})
 	go func() { // ends when the child does; kill below guarantees it
 		defer close(exited)
@@ -568,7 +510,7 @@ func (c *child) stop(t *testing.T) int {
 	case <-time.After(waitFor):
 		c.kill()
 		<-exited
-		t.Fatalf("child did not exit within %v of SIGTERM", waitFor)
+		require.FailNowf(t, "child did not exit", "within %v of SIGTERM", waitFor)
 	}
 	return c.cmd.ProcessState.ExitCode()
 }
@@ -621,11 +563,9 @@ func TestCrashKeepsAcknowledgedState(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		require.NoError(t, err)
 	}
-	if len(acked) != n {
-		t.Fatalf("%d distinct server message ids acknowledged, want %d", len(acked), n)
-	}
+	require.Equal(t, n, len(acked), "distinct server message ids acknowledged")
 
 	const readIndex = 120
 	markRead := callRaw(t, users[2], improto.IMCMD_MARK_CONVERSATION_READ, &improto.MarkConversationReadRequestBody{
@@ -641,7 +581,7 @@ func TestCrashKeepsAcknowledgedState(t *testing.T) {
 		readServed = false
 		t.Logf("604 MARK_CONVERSATION_READ is not served (%s): the read index is not checked", markRead.GetErrorDesc())
 	default:
-		t.Fatalf("604 MARK_CONVERSATION_READ: status %v: %s", code, markRead.GetErrorDesc())
+		require.FailNowf(t, "604 MARK_CONVERSATION_READ failed", "status %v: %s", code, markRead.GetErrorDesc())
 	}
 
 	// Phase 2: user 3 keeps sending; the server is killed once a few more
@@ -666,15 +606,15 @@ func TestCrashKeepsAcknowledgedState(t *testing.T) {
 	select {
 	case <-someAcked:
 	case <-senderDone:
-		t.Fatal("the in-flight sender stopped before the kill")
+		require.FailNow(t, "the in-flight sender stopped before the kill")
 	case <-time.After(waitFor):
-		t.Fatalf("fewer than %d in-flight sends acknowledged within %v", inFlightAcks, waitFor)
+		require.FailNowf(t, "too few in-flight sends", "fewer than %d in-flight sends acknowledged within %v", inFlightAcks, waitFor)
 	}
 	first.kill()
 	select {
 	case <-senderDone:
 	case <-time.After(waitFor):
-		t.Fatal("the in-flight sender still runs after the kill")
+		require.FailNow(t, "the in-flight sender still runs after the kill")
 	}
 	mu.Lock()
 	total := len(acked)
@@ -702,28 +642,20 @@ func TestCrashKeepsAcknowledgedState(t *testing.T) {
 		if !page.GetHasMore() {
 			break
 		}
-		if page.GetNextCursor() <= anchor {
-			t.Fatalf("301 paging does not advance: anchor %d, next cursor %d", anchor, page.GetNextCursor())
-		}
+		require.Greater(t, page.GetNextCursor(), anchor, "301 paging advances: next cursor after anchor")
 		anchor = page.GetNextCursor()
 	}
-	if len(inConv) < total {
-		t.Fatalf("the conversation holds %d messages after the restart, want at least the %d acknowledged", len(inConv), total)
-	}
+	require.GreaterOrEqual(t, len(inConv), total, "messages in the conversation after the restart, want at least the acknowledged")
 	convIDs := map[int64]bool{}
 	for i, m := range inConv {
-		if m.GetIndexInConversation() != int64(i+1) {
-			t.Fatalf("message %d of %d has index %d: indexes are not 1..%d gap-free", i+1, len(inConv), m.GetIndexInConversation(), len(inConv))
-		}
+		require.Equal(t, int64(i+1), m.GetIndexInConversation(), "index of message %d of %d: indexes must be 1..%d gap-free", i+1, len(inConv), len(inConv))
 		convIDs[m.GetServerMessageId()] = true
-		if want, ok := acked[m.GetServerMessageId()]; ok && m.GetContent() != want {
-			t.Errorf("message %d has content %q, want %q", m.GetServerMessageId(), m.GetContent(), want)
+		if want, ok := acked[m.GetServerMessageId()]; ok {
+			assert.Equal(t, want, m.GetContent(), "content of message %d", m.GetServerMessageId())
 		}
 	}
 	for id := range acked {
-		if !convIDs[id] {
-			t.Errorf("acknowledged message %d is missing from the conversation after the restart", id)
-		}
+		assert.True(t, convIDs[id], "acknowledged message %d is missing from the conversation after the restart", id)
 	}
 
 	// The same messages in user 3's inbox.
@@ -739,18 +671,12 @@ func TestCrashKeepsAcknowledgedState(t *testing.T) {
 		if !page.GetHasMore() {
 			break
 		}
-		if page.GetNextCursor() <= cursor {
-			t.Fatalf("200 paging does not advance: cursor %d, next cursor %d", cursor, page.GetNextCursor())
-		}
+		require.Greater(t, page.GetNextCursor(), cursor, "200 paging advances: next cursor after cursor")
 		cursor = page.GetNextCursor()
 	}
-	if len(inboxIDs) != len(convIDs) {
-		t.Errorf("user 3's inbox holds %d of the conversation's messages, the conversation %d", len(inboxIDs), len(convIDs))
-	}
+	assert.Equal(t, len(convIDs), len(inboxIDs), "the conversation's messages in user 3's inbox, against those in the conversation")
 	for id := range convIDs {
-		if !inboxIDs[id] {
-			t.Errorf("message %d is in the conversation but not in user 3's inbox", id)
-		}
+		assert.True(t, inboxIDs[id], "message %d is in the conversation but not in user 3's inbox", id)
 	}
 
 	// User 2's read index.
@@ -763,20 +689,16 @@ func TestCrashKeepsAcknowledgedState(t *testing.T) {
 	case code == improto.StatusCode_INVALID_CMD:
 		t.Logf("608 GET_CONVERSATION_INFO_V2 is not served (%s): the read index is not checked", info.GetErrorDesc())
 	case code != 0:
-		t.Errorf("608 GET_CONVERSATION_INFO_V2: status %v: %s", code, info.GetErrorDesc())
+		assert.Failf(t, "608 GET_CONVERSATION_INFO_V2 failed", "status %v: %s", code, info.GetErrorDesc())
 	case !readServed:
 	default:
 		got := info.GetBody().GetGetConversationInfoV2Body().GetConversationInfo().GetConversationSettingInfo().GetReadIndex()
-		if got != readIndex {
-			t.Errorf("user 2's read index after the restart is %d, want %d", got, readIndex)
-		}
+		assert.Equal(t, int64(readIndex), got, "user 2's read index after the restart")
 	}
 
 	// The next message continues the sequence: no index or id is reused.
 	next := call[*improto.SendMessageResponseBody](t, users[1], improto.IMCMD_SEND_MESSAGE, textBody(conv, "after the restart"))
-	if convIDs[next.GetServerMessageId()] {
-		t.Errorf("the first message after the restart reuses server message id %d", next.GetServerMessageId())
-	}
+	assert.False(t, convIDs[next.GetServerMessageId()], "the first message after the restart reuses server message id %d", next.GetServerMessageId())
 	latest := call[*improto.MessagesInConversationResponseBody](t, users[1], improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
 		&improto.MessagesInConversationRequestBody{
 			ConversationId:      proto.String(conv.GetConversationId()),
@@ -785,12 +707,11 @@ func TestCrashKeepsAcknowledgedState(t *testing.T) {
 			Direction:           improto.MessageDirection_FROM_LATEST.Enum(),
 			Limit:               proto.Int32(1),
 		}).GetMessages()
-	if len(latest) != 1 || latest[0].GetServerMessageId() != next.GetServerMessageId() || latest[0].GetIndexInConversation() != int64(len(inConv)+1) {
-		t.Errorf("latest message after the restart: %v, want id %d at index %d", latest, next.GetServerMessageId(), len(inConv)+1)
+	if assert.Len(t, latest, 1, "latest message after the restart") {
+		assert.Equal(t, next.GetServerMessageId(), latest[0].GetServerMessageId(), "latest message after the restart: id")
+		assert.Equal(t, int64(len(inConv)+1), latest[0].GetIndexInConversation(), "latest message after the restart: index")
 	}
 
 	// A graceful stop of the real process exits 0.
-	if code := second.stop(t); code != 0 {
-		t.Errorf("SIGTERM: exit code %d, want 0", code)
-	}
+	assert.Zero(t, second.stop(t), "SIGTERM: exit code")
 }
