@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
@@ -69,7 +72,7 @@ func (h *handledTexts) wait(t *testing.T, text string) int64 {
 	select {
 	case <-h.signal(text):
 	case <-timer.C:
-		t.Fatalf("message %q not handled within %v", text, arWait)
+		require.Failf(t, "timed out", "message %q not handled within %v", text, arWait)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -84,20 +87,16 @@ var errFirst = errors.New("the first message fails")
 func arBot(t *testing.T, s *imtest.Server, ar *middleware.AutoRead, h bot.Handler) *handledTexts {
 	t.Helper()
 	opts := s.BotOptions(arBotID)
-	opts.OnError = func(c *bot.Context, err error) {
+	opts.OnError = func(c *bot.Context, err error) { // off the test's goroutine: assert
 		if !errors.Is(err, errFirst) {
-			t.Errorf("handler of %v: %v", c.Event.Kind, err)
+			assert.Failf(t, "handler error", "handler of %v: %v", c.Event.Kind, err)
 		}
 	}
 	b, err := bot.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	handled := newHandledTexts()
 	b.Use(handled.middleware)
-	if err := b.Plug(ar); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.Plug(ar))
 	b.Handle(h)
 	s.RunBot(t, b)
 	return handled
@@ -118,7 +117,7 @@ func botReads(t *testing.T, u *imtest.User, conv im.ConversationRef) <-chan int6
 		select {
 		case ch <- e.ReadIndex:
 		default:
-			t.Errorf("more than %d read index events", cap(ch))
+			assert.Failf(t, "too many events", "more than %d read index events", cap(ch))
 		}
 	})
 	t.Cleanup(sub.Unsubscribe)
@@ -134,7 +133,7 @@ func nextRead(t *testing.T, reads <-chan int64) int64 {
 	case i := <-reads:
 		return i
 	case <-timer.C:
-		t.Fatalf("the bot's read index did not move within %v", arWait)
+		require.Failf(t, "timed out", "the bot's read index did not move within %v", arWait)
 		return 0
 	}
 }
@@ -143,9 +142,7 @@ func flush(t *testing.T, ar *middleware.AutoRead) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), arWait)
 	defer cancel()
-	if err := ar.Flush(ctx); err != nil {
-		t.Fatalf("Flush: %v", err)
-	}
+	require.NoError(t, ar.Flush(ctx), "Flush")
 }
 
 // Three messages handled within an Interval make one mark, up to the
@@ -164,17 +161,13 @@ func TestAutoReadCoalesces(t *testing.T) {
 	}
 	third := handled.wait(t, "3") // and so 1 and 2, before it in the conversation
 	flush(t, ar)
-	if got := nextRead(t, reads); got != third {
-		t.Fatalf("first mark up to %d, want one mark up to %d, the third message", got, third)
-	}
+	require.Equal(t, third, nextRead(t, reads), "first mark, want one mark up to the third message")
 	// A fourth message, marked alone, is the next mark: nothing came
 	// between.
 	alice.Send(t, conv, "4")
 	fourth := handled.wait(t, "4")
 	flush(t, ar)
-	if got := nextRead(t, reads); got != fourth {
-		t.Fatalf("second mark up to %d, want %d: the first three messages made more than one mark", got, fourth)
-	}
+	require.Equal(t, fourth, nextRead(t, reads), "second mark: the first three messages made more than one mark")
 }
 
 // Without Flush, Run marks once the Interval has passed.
@@ -195,9 +188,7 @@ func TestAutoReadMarksAfterInterval(t *testing.T) {
 		if got == third {
 			break
 		}
-		if n == 3 {
-			t.Fatalf("three marks and not up to %d (last: %d)", third, got)
-		}
+		require.Less(t, n, 3, "three marks and not up to %d (last: %d)", third, got)
 	}
 }
 
@@ -276,9 +267,7 @@ func TestAutoReadDoesNotMark(t *testing.T) {
 			alice.Send(t, conv, "second")
 			second := handled.wait(t, "second")
 			flush(t, ar)
-			if got := nextRead(t, reads); got != second {
-				t.Fatalf("first mark up to %d, want %d: the first message was marked", got, second)
-			}
+			require.Equal(t, second, nextRead(t, reads), "first mark: the first message was marked")
 		})
 	}
 }
@@ -290,11 +279,11 @@ func TestAutoReadRunLifecycle(t *testing.T) {
 	s := imtest.NewServer(t)
 	ar := middleware.NewAutoRead(middleware.AutoReadOptions{Interval: time.Hour})
 	opts := s.BotOptions(arBotID)
-	opts.OnError = func(c *bot.Context, err error) { t.Errorf("handler of %v: %v", c.Event.Kind, err) }
-	b, err := bot.New(opts)
-	if err != nil {
-		t.Fatal(err)
+	opts.OnError = func(c *bot.Context, err error) {
+		assert.Failf(t, "handler error", "handler of %v: %v", c.Event.Kind, err)
 	}
+	b, err := bot.New(opts)
+	require.NoError(t, err)
 	handled := newHandledTexts()
 	b.Use(handled.middleware, ar.Middleware())
 	s.RunBot(t, b)
@@ -311,30 +300,18 @@ func TestAutoReadRunLifecycle(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
+		require.NoError(t, err, "Run")
 	case <-time.After(arWait):
-		t.Fatalf("Run did not return within %v of its context's end", arWait)
+		require.Failf(t, "timed out", "Run did not return within %v of its context's end", arWait)
 	}
-	if got := nextRead(t, reads); got != first {
-		t.Fatalf("mark up to %d at Run's end, want %d", got, first)
-	}
+	require.Equal(t, first, nextRead(t, reads), "mark at Run's end")
 	alice.Send(t, conv, "2")
 	second := handled.wait(t, "2")
-	if got := nextRead(t, reads); got != second {
-		t.Fatalf("mark up to %d after Run, want %d", got, second)
-	}
-	if err := ar.Run(context.Background()); err == nil {
-		t.Error("second Run returned nil, want an error")
-	}
+	require.Equal(t, second, nextRead(t, reads), "mark after Run")
+	assert.Error(t, ar.Run(context.Background()), "second Run returned nil, want an error")
 
 	other := middleware.NewAutoRead(middleware.AutoReadOptions{})
 	b1, b2 := s.NewBot(t, 101), s.NewBot(t, 102)
-	if err := b1.Plug(other); err != nil {
-		t.Fatal(err)
-	}
-	if err := b2.Plug(other); err == nil {
-		t.Error("plugging one AutoRead into a second bot returned nil, want an error")
-	}
+	require.NoError(t, b1.Plug(other))
+	assert.Error(t, b2.Plug(other), "plugging one AutoRead into a second bot returned nil, want an error")
 }

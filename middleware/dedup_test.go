@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
@@ -31,13 +34,9 @@ func TestMemoryDedupEvicts(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := middleware.NewMemoryDedup()
 	for i, k := range []string{"a", "b", "c"} {
-		if err := s.Mark(ctx, k, t0.Add(time.Duration(i+1)*time.Minute)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, s.Mark(ctx, k, t0.Add(time.Duration(i+1)*time.Minute)))
 	}
-	if err := s.Mark(ctx, "b", t0.Add(10*time.Minute)); err != nil { // b again, later
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Mark(ctx, "b", t0.Add(10*time.Minute))) // b again, later
 	steps := []struct {
 		now     time.Duration
 		key     string
@@ -52,9 +51,9 @@ func TestMemoryDedupEvicts(t *testing.T) {
 	}
 	for _, st := range steps {
 		ok, err := s.Seen(ctx, st.key, t0.Add(st.now))
-		if err != nil || ok != st.seen || s.Len() != st.wantLen {
-			t.Fatalf("at +%v: Seen(%s) = %v, %v with Len %d; want %v with Len %d", st.now, st.key, ok, err, s.Len(), st.seen, st.wantLen)
-		}
+		require.NoError(t, err, "at +%v: Seen(%s)", st.now, st.key)
+		require.Equal(t, st.seen, ok, "at +%v: Seen(%s)", st.now, st.key)
+		require.Equal(t, st.wantLen, s.Len(), "at +%v: Len after Seen(%s)", st.now, st.key)
 	}
 }
 
@@ -120,29 +119,18 @@ func TestDedupMarksOnlySuccess(t *testing.T) {
 	}))
 
 	before := time.Now()
-	if err := h.Handle(mwMessage(bot.EventMessage, "c1", 7)); err == nil {
-		t.Fatal("the handler's error was not returned")
-	}
-	if keys, _ := store.marked(); len(keys) != 0 {
-		t.Fatalf("a failed message was marked: %q", keys)
-	}
+	require.Error(t, h.Handle(mwMessage(bot.EventMessage, "c1", 7)), "the handler's error was not returned")
+	keys, _ := store.marked()
+	require.Empty(t, keys, "a failed message was marked")
 	for range 3 { // handled again once, then dropped
-		if err := h.Handle(mwMessage(bot.EventMessage, "c1", 7)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, h.Handle(mwMessage(bot.EventMessage, "c1", 7)))
 	}
 	after := time.Now()
-	if calls != 2 {
-		t.Fatalf("handler called %d times for a message failing once then delivered thrice more, want 2", calls)
-	}
+	require.Equal(t, 2, calls, "handler calls for a message failing once then delivered thrice more")
 	keys, expiries := store.marked()
 	// The documented key: bot's user id (0 for no bot), conversation, server id.
-	if !slices.Equal(keys, []string{"0/c1/7"}) {
-		t.Fatalf("marked %q, want [0/c1/7]", keys)
-	}
-	if e := expiries[0]; e.Before(before.Add(window)) || e.After(after.Add(window)) {
-		t.Fatalf("marked until %v, want %v after handling", e, window)
-	}
+	require.Equal(t, []string{"0/c1/7"}, keys, "marked")
+	require.WithinRange(t, expiries[0], before.Add(window), after.Add(window), "marked until, want %v after handling", window)
 }
 
 func TestDedupPasses(t *testing.T) {
@@ -172,20 +160,13 @@ func TestDedupPasses(t *testing.T) {
 				return nil
 			}))
 			for _, c := range tt.ctxs {
-				if err := h.Handle(c); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, h.Handle(c))
 			}
-			if calls != len(tt.ctxs) {
-				t.Fatalf("handler called %d times for %d distinct events, want all", calls, len(tt.ctxs))
-			}
+			require.Equal(t, len(tt.ctxs), calls, "handler calls for %d distinct events, want all", len(tt.ctxs))
 			// And a default store drops a duplicate.
-			if err := h.Handle(mwMessage(bot.EventMessage, "c9", 1)); err != nil {
-				t.Fatal(err)
-			}
-			if err := h.Handle(mwMessage(bot.EventMessage, "c9", 1)); err != nil || calls != len(tt.ctxs)+1 {
-				t.Fatalf("a duplicate with Dedup(nil, …): err %v, %d calls; want it dropped", err, calls-len(tt.ctxs))
-			}
+			require.NoError(t, h.Handle(mwMessage(bot.EventMessage, "c9", 1)))
+			require.NoError(t, h.Handle(mwMessage(bot.EventMessage, "c9", 1)), "a duplicate with Dedup(nil, …)")
+			require.Equal(t, len(tt.ctxs)+1, calls, "a duplicate with Dedup(nil, …): calls; want it dropped")
 		})
 	}
 }
@@ -201,30 +182,20 @@ func TestDedupStoreErrors(t *testing.T) {
 	}))
 
 	store.seenErr = errDown
-	if err := h.Handle(mwMessage(bot.EventMessage, "c1", 1)); !errors.Is(err, errDown) || calls != 0 {
-		t.Fatalf("Seen failing: err %v, %d calls; want the store's error and no call", err, calls)
-	}
+	require.ErrorIs(t, h.Handle(mwMessage(bot.EventMessage, "c1", 1)), errDown, "Seen failing: want the store's error")
+	require.Zero(t, calls, "Seen failing: calls, want none")
 	store.seenErr, store.markErr = nil, errDown
-	if err := h.Handle(mwMessage(bot.EventMessage, "c1", 1)); !errors.Is(err, errDown) || calls != 1 {
-		t.Fatalf("Mark failing: err %v, %d calls; want the store's error after the call", err, calls)
-	}
+	require.ErrorIs(t, h.Handle(mwMessage(bot.EventMessage, "c1", 1)), errDown, "Mark failing: want the store's error after the call")
+	require.Equal(t, 1, calls, "Mark failing: calls")
 	store.markErr = nil
-	if err := h.Handle(mwMessage(bot.EventMessage, "c1", 1)); err != nil || calls != 2 {
-		t.Fatalf("after a failed Mark: err %v, %d calls; want the message handled again", err, calls)
-	}
+	require.NoError(t, h.Handle(mwMessage(bot.EventMessage, "c1", 1)), "after a failed Mark")
+	require.Equal(t, 2, calls, "after a failed Mark: calls; want the message handled again")
 }
 
 func TestDedupPanicsOnBadWindow(t *testing.T) {
 	t.Parallel()
 	for _, w := range []time.Duration{0, -time.Minute} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("Dedup(store, %v) did not panic", w)
-				}
-			}()
-			middleware.Dedup(nil, w)
-		}()
+		assert.Panics(t, func() { middleware.Dedup(nil, w) }, "Dedup(store, %v) did not panic", w)
 	}
 }
 
@@ -255,12 +226,9 @@ func TestDedupThroughBot(t *testing.T) {
 	conv := alice.CreateSingle(t, mwBotID)
 	m := alice.Send(t, conv, "once")
 	tap.waitText(t, "once")
-	if got := reached.list(); !slices.Equal(got, []string{"once"}) {
-		t.Fatalf("the handler got %q, want \"once\" once", got)
-	}
-	if keys, _ := store.marked(); !slices.Equal(keys, []string{fmt.Sprintf("%d/%s/%d", mwBotID, conv.ID, m.ServerID)}) {
-		t.Fatalf("marked %q", keys)
-	}
+	require.Equal(t, []string{"once"}, reached.list(), "the handler got, want \"once\" once")
+	keys, _ := store.marked()
+	require.Equal(t, []string{fmt.Sprintf("%d/%s/%d", mwBotID, conv.ID, m.ServerID)}, keys, "marked")
 }
 
 // A bot restarted from a saved cursor gets again the messages after it:
@@ -279,17 +247,13 @@ func TestDedupAcrossRestart(t *testing.T) {
 		open := func(t *testing.T, path string) *state.File {
 			t.Helper()
 			f, err := state.Open(path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			t.Cleanup(func() { f.Close() })
 			return f
 		}
 		first := open(t, filepath.Join(t.TempDir(), "bot.state"))
 		testDedupAcrossRestart(t, first, func(t *testing.T) middleware.DedupStore {
-			if err := first.Close(); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, first.Close())
 			return open(t, first.Path())
 		})
 	})
@@ -308,8 +272,8 @@ func testDedupAcrossRestart(t *testing.T, store middleware.DedupStore, restart f
 	defer stop()
 	b1 := s.NewBot(t, mwBotID, func(o *bot.Options) {
 		o.OnError = func(_ *bot.Context, err error) {
-			if !errors.Is(err, errFails) {
-				t.Errorf("first run: %v", err)
+			if !errors.Is(err, errFails) { // off the test's goroutine: assert
+				assert.Failf(t, "handler error", "first run: %v", err)
 			}
 		}
 		o.Retry = bot.RetryPolicy{Attempts: 1} // m2 fails once, for Dedup to see
@@ -329,17 +293,15 @@ func testDedupAcrossRestart(t *testing.T, store middleware.DedupStore, restart f
 	select {
 	case <-b1.Ready():
 	case err := <-done:
-		t.Fatalf("first run: %v", err)
+		require.Failf(t, "first run ended before it was ready", "Run: %v", err)
 	case <-time.After(mwWait):
-		t.Fatal("first run not ready")
+		require.FailNow(t, "first run not ready")
 	}
 	alice.Send(t, conv, "m1")
 	alice.Send(t, conv, "m2")
 	tap1.waitText(t, "m2")
 	stop()
-	if err := mwWaitValue(t, done, "end of the first run"); err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	require.NoError(t, mwWaitValue(t, done, "end of the first run"), "first run")
 
 	// The second run resumes from the start of the inbox.
 	store = restart(t)
@@ -356,13 +318,7 @@ func testDedupAcrossRestart(t *testing.T, store middleware.DedupStore, restart f
 	s.RunBot(t, b2)
 	alice.Send(t, conv, "m3")
 	tap2.waitText(t, "m3") // after m1 and m2, in order
-	if d := tap2.waitText(t, "m1"); d.Err != nil {
-		t.Fatalf("m1 again: %v", d.Err)
-	}
-	if got, want := reached1.list(), []string{"m1", "m2"}; !slices.Equal(got, want) {
-		t.Fatalf("first run handled %q, want %q", got, want)
-	}
-	if got, want := reached2.list(), []string{"m2", "m3"}; !slices.Equal(got, want) {
-		t.Fatalf("second run handled %q, want %q (m1 dropped, m2 retried)", got, want)
-	}
+	require.NoError(t, tap2.waitText(t, "m1").Err, "m1 again")
+	require.Equal(t, []string{"m1", "m2"}, reached1.list(), "first run handled")
+	require.Equal(t, []string{"m2", "m3"}, reached2.list(), "second run handled (m1 dropped, m2 retried)")
 }

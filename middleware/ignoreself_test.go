@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/url"
@@ -10,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
@@ -54,14 +56,10 @@ func TestIgnoreSelfThroughBot(t *testing.T) {
 	tap.waitText(t, "echo: hi") // the bot's own message came, and went
 	alice.Send(t, conv, "recall yours")
 	reply := alice.WaitMessage(t, conv, mwWait)
-	if id := mwWaitValue(t, recalled, "recall of the bot's message"); id != reply.ServerID {
-		t.Fatalf("recall of message %v reached the handler, want %v", id, reply.ServerID)
-	}
+	require.Equal(t, reply.ServerID, mwWaitValue(t, recalled, "recall of the bot's message"), "recall of the message that reached the handler")
 	alice.Send(t, conv, "bye")
 	mwWantReply(t, alice, conv, "echo: bye")
-	if got, want := reached.list(), []string{"hi", "recall yours", "bye"}; !slices.Equal(got, want) {
-		t.Fatalf("the handler got %q, want only the user's %q", got, want)
-	}
+	require.Equal(t, []string{"hi", "recall yours", "bye"}, reached.list(), "the handler got, want only the user's")
 }
 
 func TestIgnoreSelfWithoutBotPasses(t *testing.T) {
@@ -76,13 +74,9 @@ func TestIgnoreSelfWithoutBotPasses(t *testing.T) {
 		{Kind: bot.EventMessage, Message: &im.Message{Sender: mwBotID}},
 		{Kind: bot.EventFriendAdded, Friend: &im.Friend{UserID: 1}},
 	} {
-		if err := h.Handle(bot.NewContext(context.Background(), ev)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, h.Handle(bot.NewContext(context.Background(), ev)))
 	}
-	if called != 3 {
-		t.Fatalf("handler called %d times for 3 events of no bot, want 3", called)
-	}
+	require.Equal(t, 3, called, "handler calls for 3 events of no bot")
 }
 
 // mwClock is a clock that moves only when told to.
@@ -130,9 +124,8 @@ func mwApply(t *testing.T, u *imtest.User) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
 	defer cancel()
-	if _, err := u.Client.SendFriendApply(ctx, mwBotID, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err := u.Client.SendFriendApply(ctx, mwBotID, nil)
+	require.NoError(t, err)
 }
 
 // mwAccept has the bot accept u's apply, through its own client.
@@ -140,18 +133,16 @@ func mwAccept(t *testing.T, b *bot.Bot, u *imtest.User) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
 	defer cancel()
-	if _, failed, err := b.Client().ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, u.ID()); err != nil || len(failed) > 0 {
-		t.Fatalf("accepting %v: failed %v, err %v", u.ID(), failed, err)
-	}
+	_, failed, err := b.Client().ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, u.ID())
+	require.NoError(t, err, "accepting %v", u.ID())
+	require.Empty(t, failed, "accepting %v: failed", u.ID())
 }
 
 // mwDropped waits for the message with text to have been through the
 // chain and checks that the chain returned nil.
 func mwDropped(t *testing.T, tap *mwTap, text string) {
 	t.Helper()
-	if d := tap.waitText(t, text); d.Err != nil {
-		t.Fatalf("message %q: %v, want it dropped", text, d.Err)
-	}
+	require.NoError(t, tap.waitText(t, text).Err, "message %q, want it dropped", text)
 }
 
 // Through a bot: friends are answered in single chats and strangers not;
@@ -189,31 +180,26 @@ func TestIgnoreStrangersThroughBot(t *testing.T) {
 	// dave accepts the bot's apply: a friend at once.
 	ctx, cancel := context.WithTimeout(context.Background(), mwWait)
 	defer cancel()
-	if _, err := b.Client().SendFriendApply(ctx, dave.ID(), nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := dave.Client.ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, mwBotID); err != nil {
-		t.Fatal(err)
-	}
+	_, err := b.Client().SendFriendApply(ctx, dave.ID(), nil)
+	require.NoError(t, err)
+	_, _, err = dave.Client.ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, mwBotID)
+	require.NoError(t, err)
 	convD := dave.CreateSingle(t, mwBotID)
 	dave.Send(t, convD, "d1")
 	mwWantReply(t, dave, convD, "echo: d1")
 
 	// The bot ends its friendship with carol, and alice hers with the bot:
 	// both are strangers at once.
-	if failed, err := b.Client().DeleteFriends(ctx, carol.ID()); err != nil || len(failed) > 0 {
-		t.Fatalf("deleting carol: failed %v, err %v", failed, err)
-	}
+	failed, err := b.Client().DeleteFriends(ctx, carol.ID())
+	require.NoError(t, err, "deleting carol")
+	require.Empty(t, failed, "deleting carol: failed")
 	carol.Send(t, convC, "c2")
 	mwDropped(t, tap, "c2")
-	if _, err := alice.Client.DeleteFriends(ctx, mwBotID); err != nil {
-		t.Fatal(err)
-	}
+	_, err = alice.Client.DeleteFriends(ctx, mwBotID)
+	require.NoError(t, err)
 	alice.Send(t, convA, "a2")
 	mwDropped(t, tap, "a2")
-	if got, want := reached.list(), []string{"a1", "g1", "c1", "d1"}; !slices.Equal(got, want) {
-		t.Fatalf("the handler got %q, want %q", got, want)
-	}
+	require.Equal(t, []string{"a1", "g1", "c1", "d1"}, reached.list(), "the handler got")
 }
 
 // A bot without a socket hears of no friend change: a message from a
@@ -223,9 +209,7 @@ func TestIgnoreStrangersThroughBot(t *testing.T) {
 // most im.MinPullInterval apart, hence the longer waits.
 func TestIgnoreStrangersWithoutSocket(t *testing.T) {
 	t.Parallel()
-	if middleware.DefaultRelistAfter != 10*time.Second {
-		t.Errorf("DefaultRelistAfter = %v, documented as 10s", middleware.DefaultRelistAfter)
-	}
+	assert.Equal(t, 10*time.Second, middleware.DefaultRelistAfter, "DefaultRelistAfter, documented as 10s")
 	const wait = 3 * im.MinPullInterval
 	for _, tc := range []struct {
 		name        string
@@ -272,12 +256,10 @@ func TestIgnoreStrangersWithoutSocket(t *testing.T) {
 						if d.Event.Message.Text() != text {
 							continue
 						}
-						if d.Err != nil {
-							t.Fatalf("message %q: %v", text, d.Err)
-						}
+						require.NoError(t, d.Err, "message %q", text)
 						return
 					case <-timer.C:
-						t.Fatalf("message %q not handled within %v", text, wait)
+						require.Failf(t, "timed out", "message %q not handled within %v", text, wait)
 					}
 				}
 			}
@@ -297,9 +279,7 @@ func TestIgnoreStrangersWithoutSocket(t *testing.T) {
 			if tc.answered {
 				want = append(want, "b1")
 			}
-			if got := reached.list(); !slices.Equal(got, want) {
-				t.Fatalf("the handler got %q, want %q", got, want)
-			}
+			require.Equal(t, want, reached.list(), "the handler got")
 		})
 	}
 }
@@ -338,14 +318,10 @@ func TestIgnoreStrangersListingFails(t *testing.T) {
 	conv := alice.CreateSingle(t, mwBotID)
 
 	alice.Send(t, conv, "fail")
-	if err := mwWaitValue(t, errs, "listing error"); !errors.Is(err, context.Canceled) {
-		t.Fatalf("OnError got %v, want the listing's context.Canceled", err)
-	}
+	require.ErrorIs(t, mwWaitValue(t, errs, "listing error"), context.Canceled, "OnError got, want the listing's context.Canceled")
 	alice.Send(t, conv, "ok")
 	mwWantReply(t, alice, conv, "echo: ok")
-	if got := reached.list(); !slices.Equal(got, []string{"ok"}) {
-		t.Fatalf("the handler got %q, want only \"ok\"", got)
-	}
+	require.Equal(t, []string{"ok"}, reached.list(), "the handler got, want only \"ok\"")
 }
 
 func TestIgnoreStrangersWithoutBot(t *testing.T) {
@@ -361,18 +337,13 @@ func TestIgnoreStrangersWithoutBot(t *testing.T) {
 		{Kind: bot.EventFriendAdded, Friend: &im.Friend{UserID: 1}},
 	}
 	for _, ev := range pass {
-		if err := h.Handle(bot.NewContext(context.Background(), ev)); err != nil {
-			t.Fatalf("%v: %v", ev.Kind, err)
-		}
+		require.NoError(t, h.Handle(bot.NewContext(context.Background(), ev)), "%v", ev.Kind)
 	}
-	if called != len(pass) {
-		t.Fatalf("handler called %d times for %d events that pass, want all", called, len(pass))
-	}
+	require.Equal(t, len(pass), called, "handler calls for %d events that pass, want all", len(pass))
 	single := bot.Event{Kind: bot.EventMessage, Message: &im.Message{Sender: 1},
 		ConversationRef: im.ConversationRef{ID: "0:1:1:100", Type: im.ConversationTypeOneToOne}}
-	if err := h.Handle(bot.NewContext(context.Background(), single)); err == nil || called != len(pass) {
-		t.Fatalf("a single-chat message without a bot: err %v, handler called: %v; want an error and no call", err, called > len(pass))
-	}
+	require.Error(t, h.Handle(bot.NewContext(context.Background(), single)), "a single-chat message without a bot, want an error")
+	require.Equal(t, len(pass), called, "a single-chat message without a bot: handler calls, want none")
 }
 
 // mwProxy forwards TCP connections to a target address and can cut them
@@ -390,9 +361,7 @@ type mwProxy struct {
 func newMWProxy(t *testing.T, target string) *mwProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p := &mwProxy{ln: ln, target: target}
 	p.wg.Go(p.serve)
 	t.Cleanup(func() {
@@ -443,9 +412,7 @@ func TestIgnoreStrangersRelistsAfterReconnect(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
 	u, err := url.Parse(s.FrontierURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	proxy := newMWProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
 	opts := s.BotOptions(mwBotID)
@@ -480,9 +447,8 @@ func TestIgnoreStrangersRelistsAfterReconnect(t *testing.T) {
 	defer cancel()
 	mwApply(t, alice)
 	mwAccept(t, b, alice)
-	if _, err := b.Client().SendFriendApply(ctx, carol.ID(), nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err = b.Client().SendFriendApply(ctx, carol.ID(), nil)
+	require.NoError(t, err)
 	convA, convC := alice.CreateSingle(t, mwBotID), carol.CreateSingle(t, mwBotID)
 	alice.Send(t, convA, "a1") // lists the friends
 	mwWantReply(t, alice, convA, "echo: a1")
@@ -506,14 +472,11 @@ func TestIgnoreStrangersRelistsAfterReconnect(t *testing.T) {
 	proxy.cut(true)
 	waitState(im.ConnectionStateReconnecting)
 	// carol accepts while the bot is away: the push is lost.
-	if _, _, err := carol.Client.ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, mwBotID); err != nil {
-		t.Fatal(err)
-	}
+	_, _, err = carol.Client.ReplyFriendApply(ctx, im.ReplyFriendAttitudeAccept, mwBotID)
+	require.NoError(t, err)
 	proxy.cut(false)
 	waitState(im.ConnectionStateConnected)
 	carol.Send(t, convC, "c1")
 	mwWantReply(t, carol, convC, "echo: c1")
-	if got, want := reached.list(), []string{"a1", "c1"}; !slices.Equal(got, want) {
-		t.Fatalf("the handler got %q, want %q", got, want)
-	}
+	require.Equal(t, []string{"a1", "c1"}, reached.list(), "the handler got")
 }

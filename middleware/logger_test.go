@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
@@ -51,9 +54,7 @@ func mwLogLines(t *testing.T, log string) []map[string]any {
 	var recs []map[string]any
 	for line := range strings.Lines(log) {
 		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(line), &m), "log line %q", line)
 		recs = append(recs, m)
 	}
 	return recs
@@ -64,19 +65,14 @@ func mwLogLines(t *testing.T, log string) []map[string]any {
 // be present, whatever its value), and the record must have no others.
 func mwCheckRecord(t *testing.T, rec map[string]any, level string, want map[string]any) {
 	t.Helper()
-	if rec[slog.LevelKey] != level || rec[slog.MessageKey] != "event" {
-		t.Errorf("record %v: level %v, message %v; want %s, event", rec, rec[slog.LevelKey], rec[slog.MessageKey], level)
-	}
-	if _, ok := rec["latency"].(float64); !ok {
-		t.Errorf("record %v: no latency", rec)
-	}
+	assert.Equal(t, level, rec[slog.LevelKey], "record %v: level", rec)
+	assert.Equal(t, "event", rec[slog.MessageKey], "record %v: message", rec)
+	assert.IsType(t, float64(0), rec["latency"], "record %v: no latency", rec)
 	got := maps.Clone(rec)
 	for _, k := range []string{slog.TimeKey, slog.LevelKey, slog.MessageKey, "latency"} {
 		delete(got, k)
 	}
-	if !maps.Equal(got, want) {
-		t.Errorf("record attributes\n got %v\nwant %v", got, want)
-	}
+	assert.Equal(t, want, got, "record attributes")
 }
 
 func TestLoggerRecords(t *testing.T) {
@@ -117,13 +113,10 @@ func TestLoggerRecords(t *testing.T) {
 			t.Parallel()
 			l, buf := newMWLogger(slog.LevelInfo)
 			h := middleware.Logger(l)(bot.HandlerFunc(func(*bot.Context) error { return tt.err }))
-			if err := h.Handle(bot.NewContext(context.Background(), tt.ev)); err != tt.err {
-				t.Fatalf("Logger returned %v, want the handler's %v", err, tt.err)
-			}
+			err := h.Handle(bot.NewContext(context.Background(), tt.ev))
+			require.True(t, err == tt.err, "Logger returned %v, want the handler's %v", err, tt.err)
 			recs := mwLogLines(t, buf.String())
-			if len(recs) != 1 {
-				t.Fatalf("%d records, want 1:\n%s", len(recs), buf)
-			}
+			require.Len(t, recs, 1, "records:\n%s", buf)
 			mwCheckRecord(t, recs[0], tt.level, tt.want)
 		})
 	}
@@ -139,13 +132,9 @@ func TestLoggerPanic(t *testing.T) {
 		h.Handle(bot.NewContext(context.Background(), bot.Event{Kind: bot.EventFriendApplyReceived}))
 		return nil
 	}()
-	if p != "boom" {
-		t.Fatalf("recovered %v after Logger, want the panic boom", p)
-	}
+	require.Equal(t, "boom", p, "recovered after Logger, want the panic boom")
 	recs := mwLogLines(t, buf.String())
-	if len(recs) != 1 {
-		t.Fatalf("%d records, want 1:\n%s", len(recs), buf)
-	}
+	require.Len(t, recs, 1, "records:\n%s", buf)
 	mwCheckRecord(t, recs[0], "ERROR", map[string]any{"event": "friend apply received", "outcome": "panic"})
 }
 
@@ -158,16 +147,10 @@ func TestLoggerLevels(t *testing.T) {
 	_ = ok.Handle(c)
 	_ = fail.Handle(c)
 	recs := mwLogLines(t, buf.String())
-	if len(recs) != 1 || recs[0]["outcome"] != "error" {
-		t.Fatalf("at level Error, records %v; want only the failure's", recs)
-	}
+	require.Len(t, recs, 1, "at level Error, records %v; want only the failure's", recs)
+	require.Equal(t, "error", recs[0]["outcome"], "at level Error, records %v; want only the failure's", recs)
 
-	defer func() {
-		if recover() == nil {
-			t.Error("Logger(nil) did not panic")
-		}
-	}()
-	middleware.Logger(nil)
+	assert.Panics(t, func() { middleware.Logger(nil) }, "Logger(nil) did not panic")
 }
 
 // The order of a chain is the order listed, the first outermost, as the
@@ -181,22 +164,19 @@ func TestChainOrderRecoverLogger(t *testing.T) {
 	l, buf := newMWLogger(slog.LevelInfo)
 	err := bot.Chain{middleware.Recover(), middleware.Logger(l)}.Then(panicky).Handle(c)
 	var pe *bot.PanicError
-	if !errors.As(err, &pe) || pe.Value != "boom" {
-		t.Fatalf("Chain{Recover, Logger}: err %#v, want the *bot.PanicError of boom", err)
-	}
-	if recs := mwLogLines(t, buf.String()); len(recs) != 1 || recs[0]["outcome"] != middleware.OutcomePanic {
-		t.Fatalf("Chain{Recover, Logger} logged %v, want one record of outcome panic", recs)
-	}
+	require.ErrorAs(t, err, &pe, "Chain{Recover, Logger}: want the *bot.PanicError of boom")
+	require.Equal(t, "boom", pe.Value, "Chain{Recover, Logger}: the *bot.PanicError's value")
+	recs := mwLogLines(t, buf.String())
+	require.Len(t, recs, 1, "Chain{Recover, Logger} logged %v, want one record of outcome panic", recs)
+	require.Equal(t, middleware.OutcomePanic, recs[0]["outcome"], "Chain{Recover, Logger} logged %v, want one record of outcome panic", recs)
 
 	l, buf = newMWLogger(slog.LevelInfo)
 	err = bot.Chain{middleware.Logger(l), middleware.Recover()}.Then(panicky).Handle(c)
-	if !errors.As(err, &pe) {
-		t.Fatalf("Chain{Logger, Recover}: err %#v, want a *bot.PanicError", err)
-	}
-	recs := mwLogLines(t, buf.String())
-	if len(recs) != 1 || recs[0]["outcome"] != middleware.OutcomeError || !strings.Contains(fmt.Sprint(recs[0]["err"]), "panicked: boom") {
-		t.Fatalf("Chain{Logger, Recover} logged %v, want one record of outcome error with the panic's error", recs)
-	}
+	require.ErrorAs(t, err, &pe, "Chain{Logger, Recover}: want a *bot.PanicError")
+	recs = mwLogLines(t, buf.String())
+	require.Len(t, recs, 1, "Chain{Logger, Recover} logged %v, want one record of outcome error with the panic's error", recs)
+	require.Equal(t, middleware.OutcomeError, recs[0]["outcome"], "Chain{Logger, Recover} logged %v, want one record of outcome error with the panic's error", recs)
+	require.Contains(t, fmt.Sprint(recs[0]["err"]), "panicked: boom", "Chain{Logger, Recover} logged %v, want one record of outcome error with the panic's error", recs)
 }
 
 // Through a bot: one record per event, naming the conversation and the
@@ -246,20 +226,13 @@ func TestLoggerThroughBot(t *testing.T) {
 			})
 		}
 	}
-	if !found {
-		t.Fatalf("no record of message %v in\n%s", m.ServerID, log)
-	}
+	require.True(t, found, "no record of message %v in\n%s", m.ServerID, log)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(tokens) == 0 {
-		t.Fatal("the bot's client asked for no token")
-	}
+	require.NotEmpty(t, tokens, "the bot's client asked for no token")
 	for _, tok := range append(tokens, s.Token(mwBotID)) {
-		if tok == "" || strings.Contains(log, tok) {
-			t.Fatalf("the log holds the bot's token %q (or it is empty):\n%s", tok, log)
-		}
+		require.NotEmpty(t, tok, "the bot's token is empty")
+		require.NotContains(t, log, tok, "the log holds the bot's token")
 	}
-	if strings.Contains(strings.ToLower(log), "token") {
-		t.Errorf("the log mentions a token:\n%s", log)
-	}
+	assert.NotContains(t, strings.ToLower(log), "token", "the log mentions a token")
 }

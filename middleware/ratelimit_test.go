@@ -6,11 +6,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
 	"github.com/imbot-go/imbot/bot"
@@ -63,9 +64,7 @@ func outcome(t *testing.T, mw bot.Middleware, c *bot.Context) string {
 		got = "handled"
 		return nil
 	}))
-	if err := h.Handle(c); err != nil {
-		t.Fatalf("Handle: %v", err)
-	}
+	require.NoError(t, h.Handle(c), "Handle")
 	return got
 }
 
@@ -209,9 +208,7 @@ func TestRateLimitDropAndHandle(t *testing.T) {
 				if o := outcome(t, mw, rlContext(context.Background(), s.user, s.conv)); o != "dropped" || got == "" {
 					got = o
 				}
-				if got != s.want {
-					t.Fatalf("step %d (user %v in %q): %s, want %s", i, s.user, s.conv, got, s.want)
-				}
+				require.Equal(t, s.want, got, "step %d (user %v in %q)", i, s.user, s.conv)
 			}
 		})
 	}
@@ -248,20 +245,13 @@ func TestRateLimitDelay(t *testing.T) {
 			}))
 			start := time.Now()
 			for i = range n {
-				if err := h.Handle(rlContext(context.Background(), 1, "a")); err != nil {
-					t.Fatalf("event %d: %v", i, err)
-				}
+				require.NoError(t, h.Handle(rlContext(context.Background(), 1, "a")), "event %d", i)
 			}
-			if elapsed, least := time.Since(start), time.Duration(n-burst)*time.Second/r; elapsed < least {
-				t.Errorf("%d events took %v, less than the %v the limit allows", n, elapsed, least)
-			}
-			if len(got) != n {
-				t.Fatalf("handled %v, want all %d in order", got, n)
-			}
+			elapsed, least := time.Since(start), time.Duration(n-burst)*time.Second/r
+			assert.GreaterOrEqual(t, elapsed, least, "%d events took less than the %v the limit allows", n, least)
+			require.Len(t, got, n, "handled %v, want all %d in order", got, n)
 			for j, v := range got {
-				if v != j {
-					t.Fatalf("handled %v, want all %d in order", got, n)
-				}
+				require.Equal(t, j, v, "handled %v, want all %d in order", got, n)
 			}
 		})
 	}
@@ -290,20 +280,15 @@ func TestRateLimitDelayConcurrent(t *testing.T) {
 	for u := range senders {
 		wg.Go(func() {
 			for range each {
-				if err := h.Handle(rlContext(context.Background(), im.UserID(u+1), "a")); err != nil {
-					t.Errorf("user %d: %v", u+1, err)
-				}
+				assert.NoError(t, h.Handle(rlContext(context.Background(), im.UserID(u+1), "a")), "user %d", u+1)
 			}
 		})
 	}
 	wg.Wait()
-	if elapsed, least := time.Since(start), time.Duration(senders*each-1)*time.Second/r; elapsed < least {
-		t.Errorf("%d events took %v, less than the %v the limit allows", senders*each, elapsed, least)
-	}
+	elapsed, least := time.Since(start), time.Duration(senders*each-1)*time.Second/r
+	assert.GreaterOrEqual(t, elapsed, least, "%d events took less than the %v the limit allows", senders*each, least)
 	for u := range senders {
-		if got := handled[im.UserID(u+1)]; got != each {
-			t.Errorf("user %d: %d events handled, want %d", u+1, got, each)
-		}
+		assert.Equal(t, each, handled[im.UserID(u+1)], "user %d: events handled", u+1)
 	}
 }
 
@@ -319,22 +304,16 @@ func TestRateLimitDelayContext(t *testing.T) {
 		ran++
 		return nil
 	}))
-	if err := h.Handle(rlContext(context.Background(), 1, "a")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, h.Handle(rlContext(context.Background(), 1, "a")))
 	deadline, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := h.Handle(rlContext(deadline, 1, "a")); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "middleware: rate limit per user") {
-		t.Errorf("with a deadline before the token: err %v, want a middleware: rate limit per user error wrapping context.DeadlineExceeded", err)
-	}
+	err := h.Handle(rlContext(deadline, 1, "a"))
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "with a deadline before the token")
+	assert.ErrorContains(t, err, "middleware: rate limit per user", "with a deadline before the token")
 	cancelled, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	if err := h.Handle(rlContext(cancelled, 1, "a")); !errors.Is(err, context.Canceled) {
-		t.Errorf("with a cancelled context: err %v, want context.Canceled", err)
-	}
-	if ran != 1 {
-		t.Errorf("handler ran %d times, want once", ran)
-	}
+	assert.ErrorIs(t, h.Handle(rlContext(cancelled, 1, "a")), context.Canceled, "with a cancelled context")
+	assert.Equal(t, 1, ran, "handler runs, want once")
 }
 
 func TestRateLimitPanicsOnBadOptions(t *testing.T) {
@@ -359,9 +338,8 @@ func TestRateLimitPanicsOnBadOptions(t *testing.T) {
 			t.Parallel()
 			defer func() {
 				p := recover()
-				if s, _ := p.(string); !strings.Contains(s, tt.wantErr) {
-					t.Errorf("panic %v, want one containing %q", p, tt.wantErr)
-				}
+				s, _ := p.(string)
+				assert.Contains(t, s, tt.wantErr, "panic %v", p)
 			}()
 			middleware.RateLimit(tt.opts)
 		})
@@ -380,46 +358,30 @@ func TestRateLimitEvictsIdleBuckets(t *testing.T) {
 		for u := range im.UserID(5) {
 			outcome(t, mw, rlContext(context.Background(), u+1, "a"))
 		}
-		if got := store.Len(); got != 5 {
-			t.Fatalf("%d buckets after 5 users, want 5", got)
-		}
+		require.Equal(t, 5, store.Len(), "buckets after 5 users")
 		clock.Advance(5 * time.Minute)
 		outcome(t, mw, rlContext(context.Background(), 6, "a"))
-		if got := store.Len(); got != 6 {
-			t.Fatalf("%d buckets before anyone idled 10 minutes, want 6", got)
-		}
+		require.Equal(t, 6, store.Len(), "buckets before anyone idled 10 minutes")
 		clock.Advance(6 * time.Minute) // users 1-5 idle 11 minutes, user 6 for 6
 		outcome(t, mw, rlContext(context.Background(), 7, "a"))
-		if got := store.Len(); got != 2 {
-			t.Fatalf("%d buckets once users 1-5 idled 11 minutes, want 2 (users 6 and 7)", got)
-		}
+		require.Equal(t, 2, store.Len(), "buckets once users 1-5 idled 11 minutes, want 2 (users 6 and 7)")
 		clock.Advance(11 * time.Minute)
 		outcome(t, mw, rlContext(context.Background(), 7, "a"))
-		if got := store.Len(); got != 1 {
-			t.Fatalf("%d buckets, want 1 (user 7's, made again)", got)
-		}
+		require.Equal(t, 1, store.Len(), "buckets, want 1 (user 7's, made again)")
 	})
 	t.Run("refilling buckets are kept", func(t *testing.T) {
 		t.Parallel()
 		clock := newStepClock()
 		store := middleware.NewMemoryRateStore(10 * time.Minute)
 		mw := middleware.RateLimit(middleware.RateLimitOptions{PerUser: middleware.Limit{Rate: rate.Every(time.Hour), Burst: 1}, Store: store, Now: clock.Now})
-		if got := outcome(t, mw, rlContext(context.Background(), 1, "a")); got != "handled" {
-			t.Fatalf("first event %s", got)
-		}
+		require.Equal(t, "handled", outcome(t, mw, rlContext(context.Background(), 1, "a")), "first event")
 		clock.Advance(11 * time.Minute)
 		outcome(t, mw, rlContext(context.Background(), 2, "a"))
-		if got := store.Len(); got != 2 {
-			t.Fatalf("%d buckets, want 2: user 1's bucket is still refilling", got)
-		}
-		if got := outcome(t, mw, rlContext(context.Background(), 1, "a")); got != "dropped" {
-			t.Fatalf("user 1 after 11 minutes: %s, want dropped (forgetting the bucket must not reset it)", got)
-		}
+		require.Equal(t, 2, store.Len(), "buckets, want 2: user 1's bucket is still refilling")
+		require.Equal(t, "dropped", outcome(t, mw, rlContext(context.Background(), 1, "a")), "user 1 after 11 minutes (forgetting the bucket must not reset it)")
 		clock.Advance(2 * time.Hour)
 		outcome(t, mw, rlContext(context.Background(), 3, "a"))
-		if got := store.Len(); got != 1 {
-			t.Fatalf("%d buckets after 2 hours, want 1 (user 3's)", got)
-		}
+		require.Equal(t, 1, store.Len(), "buckets after 2 hours, want 1 (user 3's)")
 	})
 	t.Run("bounded sweep", func(t *testing.T) {
 		t.Parallel()
@@ -432,15 +394,13 @@ func TestRateLimitEvictsIdleBuckets(t *testing.T) {
 		}
 		clock.Advance(time.Minute)
 		outcome(t, mw, rlContext(context.Background(), users+1, "a"))
-		if got := store.Len(); got < users/2 || got > users {
-			t.Fatalf("%d buckets after one access, want between %d and %d: one access sweeps a few", got, users/2, users)
-		}
+		got := store.Len()
+		require.GreaterOrEqual(t, got, users/2, "buckets after one access: one access sweeps a few")
+		require.LessOrEqual(t, got, users, "buckets after one access: one access sweeps a few")
 		for range users {
 			outcome(t, mw, rlContext(context.Background(), users+1, "a"))
 		}
-		if got := store.Len(); got != 1 {
-			t.Fatalf("%d buckets after %d more accesses, want 1", got, users)
-		}
+		require.Equal(t, 1, store.Len(), "buckets after %d more accesses", users)
 	})
 	t.Run("default idle timeout", func(t *testing.T) {
 		t.Parallel()
@@ -450,17 +410,11 @@ func TestRateLimitEvictsIdleBuckets(t *testing.T) {
 		outcome(t, mw, rlContext(context.Background(), 1, "a"))
 		clock.Advance(middleware.DefaultIdleTimeout - time.Second)
 		outcome(t, mw, rlContext(context.Background(), 2, "a"))
-		if got := store.Len(); got != 2 {
-			t.Fatalf("%d buckets before DefaultIdleTimeout, want 2", got)
-		}
+		require.Equal(t, 2, store.Len(), "buckets before DefaultIdleTimeout")
 		clock.Advance(time.Second)
 		outcome(t, mw, rlContext(context.Background(), 3, "a"))
-		if got := store.Len(); got != 2 {
-			t.Fatalf("%d buckets at DefaultIdleTimeout, want 2 (users 2 and 3)", got)
-		}
-		if middleware.DefaultIdleTimeout != 10*time.Minute {
-			t.Errorf("DefaultIdleTimeout %v, documented as 10 minutes", middleware.DefaultIdleTimeout)
-		}
+		require.Equal(t, 2, store.Len(), "buckets at DefaultIdleTimeout, want 2 (users 2 and 3)")
+		assert.Equal(t, 10*time.Minute, middleware.DefaultIdleTimeout, "DefaultIdleTimeout, documented as 10 minutes")
 	})
 }
 
@@ -471,11 +425,11 @@ func TestRateLimitReplyOncePer(t *testing.T) {
 	s := imtest.NewServer(t)
 	clock := newStepClock()
 	opts := s.BotOptions(arBotID)
-	opts.OnError = func(c *bot.Context, err error) { t.Errorf("handler of %v: %v", c.Event.Kind, err) }
-	b, err := bot.New(opts)
-	if err != nil {
-		t.Fatal(err)
+	opts.OnError = func(c *bot.Context, err error) {
+		assert.Failf(t, "handler error", "handler of %v: %v", c.Event.Kind, err)
 	}
+	b, err := bot.New(opts)
+	require.NoError(t, err)
 	handled := newHandledTexts()
 	b.Use(handled.middleware, middleware.RateLimit(middleware.RateLimitOptions{
 		PerUser: middleware.Limit{Rate: rate.Every(time.Hour), Burst: 1},
@@ -515,9 +469,7 @@ func TestRateLimitReplyOncePer(t *testing.T) {
 // checks its text.
 func wantText(t *testing.T, u *imtest.User, conv im.ConversationRef, want string) {
 	t.Helper()
-	if got := u.WaitReply(t, conv).Text(); got != want {
-		t.Fatalf("user %v got %q, want %q", u.ID(), got, want)
-	}
+	require.Equal(t, want, u.WaitReply(t, conv).Text(), "user %v got", u.ID())
 }
 
 func TestMemoryRateStoreConformance(t *testing.T) {
@@ -543,18 +495,14 @@ func TestRateBucketAgreesWithLimiter(t *testing.T) {
 			want := lim.AllowN(now, 1)
 			var wait time.Duration
 			b, wait = b.Take(limit, now)
-			if got := wait == 0; got != want {
-				t.Fatalf("limit %+v, take %d: took %v, rate.Limiter %v", limit, i, got, want)
-			}
+			require.Equal(t, want, wait == 0, "limit %+v, take %d: took, against rate.Limiter", limit, i)
 			if want {
 				continue
 			}
 			r := lim.ReserveN(now, 1)
 			delay := r.DelayFrom(now)
 			r.CancelAt(now)
-			if d := wait - delay; d < -time.Microsecond || d > time.Microsecond {
-				t.Fatalf("limit %+v, take %d: wait %v, rate.Limiter's %v", limit, i, wait, delay)
-			}
+			require.InDelta(t, delay, wait, float64(time.Microsecond), "limit %+v, take %d: wait, against rate.Limiter's", limit, i)
 		}
 	}
 }
@@ -564,27 +512,19 @@ func TestRateBucketEdges(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	perSecond := middleware.Limit{Rate: 1, Burst: 2}
 	var full middleware.RateBucket
-	if got := full.TokensAt(perSecond, t0); got != 2 {
-		t.Errorf("the zero bucket has %v tokens, want the burst, 2", got)
-	}
+	assert.Equal(t, 2.0, full.TokensAt(perSecond, t0), "the zero bucket's tokens, want the burst, 2")
 	b, _ := full.Take(perSecond, t0)
 	b, _ = b.Take(perSecond, t0)
-	if got := b.TokensAt(perSecond, t0.Add(-time.Hour)); got != 0 {
-		t.Errorf("an hour before its last take, an empty bucket has %v tokens, want 0: a clock that went back refills nothing", got)
-	}
-	if got := b.TokensAt(perSecond, t0.Add(time.Hour)); got != 2 {
-		t.Errorf("an hour on, %v tokens, want the burst, 2", got)
-	}
-	if after, wait := b.Take(perSecond, t0.Add(500*time.Millisecond)); after != b || wait != 500*time.Millisecond {
-		t.Errorf("a refused take: bucket %+v and wait %v, want %+v unchanged and 500ms", after, wait, b)
-	}
-	if _, wait := b.Take(middleware.Limit{Rate: 1e-300, Burst: 1}, t0); wait != time.Duration(math.MaxInt64) {
-		t.Errorf("a wait too long for a Duration = %v, want the longest one", wait)
-	}
+	assert.Zero(t, b.TokensAt(perSecond, t0.Add(-time.Hour)), "an hour before its last take, an empty bucket's tokens: a clock that went back refills nothing")
+	assert.Equal(t, 2.0, b.TokensAt(perSecond, t0.Add(time.Hour)), "an hour on, the tokens, want the burst, 2")
+	after, wait := b.Take(perSecond, t0.Add(500*time.Millisecond))
+	assert.Equal(t, b, after, "a refused take: bucket, want it unchanged")
+	assert.Equal(t, 500*time.Millisecond, wait, "a refused take: wait")
+	_, wait = b.Take(middleware.Limit{Rate: 1e-300, Burst: 1}, t0)
+	assert.Equal(t, time.Duration(math.MaxInt64), wait, "a wait too long for a Duration, want the longest one")
 	for _, off := range []middleware.Limit{{}, {Rate: rate.Inf}} {
-		if _, wait := b.Take(off, t0); wait != 0 {
-			t.Errorf("limit %+v: wait %v, want no limit", off, wait)
-		}
+		_, wait := b.Take(off, t0)
+		assert.Zero(t, wait, "limit %+v: wait, want no limit", off)
 	}
 }
 
@@ -641,12 +581,9 @@ func TestRateLimitStoreErrors(t *testing.T) {
 			}
 			h := middleware.RateLimit(opts)(bot.HandlerFunc(func(*bot.Context) error { ran = true; return nil }))
 			err := h.Handle(rlContext(context.Background(), 1, "a"))
-			if !errors.Is(err, errDown) || !strings.Contains(err.Error(), "middleware: rate limit per conversation") {
-				t.Errorf("err %v, want the store's error wrapped, naming the limit", err)
-			}
-			if ran {
-				t.Error("a handler ran although the store failed")
-			}
+			assert.ErrorIs(t, err, errDown, "want the store's error wrapped, naming the limit")
+			assert.ErrorContains(t, err, "middleware: rate limit per conversation", "want the store's error wrapped, naming the limit")
+			assert.False(t, ran, "a handler ran although the store failed")
 		})
 	}
 }
@@ -663,16 +600,11 @@ func TestRateLimitDelayTakesAgain(t *testing.T) {
 		OnLimit: middleware.LimitDelay,
 		Store:   store,
 	})(bot.HandlerFunc(func(*bot.Context) error { ran++; return nil }))
-	if err := h.Handle(rlContext(context.Background(), 1, "a")); err != nil {
-		t.Fatal(err)
-	}
-	if ran != 1 || len(store.calls) != 3 {
-		t.Fatalf("handler ran %d times after %d takes, want once after 3", ran, len(store.calls))
-	}
+	require.NoError(t, h.Handle(rlContext(context.Background(), 1, "a")))
+	require.Equal(t, 1, ran, "handler runs after %d takes, want once after 3", len(store.calls))
+	require.Len(t, store.calls, 3, "takes, want 3")
 	for i := 1; i < len(store.calls); i++ {
-		if d := store.calls[i].Sub(store.calls[i-1]); d < wait {
-			t.Errorf("take %d came %v after the one before, which said to wait %v", i+1, d, wait)
-		}
+		assert.GreaterOrEqual(t, store.calls[i].Sub(store.calls[i-1]), wait, "take %d after the one before, which said to wait %v", i+1, wait)
 	}
 }
 
@@ -684,21 +616,15 @@ func TestRateLimitFileStoreAcrossRestart(t *testing.T) {
 	run := func(want1, want2 string) {
 		t.Helper()
 		f, err := state.Open(path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer f.Close()
 		mw := middleware.RateLimit(middleware.RateLimitOptions{
 			PerUser: middleware.Limit{Rate: rate.Every(time.Hour), Burst: 1},
 			Store:   f,
 			Now:     clock.Now,
 		})
-		if got := outcome(t, mw, rlContext(context.Background(), 1, "a")); got != want1 {
-			t.Errorf("user 1: %s, want %s", got, want1)
-		}
-		if got := outcome(t, mw, rlContext(context.Background(), 2, "b")); got != want2 {
-			t.Errorf("user 2: %s, want %s", got, want2)
-		}
+		assert.Equal(t, want1, outcome(t, mw, rlContext(context.Background(), 1, "a")), "user 1")
+		assert.Equal(t, want2, outcome(t, mw, rlContext(context.Background(), 2, "b")), "user 2")
 	}
 	run("handled", "handled")
 	clock.Advance(time.Minute)
@@ -724,8 +650,7 @@ func BenchmarkRateLimit(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			if err := h.Handle(ctxs[i%users]); err != nil {
-				b.Error(err)
+			if err := h.Handle(ctxs[i%users]); !assert.NoError(b, err) {
 				return
 			}
 			i += 7

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/imbot-go/imbot/bot"
@@ -42,31 +43,24 @@ func TestRecoverTurnsAPanicIntoAnError(t *testing.T) {
 			var hooked *bot.PanicError
 			c := bot.NewContext(context.Background(), bot.Event{Kind: bot.EventMessage})
 			err := middleware.RecoverWith(func(hc *bot.Context, pe *bot.PanicError) {
-				if hc != c {
-					t.Errorf("hook got Context %p, want the event's %p", hc, c)
-				}
+				assert.Same(t, c, hc, "hook got another Context than the event's")
 				hooked = pe
 			})(tt.h).Handle(c)
 			if tt.value == nil {
-				if err != tt.err || hooked != nil {
-					t.Fatalf("err %v, hook called with %v; want %v and no hook", err, hooked, tt.err)
-				}
+				require.True(t, err == tt.err, "err %v, want %v", err, tt.err)
+				require.Nil(t, hooked, "hook called, want no hook")
 				return
 			}
 			var pe *bot.PanicError
-			if !errors.As(err, &pe) || pe.Value != tt.value {
-				t.Fatalf("err %#v, want a *bot.PanicError with value %v", err, tt.value)
-			}
+			require.ErrorAs(t, err, &pe, "want a *bot.PanicError with value %v", tt.value)
+			require.True(t, pe.Value == tt.value, "panic value %v, want %v", pe.Value, tt.value)
 			// The stack is the panicking goroutine's, at the panic.
-			if !strings.Contains(string(pe.Stack), "recover_test.go") {
-				t.Errorf("stack does not show the panicking handler:\n%s", pe.Stack)
-			}
-			if hooked != pe {
-				t.Errorf("hook got %v, want the returned error", hooked)
-			}
+			assert.Contains(t, string(pe.Stack), "recover_test.go", "stack does not show the panicking handler")
+			assert.Same(t, pe, hooked, "hook got another than the returned error")
 			// Recover alone is RecoverWith without a hook.
-			if err := middleware.Recover()(tt.h).Handle(c); !errors.As(err, &pe) || pe.Value != tt.value {
-				t.Errorf("Recover: err %#v, want a *bot.PanicError with value %v", err, tt.value)
+			err = middleware.Recover()(tt.h).Handle(c)
+			if assert.ErrorAs(t, err, &pe, "Recover: want a *bot.PanicError with value %v", tt.value) {
+				assert.True(t, pe.Value == tt.value, "Recover: panic value %v, want %v", pe.Value, tt.value)
 			}
 		})
 	}
@@ -83,9 +77,8 @@ func TestRecoverRepanicsErrAbort(t *testing.T) {
 			h.Handle(bot.NewContext(context.Background(), bot.Event{}))
 			return nil
 		}()
-		if got != abort || hooked {
-			t.Errorf("panic(%v) through Recover: recovered %v (hook called: %v); want the same value re-panicked, no hook", abort, got, hooked)
-		}
+		assert.True(t, got == abort, "panic(%v) through Recover: recovered %v; want the same value re-panicked", abort, got)
+		assert.False(t, hooked, "panic(%v) through Recover: hook called, want no hook", abort)
 	}
 }
 
@@ -105,9 +98,7 @@ func TestIsAbort(t *testing.T) {
 		{nil, false},
 	}
 	for _, tt := range tests {
-		if got := middleware.IsAbort(tt.err); got != tt.want {
-			t.Errorf("IsAbort(%#v) = %v, want %v", tt.err, got, tt.want)
-		}
+		assert.Equal(t, tt.want, middleware.IsAbort(tt.err), "IsAbort(%#v)", tt.err)
 	}
 }
 
@@ -120,9 +111,8 @@ func TestRecoverThroughBot(t *testing.T) {
 	errs := make(chan error, 8)
 	b := mwNewBot(t, s, func(_ *bot.Context, err error) { errs <- err })
 	b.Use(middleware.RecoverWith(func(c *bot.Context, pe *bot.PanicError) {
-		if _, err := c.Reply(fmt.Sprintf("sorry (%v)", pe.Value)); err != nil {
-			t.Errorf("reply from the hook: %v", err)
-		}
+		_, err := c.Reply(fmt.Sprintf("sorry (%v)", pe.Value))
+		assert.NoError(t, err, "reply from the hook") // off the test's goroutine: assert
 	}))
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 		if !c.FromUser() {
@@ -145,14 +135,13 @@ func TestRecoverThroughBot(t *testing.T) {
 	mwWantReply(t, alice, conv, "sorry (boom)")
 	err := mwWaitValue(t, errs, "OnError for the panic")
 	var pe *bot.PanicError
-	if !errors.As(err, &pe) || pe.Value != "boom" || middleware.IsAbort(err) {
-		t.Fatalf("OnError got %#v, want the *bot.PanicError of boom", err)
-	}
+	require.ErrorAs(t, err, &pe, "OnError got, want the *bot.PanicError of boom")
+	require.Equal(t, "boom", pe.Value, "OnError got %#v, want the *bot.PanicError of boom", err)
+	require.False(t, middleware.IsAbort(err), "OnError got %#v, want the *bot.PanicError of boom, not an abort", err)
 
 	alice.Send(t, conv, "abort")
-	if err := mwWaitValue(t, errs, "OnError for the abort"); !middleware.IsAbort(err) {
-		t.Fatalf("OnError got %#v for an abort; IsAbort is false", err)
-	}
+	err = mwWaitValue(t, errs, "OnError for the abort")
+	require.True(t, middleware.IsAbort(err), "OnError got %#v for an abort; IsAbort is false", err)
 	alice.Send(t, conv, "ping") // no "sorry" came in between: the hook did not run
 	mwWantReply(t, alice, conv, "pong")
 }
@@ -176,9 +165,7 @@ func mwNewBot(t *testing.T, s *imtest.Server, onError func(*bot.Context, error))
 // checks its text.
 func mwWantReply(t *testing.T, u *imtest.User, conv im.ConversationRef, want string) {
 	t.Helper()
-	if got := u.WaitMessage(t, conv, mwWait).Text(); got != want {
-		t.Fatalf("user %v got %q, want %q", u.ID(), got, want)
-	}
+	require.Equal(t, want, u.WaitMessage(t, conv, mwWait).Text(), "user %v got", u.ID())
 }
 
 // mwWaitValue returns the next value from ch, failing the test after
@@ -191,7 +178,7 @@ func mwWaitValue[T any](t *testing.T, ch <-chan T, what string) T {
 	case v := <-ch:
 		return v
 	case <-timer.C:
-		t.Fatalf("no %s within %v", what, mwWait)
+		require.Failf(t, "timed out", "no %s within %v", what, mwWait)
 		panic("unreachable")
 	}
 }
@@ -243,7 +230,7 @@ func (tp *mwTap) waitFor(t *testing.T, what string, match func(bot.Event) bool) 
 		select {
 		case <-arrived:
 		case <-timer.C:
-			t.Fatalf("%s not handled within %v", what, mwWait)
+			require.Failf(t, "timed out", "%s not handled within %v", what, mwWait)
 		}
 	}
 }

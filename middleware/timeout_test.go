@@ -3,9 +3,11 @@ package middleware_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/imtest"
@@ -26,23 +28,17 @@ func TestTimeoutDeadline(t *testing.T) {
 		return nil
 	}))
 	before := time.Now()
-	if err := h.Handle(bot.NewContext(context.Background(), bot.Event{})); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, h.Handle(bot.NewContext(context.Background(), bot.Event{})))
 	after := time.Now()
-	if !ok || deadline.Before(before.Add(d)) || deadline.After(after.Add(d)) {
-		t.Fatalf("handler's deadline %v (set: %v), want %v from the call", deadline, ok, d)
-	}
+	require.True(t, ok, "handler's deadline not set, want %v from the call", d)
+	require.WithinRange(t, deadline, before.Add(d), after.Add(d), "handler's deadline, want %v from the call", d)
 
 	// A nearer deadline already on the context stays.
 	parent, cancel := context.WithDeadline(context.Background(), before.Add(time.Minute))
 	defer cancel()
-	if err := h.Handle(bot.NewContext(parent, bot.Event{})); err != nil {
-		t.Fatal(err)
-	}
-	if want, _ := parent.Deadline(); !deadline.Equal(want) {
-		t.Fatalf("handler's deadline %v under a parent's of %v, want the parent's", deadline, want)
-	}
+	require.NoError(t, h.Handle(bot.NewContext(parent, bot.Event{})))
+	want, _ := parent.Deadline()
+	require.True(t, deadline.Equal(want), "handler's deadline %v under a parent's of %v, want the parent's", deadline, want)
 }
 
 func TestTimeoutErrors(t *testing.T) {
@@ -91,23 +87,15 @@ func TestTimeoutErrors(t *testing.T) {
 			}
 			err := middleware.Timeout(mwShort)(tt.h).Handle(bot.NewContext(parent, bot.Event{}))
 			if tt.wantNil {
-				if err != nil {
-					t.Fatalf("err %v, want nil", err)
-				}
+				require.NoError(t, err)
 				return
 			}
-			if err == nil {
-				t.Fatal("err nil")
+			require.Error(t, err)
+			assert.Equal(t, tt.deadline, errors.Is(err, context.DeadlineExceeded), "err %q: errors.Is DeadlineExceeded", err)
+			if tt.wrapped != nil {
+				assert.ErrorIs(t, err, tt.wrapped)
 			}
-			if got := errors.Is(err, context.DeadlineExceeded); got != tt.deadline {
-				t.Errorf("err %q: errors.Is DeadlineExceeded = %v, want %v", err, got, tt.deadline)
-			}
-			if tt.wrapped != nil && !errors.Is(err, tt.wrapped) {
-				t.Errorf("err %q does not wrap %q", err, tt.wrapped)
-			}
-			if !strings.Contains(err.Error(), tt.wantInMsg) {
-				t.Errorf("err %q, want it to contain %q", err, tt.wantInMsg)
-			}
+			assert.ErrorContains(t, err, tt.wantInMsg)
 		})
 	}
 }
@@ -115,14 +103,7 @@ func TestTimeoutErrors(t *testing.T) {
 func TestTimeoutPanicsOnBadDuration(t *testing.T) {
 	t.Parallel()
 	for _, d := range []time.Duration{0, -time.Second} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("Timeout(%v) did not panic", d)
-				}
-			}()
-			middleware.Timeout(d)
-		}()
+		assert.Panics(t, func() { middleware.Timeout(d) }, "Timeout(%v) did not panic", d)
 	}
 }
 
@@ -155,9 +136,8 @@ func TestTimeoutThroughBot(t *testing.T) {
 
 	alice.Send(t, conv, "slow")
 	err := mwWaitValue(t, errs, "error of the slow handler")
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "gave up late") {
-		t.Fatalf("OnError got %v, want the handler's error wrapping context.DeadlineExceeded", err)
-	}
+	require.ErrorIs(t, err, context.DeadlineExceeded, "OnError got, want the handler's error wrapping context.DeadlineExceeded")
+	require.ErrorContains(t, err, "gave up late", "OnError got, want the handler's error wrapping context.DeadlineExceeded")
 	alice.Send(t, conv, "fast")
 	mwWantReply(t, alice, conv, "ok")
 }
