@@ -2,11 +2,12 @@ package im_test
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/improto"
@@ -36,7 +37,7 @@ func covNone[E any](t *testing.T, ch <-chan E, what string) {
 	t.Helper()
 	select {
 	case e := <-ch:
-		t.Fatalf("unexpected %s: %+v", what, e)
+		require.FailNow(t, "unexpected "+what, "unexpected %s: %+v", what, e)
 	default:
 	}
 }
@@ -82,9 +83,7 @@ func TestOpsCoverageLoadMessages(t *testing.T) {
 	for i := range 7 {
 		sent = append(sent, opsSend(t, a, group.Ref(), fmt.Sprint("m", i+1)))
 	}
-	if got := covIndexes(sent); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6, 7}) {
-		t.Fatalf("sent indexes %v", got)
-	}
+	require.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7}, covIndexes(sent), "sent indexes")
 
 	cases := []struct {
 		name     string
@@ -98,19 +97,19 @@ func TestOpsCoverageLoadMessages(t *testing.T) {
 		{"older from the latest", im.MessageDirectionOlder, 0, 3, []int64{5, 6, 7}, true, 5},
 		{"older from an anchor", im.MessageDirectionOlder, 5, 3, []int64{2, 3, 4}, true, 2},
 		{"older to the start", im.MessageDirectionOlder, 2, 3, []int64{1}, false, 1},
-		{"older before the first", im.MessageDirectionOlder, 1, 3, nil, false, 1},
+		{"older before the first", im.MessageDirectionOlder, 1, 3, []int64{}, false, 1},
 		{"newer from the start", im.MessageDirectionNewer, 0, 3, []int64{1, 2, 3}, true, 3},
 		{"newer from an anchor", im.MessageDirectionNewer, 3, 3, []int64{4, 5, 6}, true, 6},
 		{"newer exactly to the end", im.MessageDirectionNewer, 4, 3, []int64{5, 6, 7}, false, 7},
-		{"newer past the end", im.MessageDirectionNewer, 7, 3, nil, false, 7},
+		{"newer past the end", im.MessageDirectionNewer, 7, 3, []int64{}, false, 7},
 		{"limit 0 is the server's default (100)", im.MessageDirectionNewer, 0, 0, []int64{1, 2, 3, 4, 5, 6, 7}, false, 7},
 		{"older, limit 0", im.MessageDirectionOlder, 0, 0, []int64{1, 2, 3, 4, 5, 6, 7}, false, 1},
 	}
 	for _, tc := range cases {
 		page := opsMust(b.LoadMessages(cx, group.Ref(), tc.dir, tc.anchor, tc.limit))(t)
-		if got := covIndexes(page.Messages); !slices.Equal(got, tc.want) || page.HasMore != tc.wantMore || page.Next != tc.wantNext {
-			t.Errorf("%s: indexes %v, more %v, next %d; want %v, %v, %d", tc.name, got, page.HasMore, page.Next, tc.want, tc.wantMore, tc.wantNext)
-		}
+		assert.Equal(t, tc.want, covIndexes(page.Messages), "%s: indexes", tc.name)
+		assert.Equal(t, tc.wantMore, page.HasMore, "%s: more", tc.name)
+		assert.Equal(t, tc.wantNext, page.Next, "%s: next", tc.name)
 	}
 
 	// Paging by Next walks the whole history once, in both directions.
@@ -131,26 +130,23 @@ func TestOpsCoverageLoadMessages(t *testing.T) {
 			}
 			anchor = page.Next
 		}
-		t.Fatalf("%v: paging did not end", dir)
+		require.FailNow(t, "paging did not end", "%v: paging did not end", dir)
 		return nil
 	}
 	for _, dir := range []im.MessageDirection{im.MessageDirectionOlder, im.MessageDirectionNewer} {
-		if got := walk(dir); !slices.Equal(got, covIndexes(sent)) {
-			t.Errorf("paging %v: %v, want %v", dir, got, covIndexes(sent))
-		}
+		assert.Equal(t, covIndexes(sent), walk(dir), "paging %v", dir)
 	}
 
 	// Loaded messages join the cache, as they are on the server.
 	cached := b.CachedMessages(group.ID)
-	if got := covIndexes(cached); !slices.Equal(got, covIndexes(sent)) {
-		t.Fatalf("cached after loading: %v", got)
-	}
-	if m := cached[2]; m.ServerID != sent[2].ServerID || m.Text() != "m3" || m.Sender != 1 {
-		t.Fatalf("cached message 3 = %+v", m)
-	}
+	require.Equal(t, covIndexes(sent), covIndexes(cached), "cached after loading")
+	m := cached[2]
+	require.Equal(t, sent[2].ServerID, m.ServerID, "cached message 3 = %+v: server id", m)
+	require.Equal(t, "m3", m.Text(), "cached message 3 = %+v: text", m)
+	require.EqualValues(t, 1, m.Sender, "cached message 3 = %+v: sender", m)
 
 	_, err := stranger.LoadMessages(cx, group.Ref(), im.MessageDirectionOlder, 0, 0)
-	opsIs(t, err, im.ErrNotMember, "a stranger loads the history")
+	require.ErrorIs(t, err, im.ErrNotMember, "a stranger loads the history")
 	_, err = b.LoadMessages(cx, group.Ref(), im.MessageDirection(9), 0, 0)
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "an unknown direction")
 }
@@ -167,23 +163,17 @@ func TestOpsCoverageDeleteMessage(t *testing.T) {
 	}
 	gone := sent[1]
 
-	opsOK(t, b.DeleteMessage(cx, group.Ref(), gone.ServerID))
-	opsOK(t, b.DeleteMessage(cx, group.Ref(), gone.ServerID)) // deleting twice is no error
+	require.NoError(t, b.DeleteMessage(cx, group.Ref(), gone.ServerID))
+	require.NoError(t, b.DeleteMessage(cx, group.Ref(), gone.ServerID)) // deleting twice is no error
 	page := opsMust(b.LoadMessages(cx, group.Ref(), im.MessageDirectionNewer, 0, 0))(t)
-	if got := covIndexes(page.Messages); !slices.Equal(got, []int64{1, 3}) {
-		t.Fatalf("b's history after deleting index 2: %v, want [1 3]", got)
-	}
-	if m := opsMust(b.GetMessage(cx, group.Ref(), gone.ServerID))(t); m != nil {
-		t.Fatalf("b still gets the deleted message: %+v", m)
-	}
+	require.Equal(t, []int64{1, 3}, covIndexes(page.Messages), "b's history after deleting index 2")
+	require.Nil(t, opsMust(b.GetMessage(cx, group.Ref(), gone.ServerID))(t), "b still gets the deleted message")
 	// For this user only: the sender still has it.
 	page = opsMust(a.LoadMessages(cx, group.Ref(), im.MessageDirectionNewer, 0, 0))(t)
-	if got := covIndexes(page.Messages); !slices.Equal(got, []int64{1, 2, 3}) {
-		t.Fatalf("a's history: %v, want [1 2 3]", got)
-	}
-	if m := opsMust(a.GetMessage(cx, group.Ref(), gone.ServerID))(t); m == nil || m.Text() != "two" {
-		t.Fatalf("a's copy of the message b deleted: %+v", m)
-	}
+	require.Equal(t, []int64{1, 2, 3}, covIndexes(page.Messages), "a's history")
+	m := opsMust(a.GetMessage(cx, group.Ref(), gone.ServerID))(t)
+	require.NotNil(t, m, "a's copy of the message b deleted")
+	require.Equal(t, "two", m.Text(), "a's copy of the message b deleted: %+v", m)
 	// Nor does b's inbox stream deliver it again: a client replaying the
 	// whole inbox skips it.
 	replay := s.unstarted(2, func(o *im.Options) { o.Resume, o.Cursor = true, 0 })
@@ -195,11 +185,9 @@ func TestOpsCoverageDeleteMessage(t *testing.T) {
 	r.mu.Lock()
 	got := r.order[group.ID]
 	r.mu.Unlock()
-	if !slices.Equal(got, []int64{1, 3, 4}) {
-		t.Fatalf("replayed inbox delivered %v, want [1 3 4]", got)
-	}
+	require.Equal(t, []int64{1, 3, 4}, got, "replayed inbox delivered")
 
-	opsIs(t, stranger.DeleteMessage(cx, group.Ref(), sent[0].ServerID), im.ErrNotMember, "a stranger deletes")
+	require.ErrorIs(t, stranger.DeleteMessage(cx, group.Ref(), sent[0].ServerID), im.ErrNotMember, "a stranger deletes")
 	opsStatus(t, b.DeleteMessage(cx, group.Ref(), 424242), improto.StatusCode_INVALID_REQUEST, "deleting an unknown message")
 	opsStatus(t, b.DeleteMessage(cx, group.Ref(), 0), improto.StatusCode_INVALID_REQUEST, "deleting message 0")
 }
@@ -225,47 +213,45 @@ func TestOpsCoverageRecall(t *testing.T) {
 	covReceived(t, received, marker.ServerID)
 
 	opsStatus(t, b2.RecallMessage(cx, group.Ref(), mine.ServerID), improto.StatusCode_RECALL_TIMEOUT, "a sender recalls after the window")
-	opsIs(t, b2.RecallMessage(cx, group.Ref(), owners.ServerID), im.ErrForbidden, "an ordinary member recalls another's message")
+	require.ErrorIs(t, b2.RecallMessage(cx, group.Ref(), owners.ServerID), im.ErrForbidden, "an ordinary member recalls another's message")
 	opsStatus(t, b2.RecallMessage(cx, group.Ref(), 424242), improto.StatusCode_INVALID_REQUEST, "recalling an unknown message")
 	stranger := s.client(3, opsNoSocket)
-	opsIs(t, stranger.RecallMessage(cx, group.Ref(), owners.ServerID), im.ErrNotMember, "a stranger recalls")
+	require.ErrorIs(t, stranger.RecallMessage(cx, group.Ref(), owners.ServerID), im.ErrNotMember, "a stranger recalls")
 
-	opsOK(t, a.RecallMessage(cx, group.Ref(), mine.ServerID)) // the owner, past the window
+	require.NoError(t, a.RecallMessage(cx, group.Ref(), mine.ServerID)) // the owner, past the window
 	ev := covNext(t, recalls, "the recall of b's message")
 	cancelled.Unsubscribe()
-	if ev.Message.ServerID != mine.ServerID || !ev.Message.IsRecalled() || ev.Message.Content != "" || ev.Message.Version != mine.Version+1 {
-		t.Fatalf("recalled = %+v, want message %d recalled, no content, version %d", ev.Message, mine.ServerID, mine.Version+1)
-	}
-	if ev.Previous == nil || ev.Previous.IsRecalled() || ev.Previous.Text() != "b's own" {
-		t.Fatalf("previous = %+v, want the message as it was", ev.Previous)
-	}
-	if up := covNext(t, updates, "the recall as an update"); up.Message.ServerID != mine.ServerID || !up.Message.IsRecalled() {
-		t.Fatalf("update = %+v", up.Message)
-	}
-	if m := opsMust(b2.GetMessage(cx, group.Ref(), mine.ServerID))(t); m == nil || !m.IsRecalled() || m.Content != "" {
-		t.Fatalf("GetMessage after the recall = %+v", m)
-	}
-	if c := b.CachedMessages(group.ID); len(c) == 0 || !c[0].IsRecalled() {
-		t.Fatalf("b's cached copy is not recalled: %+v", c)
-	}
+	require.Equal(t, mine.ServerID, ev.Message.ServerID, "recalled = %+v", ev.Message)
+	require.True(t, ev.Message.IsRecalled(), "recalled = %+v, want it recalled", ev.Message)
+	require.Empty(t, ev.Message.Content, "recalled = %+v, want no content", ev.Message)
+	require.Equal(t, mine.Version+1, ev.Message.Version, "recalled = %+v: version", ev.Message)
+	require.NotNil(t, ev.Previous, "previous, want the message as it was")
+	require.False(t, ev.Previous.IsRecalled(), "previous = %+v, want the message as it was", ev.Previous)
+	require.Equal(t, "b's own", ev.Previous.Text(), "previous = %+v, want the message as it was", ev.Previous)
+	up := covNext(t, updates, "the recall as an update")
+	require.Equal(t, mine.ServerID, up.Message.ServerID, "update = %+v", up.Message)
+	require.True(t, up.Message.IsRecalled(), "update = %+v, want it recalled", up.Message)
+	m := opsMust(b2.GetMessage(cx, group.Ref(), mine.ServerID))(t)
+	require.NotNil(t, m, "GetMessage after the recall")
+	require.True(t, m.IsRecalled(), "GetMessage after the recall = %+v", m)
+	require.Empty(t, m.Content, "GetMessage after the recall = %+v: content", m)
+	c := b.CachedMessages(group.ID)
+	require.NotEmpty(t, c, "b's cached copy")
+	require.True(t, c[0].IsRecalled(), "b's cached copy is not recalled: %+v", c)
 
-	opsOK(t, a.RecallMessage(cx, group.Ref(), mine.ServerID)) // again: no error, no change
+	require.NoError(t, a.RecallMessage(cx, group.Ref(), mine.ServerID)) // again: no error, no change
 	_, err := a.ModifyProperties(cx, group.Ref(), mine.ServerID, im.PropertyChange{Key: "like", Value: "1"})
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "a property on a recalled message")
 	_, err = a.ModifyMessageExt(cx, group.Ref(), mine.ServerID, map[string]string{"k": "v"})
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "ext on a recalled message")
 
-	opsOK(t, a.RecallMessage(cx, group.Ref(), marker.ServerID))
-	if ev := covNext(t, recalls, "the marker's recall"); ev.Message.ServerID != marker.ServerID {
-		t.Fatalf("after the first recall came a recall of %d, want only the marker's (%d)", ev.Message.ServerID, marker.ServerID)
-	}
-	if up := covNext(t, updates, "the marker's update"); up.Message.ServerID != marker.ServerID {
-		t.Fatalf("after the first recall came an update of %d, want only the marker's", up.Message.ServerID)
-	}
+	require.NoError(t, a.RecallMessage(cx, group.Ref(), marker.ServerID))
+	ev = covNext(t, recalls, "the marker's recall")
+	require.Equal(t, marker.ServerID, ev.Message.ServerID, "after the first recall came a recall of another message, want only the marker's")
+	up = covNext(t, updates, "the marker's update")
+	require.Equal(t, marker.ServerID, up.Message.ServerID, "after the first recall came an update of another message, want only the marker's")
 	covNone(t, props, "property event for a recall")
-	if n := cancelledN.Load(); n != 1 {
-		t.Fatalf("the cancelled OnMessageRecalled got %d events, want 1", n)
-	}
+	require.EqualValues(t, 1, cancelledN.Load(), "events the cancelled OnMessageRecalled got")
 }
 
 func TestOpsCoverageProperties(t *testing.T) {
@@ -289,109 +275,83 @@ func TestOpsCoverageProperties(t *testing.T) {
 	next := func(step string, version int64) im.MessageEvent {
 		t.Helper()
 		ev := covNext(t, props, step)
-		if ev.Message.ServerID != m.ServerID || ev.Message.Version != version {
-			t.Fatalf("%s: property event of message %d version %d, want %d version %d", step, ev.Message.ServerID, ev.Message.Version, m.ServerID, version)
-		}
-		if up := covNext(t, updates, step+" as an update"); up.Message.ServerID != m.ServerID || up.Message.Version != version {
-			t.Fatalf("%s: update of %d version %d", step, up.Message.ServerID, up.Message.Version)
-		}
+		require.Equal(t, m.ServerID, ev.Message.ServerID, "%s: the message of the property event", step)
+		require.Equal(t, version, ev.Message.Version, "%s: the version of the property event", step)
+		up := covNext(t, updates, step+" as an update")
+		require.Equal(t, m.ServerID, up.Message.ServerID, "%s: the message of the update", step)
+		require.Equal(t, version, up.Message.Version, "%s: the version of the update", step)
 		return ev
 	}
 
-	opsOK(t, a.React(cx, group.Ref(), m.ServerID, "like", "👍"))
+	require.NoError(t, a.React(cx, group.Ref(), m.ServerID, "like", "👍"))
 	ev := next("a's reaction", m.Version+1)
 	cancelled.Unsubscribe()
-	if ev.Previous == nil || len(ev.Previous.Properties) != 0 {
-		t.Fatalf("previous properties = %+v, want none", ev.Previous)
-	}
+	require.NotNil(t, ev.Previous, "previous")
+	require.Empty(t, ev.Previous.Properties, "previous properties, want none")
 	likes := ev.Message.Properties["like"]
-	if len(likes) != 1 {
-		t.Fatalf("like = %+v, want one item", likes)
-	}
+	require.Len(t, likes, 1, "like, want one item")
 	want := im.MessageProperty{MessageID: m.ServerID, ConversationID: group.ID, Key: "like", UserID: 1,
 		IdempotentID: "1:like:👍", Value: "👍", Status: im.PropertyStatusSuccess, CreateTime: likes[0].CreateTime}
-	if likes[0] != want || likes[0].CreateTime.IsZero() {
-		t.Fatalf("like item = %+v, want %+v", likes[0], want)
-	}
+	require.Equal(t, want, likes[0], "like item")
+	require.False(t, likes[0].CreateTime.IsZero(), "like item = %+v: create time", likes[0])
 
 	// React is once per (user, key, value): repeating it changes nothing.
-	opsOK(t, a.React(cx, group.Ref(), m.ServerID, "like", "👍"))
+	require.NoError(t, a.React(cx, group.Ref(), m.ServerID, "like", "👍"))
 	v := opsMust(a.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{
 		Operation: im.OperationTypeAddPropertyItem, Key: "like", Value: "👍", IdempotentID: "1:like:👍"}))(t)
-	if v != m.Version+1 {
-		t.Fatalf("a repeated add answered version %d, want %d (unchanged)", v, m.Version+1)
-	}
+	require.Equal(t, m.Version+1, v, "the version a repeated add answered, want it unchanged")
 
 	// Several changes in one request make one version.
 	v = opsMust(b2.ModifyProperties(cx, group.Ref(), m.ServerID,
 		im.PropertyChange{Operation: im.OperationTypeAddPropertyItem, Key: "like", Value: "❤", IdempotentID: "b-heart"},
 		im.PropertyChange{Operation: im.OperationTypeSetProperty, Key: "pin", Value: "yes", IdempotentID: "pin-1"},
 	))(t)
-	if v != m.Version+2 {
-		t.Fatalf("two changes in one request: version %d, want %d", v, m.Version+2)
-	}
+	require.Equal(t, m.Version+2, v, "two changes in one request: version")
 	ev = next("b's heart and pin", v)
-	if got := covItems(ev.Message, "like"); !slices.Equal(got, []string{"1:👍/1:like:👍", "2:❤/b-heart"}) {
-		t.Fatalf("like = %v", got)
-	}
-	if got := covItems(ev.Message, "pin"); !slices.Equal(got, []string{"2:yes/pin-1"}) {
-		t.Fatalf("pin = %v", got)
-	}
-	if got := covItems(ev.Previous, "like"); len(got) != 1 {
-		t.Fatalf("previous like = %v, want a's item alone", got)
-	}
+	require.Equal(t, []string{"1:👍/1:like:👍", "2:❤/b-heart"}, covItems(ev.Message, "like"), "like")
+	require.Equal(t, []string{"2:yes/pin-1"}, covItems(ev.Message, "pin"), "pin")
+	require.Len(t, covItems(ev.Previous, "like"), 1, "previous like, want a's item alone")
 
 	// One removes only one's own items.
 	_, err := b2.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{
 		Operation: im.OperationTypeRemovePropertyItem, Key: "like", IdempotentID: "1:like:👍"})
-	opsIs(t, err, im.ErrForbidden, "removing another user's item")
+	require.ErrorIs(t, err, im.ErrForbidden, "removing another user's item")
 	v = opsMust(a.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{
 		Operation: im.OperationTypeRemovePropertyItem, Key: "like", IdempotentID: "1:like:👍"}))(t)
 	ev = next("a's reaction removed", v)
-	if got := covItems(ev.Message, "like"); !slices.Equal(got, []string{"2:❤/b-heart"}) {
-		t.Fatalf("like after the removal = %v", got)
-	}
+	require.Equal(t, []string{"2:❤/b-heart"}, covItems(ev.Message, "like"), "like after the removal")
 
 	// SET replaces a key's items with one; DEL removes the key.
 	v = opsMust(a.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{
 		Operation: im.OperationTypeSetProperty, Key: "pin", Value: "no", IdempotentID: "pin-2"}))(t)
 	ev = next("pin set again", v)
-	if got := covItems(ev.Message, "pin"); !slices.Equal(got, []string{"1:no/pin-2"}) {
-		t.Fatalf("pin after SET = %v", got)
-	}
+	require.Equal(t, []string{"1:no/pin-2"}, covItems(ev.Message, "pin"), "pin after SET")
 	v = opsMust(a.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{Operation: im.OperationTypeDelProperty, Key: "pin"}))(t)
 	ev = next("pin deleted", v)
-	if _, ok := ev.Message.Properties["pin"]; ok || len(ev.Message.Properties["like"]) != 1 {
-		t.Fatalf("properties after DEL = %+v", ev.Message.Properties)
-	}
+	require.NotContains(t, ev.Message.Properties, "pin", "properties after DEL")
+	require.Len(t, ev.Message.Properties["like"], 1, "like after DEL")
 	// Removing what is not there changes nothing.
-	if again := opsMust(a.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{Operation: im.OperationTypeDelProperty, Key: "pin"}))(t); again != v {
-		t.Fatalf("deleting a missing key moved the version to %d", again)
-	}
+	require.Equal(t, v, opsMust(a.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{Operation: im.OperationTypeDelProperty, Key: "pin"}))(t),
+		"the version after deleting a missing key")
 
 	_, err = a.ModifyProperties(cx, group.Ref(), m.ServerID)
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "no changes")
 	_, err = a.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{Key: ""})
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "an empty key")
-	if err == nil || !strings.Contains(err.Error(), "INVALID_LENGTH") {
-		t.Fatalf("an empty key: %v, want the MODIFY_PROPERTY_INVALID_LENGTH status named", err)
-	}
+	require.ErrorContains(t, err, "INVALID_LENGTH", "an empty key: want the MODIFY_PROPERTY_INVALID_LENGTH status named")
 	_, err = a.ModifyProperties(cx, group.Ref(), m.ServerID, im.PropertyChange{Operation: im.OperationType(7), Key: "k"})
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "an unknown operation")
 	_, err = a.ModifyProperties(cx, group.Ref(), 424242, im.PropertyChange{Key: "k"})
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "an unknown message")
-	opsIs(t, stranger.React(cx, group.Ref(), m.ServerID, "like", "x"), im.ErrNotMember, "a stranger reacts")
+	require.ErrorIs(t, stranger.React(cx, group.Ref(), m.ServerID, "like", "x"), im.ErrNotMember, "a stranger reacts")
 
 	// The marker's change is the next event: none of the refusals or
 	// repeats above made one.
-	opsOK(t, a.React(cx, group.Ref(), marker.ServerID, "like", "👍"))
-	if ev := covNext(t, props, "the marker's reaction"); ev.Message.ServerID != marker.ServerID {
-		t.Fatalf("an extra property event for message %d version %d", ev.Message.ServerID, ev.Message.Version)
-	}
+	require.NoError(t, a.React(cx, group.Ref(), marker.ServerID, "like", "👍"))
+	ev = covNext(t, props, "the marker's reaction")
+	require.Equal(t, marker.ServerID, ev.Message.ServerID, "an extra property event: version %d", ev.Message.Version)
 	covNone(t, recalls, "recall event for a property change")
-	if n := cancelledN.Load(); n != 1 {
-		t.Fatalf("the cancelled OnPropertyChanged got %d events, want 1", n)
-	}
+	require.EqualValues(t, 1, cancelledN.Load(), "events the cancelled OnPropertyChanged got")
 }
 
 func TestOpsCoverageModifyMessageExt(t *testing.T) {
@@ -411,54 +371,47 @@ func TestOpsCoverageModifyMessageExt(t *testing.T) {
 	covReceived(t, received, marker.ServerID)
 
 	got := opsMust(a.ModifyMessageExt(cx, group.Ref(), m.ServerID, map[string]string{"k": "v", "n": "1"}))(t)
-	if got.Ext["k"] != "v" || got.Ext["n"] != "1" || got.Version != m.Version+1 || got.ServerID != m.ServerID {
-		t.Fatalf("ModifyMessageExt = %+v (ext %v)", got, got.Ext)
-	}
+	require.Equal(t, "v", got.Ext["k"], "ModifyMessageExt: ext %v", got.Ext)
+	require.Equal(t, "1", got.Ext["n"], "ModifyMessageExt: ext %v", got.Ext)
+	require.Equal(t, m.Version+1, got.Version, "ModifyMessageExt = %+v: version", got)
+	require.Equal(t, m.ServerID, got.ServerID, "ModifyMessageExt = %+v: server id", got)
 	ev := covNext(t, updates, "the ext change")
 	cancelled.Unsubscribe()
-	if ev.Message.ServerID != m.ServerID || ev.Message.Ext["k"] != "v" || ev.Message.Version != m.Version+1 {
-		t.Fatalf("update = %+v (ext %v)", ev.Message, ev.Message.Ext)
-	}
-	if ev.Previous == nil || ev.Previous.Ext["k"] != "" || ev.Previous.Version != m.Version {
-		t.Fatalf("previous = %+v, want the message before the change", ev.Previous)
-	}
-	if cur := b.CachedMessages(group.ID)[0]; cur.Ext["k"] != "v" {
-		t.Fatalf("b's cached ext = %v", cur.Ext)
-	}
+	require.Equal(t, m.ServerID, ev.Message.ServerID, "update = %+v", ev.Message)
+	require.Equal(t, "v", ev.Message.Ext["k"], "update: ext %v", ev.Message.Ext)
+	require.Equal(t, m.Version+1, ev.Message.Version, "update = %+v: version", ev.Message)
+	require.NotNil(t, ev.Previous, "previous, want the message before the change")
+	require.Empty(t, ev.Previous.Ext["k"], "previous = %+v, want the message before the change", ev.Previous)
+	require.Equal(t, m.Version, ev.Previous.Version, "previous = %+v, want the message before the change", ev.Previous)
+	require.Equal(t, "v", b.CachedMessages(group.ID)[0].Ext["k"], "b's cached ext")
 
 	// Merging: an empty value deletes a key, the others stay.
 	got = opsMust(a.ModifyMessageExt(cx, group.Ref(), m.ServerID, map[string]string{"k": ""}))(t)
-	if _, ok := got.Ext["k"]; ok || got.Ext["n"] != "1" || got.Version != m.Version+2 {
-		t.Fatalf("after deleting k: ext %v, version %d", got.Ext, got.Version)
-	}
+	require.NotContains(t, got.Ext, "k", "after deleting k: ext")
+	require.Equal(t, "1", got.Ext["n"], "after deleting k: ext %v", got.Ext)
+	require.Equal(t, m.Version+2, got.Version, "after deleting k: version")
 	ev = covNext(t, updates, "the key's deletion")
-	if _, ok := ev.Message.Ext["k"]; ok || ev.Message.Version != m.Version+2 || ev.Previous.Ext["k"] != "v" {
-		t.Fatalf("update = ext %v version %d, previous ext %v", ev.Message.Ext, ev.Message.Version, ev.Previous.Ext)
-	}
+	require.NotContains(t, ev.Message.Ext, "k", "update: ext")
+	require.Equal(t, m.Version+2, ev.Message.Version, "update: version")
+	require.Equal(t, "v", ev.Previous.Ext["k"], "update: previous ext %v", ev.Previous.Ext)
 	// A merge that changes nothing keeps the version and tells nobody.
-	if same := opsMust(a.ModifyMessageExt(cx, group.Ref(), m.ServerID, map[string]string{"n": "1"}))(t); same.Version != m.Version+2 {
-		t.Fatalf("a merge without change moved the version to %d", same.Version)
-	}
+	require.Equal(t, m.Version+2, opsMust(a.ModifyMessageExt(cx, group.Ref(), m.ServerID, map[string]string{"n": "1"}))(t).Version,
+		"the version after a merge without change")
 
 	_, err := a.ModifyMessageExt(cx, group.Ref(), m.ServerID, map[string]string{string(im.InfoKeyIsRecalled): "true"})
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "setting a system key")
-	if !strings.Contains(err.Error(), string(im.InfoKeyIsRecalled)) {
-		t.Fatalf("the refusal %q does not name the key", err)
-	}
+	require.ErrorContains(t, err, string(im.InfoKeyIsRecalled), "the refusal does not name the key")
 	_, err = a.ModifyMessageExt(cx, group.Ref(), m.ServerID, nil)
 	opsStatus(t, err, improto.StatusCode_INVALID_REQUEST, "an empty ext")
 	_, err = b2.ModifyMessageExt(cx, group.Ref(), m.ServerID, map[string]string{"x": "y"})
-	opsIs(t, err, im.ErrForbidden, "an ordinary member changes another's message")
+	require.ErrorIs(t, err, im.ErrForbidden, "an ordinary member changes another's message")
 
 	opsMust(a.ModifyMessageExt(cx, group.Ref(), marker.ServerID, map[string]string{"k": "marker"}))(t)
-	if ev := covNext(t, updates, "the marker's change"); ev.Message.ServerID != marker.ServerID {
-		t.Fatalf("an extra update of message %d version %d", ev.Message.ServerID, ev.Message.Version)
-	}
+	ev = covNext(t, updates, "the marker's change")
+	require.Equal(t, marker.ServerID, ev.Message.ServerID, "an extra update: version %d", ev.Message.Version)
 	covNone(t, props, "property event for an ext change")
 	covNone(t, recalls, "recall event for an ext change")
-	if n := cancelledN.Load(); n != 1 {
-		t.Fatalf("the cancelled OnMessageUpdated got %d events, want 1", n)
-	}
+	require.EqualValues(t, 1, cancelledN.Load(), "events the cancelled OnMessageUpdated got")
 }
 
 func TestOpsCoverageConversationRemoved(t *testing.T) {
@@ -480,12 +433,13 @@ func TestOpsCoverageConversationRemoved(t *testing.T) {
 	check := func(what string, conv *im.Conversation) {
 		t.Helper()
 		ev := covNext(t, removed, what)
-		if ev.Conversation.ID != conv.ID || ev.Conversation.IsMember || ev.Previous == nil || !ev.Previous.IsMember {
-			t.Fatalf("%s: removed %s (member %v, previous %+v), want %s, no longer a member", what, ev.Conversation.ID, ev.Conversation.IsMember, ev.Previous, conv.ID)
-		}
-		if c := b.CachedConversation(conv.ID); c == nil || c.IsMember {
-			t.Fatalf("%s: cached %+v", what, c)
-		}
+		require.Equal(t, conv.ID, ev.Conversation.ID, "%s: the conversation removed", what)
+		require.False(t, ev.Conversation.IsMember, "%s: removed, still a member", what)
+		require.NotNil(t, ev.Previous, "%s: previous", what)
+		require.True(t, ev.Previous.IsMember, "%s: previous = %+v, want a member", what, ev.Previous)
+		c := b.CachedConversation(conv.ID)
+		require.NotNil(t, c, "%s: cached", what)
+		require.False(t, c.IsMember, "%s: cached %+v", what, c)
 	}
 
 	// Removed by the owner.
@@ -493,11 +447,11 @@ func TestOpsCoverageConversationRemoved(t *testing.T) {
 	check("removed by the owner", groups[0])
 	cancelled.Unsubscribe()
 	// Left from another device of the same user.
-	opsOK(t, b2.LeaveConversation(cx, groups[1].Ref()))
+	require.NoError(t, b2.LeaveConversation(cx, groups[1].Ref()))
 	check("left on another device", groups[1])
 	// Dissolved: the members stay members of a dissolved group, so this
 	// is an update, not a removal.
-	opsOK(t, a.DissolveConversation(cx, groups[2].Ref()))
+	require.NoError(t, a.DissolveConversation(cx, groups[2].Ref()))
 	opsWait(t, updates, "the dissolution", func(e im.ConversationEvent) bool {
 		return e.Conversation.ID == groups[2].ID && e.Conversation.Status == im.ConversationStatusDissolved
 	})
@@ -509,7 +463,5 @@ func TestOpsCoverageConversationRemoved(t *testing.T) {
 	// The marker: the next removal event is this one.
 	opsMust(a.RemoveParticipants(cx, groups[3].Ref(), 2))(t)
 	check("the marker's removal", groups[3])
-	if n := cancelledN.Load(); n != 1 {
-		t.Fatalf("the cancelled OnConversationRemoved got %d events, want 1", n)
-	}
+	require.EqualValues(t, 1, cancelledN.Load(), "events the cancelled OnConversationRemoved got")
 }

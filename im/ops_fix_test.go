@@ -1,7 +1,6 @@
 package im_test
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -147,9 +148,7 @@ func TestOKAnswerWithoutPayloadIsMalformed(t *testing.T) {
 		{"empty body", emptyBody},
 	} {
 		c, err := im.New(okPeer(t, mode.answer))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { c.Close() })
 		for _, op := range ops {
 			if op.bodyOnly && mode.name != "no body" {
@@ -158,15 +157,12 @@ func TestOKAnswerWithoutPayloadIsMalformed(t *testing.T) {
 			t.Run(mode.name+"/"+op.name, func(t *testing.T) {
 				returned, err := op.call(c)
 				var e *im.Error
-				if !errors.Is(err, im.ErrMalformedResponse) || !errors.As(err, &e) || !e.ReachServer || e.Type != im.ErrorTypeServer {
-					t.Fatalf("error %v, want a server *Error matching ErrMalformedResponse", err)
-				}
-				if returned {
-					t.Fatal("a result came back with the error")
-				}
-				if strings.Contains(err.Error(), "im: im:") {
-					t.Fatalf("doubled prefix: %v", err)
-				}
+				require.ErrorIs(t, err, im.ErrMalformedResponse, "want a server *Error matching ErrMalformedResponse")
+				require.ErrorAs(t, err, &e, "want a server *Error matching ErrMalformedResponse")
+				require.True(t, e.ReachServer, "error %v, want a server *Error matching ErrMalformedResponse", err)
+				require.Equal(t, im.ErrorTypeServer, e.Type, "error %v, want a server *Error matching ErrMalformedResponse", err)
+				require.False(t, returned, "a result came back with the error")
+				require.NotContains(t, err.Error(), "im: im:", "doubled prefix")
 			})
 		}
 	}
@@ -199,27 +195,26 @@ func TestSendStatusInAnswer(t *testing.T) {
 				rb, _ := command.NewResponseBody(body.Load().(proto.Message))
 				return rb
 			}))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer c.Close()
 			out := im.OutgoingMessage{Content: im.TextContent("buy now")}
 
 			body.Store(tc.body(int32(improto.SendMessageStatus_CHECK_MSG_NOT_PASS), 0, 42, "no ads"))
 			m, err := c.SendMessage(ctx(t), tc.to, out)
 			var e *im.Error
-			if !errors.As(err, &e) || e.CheckCode != 42 || e.CheckMsg != "no ads" || e.Cmd != tc.cmd {
-				t.Fatalf("refused send: %v, want an *Error with check code 42", err)
-			}
-			if m.FlightStatus != im.FlightStatusRejected || !m.IsOffline {
-				t.Fatalf("refused send is %v (offline %v), want Rejected, offline", m.FlightStatus, m.IsOffline)
-			}
+			require.ErrorAs(t, err, &e, "refused send: want an *Error with check code 42")
+			require.EqualValues(t, 42, e.CheckCode, "refused send: %v: check code", err)
+			require.Equal(t, "no ads", e.CheckMsg, "refused send: %v: check message", err)
+			require.Equal(t, tc.cmd, e.Cmd, "refused send: %v: command", err)
+			require.Equal(t, im.FlightStatusRejected, m.FlightStatus, "refused send's status")
+			require.True(t, m.IsOffline, "refused send is offline")
 
 			body.Store(tc.body(int32(improto.SendMessageStatus_CHECK_MSG_NOT_PASS_BUT_SELF_VISIBLE), 77, 0, ""))
 			m, err = c.SendMessage(ctx(t), tc.to, out)
-			if err != nil || m.FlightStatus != im.FlightStatusSelfVisible || m.ServerID != 77 || m.IsOffline {
-				t.Fatalf("self-visible send: %v, %v id %d offline %v", err, m.FlightStatus, m.ServerID, m.IsOffline)
-			}
+			require.NoError(t, err, "self-visible send")
+			require.Equal(t, im.FlightStatusSelfVisible, m.FlightStatus, "self-visible send's status")
+			require.EqualValues(t, 77, m.ServerID, "self-visible send's server id")
+			require.False(t, m.IsOffline, "self-visible send is offline")
 		})
 	}
 }
@@ -242,13 +237,14 @@ func TestLiveSendPriorityAndUncarriedOptions(t *testing.T) {
 		want im.MessagePriority
 	}{{&high, high}, {&low, low}, {nil, im.MessagePriorityNormal}} {
 		m := opsMust(b.SendMessage(cx, live.Ref(), im.OutgoingMessage{Content: im.TextContent("hi"), Priority: tc.prio}))(t)
-		if m.FlightStatus != im.FlightStatusSucceeded || m.ServerID == 0 || m.IsOffline || m.Priority() != tc.want {
-			t.Fatalf("sent %v (id %d, offline %v) with priority %v, want Succeeded with %v", m.FlightStatus, m.ServerID, m.IsOffline, m.Priority(), tc.want)
-		}
+		require.Equal(t, im.FlightStatusSucceeded, m.FlightStatus, "sent message's status")
+		require.NotZero(t, m.ServerID, "sent message's server id")
+		require.False(t, m.IsOffline, "sent message is offline")
+		require.Equal(t, tc.want, m.Priority(), "sent message's priority")
 		page := opsMust(a.LiveMessages(cx, live.Ref(), 0, 1, true))(t)
-		if len(page.Messages) != 1 || page.Messages[0].ServerID != m.ServerID || page.Messages[0].Priority() != tc.want {
-			t.Fatalf("stored: %+v, want message %d with priority %v", page.Messages, m.ServerID, tc.want)
-		}
+		require.Len(t, page.Messages, 1, "stored")
+		require.Equal(t, m.ServerID, page.Messages[0].ServerID, "stored message")
+		require.Equal(t, tc.want, page.Messages[0].Priority(), "stored message's priority")
 	}
 	before := opsMust(a.LiveMessages(cx, live.Ref(), 0, 0, false))(t)
 
@@ -261,30 +257,25 @@ func TestLiveSendPriorityAndUncarriedOptions(t *testing.T) {
 	} {
 		m, err := b.SendMessage(cx, live.Ref(), out)
 		var e *im.Error
-		if !errors.As(err, &e) || e.Type != im.ErrorTypeInvalidArgument || !strings.Contains(err.Error(), "OutgoingMessage."+name) {
-			t.Fatalf("live send with %s: %v, want an invalid-argument error naming OutgoingMessage.%s", name, err, name)
-		}
-		if m.FlightStatus != im.FlightStatusFailed || !m.IsOffline || m.ServerID != 0 {
-			t.Fatalf("live send with %s is %v (offline %v, id %d), want Failed, offline", name, m.FlightStatus, m.IsOffline, m.ServerID)
-		}
+		require.ErrorAs(t, err, &e, "live send with %s: want an invalid-argument error naming OutgoingMessage.%s", name, name)
+		require.Equal(t, im.ErrorTypeInvalidArgument, e.Type, "live send with %s: %v, want an invalid-argument error", name, err)
+		require.ErrorContains(t, err, "OutgoingMessage."+name, "live send with %s", name)
+		require.Equal(t, im.FlightStatusFailed, m.FlightStatus, "live send with %s: status", name)
+		require.True(t, m.IsOffline, "live send with %s is offline", name)
+		require.Zero(t, m.ServerID, "live send with %s: server id", name)
 	}
 	after := opsMust(a.LiveMessages(cx, live.Ref(), 0, 0, false))(t)
-	if len(after.Messages) != len(before.Messages) {
-		t.Fatalf("refused sends reached the server: %d messages, want %d", len(after.Messages), len(before.Messages))
-	}
+	require.Len(t, after.Messages, len(before.Messages), "refused sends reached the server")
 
 	opsMust(b.LeaveLiveChat(cx, live.Ref()))(t)
 	m, err := b.SendMessage(cx, live.Ref(), im.OutgoingMessage{Content: im.TextContent("still here?")})
-	opsIs(t, err, im.ErrNotMember, "a send after leaving")
-	if m.FlightStatus != im.FlightStatusRejected || !m.IsOffline {
-		t.Fatalf("send after leaving is %v (offline %v), want Rejected, offline", m.FlightStatus, m.IsOffline)
-	}
+	require.ErrorIs(t, err, im.ErrNotMember, "a send after leaving")
+	require.Equal(t, im.FlightStatusRejected, m.FlightStatus, "send after leaving: status")
+	require.True(t, m.IsOffline, "send after leaving is offline")
 
 	group := opsGroup(t, a, 2)
 	_, err = a.SendMessage(cx, group.Ref(), im.OutgoingMessage{Content: im.TextContent("x"), Priority: &high})
-	if err == nil || !strings.Contains(err.Error(), "OutgoingMessage.Priority") {
-		t.Fatalf("group send with a priority: %v, want an error naming OutgoingMessage.Priority", err)
-	}
+	require.ErrorContains(t, err, "OutgoingMessage.Priority", "group send with a priority")
 }
 
 // TestMessageSourceAndOffline checks Source and IsOffline as the seed's
@@ -298,34 +289,30 @@ func TestMessageSourceAndOffline(t *testing.T) {
 	group := opsGroup(t, a, 2)
 
 	sent := opsMust(a.SendMessage(cx, group.Ref(), im.OutgoingMessage{Content: im.TextContent("hi")}))(t)
-	if sent.Source != im.MessageSourceOffline || sent.IsOffline {
-		t.Fatalf("sent message: source %v offline %v, want Offline and stored", sent.Source, sent.IsOffline)
-	}
+	require.Equal(t, im.MessageSourceOffline, sent.Source, "sent message's source")
+	require.False(t, sent.IsOffline, "sent message is offline, want it stored")
 	got := opsMust(a.GetMessage(cx, group.Ref(), sent.ServerID))(t)
 	page := opsMust(a.LoadMessages(cx, group.Ref(), im.MessageDirectionOlder, 0, 10))(t)
 	ext := opsMust(a.ModifyMessageExt(cx, group.Ref(), sent.ServerID, map[string]string{"a:k": "v"}))(t)
 	live := opsMust(a.CreateConversation(cx, im.CreateConversationOptions{Type: im.ConversationTypeMassChat}))(t)
 	opsMust(a.SendMessage(cx, live.Ref(), im.OutgoingMessage{Content: im.TextContent("live")}))(t)
 	livePage := opsMust(a.LiveMessages(cx, live.Ref(), 0, 0, false))(t)
-	if len(page.Messages) == 0 || len(livePage.Messages) == 0 {
-		t.Fatalf("pages: %d and %d messages", len(page.Messages), len(livePage.Messages))
-	}
+	require.NotEmpty(t, page.Messages, "LoadMessages' page")
+	require.NotEmpty(t, livePage.Messages, "LiveMessages' page")
 	for name, m := range map[string]*im.Message{"GetMessage": got, "LoadMessages": page.Messages[0],
 		"ModifyMessageExt": ext, "LiveMessages": livePage.Messages[0]} {
-		if m.Source != im.MessageSourceLoadMore || m.IsOffline {
-			t.Errorf("%s: source %v offline %v, want LoadMore", name, m.Source, m.IsOffline)
-		}
+		assert.Equal(t, im.MessageSourceLoadMore, m.Source, "%s: source", name)
+		assert.False(t, m.IsOffline, "%s: offline", name)
 	}
 
 	c, err := im.New(s.optionsFor("http://127.0.0.1:1", 1)) // nothing listens there
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer c.Close()
 	failed, err := c.SendMessage(cx, group.Ref(), im.OutgoingMessage{Content: im.TextContent("anyone?")})
-	if err == nil || failed.FlightStatus != im.FlightStatusFailed || !failed.IsOffline || failed.Source != im.MessageSourceOffline {
-		t.Fatalf("unsent message: %v, %v offline %v source %v", err, failed.FlightStatus, failed.IsOffline, failed.Source)
-	}
+	require.Error(t, err, "unsent message")
+	require.Equal(t, im.FlightStatusFailed, failed.FlightStatus, "unsent message's status")
+	require.True(t, failed.IsOffline, "unsent message is offline")
+	require.Equal(t, im.MessageSourceOffline, failed.Source, "unsent message's source")
 }
 
 // TestGetCoreAndSettingInfo reads core and setting info as the server has
@@ -344,31 +331,27 @@ func TestGetCoreAndSettingInfo(t *testing.T) {
 	name := "renamed"
 	set := opsMust(a.SetCoreInfo(cx, group.Ref(), im.CoreInfoChange{Name: &name}))(t)
 	core := opsMust(b.GetCoreInfo(cx, group.Ref()))(t)
-	if core.Name != name || core.Version != set.Version || core.ConversationID != group.ID {
-		t.Fatalf("core = %+v, want name %q version %d", core, name, set.Version)
-	}
-	if cached := b.CachedConversation(group.ID); cached.CoreInfo.Name != name {
-		t.Fatalf("cached core name %q", cached.CoreInfo.Name)
-	}
+	require.Equal(t, name, core.Name, "core = %+v: name", core)
+	require.Equal(t, set.Version, core.Version, "core = %+v: version", core)
+	require.Equal(t, group.ID, core.ConversationID, "core = %+v: conversation", core)
+	require.Equal(t, name, b.CachedConversation(group.ID).CoreInfo.Name, "cached core name")
 
 	on := true
 	setting := opsMust(bPhone.SetSettingInfo(cx, group.Ref(), im.SettingChange{StickTop: &on}))(t)
 	got := opsMust(b.GetSettingInfo(cx, group.Ref()))(t)
-	if got.StickTop != im.StickTopStateOn || got.Version != setting.Version {
-		t.Fatalf("settings = %+v, want stuck on top at version %d", got, setting.Version)
-	}
-	if cached := b.CachedConversation(group.ID); cached.SettingInfo.StickTop != im.StickTopStateOn || cached.Version != setting.Version {
-		t.Fatalf("cached settings = %+v", cached.SettingInfo)
-	}
+	require.Equal(t, im.StickTopStateOn, got.StickTop, "settings = %+v: stick top", got)
+	require.Equal(t, setting.Version, got.Version, "settings = %+v: version", got)
+	cached := b.CachedConversation(group.ID)
+	require.Equal(t, im.StickTopStateOn, cached.SettingInfo.StickTop, "cached settings = %+v: stick top", cached.SettingInfo)
+	require.Equal(t, setting.Version, cached.Version, "cached settings = %+v: version", cached.SettingInfo)
 
 	single := opsMust(a.CreateConversation(cx, im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{2}}))(t)
-	if core := opsMust(a.GetCoreInfo(cx, single.Ref()))(t); core.ConversationID != single.ID {
-		t.Fatalf("single chat core = %+v", core)
-	}
+	core = opsMust(a.GetCoreInfo(cx, single.Ref()))(t)
+	require.Equal(t, single.ID, core.ConversationID, "single chat core = %+v", core)
 	_, err := stranger.GetCoreInfo(cx, group.Ref())
-	opsIs(t, err, im.ErrNotMember, "a stranger reads the core info")
+	require.ErrorIs(t, err, im.ErrNotMember, "a stranger reads the core info")
 	_, err = stranger.GetSettingInfo(cx, group.Ref())
-	opsIs(t, err, im.ErrNotMember, "a stranger reads the settings")
+	require.ErrorIs(t, err, im.ErrNotMember, "a stranger reads the settings")
 }
 
 // TestOptionsRejected checks the options New refuses, each with an
@@ -410,9 +393,9 @@ func TestOptionsRejected(t *testing.T) {
 				c.Close()
 			}
 			var e *im.Error
-			if !errors.As(err, &e) || e.Type != im.ErrorTypeInvalidArgument || !strings.HasPrefix(err.Error(), "im: Options."+tc.field+" ") {
-				t.Fatalf("New = %v, want an invalid-argument error starting %q", err, "im: Options."+tc.field)
-			}
+			require.ErrorAs(t, err, &e, "New: want an invalid-argument error starting %q", "im: Options."+tc.field)
+			require.Equal(t, im.ErrorTypeInvalidArgument, e.Type, "New = %v, want an invalid-argument error", err)
+			require.True(t, strings.HasPrefix(err.Error(), "im: Options."+tc.field+" "), "New = %v, want an error starting %q", err, "im: Options."+tc.field)
 		})
 	}
 }
@@ -446,13 +429,9 @@ func TestOptionsAcceptedAtTheBounds(t *testing.T) {
 			o := s.options(1)
 			tc.tweak(&o)
 			c, err := im.New(o)
-			if err != nil {
-				t.Fatalf("New = %v, want it accepted", err)
-			}
+			require.NoError(t, err, "New, want it accepted")
 			defer c.Close()
-			if !tc.check(c.Options()) {
-				t.Fatalf("options as kept: %+v", c.Options())
-			}
+			require.True(t, tc.check(c.Options()), "options as kept: %+v", c.Options())
 		})
 	}
 }

@@ -2,10 +2,8 @@ package im_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/im"
@@ -131,7 +131,7 @@ func (r *recorder) wait(t *testing.T, n int, timeout time.Duration, what string,
 		select {
 		case <-r.more:
 		case <-deadline.C:
-			t.Fatalf("%d %s not seen within %v: %d", n, what, timeout, len(r.matching(ok)))
+			require.FailNow(t, what+" not seen", "%d %s not seen within %v: %d", n, what, timeout, len(r.matching(ok)))
 		}
 	}
 }
@@ -168,27 +168,17 @@ func TestOptionPullInterval(t *testing.T) {
 
 	rp.waitFor(t, 1, im.MinPullInterval+waitFor, nil)
 	pulls := rec.matching(pullOf("periodic"))
-	if len(pulls) != 2 {
-		t.Fatalf("periodic made %d pulls by the time the message came, want 2", len(pulls))
-	}
-	if gap := pulls[1].at.Sub(first.at); gap < im.MinPullInterval-time.Second {
-		t.Fatalf("the second pull came %v after the first, want about %v", gap, im.MinPullInterval)
-	}
+	require.Len(t, pulls, 2, "pulls periodic made by the time the message came")
+	require.GreaterOrEqual(t, pulls[1].at.Sub(first.at), im.MinPullInterval-time.Second, "how long after the first the second pull came, want about %v", im.MinPullInterval)
 	rp.mu.Lock()
 	got := rp.order[sent.ConversationID]
 	rp.mu.Unlock()
-	if !slices.Equal(got, []int64{sent.Index}) {
-		t.Fatalf("periodic delivered %v, want [%d]", got, sent.Index)
-	}
+	require.Equal(t, []int64{sent.Index}, got, "what periodic delivered")
 	// off's pulls all came at its start: none in the interval since.
 	offPulls := rec.matching(pullOf("off"))
-	if len(offPulls) == 0 {
-		t.Fatal("off made no pull at all, not even at start")
-	}
+	require.NotEmpty(t, offPulls, "off made no pull at all, not even at start")
 	for _, p := range offPulls {
-		if p.at.After(first.at.Add(im.MinPullInterval / 2)) {
-			t.Fatalf("with PullOff the client pulled %v after start", p.at.Sub(first.at))
-		}
+		require.False(t, p.at.After(first.at.Add(im.MinPullInterval/2)), "with PullOff the client pulled %v after start", p.at.Sub(first.at))
 	}
 }
 
@@ -213,36 +203,24 @@ func TestOptionHeadersReachServer(t *testing.T) {
 	var cmds []improto.IMCMD
 	for _, r := range reqs {
 		cmds = append(cmds, r.cmd)
-		if r.tag != "headers" {
-			t.Errorf("%v: HTTP header %s = %q, want the Options.HTTPHeaders value", r.cmd, tagHeader, r.tag)
-		}
-		if !maps.Equal(r.headers, map[string]string{"app-header": "a"}) {
-			t.Errorf("%v: Request.headers = %v, want Options.Headers", r.cmd, r.headers)
-		}
+		assert.Equal(t, "headers", r.tag, "%v: HTTP header %s, want the Options.HTTPHeaders value", r.cmd, tagHeader)
+		assert.Equal(t, map[string]string{"app-header": "a"}, r.headers, "%v: Request.headers, want Options.Headers", r.cmd)
 	}
 	for _, want := range []improto.IMCMD{improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2, improto.IMCMD_CREATE_CONVERSATION_V2, improto.IMCMD_SEND_MESSAGE} {
-		if !slices.Contains(cmds, want) {
-			t.Errorf("no %v among the recorded requests %v", want, cmds)
-		}
+		assert.Contains(t, cmds, want, "the recorded requests")
 	}
 
 	socks := rec.matching(func(s seenRequest) bool { return s.frontier })
-	if len(socks) != 1 {
-		t.Fatalf("%d Frontier handshakes, want 1", len(socks))
-	}
+	require.Len(t, socks, 1, "Frontier handshakes")
 	q := socks[0].query
 	want := map[string]string{
 		"region": "eu", "aid": fmt.Sprint(testAppID), "fpid": fmt.Sprint(im.DefaultFPID), "device_id": "dev-7",
 		"access_key": imserver.AccessKey(im.DefaultFPID, im.DefaultAppKey, "dev-7"), "device_platform": im.DefaultDevicePlatform,
 	}
 	for k, v := range want {
-		if q.Get(k) != v {
-			t.Errorf("Frontier query %s = %q, want %q", k, q.Get(k), v)
-		}
+		assert.Equal(t, v, q.Get(k), "Frontier query %s", k)
 	}
-	if q.Get("token") == "" {
-		t.Error("the Frontier query carries no token")
-	}
+	assert.NotEmpty(t, q.Get("token"), "the Frontier query carries no token")
 }
 
 // TestOptionHeartbeatKeepsSocket runs two clients against a server that
@@ -272,13 +250,9 @@ func TestOptionHeartbeatKeepsSocket(t *testing.T) {
 			drops++
 		}
 	}
-	if took := time.Since(began); took < idle {
-		t.Fatalf("the silent client was dropped twice in %v, before the idle timeout of %v", took, idle)
-	}
+	require.GreaterOrEqual(t, time.Since(began), idle, "how long the silent client's two drops took, against the idle timeout")
 	covNone(t, beatStates, "state change of the beating client")
-	if st := beating.ConnectionState(); st != im.ConnectionStateConnected {
-		t.Fatalf("the beating client is %v", st)
-	}
+	require.Equal(t, im.ConnectionStateConnected, beating.ConnectionState(), "the beating client's state")
 }
 
 // covState takes states from ch until want.
@@ -312,15 +286,11 @@ func TestOptionMaxHeartbeatEmptyWindow(t *testing.T) {
 
 	proxy.mute()
 	muted := time.Now()
-	if st := covNext(t, states, "the reconnect"); st != im.ConnectionStateReconnecting {
-		t.Fatalf("after the socket went silent: %v, want reconnecting", st)
-	}
+	require.Equal(t, im.ConnectionStateReconnecting, covNext(t, states, "the reconnect"), "the state after the socket went silent")
 	// The read deadline was last set by the last frame read before the
 	// mute, a heartbeat or two earlier: the client waited most of the
 	// window, it did not give up at once.
-	if took := time.Since(muted); took < window/4 {
-		t.Fatalf("the client gave the socket up %v after it went silent, before the window of %v", took, window)
-	}
+	require.GreaterOrEqual(t, time.Since(muted), window/4, "how long after it went silent the client gave the socket up, against the window of %v", window)
 	covState(t, states, im.ConnectionStateConnected)
 	opsSend(t, sender, group.Ref(), "after")
 	r.waitFor(t, 2, waitFor, nil)
@@ -341,9 +311,7 @@ type muteProxy struct {
 func newMuteProxy(t *testing.T, target string) *muteProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p := &muteProxy{ln: ln, target: target, conns: map[net.Conn]*atomic.Bool{}}
 	p.wg.Go(p.accept)
 	t.Cleanup(p.close)
@@ -436,9 +404,7 @@ func TestOptionInboxType(t *testing.T) {
 	cx := ctx(t)
 
 	chat := opsMust(two.CreateConversation(cx, im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{1}}))(t)
-	if want := im.SingleChatID(1, 1, 2); chat.ID != want {
-		t.Fatalf("single chat in inbox 1 = %s, want %s", chat.ID, want)
-	}
+	require.Equal(t, im.SingleChatID(1, 1, 2), chat.ID, "single chat in inbox 1")
 	hello := opsSend(t, two, chat.Ref(), "hello in inbox 1")
 	r1.waitFor(t, 1, waitFor, nil)
 
@@ -449,36 +415,29 @@ func TestOptionInboxType(t *testing.T) {
 	lenient := s.unstarted(1, func(o *im.Options) { o.AcceptIncorrectInboxType = true })
 	lenientReads := opsEvents(lenient.OnReadIndexChanged)
 	opsOnline(t, lenient)
-	if c := strict.CachedConversation(chat.ID); c != nil {
-		t.Fatalf("the inbox-0 client has the inbox-1 chat: %+v", c)
-	}
+	require.Nil(t, strict.CachedConversation(chat.ID), "the inbox-0 client has the inbox-1 chat")
 	page := opsMust(strict.ListConversations(cx, im.ListConversationsOptions{}))(t)
-	if len(page.Conversations) != 0 {
-		t.Fatalf("inbox 0 lists %d conversations, want none", len(page.Conversations))
-	}
+	require.Empty(t, page.Conversations, "inbox 0 lists conversations, want none")
 	_, err := strict.GetConversation(cx, chat.Ref())
-	opsIs(t, err, im.ErrNotFound, "the inbox-0 client reads the inbox-1 chat")
+	require.ErrorIs(t, err, im.ErrNotFound, "the inbox-0 client reads the inbox-1 chat")
 	_, err = strict.LoadMessages(cx, chat.Ref(), im.MessageDirectionOlder, 0, 0)
-	opsIs(t, err, im.ErrNotFound, "the inbox-0 client loads the inbox-1 history")
+	require.ErrorIs(t, err, im.ErrNotFound, "the inbox-0 client loads the inbox-1 history")
 
 	// A read receipt in inbox 1, then one in inbox 0 as a marker.
-	opsOK(t, two.MarkRead(cx, chat.Ref(), hello.Index))
+	require.NoError(t, two.MarkRead(cx, chat.Ref(), hello.Index))
 	ev := opsWait(t, lenientReads, "the inbox-1 receipt at the lenient client", nil)
-	if ev.ConversationID != chat.ID || ev.UserID != 2 || ev.ReadIndex != hello.Index {
-		t.Fatalf("lenient read event = %+v, want user 2 at %d in %s", ev, hello.Index, chat.ID)
-	}
+	require.Equal(t, chat.ID, ev.ConversationID, "lenient read event = %+v: conversation", ev)
+	require.EqualValues(t, 2, ev.UserID, "lenient read event = %+v: user", ev)
+	require.Equal(t, hello.Index, ev.ReadIndex, "lenient read event = %+v: index", ev)
 	three := s.client(3, opsNoSocket)
 	group := opsGroup(t, three, 1)
 	marker := opsSend(t, three, group.Ref(), "inbox 0")
-	opsOK(t, three.MarkRead(cx, group.Ref(), marker.Index))
-	if ev := opsWait(t, strictReads, "the inbox-0 receipt", nil); ev.ConversationID != group.ID {
-		t.Fatalf("the strict client's first read event is for %s, want the marker's %s: it took an inbox-1 push", ev.ConversationID, group.ID)
-	}
+	require.NoError(t, three.MarkRead(cx, group.Ref(), marker.Index))
+	require.Equal(t, group.ID, opsWait(t, strictReads, "the inbox-0 receipt", nil).ConversationID,
+		"the strict client's first read event, want the marker's: it took an inbox-1 push")
 	for {
 		m := opsWait(t, strictMsgs, "the marker message", nil)
-		if m.Message.ConversationID != group.ID {
-			t.Fatalf("the inbox-0 client received a message of %s", m.Message.ConversationID)
-		}
+		require.Equal(t, group.ID, m.Message.ConversationID, "the inbox-0 client received a message of another conversation")
 		if m.Message.ServerID == marker.ServerID {
 			break
 		}
@@ -508,26 +467,18 @@ func TestOptionDisableInitPull(t *testing.T) {
 	rr := newReceiver(resumed)
 	start(t, resumed)
 
-	if c := full.CachedConversation(group.ID); c == nil || len(full.CachedMessages(group.ID)) != 3 {
-		t.Fatalf("the default client cached %+v and %d messages, want the group and 3", c, len(full.CachedMessages(group.ID)))
-	}
+	require.NotNil(t, full.CachedConversation(group.ID), "the default client cached no group")
+	require.Len(t, full.CachedMessages(group.ID), 3, "messages the default client cached")
 	for name, c := range map[string]*im.Client{"lazy": lazy, "resumed": resumed} {
-		if n, m := len(c.CachedConversations()), len(c.CachedMessages(group.ID)); n != 0 || m != 0 {
-			t.Errorf("%s: cached %d conversations and %d messages after Init, want none", name, n, m)
-		}
+		assert.Empty(t, c.CachedConversations(), "%s: conversations cached after Init, want none", name)
+		assert.Empty(t, c.CachedMessages(group.ID), "%s: messages cached after Init, want none", name)
 	}
 	initOf := func(tag string) int {
 		return len(rec.matching(cmdOf(tag, improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2)))
 	}
-	if n := initOf("full"); n < 1 {
-		t.Errorf("the default client made no init pull")
-	}
-	if n := initOf("lazy"); n != 1 {
-		t.Errorf("DisableInitPull made %d init requests, want 1 (the position)", n)
-	}
-	if n := initOf("resumed"); n != 0 {
-		t.Errorf("DisableInitPull with Resume made %d init requests, want none", n)
-	}
+	assert.GreaterOrEqual(t, initOf("full"), 1, "the default client made no init pull")
+	assert.Equal(t, 1, initOf("lazy"), "init requests DisableInitPull made, want the position")
+	assert.Zero(t, initOf("resumed"), "init requests DisableInitPull with Resume made, want none")
 
 	waitConnected(t, lazy)
 	waitConnected(t, resumed)
@@ -537,9 +488,7 @@ func TestOptionDisableInitPull(t *testing.T) {
 		r.mu.Lock()
 		got := r.order[group.ID]
 		r.mu.Unlock()
-		if !slices.Equal(got, []int64{news.Index}) {
-			t.Errorf("%s delivered %v, want only the new message [%d]", name, got, news.Index)
-		}
+		assert.Equal(t, []int64{news.Index}, got, "%s delivered, want only the new message", name)
 	}
 }
 
@@ -562,19 +511,16 @@ func resumeScenario(t *testing.T, s *server) (bob *im.Client, chat *im.Conversat
 		sent = append(sent, opsSend(t, bob, chat.Ref(), fmt.Sprint("m", i+1)))
 		// One at a time, so that each comes in a page (or push) of its own.
 		ev := covNext(t, events, fmt.Sprint("message ", i+1))
-		if ev.Message.ServerID != sent[i].ServerID {
-			t.Fatalf("alice received %d, want %d", ev.Message.ServerID, sent[i].ServerID)
-		}
+		require.Equal(t, sent[i].ServerID, ev.Message.ServerID, "what alice received")
 		cursors = append(cursors, ev.Cursor)
 	}
-	if !slices.IsSorted(cursors) || cursors[0] == cursors[4] {
-		t.Fatalf("event cursors %v do not move forward", cursors)
-	}
-	opsOK(t, alice.Close())
+	require.IsNonDecreasing(t, cursors, "event cursors do not move forward")
+	require.NotEqual(t, cursors[0], cursors[4], "event cursors %v do not move forward", cursors)
+	require.NoError(t, alice.Close())
 
-	opsOK(t, bob.React(cx, chat.Ref(), sent[1].ServerID, "like", "1"))
+	require.NoError(t, bob.React(cx, chat.Ref(), sent[1].ServerID, "like", "1"))
 	sent = append(sent, opsSend(t, bob, chat.Ref(), "m6"))
-	opsOK(t, bob.React(cx, chat.Ref(), sent[4].ServerID, "like", "1"))
+	require.NoError(t, bob.React(cx, chat.Ref(), sent[4].ServerID, "like", "1"))
 	sent = append(sent, opsSend(t, bob, chat.Ref(), "m7"))
 	return bob, chat, sent, cursors[2]
 }
@@ -586,9 +532,9 @@ func resumedClients(t *testing.T, s *server, cursor int64) map[string]*im.Client
 	t.Helper()
 	viaOptions := s.unstarted(1, func(o *im.Options) { o.Resume, o.Cursor = true, cursor })
 	viaMethod := s.unstarted(1)
-	opsOK(t, viaMethod.ResumeFrom(cursor))
+	require.NoError(t, viaMethod.ResumeFrom(cursor))
 	lazy := s.unstarted(1, func(o *im.Options) { o.DisableInitPull = true })
-	opsOK(t, lazy.ResumeFrom(cursor))
+	require.NoError(t, lazy.ResumeFrom(cursor))
 	return map[string]*im.Client{"Options.Resume": viaOptions, "ResumeFrom": viaMethod, "ResumeFrom with DisableInitPull": lazy}
 }
 
@@ -613,30 +559,24 @@ func TestResumeFromEventCursor(t *testing.T) {
 		r.mu.Lock()
 		got := r.order[chat.ID]
 		for id, n := range r.seen {
-			if n != 1 {
-				t.Errorf("%s: message %d delivered %d times", name, id, n)
-			}
+			assert.Equal(t, 1, n, "%s: times message %d was delivered", name, id)
 		}
 		r.mu.Unlock()
-		if !slices.Equal(got, want) {
-			t.Errorf("%s delivered indexes %v, want %v", name, got, want)
-		}
+		assert.Equal(t, want, got, "%s delivered indexes", name)
 		// The reaction made while it was gone is in message 5 as received.
 		cached := clients[name].CachedMessages(chat.ID)
-		if i := slices.IndexFunc(cached, func(m *im.Message) bool { return m.ServerID == sent[4].ServerID }); i < 0 || len(cached[i].Properties["like"]) != 1 {
-			t.Errorf("%s: message 5 lacks its reaction (found at %d of %d cached)", name, i, len(cached))
+		i := slices.IndexFunc(cached, func(m *im.Message) bool { return m.ServerID == sent[4].ServerID })
+		if assert.GreaterOrEqual(t, i, 0, "%s: message 5 is not among the %d cached", name, len(cached)) {
+			assert.Len(t, cached[i].Properties["like"], 1, "%s: message 5 lacks its reaction", name)
 		}
 	}
 
 	viaMethod := clients["ResumeFrom"]
 	err := viaMethod.ResumeFrom(cursor)
 	var e *im.Error
-	if !errors.As(err, &e) || e.Type != im.ErrorTypeInvalidArgument {
-		t.Fatalf("ResumeFrom after Init = %v, want an invalid-argument *im.Error", err)
-	}
-	if err := s.unstarted(1).ResumeFrom(-1); err == nil || !strings.Contains(err.Error(), "cursor") {
-		t.Fatalf("ResumeFrom(-1) = %v, want an error naming the cursor", err)
-	}
+	require.ErrorAs(t, err, &e, "ResumeFrom after Init: want an invalid-argument *im.Error")
+	require.Equal(t, im.ErrorTypeInvalidArgument, e.Type, "ResumeFrom after Init = %v, want an invalid-argument *im.Error", err)
+	require.ErrorContains(t, s.unstarted(1).ResumeFrom(-1), "cursor", "ResumeFrom(-1): want an error naming the cursor")
 }
 
 // TestResumeReportsChangesAfterCursor checks that a resumed client
@@ -663,8 +603,6 @@ func TestResumeReportsChangesAfterCursor(t *testing.T) {
 			e := <-updates[name]
 			got = append(got, fmt.Sprintf("index %d version %d likes %d", e.Message.Index, e.Message.Version, len(e.Message.Properties["like"])))
 		}
-		if want := []string{"index 2 version 2 likes 1"}; !slices.Equal(got, want) {
-			t.Errorf("%s: updates %q, want %q", name, got, want)
-		}
+		assert.Equal(t, []string{"index 2 version 2 likes 1"}, got, "%s: updates", name)
 	}
 }
