@@ -33,7 +33,54 @@ var (
 	// body rather than its status; the *Error wraps them.
 	ErrAlreadyFriends = errors.New("im: already friends")
 	ErrDuplicateApply = errors.New("im: a friend apply to the user is already waiting")
+	// ErrWrongUser matches an *IdentityError: the server logged the token
+	// in as another user or app than the Options name.
+	ErrWrongUser = errors.New("im: the token is another user's")
 )
+
+// IdentityError reports that the server logged the client in as another
+// user (or app) than Options.UserID (AppID): the token is someone else's.
+// The client stops rather than act as that user. It matches ErrWrongUser.
+type IdentityError struct {
+	WantUser, GotUser UserID // Options.UserID, and the token's user
+	WantApp, GotApp   int64  // Options.AppID, and the token's app
+}
+
+func (e *IdentityError) Error() string {
+	return fmt.Sprintf("im: the token logged in as user %d of app %d, but Options.UserID and AppID are user %d of app %d",
+		e.GotUser, e.GotApp, e.WantUser, e.WantApp)
+}
+
+// Is reports target == ErrWrongUser.
+func (e *IdentityError) Is(target error) bool { return target == ErrWrongUser }
+
+// checkIdentity compares the user and app a server says the token logged
+// in as (decimal strings, empty when the server does not say) with the
+// Options; it returns an *IdentityError on a mismatch.
+func (c *Client) checkIdentity(user, app string) error {
+	if user == "" && app == "" {
+		return nil // a server that does not say: nothing to check
+	}
+	got := &IdentityError{WantUser: c.opts.UserID, GotUser: c.opts.UserID, WantApp: c.opts.AppID, GotApp: c.opts.AppID}
+	if user != "" {
+		id, err := strconv.ParseInt(user, 10, 64)
+		if err != nil {
+			return &Error{Type: ErrorTypeServer, ReachServer: true, Msg: fmt.Sprintf("the server names the user %q, not a user id", user), Inner: ErrMalformedResponse}
+		}
+		got.GotUser = UserID(id)
+	}
+	if app != "" {
+		id, err := strconv.ParseInt(app, 10, 64)
+		if err != nil {
+			return &Error{Type: ErrorTypeServer, ReachServer: true, Msg: fmt.Sprintf("the server names the app %q, not an app id", app), Inner: ErrMalformedResponse}
+		}
+		got.GotApp = id
+	}
+	if got.GotUser != got.WantUser || got.GotApp != got.WantApp {
+		return got
+	}
+	return nil
+}
 
 // statusSentinels maps server status codes to the sentinel they match.
 var statusSentinels = map[improto.StatusCode]error{

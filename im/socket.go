@@ -112,6 +112,10 @@ func (c *Client) dialSocket(ctx context.Context, token string) (*socket, error) 
 		}
 		return nil, &Error{Type: ErrorTypeNetwork, Msg: "dialing the Frontier socket", Inner: err}
 	}
+	if err := c.checkIdentity(hr.Header.Get(improto.HTTPHeaderUserID), hr.Header.Get(improto.HTTPHeaderAppID)); err != nil {
+		ws.Close()
+		return nil, err
+	}
 	ws.SetReadLimit(maxFrameBytes)
 	s := &socket{
 		c: c, ws: ws,

@@ -111,10 +111,16 @@ func (s *syncer) init(ctx context.Context) error {
 	defer stop()
 	cursor := int64(0)
 	for page := 0; page < initPages; page++ {
-		body, err := callBody[*improto.MessagesPerUserInitV2ResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2,
+		body, resp, err := callBodyEnvelope[*improto.MessagesPerUserInitV2ResponseBody](ctx, s.c, improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2,
 			&improto.MessagesPerUserInitV2RequestBody{Cursor: proto.Int64(cursor)})
 		if err != nil {
 			return err
+		}
+		if page == 0 {
+			h := resp.GetHeaders()
+			if err := s.c.checkIdentity(h[improto.HeaderUserID], h[improto.HeaderAppID]); err != nil {
+				return err
+			}
 		}
 		if page == 0 && !s.c.opts.Resume {
 			s.cursor.Store(body.GetPerUserCursor())

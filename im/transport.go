@@ -235,19 +235,29 @@ func (c *Client) roundTrip(ctx context.Context, cmd improto.Command, req *improt
 // with another) is no success: it fails with ErrMalformedResponse rather
 // than leave the caller with nothing to return.
 func callBody[T proto.Message](ctx context.Context, c *Client, cmd improto.IMCMD, body proto.Message) (T, error) {
+	out, _, err := callBodyEnvelope[T](ctx, c, cmd, body)
+	return out, err
+}
+
+// callBodyEnvelope is callBody that also returns the Response envelope,
+// for the headers.
+func callBodyEnvelope[T proto.Message](ctx context.Context, c *Client, cmd improto.IMCMD, body proto.Message) (T, *improto.Response, error) {
 	var zero T
-	res, err := c.call(ctx, cmd, body)
+	command, _ := improto.LookupCommand(cmd)
+	resp, got, err := callDecoded(ctx, c, cmd, body, func(data []byte) (*improto.Response, proto.Message, error) {
+		return decodeResponse(data, command.BodyField)
+	})
 	if err != nil {
-		return zero, err
+		return zero, nil, err
 	}
-	if res.Body == nil {
-		return zero, malformedAnswer(cmd, fmt.Sprintf("%T", zero), res.LogID)
+	if got == nil {
+		return zero, nil, malformedAnswer(cmd, fmt.Sprintf("%T", zero), resp.GetLogId())
 	}
-	out, ok := res.Body.(T)
+	out, ok := got.(T)
 	if !ok {
-		return zero, malformedAnswer(cmd, fmt.Sprintf("%T (got %T)", zero, res.Body), res.LogID)
+		return zero, nil, malformedAnswer(cmd, fmt.Sprintf("%T (got %T)", zero, got), resp.GetLogId())
 	}
-	return out, nil
+	return out, resp, nil
 }
 
 // callBodyWithHeaders is callBody with extra Request.headers for this call

@@ -81,7 +81,10 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request, addr stri
 		return
 	}
 	hj := &batchHijacker{ResponseWriter: w}
-	ws, err := s.upgrader.Upgrade(hj, r, nil)
+	ws, err := s.upgrader.Upgrade(hj, r, http.Header{
+		improto.HTTPHeaderUserID: {strconv.FormatInt(user, 10)},
+		improto.HTTPHeaderAppID:  {strconv.FormatInt(s.cfg.AppID, 10)},
+	})
 	if err != nil {
 		// Upgrade has already answered the client (see handshakeError).
 		c.close(websocket.CloseAbnormalClosure, "")

@@ -2,6 +2,7 @@ package imserver
 
 import (
 	"slices"
+	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -156,6 +157,12 @@ const initPageConversations = 50
 func (s *Server) getMessagesByUserInit(c *call) (proto.Message, error) {
 	b := c.body.(*improto.MessagesPerUserInitV2RequestBody)
 	nowMs := c.now.UnixMilli()
+	// Who the token logged in as, so that a client configured as another
+	// user stops at its first sync (improto README, choice 23).
+	c.headers = map[string]string{
+		improto.HeaderUserID: strconv.FormatInt(c.user, 10),
+		improto.HeaderAppID:  strconv.FormatInt(s.cfg.AppID, 10),
+	}
 	resp := &improto.MessagesPerUserInitV2ResponseBody{
 		HasMore:  proto.Bool(false),
 		InitType: improto.InitType_TYPE_BY_CONVERSATION.Enum(),

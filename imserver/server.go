@@ -275,6 +275,8 @@ type call struct {
 	// encoded is the response body of a handler that encoded it itself
 	// (newEncodedBody) and returned nil.
 	encoded []byte
+	// headers, when a handler sets them, go into Response.headers.
+	headers map[string]string
 }
 
 // handler serves one command and returns its response body (nil for the
@@ -322,6 +324,7 @@ func (s *Server) execute(ctx context.Context, req *improto.Request, body proto.M
 		StartTimeStamp:         proto.Int64(start.UnixMilli()),
 		ServerExecutionEndTime: proto.Int64(s.cfg.Now().UnixMilli()),
 	}
+	resp.Headers = c.headers
 	switch {
 	case out != nil:
 		if err := setBody(resp, cmd.BodyField, out); err != nil {
