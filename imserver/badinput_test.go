@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -55,28 +57,20 @@ func (b *bystander) check(t *testing.T) {
 	t.Helper()
 	sent := sendText(t, b.http, b.conv, "still there?")
 	got := waitPush(t, b.sock, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
-	if got.GetServerMessageId() != sent.GetServerMessageId() {
-		t.Fatalf("bystander got message %d, want %d", got.GetServerMessageId(), sent.GetServerMessageId())
-	}
+	require.Equal(t, sent.GetServerMessageId(), got.GetServerMessageId(), "bystander's message")
 	yes := sendText(t, b.sock, b.conv, "yes")
 	// The sending socket gets its own message's push too.
 	own := waitPush(t, b.sock, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
-	if own.GetServerMessageId() != yes.GetServerMessageId() {
-		t.Fatalf("bystander's own push is message %d, want %d", own.GetServerMessageId(), yes.GetServerMessageId())
-	}
+	require.Equal(t, yes.GetServerMessageId(), own.GetServerMessageId(), "bystander's own push's message")
 }
 
 // requestBytes encodes a Request envelope; body may be nil.
 func requestBytes(t *testing.T, cmd improto.IMCMD, token string, inbox int32, body proto.Message) []byte {
 	t.Helper()
 	req, err := rawclient.Request(cmd, 1, token, inbox, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, err := proto.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return b
 }
 
@@ -93,13 +87,9 @@ type httpAnswer struct {
 func doHTTP(t *testing.T, e *env, method, path string, body []byte) httpAnswer {
 	t.Helper()
 	r, err := http.NewRequestWithContext(ctx(t), method, e.hs.URL+path, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hr, err := http.DefaultClient.Do(r)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
+	require.NoError(t, err, "%s %s", method, path)
 	defer hr.Body.Close()
 	return decodeAnswer(t, hr)
 }
@@ -108,16 +98,10 @@ func doHTTP(t *testing.T, e *env, method, path string, body []byte) httpAnswer {
 func decodeAnswer(t *testing.T, hr *http.Response) httpAnswer {
 	t.Helper()
 	data, err := io.ReadAll(hr.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	a := httpAnswer{status: hr.StatusCode, contentType: hr.Header.Get("Content-Type"), allow: hr.Header.Get("Allow"), resp: &improto.Response{}}
-	if a.contentType != "application/x-protobuf" {
-		t.Fatalf("HTTP %d with Content-Type %q (body %q), want application/x-protobuf", a.status, a.contentType, data)
-	}
-	if err := proto.Unmarshal(data, a.resp); err != nil {
-		t.Fatalf("HTTP %d body is not a Response: %v", a.status, err)
-	}
+	require.Equal(t, "application/x-protobuf", a.contentType, "HTTP %d Content-Type (body %q)", a.status, data)
+	require.NoError(t, proto.Unmarshal(data, a.resp), "HTTP %d body is not a Response", a.status)
 	return a
 }
 
@@ -125,14 +109,11 @@ func decodeAnswer(t *testing.T, hr *http.Response) httpAnswer {
 // that the description does not give away the token.
 func checkFailure(t *testing.T, resp *improto.Response, want improto.StatusCode, token string) {
 	t.Helper()
-	if got := improto.StatusCode(resp.GetStatusCode()); got != want {
-		t.Fatalf("status %v (%q), want %v", got, resp.GetErrorDesc(), want)
-	}
-	if resp.GetErrorDesc() == "" {
-		t.Fatalf("status %v without error_desc", want)
-	}
-	if token != "" && strings.Contains(resp.GetErrorDesc(), token) {
-		t.Fatalf("error_desc %q contains the token", resp.GetErrorDesc())
+	got := improto.StatusCode(resp.GetStatusCode())
+	require.Equal(t, want, got, "status %v (%q), want %v", got, resp.GetErrorDesc(), want)
+	require.NotEmpty(t, resp.GetErrorDesc(), "status %v without error_desc", want)
+	if token != "" {
+		require.NotContains(t, resp.GetErrorDesc(), token, "error_desc contains the token")
 	}
 }
 
@@ -212,17 +193,13 @@ func TestHTTPBadInputIsAnsweredAndServerKeepsServing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := doHTTP(t, e, http.MethodPost, tc.path, tc.body)
-			if a.status != tc.wantHTTP {
-				t.Errorf("HTTP %d, want %d", a.status, tc.wantHTTP)
-			}
+			assert.Equal(t, tc.wantHTTP, a.status, "HTTP status")
 			checkFailure(t, a.resp, tc.want, tc.token)
 			by.check(t)
 		})
 	}
 	// None of the refused requests stored anything.
-	if got := pull(t, e.user(2), 0).GetMessages(); len(got) != 0 {
-		t.Errorf("member 2 has %d messages after refused sends: %v", len(got), got)
-	}
+	assert.Empty(t, pull(t, e.user(2), 0).GetMessages(), "member 2's messages after refused sends")
 }
 
 // TestHTTPWrongMethod: the API takes POST only, and says so.
@@ -230,9 +207,8 @@ func TestHTTPWrongMethod(t *testing.T) {
 	e := newEnv(t)
 	by := newBystander(t, e)
 	a := doHTTP(t, e, http.MethodGet, "/v1/message/send", nil)
-	if a.status != http.StatusMethodNotAllowed || a.allow != http.MethodPost {
-		t.Errorf("HTTP %d, Allow %q; want 405, POST", a.status, a.allow)
-	}
+	assert.Equal(t, http.StatusMethodNotAllowed, a.status, "HTTP status")
+	assert.Equal(t, http.MethodPost, a.allow, "Allow")
 	checkFailure(t, a.resp, improto.StatusCode_INVALID_REQUEST, "")
 	by.check(t)
 }
@@ -246,9 +222,8 @@ func TestFrontierPathWithoutUpgrade(t *testing.T) {
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			a := doHTTP(t, e, method, strings.TrimPrefix(u, e.hs.URL), nil)
-			if a.status < 400 || a.status >= 500 {
-				t.Errorf("HTTP %d, want a 4xx", a.status)
-			}
+			assert.GreaterOrEqual(t, a.status, 400, "HTTP %d, want a 4xx", a.status)
+			assert.Less(t, a.status, 500, "HTTP %d, want a 4xx", a.status)
 			checkFailure(t, a.resp, improto.StatusCode_INVALID_REQUEST, e.token(1))
 			by.check(t)
 		})
@@ -267,9 +242,7 @@ func TestRequestSizeLimit(t *testing.T) {
 
 	t.Run("HTTP", func(t *testing.T) {
 		a := doHTTP(t, e, http.MethodPost, "/v1/message/send", requestBytes(t, improto.IMCMD_SEND_MESSAGE, tok, 0, big))
-		if a.status != http.StatusRequestEntityTooLarge {
-			t.Errorf("HTTP %d, want 413", a.status)
-		}
+		assert.Equal(t, http.StatusRequestEntityTooLarge, a.status, "HTTP status")
 		checkFailure(t, a.resp, improto.StatusCode_INVALID_REQUEST, tok)
 		by.check(t)
 	})
@@ -287,9 +260,7 @@ func TestRequestSizeLimit(t *testing.T) {
 		}
 		by.check(t)
 	})
-	if got := pull(t, e.user(2), 0).GetMessages(); len(got) != 0 {
-		t.Errorf("an oversize send was stored: %v", got)
-	}
+	assert.Empty(t, pull(t, e.user(2), 0).GetMessages(), "an oversize send was stored")
 }
 
 // frameBytes encodes a Frame as the web SDK sends it.
@@ -301,9 +272,7 @@ func frameBytes(t *testing.T, seq uint64, encoding string, payload []byte) []byt
 		f.PayloadEncoding = proto.String(encoding)
 	}
 	b, err := proto.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return b
 }
 
@@ -314,14 +283,13 @@ func wantClose(t *testing.T, s *rawclient.Socket, code int, withText bool) *webs
 	select {
 	case <-s.Done():
 	case <-time.After(waitFor):
-		t.Fatalf("socket still open after %v, want close %d", waitFor, code)
+		require.FailNowf(t, "socket still open", "after %v, want close %d", waitFor, code)
 	}
 	var ce *websocket.CloseError
-	if !errors.As(s.Err(), &ce) {
-		t.Fatalf("socket ended with %v, want a close frame %d", s.Err(), code)
-	}
-	if ce.Code != code || (withText && ce.Text == "") {
-		t.Fatalf("close %d %q, want %d with a reason", ce.Code, ce.Text, code)
+	require.ErrorAs(t, s.Err(), &ce, "socket ended, want a close frame %d", code)
+	require.Equal(t, code, ce.Code, "close %d %q", ce.Code, ce.Text)
+	if withText {
+		require.NotEmpty(t, ce.Text, "close %d, want a reason", ce.Code)
 	}
 	return ce
 }
@@ -352,24 +320,18 @@ func TestFrontierRefusesBadHandshake(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u, err := url.Parse(e.socketURL(good, "dev"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			q := u.Query()
 			tc.edit(q)
 			u.RawQuery = q.Encode()
 			s, hr, err := rawclient.Dial(ctx(t), u.String(), good, 0)
 			if err == nil {
 				s.Close()
-				t.Fatal("dial succeeded")
 			}
-			if hr == nil {
-				t.Fatalf("dial failed without an HTTP answer: %v", err)
-			}
+			require.Error(t, err, "dial succeeded")
+			require.NotNil(t, hr, "dial failed without an HTTP answer: %v", err)
 			a := decodeAnswer(t, hr)
-			if a.status != http.StatusUnauthorized {
-				t.Errorf("HTTP %d, want 401", a.status)
-			}
+			assert.Equal(t, http.StatusUnauthorized, a.status, "HTTP status")
 			for _, tok := range []string{good, expired, forged} {
 				checkFailure(t, a.resp, tc.want, tok)
 			}
@@ -401,9 +363,7 @@ func TestFrontierBadFrames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := e.socket(1, "closing")
-			if err := s.WriteMessage(tc.typ, tc.data); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, s.WriteMessage(tc.typ, tc.data))
 			wantClose(t, s, tc.code, true)
 			by.check(t)
 		})
@@ -432,12 +392,8 @@ func TestFrontierBadFrames(t *testing.T) {
 				f.PayloadEncoding = proto.String(tc.encoding)
 			}
 			resp, err := s.CallFrame(ctx(t), f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.GetSequenceId() != seq {
-				t.Errorf("sequence_id %d, want the frame's seqid %d", resp.GetSequenceId(), seq)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, int64(seq), resp.GetSequenceId(), "sequence_id, want the frame's seqid")
 			checkFailure(t, resp, tc.want, tok)
 			call[*improto.MessagesPerUserResponseBody](t, s, improto.IMCMD_GET_MESSAGES_BY_USER, pullBody)
 			by.check(t)
@@ -446,18 +402,14 @@ func TestFrontierBadFrames(t *testing.T) {
 
 	t.Run("hi", func(t *testing.T) {
 		s := e.socket(1, "heartbeat")
-		if err := s.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, s.WriteMessage(websocket.TextMessage, []byte("hi")))
 		select {
 		case got := <-s.Texts():
-			if got != "hi" {
-				t.Fatalf("heartbeat answered %q", got)
-			}
+			require.Equal(t, "hi", got, "heartbeat answered")
 		case <-s.Done():
-			t.Fatalf("socket closed after hi: %v", s.Err())
+			require.FailNowf(t, "socket closed after hi", "%v", s.Err())
 		case <-time.After(waitFor):
-			t.Fatal("no answer to hi")
+			require.FailNow(t, "no answer to hi")
 		}
 	})
 }
@@ -466,9 +418,7 @@ func TestFrontierBadFrames(t *testing.T) {
 func mustMarshal(t *testing.T, m proto.Message) []byte {
 	t.Helper()
 	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return b
 }
 
@@ -480,9 +430,7 @@ func TestFrontierIdleTimeout(t *testing.T) {
 	start := time.Now()
 	s := e.socket(1, "idle")
 	ce := wantClose(t, s, websocket.CloseGoingAway, true)
-	if took := time.Since(start); took < idle {
-		t.Errorf("closed after %v, before the idle timeout %v", took, idle)
-	}
+	assert.GreaterOrEqual(t, time.Since(start), idle, "closed before the idle timeout")
 	t.Logf("idle close: %d %q", ce.Code, ce.Text)
 	newBystander(t, e).check(t)
 }
@@ -499,12 +447,14 @@ func TestFrontierRequestRate(t *testing.T) {
 	}
 	resp := wantStatus(t, s, improto.IMCMD_GET_MESSAGES_BY_USER, body, improto.StatusCode_TOO_MANY_REQUESTS)
 	// A token comes every second: the hint is at most that, and not zero.
-	if ms, err := strconv.Atoi(resp.GetHeaders()[improto.HeaderRetryAfterMs]); err != nil || ms <= 0 || ms > 1000 {
-		t.Errorf("%s = %q, want 1..1000", improto.HeaderRetryAfterMs, resp.GetHeaders()[improto.HeaderRetryAfterMs])
+	hint := resp.GetHeaders()[improto.HeaderRetryAfterMs]
+	if ms, err := strconv.Atoi(hint); assert.NoError(t, err, "%s = %q, want 1..1000", improto.HeaderRetryAfterMs, hint) {
+		assert.Positive(t, ms, "%s, want 1..1000", improto.HeaderRetryAfterMs)
+		assert.LessOrEqual(t, ms, 1000, "%s, want 1..1000", improto.HeaderRetryAfterMs)
 	}
 	select {
 	case <-s.Done():
-		t.Fatalf("a limited socket was closed: %v", s.Err())
+		require.FailNowf(t, "a limited socket was closed", "%v", s.Err())
 	default:
 	}
 	// The limit is per socket: the same user on HTTP and others are served.
@@ -525,9 +475,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	)
 	e := newEnv(t, func(c *imserver.Config) { c.SendQueue = 4 })
 	slow, _, err := websocket.DefaultDialer.DialContext(ctx(t), e.socketURL(e.token(slowUser), "slow"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer slow.Close()
 	fast := e.socket(fastUser, "fast")
 	from := e.user(sender)
@@ -539,15 +487,11 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	}
 	for i, id := range want {
 		got := waitPush(t, fast, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
-		if got.GetServerMessageId() != id {
-			t.Fatalf("push %d: message %d, want %d", i, got.GetServerMessageId(), id)
-		}
+		require.Equal(t, id, got.GetServerMessageId(), "push %d: message", i)
 	}
 	// The slow socket gets what the server had written before dropping it,
 	// then the close.
-	if err := slow.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, slow.SetReadDeadline(time.Now().Add(waitFor)))
 	var got int
 	for {
 		_, _, err = slow.ReadMessage()
@@ -557,15 +501,13 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 		got++
 	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("the slow socket was never closed (read %d frames)", got)
+	if errors.As(err, &ne) {
+		require.False(t, ne.Timeout(), "the slow socket was never closed (read %d frames)", got)
 	}
-	if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) && ce.Code != websocket.ClosePolicyViolation {
-		t.Errorf("slow socket closed with %d %q, want %d", ce.Code, ce.Text, websocket.ClosePolicyViolation)
+	if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
+		assert.Equal(t, websocket.ClosePolicyViolation, ce.Code, "slow socket closed with %d %q", ce.Code, ce.Text)
 	}
-	if got >= messages+1 { // the 502 of the creation and every 500
-		t.Errorf("the slow socket got all %d frames", got)
-	}
+	assert.Less(t, got, messages+1, "the slow socket got all %d frames", got) // the 502 of the creation and every 500
 	t.Logf("slow socket: %d frames, then %v", got, err)
 }
 
@@ -577,22 +519,16 @@ func TestShutdownClosesSocketsGoingAway(t *testing.T) {
 	call[*improto.MessagesPerUserResponseBody](t, s, improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if err := e.srv.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, e.srv.Shutdown(ctx))
 	wantClose(t, s, websocket.CloseGoingAway, true)
 	again, hr, err := rawclient.Dial(ctx, e.socketURL(e.token(1), "b"), e.token(1), 0)
 	if err == nil {
 		again.Close()
-		t.Fatal("a socket opened after Shutdown")
 	}
-	if hr == nil {
-		t.Fatalf("dial after Shutdown: %v", err)
-	}
+	require.Error(t, err, "a socket opened after Shutdown")
+	require.NotNil(t, hr, "dial after Shutdown: %v", err)
 	a := decodeAnswer(t, hr)
-	if a.status != http.StatusServiceUnavailable {
-		t.Errorf("dial after Shutdown: HTTP %d, want 503", a.status)
-	}
+	assert.Equal(t, http.StatusServiceUnavailable, a.status, "dial after Shutdown: HTTP status")
 	checkFailure(t, a.resp, improto.StatusCode_SERVER_ERR, "")
 }
 
@@ -607,9 +543,7 @@ func TestPushRightAfterDial(t *testing.T) {
 		s := e.socket(2, fmt.Sprint("d", i))
 		sent := sendText(t, from, conv, "now")
 		got := waitPush(t, s, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
-		if got.GetServerMessageId() != sent.GetServerMessageId() {
-			t.Fatalf("dial %d: push of message %d, want %d", i, got.GetServerMessageId(), sent.GetServerMessageId())
-		}
+		require.Equal(t, sent.GetServerMessageId(), got.GetServerMessageId(), "dial %d: push of message", i)
 		s.Close()
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // recordingConn is a net.Conn that keeps every Write it gets.
@@ -24,27 +26,17 @@ func TestBatchConnWritesABurstOnce(t *testing.T) {
 	rec := &recordingConn{}
 	c := &batchConn{Conn: rec}
 	_, _ = c.Write([]byte("a"))
-	if len(rec.writes) != 1 {
-		t.Fatalf("outside a burst: %d writes, want 1", len(rec.writes))
-	}
+	require.Len(t, rec.writes, 1, "writes outside a burst")
 	c.hold()
 	_, _ = c.Write([]byte("b"))
 	_, _ = c.Write([]byte("c"))
-	if len(rec.writes) != 1 {
-		t.Fatalf("during a burst: %d writes reached the connection", len(rec.writes)-1)
-	}
-	if err := c.release(); err != nil {
-		t.Fatal(err)
-	}
-	if len(rec.writes) != 2 || string(rec.writes[1]) != "bc" {
-		t.Fatalf("release wrote %q, want one write of %q", rec.writes[1:], "bc")
-	}
+	require.Len(t, rec.writes, 1, "during a burst, writes reached the connection")
+	require.NoError(t, c.release())
+	require.Equal(t, [][]byte{[]byte("a"), []byte("bc")}, rec.writes, "release must make one write of %q", "bc")
 	c.hold()
 	_, _ = c.Write(make([]byte, maxBatch+1))
-	if len(rec.writes) != 3 {
-		t.Fatalf("a burst past maxBatch was not written as it filled (%d writes)", len(rec.writes))
-	}
-	if err := c.release(); err != nil || len(rec.writes) != 3 {
-		t.Fatalf("release after a full flush: %v, %d writes", err, len(rec.writes))
-	}
+	// len, not Len: Len would print the maxBatch bytes.
+	require.Equal(t, 3, len(rec.writes), "a burst past maxBatch was not written as it filled (writes)")
+	require.NoError(t, c.release(), "release after a full flush")
+	require.Equal(t, 3, len(rec.writes), "writes after release after a full flush")
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -29,9 +30,7 @@ func benchServer(b *testing.B) (s *Server, convID string, drain func()) {
 	st := store.NewMemory()
 	b.Cleanup(func() { st.Close() })
 	s, err := New(Config{AppID: 1, AppSecret: "secret", Store: st})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	var conns []*conn
 	for _, u := range []int64{1, 2} {
 		c := &conn{s: s, user: u, send: make(chan outFrame, 64), done: make(chan struct{})}
@@ -57,9 +56,7 @@ func benchServer(b *testing.B) (s *Server, convID string, drain func()) {
 func benchExecute(b *testing.B, s *Server, user int64, cmd improto.IMCMD, body proto.Message) *improto.Response {
 	req := &improto.Request{Cmd: proto.Int32(int32(cmd)), SequenceId: proto.Int64(1)}
 	resp := s.execute(context.Background(), req, body, user, nil)
-	if resp.GetStatusCode() != 0 {
-		b.Fatalf("%v: %v %s", cmd, resp.GetStatusCode(), resp.GetErrorDesc())
-	}
+	require.Zero(b, resp.GetStatusCode(), "%v: %v %s", cmd, resp.GetStatusCode(), resp.GetErrorDesc())
 	s.writeHTTP(discardWriter{}, http.StatusOK, resp)
 	// The body is an unknown field (setBody): decode it for the caller.
 	out := &improto.Response{}
@@ -67,9 +64,7 @@ func benchExecute(b *testing.B, s *Server, user int64, cmd improto.IMCMD, body p
 	if err == nil {
 		err = proto.Unmarshal(wire, out)
 	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return out
 }
 
@@ -114,9 +109,8 @@ func BenchmarkExecutePull(b *testing.B) {
 		drain()
 	}
 	pull := &improto.MessagesPerUserRequestBody{Cursor: proto.Int64(0), Limit: proto.Int32(1000)}
-	if n := len(benchExecute(b, s, 2, improto.IMCMD_GET_MESSAGES_BY_USER, pull).GetBody().GetMessagesPerUserBody().GetMessages()); n != 1000 {
-		b.Fatalf("a page of %d messages, want 1000", n)
-	}
+	n := len(benchExecute(b, s, 2, improto.IMCMD_GET_MESSAGES_BY_USER, pull).GetBody().GetMessagesPerUserBody().GetMessages())
+	require.Equal(b, 1000, n, "messages in a page")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -41,7 +42,7 @@ func waitArrived(b *testing.B, arrived <-chan struct{}) {
 	select {
 	case <-arrived:
 	case <-time.After(30 * time.Second):
-		b.Fatal("fan-out incomplete after 30s: deliveries lost")
+		require.FailNow(b, "fan-out incomplete after 30s: deliveries lost")
 	}
 }
 
@@ -130,9 +131,7 @@ func BenchmarkGroupFanOut(b *testing.B) {
 	for _, id := range ids {
 		tok := e.token(id)
 		ws, _, err := websocket.DefaultDialer.Dial(e.socketURL(tok, "d"), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		b.Cleanup(func() { ws.Close() })
 		go func() { // ends when the connection closes at cleanup
 			for {

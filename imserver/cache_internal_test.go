@@ -4,6 +4,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/imserver/store"
 )
 
@@ -14,15 +17,11 @@ func TestCacheForgetsRolledBackWrites(t *testing.T) {
 	st := store.NewMemory()
 	defer st.Close()
 	s, err := New(Config{AppID: 1, AppSecret: "secret", Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	err = s.update(func(tx store.Tx, _ *outbox) error {
 		return saveConv(tx, &convRecord{ID: "7", ShortID: 7, Type: typeGroup, LastIndex: 1})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// write changes what the cache holds of a conversation, a counter and
 	// a cursor, as a send does.
 	write := func(tx store.Tx) error {
@@ -41,14 +40,13 @@ func TestCacheForgetsRolledBackWrites(t *testing.T) {
 		return err
 	}
 	errFail := errors.New("fail")
-	if err := s.update(func(tx store.Tx, _ *outbox) error {
+	err = s.update(func(tx store.Tx, _ *outbox) error {
 		if err := write(tx); err != nil {
 			return err
 		}
 		return errFail
-	}); !errors.Is(err, errFail) {
-		t.Fatalf("failing update: %v", err)
-	}
+	})
+	require.ErrorIs(t, err, errFail, "failing update")
 	func() {
 		defer func() { _ = recover() }()
 		_ = s.update(func(tx store.Tx, _ *outbox) error {
@@ -71,14 +69,12 @@ func TestCacheForgetsRolledBackWrites(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if conv.LastIndex != 1 || id != 1 || cursor != 1 {
-			t.Errorf("after rollbacks: last index %d, message id %d, cursor %d; want 1, 1, 1", conv.LastIndex, id, cursor)
-		}
+		assert.Equal(t, int64(1), conv.LastIndex, "last index after rollbacks")
+		assert.Equal(t, int64(1), id, "message id after rollbacks")
+		assert.Equal(t, int64(1), cursor, "cursor after rollbacks")
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 func TestCacheMapsAreBounded(t *testing.T) {
@@ -87,7 +83,5 @@ func TestCacheMapsAreBounded(t *testing.T) {
 		room(m)
 		m[i] = true
 	}
-	if len(m) > maxCacheEntries {
-		t.Fatalf("%d entries, bound %d", len(m), maxCacheEntries)
-	}
+	require.LessOrEqual(t, len(m), maxCacheEntries, "entries, bounded by maxCacheEntries")
 }

@@ -2,9 +2,10 @@ package imserver_test
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -39,21 +40,17 @@ func ciListAll(t *testing.T, c caller, limit int64, conType *improto.Conversatio
 				SortType: improto.SortType_ACTIVE_TIME.Enum(), Cursor: proto.Int64(cursor), Limit: proto.Int64(limit),
 				ConType: conType, IncludeRemovedGroup: proto.Bool(withLeft),
 			})
-		if int64(len(page.GetList())) > limit {
-			t.Fatalf("page of %d conversations, limit %d", len(page.GetList()), limit)
-		}
+		require.LessOrEqual(t, int64(len(page.GetList())), limit, "conversations in a page")
 		for _, ci := range page.GetList() {
 			ids = append(ids, ci.GetConversationShortId())
 		}
 		if !page.GetHasMore() {
 			return ids
 		}
-		if page.GetNextCursor() <= cursor {
-			t.Fatalf("next_cursor %d does not move past %d", page.GetNextCursor(), cursor)
-		}
+		require.Greater(t, page.GetNextCursor(), cursor, "next_cursor must move past the cursor")
 		cursor = page.GetNextCursor()
 	}
-	t.Fatal("conversation list never ends")
+	require.FailNow(t, "conversation list never ends")
 	return nil
 }
 
@@ -78,14 +75,12 @@ func TestGetConversationInfo(t *testing.T) {
 	sendText(t, owner, conv, "two")
 
 	got := ciInfo(t, bob, conv)
-	if !got.GetIsParticipant() || got.GetBadgeCount() != 2 || got.GetParticipantsCount() != 2 ||
-		got.GetConversationCoreInfo().GetName() != "group" || got.GetUserInfo().GetUserId() != 2 {
-		t.Fatalf("bob's view: participant=%v badge=%d count=%d name=%q user=%d", got.GetIsParticipant(), got.GetBadgeCount(),
-			got.GetParticipantsCount(), got.GetConversationCoreInfo().GetName(), got.GetUserInfo().GetUserId())
-	}
-	if own := ciInfo(t, owner, conv); own.GetBadgeCount() != 0 {
-		t.Errorf("the sender's own messages count as unread: badge %d", own.GetBadgeCount())
-	}
+	require.True(t, got.GetIsParticipant(), "bob's view: participant")
+	require.Equal(t, int32(2), got.GetBadgeCount(), "bob's view: badge")
+	require.Equal(t, int32(2), got.GetParticipantsCount(), "bob's view: count")
+	require.Equal(t, "group", got.GetConversationCoreInfo().GetName(), "bob's view: name")
+	require.Equal(t, int64(2), got.GetUserInfo().GetUserId(), "bob's view: user")
+	assert.Zero(t, ciInfo(t, owner, conv).GetBadgeCount(), "the sender's own messages count as unread: badge")
 	wantStatus(t, stranger, improto.IMCMD_GET_CONVERSATION_INFO_V2, infoBody(conv), improto.StatusCode_USER_NOT_IN_GROUP)
 	wantStatus(t, bob, improto.IMCMD_GET_CONVERSATION_INFO_V2,
 		&improto.GetConversationInfoV2RequestBody{ConversationId: proto.String("no-such")},
@@ -101,20 +96,14 @@ func TestFormerMemberReadsInfo(t *testing.T) {
 	conv := createGroup(t, owner, 2)
 	call[proto.Message](t, bob, improto.IMCMD_LEAVE_CONVERSATION, leaveConvBody(conv))
 	got := ciInfo(t, bob, conv)
-	if got.GetIsParticipant() || got.GetParticipantsCount() != 1 || got.GetUserInfo() != nil {
-		t.Fatalf("former member's view: participant=%v count=%d user_info=%v", got.GetIsParticipant(), got.GetParticipantsCount(), got.GetUserInfo())
-	}
-	if ids := ciListAll(t, bob, 10, nil, false); len(ids) != 0 {
-		t.Errorf("left conversation listed without include_removed_group: %v", ids)
-	}
-	if ids := ciListAll(t, bob, 10, nil, true); !slices.Equal(ids, []int64{conv.GetConversationShortId()}) {
-		t.Errorf("include_removed_group lists %v, want [%d]", ids, conv.GetConversationShortId())
-	}
+	require.False(t, got.GetIsParticipant(), "former member's view: participant")
+	require.Equal(t, int32(1), got.GetParticipantsCount(), "former member's view: count")
+	require.Nil(t, got.GetUserInfo(), "former member's view: user_info")
+	assert.Empty(t, ciListAll(t, bob, 10, nil, false), "left conversation listed without include_removed_group")
+	assert.Equal(t, []int64{conv.GetConversationShortId()}, ciListAll(t, bob, 10, nil, true), "include_removed_group lists")
 	// A former member may still delete it for themself.
 	call[proto.Message](t, bob, improto.IMCMD_MARK_CONVERSATION_DELETE, deleteConvBody(conv))
-	if ids := ciListAll(t, bob, 10, nil, true); len(ids) != 0 {
-		t.Errorf("deleted conversation still listed: %v", ids)
-	}
+	assert.Empty(t, ciListAll(t, bob, 10, nil, true), "deleted conversation still listed")
 }
 
 // TestDissolvedConversationIsReadOnly checks that members still read a
@@ -126,9 +115,7 @@ func TestDissolvedConversationIsReadOnly(t *testing.T) {
 	conv := createGroup(t, owner, 2)
 	id, short, typ := convRef(conv)
 	call[proto.Message](t, owner, improto.IMCMD_DISSOLVE_CONVERSATION, dissolveConvBody(conv))
-	if st := ciInfo(t, bob, conv).GetConversationCoreInfo().GetStatus(); st != 1 {
-		t.Errorf("dissolved conversation has core status %d, want 1", st)
-	}
+	assert.Equal(t, int32(1), ciInfo(t, bob, conv).GetConversationCoreInfo().GetStatus(), "dissolved conversation's core status")
 	wantStatus(t, owner, improto.IMCMD_SET_CONVERSATION_CORE_INFO,
 		&improto.SetConversationCoreInfoRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
 			Name: proto.String("late"), IsNameSet: proto.Bool(true)}, improto.StatusCode_CONVERSATION_NOT_FOUND)
@@ -136,9 +123,7 @@ func TestDissolvedConversationIsReadOnly(t *testing.T) {
 	got := call[*improto.SetConversationSettingInfoResponseBody](t, bob, improto.IMCMD_SET_CONVERSATION_SETTING_INFO,
 		&improto.SetConversationSettingInfoRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
 			SetMute: proto.Bool(true)})
-	if got.GetSettingInfo().GetMute() != 1 {
-		t.Errorf("mute on a dissolved conversation: %v", got.GetSettingInfo())
-	}
+	assert.Equal(t, int32(1), got.GetSettingInfo().GetMute(), "mute on a dissolved conversation: %v", got.GetSettingInfo())
 }
 
 func TestGetConversationInfoList(t *testing.T) {
@@ -156,9 +141,7 @@ func TestGetConversationInfoList(t *testing.T) {
 	for _, c := range got.GetConversationInfoList() {
 		ids = append(ids, c.GetConversationId())
 	}
-	if want := []string{mine.GetConversationId(), single.GetConversationId()}; !slices.Equal(ids, want) {
-		t.Fatalf("610 returned %v, want %v", ids, want)
-	}
+	require.Equal(t, []string{mine.GetConversationId(), single.GetConversationId()}, ids, "610 returned")
 	tooMany := make([]*improto.GetConversationInfoV2RequestBody, 101)
 	for i := range tooMany {
 		tooMany[i] = infoBody(mine)
@@ -186,21 +169,15 @@ func TestUserConversationListPaging(t *testing.T) {
 	createGroup(t, e.user(50), 51) // someone else's
 
 	for _, limit := range []int64{1, 3, 7, 50} {
-		if got := ciListAll(t, alice, limit, nil, false); !slices.Equal(got, all) {
-			t.Errorf("limit %d: listed %v, want %v", limit, got, all)
-		}
+		assert.Equal(t, all, ciListAll(t, alice, limit, nil, false), "limit %d: listed", limit)
 	}
-	if got := ciListAll(t, alice, 2, improto.ConversationType_GROUP_CHAT.Enum(), false); !slices.Equal(got, groups) {
-		t.Errorf("groups only: %v, want %v", got, groups)
-	}
-	if got := ciListAll(t, alice, 2, improto.ConversationType_ONE_TO_ONE_CHAT.Enum(), false); !slices.Equal(got, singles) {
-		t.Errorf("single chats only: %v, want %v", got, singles)
-	}
+	assert.Equal(t, groups, ciListAll(t, alice, 2, improto.ConversationType_GROUP_CHAT.Enum(), false), "groups only")
+	assert.Equal(t, singles, ciListAll(t, alice, 2, improto.ConversationType_ONE_TO_ONE_CHAT.Enum(), false), "single chats only")
 	first := call[*improto.GetUserConversationListResponseBody](t, alice, improto.IMCMD_GET_USER_CONVERSATION_LIST,
 		&improto.GetUserConversationListRequestBody{})
-	if len(first.GetList()) != 7 || first.GetHasMore() || first.GetNextCursor() != all[6] {
-		t.Errorf("default page: %d conversations, more=%v next=%d", len(first.GetList()), first.GetHasMore(), first.GetNextCursor())
-	}
+	assert.Equal(t, 7, len(first.GetList()), "default page: conversations")
+	assert.False(t, first.GetHasMore(), "default page: more")
+	assert.Equal(t, all[6], first.GetNextCursor(), "default page: next")
 	wantStatus(t, alice, improto.IMCMD_GET_USER_CONVERSATION_LIST,
 		&improto.GetUserConversationListRequestBody{Cursor: proto.Int64(-1)}, improto.StatusCode_INVALID_REQUEST)
 }
@@ -221,47 +198,27 @@ func TestDeleteConversationForSelf(t *testing.T) {
 	call[proto.Message](t, alice, improto.IMCMD_MARK_CONVERSATION_DELETE, del)
 
 	n := waitPush(t, alicePhone, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY).GetBody().GetConversationInfoUpdatedNotify()
-	if n.GetConversation().GetConversationId() != conv.GetConversationId() {
-		t.Errorf("502 on alice's phone names %q", n.GetConversation().GetConversationId())
-	}
-	if got := ciListAll(t, alice, 10, nil, false); !slices.Equal(got, []int64{other.GetConversationShortId()}) {
-		t.Errorf("after delete alice lists %v, want only %d", got, other.GetConversationShortId())
-	}
-	if got := ciListAll(t, bob, 10, nil, false); len(got) != 2 {
-		t.Errorf("bob's list changed: %v", got)
-	}
-	if got := ciHistory(t, alice, conv); len(got) != 0 {
-		t.Errorf("alice still sees messages %v", got)
-	}
-	if got := ciHistory(t, bob, conv); !slices.Equal(got, []int64{1, 2}) {
-		t.Errorf("bob sees %v, want [1 2]", got)
-	}
+	assert.Equal(t, conv.GetConversationId(), n.GetConversation().GetConversationId(), "502 on alice's phone names")
+	assert.Equal(t, []int64{other.GetConversationShortId()}, ciListAll(t, alice, 10, nil, false), "after delete alice lists")
+	assert.Len(t, ciListAll(t, bob, 10, nil, false), 2, "bob's list changed")
+	assert.Empty(t, ciHistory(t, alice, conv), "alice still sees messages")
+	assert.Equal(t, []int64{1, 2}, ciHistory(t, bob, conv), "bob sees")
 	v := ciInfo(t, alice, conv)
-	if v.GetBadgeCount() != 0 || v.GetConversationSettingInfo().GetReadIndex() != 2 || v.GetConversationSettingInfo().GetSettingVersion() <= before {
-		t.Errorf("after delete: badge %d read index %d version %d (was %d)", v.GetBadgeCount(),
-			v.GetConversationSettingInfo().GetReadIndex(), v.GetConversationSettingInfo().GetSettingVersion(), before)
-	}
+	assert.Zero(t, v.GetBadgeCount(), "after delete: badge")
+	assert.Equal(t, int64(2), v.GetConversationSettingInfo().GetReadIndex(), "after delete: read index")
+	assert.Greater(t, v.GetConversationSettingInfo().GetSettingVersion(), before, "after delete: setting version")
 
 	// A new message brings the conversation back, with only new history.
 	// Bob heard nothing of the delete: the first push he gets after it is
 	// that message.
 	sendText(t, alice, conv, "three")
-	if p := waitPush(t, bobWeb, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY, improto.IMCMD_MARK_READ_NOTIFY); improto.IMCMD(p.GetCmd()) != improto.IMCMD_NEW_MSG_NOTIFY {
-		t.Errorf("bob got %v for alice's delete", improto.IMCMD(p.GetCmd()))
-	}
-	if got := ciListAll(t, alice, 10, nil, false); !slices.Equal(got, []int64{conv.GetConversationShortId(), other.GetConversationShortId()}) {
-		t.Errorf("after a new message alice lists %v", got)
-	}
-	if got := ciHistory(t, alice, conv); !slices.Equal(got, []int64{3}) {
-		t.Errorf("after revival alice sees %v, want [3]", got)
-	}
-	if b := ciInfo(t, alice, conv).GetBadgeCount(); b != 0 {
-		t.Errorf("after revival with her own message badge %d, want 0", b)
-	}
+	p := waitPush(t, bobWeb, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY, improto.IMCMD_MARK_READ_NOTIFY)
+	assert.Equal(t, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD(p.GetCmd()), "bob got %v for alice's delete", improto.IMCMD(p.GetCmd()))
+	assert.Equal(t, []int64{conv.GetConversationShortId(), other.GetConversationShortId()}, ciListAll(t, alice, 10, nil, false), "after a new message alice lists")
+	assert.Equal(t, []int64{3}, ciHistory(t, alice, conv), "after revival alice sees")
+	assert.Zero(t, ciInfo(t, alice, conv).GetBadgeCount(), "after revival with her own message: badge")
 	sendText(t, bob, conv, "four")
-	if b := ciInfo(t, alice, conv).GetBadgeCount(); b != 1 {
-		t.Errorf("after bob's new message badge %d, want 1", b)
-	}
+	assert.Equal(t, int32(1), ciInfo(t, alice, conv).GetBadgeCount(), "after bob's new message: badge")
 
 	wantStatus(t, stranger, improto.IMCMD_MARK_CONVERSATION_DELETE, del, improto.StatusCode_USER_NOT_IN_GROUP)
 }
@@ -279,25 +236,23 @@ func TestMarkConversationRead(t *testing.T) {
 	bobWeb := e.socket(2, "bob-web")
 	bobPhone := e.socket(2, "bob-phone")
 	carolWeb := e.socket(4, "carol-web")
-	if b := ciInfo(t, bob, conv).GetBadgeCount(); b != 3 {
-		t.Fatalf("bob's badge before reading: %d, want 3", b)
-	}
+	require.Equal(t, int32(3), ciInfo(t, bob, conv).GetBadgeCount(), "bob's badge before reading")
 	before := ciInfo(t, bob, conv).GetConversationSettingInfo().GetSettingVersion()
 
 	// Bob reads up to 2 from his web socket (v1 command).
 	call[proto.Message](t, bobWeb, improto.IMCMD_MARK_CONVERSATION_READ, ciMarkRead(conv, 2))
 	for name, s := range map[string]*rawclient.Socket{"alice": aliceWeb, "bob's phone": bobPhone, "carol": carolWeb} {
 		n := waitPush(t, s, improto.IMCMD_MARK_READ_NOTIFY).GetBody().GetMarkConversationReadNotify()
-		if n.GetUserId() != 2 || n.GetReadIndex() != 2 || n.GetReadIndexV2() != 2 ||
-			n.GetMessageId() != sent[1].GetServerMessageId() || n.GetConversationId() != conv.GetConversationId() {
-			t.Errorf("%s got 501 %v", name, n)
-		}
+		assert.Equal(t, int64(2), n.GetUserId(), "%s got 501 %v", name, n)
+		assert.Equal(t, int64(2), n.GetReadIndex(), "%s got 501 %v", name, n)
+		assert.Equal(t, int64(2), n.GetReadIndexV2(), "%s got 501 %v", name, n)
+		assert.Equal(t, sent[1].GetServerMessageId(), n.GetMessageId(), "%s got 501 %v", name, n)
+		assert.Equal(t, conv.GetConversationId(), n.GetConversationId(), "%s got 501 %v", name, n)
 	}
 	v := ciInfo(t, bob, conv)
-	if v.GetBadgeCount() != 1 || v.GetConversationSettingInfo().GetReadIndex() != 2 || v.GetConversationSettingInfo().GetSettingVersion() <= before {
-		t.Errorf("after reading 2: badge %d read index %d version %d (was %d)", v.GetBadgeCount(),
-			v.GetConversationSettingInfo().GetReadIndex(), v.GetConversationSettingInfo().GetSettingVersion(), before)
-	}
+	assert.Equal(t, int32(1), v.GetBadgeCount(), "after reading 2: badge")
+	assert.Equal(t, int64(2), v.GetConversationSettingInfo().GetReadIndex(), "after reading 2: read index")
+	assert.Greater(t, v.GetConversationSettingInfo().GetSettingVersion(), before, "after reading 2: setting version")
 
 	// A lower index is accepted and ignored: no push, no change.
 	call[proto.Message](t, bob, improto.IMCMD_MARK_CONVERSATION_READ_V3, ciMarkRead(conv, 1))
@@ -307,25 +262,21 @@ func TestMarkConversationRead(t *testing.T) {
 		// bob's web socket did not get the first 501 (it asked for it)
 		// and nobody got one for index 1: the next is for 3.
 		n := waitPush(t, s, improto.IMCMD_MARK_READ_NOTIFY).GetBody().GetMarkConversationReadNotify()
-		if n.GetReadIndex() != 3 || n.GetMessageId() != sent[2].GetServerMessageId() {
-			t.Errorf("%s: next 501 has read index %d message %d, want 3 and %d", name, n.GetReadIndex(), n.GetMessageId(), sent[2].GetServerMessageId())
-		}
+		assert.Equal(t, int64(3), n.GetReadIndex(), "%s: next 501's read index", name)
+		assert.Equal(t, sent[2].GetServerMessageId(), n.GetMessageId(), "%s: next 501's message", name)
 	}
-	if v := ciInfo(t, bob, conv); v.GetBadgeCount() != 0 || v.GetConversationSettingInfo().GetReadIndex() != 3 {
-		t.Errorf("after reading all: badge %d read index %d", v.GetBadgeCount(), v.GetConversationSettingInfo().GetReadIndex())
-	}
+	v = ciInfo(t, bob, conv)
+	assert.Zero(t, v.GetBadgeCount(), "after reading all: badge")
+	assert.Equal(t, int64(3), v.GetConversationSettingInfo().GetReadIndex(), "after reading all: read index")
 
 	// Carol marks by server message id.
 	carolRead := ciMarkRead(conv, 0)
 	carolRead.ServerMessageId = proto.Int64(sent[0].GetServerMessageId())
 	call[proto.Message](t, e.user(4), improto.IMCMD_MARK_CONVERSATION_READ_V3, carolRead)
-	if r := ciInfo(t, e.user(4), conv).GetConversationSettingInfo().GetReadIndex(); r != 1 {
-		t.Errorf("carol's read index by server id: %d, want 1", r)
-	}
+	assert.Equal(t, int64(1), ciInfo(t, e.user(4), conv).GetConversationSettingInfo().GetReadIndex(), "carol's read index by server id")
 	n := waitPush(t, aliceWeb, improto.IMCMD_MARK_READ_NOTIFY).GetBody().GetMarkConversationReadNotify()
-	if n.GetUserId() != 4 || n.GetReadIndex() != 1 {
-		t.Errorf("alice got 501 %v for carol", n)
-	}
+	assert.Equal(t, int64(4), n.GetUserId(), "alice got 501 %v for carol", n)
+	assert.Equal(t, int64(1), n.GetReadIndex(), "alice got 501 %v for carol", n)
 
 	refusals := []struct {
 		name string
@@ -365,13 +316,10 @@ func TestGetReadIndexes(t *testing.T) {
 	byUser := map[int64]int64{}
 	for _, r := range got.GetIndexes() {
 		byUser[r.GetUserId()] = r.GetIndex()
-		if r.GetIndexMin() != 1 || r.GetIndexV2() != r.GetIndex() {
-			t.Errorf("user %d: index_min %d index_v2 %d index %d", r.GetUserId(), r.GetIndexMin(), r.GetIndexV2(), r.GetIndex())
-		}
+		assert.Equal(t, int64(1), r.GetIndexMin(), "user %d: index_min", r.GetUserId())
+		assert.Equal(t, r.GetIndex(), r.GetIndexV2(), "user %d: index_v2, as index", r.GetUserId())
 	}
-	if want := map[int64]int64{1: 2, 2: 3, 3: 1}; fmt.Sprint(byUser) != fmt.Sprint(want) {
-		t.Errorf("read indexes %v, want %v", byUser, want)
-	}
+	assert.Equal(t, map[int64]int64{1: 2, 2: 3, 3: 1}, byUser, "read indexes")
 	wantStatus(t, e.user(9), improto.IMCMD_GET_CONVERSATION_PARTICIPANTS_READ_INDEX_V3, req, improto.StatusCode_USER_NOT_IN_GROUP)
 }
 
@@ -380,13 +328,11 @@ func TestCoreAndSettingGettersAreEmpty(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user(1)
 	resp := callRaw(t, alice, improto.IMCMD_GET_CONVERSATION_CORE_INFO, &improto.GetConversationCoreInfoRequestBody{})
-	if resp.GetStatusCode() != 0 || resp.GetBody().GetGetConversationCoreInfoBody() == nil {
-		t.Errorf("901: status %d body %v", resp.GetStatusCode(), resp.GetBody())
-	}
+	assert.Zero(t, resp.GetStatusCode(), "901: status")
+	assert.NotNil(t, resp.GetBody().GetGetConversationCoreInfoBody(), "901: body %v", resp.GetBody())
 	resp = callRaw(t, alice, improto.IMCMD_GET_CONVERSATION_SETTING_INFO, &improto.GetConversationSettingInfoRequestBody{})
-	if resp.GetStatusCode() != 0 || resp.GetBody().GetGetConversationSettingInfoBody() == nil {
-		t.Errorf("920: status %d body %v", resp.GetStatusCode(), resp.GetBody())
-	}
+	assert.Zero(t, resp.GetStatusCode(), "920: status")
+	assert.NotNil(t, resp.GetBody().GetGetConversationSettingInfoBody(), "920: body %v", resp.GetBody())
 }
 
 func TestSetCoreInfo(t *testing.T) {
@@ -413,46 +359,40 @@ func TestSetCoreInfo(t *testing.T) {
 			b.Ext = map[string]string{"k": "v"}
 		}))
 	core := got.GetConversationCoreInfo()
-	if got.GetStatus() != 0 || core.GetName() != "new name" || core.GetNotice() != "be nice" || core.GetDesc() != "" ||
-		core.GetExt()["k"] != "v" || core.GetInfoVersion() != v0+1 {
-		t.Fatalf("902 answered %v", got)
-	}
+	require.Zero(t, got.GetStatus(), "902 answered %v", got)
+	require.Equal(t, "new name", core.GetName(), "902 answered %v", got)
+	require.Equal(t, "be nice", core.GetNotice(), "902 answered %v", got)
+	require.Empty(t, core.GetDesc(), "902 answered %v", got)
+	require.Equal(t, "v", core.GetExt()["k"], "902 answered %v", got)
+	require.Equal(t, v0+1, core.GetInfoVersion(), "902 answered %v", got)
 	for name, s := range map[string]*rawclient.Socket{"owner's phone": ownerPhone, "bob": bobWeb} {
 		n := waitPush(t, s, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY).GetBody().GetConversationInfoUpdatedNotify()
-		if n.GetConversation().GetConversationShortId() != conv.GetConversationShortId() {
-			t.Errorf("%s got 502 for %d", name, n.GetConversation().GetConversationShortId())
-		}
+		assert.Equal(t, conv.GetConversationShortId(), n.GetConversation().GetConversationShortId(), "%s got 502 for", name)
 	}
-	if c := ciInfo(t, bob, conv).GetConversationCoreInfo(); c.GetName() != "new name" || c.GetInfoVersion() != v0+1 {
-		t.Errorf("bob sees name %q version %d", c.GetName(), c.GetInfoVersion())
-	}
+	c := ciInfo(t, bob, conv).GetConversationCoreInfo()
+	assert.Equal(t, "new name", c.GetName(), "bob sees name")
+	assert.Equal(t, v0+1, c.GetInfoVersion(), "bob sees version")
 
 	// The same values again change nothing.
 	same := call[*improto.SetConversationCoreInfoResponseBody](t, owner, improto.IMCMD_SET_CONVERSATION_CORE_INFO,
 		set(func(b *improto.SetConversationCoreInfoRequestBody) {
 			b.Name, b.IsNameSet = proto.String("new name"), proto.Bool(true)
 		}))
-	if same.GetConversationCoreInfo().GetInfoVersion() != v0+1 {
-		t.Errorf("a no-op 902 moved info_version to %d", same.GetConversationCoreInfo().GetInfoVersion())
-	}
+	assert.Equal(t, v0+1, same.GetConversationCoreInfo().GetInfoVersion(), "a no-op 902 moved info_version")
 
 	// 904 merges keys; an empty value deletes one.
 	up := call[*improto.UpsertConversationCoreExtInfoResponseBody](t, owner, improto.IMCMD_UPSERT_CONVERSATION_CORE_EXT_INFO,
 		&improto.UpsertConversationCoreExtInfoRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ,
 			Ext: map[string]string{"k": "", "a": "1", "b": "2"}})
-	if ext := up.GetCoreInfo().GetExt(); fmt.Sprint(ext) != "map[a:1 b:2]" || up.GetCoreInfo().GetInfoVersion() != v0+2 {
-		t.Errorf("904: ext %v version %d", ext, up.GetCoreInfo().GetInfoVersion())
-	}
+	assert.Equal(t, map[string]string{"a": "1", "b": "2"}, up.GetCoreInfo().GetExt(), "904: ext")
+	assert.Equal(t, v0+2, up.GetCoreInfo().GetInfoVersion(), "904: version")
 	n := waitPush(t, bobWeb, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY)
-	if n.GetBody().GetConversationInfoUpdatedNotify().GetConversation().GetConversationShortId() != conv.GetConversationShortId() {
-		t.Errorf("bob's 502 after 904: %v", n.GetBody())
-	}
+	assert.Equal(t, conv.GetConversationShortId(), n.GetBody().GetConversationInfoUpdatedNotify().GetConversation().GetConversationShortId(),
+		"bob's 502 after 904: %v", n.GetBody())
 	// Replacing the ext through 902.
 	rep := call[*improto.SetConversationCoreInfoResponseBody](t, owner, improto.IMCMD_SET_CONVERSATION_CORE_INFO,
 		set(func(b *improto.SetConversationCoreInfoRequestBody) { b.Ext = map[string]string{"only": "this"} }))
-	if ext := rep.GetConversationCoreInfo().GetExt(); fmt.Sprint(ext) != "map[only:this]" {
-		t.Errorf("902 ext replace: %v", ext)
-	}
+	assert.Equal(t, map[string]string{"only": "this"}, rep.GetConversationCoreInfo().GetExt(), "902 ext replace")
 
 	sid, sshort, styp := convRef(single)
 	refusals := []struct {
@@ -484,9 +424,9 @@ func TestSetCoreInfo(t *testing.T) {
 			wantStatus(t, r.c, r.cmd, r.body, r.want)
 		})
 	}
-	if c := ciInfo(t, bob, conv).GetConversationCoreInfo(); c.GetName() != "new name" || c.GetExt()["a"] != "" {
-		t.Errorf("a refused change took effect: name %q ext %v", c.GetName(), c.GetExt())
-	}
+	c = ciInfo(t, bob, conv).GetConversationCoreInfo()
+	assert.Equal(t, "new name", c.GetName(), "a refused change took effect: name")
+	assert.Empty(t, c.GetExt()["a"], "a refused change took effect: ext %v", c.GetExt())
 }
 
 func TestSetSettingInfo(t *testing.T) {
@@ -502,62 +442,64 @@ func TestSetSettingInfo(t *testing.T) {
 		b := &improto.SetConversationSettingInfoRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ}
 		mod(b)
 		resp := call[*improto.SetConversationSettingInfoResponseBody](t, alice, improto.IMCMD_SET_CONVERSATION_SETTING_INFO, b)
-		if resp.GetStatus() != 0 {
-			t.Fatalf("921 status %d", resp.GetStatus())
-		}
+		require.Zero(t, resp.GetStatus(), "921 status")
 		return resp.GetSettingInfo()
 	}
 	v0 := ciInfo(t, alice, conv).GetConversationSettingInfo().GetSettingVersion()
 
 	s1 := setting(func(b *improto.SetConversationSettingInfoRequestBody) { b.SetStickOnTop = proto.Bool(true) })
-	if s1.GetStickOnTop() != 1 || s1.GetSetTopTime() <= 0 || s1.GetMute() != 0 || s1.GetFavorite() != 0 || s1.GetSettingVersion() != v0+1 {
-		t.Fatalf("after stick on top: %v", s1)
-	}
-	if n := waitPush(t, alicePhone, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY); n.GetBody().GetConversationInfoUpdatedNotify().GetConversation().GetConversationId() != conv.GetConversationId() {
-		t.Errorf("alice's phone 502: %v", n.GetBody())
-	}
+	require.Equal(t, int32(1), s1.GetStickOnTop(), "after stick on top: %v", s1)
+	require.Positive(t, s1.GetSetTopTime(), "after stick on top: %v", s1)
+	require.Zero(t, s1.GetMute(), "after stick on top: %v", s1)
+	require.Zero(t, s1.GetFavorite(), "after stick on top: %v", s1)
+	require.Equal(t, v0+1, s1.GetSettingVersion(), "after stick on top: %v", s1)
+	n := waitPush(t, alicePhone, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY)
+	assert.Equal(t, conv.GetConversationId(), n.GetBody().GetConversationInfoUpdatedNotify().GetConversation().GetConversationId(), "alice's phone 502: %v", n.GetBody())
 	s2 := setting(func(b *improto.SetConversationSettingInfoRequestBody) {
 		b.SetMute, b.SetFavorite = proto.Bool(true), proto.Bool(true)
 	})
-	if s2.GetStickOnTop() != 1 || s2.GetSetTopTime() != s1.GetSetTopTime() || s2.GetMute() != 1 || s2.GetFavorite() != 1 ||
-		s2.GetSetFavoriteTime() <= 0 || s2.GetSettingVersion() != v0+2 {
-		t.Fatalf("after mute and favorite: %v", s2)
-	}
+	require.Equal(t, int32(1), s2.GetStickOnTop(), "after mute and favorite: %v", s2)
+	require.Equal(t, s1.GetSetTopTime(), s2.GetSetTopTime(), "after mute and favorite: %v", s2)
+	require.Equal(t, int32(1), s2.GetMute(), "after mute and favorite: %v", s2)
+	require.Equal(t, int32(1), s2.GetFavorite(), "after mute and favorite: %v", s2)
+	require.Positive(t, s2.GetSetFavoriteTime(), "after mute and favorite: %v", s2)
+	require.Equal(t, v0+2, s2.GetSettingVersion(), "after mute and favorite: %v", s2)
 	s3 := setting(func(b *improto.SetConversationSettingInfoRequestBody) { b.SetStickOnTop = proto.Bool(false) })
-	if s3.GetStickOnTop() != 0 || s3.GetSetTopTime() != 0 || s3.GetMute() != 1 || s3.GetSettingVersion() != v0+3 {
-		t.Fatalf("after unstick: %v", s3)
-	}
-	if s4 := setting(func(b *improto.SetConversationSettingInfoRequestBody) { b.SetMute = proto.Bool(true) }); s4.GetSettingVersion() != v0+3 {
-		t.Errorf("a no-op 921 moved setting_version to %d", s4.GetSettingVersion())
-	}
+	require.Zero(t, s3.GetStickOnTop(), "after unstick: %v", s3)
+	require.Zero(t, s3.GetSetTopTime(), "after unstick: %v", s3)
+	require.Equal(t, int32(1), s3.GetMute(), "after unstick: %v", s3)
+	require.Equal(t, v0+3, s3.GetSettingVersion(), "after unstick: %v", s3)
+	s4 := setting(func(b *improto.SetConversationSettingInfoRequestBody) { b.SetMute = proto.Bool(true) })
+	assert.Equal(t, v0+3, s4.GetSettingVersion(), "a no-op 921 moved setting_version")
 	// Settings are private: bob's stay as they were.
-	if bs := ciInfo(t, e.user(2), conv).GetConversationSettingInfo(); bs.GetMute() != 0 || bs.GetFavorite() != 0 {
-		t.Errorf("bob's settings changed: %v", bs)
-	}
+	bs := ciInfo(t, e.user(2), conv).GetConversationSettingInfo()
+	assert.Zero(t, bs.GetMute(), "bob's settings changed: %v", bs)
+	assert.Zero(t, bs.GetFavorite(), "bob's settings changed: %v", bs)
 
 	upsert := func(ext map[string]string) *improto.UpsertConversationSettingExtInfoRequestBody {
 		return &improto.UpsertConversationSettingExtInfoRequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ, Ext: ext}
 	}
 	up := call[*improto.UpsertConversationSettingExtInfoResponseBody](t, alice, improto.IMCMD_UPSERT_CONVERSATION_SETTING_EXT_INFO,
 		upsert(map[string]string{"s:push_status": "3", "s:push_part_disable_config": `{"whiteUids":["2"],"whiteMsgTypes":[7]}`, "mine": "x"}))
-	if ext := up.GetSettingInfo().GetExt(); len(ext) != 3 || ext["s:push_status"] != "3" || up.GetSettingInfo().GetSettingVersion() != v0+4 {
-		t.Errorf("922: ext %v version %d", ext, up.GetSettingInfo().GetSettingVersion())
-	}
+	ext := up.GetSettingInfo().GetExt()
+	assert.Len(t, ext, 3, "922: ext")
+	assert.Equal(t, "3", ext["s:push_status"], "922: ext %v", ext)
+	assert.Equal(t, v0+4, up.GetSettingInfo().GetSettingVersion(), "922: version")
 	up = call[*improto.UpsertConversationSettingExtInfoResponseBody](t, alice, improto.IMCMD_UPSERT_CONVERSATION_SETTING_EXT_INFO,
 		upsert(map[string]string{"mine": "", "s:push_status": "1"}))
-	if ext := up.GetSettingInfo().GetExt(); len(ext) != 2 || ext["s:push_status"] != "1" || up.GetSettingInfo().GetMute() != 1 {
-		t.Errorf("922 delete: ext %v mute %d", ext, up.GetSettingInfo().GetMute())
-	}
-	if got := ciInfo(t, alice, conv).GetConversationSettingInfo(); got.GetSettingVersion() != v0+5 || got.GetExt()["s:push_status"] != "1" {
-		t.Errorf("608 setting after 922: %v", got)
-	}
+	ext = up.GetSettingInfo().GetExt()
+	assert.Len(t, ext, 2, "922 delete: ext")
+	assert.Equal(t, "1", ext["s:push_status"], "922 delete: ext %v", ext)
+	assert.Equal(t, int32(1), up.GetSettingInfo().GetMute(), "922 delete: mute")
+	got := ciInfo(t, alice, conv).GetConversationSettingInfo()
+	assert.Equal(t, v0+5, got.GetSettingVersion(), "608 setting after 922: %v", got)
+	assert.Equal(t, "1", got.GetExt()["s:push_status"], "608 setting after 922: %v", got)
 
 	// Settings are private: the first push bob gets after all that is a
 	// later message, not a 502.
 	sendText(t, alice, conv, "marker")
-	if p := waitPush(t, bobWeb, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY); improto.IMCMD(p.GetCmd()) != improto.IMCMD_NEW_MSG_NOTIFY {
-		t.Errorf("bob got %v for alice's settings", improto.IMCMD(p.GetCmd()))
-	}
+	p := waitPush(t, bobWeb, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD_CONVERSATION_INFO_UPDATED_NOTIFY)
+	assert.Equal(t, improto.IMCMD_NEW_MSG_NOTIFY, improto.IMCMD(p.GetCmd()), "bob got %v for alice's settings", improto.IMCMD(p.GetCmd()))
 
 	refusals := []struct {
 		name string
@@ -585,7 +527,5 @@ func TestSetSettingInfo(t *testing.T) {
 			wantStatus(t, r.c, r.cmd, r.body, r.want)
 		})
 	}
-	if got := ciInfo(t, alice, conv).GetConversationSettingInfo(); got.GetSettingVersion() != v0+5 {
-		t.Errorf("a refused change moved setting_version to %d", got.GetSettingVersion())
-	}
+	assert.Equal(t, v0+5, ciInfo(t, alice, conv).GetConversationSettingInfo().GetSettingVersion(), "a refused change moved setting_version")
 }

@@ -3,6 +3,8 @@ package imserver
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -16,9 +18,7 @@ func TestAttachEncoded(t *testing.T) {
 	for _, n := range []int{0, 1, 100, 20000} {
 		msg := &improto.MessageBody{Content: proto.String(string(make([]byte, n)))}
 		enc, err := proto.Marshal(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		want := &improto.MessagesPerUserResponseBody{NextCursor: proto.Int64(7), HasMore: proto.Bool(true), Messages: []*improto.MessageBody{msg}}
 		body := newEncodedBody(0)
 		body = protowire.AppendTag(body, 2, protowire.VarintType)
@@ -29,15 +29,9 @@ func TestAttachEncoded(t *testing.T) {
 		resp := &improto.Response{Cmd: proto.Int32(200)}
 		attachEncoded(resp, 200, body)
 		b, err := proto.Marshal(resp)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var got improto.Response
-		if err := proto.Unmarshal(b, &got); err != nil {
-			t.Fatalf("%d bytes: %v", n, err)
-		}
-		if !proto.Equal(got.GetBody().GetMessagesPerUserBody(), want) {
-			t.Errorf("%d bytes: body %v", n, got.GetBody().GetMessagesPerUserBody())
-		}
+		require.NoError(t, proto.Unmarshal(b, &got), "%d bytes", n)
+		assert.True(t, proto.Equal(got.GetBody().GetMessagesPerUserBody(), want), "%d bytes: body %v", n, got.GetBody().GetMessagesPerUserBody())
 	}
 }

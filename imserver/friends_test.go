@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -52,9 +54,7 @@ func friendIDs(t *testing.T, c caller) []int64 {
 	t.Helper()
 	list := call[*improto.GetFriendListResponseBody](t, c, improto.IMCMD_GET_FRIEND_LIST,
 		&improto.GetFriendListRequestBody{Limit: proto.Int64(200)})
-	if list.GetHasMore() {
-		t.Fatalf("friend list has more than 200 entries")
-	}
+	require.False(t, list.GetHasMore(), "friend list has more than 200 entries")
 	return userIDsOf(list.GetUserList())
 }
 
@@ -62,18 +62,16 @@ func friendIDs(t *testing.T, c caller) []int64 {
 func friendPush(t *testing.T, s *rawclient.Socket) *improto.NewFriendMessageNotify {
 	t.Helper()
 	n := waitPush(t, s, improto.IMCMD_NEW_FRIEND_MSG_NOTIFY).GetBody().GetNewFriendMessageNotify()
-	if n == nil {
-		t.Fatal("508 push without new_friend_message_notify")
-	}
+	require.NotNil(t, n, "508 push without new_friend_message_notify")
 	return n
 }
 
 // wantFriendEvent checks a friend push's type and parties.
 func wantFriendEvent(t *testing.T, who string, n *improto.NewFriendMessageNotify, typ improto.FriendMessageType, from, to int64) {
 	t.Helper()
-	if n.GetMessageType() != int32(typ) || n.GetFromId() != from || n.GetToId() != to {
-		t.Fatalf("%s got type %d %d→%d, want %v %d→%d", who, n.GetMessageType(), n.GetFromId(), n.GetToId(), typ, from, to)
-	}
+	require.Equal(t, int32(typ), n.GetMessageType(), "%s got type, want %v", who, typ)
+	require.Equal(t, from, n.GetFromId(), "%s got from", who)
+	require.Equal(t, to, n.GetToId(), "%s got to", who)
 }
 
 // applyOthers returns the user_id of each apply: the other party.
@@ -85,9 +83,7 @@ func applyOthers(list []*improto.ApplyUserInfo) string {
 func befriend(t *testing.T, a, b caller, aID, bID int64) {
 	t.Helper()
 	sendApply(t, a, bID, nil)
-	if r := replyApply(t, b, attitudeAcceptApply, aID); len(r.GetFailedUserId()) != 0 {
-		t.Fatalf("accepting %d: failed %v", aID, r.GetFailedUserId())
-	}
+	require.Empty(t, replyApply(t, b, attitudeAcceptApply, aID).GetFailedUserId(), "accepting %d: failed", aID)
 }
 
 func TestSendFriendApplyPushes(t *testing.T) {
@@ -97,37 +93,41 @@ func TestSendFriendApplyPushes(t *testing.T) {
 
 	resp := sendApply(t, aliceWeb, 2, map[string]string{"hello": "bob"})
 	a := resp.GetApply()
-	if resp.GetStatus() != int32(improto.FriendErrorCode_FRIEND_SUCCESS) || a.GetApplyId() <= 0 || a.GetIndex() != 1 ||
-		a.GetUserId() != 2 || a.GetFromUserId() != 1 || a.GetToUserId() != 2 || a.GetStatus() != applyWaiting ||
-		a.GetExt()["hello"] != "bob" || a.ApplyTimeSecond == nil {
-		t.Fatalf("send apply: status %d apply %v", resp.GetStatus(), a)
-	}
+	require.Equal(t, int32(improto.FriendErrorCode_FRIEND_SUCCESS), resp.GetStatus(), "send apply: status")
+	require.Positive(t, a.GetApplyId(), "send apply: apply %v", a)
+	require.Equal(t, int64(1), a.GetIndex(), "send apply: apply %v", a)
+	require.Equal(t, int64(2), a.GetUserId(), "send apply: apply %v", a)
+	require.Equal(t, int64(1), a.GetFromUserId(), "send apply: apply %v", a)
+	require.Equal(t, int64(2), a.GetToUserId(), "send apply: apply %v", a)
+	require.Equal(t, int32(applyWaiting), a.GetStatus(), "send apply: apply %v", a)
+	require.Equal(t, "bob", a.GetExt()["hello"], "send apply: apply %v", a)
+	require.NotNil(t, a.ApplyTimeSecond, "send apply: apply %v", a)
 
 	n := friendPush(t, bobSock)
 	wantFriendEvent(t, "bob", n, improto.FriendMessageType_SendApply, 1, 2)
-	if got := n.GetApply(); got.GetApplyId() != a.GetApplyId() || got.GetIndex() != 1 || got.GetUserId() != 1 || got.GetExt()["hello"] != "bob" {
-		t.Fatalf("bob's push carries %v", got)
-	}
+	got := n.GetApply()
+	require.Equal(t, a.GetApplyId(), got.GetApplyId(), "bob's push carries %v", got)
+	require.Equal(t, int64(1), got.GetIndex(), "bob's push carries %v", got)
+	require.Equal(t, int64(1), got.GetUserId(), "bob's push carries %v", got)
+	require.Equal(t, "bob", got.GetExt()["hello"], "bob's push carries %v", got)
 	n = friendPush(t, alicePhone)
 	wantFriendEvent(t, "alice's phone", n, improto.FriendMessageType_SendApply, 1, 2)
-	if got := n.GetApply(); got.GetApplyId() != a.GetApplyId() || got.GetUserId() != 2 {
-		t.Fatalf("alice's phone push carries %v", got)
-	}
+	got = n.GetApply()
+	require.Equal(t, a.GetApplyId(), got.GetApplyId(), "alice's phone push carries %v", got)
+	require.Equal(t, int64(2), got.GetUserId(), "alice's phone push carries %v", got)
 
 	// The socket the apply came on gets the push too, as a sender's socket
 	// gets its own message, and before carol's later apply.
 	n = friendPush(t, aliceWeb)
 	wantFriendEvent(t, "alice-web", n, improto.FriendMessageType_SendApply, 1, 2)
-	if got := n.GetApply(); got.GetApplyId() != a.GetApplyId() || got.GetUserId() != 2 {
-		t.Fatalf("alice-web's push carries %v", got)
-	}
+	got = n.GetApply()
+	require.Equal(t, a.GetApplyId(), got.GetApplyId(), "alice-web's push carries %v", got)
+	require.Equal(t, int64(2), got.GetUserId(), "alice-web's push carries %v", got)
 	sendApply(t, e.user(3), 1, nil)
 	wantFriendEvent(t, "alice-web", friendPush(t, aliceWeb), improto.FriendMessageType_SendApply, 3, 1)
 
 	// Indexes count per receiver.
-	if got := sendApply(t, e.user(3), 2, nil).GetApply().GetIndex(); got != 2 {
-		t.Fatalf("bob's second apply has index %d, want 2", got)
-	}
+	require.Equal(t, int64(2), sendApply(t, e.user(3), 2, nil).GetApply().GetIndex(), "bob's second apply's index")
 }
 
 func TestFriendApplyLists(t *testing.T) {
@@ -143,18 +143,19 @@ func TestFriendApplyLists(t *testing.T) {
 
 	t.Run("received pages by index", func(t *testing.T) {
 		first := receivedApplies(t, alice, &improto.GetFriendReceiveApplyListRequestBody{Limit: proto.Int64(2), GetTotalCount: proto.Bool(true)})
-		if got := applyOthers(first.GetUserList()); got != "[2 3]" || !first.GetHasMore() || first.GetNextCursor() != 2 || first.GetTotalCount() != 4 {
-			t.Fatalf("first page %s more=%v next=%d total=%d", got, first.GetHasMore(), first.GetNextCursor(), first.GetTotalCount())
-		}
+		require.Equal(t, "[2 3]", applyOthers(first.GetUserList()), "first page")
+		require.True(t, first.GetHasMore(), "first page: more")
+		require.Equal(t, int64(2), first.GetNextCursor(), "first page: next")
+		require.Equal(t, int64(4), first.GetTotalCount(), "first page: total")
 		for i, a := range first.GetUserList() {
-			if a.GetIndex() != int64(i+1) || a.GetToUserId() != 1 {
-				t.Errorf("apply %d: %v", i, a)
-			}
+			assert.Equal(t, int64(i+1), a.GetIndex(), "apply %d: %v", i, a)
+			assert.Equal(t, int64(1), a.GetToUserId(), "apply %d: %v", i, a)
 		}
 		second := receivedApplies(t, alice, &improto.GetFriendReceiveApplyListRequestBody{Cursor: proto.Int64(first.GetNextCursor()), Limit: proto.Int64(2)})
-		if got := applyOthers(second.GetUserList()); got != "[4 5]" || second.GetHasMore() || second.GetNextCursor() != 4 || second.TotalCount != nil {
-			t.Fatalf("second page %s more=%v next=%d total=%v", got, second.GetHasMore(), second.GetNextCursor(), second.TotalCount)
-		}
+		require.Equal(t, "[4 5]", applyOthers(second.GetUserList()), "second page")
+		require.False(t, second.GetHasMore(), "second page: more")
+		require.Equal(t, int64(4), second.GetNextCursor(), "second page: next")
+		require.Nil(t, second.TotalCount, "second page: total")
 	})
 
 	t.Run("received by status", func(t *testing.T) {
@@ -167,49 +168,43 @@ func TestFriendApplyLists(t *testing.T) {
 			{applyRefuse, "[3]"},
 		} {
 			got := receivedApplies(t, alice, &improto.GetFriendReceiveApplyListRequestBody{Status: proto.Int32(tc.status), GetTotalCount: proto.Bool(true)})
-			if ids := applyOthers(got.GetUserList()); ids != tc.want || got.GetTotalCount() != int64(len(got.GetUserList())) {
-				t.Errorf("status %d: %s total %d, want %s", tc.status, ids, got.GetTotalCount(), tc.want)
-			}
+			assert.Equal(t, tc.want, applyOthers(got.GetUserList()), "status %d", tc.status)
+			assert.Equal(t, int64(len(got.GetUserList())), got.GetTotalCount(), "status %d: total", tc.status)
 			for _, a := range got.GetUserList() {
-				if a.GetStatus() != tc.status {
-					t.Errorf("status %d filter returned %v", tc.status, a)
-				}
+				assert.Equal(t, tc.status, a.GetStatus(), "status %d filter returned %v", tc.status, a)
 			}
 		}
 		// A filtered page stops at the limit and continues after it.
 		page := receivedApplies(t, alice, &improto.GetFriendReceiveApplyListRequestBody{Status: proto.Int32(applyWaiting), Limit: proto.Int64(1)})
-		if ids := applyOthers(page.GetUserList()); ids != "[2]" || !page.GetHasMore() {
-			t.Fatalf("waiting, limit 1: %s more=%v", ids, page.GetHasMore())
-		}
+		require.Equal(t, "[2]", applyOthers(page.GetUserList()), "waiting, limit 1")
+		require.True(t, page.GetHasMore(), "waiting, limit 1: more")
 		rest := receivedApplies(t, alice, &improto.GetFriendReceiveApplyListRequestBody{Status: proto.Int32(applyWaiting), Cursor: proto.Int64(page.GetNextCursor())})
-		if ids := applyOthers(rest.GetUserList()); ids != "[5]" || rest.GetHasMore() || rest.GetNextCursor() != 4 {
-			t.Fatalf("waiting after %d: %s more=%v next=%d", page.GetNextCursor(), ids, rest.GetHasMore(), rest.GetNextCursor())
-		}
+		require.Equal(t, "[5]", applyOthers(rest.GetUserList()), "waiting after %d", page.GetNextCursor())
+		require.False(t, rest.GetHasMore(), "waiting after %d: more", page.GetNextCursor())
+		require.Equal(t, int64(4), rest.GetNextCursor(), "waiting after %d: next", page.GetNextCursor())
 	})
 
 	t.Run("sent pages by apply id", func(t *testing.T) {
 		first := sentApplies(t, alice, &improto.GetFriendApplyListRequestBody{Limit: proto.Int64(1), GetTotalCount: proto.Bool(true)})
-		if got := applyOthers(first.GetUserList()); got != "[6]" || !first.GetHasMore() || first.GetTotalCount() != 2 {
-			t.Fatalf("first page %s more=%v total=%d", got, first.GetHasMore(), first.GetTotalCount())
-		}
+		require.Equal(t, "[6]", applyOthers(first.GetUserList()), "first page")
+		require.True(t, first.GetHasMore(), "first page: more")
+		require.Equal(t, int64(2), first.GetTotalCount(), "first page: total")
 		a := first.GetUserList()[0]
-		if first.GetNextCursor() != a.GetApplyId() || a.GetFromUserId() != 1 || a.GetIndex() != 1 {
-			t.Fatalf("next cursor %d for %v", first.GetNextCursor(), a)
-		}
+		require.Equal(t, a.GetApplyId(), first.GetNextCursor(), "next cursor for %v", a)
+		require.Equal(t, int64(1), a.GetFromUserId(), "apply %v", a)
+		require.Equal(t, int64(1), a.GetIndex(), "apply %v", a)
 		second := sentApplies(t, alice, &improto.GetFriendApplyListRequestBody{Cursor: proto.Int64(first.GetNextCursor()), Limit: proto.Int64(1)})
-		if got := applyOthers(second.GetUserList()); got != "[7]" || second.GetHasMore() {
-			t.Fatalf("second page %s more=%v", got, second.GetHasMore())
-		}
+		require.Equal(t, "[7]", applyOthers(second.GetUserList()), "second page")
+		require.False(t, second.GetHasMore(), "second page: more")
 		// The applicant sees the answer in their sent list.
 		for u, want := range map[int64]int32{3: applyRefuse, 4: applyAgree, 5: applyWaiting} {
 			list := sentApplies(t, e.user(u), &improto.GetFriendApplyListRequestBody{}).GetUserList()
-			if len(list) != 1 || list[0].GetUserId() != 1 || list[0].GetStatus() != want {
-				t.Errorf("user %d's sent list: %v, want status %d", u, list, want)
+			if assert.Len(t, list, 1, "user %d's sent list", u) {
+				assert.Equal(t, int64(1), list[0].GetUserId(), "user %d's sent list: %v", u, list)
+				assert.Equal(t, want, list[0].GetStatus(), "user %d's sent list: %v", u, list)
 			}
 		}
-		if got := sentApplies(t, alice, &improto.GetFriendApplyListRequestBody{Status: proto.Int32(applyAgree)}); len(got.GetUserList()) != 0 {
-			t.Fatalf("alice's agreed sent applies: %v", got.GetUserList())
-		}
+		require.Empty(t, sentApplies(t, alice, &improto.GetFriendApplyListRequestBody{Status: proto.Int32(applyAgree)}).GetUserList(), "alice's agreed sent applies")
 	})
 }
 
@@ -223,23 +218,24 @@ func TestAcceptFriendApply(t *testing.T) {
 	}
 
 	r := replyApply(t, bobWeb, attitudeAcceptApply, 1)
-	if len(r.GetFailedUserId()) != 0 || len(r.GetApplies()) != 1 {
-		t.Fatalf("reply: %v", r)
-	}
-	if a := r.GetApplies()[0]; a.GetApplyId() != apply.GetApplyId() || a.GetStatus() != applyAgree || a.GetUserId() != 1 {
-		t.Fatalf("answered apply %v", a)
-	}
+	require.Empty(t, r.GetFailedUserId(), "reply: %v", r)
+	require.Len(t, r.GetApplies(), 1, "reply: %v", r)
+	a := r.GetApplies()[0]
+	require.Equal(t, apply.GetApplyId(), a.GetApplyId(), "answered apply %v", a)
+	require.Equal(t, int32(applyAgree), a.GetStatus(), "answered apply %v", a)
+	require.Equal(t, int64(1), a.GetUserId(), "answered apply %v", a)
 
 	n := friendPush(t, aliceSock)
 	wantFriendEvent(t, "alice", n, improto.FriendMessageType_ReplyApply, 1, 2)
-	if a := n.GetApply(); a.GetApplyId() != apply.GetApplyId() || a.GetStatus() != applyAgree || a.GetUserId() != 2 {
-		t.Fatalf("alice's reply push carries %v", a)
-	}
+	a = n.GetApply()
+	require.Equal(t, apply.GetApplyId(), a.GetApplyId(), "alice's reply push carries %v", a)
+	require.Equal(t, int32(applyAgree), a.GetStatus(), "alice's reply push carries %v", a)
+	require.Equal(t, int64(2), a.GetUserId(), "alice's reply push carries %v", a)
 	n = friendPush(t, aliceSock)
 	wantFriendEvent(t, "alice", n, improto.FriendMessageType_AddFriend, 1, 2)
-	if f := n.GetFriend(); f.GetUserId() != 2 || f.GetCreateTime() <= 0 {
-		t.Fatalf("alice's add push carries %v", f)
-	}
+	f := n.GetFriend()
+	require.Equal(t, int64(2), f.GetUserId(), "alice's add push carries %v", f)
+	require.Positive(t, f.GetCreateTime(), "alice's add push carries %v", f)
 	// Both of bob's sockets hear of the new friend, the one that accepted
 	// included: its next push is AddFriend (ReplyApply is alice's alone).
 	for _, s := range []struct {
@@ -248,9 +244,7 @@ func TestAcceptFriendApply(t *testing.T) {
 	}{{"bob's phone", bobPhone}, {"bob-web", bobWeb}} {
 		n = friendPush(t, s.sock)
 		wantFriendEvent(t, s.name, n, improto.FriendMessageType_AddFriend, 1, 2)
-		if f := n.GetFriend(); f.GetUserId() != 1 {
-			t.Fatalf("%s's add push carries %v", s.name, f)
-		}
+		require.Equal(t, int64(1), n.GetFriend().GetUserId(), "%s's add push carries %v", s.name, n.GetFriend())
 	}
 
 	for _, tc := range []struct {
@@ -258,28 +252,23 @@ func TestAcceptFriendApply(t *testing.T) {
 		want string
 	}{{e.user(1), "[2]"}, {e.user(2), "[1]"}} {
 		list := call[*improto.GetFriendListResponseBody](t, tc.c, improto.IMCMD_GET_FRIEND_LIST, &improto.GetFriendListRequestBody{})
-		if len(list.GetUserList()) != 1 {
-			t.Fatalf("friend list %v, want %s", list.GetUserList(), tc.want)
-		}
+		require.Len(t, list.GetUserList(), 1, "friend list, want %s", tc.want)
 		f := list.GetUserList()[0]
-		if fmt.Sprint([]int64{f.GetUserId()}) != tc.want || f.GetExt()["note"] != "hi" ||
-			f.GetApplyTimeSecond() != apply.GetApplyTimeSecond() || f.GetCreateTime() <= 0 {
-			t.Fatalf("friend record %v, want friend %s", f, tc.want)
-		}
+		require.Equal(t, tc.want, fmt.Sprint([]int64{f.GetUserId()}), "friend record %v", f)
+		require.Equal(t, "hi", f.GetExt()["note"], "friend record %v", f)
+		require.Equal(t, apply.GetApplyTimeSecond(), f.GetApplyTimeSecond(), "friend record %v", f)
+		require.Positive(t, f.GetCreateTime(), "friend record %v", f)
 	}
 
 	// Applying to a friend makes no apply.
 	again := sendApply(t, e.user(1), 2, nil)
-	if again.GetStatus() != int32(improto.FriendErrorCode_FRIEND_ALREADY_FRIEND) || again.GetApply() != nil {
-		t.Fatalf("apply to a friend: status %d apply %v", again.GetStatus(), again.GetApply())
-	}
-	if n := len(sentApplies(t, e.user(1), &improto.GetFriendApplyListRequestBody{}).GetUserList()); n != 1 {
-		t.Fatalf("alice has %d sent applies, want 1", n)
-	}
+	require.Equal(t, int32(improto.FriendErrorCode_FRIEND_ALREADY_FRIEND), again.GetStatus(), "apply to a friend: status")
+	require.Nil(t, again.GetApply(), "apply to a friend: apply")
+	require.Len(t, sentApplies(t, e.user(1), &improto.GetFriendApplyListRequestBody{}).GetUserList(), 1, "alice's sent applies")
 	// The apply is answered: answering it again fails.
-	if r := replyApply(t, e.user(2), attitudeRejectApply, 1); fmt.Sprint(r.GetFailedUserId()) != "[1]" || len(r.GetApplies()) != 0 {
-		t.Fatalf("second answer: %v", r)
-	}
+	r = replyApply(t, e.user(2), attitudeRejectApply, 1)
+	require.Equal(t, "[1]", fmt.Sprint(r.GetFailedUserId()), "second answer: %v", r)
+	require.Empty(t, r.GetApplies(), "second answer: %v", r)
 }
 
 func TestRejectFriendApply(t *testing.T) {
@@ -290,32 +279,25 @@ func TestRejectFriendApply(t *testing.T) {
 	sendApply(t, e.user(3), 2, nil)
 
 	r := replyApply(t, e.user(2), attitudeRejectApply, 1, 4)
-	if fmt.Sprint(r.GetFailedUserId()) != "[4]" || len(r.GetApplies()) != 1 || r.GetApplies()[0].GetStatus() != applyRefuse {
-		t.Fatalf("reject: %v", r)
-	}
+	require.Equal(t, "[4]", fmt.Sprint(r.GetFailedUserId()), "reject: %v", r)
+	require.Len(t, r.GetApplies(), 1, "reject: %v", r)
+	require.Equal(t, int32(applyRefuse), r.GetApplies()[0].GetStatus(), "reject: %v", r)
 	n := friendPush(t, aliceSock)
 	wantFriendEvent(t, "alice", n, improto.FriendMessageType_ReplyApply, 1, 2)
-	if n.GetApply().GetStatus() != applyRefuse || n.GetApply().GetApplyId() != first.GetApplyId() {
-		t.Fatalf("alice's reply push carries %v", n.GetApply())
-	}
-	if got := friendIDs(t, e.user(1)); len(got) != 0 {
-		t.Fatalf("alice's friends after a reject: %v", got)
-	}
-	if got := friendIDs(t, e.user(2)); len(got) != 0 {
-		t.Fatalf("bob's friends after a reject: %v", got)
-	}
+	require.Equal(t, int32(applyRefuse), n.GetApply().GetStatus(), "alice's reply push carries %v", n.GetApply())
+	require.Equal(t, first.GetApplyId(), n.GetApply().GetApplyId(), "alice's reply push carries %v", n.GetApply())
+	require.Empty(t, friendIDs(t, e.user(1)), "alice's friends after a reject")
+	require.Empty(t, friendIDs(t, e.user(2)), "bob's friends after a reject")
 
 	// After a refusal the applicant may apply again; the new apply comes
 	// next in bob's list.
 	again := sendApply(t, e.user(1), 2, nil)
-	if again.GetStatus() != int32(improto.FriendErrorCode_FRIEND_SUCCESS) || again.GetApply().GetApplyId() == first.GetApplyId() || again.GetApply().GetIndex() != 3 {
-		t.Fatalf("apply after refusal: status %d apply %v", again.GetStatus(), again.GetApply())
-	}
+	require.Equal(t, int32(improto.FriendErrorCode_FRIEND_SUCCESS), again.GetStatus(), "apply after refusal: status")
+	require.NotEqual(t, first.GetApplyId(), again.GetApply().GetApplyId(), "apply after refusal: apply %v", again.GetApply())
+	require.Equal(t, int64(3), again.GetApply().GetIndex(), "apply after refusal: apply %v", again.GetApply())
 	// Carol's apply is untouched.
 	waiting := receivedApplies(t, e.user(2), &improto.GetFriendReceiveApplyListRequestBody{Status: proto.Int32(applyWaiting)})
-	if got := applyOthers(waiting.GetUserList()); got != "[3 1]" {
-		t.Fatalf("bob's waiting applies from %s, want [3 1]", got)
-	}
+	require.Equal(t, "[3 1]", applyOthers(waiting.GetUserList()), "bob's waiting applies from")
 }
 
 func TestDuplicateFriendApply(t *testing.T) {
@@ -323,14 +305,12 @@ func TestDuplicateFriendApply(t *testing.T) {
 	alice := e.user(1)
 	first := sendApply(t, alice, 2, map[string]string{"v": "1"})
 	second := sendApply(t, alice, 2, map[string]string{"v": "2"})
-	if second.GetStatus() != int32(improto.FriendErrorCode_FRIEND_DUPLICATE_APPLY) ||
-		second.GetApply().GetApplyId() != first.GetApply().GetApplyId() || second.GetApply().GetExt()["v"] != "1" {
-		t.Fatalf("duplicate apply: status %d apply %v", second.GetStatus(), second.GetApply())
-	}
+	require.Equal(t, int32(improto.FriendErrorCode_FRIEND_DUPLICATE_APPLY), second.GetStatus(), "duplicate apply: status")
+	require.Equal(t, first.GetApply().GetApplyId(), second.GetApply().GetApplyId(), "duplicate apply: apply %v", second.GetApply())
+	require.Equal(t, "1", second.GetApply().GetExt()["v"], "duplicate apply: apply %v", second.GetApply())
 	got := receivedApplies(t, e.user(2), &improto.GetFriendReceiveApplyListRequestBody{GetTotalCount: proto.Bool(true)})
-	if got.GetTotalCount() != 1 || len(got.GetUserList()) != 1 {
-		t.Fatalf("bob received %v", got.GetUserList())
-	}
+	require.Equal(t, int64(1), got.GetTotalCount(), "bob received %v", got.GetUserList())
+	require.Len(t, got.GetUserList(), 1, "bob received")
 }
 
 // TestCrossApplyAccepts: applying to someone whose apply to you is
@@ -342,21 +322,16 @@ func TestCrossApplyAccepts(t *testing.T) {
 	wantFriendEvent(t, "alice", friendPush(t, aliceSock), improto.FriendMessageType_SendApply, 1, 2)
 
 	back := sendApply(t, e.user(2), 1, nil)
-	if back.GetStatus() != int32(improto.FriendErrorCode_FRIEND_SUCCESS) || back.GetApply().GetApplyId() != apply.GetApplyId() ||
-		back.GetApply().GetStatus() != applyAgree || back.GetApply().GetFromUserId() != 1 || back.GetApply().GetUserId() != 1 {
-		t.Fatalf("apply back: status %d apply %v", back.GetStatus(), back.GetApply())
-	}
+	require.Equal(t, int32(improto.FriendErrorCode_FRIEND_SUCCESS), back.GetStatus(), "apply back: status")
+	require.Equal(t, apply.GetApplyId(), back.GetApply().GetApplyId(), "apply back: apply %v", back.GetApply())
+	require.Equal(t, int32(applyAgree), back.GetApply().GetStatus(), "apply back: apply %v", back.GetApply())
+	require.Equal(t, int64(1), back.GetApply().GetFromUserId(), "apply back: apply %v", back.GetApply())
+	require.Equal(t, int64(1), back.GetApply().GetUserId(), "apply back: apply %v", back.GetApply())
 	wantFriendEvent(t, "alice", friendPush(t, aliceSock), improto.FriendMessageType_ReplyApply, 1, 2)
 	wantFriendEvent(t, "alice", friendPush(t, aliceSock), improto.FriendMessageType_AddFriend, 1, 2)
-	if got := fmt.Sprint(friendIDs(t, e.user(1)), friendIDs(t, e.user(2))); got != "[2] [1]" {
-		t.Fatalf("friends of alice and bob: %s", got)
-	}
-	if got := sentApplies(t, e.user(2), &improto.GetFriendApplyListRequestBody{}); len(got.GetUserList()) != 0 {
-		t.Fatalf("applying back stored an apply: %v", got.GetUserList())
-	}
-	if got := receivedApplies(t, e.user(1), &improto.GetFriendReceiveApplyListRequestBody{}); len(got.GetUserList()) != 0 {
-		t.Fatalf("alice received %v", got.GetUserList())
-	}
+	require.Equal(t, "[2] [1]", fmt.Sprint(friendIDs(t, e.user(1)), friendIDs(t, e.user(2))), "friends of alice and bob")
+	require.Empty(t, sentApplies(t, e.user(2), &improto.GetFriendApplyListRequestBody{}).GetUserList(), "applying back stored an apply")
+	require.Empty(t, receivedApplies(t, e.user(1), &improto.GetFriendReceiveApplyListRequestBody{}).GetUserList(), "alice received")
 }
 
 func TestDeleteFriend(t *testing.T) {
@@ -375,14 +350,10 @@ func TestDeleteFriend(t *testing.T) {
 
 	del := call[*improto.DeleteFriendResponseBody](t, aliceWeb, improto.IMCMD_DELETE_FRIEND,
 		&improto.DeleteFriendRequestBody{UserId: []int64{2, 9, 2}})
-	if got := fmt.Sprint(del.GetFailedUserId()); got != "[9]" {
-		t.Fatalf("failed %s, want [9]", got)
-	}
+	require.Equal(t, "[9]", fmt.Sprint(del.GetFailedUserId()), "failed")
 	n := friendPush(t, bobSock)
 	wantFriendEvent(t, "bob", n, improto.FriendMessageType_DeleteFriend, 1, 2)
-	if n.GetFriend().GetUserId() != 1 {
-		t.Fatalf("bob's delete push carries %v", n.GetFriend())
-	}
+	require.Equal(t, int64(1), n.GetFriend().GetUserId(), "bob's delete push carries %v", n.GetFriend())
 	// Both of alice's sockets hear of it, the one that deleted included.
 	for _, s := range []struct {
 		name string
@@ -390,23 +361,17 @@ func TestDeleteFriend(t *testing.T) {
 	}{{"alice's phone", alicePhone}, {"alice-web", aliceWeb}} {
 		n = friendPush(t, s.sock)
 		wantFriendEvent(t, s.name, n, improto.FriendMessageType_DeleteFriend, 1, 2)
-		if n.GetFriend().GetUserId() != 2 {
-			t.Fatalf("%s's delete push carries %v", s.name, n.GetFriend())
-		}
+		require.Equal(t, int64(2), n.GetFriend().GetUserId(), "%s's delete push carries %v", s.name, n.GetFriend())
 	}
-	if got := fmt.Sprint(friendIDs(t, e.user(1)), friendIDs(t, e.user(2))); got != "[3] []" {
-		t.Fatalf("friends of alice and bob after delete: %s", got)
-	}
+	require.Equal(t, "[3] []", fmt.Sprint(friendIDs(t, e.user(1)), friendIDs(t, e.user(2))), "friends of alice and bob after delete")
 
 	// Bob deleting alice now fails, and pushes nothing: the next push of
 	// the socket alice deleted on is bob's new apply.
 	del = call[*improto.DeleteFriendResponseBody](t, e.user(2), improto.IMCMD_DELETE_FRIEND, &improto.DeleteFriendRequestBody{UserId: []int64{1}})
-	if got := fmt.Sprint(del.GetFailedUserId()); got != "[1]" {
-		t.Fatalf("deleting a former friend: failed %s", got)
-	}
-	if got := sendApply(t, e.user(2), 1, nil); got.GetStatus() != int32(improto.FriendErrorCode_FRIEND_SUCCESS) || got.GetApply().GetStatus() != applyWaiting {
-		t.Fatalf("apply after delete: %v", got)
-	}
+	require.Equal(t, "[1]", fmt.Sprint(del.GetFailedUserId()), "deleting a former friend: failed")
+	got := sendApply(t, e.user(2), 1, nil)
+	require.Equal(t, int32(improto.FriendErrorCode_FRIEND_SUCCESS), got.GetStatus(), "apply after delete: %v", got)
+	require.Equal(t, int32(applyWaiting), got.GetApply().GetStatus(), "apply after delete: %v", got)
 	wantFriendEvent(t, "alice-web", friendPush(t, aliceWeb), improto.FriendMessageType_SendApply, 2, 1)
 }
 
@@ -417,16 +382,14 @@ func TestApplyWhileOffline(t *testing.T) {
 	sentApply := sendApply(t, e.user(1), 2, map[string]string{"k": "v"}).GetApply()
 	bob := e.socket(2, "bob-web")
 	got := receivedApplies(t, bob, &improto.GetFriendReceiveApplyListRequestBody{Status: proto.Int32(applyWaiting)})
-	if len(got.GetUserList()) != 1 {
-		t.Fatalf("bob received %v", got.GetUserList())
-	}
-	if a := got.GetUserList()[0]; a.GetApplyId() != sentApply.GetApplyId() || a.GetUserId() != 1 || a.GetFromUserId() != 1 || a.GetExt()["k"] != "v" {
-		t.Fatalf("bob's apply %v", a)
-	}
+	require.Len(t, got.GetUserList(), 1, "bob received")
+	a := got.GetUserList()[0]
+	require.Equal(t, sentApply.GetApplyId(), a.GetApplyId(), "bob's apply %v", a)
+	require.Equal(t, int64(1), a.GetUserId(), "bob's apply %v", a)
+	require.Equal(t, int64(1), a.GetFromUserId(), "bob's apply %v", a)
+	require.Equal(t, "v", a.GetExt()["k"], "bob's apply %v", a)
 	replyApply(t, bob, attitudeAcceptApply, 1)
-	if got := friendIDs(t, e.user(1)); fmt.Sprint(got) != "[2]" {
-		t.Fatalf("alice's friends %v", got)
-	}
+	require.Equal(t, "[2]", fmt.Sprint(friendIDs(t, e.user(1))), "alice's friends")
 }
 
 func TestFriendListPaging(t *testing.T) {
@@ -440,9 +403,7 @@ func TestFriendListPaging(t *testing.T) {
 	for {
 		page := call[*improto.GetFriendListResponseBody](t, alice, improto.IMCMD_GET_FRIEND_LIST,
 			&improto.GetFriendListRequestBody{Cursor: proto.Int64(cursor), Limit: proto.Int64(2), GetTotalCount: proto.Bool(true)})
-		if page.GetTotalCount() != 5 {
-			t.Fatalf("total %d, want 5", page.GetTotalCount())
-		}
+		require.Equal(t, int64(5), page.GetTotalCount(), "total")
 		pages++
 		for _, f := range page.GetUserList() {
 			ids = append(ids, f.GetUserId())
@@ -452,9 +413,8 @@ func TestFriendListPaging(t *testing.T) {
 			break
 		}
 	}
-	if got := fmt.Sprint(ids); got != "[3 4 5 7 9]" || pages != 3 {
-		t.Fatalf("paged friends %s in %d pages", got, pages)
-	}
+	require.Equal(t, "[3 4 5 7 9]", fmt.Sprint(ids), "paged friends")
+	require.Equal(t, 3, pages, "pages of friends")
 }
 
 func TestFriendBadInputs(t *testing.T) {
@@ -487,10 +447,6 @@ func TestFriendBadInputs(t *testing.T) {
 	}
 	// The refused requests changed nothing: bob's apply still waits.
 	got := receivedApplies(t, alice, &improto.GetFriendReceiveApplyListRequestBody{Status: proto.Int32(applyWaiting)})
-	if ids := applyOthers(got.GetUserList()); ids != "[2]" {
-		t.Fatalf("alice's waiting applies from %s, want [2]", ids)
-	}
-	if got := friendIDs(t, alice); len(got) != 0 {
-		t.Fatalf("alice's friends %v", got)
-	}
+	require.Equal(t, "[2]", applyOthers(got.GetUserList()), "alice's waiting applies from")
+	require.Empty(t, friendIDs(t, alice), "alice's friends")
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
@@ -41,48 +42,30 @@ func FuzzFrame(f *testing.F) {
 		default:
 		}
 		if !ok {
-			if inErr == nil {
-				t.Fatalf("refused a message that is a Frame: %v", in)
-			}
-			if !closed || c.closeCode != websocket.CloseInvalidFramePayloadData {
-				t.Fatalf("refused without closing 1007 (closed %v, code %d)", closed, c.closeCode)
-			}
-			if n := len(websocket.FormatCloseMessage(c.closeCode, c.closeText)); n > 125 {
-				t.Fatalf("close reason %q makes a %d-byte close frame; the limit is 125", c.closeText, n)
-			}
-			if len(c.send) != 0 {
-				t.Fatalf("refused, yet queued %d frames", len(c.send))
-			}
+			require.Error(t, inErr, "refused a message that is a Frame: %v", in)
+			require.True(t, closed, "refused without closing the conn")
+			require.Equal(t, websocket.CloseInvalidFramePayloadData, c.closeCode, "refused without closing 1007")
+			require.LessOrEqual(t, len(websocket.FormatCloseMessage(c.closeCode, c.closeText)), 125,
+				"close reason %q makes a close frame past the 125-byte limit", c.closeText)
+			require.Empty(t, c.send, "refused, yet queued frames")
 			return
 		}
-		if inErr != nil {
-			t.Fatalf("served a message that is not a Frame (%v)", inErr)
-		}
-		if closed || len(c.send) != 1 {
-			t.Fatalf("served a Frame with %d frames queued, closed %v", len(c.send), closed)
-		}
+		require.NoError(t, inErr, "served a message that is not a Frame")
+		require.False(t, closed, "served a Frame, and closed the conn")
+		require.Len(t, c.send, 1, "served a Frame: frames queued")
 		got := <-c.send
 		out := &improto.Frame{}
 		resp := &improto.Response{}
-		if got.text {
-			t.Fatal("answered a Frame with a text message")
-		}
-		if err := proto.Unmarshal(got.data, out); err != nil {
-			t.Fatalf("answer is not a Frame: %v", err)
-		}
-		if err := proto.Unmarshal(out.GetPayload(), resp); err != nil {
-			t.Fatalf("answer's payload is not a Response: %v", err)
-		}
-		if out.GetSeqid() != in.GetSeqid() || resp.GetSequenceId() != int64(in.GetSeqid()) {
-			t.Fatalf("answer seqid %d / sequence_id %d, want %d", out.GetSeqid(), resp.GetSequenceId(), in.GetSeqid())
-		}
+		require.False(t, got.text, "answered a Frame with a text message")
+		require.NoError(t, proto.Unmarshal(got.data, out), "answer is not a Frame")
+		require.NoError(t, proto.Unmarshal(out.GetPayload(), resp), "answer's payload is not a Response")
+		require.Equal(t, in.GetSeqid(), out.GetSeqid(), "answer seqid")
+		require.Equal(t, int64(in.GetSeqid()), resp.GetSequenceId(), "answer sequence_id")
 		status := improto.StatusCode(resp.GetStatusCode())
 		t.Logf("answer: %v %q", status, resp.GetErrorDesc())
-		if status == improto.StatusCode_INTERNAL_ERROR {
-			t.Fatalf("INTERNAL_ERROR: %s", resp.GetErrorDesc())
-		}
-		if status != 0 && resp.GetErrorDesc() == "" {
-			t.Fatalf("status %v without error_desc", status)
+		require.NotEqual(t, improto.StatusCode_INTERNAL_ERROR, status, "INTERNAL_ERROR: %s", resp.GetErrorDesc())
+		if status != 0 {
+			require.NotEmpty(t, resp.GetErrorDesc(), "status %v without error_desc", status)
 		}
 	})
 }
@@ -96,15 +79,12 @@ func frameFuzzServer(t *testing.T) *Server {
 	st := store.NewMemory()
 	t.Cleanup(func() { st.Close() })
 	s, err := New(Config{AppID: 1, AppSecret: "fuzz", Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	setup := func(cmd improto.IMCMD, body proto.Message) {
 		t.Helper()
 		req := &improto.Request{Cmd: proto.Int32(int32(cmd))}
-		if resp := s.execute(t.Context(), req, body, 1, nil); resp.GetStatusCode() != 0 {
-			t.Fatalf("setting up with %v: %v %q", cmd, resp.GetStatusCode(), resp.GetErrorDesc())
-		}
+		resp := s.execute(t.Context(), req, body, 1, nil)
+		require.Zero(t, resp.GetStatusCode(), "setting up with %v: %q", cmd, resp.GetErrorDesc())
 	}
 	setup(improto.IMCMD_CREATE_CONVERSATION_V2, &improto.CreateConversationV2RequestBody{
 		ConversationType: proto.Int32(typeGroup), Participants: []int64{2, 3}})
@@ -136,9 +116,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		{Cmd: proto.Int32(100)},
 	} {
 		b, err := proto.Marshal(req)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(b)
 		f.Add(append(append([]byte(nil), b...), b...))
 	}
@@ -147,20 +125,17 @@ func FuzzDecodeRequest(f *testing.F) {
 		want := &improto.Request{}
 		wantErr := proto.Unmarshal(data, want)
 		req, body, err := decodeRequest(data)
-		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("decodeRequest error %v, proto.Unmarshal error %v", err, wantErr)
-		}
+		require.Equal(t, wantErr == nil, err == nil, "decodeRequest error %v, proto.Unmarshal error %v", err, wantErr)
 		if err != nil {
 			return
 		}
 		cmd, _ := improto.LookupCommand(improto.IMCMD(want.GetCmd()))
 		wantBody := cmd.RequestBodyMessage(want.GetBody())
-		if (body == nil) != (wantBody == nil) || (body != nil && !proto.Equal(body, wantBody)) {
-			t.Fatalf("body %v, want %v", body, wantBody)
+		require.Equal(t, wantBody == nil, body == nil, "body %v, want %v", body, wantBody)
+		if body != nil {
+			require.True(t, proto.Equal(body, wantBody), "body %v, want %v", body, wantBody)
 		}
 		want.Body = nil
-		if !proto.Equal(req, want) {
-			t.Fatalf("request %v, want %v", req, want)
-		}
+		require.True(t, proto.Equal(req, want), "request %v, want %v", req, want)
 	})
 }

@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -31,9 +31,7 @@ func fuzzServer(t *testing.T) *imserver.Server {
 		Logger:          slog.New(slog.DiscardHandler),
 		MaxRequestBytes: 64 << 10,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		srv.Close()
 		st.Close()
@@ -41,16 +39,13 @@ func fuzzServer(t *testing.T) *imserver.Server {
 	post := func(cmd improto.IMCMD, body proto.Message) {
 		t.Helper()
 		req, err := rawRequest(cmd, fuzzToken, body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		command, _ := improto.LookupCommand(cmd)
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/"+command.Route(), bytes.NewReader(req)))
 		resp := &improto.Response{}
-		if err := proto.Unmarshal(rec.Body.Bytes(), resp); err != nil || resp.GetStatusCode() != 0 {
-			t.Fatalf("setting up with %v: HTTP %d, %v %q", cmd, rec.Code, err, resp.GetErrorDesc())
-		}
+		require.NoError(t, proto.Unmarshal(rec.Body.Bytes(), resp), "setting up with %v: HTTP %d", cmd, rec.Code)
+		require.Zero(t, resp.GetStatusCode(), "setting up with %v: HTTP %d, %q", cmd, rec.Code, resp.GetErrorDesc())
 	}
 	for _, typ := range []improto.ConversationType{improto.ConversationType_GROUP_CHAT, improto.ConversationType_ONE_TO_ONE_CHAT} {
 		members := []int64{2, 3}
@@ -98,9 +93,7 @@ func FuzzHTTPRequest(f *testing.F) {
 		if auth {
 			cmd, _ := improto.CommandForRoute(route)
 			prefix, err := rawRequest(cmd.Cmd, tok, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			body = append(prefix, data...)
 		}
 		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
@@ -108,24 +101,18 @@ func FuzzHTTPRequest(f *testing.F) {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, r)
 
-		if ct := rec.Header().Get("Content-Type"); ct != "application/x-protobuf" {
-			t.Fatalf("HTTP %d with Content-Type %q", rec.Code, ct)
-		}
+		require.Equal(t, "application/x-protobuf", rec.Header().Get("Content-Type"), "HTTP %d Content-Type", rec.Code)
 		resp := &improto.Response{}
-		if err := proto.Unmarshal(rec.Body.Bytes(), resp); err != nil {
-			t.Fatalf("HTTP %d body is not a Response: %v", rec.Code, err)
-		}
+		require.NoError(t, proto.Unmarshal(rec.Body.Bytes(), resp), "HTTP %d body is not a Response", rec.Code)
 		status := improto.StatusCode(resp.GetStatusCode())
 		t.Logf("answer: HTTP %d, %v %q", rec.Code, status, resp.GetErrorDesc())
-		switch {
-		case status == improto.StatusCode_INTERNAL_ERROR:
-			t.Fatalf("INTERNAL_ERROR: %s", resp.GetErrorDesc())
-		case status != 0 && resp.GetErrorDesc() == "":
-			t.Fatalf("status %v without error_desc", status)
-		case strings.Contains(resp.GetErrorDesc(), tok):
-			t.Fatalf("error_desc shows the token: %q", resp.GetErrorDesc())
-		case rec.Code != http.StatusOK && status == 0:
-			t.Fatalf("HTTP %d with status OK", rec.Code)
+		require.NotEqual(t, improto.StatusCode_INTERNAL_ERROR, status, "INTERNAL_ERROR: %s", resp.GetErrorDesc())
+		if status != 0 {
+			require.NotEmpty(t, resp.GetErrorDesc(), "status %v without error_desc", status)
+		}
+		require.NotContains(t, resp.GetErrorDesc(), tok, "error_desc shows the token")
+		if status == 0 {
+			require.Equal(t, http.StatusOK, rec.Code, "HTTP code with status OK")
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
@@ -84,9 +85,7 @@ func newEnv(t testing.TB, tweak ...func(*imserver.Config)) *env {
 		f(&cfg)
 	}
 	srv, err := imserver.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		srv.Close()
@@ -99,9 +98,7 @@ func newEnv(t testing.TB, tweak ...func(*imserver.Config)) *env {
 func (e *env) token(user int64) string {
 	e.t.Helper()
 	tok, err := e.srv.Token(user, time.Hour)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	require.NoError(e.t, err)
 	return tok
 }
 
@@ -122,9 +119,7 @@ func (e *env) socket(user int64, device string) *rawclient.Socket {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	s, _, err := rawclient.Dial(ctx, e.socketURL(e.token(user), device), e.token(user), 0)
-	if err != nil {
-		e.t.Fatalf("dial as %d: %v", user, err)
-	}
+	require.NoError(e.t, err, "dial as %d", user)
 	e.t.Cleanup(func() { s.Close() })
 	return s
 }
@@ -144,9 +139,7 @@ type caller interface {
 func callRaw(t testing.TB, c caller, cmd improto.IMCMD, body proto.Message) *improto.Response {
 	t.Helper()
 	resp, err := c.Call(ctx(t), cmd, body)
-	if err != nil {
-		t.Fatalf("%v: %v", cmd, err)
-	}
+	require.NoError(t, err, "%v", cmd)
 	return resp
 }
 
@@ -155,9 +148,7 @@ func callRaw(t testing.TB, c caller, cmd improto.IMCMD, body proto.Message) *imp
 func call[T proto.Message](t testing.TB, c caller, cmd improto.IMCMD, body proto.Message) T {
 	t.Helper()
 	resp := callRaw(t, c, cmd, body)
-	if resp.GetStatusCode() != 0 {
-		t.Fatalf("%v: status %v: %s", cmd, improto.StatusCode(resp.GetStatusCode()), resp.GetErrorDesc())
-	}
+	require.Zero(t, resp.GetStatusCode(), "%v: status %v: %s", cmd, improto.StatusCode(resp.GetStatusCode()), resp.GetErrorDesc())
 	var zero T
 	command, _ := improto.LookupCommand(cmd)
 	m := command.ResponseBodyMessage(resp.GetBody())
@@ -165,9 +156,7 @@ func call[T proto.Message](t testing.TB, c caller, cmd improto.IMCMD, body proto
 		return zero
 	}
 	out, ok := m.(T)
-	if !ok {
-		t.Fatalf("%v: body is %T, want %T", cmd, m, zero)
-	}
+	require.True(t, ok, "%v: body is %T, want %T", cmd, m, zero)
 	return out
 }
 
@@ -175,11 +164,10 @@ func call[T proto.Message](t testing.TB, c caller, cmd improto.IMCMD, body proto
 func wantStatus(t testing.TB, c caller, cmd improto.IMCMD, body proto.Message, want improto.StatusCode) *improto.Response {
 	t.Helper()
 	resp := callRaw(t, c, cmd, body)
-	if got := improto.StatusCode(resp.GetStatusCode()); got != want {
-		t.Fatalf("%v: status %v (%s), want %v", cmd, got, resp.GetErrorDesc(), want)
-	}
-	if want != 0 && resp.GetErrorDesc() == "" {
-		t.Fatalf("%v: status %v without error_desc", cmd, want)
+	got := improto.StatusCode(resp.GetStatusCode())
+	require.Equal(t, want, got, "%v: status %v (%s), want %v", cmd, got, resp.GetErrorDesc(), want)
+	if want != 0 {
+		require.NotEmpty(t, resp.GetErrorDesc(), "%v: status %v without error_desc", cmd, want)
 	}
 	return resp
 }
@@ -202,9 +190,9 @@ func waitPush(t testing.TB, s *rawclient.Socket, cmds ...improto.IMCMD) *improto
 				return p
 			}
 		case <-s.Done():
-			t.Fatalf("socket closed waiting for %s: %v", what, s.Err())
+			require.FailNowf(t, "socket closed", "waiting for %s: %v", what, s.Err())
 		case <-deadline:
-			t.Fatalf("no %s within %v", what, waitFor)
+			require.FailNowf(t, "no push", "no %s within %v", what, waitFor)
 		}
 	}
 }

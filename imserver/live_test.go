@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -67,15 +69,11 @@ func sendLive(t *testing.T, c caller, conv *improto.ConversationInfoV2, text str
 func sendLiveWithHeaders(t *testing.T, e *env, user int64, body *improto.BroadcastSendMessageRequestBody, headers map[string]string) *improto.Response {
 	t.Helper()
 	req, err := rawclient.Request(improto.IMCMD_BROADCAST_SEND_MESSAGE, 1, e.token(user), 0, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Headers = headers
 	cmd, _ := improto.LookupCommand(improto.IMCMD_BROADCAST_SEND_MESSAGE)
 	resp, err := e.user(user).Post(ctx(t), cmd.Route(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return resp
 }
 
@@ -108,9 +106,7 @@ func liveCounters(t *testing.T, c caller, shortIDs ...int64) map[int64]int32 {
 	resp := call[*improto.BroadcastUserCounterResponseBody](t, c, improto.IMCMD_BROADCAST_USER_COUNTER, body)
 	out := map[int64]int32{}
 	for _, info := range resp.GetInfos() {
-		if info.GetConversationType() != liveType {
-			t.Errorf("2009 answered conversation %d with type %d", info.GetConversationShortId(), info.GetConversationType())
-		}
+		assert.Equal(t, liveType, info.GetConversationType(), "2009 answered conversation %d with type", info.GetConversationShortId())
 		out[info.GetConversationShortId()] = info.GetCounter()
 	}
 	return out
@@ -140,47 +136,44 @@ func TestLiveJoinSendAndPush(t *testing.T) {
 	for _, u := range []int64{2, 3, 4} {
 		j := joinLive(t, e.user(u), conv)
 		m := j.GetMember()
-		if m.GetUserId() != u || !m.GetIsInConversation() || m.GetRole() != memberVisitor || m.GetCreateTime() != joinedAt || m.GetPingTime() != joinedAt {
-			t.Fatalf("user %d joined as %v", u, m)
-		}
-		if c := j.GetConversation(); c.GetConversationType() != liveType || !c.GetIsParticipant() || c.GetUserInfo().GetRole() != memberVisitor {
-			t.Fatalf("user %d's join answered %v", u, c)
-		}
+		require.Equal(t, u, m.GetUserId(), "user %d joined as %v", u, m)
+		require.True(t, m.GetIsInConversation(), "user %d joined as %v", u, m)
+		require.Equal(t, memberVisitor, m.GetRole(), "user %d joined as %v", u, m)
+		require.Equal(t, joinedAt, m.GetCreateTime(), "user %d joined as %v", u, m)
+		require.Equal(t, joinedAt, m.GetPingTime(), "user %d joined as %v", u, m)
+		c := j.GetConversation()
+		require.Equal(t, liveType, c.GetConversationType(), "user %d's join answered %v", u, c)
+		require.True(t, c.GetIsParticipant(), "user %d's join answered %v", u, c)
+		require.Equal(t, memberVisitor, c.GetUserInfo().GetRole(), "user %d's join answered %v", u, c)
 	}
-	if n := joinLive(t, e.user(4), conv).GetConversation().GetParticipantsCount(); n != 4 {
-		t.Fatalf("participants_count %d after 3 joins, want 4", n)
-	}
+	require.Equal(t, int32(4), joinLive(t, e.user(4), conv).GetConversation().GetParticipantsCount(), "participants_count after 3 joins")
 
 	// Joining again keeps the role and the first join time and refreshes
 	// ping_time; the owner stays owner.
 	clock.Advance(time.Second)
 	again := joinLive(t, e.user(2), conv).GetMember()
-	if again.GetRole() != memberVisitor || again.GetCreateTime() != joinedAt || again.GetPingTime() != joinedAt+1000 {
-		t.Fatalf("joining twice: %v", again)
-	}
-	if m := joinLive(t, owner, conv).GetMember(); m.GetRole() != memberOwner || !m.GetIsInConversation() {
-		t.Fatalf("owner joined as %v", m)
-	}
+	require.Equal(t, memberVisitor, again.GetRole(), "joining twice: %v", again)
+	require.Equal(t, joinedAt, again.GetCreateTime(), "joining twice: %v", again)
+	require.Equal(t, joinedAt+1000, again.GetPingTime(), "joining twice: %v", again)
+	m := joinLive(t, owner, conv).GetMember()
+	require.Equal(t, memberOwner, m.GetRole(), "owner joined as %v", m)
+	require.True(t, m.GetIsInConversation(), "owner joined as %v", m)
 
 	sent := sendLive(t, e.user(2), conv, "hello live")
 	for _, u := range []int64{2, 3, 4} { // sent over HTTP: the sender's socket gets it too
 		n := waitPush(t, socks[u], improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify()
 		m := n.GetMessage()
-		if m.GetServerMessageId() != sent.GetServerMessageId() || m.GetSender() != 2 || m.GetIndexInConversation() != 1 ||
-			m.GetConversationType() != liveType || m.GetExt()[livePriorityKey] != "1" {
-			t.Errorf("user %d got %v", u, m)
-		}
-		if n.GetConversationId() != conv.GetConversationId() || n.GetNotifyType() != improto.NewMessageNotifyType_PER_CONVERSATION {
-			t.Errorf("user %d: notify %v", u, n)
-		}
+		assert.Equal(t, sent.GetServerMessageId(), m.GetServerMessageId(), "user %d got %v", u, m)
+		assert.Equal(t, int64(2), m.GetSender(), "user %d got %v", u, m)
+		assert.Equal(t, int64(1), m.GetIndexInConversation(), "user %d got %v", u, m)
+		assert.Equal(t, liveType, m.GetConversationType(), "user %d got %v", u, m)
+		assert.Equal(t, "1", m.GetExt()[livePriorityKey], "user %d got %v", u, m)
+		assert.Equal(t, conv.GetConversationId(), n.GetConversationId(), "user %d: notify %v", u, n)
+		assert.Equal(t, improto.NewMessageNotifyType_PER_CONVERSATION, n.GetNotifyType(), "user %d: notify %v", u, n)
 	}
-	if got := livePushes(pushesBefore(t, e, socks[5], 5)); len(got) != 0 {
-		t.Fatalf("user 5 never joined but got %v", got)
-	}
+	require.Empty(t, livePushes(pushesBefore(t, e, socks[5], 5)), "user 5 never joined but got pushes")
 	// Live messages have no inbox.
-	if got := pull(t, e.user(3), 0).GetMessages(); len(got) != 0 {
-		t.Fatalf("live message in the inbox: %v", got)
-	}
+	require.Empty(t, pull(t, e.user(3), 0).GetMessages(), "live message in the inbox")
 }
 
 func TestLivePriorityFromRequestHeaders(t *testing.T) {
@@ -202,19 +195,16 @@ func TestLivePriorityFromRequestHeaders(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := sendLiveWithHeaders(t, e, 1, liveBody(conv, tc.name, ""), tc.headers)
 			if tc.want == "" {
-				if got := improto.StatusCode(resp.GetStatusCode()); got != improto.StatusCode_INVALID_REQUEST {
-					t.Fatalf("status %v (%s), want INVALID_REQUEST", got, resp.GetErrorDesc())
-				}
+				got := improto.StatusCode(resp.GetStatusCode())
+				require.Equal(t, improto.StatusCode_INVALID_REQUEST, got, "status %v (%s), want INVALID_REQUEST", got, resp.GetErrorDesc())
 				return
 			}
-			if resp.GetStatusCode() != 0 {
-				t.Fatalf("status %d: %s", resp.GetStatusCode(), resp.GetErrorDesc())
-			}
+			require.Zero(t, resp.GetStatusCode(), "status: %s", resp.GetErrorDesc())
 			id := resp.GetBody().GetBroadcastSendMessageBody().GetServerMessageId()
 			last := recvLive(t, e.user(2), conv, 0, 1, true).GetMessages()
-			if len(last) != 1 || last[0].GetServerMessageId() != id || last[0].GetExt()[livePriorityKey] != tc.want {
-				t.Fatalf("latest message %v, want id %d with priority %q", last, id, tc.want)
-			}
+			require.Len(t, last, 1, "latest message")
+			require.Equal(t, id, last[0].GetServerMessageId(), "latest message %v", last)
+			require.Equal(t, tc.want, last[0].GetExt()[livePriorityKey], "latest message's priority")
 		})
 	}
 
@@ -222,26 +212,20 @@ func TestLivePriorityFromRequestHeaders(t *testing.T) {
 	// the sender's socket gets the response, the other member the push.
 	sender, other := e.socket(1, "web"), e.socket(2, "web")
 	req, err := rawclient.Request(improto.IMCMD_BROADCAST_SEND_MESSAGE, 77, e.token(1), 0, liveBody(conv, "urgent", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Headers = map[string]string{livePriorityKey: "2"}
 	payload, err := proto.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp, err := sender.CallFrame(ctx(t), &improto.Frame{Seqid: proto.Uint64(77), Payload: payload})
-	if err != nil || resp.GetStatusCode() != 0 {
-		t.Fatalf("2007 over the socket: %v %v", resp, err)
-	}
+	require.NoError(t, err, "2007 over the socket")
+	require.Zero(t, resp.GetStatusCode(), "2007 over the socket: %v", resp)
 	m := waitPush(t, other, improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
-	if m.GetServerMessageId() != resp.GetBody().GetBroadcastSendMessageBody().GetServerMessageId() || m.GetExt()[livePriorityKey] != "2" {
-		t.Fatalf("member got %v", m)
-	}
+	require.Equal(t, resp.GetBody().GetBroadcastSendMessageBody().GetServerMessageId(), m.GetServerMessageId(), "member got %v", m)
+	require.Equal(t, "2", m.GetExt()[livePriorityKey], "member got %v", m)
 	// The sending socket gets its own message too, as with 500 pushes.
-	if got := livePushes(pushesBefore(t, e, sender, 1)); len(got) != 1 || got[0].GetServerMessageId() != m.GetServerMessageId() {
-		t.Fatalf("the sending socket got %v, want its own message once", got)
-	}
+	got := livePushes(pushesBefore(t, e, sender, 1))
+	require.Len(t, got, 1, "the sending socket, want its own message once")
+	require.Equal(t, m.GetServerMessageId(), got[0].GetServerMessageId(), "the sending socket got %v, want its own message once", got)
 }
 
 func TestLiveSendIsIdempotent(t *testing.T) {
@@ -249,23 +233,19 @@ func TestLiveSendIsIdempotent(t *testing.T) {
 	conv := createLive(t, e.user(1), 2)
 	body := liveBody(conv, "once", "cmid-live")
 	first := call[*improto.BroadcastSendMessageResponseBody](t, e.user(2), improto.IMCMD_BROADCAST_SEND_MESSAGE, body)
-	if first.GetClientMessageId() != "cmid-live" || first.GetStatus() != int32(improto.SendMessageStatus_SEND_SUCCEED) {
-		t.Fatalf("first send answered %v", first)
-	}
+	require.Equal(t, "cmid-live", first.GetClientMessageId(), "first send answered %v", first)
+	require.Equal(t, int32(improto.SendMessageStatus_SEND_SUCCEED), first.GetStatus(), "first send answered %v", first)
 	// The retry carries another priority: the stored message wins.
 	retry := sendLiveWithHeaders(t, e, 2, body, map[string]string{livePriorityKey: "2"})
-	if got := retry.GetBody().GetBroadcastSendMessageBody(); retry.GetStatusCode() != 0 || got.GetServerMessageId() != first.GetServerMessageId() {
-		t.Fatalf("retry answered %v, want server id %d", retry, first.GetServerMessageId())
-	}
+	require.Zero(t, retry.GetStatusCode(), "retry answered %v", retry)
+	require.Equal(t, first.GetServerMessageId(), retry.GetBody().GetBroadcastSendMessageBody().GetServerMessageId(), "retry answered %v", retry)
 	// Another sender may use the same client id.
 	other := call[*improto.BroadcastSendMessageResponseBody](t, e.user(1), improto.IMCMD_BROADCAST_SEND_MESSAGE, body)
-	if other.GetServerMessageId() == first.GetServerMessageId() {
-		t.Fatal("another sender's client id matched the first sender's message")
-	}
+	require.NotEqual(t, first.GetServerMessageId(), other.GetServerMessageId(), "another sender's client id matched the first sender's message")
 	all := recvLive(t, e.user(1), conv, 0, 0, false).GetMessages()
-	if len(all) != 2 || all[0].GetServerMessageId() != first.GetServerMessageId() || all[0].GetExt()[livePriorityKey] != "1" {
-		t.Fatalf("stored messages %v", all)
-	}
+	require.Len(t, all, 2, "stored messages")
+	require.Equal(t, first.GetServerMessageId(), all[0].GetServerMessageId(), "stored messages %v", all)
+	require.Equal(t, "1", all[0].GetExt()[livePriorityKey], "stored messages %v", all)
 }
 
 func TestLiveReceivePaging(t *testing.T) {
@@ -300,10 +280,9 @@ func TestLiveReceivePaging(t *testing.T) {
 			if idx == nil {
 				idx = []int64{}
 			}
-			if got := fmt.Sprint(idx); got != tc.want || page.GetHasMore() != tc.wantMore || page.GetNextCursor() != tc.wantNext {
-				t.Fatalf("got %s more=%v next=%d, want %s more=%v next=%d",
-					got, page.GetHasMore(), page.GetNextCursor(), tc.want, tc.wantMore, tc.wantNext)
-			}
+			require.Equal(t, tc.want, fmt.Sprint(idx), "indexes")
+			require.Equal(t, tc.wantMore, page.GetHasMore(), "more")
+			require.Equal(t, tc.wantNext, page.GetNextCursor(), "next")
 		})
 	}
 	id, short, typ := convRef(conv)
@@ -337,37 +316,31 @@ func TestLiveOnlineCounts(t *testing.T) {
 	joinLive(t, e.user(5), conv) // joined, offline
 	e.socket(6, "web")           // online, never joined
 
-	if got := liveCounters(t, e.user(6), short)[short]; got != 3 {
-		t.Fatalf("2009 counter %d, want 3", got)
-	}
+	require.Equal(t, int32(3), liveCounters(t, e.user(6), short)[short], "2009 counter")
 	all := liveMembers(t, owner, conv, 0, 0, false)
-	if got := fmt.Sprint(userIDsOf(all.GetMembers())); got != "[1 2 3 4 5]" || all.GetHasMore() || all.GetOnlineCount() != 3 || all.GetNextCursor() != 5 {
-		t.Fatalf("members %s more=%v online=%d next=%d", got, all.GetHasMore(), all.GetOnlineCount(), all.GetNextCursor())
-	}
+	require.Equal(t, "[1 2 3 4 5]", fmt.Sprint(userIDsOf(all.GetMembers())), "members")
+	require.False(t, all.GetHasMore(), "members: more")
+	require.Equal(t, int32(3), all.GetOnlineCount(), "members: online")
+	require.Equal(t, int64(5), all.GetNextCursor(), "members: next")
 	for _, m := range all.GetMembers() {
 		want := memberVisitor
 		if m.GetUserId() == 1 {
 			want = memberOwner
 		}
-		if m.GetRole() != want || !m.GetIsInConversation() {
-			t.Errorf("member %v, want role %d and in the conversation", m, want)
-		}
+		assert.Equal(t, want, m.GetRole(), "member %v: role", m)
+		assert.True(t, m.GetIsInConversation(), "member %v, want in the conversation", m)
 	}
 	var paged []int64
 	for cursor, more := int64(0), true; more; {
 		page := liveMembers(t, e.user(5), conv, cursor, 2, false)
-		if len(page.GetMembers()) > 2 {
-			t.Fatalf("page of %d with limit 2", len(page.GetMembers()))
-		}
+		require.LessOrEqual(t, len(page.GetMembers()), 2, "page with limit 2")
 		paged = append(paged, userIDsOf(page.GetMembers())...)
 		cursor, more = page.GetNextCursor(), page.GetHasMore()
 	}
-	if got := fmt.Sprint(paged); got != "[1 2 3 4 5]" {
-		t.Fatalf("paged members %s", got)
-	}
-	if got := liveMembers(t, owner, conv, 0, 0, true); fmt.Sprint(userIDsOf(got.GetMembers())) != "[2 3 4]" || got.GetOnlineCount() != 3 {
-		t.Fatalf("online members %v count %d", userIDsOf(got.GetMembers()), got.GetOnlineCount())
-	}
+	require.Equal(t, "[1 2 3 4 5]", fmt.Sprint(paged), "paged members")
+	online := liveMembers(t, owner, conv, 0, 0, true)
+	require.Equal(t, "[2 3 4]", fmt.Sprint(userIDsOf(online.GetMembers())), "online members")
+	require.Equal(t, int32(3), online.GetOnlineCount(), "online count")
 
 	// Closing a socket takes the user offline once the server notices;
 	// nothing is pushed for it, so poll 2009.
@@ -377,24 +350,20 @@ func TestLiveOnlineCounts(t *testing.T) {
 	defer tick.Stop()
 	for liveCounters(t, e.user(6), short)[short] != 2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("2009 counter still not 2 %v after closing a socket", waitFor)
+			require.FailNowf(t, "2009 counter still not 2", "%v after closing a socket", waitFor)
 		}
 		<-tick.C
 	}
-	if got := liveMembers(t, owner, conv, 0, 0, true); fmt.Sprint(userIDsOf(got.GetMembers())) != "[2 3]" || got.GetOnlineCount() != 2 {
-		t.Fatalf("online members after the close %v count %d", userIDsOf(got.GetMembers()), got.GetOnlineCount())
-	}
+	online = liveMembers(t, owner, conv, 0, 0, true)
+	require.Equal(t, "[2 3]", fmt.Sprint(userIDsOf(online.GetMembers())), "online members after the close")
+	require.Equal(t, int32(2), online.GetOnlineCount(), "online count after the close")
 
 	// 2009 leaves out what the caller cannot see.
 	group := createGroup(t, e.user(6), 2)
 	other := e.user(6)
 	other.Inbox = 1
-	if got := liveCounters(t, other, short); len(got) != 0 {
-		t.Fatalf("2009 from another inbox type answered %v", got)
-	}
-	if got := liveCounters(t, e.user(6), short, group.GetConversationShortId(), 999999); len(got) != 1 || got[short] != 2 {
-		t.Fatalf("2009 answered %v, want only %d: 2", got, short)
-	}
+	require.Empty(t, liveCounters(t, other, short), "2009 from another inbox type")
+	require.Equal(t, map[int64]int32{short: 2}, liveCounters(t, e.user(6), short, group.GetConversationShortId(), 999999), "2009, want only the live chat")
 	tooMany := &improto.BroadcastUserCounterRequestBody{}
 	for range 101 {
 		tooMany.Conversations = append(tooMany.Conversations, &improto.ConversationRequest{ConversationShortId: proto.Int64(short)})
@@ -418,18 +387,15 @@ func TestLiveLeave(t *testing.T) {
 	joinLive(t, e.user(3), conv)
 
 	left := call[*improto.LeaveLiveGroupResponseBody](t, e.user(2), improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv)).GetMember()
-	if left.GetUserId() != 2 || left.GetIsInConversation() || left.Role != nil {
-		t.Fatalf("leaving answered %v", left)
-	}
+	require.Equal(t, int64(2), left.GetUserId(), "leaving answered %v", left)
+	require.False(t, left.GetIsInConversation(), "leaving answered %v", left)
+	require.Nil(t, left.Role, "leaving answered %v", left)
 	sent := sendLive(t, e.user(3), conv, "after 2 left")
 	for _, u := range []int64{1, 3} {
-		if m := waitPush(t, socks[u], improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage(); m.GetServerMessageId() != sent.GetServerMessageId() {
-			t.Fatalf("joined member %d got %v", u, m)
-		}
+		m := waitPush(t, socks[u], improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
+		require.Equal(t, sent.GetServerMessageId(), m.GetServerMessageId(), "joined member %d got %v", u, m)
 	}
-	if got := livePushes(pushesBefore(t, e, socks[2], 2)); len(got) != 0 {
-		t.Fatalf("user 2 left but got %v", got)
-	}
+	require.Empty(t, livePushes(pushesBefore(t, e, socks[2], 2)), "user 2 left but got pushes")
 	for _, tc := range []struct {
 		cmd  improto.IMCMD
 		body proto.Message
@@ -442,37 +408,32 @@ func TestLiveLeave(t *testing.T) {
 		wantStatus(t, e.user(2), tc.cmd, tc.body, improto.StatusCode_USER_NOT_IN_GROUP)
 	}
 	members := liveMembers(t, owner, conv, 0, 0, false).GetMembers()
-	if len(members) != 3 || members[1].GetUserId() != 2 || members[1].GetIsInConversation() || members[1].Role != nil {
-		t.Fatalf("members after 2 left: %v", members)
-	}
+	require.Len(t, members, 3, "members after 2 left")
+	require.Equal(t, int64(2), members[1].GetUserId(), "members after 2 left: %v", members)
+	require.False(t, members[1].GetIsInConversation(), "members after 2 left: %v", members)
+	require.Nil(t, members[1].Role, "members after 2 left: %v", members)
 
 	// The owner stays a participant but is out of the live chat: no
 	// pushes, no sending, until they join again as owner.
 	ownerLeft := call[*improto.LeaveLiveGroupResponseBody](t, owner, improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv)).GetMember()
-	if ownerLeft.GetIsInConversation() || ownerLeft.GetRole() != memberOwner {
-		t.Fatalf("owner leaving answered %v", ownerLeft)
-	}
+	require.False(t, ownerLeft.GetIsInConversation(), "owner leaving answered %v", ownerLeft)
+	require.Equal(t, memberOwner, ownerLeft.GetRole(), "owner leaving answered %v", ownerLeft)
 	sendLive(t, e.user(3), conv, "after the owner left")
-	if got := livePushes(pushesBefore(t, e, socks[1], 1)); len(got) != 0 {
-		t.Fatalf("the owner left but got %v", got)
-	}
+	require.Empty(t, livePushes(pushesBefore(t, e, socks[1], 1)), "the owner left but got pushes")
 	wantStatus(t, owner, improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "owner away", ""), improto.StatusCode_USER_NOT_IN_GROUP)
-	if got := indexesOf(recvLive(t, owner, conv, 0, 0, false).GetMessages()); fmt.Sprint(got) != "[1 2]" {
-		t.Fatalf("the owner, still a member, reads %v", got)
-	}
-	if back := joinLive(t, owner, conv).GetMember(); back.GetRole() != memberOwner || !back.GetIsInConversation() {
-		t.Fatalf("owner rejoined as %v", back)
-	}
+	require.Equal(t, "[1 2]", fmt.Sprint(indexesOf(recvLive(t, owner, conv, 0, 0, false).GetMessages())), "what the owner, still a member, reads")
+	back := joinLive(t, owner, conv).GetMember()
+	require.Equal(t, memberOwner, back.GetRole(), "owner rejoined as %v", back)
+	require.True(t, back.GetIsInConversation(), "owner rejoined as %v", back)
 
 	// A returning visitor keeps their first join time and gets pushes
 	// again.
-	if back := joinLive(t, e.user(2), conv).GetMember(); back.GetRole() != memberVisitor || back.GetCreateTime() != first {
-		t.Fatalf("user 2 rejoined as %v, first joined at %d", back, first)
-	}
+	back = joinLive(t, e.user(2), conv).GetMember()
+	require.Equal(t, memberVisitor, back.GetRole(), "user 2 rejoined as %v", back)
+	require.Equal(t, first, back.GetCreateTime(), "user 2 rejoined as %v: first join time", back)
 	welcome := sendLive(t, owner, conv, "welcome back")
-	if m := waitPush(t, socks[2], improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage(); m.GetServerMessageId() != welcome.GetServerMessageId() {
-		t.Fatalf("user 2 back got %v, want message %d", m, welcome.GetServerMessageId())
-	}
+	m := waitPush(t, socks[2], improto.IMCMD_NEW_BROADCAST_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
+	require.Equal(t, welcome.GetServerMessageId(), m.GetServerMessageId(), "user 2 back got %v", m)
 }
 
 func TestLiveRefusesOtherConversations(t *testing.T) {
@@ -541,9 +502,7 @@ func TestLiveMuteAndDissolve(t *testing.T) {
 	call[proto.Message](t, owner, improto.IMCMD_DISSOLVE_CONVERSATION, dissolveConvBody(conv))
 	wantStatus(t, e.user(4), improto.IMCMD_JOIN_LIVE_GROUP, liveJoinBody(conv), improto.StatusCode_CONVERSATION_NOT_FOUND)
 	wantStatus(t, owner, improto.IMCMD_BROADCAST_SEND_MESSAGE, liveBody(conv, "too late", ""), improto.StatusCode_CONVERSATION_NOT_FOUND)
-	if got := indexesOf(recvLive(t, e.user(3), conv, 0, 0, false).GetMessages()); fmt.Sprint(got) != "[1 2 3]" {
-		t.Fatalf("history of the dissolved live chat: %v", got)
-	}
+	require.Equal(t, "[1 2 3]", fmt.Sprint(indexesOf(recvLive(t, e.user(3), conv, 0, 0, false).GetMessages())), "history of the dissolved live chat")
 	call[*improto.LeaveLiveGroupResponseBody](t, e.user(3), improto.IMCMD_LEAVE_LIVE_GROUP, liveLeaveBody(conv))
 }
 
@@ -555,7 +514,7 @@ func TestLiveReceiveLimitCap(t *testing.T) {
 		sendLive(t, sender, conv, fmt.Sprint(i))
 	}
 	page := recvLive(t, sender, conv, 0, 10000, false)
-	if n := len(page.GetMessages()); n != 500 || !page.GetHasMore() || page.GetNextCursor() != 500 {
-		t.Fatalf("limit 10000 returned %d messages, more=%v next=%d; want the cap of 500", n, page.GetHasMore(), page.GetNextCursor())
-	}
+	require.Equal(t, 500, len(page.GetMessages()), "messages with limit 10000, want the cap of 500")
+	require.True(t, page.GetHasMore(), "more with limit 10000")
+	require.Equal(t, int64(500), page.GetNextCursor(), "next with limit 10000")
 }

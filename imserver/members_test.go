@@ -2,12 +2,11 @@ package imserver_test
 
 import (
 	"encoding/binary"
-	"fmt"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -24,9 +23,7 @@ func storedCore(t *testing.T, e *env, shortID int64) *improto.ConversationCoreIn
 	err := e.store.View(func(tx store.Tx) error {
 		return proto.Unmarshal(tx.Get("core", binary.BigEndian.AppendUint64(nil, uint64(shortID))), core)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return core
 }
 
@@ -67,7 +64,7 @@ func allParticipants(t *testing.T, c caller, conv *improto.ConversationInfoV2, l
 		}
 		cursor = page.GetCursor()
 	}
-	t.Fatal("605 paging does not end")
+	require.FailNow(t, "605 paging does not end")
 	return nil
 }
 
@@ -84,9 +81,7 @@ func mgetMembers(t *testing.T, c caller, conv *improto.ConversationInfoV2, users
 func oneParticipant(t *testing.T, c caller, conv *improto.ConversationInfoV2, user int64) *improto.Participant {
 	t.Helper()
 	ps := mgetMembers(t, c, conv, user)
-	if len(ps) != 1 {
-		t.Fatalf("user %d is not a member of %s", user, conv.GetConversationId())
-	}
+	require.Len(t, ps, 1, "user %d is not a member of %s", user, conv.GetConversationId())
 	return ps[0]
 }
 
@@ -125,9 +120,7 @@ func TestMembershipChangesRefuseSingleChats(t *testing.T) {
 		})
 	}
 	// Reading the two members is fine.
-	if got := allParticipants(t, alice, conv, 0); !slices.Equal(got, []int64{1, 2}) {
-		t.Fatalf("605 on a single chat: %v", got)
-	}
+	require.Equal(t, []int64{1, 2}, allParticipants(t, alice, conv, 0), "605 on a single chat")
 }
 
 func TestDissolveConversation(t *testing.T) {
@@ -143,25 +136,19 @@ func TestDissolveConversation(t *testing.T) {
 	before := storedCore(t, e, conv.GetConversationShortId())
 
 	call[proto.Message](t, aliceSock, improto.IMCMD_DISSOLVE_CONVERSATION, dissolveConvBody(conv))
-	if got := waitConvUpdated(t, bobSock, conv); got.GetParticipantsCount() != 3 {
-		t.Fatalf("502 after dissolve: %v", got)
-	}
+	got := waitConvUpdated(t, bobSock, conv)
+	require.Equal(t, int32(3), got.GetParticipantsCount(), "502 after dissolve: %v", got)
 	core := storedCore(t, e, conv.GetConversationShortId())
-	if core.GetStatus() != 1 || core.GetInfoVersion() != before.GetInfoVersion()+1 {
-		t.Fatalf("core after dissolve: status %d, info_version %d (was %d)", core.GetStatus(), core.GetInfoVersion(), before.GetInfoVersion())
-	}
+	require.Equal(t, int32(1), core.GetStatus(), "core after dissolve: status")
+	require.Equal(t, before.GetInfoVersion()+1, core.GetInfoVersion(), "core after dissolve: info_version (was %d)", before.GetInfoVersion())
 
 	// Read-only from now on, but still readable by its members.
 	wantStatus(t, alice, improto.IMCMD_SEND_MESSAGE, textBody(conv, "after"), improto.StatusCode_CONVERSATION_NOT_FOUND)
 	wantStatus(t, alice, improto.IMCMD_DISSOLVE_CONVERSATION, dissolveConvBody(conv), improto.StatusCode_CONVERSATION_NOT_FOUND)
 	wantStatus(t, bob, improto.IMCMD_LEAVE_CONVERSATION, leaveConvBody(conv), improto.StatusCode_CONVERSATION_NOT_FOUND)
 	wantStatus(t, alice, improto.IMCMD_ADD_CONVERSATION_PARTICIPANTS, addMembersBody(conv, 4), improto.StatusCode_CONVERSATION_NOT_FOUND)
-	if got := allParticipants(t, bob, conv, 0); !slices.Equal(got, []int64{1, 2, 3}) {
-		t.Fatalf("members after dissolve: %v", got)
-	}
-	if n := len(pull(t, bob, 0).GetMessages()); n != 1 {
-		t.Fatalf("bob's history after dissolve has %d messages, want 1", n)
-	}
+	require.Equal(t, []int64{1, 2, 3}, allParticipants(t, bob, conv, 0), "members after dissolve")
+	require.Len(t, pull(t, bob, 0).GetMessages(), 1, "bob's history after dissolve: messages")
 }
 
 func TestLeaveConversation(t *testing.T) {
@@ -173,20 +160,15 @@ func TestLeaveConversation(t *testing.T) {
 	bobWeb := e.socket(2, "bob-web")
 
 	resp := wantStatus(t, alice, improto.IMCMD_LEAVE_CONVERSATION, leaveConvBody(conv), improto.StatusCode_USER_FORBIDDEN)
-	if desc := resp.GetErrorDesc(); !strings.Contains(desc, "transfer") || !strings.Contains(desc, "dissolve") {
-		t.Errorf("owner's refusal does not say what to do: %q", desc)
-	}
+	assert.Contains(t, resp.GetErrorDesc(), "transfer", "owner's refusal does not say what to do")
+	assert.Contains(t, resp.GetErrorDesc(), "dissolve", "owner's refusal does not say what to do")
 
 	call[proto.Message](t, bobWeb, improto.IMCMD_LEAVE_CONVERSATION, leaveConvBody(conv))
-	if got := waitConvUpdated(t, carolSock, conv); got.GetParticipantsCount() != 2 {
-		t.Errorf("carol's 502: %v", got)
-	}
-	if got := waitConvUpdated(t, bobPhone, conv); got.GetParticipantsCount() != 2 {
-		t.Errorf("bob's other socket's 502: %v", got)
-	}
-	if got := allParticipants(t, alice, conv, 0); !slices.Equal(got, []int64{1, 3}) {
-		t.Fatalf("members after bob left: %v", got)
-	}
+	got := waitConvUpdated(t, carolSock, conv)
+	assert.Equal(t, int32(2), got.GetParticipantsCount(), "carol's 502: %v", got)
+	got = waitConvUpdated(t, bobPhone, conv)
+	assert.Equal(t, int32(2), got.GetParticipantsCount(), "bob's other socket's 502: %v", got)
+	require.Equal(t, []int64{1, 3}, allParticipants(t, alice, conv, 0), "members after bob left")
 	wantStatus(t, bob, improto.IMCMD_SEND_MESSAGE, textBody(conv, "still here?"), improto.StatusCode_USER_NOT_IN_GROUP)
 	wantStatus(t, bob, improto.IMCMD_LEAVE_CONVERSATION, leaveConvBody(conv), improto.StatusCode_USER_NOT_IN_GROUP)
 
@@ -224,34 +206,24 @@ func TestAddParticipants(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := call[*improto.ConversationAddParticipantsResponseBody](t, tc.by, improto.IMCMD_ADD_CONVERSATION_PARTICIPANTS, addMembersBody(conv, tc.add...))
-			if !slices.Equal(got.GetSuccessParticipants(), tc.wantSuccess) || !slices.Equal(got.GetFailedParticipants(), tc.wantFailed) ||
-				got.GetStatus() != int32(tc.wantStatus) {
-				t.Fatalf("success %v failed %v status %d; want %v %v %d", got.GetSuccessParticipants(), got.GetFailedParticipants(),
-					got.GetStatus(), tc.wantSuccess, tc.wantFailed, tc.wantStatus)
-			}
+			require.Equal(t, tc.wantSuccess, got.GetSuccessParticipants(), "success")
+			require.Equal(t, tc.wantFailed, got.GetFailedParticipants(), "failed")
+			require.Equal(t, int32(tc.wantStatus), got.GetStatus(), "status, want %v", tc.wantStatus)
 		})
 	}
 	// One 502 per change, to old members and to the new ones.
-	if got := waitConvUpdated(t, carolSock, conv); got.GetParticipantsCount() != 5 {
-		t.Errorf("carol's first 502: %v", got)
-	}
-	if got := waitConvUpdated(t, carolSock, conv); got.GetParticipantsCount() != 6 {
-		t.Errorf("carol's second 502: %v", got)
-	}
-	if got := waitConvUpdated(t, newcomer, conv); got.GetParticipantsCount() != 5 {
-		t.Errorf("newcomer's 502: %v", got)
-	}
-	if got := allParticipants(t, e.user(12), conv, 4); !slices.Equal(got, []int64{1, 2, 3, 10, 11, 12}) {
-		t.Fatalf("members: %v", got)
-	}
-	if p := oneParticipant(t, alice, conv, 12); p.GetRole() != memberOrdinary {
-		t.Fatalf("an added member has role %d", p.GetRole())
-	}
+	got := waitConvUpdated(t, carolSock, conv)
+	assert.Equal(t, int32(5), got.GetParticipantsCount(), "carol's first 502: %v", got)
+	got = waitConvUpdated(t, carolSock, conv)
+	assert.Equal(t, int32(6), got.GetParticipantsCount(), "carol's second 502: %v", got)
+	got = waitConvUpdated(t, newcomer, conv)
+	assert.Equal(t, int32(5), got.GetParticipantsCount(), "newcomer's 502: %v", got)
+	require.Equal(t, []int64{1, 2, 3, 10, 11, 12}, allParticipants(t, e.user(12), conv, 4), "members")
+	require.Equal(t, memberOrdinary, oneParticipant(t, alice, conv, 12).GetRole(), "an added member's role")
 	// A new member can send and is delivered to.
 	sendText(t, e.user(10), conv, "hi all")
-	if m := waitPush(t, carolSock, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage(); m.GetSender() != 10 {
-		t.Fatalf("carol got %v", m)
-	}
+	m := waitPush(t, carolSock, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
+	require.Equal(t, int64(10), m.GetSender(), "carol got %v", m)
 }
 
 func TestAddParticipantsStopsAtTheLimit(t *testing.T) {
@@ -264,17 +236,14 @@ func TestAddParticipantsStopsAtTheLimit(t *testing.T) {
 		many = append(many, u)
 	}
 	got := call[*improto.ConversationAddParticipantsResponseBody](t, alice, improto.IMCMD_ADD_CONVERSATION_PARTICIPANTS, addMembersBody(conv, many...))
-	if len(got.GetSuccessParticipants()) != limit-2 || got.GetStatus() != 0 {
-		t.Fatalf("filling up to %d: %d added, status %d", limit-1, len(got.GetSuccessParticipants()), got.GetStatus())
-	}
+	// len, not Len: Len would print the 4998 ids.
+	require.Equal(t, limit-2, len(got.GetSuccessParticipants()), "filling up to %d: added", limit-1)
+	require.Zero(t, got.GetStatus(), "filling up to %d: status", limit-1)
 	got = call[*improto.ConversationAddParticipantsResponseBody](t, alice, improto.IMCMD_ADD_CONVERSATION_PARTICIPANTS, addMembersBody(conv, 9001, 9002, 2))
-	if !slices.Equal(got.GetSuccessParticipants(), []int64{2, 9001}) || !slices.Equal(got.GetFailedParticipants(), []int64{9002}) ||
-		got.GetStatus() != int32(improto.ConversationOperationStatus_PARTLY_REJECTED) {
-		t.Fatalf("past the limit: %v", got)
-	}
-	if ps := mgetMembers(t, alice, conv, 9001, 9002); !slices.Equal(userIDsOf(ps), []int64{9001}) {
-		t.Fatalf("members among 9001, 9002: %v", userIDsOf(ps))
-	}
+	require.Equal(t, []int64{2, 9001}, got.GetSuccessParticipants(), "past the limit: %v", got)
+	require.Equal(t, []int64{9002}, got.GetFailedParticipants(), "past the limit: %v", got)
+	require.Equal(t, int32(improto.ConversationOperationStatus_PARTLY_REJECTED), got.GetStatus(), "past the limit: %v", got)
+	require.Equal(t, []int64{9001}, userIDsOf(mgetMembers(t, alice, conv, 9001, 9002)), "members among 9001, 9002")
 }
 
 func TestRemoveParticipants(t *testing.T) {
@@ -307,33 +276,26 @@ func TestRemoveParticipants(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := call[*improto.ConversationRemoveParticipantsResponseBody](t, tc.by, improto.IMCMD_REMOVE_CONVERSATION_PARTICIPANTS, removeMembersBody(conv, tc.remove...))
-			if !slices.Equal(got.GetFailedParticipants(), tc.wantFailed) || got.GetStatus() != int32(tc.wantStatus) {
-				t.Fatalf("failed %v status %d; want %v %d", got.GetFailedParticipants(), got.GetStatus(), tc.wantFailed, tc.wantStatus)
-			}
-			if left := allParticipants(t, alice, conv, 2); !slices.Equal(left, tc.wantLeft) {
-				t.Fatalf("members %v, want %v", left, tc.wantLeft)
-			}
+			require.Equal(t, tc.wantFailed, got.GetFailedParticipants(), "failed")
+			require.Equal(t, int32(tc.wantStatus), got.GetStatus(), "status, want %v", tc.wantStatus)
+			require.Equal(t, tc.wantLeft, allParticipants(t, alice, conv, 2), "members")
 		})
 	}
 	// The remaining members and the removed users hear of it.
-	if got := waitConvUpdated(t, daveSock, conv); got.GetParticipantsCount() != 4 {
-		t.Errorf("dave's 502: %v", got)
-	}
-	if got := waitConvUpdated(t, carolSock, conv); got.GetParticipantsCount() != 4 {
-		t.Errorf("removed carol's 502: %v", got)
-	}
+	got := waitConvUpdated(t, daveSock, conv)
+	assert.Equal(t, int32(4), got.GetParticipantsCount(), "dave's 502: %v", got)
+	got = waitConvUpdated(t, carolSock, conv)
+	assert.Equal(t, int32(4), got.GetParticipantsCount(), "removed carol's 502: %v", got)
 
 	// Carol can no longer send, nor is she delivered to.
 	wantStatus(t, carol, improto.IMCMD_SEND_MESSAGE, textBody(conv, "let me back"), improto.StatusCode_USER_NOT_IN_GROUP)
 	sendText(t, alice, conv, "without carol")
 	for _, p := range pushesBefore(t, e, carolSock, 3) {
-		if m := p.GetBody().GetHasNewMessageNotify().GetMessage(); m.GetConversationShortId() == conv.GetConversationShortId() {
-			t.Fatalf("removed member got a group message: %v", m)
-		}
+		m := p.GetBody().GetHasNewMessageNotify().GetMessage()
+		require.NotEqual(t, conv.GetConversationShortId(), m.GetConversationShortId(), "removed member got a group message: %v", m)
 	}
-	if got := waitPush(t, daveSock, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage(); got.GetConversationShortId() != conv.GetConversationShortId() {
-		t.Fatalf("dave got %v", got)
-	}
+	m := waitPush(t, daveSock, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify().GetMessage()
+	require.Equal(t, conv.GetConversationShortId(), m.GetConversationShortId(), "dave got %v", m)
 }
 
 func TestListParticipantsPaging(t *testing.T) {
@@ -346,31 +308,27 @@ func TestListParticipantsPaging(t *testing.T) {
 	conv := createGroup(t, alice, others...)
 
 	first := participantsPage(t, alice, conv, 0, 5)
-	if got := userIDsOf(first.GetParticipants()); !slices.Equal(got, []int64{1, 2, 3, 4, 5}) || !first.GetHasMore() || first.GetCursor() != 5 {
-		t.Fatalf("first page %v more=%v cursor=%d", got, first.GetHasMore(), first.GetCursor())
-	}
+	require.Equal(t, []int64{1, 2, 3, 4, 5}, userIDsOf(first.GetParticipants()), "first page")
+	require.True(t, first.GetHasMore(), "first page: more")
+	require.Equal(t, int64(5), first.GetCursor(), "first page: cursor")
 	last := participantsPage(t, alice, conv, 10, 5)
-	if got := userIDsOf(last.GetParticipants()); !slices.Equal(got, []int64{11, 12}) || last.GetHasMore() || last.GetCursor() != 12 {
-		t.Fatalf("last page %v more=%v cursor=%d", got, last.GetHasMore(), last.GetCursor())
-	}
-	if p := first.GetParticipants()[0]; p.GetRole() != memberOwner {
-		t.Fatalf("owner listed with role %d", p.GetRole())
-	}
+	require.Equal(t, []int64{11, 12}, userIDsOf(last.GetParticipants()), "last page")
+	require.False(t, last.GetHasMore(), "last page: more")
+	require.Equal(t, int64(12), last.GetCursor(), "last page: cursor")
+	require.Equal(t, memberOwner, first.GetParticipants()[0].GetRole(), "owner listed with role")
 	// Exactly a full last page: has_more is false.
-	if exact := participantsPage(t, alice, conv, 7, 5); exact.GetHasMore() || len(exact.GetParticipants()) != 5 {
-		t.Fatalf("page of the last five: %v more=%v", userIDsOf(exact.GetParticipants()), exact.GetHasMore())
-	}
-	if all := participantsPage(t, alice, conv, 0, 0); len(all.GetParticipants()) != 12 || all.GetHasMore() {
-		t.Fatalf("default limit page: %d members more=%v", len(all.GetParticipants()), all.GetHasMore())
-	}
+	exact := participantsPage(t, alice, conv, 7, 5)
+	require.False(t, exact.GetHasMore(), "page of the last five: more")
+	require.Equal(t, 5, len(exact.GetParticipants()), "page of the last five: %v", userIDsOf(exact.GetParticipants()))
+	all := participantsPage(t, alice, conv, 0, 0)
+	require.Equal(t, 12, len(all.GetParticipants()), "default limit page: members")
+	require.False(t, all.GetHasMore(), "default limit page: more")
 
 	call[*improto.ConversationRemoveParticipantsResponseBody](t, alice, improto.IMCMD_REMOVE_CONVERSATION_PARTICIPANTS, removeMembersBody(conv, 3, 7))
 	call[*improto.ConversationAddParticipantsResponseBody](t, alice, improto.IMCMD_ADD_CONVERSATION_PARTICIPANTS, addMembersBody(conv, 20))
 	want := []int64{1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 20}
 	for _, limit := range []int32{1, 3, 11, 500, 100000} {
-		if got := allParticipants(t, e.user(20), conv, limit); !slices.Equal(got, want) {
-			t.Errorf("limit %d: %v, want %v", limit, got, want)
-		}
+		assert.Equal(t, want, allParticipants(t, e.user(20), conv, limit), "limit %d", limit)
 	}
 
 	wantStatus(t, e.user(3), improto.IMCMD_CONVERSATION_PARTICIPANTS_LIST, &improto.ConversationParticipantsListRequestBody{
@@ -383,12 +341,8 @@ func TestMgetParticipants(t *testing.T) {
 	e := newEnv(t)
 	alice := e.user(1)
 	conv := createGroup(t, alice, 2, 3)
-	if got := userIDsOf(mgetMembers(t, e.user(2), conv, 3, 99, 1, 3)); !slices.Equal(got, []int64{3, 1}) {
-		t.Fatalf("654 of 3, 99, 1, 3: %v", got)
-	}
-	if got := mgetMembers(t, alice, conv); len(got) != 0 {
-		t.Fatalf("654 of nobody: %v", got)
-	}
+	require.Equal(t, []int64{3, 1}, userIDsOf(mgetMembers(t, e.user(2), conv, 3, 99, 1, 3)), "654 of 3, 99, 1, 3")
+	require.Empty(t, mgetMembers(t, alice, conv), "654 of nobody")
 	id, short, typ := convRef(conv)
 	wantStatus(t, e.user(9), improto.IMCMD_MGET_CONVERSATION_PARTICIPANTS, &improto.MgetConversationParticipantsRequestBody{
 		ConversationId: id, ConversationShortId: short, ConversationType: typ, Participants: []int64{1}}, improto.StatusCode_USER_NOT_IN_GROUP)
@@ -457,15 +411,12 @@ func TestUpdateParticipant(t *testing.T) {
 				return
 			}
 			got := call[*improto.UpdateConversationParticipantResponseBody](t, tc.by, improto.IMCMD_UPDATE_CONVERSATION_PARTICIPANT, tc.body)
-			if got.GetParticipant().GetUserId() != tc.body.GetUserId() || !tc.check(got.GetParticipant()) {
-				t.Fatalf("answered %v", got.GetParticipant())
-			}
-			if stored := oneParticipant(t, alice, conv, tc.body.GetUserId()); !tc.check(stored) {
-				t.Fatalf("stored %v", stored)
-			}
-			if info := waitConvUpdated(t, daveSock, conv); info.GetParticipantsCount() != 4 {
-				t.Fatalf("dave's 502: %v", info)
-			}
+			require.Equal(t, tc.body.GetUserId(), got.GetParticipant().GetUserId(), "answered %v", got.GetParticipant())
+			require.True(t, tc.check(got.GetParticipant()), "answered %v", got.GetParticipant())
+			stored := oneParticipant(t, alice, conv, tc.body.GetUserId())
+			require.True(t, tc.check(stored), "stored %v", stored)
+			info := waitConvUpdated(t, daveSock, conv)
+			require.Equal(t, int32(4), info.GetParticipantsCount(), "dave's 502: %v", info)
 		})
 	}
 	// A visitor may not send in a group.
@@ -479,21 +430,17 @@ func TestOwnershipTransfer(t *testing.T) {
 	carolSock := e.socket(3, "carol-web")
 	before := storedCore(t, e, conv.GetConversationShortId())
 
-	if p := setMemberRole(t, alice, conv, 2, memberOwner); p.GetRole() != memberOwner {
-		t.Fatalf("new owner's record: %v", p)
-	}
+	p := setMemberRole(t, alice, conv, 2, memberOwner)
+	require.Equal(t, memberOwner, p.GetRole(), "new owner's record: %v", p)
 	waitConvUpdated(t, carolSock, conv)
 	roles := map[int64]int32{}
 	for _, p := range mgetMembers(t, bob, conv, 1, 2, 3) {
 		roles[p.GetUserId()] = p.GetRole()
 	}
-	if want := map[int64]int32{1: memberManager, 2: memberOwner, 3: memberOrdinary}; fmt.Sprint(roles) != fmt.Sprint(want) {
-		t.Fatalf("roles after transfer %v, want %v", roles, want)
-	}
+	require.Equal(t, map[int64]int32{1: memberManager, 2: memberOwner, 3: memberOrdinary}, roles, "roles after transfer")
 	core := storedCore(t, e, conv.GetConversationShortId())
-	if core.GetOwner() != 2 || core.GetInfoVersion() != before.GetInfoVersion()+1 {
-		t.Fatalf("core owner %d info_version %d (was %d)", core.GetOwner(), core.GetInfoVersion(), before.GetInfoVersion())
-	}
+	require.Equal(t, int64(2), core.GetOwner(), "core owner")
+	require.Equal(t, before.GetInfoVersion()+1, core.GetInfoVersion(), "core info_version (was %d)", before.GetInfoVersion())
 
 	// The old owner is a manager now: no more role changes, no dissolving,
 	// but free to leave.
@@ -526,54 +473,41 @@ func TestBlockMembers(t *testing.T) {
 	// the other manager and a non-member fail.
 	got := call[*improto.BlockMembersResponseBody](t, bob, improto.IMCMD_BLOCK_MEMBERS,
 		blockMembersBody(conv, improto.BlockStatus_BLOCK, map[int64]int64{3: 60, 4: 0, 1: 60, 5: 60, 99: 60}))
-	if !slices.Equal(got.GetFailedMembers(), []int64{1, 5, 99}) {
-		t.Fatalf("failed_members %v, want [1 5 99]", got.GetFailedMembers())
-	}
-	if info := waitConvUpdated(t, daveSock, conv); info.GetParticipantsCount() != 5 {
-		t.Fatalf("dave's 502: %v", info)
-	}
+	require.Equal(t, []int64{1, 5, 99}, got.GetFailedMembers(), "failed_members")
+	info := waitConvUpdated(t, daveSock, conv)
+	require.Equal(t, int32(5), info.GetParticipantsCount(), "dave's 502: %v", info)
 	ps := mgetMembers(t, alice, conv, 3, 4, 5)
-	if ps[0].GetBlocked() != improto.BlockStatus_BLOCK || ps[0].GetLeftBlockTime() != 60_000 {
-		t.Fatalf("carol: %v", ps[0])
-	}
-	if ps[1].GetBlocked() != improto.BlockStatus_BLOCK || ps[1].GetLeftBlockTime() != 0 {
-		t.Fatalf("dave: %v", ps[1])
-	}
-	if ps[2].GetBlocked() != improto.BlockStatus_UNBLOCK {
-		t.Fatalf("the other manager: %v", ps[2])
-	}
+	require.Equal(t, improto.BlockStatus_BLOCK, ps[0].GetBlocked(), "carol: %v", ps[0])
+	require.Equal(t, int64(60_000), ps[0].GetLeftBlockTime(), "carol: %v", ps[0])
+	require.Equal(t, improto.BlockStatus_BLOCK, ps[1].GetBlocked(), "dave: %v", ps[1])
+	require.Zero(t, ps[1].GetLeftBlockTime(), "dave: %v", ps[1])
+	require.Equal(t, improto.BlockStatus_UNBLOCK, ps[2].GetBlocked(), "the other manager: %v", ps[2])
 	wantStatus(t, carol, improto.IMCMD_SEND_MESSAGE, textBody(conv, "muted"), improto.StatusCode_USER_BANNED_TO_POST)
 	wantStatus(t, dave, improto.IMCMD_SEND_MESSAGE, textBody(conv, "muted"), improto.StatusCode_USER_BANNED_TO_POST)
 
 	clock.Advance(30 * time.Second)
-	if p := oneParticipant(t, alice, conv, 3); p.GetLeftBlockTime() != 30_000 {
-		t.Fatalf("carol after 30s: %v", p)
-	}
+	p := oneParticipant(t, alice, conv, 3)
+	require.Equal(t, int64(30_000), p.GetLeftBlockTime(), "carol after 30s: %v", p)
 	wantStatus(t, carol, improto.IMCMD_SEND_MESSAGE, textBody(conv, "still muted"), improto.StatusCode_USER_BANNED_TO_POST)
 
 	clock.Advance(31 * time.Second)
-	if p := oneParticipant(t, alice, conv, 3); p.GetBlocked() != improto.BlockStatus_UNBLOCK || p.GetLeftBlockTime() != 0 {
-		t.Fatalf("carol after the mute ended: %v", p)
-	}
+	p = oneParticipant(t, alice, conv, 3)
+	require.Equal(t, improto.BlockStatus_UNBLOCK, p.GetBlocked(), "carol after the mute ended: %v", p)
+	require.Zero(t, p.GetLeftBlockTime(), "carol after the mute ended: %v", p)
 	sendText(t, carol, conv, "free again")
 	wantStatus(t, dave, improto.IMCMD_SEND_MESSAGE, textBody(conv, "still muted"), improto.StatusCode_USER_BANNED_TO_POST)
 
 	got = call[*improto.BlockMembersResponseBody](t, alice, improto.IMCMD_BLOCK_MEMBERS,
 		blockMembersBody(conv, improto.BlockStatus_UNBLOCK, map[int64]int64{4: 0}))
-	if len(got.GetFailedMembers()) != 0 {
-		t.Fatalf("unmuting dave failed for %v", got.GetFailedMembers())
-	}
-	if p := oneParticipant(t, alice, conv, 4); p.GetBlocked() != improto.BlockStatus_UNBLOCK {
-		t.Fatalf("dave after unmute: %v", p)
-	}
+	require.Empty(t, got.GetFailedMembers(), "unmuting dave failed")
+	p = oneParticipant(t, alice, conv, 4)
+	require.Equal(t, improto.BlockStatus_UNBLOCK, p.GetBlocked(), "dave after unmute: %v", p)
 	sendText(t, dave, conv, "free too")
 
 	// The owner mutes a manager; a manager's mute of a manager fails.
 	got = call[*improto.BlockMembersResponseBody](t, alice, improto.IMCMD_BLOCK_MEMBERS,
 		blockMembersBody(conv, improto.BlockStatus_BLOCK, map[int64]int64{5: 10}))
-	if len(got.GetFailedMembers()) != 0 {
-		t.Fatalf("owner muting a manager failed")
-	}
+	require.Empty(t, got.GetFailedMembers(), "owner muting a manager failed")
 	wantStatus(t, e.user(5), improto.IMCMD_SEND_MESSAGE, textBody(conv, "muted manager"), improto.StatusCode_USER_BANNED_TO_POST)
 }
 
@@ -605,10 +539,9 @@ func TestBlockConversation(t *testing.T) {
 			call[*improto.BlockConversationResponseBody](t, tc.by, improto.IMCMD_BLOCK_CONVERSATION, blockConvBody(conv, tc.status, tc.normalOnly))
 			waitConvUpdated(t, carolSock, conv)
 			core := storedCore(t, e, conv.GetConversationShortId())
-			if core.GetBlockStatus() != tc.status || core.GetBlockNormalOnly() != tc.normalOnly || core.GetInfoVersion() != before.GetInfoVersion()+1 {
-				t.Fatalf("core block %v normal_only %v info_version %d (was %d)", core.GetBlockStatus(), core.GetBlockNormalOnly(),
-					core.GetInfoVersion(), before.GetInfoVersion())
-			}
+			require.Equal(t, tc.status, core.GetBlockStatus(), "core block")
+			require.Equal(t, tc.normalOnly, core.GetBlockNormalOnly(), "core normal_only")
+			require.Equal(t, before.GetInfoVersion()+1, core.GetInfoVersion(), "core info_version (was %d)", before.GetInfoVersion())
 			for i, s := range senders {
 				if tc.canSend[i] {
 					sendText(t, s.c, conv, "hello")

@@ -1,12 +1,13 @@
 package imserver_test
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -77,9 +78,8 @@ func nextMessagePush(t *testing.T, s *rawclient.Socket, id int64) *improto.NewMe
 	t.Helper()
 	p := waitPush(t, s)
 	n := p.GetBody().GetHasNewMessageNotify()
-	if p.GetCmd() != int32(improto.IMCMD_NEW_MSG_NOTIFY) || n.GetMessage().GetServerMessageId() != id {
-		t.Fatalf("next push is cmd %d for message %d, want %v for message %d", p.GetCmd(), n.GetMessage().GetServerMessageId(), improto.IMCMD_NEW_MSG_NOTIFY, id)
-	}
+	require.Equal(t, int32(improto.IMCMD_NEW_MSG_NOTIFY), p.GetCmd(), "next push's cmd, want %v", improto.IMCMD_NEW_MSG_NOTIFY)
+	require.Equal(t, id, n.GetMessage().GetServerMessageId(), "next push's message")
 	return n
 }
 
@@ -89,17 +89,13 @@ func nextMessagePush(t *testing.T, s *rawclient.Socket, id int64) *improto.NewMe
 func wantRedelivered(t *testing.T, s *rawclient.Socket, member caller, id, want int64) *improto.MessageBody {
 	t.Helper()
 	n := nextMessagePush(t, s, id)
-	if got := n.GetMessage().GetVersion(); got != want {
-		t.Fatalf("pushed message %d has version %d, want %d", id, got, want)
-	}
+	require.Equal(t, want, n.GetMessage().GetVersion(), "pushed message %d's version", id)
 	page := pull(t, member, n.GetPreviousCursor())
-	if len(page.GetMessages()) != 1 || page.GetNextCursor() != n.GetNextCursor() {
-		t.Fatalf("inbox after cursor %d: %v (next %d), want the one entry the push announced (cursor %d)",
-			n.GetPreviousCursor(), page.GetMessages(), page.GetNextCursor(), n.GetNextCursor())
-	}
-	if m := page.GetMessages()[0]; m.GetServerMessageId() != id || m.GetVersion() != want {
-		t.Fatalf("inbox entry is message %d version %d, want %d version %d", m.GetServerMessageId(), m.GetVersion(), id, want)
-	}
+	require.Len(t, page.GetMessages(), 1, "inbox after cursor %d, want the one entry the push announced", n.GetPreviousCursor())
+	require.Equal(t, n.GetNextCursor(), page.GetNextCursor(), "inbox after cursor %d: next cursor, as the push announced", n.GetPreviousCursor())
+	m := page.GetMessages()[0]
+	require.Equal(t, id, m.GetServerMessageId(), "inbox entry's message")
+	require.Equal(t, want, m.GetVersion(), "inbox entry's version")
 	return n.GetMessage()
 }
 
@@ -137,24 +133,20 @@ func TestGetMessageByID(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			info := getByID(t, tc.as, conv, tc.id)
-			if info.GetStatus() != tc.want || info.Status == nil {
-				t.Fatalf("status %v, want %v", info.GetStatus(), tc.want)
-			}
+			require.NotNil(t, info.Status, "status is unset")
+			require.Equal(t, tc.want, info.GetStatus(), "status")
 			switch tc.want {
 			case improto.MessageStatus_AVAILABLE, improto.MessageStatus_RECALLED:
-				if info.GetBody().GetServerMessageId() != tc.id || info.GetBody().GetConversationId() != conv.GetConversationId() {
-					t.Fatalf("body %v, want message %d", info.GetBody(), tc.id)
-				}
+				require.Equal(t, tc.id, info.GetBody().GetServerMessageId(), "body %v", info.GetBody())
+				require.Equal(t, conv.GetConversationId(), info.GetBody().GetConversationId(), "body %v", info.GetBody())
 			default:
-				if info.Body != nil {
-					t.Fatalf("%v carries a body: %v", tc.want, info.GetBody())
-				}
+				require.Nil(t, info.Body, "%v carries a body", tc.want)
 			}
 		})
 	}
-	if body := getByID(t, carol, conv, recalled).GetBody(); body.GetContent() != "" || body.GetExt()["s:is_recalled"] != "true" {
-		t.Errorf("recalled message content %q ext %v", body.GetContent(), body.GetExt())
-	}
+	body := getByID(t, carol, conv, recalled).GetBody()
+	assert.Empty(t, body.GetContent(), "recalled message content")
+	assert.Equal(t, "true", body.GetExt()["s:is_recalled"], "recalled message ext %v", body.GetExt())
 
 	t.Run("refusals", func(t *testing.T) {
 		wantStatus(t, e.user(4), improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID, getByIDBody(conv, plain), improto.StatusCode_USER_NOT_IN_GROUP)
@@ -168,20 +160,14 @@ func TestGetMessageByID(t *testing.T) {
 	for _, route := range []string{"v1/message/get_by_id", "v1/message/get_message_by_server_id"} {
 		t.Run(route, func(t *testing.T) {
 			req, err := rawclient.Request(improto.IMCMD_GET_MESSAGE_INFO_BY_SERVER_ID, 7, bob.Token, 0, getByIDBody(conv, plain))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp, err := bob.Post(ctx(t), route, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.GetStatusCode() != 0 {
-				t.Fatalf("status %d: %s", resp.GetStatusCode(), resp.GetErrorDesc())
-			}
+			require.NoError(t, err)
+			require.Zero(t, resp.GetStatusCode(), "status: %s", resp.GetErrorDesc())
 			info := resp.GetBody().GetGetMessageByIdBody().GetMsgInfo()
-			if info.GetStatus() != improto.MessageStatus_AVAILABLE || info.GetBody().GetServerMessageId() != plain || resp.GetSequenceId() != 7 {
-				t.Fatalf("seq %d info %v", resp.GetSequenceId(), info)
-			}
+			require.Equal(t, improto.MessageStatus_AVAILABLE, info.GetStatus(), "info %v", info)
+			require.Equal(t, plain, info.GetBody().GetServerMessageId(), "info %v", info)
+			require.Equal(t, int64(7), resp.GetSequenceId(), "seq")
 		})
 	}
 }
@@ -222,18 +208,14 @@ func TestDeleteMessageForSelf(t *testing.T) {
 		{"alice's inbox (200)", ids(pull(t, alice, 0).GetMessages()), []int64{first, second, third}},
 		{"alice's history (301)", ids(byConv(alice)), []int64{first, second, third}},
 	} {
-		if !slices.Equal(tc.got, tc.want) {
-			t.Errorf("%s: %v, want %v", tc.name, tc.got, tc.want)
-		}
+		assert.Equal(t, tc.want, tc.got, tc.name)
 	}
 
 	t.Run("refusals", func(t *testing.T) {
 		wantStatus(t, bob, improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, 99999), improto.StatusCode_INVALID_REQUEST)
 		wantStatus(t, bob, improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, 0), improto.StatusCode_INVALID_REQUEST)
 		wantStatus(t, e.user(3), improto.IMCMD_DELETE_MESSAGE, deleteBody(conv, second), improto.StatusCode_USER_NOT_IN_GROUP)
-		if got := getByID(t, alice, conv, second).GetStatus(); got != improto.MessageStatus_AVAILABLE {
-			t.Errorf("after an outsider's delete, alice sees %v", got)
-		}
+		assert.Equal(t, improto.MessageStatus_AVAILABLE, getByID(t, alice, conv, second).GetStatus(), "after an outsider's delete, alice sees")
 	})
 }
 
@@ -248,15 +230,14 @@ func TestRecallMessage(t *testing.T) {
 
 	call[*improto.RecallMessageResponseBody](t, bob, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, id))
 	m := wantRedelivered(t, carolSock, e.user(3), id, 2)
-	if m.GetContent() != "" || m.GetExt()["s:is_recalled"] != "true" || m.GetExt()["keep"] != "me" || m.GetSender() != 2 {
-		t.Fatalf("recalled message: content %q ext %v sender %d", m.GetContent(), m.GetExt(), m.GetSender())
-	}
+	require.Empty(t, m.GetContent(), "recalled message content")
+	require.Equal(t, "true", m.GetExt()["s:is_recalled"], "recalled message ext %v", m.GetExt())
+	require.Equal(t, "me", m.GetExt()["keep"], "recalled message ext %v", m.GetExt())
+	require.Equal(t, int64(2), m.GetSender(), "recalled message sender")
 
 	// A second recall is OK and changes nothing: no new version, no push.
 	call[*improto.RecallMessageResponseBody](t, bob, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, id))
-	if v := getByID(t, bob, conv, id).GetBody().GetVersion(); v != 2 {
-		t.Fatalf("version %d after recalling twice, want 2", v)
-	}
+	require.Equal(t, int64(2), getByID(t, bob, conv, id).GetBody().GetVersion(), "version after recalling twice")
 	marker := sendText(t, owner, conv, "marker").GetServerMessageId()
 	nextMessagePush(t, carolSock, marker)
 
@@ -277,9 +258,7 @@ func TestRecallMessage(t *testing.T) {
 				wantStatus(t, tc.as, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, tc.id), tc.want)
 			})
 		}
-		if got := getByID(t, bob, conv, fresh).GetStatus(); got != improto.MessageStatus_AVAILABLE {
-			t.Fatalf("after refused recalls the message is %v", got)
-		}
+		require.Equal(t, improto.MessageStatus_AVAILABLE, getByID(t, bob, conv, fresh).GetStatus(), "after refused recalls the message")
 	})
 
 	t.Run("window", func(t *testing.T) {
@@ -291,9 +270,7 @@ func TestRecallMessage(t *testing.T) {
 		bob, owner := e.user(2), e.user(1)
 		wantStatus(t, bob, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, late), improto.StatusCode_RECALL_TIMEOUT)
 		call[*improto.RecallMessageResponseBody](t, owner, improto.IMCMD_RECALL_MESSAGE, recallBody(conv, late))
-		if got := getByID(t, bob, conv, late).GetStatus(); got != improto.MessageStatus_RECALLED {
-			t.Fatalf("the owner's recall left the message %v", got)
-		}
+		require.Equal(t, improto.MessageStatus_RECALLED, getByID(t, bob, conv, late).GetStatus(), "the owner's recall left the message")
 		clk.Advance(-time.Millisecond)
 		call[*improto.RecallMessageResponseBody](t, e.user(2), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, edge))
 	})
@@ -303,9 +280,7 @@ func TestRecallMessage(t *testing.T) {
 		old := sendText(t, e.user(2), conv, "old").GetServerMessageId()
 		clk.Advance(time.Hour)
 		call[*improto.RecallMessageResponseBody](t, e.user(3), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, old))
-		if got := getByID(t, e.user(2), conv, old).GetStatus(); got != improto.MessageStatus_RECALLED {
-			t.Fatalf("the manager's recall left the message %v", got)
-		}
+		require.Equal(t, improto.MessageStatus_RECALLED, getByID(t, e.user(2), conv, old).GetStatus(), "the manager's recall left the message")
 	})
 
 	t.Run("dissolved", func(t *testing.T) {
@@ -324,9 +299,7 @@ func TestRecallWindowNegativeMeansNoLimit(t *testing.T) {
 	clk.Advance(365 * 24 * time.Hour)
 	call[*improto.RecallMessageResponseBody](t, e.user(1), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, id))
 	wantStatus(t, e.user(2), improto.IMCMD_RECALL_MESSAGE, recallBody(conv, id), improto.StatusCode_USER_FORBIDDEN)
-	if got := getByID(t, e.user(2), conv, id).GetStatus(); got != improto.MessageStatus_RECALLED {
-		t.Fatalf("message is %v after a year-late recall", got)
-	}
+	require.Equal(t, improto.MessageStatus_RECALLED, getByID(t, e.user(2), conv, id).GetStatus(), "message after a year-late recall")
 }
 
 // items lists a property's items as "uid:value:idempotent id".
@@ -380,21 +353,19 @@ func TestSetMessageProperty(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			before := getByID(t, owner, conv, id).GetBody().GetVersion()
 			resp := setProperty(t, st.as, conv, id, st.ops...)
-			if resp.GetStatus() != st.status || resp.GetVersion() != st.version {
-				t.Fatalf("status %v version %d, want %v %d", resp.GetStatus(), resp.GetVersion(), st.status, st.version)
-			}
+			require.Equal(t, st.status, resp.GetStatus(), "status")
+			require.Equal(t, st.version, resp.GetVersion(), "version")
 			m := getByID(t, owner, conv, id).GetBody()
 			if st.version > before {
 				m = wantRedelivered(t, carolSock, carol, id, st.version)
 			}
-			if like, pin := fmtList(items(m, "like")), fmtList(items(m, "pin")); like != st.like || pin != st.pin {
-				t.Fatalf("like %s pin %s, want %s %s", like, pin, st.like, st.pin)
-			}
+			require.Equal(t, st.like, fmtList(items(m, "like")), "like")
+			require.Equal(t, st.pin, fmtList(items(m, "pin")), "pin")
 		})
 	}
-	if it := getByID(t, owner, conv, id).GetBody().GetPropertyList()["like"].GetItems()[0]; it.GetCreateTime() != clk.Now().UnixMilli() || it.GetCreateTimeMicro() != clk.Now().UnixMicro() {
-		t.Errorf("item times %d / %d, want the clock's %v", it.GetCreateTime(), it.GetCreateTimeMicro(), clk.Now())
-	}
+	it := getByID(t, owner, conv, id).GetBody().GetPropertyList()["like"].GetItems()[0]
+	assert.Equal(t, clk.Now().UnixMilli(), it.GetCreateTime(), "item create time, want the clock's %v", clk.Now())
+	assert.Equal(t, clk.Now().UnixMicro(), it.GetCreateTimeMicro(), "item create time (µs), want the clock's %v", clk.Now())
 
 	t.Run("refusals", func(t *testing.T) {
 		long := strings.Repeat("k", 129)
@@ -420,14 +391,12 @@ func TestSetMessageProperty(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				resp := wantStatus(t, tc.as, improto.IMCMD_SET_MESSAGE_PROPERTY, propertyBody(conv, tc.id, tc.ops...), tc.want)
-				if !strings.Contains(resp.GetErrorDesc(), tc.wantDesc) {
-					t.Fatalf("error_desc %q does not mention %q", resp.GetErrorDesc(), tc.wantDesc)
-				}
+				require.Contains(t, resp.GetErrorDesc(), tc.wantDesc, "error_desc")
 			})
 		}
-		if m := getByID(t, owner, conv, id).GetBody(); m.GetVersion() != 8 || fmtList(items(m, "like")) != "[3:❤:c1]" {
-			t.Fatalf("refused requests changed the message: version %d like %v", m.GetVersion(), items(m, "like"))
-		}
+		m := getByID(t, owner, conv, id).GetBody()
+		require.Equal(t, int64(8), m.GetVersion(), "refused requests changed the message: version")
+		require.Equal(t, "[3:❤:c1]", fmtList(items(m, "like")), "refused requests changed the message: like")
 	})
 
 	t.Run("invisible or recalled message", func(t *testing.T) {
@@ -453,31 +422,29 @@ func TestModifyMessageExt(t *testing.T) {
 	}
 
 	got := modify(bob, map[string]string{"a": "one", "c": "3"})
-	if got.GetVersion() != 2 || got.GetExt()["a"] != "one" || got.GetExt()["b"] != "2" || got.GetExt()["c"] != "3" {
-		t.Fatalf("sender's change: version %d ext %v", got.GetVersion(), got.GetExt())
-	}
-	if pushed := wantRedelivered(t, carolSock, carol, id, 2); pushed.GetExt()["c"] != "3" || pushed.GetExt()["s:server_message_id"] == "" {
-		t.Fatalf("pushed ext %v", pushed.GetExt())
-	}
+	require.Equal(t, int64(2), got.GetVersion(), "sender's change: version")
+	require.Equal(t, "one", got.GetExt()["a"], "sender's change: ext %v", got.GetExt())
+	require.Equal(t, "2", got.GetExt()["b"], "sender's change: ext %v", got.GetExt())
+	require.Equal(t, "3", got.GetExt()["c"], "sender's change: ext %v", got.GetExt())
+	pushed := wantRedelivered(t, carolSock, carol, id, 2)
+	require.Equal(t, "3", pushed.GetExt()["c"], "pushed ext %v", pushed.GetExt())
+	require.NotEmpty(t, pushed.GetExt()["s:server_message_id"], "pushed ext %v", pushed.GetExt())
 
 	got = modify(owner, map[string]string{"b": ""}) // the owner may, and "" deletes
-	if _, has := got.GetExt()["b"]; has || got.GetVersion() != 3 {
-		t.Fatalf("owner's delete: version %d ext %v", got.GetVersion(), got.GetExt())
-	}
+	require.NotContains(t, got.GetExt(), "b", "owner's delete: ext")
+	require.Equal(t, int64(3), got.GetVersion(), "owner's delete: version")
 	wantRedelivered(t, carolSock, carol, id, 3)
 
 	// A change that changes nothing keeps the version and pushes nothing.
-	if got = modify(bob, map[string]string{"b": "", "a": "one"}); got.GetVersion() != 3 {
-		t.Fatalf("no-op change bumped the version to %d", got.GetVersion())
-	}
+	got = modify(bob, map[string]string{"b": "", "a": "one"})
+	require.Equal(t, int64(3), got.GetVersion(), "no-op change bumped the version")
 	marker := sendText(t, owner, conv, "marker").GetServerMessageId()
 	nextMessagePush(t, carolSock, marker)
 
 	t.Run("manager", func(t *testing.T) {
 		setMemberRole(t, owner, conv, 3, memberManager)
-		if got := modify(carol, map[string]string{"d": "4"}); got.GetExt()["d"] != "4" {
-			t.Fatalf("manager's change: ext %v", got.GetExt())
-		}
+		got := modify(carol, map[string]string{"d": "4"})
+		require.Equal(t, "4", got.GetExt()["d"], "manager's change: ext %v", got.GetExt())
 	})
 
 	t.Run("refusals", func(t *testing.T) {
@@ -500,16 +467,14 @@ func TestModifyMessageExt(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				resp := wantStatus(t, tc.as, improto.IMCMD_MODIFY_MESSAGE_EXT, extBody(conv, tc.id, tc.ext), tc.want)
-				if !strings.Contains(resp.GetErrorDesc(), tc.wantDesc) {
-					t.Fatalf("error_desc %q does not mention %q", resp.GetErrorDesc(), tc.wantDesc)
-				}
+				require.Contains(t, resp.GetErrorDesc(), tc.wantDesc, "error_desc")
 			})
 		}
-		if m := getByID(t, owner, conv, other).GetBody(); m.GetVersion() != 1 || m.GetExt()["x"] != "" {
-			t.Fatalf("refused change altered the message: version %d ext %v", m.GetVersion(), m.GetExt())
-		}
-		if m := getByID(t, owner, conv, id).GetBody(); m.GetExt()["ok"] != "" || m.GetExt()["s:is_recalled"] != "" {
-			t.Fatalf("a request with a system key was partly applied: %v", m.GetExt())
-		}
+		m := getByID(t, owner, conv, other).GetBody()
+		require.Equal(t, int64(1), m.GetVersion(), "refused change altered the message: version")
+		require.Empty(t, m.GetExt()["x"], "refused change altered the message: ext %v", m.GetExt())
+		m = getByID(t, owner, conv, id).GetBody()
+		require.Empty(t, m.GetExt()["ok"], "a request with a system key was partly applied: %v", m.GetExt())
+		require.Empty(t, m.GetExt()["s:is_recalled"], "a request with a system key was partly applied: %v", m.GetExt())
 	})
 }

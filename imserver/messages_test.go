@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -16,12 +18,9 @@ func TestSendPushAndPull(t *testing.T) {
 	bobSock := e.socket(1002, "bob-web")
 	alicePhone := e.socket(1001, "alice-phone")
 	conv := createSingle(t, alice, 1002)
-	if want := "0:1:1001:1002"; conv.GetConversationId() != want {
-		t.Fatalf("single chat id %q, want %q", conv.GetConversationId(), want)
-	}
-	if again := createSingle(t, bob, 1001); again.GetConversationShortId() != conv.GetConversationShortId() {
-		t.Fatalf("creating the same single chat again made a new one: %v", again)
-	}
+	require.Equal(t, "0:1:1001:1002", conv.GetConversationId(), "single chat id")
+	again := createSingle(t, bob, 1001)
+	require.Equal(t, conv.GetConversationShortId(), again.GetConversationShortId(), "creating the same single chat again made a new one: %v", again)
 	sent := sendText(t, alice, conv, "hello")
 
 	// Every online device of every member gets the push, the sender's
@@ -29,20 +28,17 @@ func TestSendPushAndPull(t *testing.T) {
 	for name, s := range map[string]*rawclient.Socket{"bob": bobSock, "alice's phone": alicePhone} {
 		n := waitPush(t, s, improto.IMCMD_NEW_MSG_NOTIFY).GetBody().GetHasNewMessageNotify()
 		m := n.GetMessage()
-		if m.GetServerMessageId() != sent.GetServerMessageId() || m.GetIndexInConversation() != 1 || m.GetSender() != 1001 {
-			t.Errorf("%s got %v", name, m)
-		}
-		if n.GetNextCursor() != n.GetPreviousCursor()+1 {
-			t.Errorf("%s: cursors %d → %d", name, n.GetPreviousCursor(), n.GetNextCursor())
-		}
+		assert.Equal(t, sent.GetServerMessageId(), m.GetServerMessageId(), "%s got %v", name, m)
+		assert.Equal(t, int64(1), m.GetIndexInConversation(), "%s got %v", name, m)
+		assert.Equal(t, int64(1001), m.GetSender(), "%s got %v", name, m)
+		assert.Equal(t, n.GetPreviousCursor()+1, n.GetNextCursor(), "%s: cursors %d → %d", name, n.GetPreviousCursor(), n.GetNextCursor())
 	}
 	got := pull(t, bob, 0)
-	if len(got.GetMessages()) != 1 || got.GetMessages()[0].GetServerMessageId() != sent.GetServerMessageId() {
-		t.Fatalf("bob's inbox: %v", got)
-	}
-	if more := pull(t, bob, got.GetNextCursor()); len(more.GetMessages()) != 0 || more.GetNextCursor() != got.GetNextCursor() {
-		t.Fatalf("pull after the last cursor: %v", more)
-	}
+	require.Len(t, got.GetMessages(), 1, "bob's inbox: %v", got)
+	require.Equal(t, sent.GetServerMessageId(), got.GetMessages()[0].GetServerMessageId(), "bob's inbox: %v", got)
+	more := pull(t, bob, got.GetNextCursor())
+	require.Empty(t, more.GetMessages(), "pull after the last cursor: %v", more)
+	require.Equal(t, got.GetNextCursor(), more.GetNextCursor(), "pull after the last cursor: %v", more)
 }
 
 // TestInboxIsGapFreeAndOrdered interleaves messages in several
@@ -82,20 +78,14 @@ func TestInboxIsGapFreeAndOrdered(t *testing.T) {
 				break
 			}
 		}
-		if len(all) != want[u] {
-			t.Errorf("user %d: %d messages, want %d", u, len(all), want[u])
-		}
+		assert.Equal(t, want[u], len(all), "user %d: messages", u)
 		next := map[string]int64{}
 		seen := map[int64]bool{}
 		for _, m := range all {
-			if seen[m.GetServerMessageId()] {
-				t.Errorf("user %d: message %d twice", u, m.GetServerMessageId())
-			}
+			assert.False(t, seen[m.GetServerMessageId()], "user %d: message %d twice", u, m.GetServerMessageId())
 			seen[m.GetServerMessageId()] = true
 			id := m.GetConversationId()
-			if m.GetIndexInConversation() != next[id]+1 {
-				t.Errorf("user %d: %s index %d after %d", u, id, m.GetIndexInConversation(), next[id])
-			}
+			assert.Equal(t, next[id]+1, m.GetIndexInConversation(), "user %d: %s index after %d", u, id, next[id])
 			next[id] = m.GetIndexInConversation()
 		}
 	}
@@ -109,18 +99,13 @@ func TestClientMessageIDMakesSendIdempotent(t *testing.T) {
 	body.ClientMessageId = proto.String("cmid-1")
 	first := call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, body)
 	second := call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, body)
-	if first.GetServerMessageId() != second.GetServerMessageId() {
-		t.Fatalf("retry stored a second message: %d and %d", first.GetServerMessageId(), second.GetServerMessageId())
-	}
+	require.Equal(t, first.GetServerMessageId(), second.GetServerMessageId(), "retry stored a second message")
 	// The ext key works as well as the field.
 	viaExt := textBody(conv, "once more")
 	viaExt.Ext = map[string]string{"s:client_message_id": "cmid-1"}
-	if third := call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, viaExt); third.GetServerMessageId() != first.GetServerMessageId() {
-		t.Fatalf("s:client_message_id retry stored a new message")
-	}
-	if n := len(pull(t, e.user(2), 0).GetMessages()); n != 1 {
-		t.Fatalf("member sees %d messages, want 1", n)
-	}
+	third := call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, viaExt)
+	require.Equal(t, first.GetServerMessageId(), third.GetServerMessageId(), "s:client_message_id retry stored a new message")
+	require.Len(t, pull(t, e.user(2), 0).GetMessages(), 1, "messages the member sees")
 }
 
 func TestMessagesByConversationPaging(t *testing.T) {
@@ -136,17 +121,14 @@ func TestMessagesByConversationPaging(t *testing.T) {
 	}
 	indexes := func(p *improto.MessagesInConversationResponseBody) []int64 { return indexesOf(p.GetMessages()) }
 	latest := page(improto.MessageDirection_OLDER, 0, 10)
-	if got := fmt.Sprint(indexes(latest)); got != "[16 17 18 19 20 21 22 23 24 25]" || !latest.GetHasMore() || latest.GetNextCursor() != 16 {
-		t.Fatalf("latest page %s more=%v next=%d", got, latest.GetHasMore(), latest.GetNextCursor())
-	}
+	require.Equal(t, "[16 17 18 19 20 21 22 23 24 25]", fmt.Sprint(indexes(latest)), "latest page")
+	require.True(t, latest.GetHasMore(), "latest page has more")
+	require.Equal(t, int64(16), latest.GetNextCursor(), "latest page next cursor")
 	older := page(improto.MessageDirection_OLDER, latest.GetNextCursor(), 10)
-	if got := fmt.Sprint(indexes(older)); got != "[6 7 8 9 10 11 12 13 14 15]" {
-		t.Fatalf("older page %s", got)
-	}
+	require.Equal(t, "[6 7 8 9 10 11 12 13 14 15]", fmt.Sprint(indexes(older)), "older page")
 	newer := page(improto.MessageDirection_NEWER, 20, 10)
-	if got := fmt.Sprint(indexes(newer)); got != "[21 22 23 24 25]" || newer.GetHasMore() {
-		t.Fatalf("newer page %s more=%v", got, newer.GetHasMore())
-	}
+	require.Equal(t, "[21 22 23 24 25]", fmt.Sprint(indexes(newer)), "newer page")
+	require.False(t, newer.GetHasMore(), "newer page has more")
 	wantStatus(t, e.user(3), improto.IMCMD_GET_MESSAGES_BY_CONVERSATION,
 		&improto.MessagesInConversationRequestBody{ConversationId: proto.String(conv.GetConversationId()), Direction: improto.MessageDirection_OLDER.Enum()},
 		improto.StatusCode_USER_NOT_IN_GROUP)
@@ -161,19 +143,16 @@ func TestInitSyncThenContinueFromCursor(t *testing.T) {
 	}
 	init := call[*improto.MessagesPerUserInitV2ResponseBody](t, bob, improto.IMCMD_GET_MESSAGES_BY_USER_INIT_V2,
 		&improto.MessagesPerUserInitV2RequestBody{})
-	if len(init.GetConversations()) != 2 || len(init.GetMessages()) != 2 || init.GetHasMore() {
-		t.Fatalf("init: %d conversations, %d messages, more=%v", len(init.GetConversations()), len(init.GetMessages()), init.GetHasMore())
-	}
+	require.Len(t, init.GetConversations(), 2, "init: conversations")
+	require.Len(t, init.GetMessages(), 2, "init: messages")
+	require.False(t, init.GetHasMore(), "init: more")
 	for _, c := range init.GetConversations() {
-		if c.GetBadgeCount() != 1 {
-			t.Errorf("%s: badge %d, want 1", c.GetConversationId(), c.GetBadgeCount())
-		}
+		assert.Equal(t, int32(1), c.GetBadgeCount(), "%s: badge", c.GetConversationId())
 	}
 	after := sendText(t, alice, convs[0], "after init")
 	rest := pull(t, bob, init.GetPerUserCursor())
-	if len(rest.GetMessages()) != 1 || rest.GetMessages()[0].GetServerMessageId() != after.GetServerMessageId() {
-		t.Fatalf("after init cursor: %v", rest.GetMessages())
-	}
+	require.Len(t, rest.GetMessages(), 1, "after init cursor")
+	require.Equal(t, after.GetServerMessageId(), rest.GetMessages()[0].GetServerMessageId(), "after init cursor: %v", rest.GetMessages())
 }
 
 // TestVisibilityExtKeys checks s:visible and s:invisible: who gets the
@@ -191,12 +170,8 @@ func TestVisibilityExtKeys(t *testing.T) {
 	want := map[int64]int{1: 2, 2: 2, 3: 0, 4: 0}
 	for u, n := range want {
 		c := e.user(u)
-		if got := len(pull(t, c, 0).GetMessages()); got != n {
-			t.Errorf("user %d inbox: %d messages, want %d", u, got, n)
-		}
-		if got := len(convMessages(t, c, conv, improto.MessageDirection_OLDER, 0, 50).GetMessages()); got != n {
-			t.Errorf("user %d 301: %d messages, want %d", u, got, n)
-		}
+		assert.Len(t, pull(t, c, 0).GetMessages(), n, "user %d inbox: messages", u)
+		assert.Len(t, convMessages(t, c, conv, improto.MessageDirection_OLDER, 0, 50).GetMessages(), n, "user %d 301: messages", u)
 	}
 }
 
@@ -217,9 +192,7 @@ func TestUnreadBadgeHonoursExtKeys(t *testing.T) {
 	id, short, typ := convRef(conv)
 	info := call[*improto.GetConversationInfoV2ResponseBody](t, bob, improto.IMCMD_GET_CONVERSATION_INFO_V2,
 		&improto.GetConversationInfoV2RequestBody{ConversationId: id, ConversationShortId: short, ConversationType: typ})
-	if got := info.GetConversationInfo().GetBadgeCount(); got != 1 {
-		t.Fatalf("bob's badge %d, want 1", got)
-	}
+	require.Equal(t, int32(1), info.GetConversationInfo().GetBadgeCount(), "bob's badge")
 }
 
 // TestMentionsAndQuotes checks that mentioned_users lands in
@@ -240,27 +213,20 @@ func TestMentionsAndQuotes(t *testing.T) {
 	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, again)
 
 	ms := pull(t, e.user(3), 0).GetMessages()
-	if len(ms) != 3 {
-		t.Fatalf("%d messages", len(ms))
-	}
-	if got := ms[0].GetExt()["s:mentioned_users"]; got != "2,3" {
-		t.Errorf("s:mentioned_users = %q", got)
-	}
+	require.Len(t, ms, 3, "messages")
+	assert.Equal(t, "2,3", ms[0].GetExt()["s:mentioned_users"], "s:mentioned_users")
 	ref := ms[1].GetReferenceInfo()
-	if ref.GetReferencedMessageId() != first.GetServerMessageId() || ref.GetSender() != 1 || ref.GetHint() != "hey" ||
-		ref.GetReferencedMessageStatus() != improto.MessageStatus_AVAILABLE || ref.GetRootMessageId() != first.GetServerMessageId() {
-		t.Errorf("reply reference: %v", ref)
-	}
-	if root := ms[2].GetReferenceInfo().GetRootMessageId(); root != first.GetServerMessageId() {
-		t.Errorf("second-level reply root %d, want %d", root, first.GetServerMessageId())
-	}
+	assert.Equal(t, first.GetServerMessageId(), ref.GetReferencedMessageId(), "reply reference: %v", ref)
+	assert.Equal(t, int64(1), ref.GetSender(), "reply reference: %v", ref)
+	assert.Equal(t, "hey", ref.GetHint(), "reply reference: %v", ref)
+	assert.Equal(t, improto.MessageStatus_AVAILABLE, ref.GetReferencedMessageStatus(), "reply reference: %v", ref)
+	assert.Equal(t, first.GetServerMessageId(), ref.GetRootMessageId(), "reply reference: %v", ref)
+	assert.Equal(t, first.GetServerMessageId(), ms[2].GetReferenceInfo().GetRootMessageId(), "second-level reply root")
 	missing := textBody(conv, "quoting nothing")
 	missing.RefMsgInfo = &improto.ReferencedMessageInfo{ReferencedMessageId: proto.Int64(999999)}
 	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, missing)
 	last := convMessages(t, alice, conv, improto.MessageDirection_OLDER, 0, 1).GetMessages()[0]
-	if st := last.GetReferenceInfo().GetReferencedMessageStatus(); st != improto.MessageStatus_NOT_EXIST {
-		t.Errorf("quote of an unknown message: status %v", st)
-	}
+	assert.Equal(t, improto.MessageStatus_NOT_EXIST, last.GetReferenceInfo().GetReferencedMessageStatus(), "quote of an unknown message: status")
 }
 
 // TestInboxTypesAreIsolated checks that a user's inbox in one inbox type
@@ -271,16 +237,11 @@ func TestInboxTypesAreIsolated(t *testing.T) {
 	bob1.Inbox = 1
 	conv := createSingle(t, alice0, 2)
 	sendText(t, alice0, conv, "inbox 0")
-	if got := pull(t, bob1, 0).GetMessages(); len(got) != 0 {
-		t.Fatalf("inbox 1 sees %d messages of inbox 0", len(got))
-	}
-	if got := pull(t, e.user(2), 0).GetMessages(); len(got) != 1 {
-		t.Fatalf("inbox 0: %d messages, want 1", len(got))
-	}
+	require.Empty(t, pull(t, bob1, 0).GetMessages(), "inbox 1 sees messages of inbox 0")
+	require.Len(t, pull(t, e.user(2), 0).GetMessages(), 1, "inbox 0: messages")
 	alice1 := e.user(1)
 	alice1.Inbox = 1
 	other := createSingle(t, alice1, 2)
-	if other.GetConversationId() != "1:1:1:2" || other.GetConversationShortId() == conv.GetConversationShortId() {
-		t.Fatalf("inbox 1 single chat: %v", other.GetConversationId())
-	}
+	require.Equal(t, "1:1:1:2", other.GetConversationId(), "inbox 1 single chat")
+	require.NotEqual(t, conv.GetConversationShortId(), other.GetConversationShortId(), "inbox 1 single chat short id")
 }

@@ -2,10 +2,11 @@ package imserver_test
 
 import (
 	"math"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -28,12 +29,8 @@ func TestSendRateIsPerUser(t *testing.T) {
 	call[*improto.SendMessageResponseBody](t, sock, improto.IMCMD_SEND_MESSAGE, send)
 	for _, c := range []caller{alice, sock} {
 		resp := wantStatus(t, c, improto.IMCMD_SEND_MESSAGE, send, improto.StatusCode_TOO_MANY_REQUESTS)
-		if got := resp.GetHeaders()[improto.HeaderRetryAfterMs]; got != "500" {
-			t.Errorf("%s = %q, want 500 (one token at 2/s, clock frozen)", improto.HeaderRetryAfterMs, got)
-		}
-		if !strings.Contains(resp.GetErrorDesc(), "user 1") {
-			t.Errorf("error_desc %q does not name the user", resp.GetErrorDesc())
-		}
+		assert.Equal(t, "500", resp.GetHeaders()[improto.HeaderRetryAfterMs], "%s (one token at 2/s, clock frozen)", improto.HeaderRetryAfterMs)
+		assert.Contains(t, resp.GetErrorDesc(), "user 1", "error_desc does not name the user")
 	}
 	// Only sends count, and only the sender's.
 	call[*improto.MessagesPerUserResponseBody](t, alice, improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
@@ -41,9 +38,7 @@ func TestSendRateIsPerUser(t *testing.T) {
 
 	clk.Advance(499 * time.Millisecond)
 	resp := wantStatus(t, alice, improto.IMCMD_SEND_MESSAGE, send, improto.StatusCode_TOO_MANY_REQUESTS)
-	if got := resp.GetHeaders()[improto.HeaderRetryAfterMs]; got != "1" {
-		t.Errorf("1ms before the token: %s = %q, want 1", improto.HeaderRetryAfterMs, got)
-	}
+	assert.Equal(t, "1", resp.GetHeaders()[improto.HeaderRetryAfterMs], "1ms before the token: %s", improto.HeaderRetryAfterMs)
 	clk.Advance(time.Millisecond)
 	call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, send)
 }
@@ -81,11 +76,10 @@ func TestSendRateConfig(t *testing.T) {
 			st := store.NewMemory()
 			defer st.Close()
 			_, err := imserver.New(imserver.Config{AppID: 1, AppSecret: "s", Store: st, SendRate: tc.rate, SendBurst: tc.burst})
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("New: %v", err)
-			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-				t.Fatalf("New: error %v, want one naming %s", err, tc.wantErr)
+			if tc.wantErr == "" {
+				require.NoError(t, err, "New")
+			} else {
+				require.ErrorContains(t, err, tc.wantErr, "New: want an error naming the field")
 			}
 		})
 	}
@@ -104,7 +98,5 @@ func TestSendBurstDefault(t *testing.T) {
 		call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, send)
 	}
 	resp := wantStatus(t, alice, improto.IMCMD_SEND_MESSAGE, send, improto.StatusCode_TOO_MANY_REQUESTS)
-	if got := resp.GetHeaders()[improto.HeaderRetryAfterMs]; got != "334" {
-		t.Errorf("%s = %q, want 334 (a third of a second, rounded up)", improto.HeaderRetryAfterMs, got)
-	}
+	assert.Equal(t, "334", resp.GetHeaders()[improto.HeaderRetryAfterMs], "%s (a third of a second, rounded up)", improto.HeaderRetryAfterMs)
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -13,18 +15,14 @@ func TestRecordsRoundTrip(t *testing.T) {
 	conv := convRecord{ID: "0:1:1:2", ShortID: 7, Type: typeSingle, Inbox: 3, LastIndex: 42, LastOrder: 1 << 50,
 		Members: 2, CreateTime: 1700000000000, Dissolved: true}
 	var got convRecord
-	if err := got.unmarshal(conv.marshal()); err != nil || got != conv {
-		t.Fatalf("conv record: %+v, %v", got, err)
-	}
+	require.NoError(t, got.unmarshal(conv.marshal()), "conv record")
+	require.Equal(t, conv, got, "conv record")
 	uc := userConvRecord{JoinTime: 5, DeletedAt: 9, Deleted: true, Left: true}
 	var gotUC userConvRecord
-	if err := gotUC.unmarshal(uc.marshal()); err != nil || gotUC != uc {
-		t.Fatalf("user conv record: %+v, %v", gotUC, err)
-	}
+	require.NoError(t, gotUC.unmarshal(uc.marshal()), "user conv record")
+	require.Equal(t, uc, gotUC, "user conv record")
 	for _, bad := range [][]byte{nil, {}, {9}, conv.marshal()[:5], {recordVersion, 0x7f}} {
-		if err := got.unmarshal(bad); err == nil {
-			t.Errorf("unmarshal(% x) accepted a corrupt record", bad)
-		}
+		assert.Error(t, got.unmarshal(bad), "unmarshal(% x) accepted a corrupt record", bad)
 	}
 }
 
@@ -44,18 +42,10 @@ func TestMarshalMessage(t *testing.T) {
 	}
 	for i, m := range msgs {
 		b, err := marshalMessage(m)
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
+		require.NoError(t, err, "message %d", i)
 		var got improto.MessageBody
-		if err := proto.Unmarshal(b, &got); err != nil {
-			t.Fatalf("message %d: decoding: %v", i, err)
-		}
-		if !proto.Equal(&got, m) {
-			t.Errorf("message %d: decoded %v, want %v", i, &got, m)
-		}
-		if want := proto.Size(m); len(b) != want {
-			t.Errorf("message %d: %d bytes, proto writes %d", i, len(b), want)
-		}
+		require.NoError(t, proto.Unmarshal(b, &got), "message %d: decoding", i)
+		assert.True(t, proto.Equal(&got, m), "message %d: decoded %v, want %v", i, &got, m)
+		assert.Equal(t, proto.Size(m), len(b), "message %d: bytes, as proto writes", i)
 	}
 }
