@@ -2,12 +2,11 @@ package im
 
 import (
 	"encoding/json"
-	"errors"
-	"reflect"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/improto"
@@ -68,9 +67,7 @@ func TestMessageExtRules(t *testing.T) {
 			if tt.typ != 0 {
 				m.Type = tt.typ
 			}
-			if got := tt.get(m); got != tt.want {
-				t.Errorf("got %v, want %v (ext %v, type %d)", got, tt.want, tt.ext, m.Type)
-			}
+			assert.Equal(t, tt.want, tt.get(m), "ext %v, type %d", tt.ext, m.Type)
 		})
 	}
 }
@@ -108,9 +105,7 @@ func TestMessageUserRules(t *testing.T) {
 			t.Parallel()
 			m := testMessage(1, tt.ext)
 			m.Sender, m.ServerStatus = tt.sender, tt.status
-			if got := tt.get(m, me); got != tt.want {
-				t.Errorf("got %v, want %v (sender %d, ext %v)", got, tt.want, tt.sender, tt.ext)
-			}
+			assert.Equal(t, tt.want, tt.get(m, me), "sender %d, ext %v", tt.sender, tt.ext)
 		})
 	}
 }
@@ -128,9 +123,7 @@ func TestMessageLists(t *testing.T) {
 		{"Invisible", m.Invisible(), []UserID{9}},
 		{"MentionedUsers unset", testMessage(1, nil).MentionedUsers(), nil},
 	} {
-		if !reflect.DeepEqual(tt.got, tt.want) {
-			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
-		}
+		assert.Equal(t, tt.want, tt.got, tt.name)
 	}
 }
 
@@ -153,9 +146,7 @@ func TestMessagePriority(t *testing.T) {
 		if tt.ext != "" {
 			ext["s:message_priority"] = tt.ext
 		}
-		if got := testMessage(1, ext).Priority(); got != tt.want {
-			t.Errorf("Priority with s:message_priority %q = %v, want %v", tt.ext, got, tt.want)
-		}
+		assert.Equal(t, tt.want, testMessage(1, ext).Priority(), "Priority with s:message_priority %q", tt.ext)
 	}
 }
 
@@ -166,9 +157,8 @@ func TestIsGeneralConversation(t *testing.T) {
 	} {
 		m := &Message{ConversationType: typ}
 		c := &Conversation{Type: typ}
-		if m.IsGeneralConversation() != want || c.IsGeneralConversation() != want {
-			t.Errorf("type %v: message %v, conversation %v, want %v", typ, m.IsGeneralConversation(), c.IsGeneralConversation(), want)
-		}
+		assert.Equal(t, want, m.IsGeneralConversation(), "type %v: message", typ)
+		assert.Equal(t, want, c.IsGeneralConversation(), "type %v: conversation", typ)
 	}
 }
 
@@ -181,12 +171,10 @@ func TestMessageClone(t *testing.T) {
 	c.Ext["k"] = "changed"
 	c.Properties["like"][0].Value = "changed"
 	c.Reference.ReferencedMessageID = 6
-	if m.Ext["k"] != "v" || m.Properties["like"][0].Value != "1" || m.Reference.ReferencedMessageID != 5 {
-		t.Errorf("changing the clone changed the original: %+v", m)
-	}
-	if (*Message)(nil).Clone() != nil {
-		t.Error("nil.Clone() != nil")
-	}
+	assert.Equal(t, "v", m.Ext["k"], "changing the clone changed the original's ext")
+	assert.Equal(t, "1", m.Properties["like"][0].Value, "changing the clone changed the original's properties")
+	assert.EqualValues(t, 5, m.Reference.ReferencedMessageID, "changing the clone changed the original's reference")
+	assert.Nil(t, (*Message)(nil).Clone(), "nil.Clone()")
 }
 
 func TestMessageFromProto(t *testing.T) {
@@ -234,30 +222,24 @@ func TestMessageFromProto(t *testing.T) {
 		},
 	}
 	got := messageFromProto(b)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("messageFromProto:\n got %+v\nwant %+v", got, want)
-	}
+	assert.Equal(t, want, got, "messageFromProto")
 	b.Ext["s:client_message_id"] = "changed"
-	if got.Ext["s:client_message_id"] != "c-1" {
-		t.Error("the message shares its ext map with the proto")
-	}
-	if !got.IsRecalled() {
-		t.Error("IsRecalled() = false for s:is_recalled true")
-	}
+	assert.Equal(t, "c-1", got.Ext["s:client_message_id"], "the message shares its ext map with the proto")
+	assert.True(t, got.IsRecalled(), "IsRecalled() for s:is_recalled true")
 
 	t.Run("minimal", func(t *testing.T) {
 		t.Parallel()
 		m := messageFromProto(&improto.MessageBody{IndexInConversationV2: proto.Int64(8)})
-		if m.Index != 8 || m.ClientID != "" || !m.CreatedAt.IsZero() || m.Properties != nil || m.Reference != nil ||
-			m.FlightStatus != FlightStatusSucceeded {
-			t.Errorf("messageFromProto(minimal) = %+v", m)
-		}
+		assert.EqualValues(t, 8, m.Index, "messageFromProto(minimal) = %+v: index", m)
+		assert.Empty(t, m.ClientID, "messageFromProto(minimal) = %+v: client id", m)
+		assert.True(t, m.CreatedAt.IsZero(), "messageFromProto(minimal) = %+v: created at", m)
+		assert.Nil(t, m.Properties, "messageFromProto(minimal): properties")
+		assert.Nil(t, m.Reference, "messageFromProto(minimal): reference")
+		assert.Equal(t, FlightStatusSucceeded, m.FlightStatus, "messageFromProto(minimal) = %+v: flight status", m)
 	})
 	t.Run("nil", func(t *testing.T) {
 		t.Parallel()
-		if messageFromProto(nil) != nil {
-			t.Error("messageFromProto(nil) != nil")
-		}
+		assert.Nil(t, messageFromProto(nil), "messageFromProto(nil)")
 	})
 }
 
@@ -321,9 +303,7 @@ func TestConversationFromProto(t *testing.T) {
 		},
 		ReadIndex: 11, Version: 8, UnreadCount: 4, Ticket: "t",
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("conversationFromProto:\n got %+v\nwant %+v", got, want)
-	}
+	assert.Equal(t, want, got, "conversationFromProto")
 	checks := []struct {
 		name      string
 		got, want any
@@ -342,27 +322,29 @@ func TestConversationFromProto(t *testing.T) {
 		{"UpdatedAt", got.UpdatedAt(), time.Time{}},
 	}
 	for _, ch := range checks {
-		if !reflect.DeepEqual(ch.got, ch.want) {
-			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
-		}
+		assert.Equal(t, ch.want, ch.got, ch.name)
 	}
 
 	t.Run("bare", func(t *testing.T) {
 		t.Parallel()
 		conv := conversationFromProto(&improto.ConversationInfoV2{ConversationId: proto.String("0:1:1:2"), ConversationType: proto.Int32(1)})
-		if conv.CoreInfo != nil || conv.SettingInfo != nil || conv.Participant != nil || conv.FirstPageParticipants != nil {
-			t.Errorf("conversationFromProto(bare) = %+v", conv)
-		}
-		if conv.PushStatus() != PushStatusUnknown || conv.WeakMuteInfo() != nil || conv.IsStickOnTop() || conv.IsFavorite() ||
-			conv.IsBlocked() || conv.IsBlockNormalOnly() || conv.Mode() != 0 || len(conv.Ext()) != 0 {
-			t.Errorf("derived properties of a bare conversation: %+v", conv)
-		}
+		assert.Nil(t, conv.CoreInfo, "conversationFromProto(bare): core info")
+		assert.Nil(t, conv.SettingInfo, "conversationFromProto(bare): setting info")
+		assert.Nil(t, conv.Participant, "conversationFromProto(bare): participant")
+		assert.Nil(t, conv.FirstPageParticipants, "conversationFromProto(bare): first page participants")
+		assert.Equal(t, PushStatusUnknown, conv.PushStatus(), "a bare conversation's PushStatus")
+		assert.Nil(t, conv.WeakMuteInfo(), "a bare conversation's WeakMuteInfo")
+		assert.False(t, conv.IsStickOnTop(), "a bare conversation's IsStickOnTop")
+		assert.False(t, conv.IsFavorite(), "a bare conversation's IsFavorite")
+		assert.False(t, conv.IsBlocked(), "a bare conversation's IsBlocked")
+		assert.False(t, conv.IsBlockNormalOnly(), "a bare conversation's IsBlockNormalOnly")
+		assert.Zero(t, conv.Mode(), "a bare conversation's Mode")
+		assert.Empty(t, conv.Ext(), "a bare conversation's Ext")
 	})
 	t.Run("nil", func(t *testing.T) {
 		t.Parallel()
-		if conversationFromProto(nil) != nil || participantFromProto(nil, "x") != nil {
-			t.Error("nil input gave a value")
-		}
+		assert.Nil(t, conversationFromProto(nil), "conversationFromProto(nil)")
+		assert.Nil(t, participantFromProto(nil, "x"), "participantFromProto(nil)")
 	})
 }
 
@@ -384,13 +366,9 @@ func TestConversationExt(t *testing.T) {
 			t.Parallel()
 			c := &Conversation{CoreInfo: &ConversationCoreInfo{Ext: tt.core}, SettingInfo: &ConversationSettingInfo{Ext: tt.setting}}
 			got := c.Ext()
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Ext() = %v, want %v", got, tt.want)
-			}
+			assert.Equal(t, tt.want, got, "Ext()")
 			got["new"] = "x"
-			if _, ok := c.CoreInfo.Ext["new"]; ok {
-				t.Error("Ext() returned the core's map")
-			}
+			assert.NotContains(t, c.CoreInfo.Ext, "new", "Ext() returned the core's map")
 		})
 	}
 }
@@ -410,10 +388,8 @@ func TestConversationBlock(t *testing.T) {
 	}
 	for _, tt := range tests {
 		c := &Conversation{CoreInfo: &ConversationCoreInfo{BlockStatus: tt.status, BlockNormalOnly: tt.normalOnly}}
-		if c.IsBlocked() != tt.blocked || c.IsBlockNormalOnly() != tt.normal {
-			t.Errorf("%v normalOnly=%v: IsBlocked %v IsBlockNormalOnly %v, want %v %v",
-				tt.status, tt.normalOnly, c.IsBlocked(), c.IsBlockNormalOnly(), tt.blocked, tt.normal)
-		}
+		assert.Equal(t, tt.blocked, c.IsBlocked(), "%v normalOnly=%v: IsBlocked", tt.status, tt.normalOnly)
+		assert.Equal(t, tt.normal, c.IsBlockNormalOnly(), "%v normalOnly=%v: IsBlockNormalOnly", tt.status, tt.normalOnly)
 	}
 }
 
@@ -445,25 +421,20 @@ func TestToParticipantUserID(t *testing.T) {
 			t.Parallel()
 			c := &Conversation{ID: tt.id, Type: tt.typ}
 			got, ok := c.ToParticipantUserID(tt.me)
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("ToParticipantUserID(%d) of %q = %d, %v; want %d, %v", tt.me, tt.id, got, ok, tt.want, tt.wantOK)
-			}
+			assert.Equal(t, tt.want, got, "ToParticipantUserID(%d) of %q", tt.me, tt.id)
+			assert.Equal(t, tt.wantOK, ok, "ToParticipantUserID(%d) of %q: ok", tt.me, tt.id)
 		})
 	}
 }
 
 func TestSingleChatID(t *testing.T) {
 	t.Parallel()
-	if got := SingleChatID(0, 7, 3); got != "0:1:3:7" {
-		t.Errorf("SingleChatID(0, 7, 3) = %q", got)
-	}
-	if got := SingleChatID(2, 3, 7); got != "2:1:3:7" {
-		t.Errorf("SingleChatID(2, 3, 7) = %q", got)
-	}
+	assert.Equal(t, ConversationID("0:1:3:7"), SingleChatID(0, 7, 3), "SingleChatID(0, 7, 3)")
+	assert.Equal(t, ConversationID("2:1:3:7"), SingleChatID(2, 3, 7), "SingleChatID(2, 3, 7)")
 	a, b, ok := parseSingleChatID(SingleChatID(1, 9, 4))
-	if !ok || a != 4 || b != 9 {
-		t.Errorf("parse(SingleChatID(1, 9, 4)) = %d, %d, %v", a, b, ok)
-	}
+	assert.True(t, ok, "parse(SingleChatID(1, 9, 4)): ok")
+	assert.EqualValues(t, 4, a, "parse(SingleChatID(1, 9, 4)): first user")
+	assert.EqualValues(t, 9, b, "parse(SingleChatID(1, 9, 4)): second user")
 }
 
 // convMessages is a conversation ("0:1:1:2", read up to index 2) and its
@@ -512,9 +483,7 @@ func TestConversationMessageGetters(t *testing.T) {
 		{"UnreadMessages of 9", messageIndexes(c.UnreadMessages(msgs, 9)), []int64{3, 4, 5}},
 	}
 	for _, tt := range tests {
-		if !reflect.DeepEqual(tt.got, tt.want) {
-			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
-		}
+		assert.Equal(t, tt.want, tt.got, tt.name)
 	}
 	single := []struct {
 		name string
@@ -529,11 +498,10 @@ func TestConversationMessageGetters(t *testing.T) {
 		{"LastVisibleMessage none", c.LastVisibleMessage(msgs[7:8], me), -1},
 	}
 	for _, tt := range single {
-		switch {
-		case tt.want == -1 && tt.got != nil:
-			t.Errorf("%s = index %d, want nil", tt.name, tt.got.Index)
-		case tt.want != -1 && (tt.got == nil || tt.got.Index != tt.want):
-			t.Errorf("%s = %+v, want index %d", tt.name, tt.got, tt.want)
+		if tt.want == -1 {
+			assert.Nil(t, tt.got, "%s, want nil", tt.name)
+		} else if assert.NotNil(t, tt.got, "%s, want index %d", tt.name, tt.want) {
+			assert.Equal(t, tt.want, tt.got.Index, "%s: index", tt.name)
 		}
 	}
 	numbers := []struct {
@@ -547,26 +515,17 @@ func TestConversationMessageGetters(t *testing.T) {
 		{"LastMessageIndex none", c.LastMessageIndex(nil), 0},
 	}
 	for _, tt := range numbers {
-		if tt.got != tt.want {
-			t.Errorf("%s = %d, want %d", tt.name, tt.got, tt.want)
-		}
+		assert.Equal(t, tt.want, tt.got, tt.name)
 	}
 	withLast := *c
 	withLast.LastMessage = testMessage(12, nil)
 	withLast.LastMessage.CreatedAt = time.UnixMilli(1_700_000_000_000)
-	if got := withLast.UpdatedAt(); !got.Equal(withLast.LastMessage.CreatedAt) {
-		t.Errorf("UpdatedAt() = %v, want the last message's %v", got, withLast.LastMessage.CreatedAt)
-	}
-	if got := withLast.LastMessageIndex(msgs); got != 12 {
-		t.Errorf("LastMessageIndex with a newer LastMessage = %d, want 12", got)
-	}
-	if got := withLast.LastMessageOrder(msgs); got != 120 {
-		t.Errorf("LastMessageOrder with a newer LastMessage = %d, want 120", got)
-	}
+	got := withLast.UpdatedAt()
+	assert.True(t, got.Equal(withLast.LastMessage.CreatedAt), "UpdatedAt() = %v, want the last message's %v", got, withLast.LastMessage.CreatedAt)
+	assert.EqualValues(t, 12, withLast.LastMessageIndex(msgs), "LastMessageIndex with a newer LastMessage")
+	assert.EqualValues(t, 120, withLast.LastMessageOrder(msgs), "LastMessageOrder with a newer LastMessage")
 	byShortID := &Conversation{ID: "other", ShortID: 7}
-	if got := messageIndexes(byShortID.MessageList(msgs, nil)); len(got) != 9 {
-		t.Errorf("messages matched by short id: %v", got)
-	}
+	assert.Len(t, messageIndexes(byShortID.MessageList(msgs, nil)), 9, "messages matched by short id")
 }
 
 func TestUnreadCountWeakMute(t *testing.T) {
@@ -589,14 +548,10 @@ func TestUnreadCountWeakMute(t *testing.T) {
 			t.Parallel()
 			c, msgs := convMessages()
 			c.SettingInfo = &ConversationSettingInfo{PushStatus: PushStatusPartAllow, WeakMuteInfo: tt.weak}
-			if got := c.UnreadCountWeakMute(msgs, me); got != len(tt.want) {
-				t.Errorf("UnreadCountWeakMute = %d, want %d", got, len(tt.want))
-			}
+			assert.Equal(t, len(tt.want), c.UnreadCountWeakMute(msgs, me), "UnreadCountWeakMute")
 			got := c.UnreadMessagesWeakMute(msgs, me)
 			if len(got) != 0 || len(tt.want) != 0 {
-				if !reflect.DeepEqual(messageIndexes(got), tt.want) {
-					t.Errorf("UnreadMessagesWeakMute = %v, want %v", messageIndexes(got), tt.want)
-				}
+				assert.Equal(t, tt.want, messageIndexes(got), "UnreadMessagesWeakMute")
 			}
 		})
 	}
@@ -629,23 +584,16 @@ func TestWeakMuteInfoJSON(t *testing.T) {
 			if tt.ext != "" {
 				ext["s:push_part_disable_config"] = tt.ext
 			}
-			if got := parseWeakMuteInfo(ext); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("parseWeakMuteInfo(%s) = %+v, want %+v", tt.ext, got, tt.want)
-			}
+			assert.Equal(t, tt.want, parseWeakMuteInfo(ext), "parseWeakMuteInfo(%s)", tt.ext)
 		})
 	}
 	w := ConversationSettingWeakMuteInfo{WhiteUIDs: []UserID{2, 3}, WhiteMsgTypes: []MessageType{10001}}
 	b, err := json.Marshal(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `{"whiteUids":["2","3"],"whiteMsgTypes":[10001]}`; string(b) != want {
-		t.Errorf("json.Marshal = %s, want %s", b, want)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, `{"whiteUids":["2","3"],"whiteMsgTypes":[10001]}`, string(b), "json.Marshal")
 	var back ConversationSettingWeakMuteInfo
-	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, w) {
-		t.Errorf("round trip = %+v, %v; want %+v", back, err, w)
-	}
+	assert.NoError(t, json.Unmarshal(b, &back), "round trip")
+	assert.Equal(t, w, back, "round trip")
 }
 
 func TestParsePushStatus(t *testing.T) {
@@ -658,9 +606,7 @@ func TestParsePushStatus(t *testing.T) {
 		if v != "" {
 			ext["s:push_status"] = v
 		}
-		if got := parsePushStatus(ext); got != want {
-			t.Errorf("parsePushStatus(%q) = %v, want %v", v, got, want)
-		}
+		assert.Equal(t, want, parsePushStatus(ext), "parsePushStatus(%q)", v)
 	}
 }
 
@@ -672,25 +618,19 @@ func TestFriendFromProto(t *testing.T) {
 	})
 	want := &Friend{UserID: 5, ApplyTime: time.Unix(1_700_000_000, 0), CreateTime: time.UnixMilli(1_700_000_001_500),
 		Ext: map[string]string{"k": "v"}}
-	if !reflect.DeepEqual(f, want) {
-		t.Errorf("friendFromProto = %+v, want %+v", f, want)
-	}
+	assert.Equal(t, want, f, "friendFromProto")
 	a := friendApplyFromProto(&improto.ApplyUserInfo{
 		UserId: proto.Int64(5), ApplyTimeSecond: proto.Int64(1_700_000_000), Ext: map[string]string{"hello": "hi"},
 		Status: proto.Int32(2), ApplyId: proto.Int64(77), FromUserId: proto.Int64(5), ToUserId: proto.Int64(6), Index: proto.Int64(3),
 	})
 	wantApply := &FriendApply{ID: 77, FromUserID: 5, ToUserID: 6, ApplyTime: time.Unix(1_700_000_000, 0),
 		Ext: map[string]string{"hello": "hi"}, Status: FriendApplyStatusRefuse, Index: 3}
-	if !reflect.DeepEqual(a, wantApply) {
-		t.Errorf("friendApplyFromProto = %+v, want %+v", a, wantApply)
-	}
+	assert.Equal(t, wantApply, a, "friendApplyFromProto")
 	bare := friendApplyFromProto(&improto.ApplyUserInfo{})
-	if bare.Status != FriendApplyStatusWaiting || !bare.ApplyTime.IsZero() {
-		t.Errorf("friendApplyFromProto(empty) = %+v", bare)
-	}
-	if friendFromProto(nil) != nil || friendApplyFromProto(nil) != nil {
-		t.Error("nil input gave a value")
-	}
+	assert.Equal(t, FriendApplyStatusWaiting, bare.Status, "friendApplyFromProto(empty) = %+v: status", bare)
+	assert.True(t, bare.ApplyTime.IsZero(), "friendApplyFromProto(empty) = %+v: apply time", bare)
+	assert.Nil(t, friendFromProto(nil), "friendFromProto(nil)")
+	assert.Nil(t, friendApplyFromProto(nil), "friendApplyFromProto(nil)")
 }
 
 func TestLiveMemberFromProto(t *testing.T) {
@@ -700,28 +640,16 @@ func TestLiveMemberFromProto(t *testing.T) {
 		PingTime: proto.Int64(2000), Role: proto.Int32(3),
 	})
 	want := &LiveMemberInfo{UserID: 4, IsInConversation: true, CreateTime: time.UnixMilli(1000), PingTime: time.UnixMilli(2000), Role: GroupRoleVisitor}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("liveMemberFromProto = %+v, want %+v", got, want)
-	}
-	if liveMemberFromProto(nil) != nil {
-		t.Error("liveMemberFromProto(nil) != nil")
-	}
+	assert.Equal(t, want, got, "liveMemberFromProto")
+	assert.Nil(t, liveMemberFromProto(nil), "liveMemberFromProto(nil)")
 }
 
 func TestUserIDHelpers(t *testing.T) {
 	t.Parallel()
-	if got := userIDsFromProto([]int64{3, 4}); !reflect.DeepEqual(got, []UserID{3, 4}) {
-		t.Errorf("userIDsFromProto = %v", got)
-	}
-	if userIDsFromProto(nil) != nil {
-		t.Error("userIDsFromProto(nil) != nil")
-	}
-	if got := formatUserIDs([]UserID{3, 0, 12}); got != "3,0,12" {
-		t.Errorf("formatUserIDs = %q", got)
-	}
-	if got := parseUserList(formatUserIDs([]UserID{3, 0, 12})); !reflect.DeepEqual(got, []UserID{3, 0, 12}) {
-		t.Errorf("parseUserList(formatUserIDs(...)) = %v", got)
-	}
+	assert.Equal(t, []UserID{3, 4}, userIDsFromProto([]int64{3, 4}), "userIDsFromProto")
+	assert.Nil(t, userIDsFromProto(nil), "userIDsFromProto(nil)")
+	assert.Equal(t, "3,0,12", formatUserIDs([]UserID{3, 0, 12}), "formatUserIDs")
+	assert.Equal(t, []UserID{3, 0, 12}, parseUserList(formatUserIDs([]UserID{3, 0, 12})), "parseUserList(formatUserIDs(...))")
 	for _, tt := range []struct{ got, want string }{
 		{UserID(42).String(), "42"},
 		{ConversationID("0:1:1:2").String(), "0:1:1:2"},
@@ -729,9 +657,7 @@ func TestUserIDHelpers(t *testing.T) {
 		{MessageID(-1).String(), "-1"},
 		{FriendApplyID(9).String(), "9"},
 	} {
-		if tt.got != tt.want {
-			t.Errorf("String() = %q, want %q", tt.got, tt.want)
-		}
+		assert.Equal(t, tt.want, tt.got, "String()")
 	}
 }
 
@@ -786,16 +712,15 @@ func TestFileInfoContent(t *testing.T) {
 			got, err := tt.f.Content()
 			if tt.wantErr != "" {
 				var e *Error
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.As(err, &e) || e.Type != ErrorTypeInvalidArgument {
-					t.Errorf("Content() = %q, %v; want an InvalidArgument error containing %q", got, err, tt.wantErr)
+				if assert.ErrorContains(t, err, tt.wantErr, "Content() = %q, want an InvalidArgument error", got) && assert.ErrorAs(t, err, &e) {
+					assert.Equal(t, ErrorTypeInvalidArgument, e.Type, "Content(): %v, want an InvalidArgument error", err)
 				}
 				return
 			}
-			if err != nil || got != tt.want {
-				t.Errorf("Content() = %s, %v\nwant %s", got, err, tt.want)
-			}
-			if tt.f.Ext != nil && tt.f.Ext["s:file_ext_key_type"] != "overridden" {
-				t.Error("Content() changed the caller's Ext")
+			assert.NoError(t, err, "Content()")
+			assert.Equal(t, tt.want, got, "Content()")
+			if tt.f.Ext != nil {
+				assert.Equal(t, "overridden", tt.f.Ext["s:file_ext_key_type"], "Content() changed the caller's Ext")
 			}
 		})
 	}
@@ -807,9 +732,7 @@ func TestFileTypeMessageType(t *testing.T) {
 		FileTypeImage: MessageTypeImage, FileTypeVideo: MessageTypeVideo, FileTypeAudio: MessageTypeAudio,
 		FileTypeFile: MessageTypeFile, "gif": 0,
 	} {
-		if got := ft.MessageType(); got != want {
-			t.Errorf("%q.MessageType() = %v, want %v", ft, got, want)
-		}
+		assert.Equal(t, want, ft.MessageType(), "%q.MessageType()", ft)
 	}
 }
 
@@ -833,9 +756,7 @@ func TestEnumStrings(t *testing.T) {
 		{ErrorTypeInvalidArgument.String(), "InvalidArgument"},
 	}
 	for _, tt := range tests {
-		if tt.got != tt.want {
-			t.Errorf("String() = %q, want %q", tt.got, tt.want)
-		}
+		assert.Equal(t, tt.want, tt.got, "String()")
 	}
 	// Every constant registered for SEED.md that has a String method has a
 	// name of its own.
@@ -844,9 +765,7 @@ func TestEnumStrings(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if str := s.String(); strings.Contains(str, "(") {
-			t.Errorf("%s.String() = %q: the constant has no name", name, str)
-		}
+		assert.NotContains(t, s.String(), "(", "%s.String(): the constant has no name", name)
 	}
 }
 
@@ -860,11 +779,7 @@ func TestMessageText(t *testing.T) {
 		{"not json", ""},
 		{` {"text":"padded"}`, "padded"},
 	} {
-		if got := (&Message{Content: tt.content}).Text(); got != tt.want {
-			t.Errorf("Text(%q) = %q, want %q", tt.content, got, tt.want)
-		}
+		assert.Equal(t, tt.want, (&Message{Content: tt.content}).Text(), "Text(%q)", tt.content)
 	}
-	if got := (*Message)(nil).Text(); got != "" {
-		t.Errorf("nil.Text() = %q", got)
-	}
+	assert.Empty(t, (*Message)(nil).Text(), "nil.Text()")
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imserver"
 )
@@ -70,7 +72,7 @@ func (h *logRecorder) wait(t testing.TB, level slog.Level, msg string, match fun
 		select {
 		case <-h.more:
 		case <-deadline:
-			t.Fatalf("no %v record %q with a matching error within %v", level, msg, waitFor)
+			require.FailNow(t, "no matching record", "no %v record %q with a matching error within %v", level, msg, waitFor)
 		}
 	}
 }
@@ -122,7 +124,7 @@ func (in *inbox) wait(t testing.TB, id im.MessageID) *im.Message {
 		select {
 		case <-in.more:
 		case <-deadline:
-			t.Fatalf("message %d not delivered within %v", id, waitFor)
+			require.FailNow(t, "message not delivered", "message %d not delivered within %v", id, waitFor)
 		}
 	}
 }
@@ -132,9 +134,7 @@ func noSocket(o *im.Options) { o.WebSocketLevel = im.WebSocketLevelDisable }
 func send(t testing.TB, c *im.Client, ref im.ConversationRef, text string, ext map[string]string) *im.Message {
 	t.Helper()
 	m, err := c.SendMessage(ctx(t), ref, im.OutgoingMessage{Content: im.TextContent(text), Ext: ext})
-	if err != nil {
-		t.Fatalf("send %q: %v", text, err)
-	}
+	require.NoError(t, err, "send %q", text)
 	return m
 }
 
@@ -148,9 +148,7 @@ func TestCachedConversationFollowsTheSync(t *testing.T) {
 	s := newServer(t)
 	alice := s.client(1, noSocket)
 	conv, err := alice.CreateConversation(ctx(t), im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{2}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	before := send(t, alice, conv.Ref(), "before init", nil)
 
 	bob := s.unstarted(2)
@@ -158,12 +156,13 @@ func TestCachedConversationFollowsTheSync(t *testing.T) {
 	reads := make(chan im.ReadIndexEvent, 8)
 	bob.OnReadIndexChanged(func(e im.ReadIndexEvent) { reads <- e })
 	start(t, bob)
-	if got := bob.CachedConversation(conv.ID); got == nil || got.LastMessage == nil || got.LastMessage.ServerID != before.ServerID {
-		t.Fatalf("after Init the cached conversation's last message is %+v, want %d", got, before.ServerID)
-	}
-	if got := bob.CachedMessages(conv.ID); len(got) != 1 || got[0].Source != im.MessageSourceInit {
-		t.Fatalf("after Init the cached messages are %+v, want one of source Init", got)
-	}
+	got := bob.CachedConversation(conv.ID)
+	require.NotNil(t, got, "after Init the cached conversation")
+	require.NotNil(t, got.LastMessage, "after Init the cached conversation's last message")
+	require.Equal(t, before.ServerID, got.LastMessage.ServerID, "after Init the cached conversation's last message")
+	msgs := bob.CachedMessages(conv.ID)
+	require.Len(t, msgs, 1, "after Init the cached messages, want one of source Init")
+	require.Equal(t, im.MessageSourceInit, msgs[0].Source, "after Init the cached message's source")
 
 	// Unread: before, m1, m3 (Alice's); m2 does not count, m4 is Bob's.
 	m1 := send(t, alice, conv.Ref(), "one", nil)
@@ -177,32 +176,23 @@ func TestCachedConversationFollowsTheSync(t *testing.T) {
 	check := func(step string, wantUnread int, wantRead int64) {
 		t.Helper()
 		cached := bob.CachedConversation(conv.ID)
-		if cached == nil {
-			t.Fatalf("%s: conversation not cached", step)
-		}
-		if cached.LastMessage == nil || cached.LastMessage.ServerID != last.ServerID {
-			t.Fatalf("%s: last message %+v, want %d", step, cached.LastMessage, last.ServerID)
-		}
-		if at := cached.UpdatedAt(); at.IsZero() || !at.Equal(last.CreatedAt) {
-			t.Fatalf("%s: UpdatedAt %v, want %v", step, at, last.CreatedAt)
-		}
-		if cached.UnreadCount != wantUnread || cached.ReadIndex != wantRead {
-			t.Fatalf("%s: cached unread %d, read index %d; want %d, %d", step, cached.UnreadCount, cached.ReadIndex, wantUnread, wantRead)
-		}
-		if cached.SettingInfo != nil && cached.SettingInfo.ReadIndex != wantRead {
-			t.Fatalf("%s: cached setting info read index %d, want %d", step, cached.SettingInfo.ReadIndex, wantRead)
+		require.NotNil(t, cached, "%s: conversation not cached", step)
+		require.NotNil(t, cached.LastMessage, "%s: last message", step)
+		require.Equal(t, last.ServerID, cached.LastMessage.ServerID, "%s: last message", step)
+		at := cached.UpdatedAt()
+		require.False(t, at.IsZero(), "%s: UpdatedAt %v, want %v", step, at, last.CreatedAt)
+		require.True(t, at.Equal(last.CreatedAt), "%s: UpdatedAt %v, want %v", step, at, last.CreatedAt)
+		require.Equal(t, wantUnread, cached.UnreadCount, "%s: cached unread", step)
+		require.Equal(t, wantRead, cached.ReadIndex, "%s: cached read index", step)
+		if cached.SettingInfo != nil {
+			require.Equal(t, wantRead, cached.SettingInfo.ReadIndex, "%s: cached setting info read index", step)
 		}
 		fresh, err := bob.GetConversation(ctx(t), conv.Ref())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fresh.UnreadCount != cached.UnreadCount || fresh.ReadIndex != cached.ReadIndex {
-			t.Fatalf("%s: the server says unread %d, read index %d; the cache said %d, %d",
-				step, fresh.UnreadCount, fresh.ReadIndex, cached.UnreadCount, cached.ReadIndex)
-		}
-		if fresh.LastMessage == nil || fresh.LastMessage.ServerID != last.ServerID {
-			t.Fatalf("%s: fetching the conversation lost its last message: %+v", step, fresh.LastMessage)
-		}
+		require.NoError(t, err)
+		require.Equal(t, cached.UnreadCount, fresh.UnreadCount, "%s: the server's unread count, against the cache's", step)
+		require.Equal(t, cached.ReadIndex, fresh.ReadIndex, "%s: the server's read index, against the cache's", step)
+		require.NotNil(t, fresh.LastMessage, "%s: fetching the conversation lost its last message", step)
+		require.Equal(t, last.ServerID, fresh.LastMessage.ServerID, "%s: fetching the conversation lost its last message", step)
 	}
 	check("after the messages", 3, 0)
 
@@ -210,9 +200,7 @@ func TestCachedConversationFollowsTheSync(t *testing.T) {
 	other := s.client(2, noSocket, func(o *im.Options) { o.DeviceID = "bob-2" })
 	markRead := func(index int64) {
 		t.Helper()
-		if err := other.MarkRead(ctx(t), conv.Ref(), index); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, other.MarkRead(ctx(t), conv.Ref(), index))
 		for {
 			select {
 			case e := <-reads:
@@ -220,7 +208,7 @@ func TestCachedConversationFollowsTheSync(t *testing.T) {
 					return
 				}
 			case <-time.After(waitFor):
-				t.Fatalf("read index %d not pushed within %v", index, waitFor)
+				require.FailNow(t, "read index not pushed", "read index %d not pushed within %v", index, waitFor)
 			}
 		}
 	}
@@ -236,9 +224,7 @@ func TestCachedConversationFollowsTheSync(t *testing.T) {
 	m5 := send(t, alice, conv.Ref(), "five", nil)
 	last = in.wait(t, m5.ServerID)
 	check("after one more message", 1, read)
-	if err := bob.MarkRead(ctx(t), conv.Ref(), last.Index); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, bob.MarkRead(ctx(t), conv.Ref(), last.Index))
 	check("after Bob's own mark-read", 0, last.Index)
 }
 
@@ -249,9 +235,7 @@ func TestAutoReadIndexClearsTheCachedBadge(t *testing.T) {
 	s := newServer(t)
 	alice := s.client(1, noSocket)
 	conv, err := alice.CreateConversation(ctx(t), im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{2}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	bob := s.unstarted(2, func(o *im.Options) { o.AutoReadIndex = true })
 	// What the cache shows as each message is delivered: the sync
 	// goroutine marks a message read after its callbacks and before it
@@ -266,16 +250,15 @@ func TestAutoReadIndexClearsTheCachedBadge(t *testing.T) {
 		select {
 		case got = <-seen:
 		case <-time.After(waitFor):
-			t.Fatalf("message %q not delivered", text)
+			require.FailNow(t, "message not delivered", "message %q not delivered", text)
 		}
 		var wantRead int64
 		if i > 0 {
 			wantRead = got.LastMessage.Index - 1 // the previous message
 		}
-		if got.LastMessage.ServerID != sent[i].ServerID || got.ReadIndex != wantRead || got.UnreadCount != 1 {
-			t.Fatalf("at %q: cached read index %d, unread %d, last %d; want %d, 1, %d",
-				text, got.ReadIndex, got.UnreadCount, got.LastMessage.ServerID, wantRead, sent[i].ServerID)
-		}
+		require.Equal(t, sent[i].ServerID, got.LastMessage.ServerID, "at %q: cached last message", text)
+		require.Equal(t, wantRead, got.ReadIndex, "at %q: cached read index", text)
+		require.Equal(t, 1, got.UnreadCount, "at %q: cached unread", text)
 	}
 }
 
@@ -290,9 +273,7 @@ func TestFailedGapFetchIsRetried(t *testing.T) {
 	s := newServer(t, func(c *imserver.Config) { c.RequestRate, c.RequestBurst = 1e-6, burst })
 	alice := s.client(1, noSocket) // HTTP: not limited
 	conv, err := alice.CreateConversation(ctx(t), im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{2}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	logs := newLogRecorder()
 	bob := s.unstarted(2, func(o *im.Options) { o.PullInterval, o.Logger = im.PullOff, slog.New(logs) })
 	in := newInbox(bob)
@@ -308,47 +289,31 @@ func TestFailedGapFetchIsRetried(t *testing.T) {
 			limited = true
 			break
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 	}
-	if !limited {
-		t.Fatalf("no TOO_MANY_REQUESTS after %d requests", burst+10)
-	}
+	require.True(t, limited, "no TOO_MANY_REQUESTS after %d requests", burst+10)
 
 	// Applied from its push, which needs no request.
 	pushed := in.wait(t, send(t, alice, conv.Ref(), "pushed", nil).ServerID)
-	if pushed.Source != im.MessageSourceOnline {
-		t.Fatalf("a pushed message has source %v, want Online", pushed.Source)
-	}
+	require.Equal(t, im.MessageSourceOnline, pushed.Source, "a pushed message's source")
 	hidden := send(t, alice, conv.Ref(), "not for bob", map[string]string{string(im.InfoKeyMessageVisible): "1"})
 	after := send(t, alice, conv.Ref(), "after the gap", nil)
 
 	limitedErr := func(err error) bool { return errors.Is(err, im.ErrRateLimited) }
 	r := logs.wait(t, slog.LevelWarn, "applying a push failed", limitedErr)
-	if !strings.Contains(errOf(r).Error(), "filling the gap") {
-		t.Fatalf("the logged failure does not name the gap: %v", errOf(r))
-	}
+	require.ErrorContains(t, errOf(r), "filling the gap", "the logged failure does not name the gap")
 	logs.wait(t, slog.LevelWarn, "pull failed; retrying", limitedErr)
-	if in.find(after.ServerID) != nil {
-		t.Fatal("the message after the gap was delivered although the gap was not filled")
-	}
+	require.Nil(t, in.find(after.ServerID), "the message after the gap was delivered although the gap was not filled")
 
 	// A new socket has a new bucket: the pull and the gap fetch succeed.
-	if !bob.DropConnection() {
-		t.Fatal("no socket to drop")
-	}
+	require.True(t, bob.DropConnection(), "a socket to drop")
 	got := in.wait(t, after.ServerID)
-	if got.Source != im.MessageSourceUserInbox {
-		t.Fatalf("a pulled message has source %v, want UserInbox", got.Source)
-	}
+	require.Equal(t, im.MessageSourceUserInbox, got.Source, "a pulled message's source")
 	var ids []im.MessageID
 	for _, m := range in.messages() {
 		ids = append(ids, m.ServerID)
 	}
-	if want := []im.MessageID{first.ServerID, pushed.ServerID, after.ServerID}; !slices.Equal(ids, want) {
-		t.Fatalf("delivered %v, want %v (once each, and not %d)", ids, want, hidden.ServerID)
-	}
+	require.Equal(t, []im.MessageID{first.ServerID, pushed.ServerID, after.ServerID}, ids, "delivered, want once each, and not %d", hidden.ServerID)
 }
 
 // TestSocketLossIsLogged checks that the reason the server closed the
@@ -394,9 +359,8 @@ func TestClosedIsReportedOnce(t *testing.T) {
 				n++
 			}
 		}
-		if n != 1 || states[len(states)-1] != im.ConnectionStateClosed {
-			t.Fatalf("states %v: want Closed once, last", states)
-		}
+		require.Equal(t, 1, n, "states %v: want Closed once, last", states)
+		require.Equal(t, im.ConnectionStateClosed, states[len(states)-1], "states %v: want Closed once, last", states)
 	}
 	t.Run("socket", func(t *testing.T) {
 		c := s.unstarted(2)
@@ -407,9 +371,7 @@ func TestClosedIsReportedOnce(t *testing.T) {
 		c.Close()
 		got := states()
 		closedOnce(t, got)
-		if !slices.Equal(got[:2], []im.ConnectionState{im.ConnectionStateConnecting, im.ConnectionStateConnected}) {
-			t.Fatalf("states %v: want connecting, connected first", got)
-		}
+		require.Equal(t, []im.ConnectionState{im.ConnectionStateConnecting, im.ConnectionStateConnected}, got[:2], "states %v: want connecting, connected first", got)
 	})
 	t.Run("no socket", func(t *testing.T) {
 		c := s.unstarted(2, noSocket)
@@ -421,12 +383,8 @@ func TestClosedIsReportedOnce(t *testing.T) {
 	t.Run("never initialised", func(t *testing.T) {
 		c := s.unstarted(2)
 		c.Close()
-		if got := c.ConnectionState(); got != im.ConnectionStateClosed {
-			t.Fatalf("state %v after Close, want closed", got)
-		}
-		if err := c.Init(ctx(t)); !errors.Is(err, im.ErrClosed) {
-			t.Fatalf("Init after Close: %v, want ErrClosed", err)
-		}
+		require.Equal(t, im.ConnectionStateClosed, c.ConnectionState(), "state after Close")
+		require.ErrorIs(t, c.Init(ctx(t)), im.ErrClosed, "Init after Close")
 	})
 }
 
@@ -449,7 +407,7 @@ func TestCloseDuringInit(t *testing.T) {
 	select {
 	case <-entered:
 	case <-time.After(waitFor):
-		t.Fatal("Init did not ask for a token")
+		require.FailNow(t, "Init did not ask for a token")
 	}
 	closed := make(chan struct{})
 	go func() {
@@ -459,17 +417,13 @@ func TestCloseDuringInit(t *testing.T) {
 	select {
 	case <-closed:
 	case <-time.After(waitFor):
-		t.Fatal("Close hung during Init")
+		require.FailNow(t, "Close hung during Init")
 	}
 	select {
 	case err := <-initErr:
-		if !errors.Is(err, im.ErrClosed) {
-			t.Fatalf("Init: %v, want ErrClosed", err)
-		}
+		require.ErrorIs(t, err, im.ErrClosed, "Init")
 	case <-time.After(waitFor):
-		t.Fatal("Close did not end Init")
+		require.FailNow(t, "Close did not end Init")
 	}
-	if got := states(); !slices.Equal(got, []im.ConnectionState{im.ConnectionStateClosed}) {
-		t.Fatalf("states %v: want only Closed (no socket was started)", got)
-	}
+	require.Equal(t, []im.ConnectionState{im.ConnectionStateClosed}, states(), "states: want only Closed (no socket was started)")
 }
