@@ -29,11 +29,13 @@ import (
 )
 
 // unlimited lifts the per-socket request rate limit, which a benchmark
-// client would otherwise hit, and the idle timeout, which would close the
-// fan-out's silent readers during a long run.
+// client would otherwise hit, the idle timeout, which would close the
+// fan-out's silent readers during a long run, and the socket limits, which
+// the fan-out's thousand sockets from one address pass.
 func unlimited(c *imserver.Config) {
 	c.RequestRate, c.RequestBurst = 1e9, 1e9
 	c.IdleTimeout = time.Hour
+	c.MaxSocketsPerAddr, c.MaxSockets = -1, -1
 }
 
 // waitArrived waits for a fan-out to complete, failing instead of hanging

@@ -6,8 +6,9 @@
 // # Servers
 //
 // [NewServer] starts an [imserver.Server] behind an httptest server, with a
-// memory store, app id [AppID], a random secret, a discarding logger and
-// per-socket rate limits no test reaches; t.Cleanup closes it (the
+// memory store, app id [AppID], a random secret, a discarding logger,
+// per-socket rate limits no test reaches and no limit per remote address
+// (every scripted user comes from 127.0.0.1); t.Cleanup closes it (the
 // imserver and its sockets, the httptest server, the store).
 // [NewUnstartedServer] returns one whose [Server.Config] the test may
 // change before [Server.Start]:

@@ -50,7 +50,8 @@ type TB interface {
 
 // Server is an embedded IM server (package imserver) on a loopback
 // httptest server, with a memory store, app id [AppID], a random secret,
-// a discarding logger and per-socket rate limits no test reaches.
+// a discarding logger, per-socket rate limits no test reaches, and no limit
+// per remote address (every scripted user comes from 127.0.0.1).
 //
 // The methods of a started Server are safe for concurrent use.
 type Server struct {
@@ -89,7 +90,11 @@ func NewUnstartedServer(t TB) *Server {
 			Store:        mem,
 			RequestRate:  1e6,
 			RequestBurst: 1e6,
-			Logger:       slog.New(slog.DiscardHandler),
+			// Every scripted user comes from 127.0.0.1: the limits per
+			// address would count them as one client.
+			MaxSocketsPerAddr: -1,
+			UnauthRate:        -1,
+			Logger:            slog.New(slog.DiscardHandler),
 		},
 		t:   t,
 		mem: mem,
