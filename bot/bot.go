@@ -58,6 +58,15 @@ type Options struct {
 	// Send configures the outbound queue every send of the bot goes
 	// through (see SendOptions).
 	Send SendOptions
+	// HandleOwnMessages hands the bot's own new messages (EventMessage
+	// whose sender is the bot's user) to its handler. Off by default: the
+	// bot receives what it sends, like every member of the conversation,
+	// and a handler that answers every message, or an expression route
+	// such as `Text contains "hello"` replying "hello", would otherwise
+	// answer itself forever. Skipped messages count as handled: their
+	// progress is committed. The other events about the bot's messages
+	// (recalled, property changed) are always handed on.
+	HandleOwnMessages bool
 }
 
 // Defaults of RetryPolicy.
@@ -440,6 +449,12 @@ serve:
 // as Options.Retry says; reports its final error; and commits the
 // event's progress unless shutdown cut the handler off.
 func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
+	if !b.opts.HandleOwnMessages && b.ownMessage(&ev) {
+		if err := b.track.finish(context.WithoutCancel(ctx), &ev, nil); err != nil {
+			b.log.Error("bot: progress not saved; the event will be handled again after a restart", "err", err)
+		}
+		return
+	}
 	taken := &takenMessages{}
 	var c *Context
 	var err error
@@ -464,6 +479,11 @@ func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 	if err := b.track.finish(context.WithoutCancel(ctx), &ev, taken.list()); err != nil {
 		c.Logger().Error("bot: progress not saved; the event will be handled again after a restart", "err", err)
 	}
+}
+
+// ownMessage reports whether ev is a new message the bot sent.
+func (b *Bot) ownMessage(ev *Event) bool {
+	return ev.Kind == EventMessage && ev.Message != nil && ev.Message.Sender == b.UserID()
 }
 
 // runHandler calls h, recovering a panic as a *PanicError.

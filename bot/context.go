@@ -96,13 +96,18 @@ func (c *Context) Logger() *slog.Logger {
 }
 
 // FromUser reports whether the event is a new message from someone other
-// than the bot. A bot receives its own messages like every member's, and
-// most handlers answer only these (middleware.IgnoreSelf drops the rest).
+// than the bot. A bot with Options.HandleOwnMessages receives its own
+// messages like every member's, and most handlers answer only these
+// (middleware.IgnoreSelf drops the rest).
 func (c *Context) FromUser() bool {
-	if c.Event.Kind != EventMessage || c.Event.Message == nil {
-		return false
-	}
-	return c.bot == nil || c.Event.Message.Sender != c.bot.UserID()
+	return c.Event.Kind == EventMessage && c.Event.Message != nil && !c.FromSelf()
+}
+
+// FromSelf reports whether the event's message, of any kind of event, was
+// sent by the bot. A Context without a bot (NewContext) has no self, and
+// reports false.
+func (c *Context) FromSelf() bool {
+	return c.bot != nil && c.Event.Message != nil && c.Event.Message.Sender == c.bot.UserID()
 }
 
 // Param returns a route parameter (a command argument, a regex capture),

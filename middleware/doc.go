@@ -11,7 +11,8 @@
 //     [RecoverWith] adds a hook.
 //   - [Logger] logs one line per event with log/slog: kind, conversation,
 //     message, sender, latency and outcome.
-//   - [IgnoreSelf] drops the bot's own new messages.
+//   - [IgnoreSelf] drops the bot's own new messages, for a bot with
+//     bot.Options.HandleOwnMessages (a bot without it skips them itself).
 //   - [IgnoreStrangers] drops single-chat messages from users who are not
 //     the bot's friends.
 //   - [Dedup] drops messages already handled within a window, remembered

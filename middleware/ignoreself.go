@@ -13,9 +13,10 @@ import (
 
 // IgnoreSelf returns middleware that drops the bot's own new messages
 // (bot.EventMessage whose sender is the bot's user): it returns nil
-// without calling the handler. The bot receives what it sends, like any
-// member of the conversation, and a handler that answers every message
-// would otherwise answer itself, forever.
+// without calling the handler. A bot does this by itself unless
+// bot.Options.HandleOwnMessages is set; with it, IgnoreSelf keeps the bot's
+// own messages from the part of the chain after it (a tap or an audit log
+// before it still sees them).
 //
 // Only new messages are dropped. The other events about a message
 // (recalled, property changed) name the message's author as their
@@ -40,8 +41,7 @@ func IgnoreSelf() bot.Middleware {
 
 // isSelf reports whether c's event is a new message the bot sent.
 func isSelf(c *bot.Context) bool {
-	b := c.Bot()
-	return b != nil && c.Event.Kind == bot.EventMessage && c.Event.Message != nil && c.Event.Message.Sender == b.UserID()
+	return c.Event.Kind == bot.EventMessage && c.FromSelf()
 }
 
 // DefaultRelistAfter is how old the friend list of [IgnoreStrangers]

@@ -19,13 +19,14 @@ import (
 	"github.com/imbot-go/imbot/middleware"
 )
 
-// The bot's own messages do not reach a handler that answers every
+// With HandleOwnMessages, the bot's own messages reach the middleware
+// before IgnoreSelf but not a handler after it that answers every
 // message, which would otherwise answer itself forever; the other events
 // about the bot's messages do.
 func TestIgnoreSelfThroughBot(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
-	b := mwNewBot(t, s, nil)
+	b := s.NewBot(t, mwBotID, func(o *bot.Options) { o.HandleOwnMessages = true })
 	tap := newMWTap()
 	var reached mwTexts
 	recalled := make(chan im.MessageID, 1)

@@ -428,6 +428,7 @@ func TestRateLimitReplyOncePer(t *testing.T) {
 	opts.OnError = func(c *bot.Context, err error) {
 		assert.Failf(t, "handler error", "handler of %v: %v", c.Event.Kind, err)
 	}
+	opts.HandleOwnMessages = true // so that RateLimit sees the bot's replies, and must not count them
 	b, err := bot.New(opts)
 	require.NoError(t, err)
 	handled := newHandledTexts()

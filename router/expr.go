@@ -38,6 +38,10 @@ type Env struct {
 	ConversationID string
 	// Sender is the user the event came from (bot.Event.Sender).
 	Sender int64
+	// FromSelf reports that the event's message was sent by the bot (its
+	// Context's bot, or the router's BotUser), as bot.Context.FromSelf.
+	// A bot skips its own new messages unless Options.HandleOwnMessages.
+	FromSelf bool
 	// Mentioned reports that the message mentions the bot by its id, as
 	// MentionsBot; MentionAll that it mentions everyone, as MentionsAll.
 	Mentioned  bool
@@ -223,6 +227,8 @@ func (s *state) exprEnv() any {
 		e.Text = s.text()
 		e.Ext = m.Ext
 		e.Mentioned, e.MentionAll = s.mentions()
+		self, ok := s.botUser()
+		e.FromSelf = ok && m.Sender == self
 	}
 	s.envBox = s.env
 	s.haveEnv = true

@@ -48,7 +48,6 @@ func newRouter() *router.Router { return routes(registerTimeout) }
 // first: "@bot /weather paris" in a group gets a forecast.
 func routes(wait time.Duration) *router.Router {
 	r := router.New()
-	r.Use(skipSelf) // before any route: Use after one panics
 	r.OnCommand("/help", help, router.Name("help"))
 	r.OnCommand("/weather <city> [days:int]", weather, router.Name("weather"))
 	r.OnCommand("/register", register(wait), router.Name("register"))
@@ -56,18 +55,6 @@ func routes(wait time.Duration) *router.Router {
 	r.MustOnExpr(`Kind == "message" && IsGroup && Mentioned`, mentioned, router.Name("mention"))
 	r.NotFound(notFound)
 	return r
-}
-
-// skipSelf drops the bot's own messages, which the bot receives like
-// every member's. As a router middleware it wraps every route and
-// NotFound; it must come before anything that replies.
-func skipSelf(next bot.Handler) bot.Handler {
-	return bot.HandlerFunc(func(c *bot.Context) error {
-		if b := c.Bot(); b != nil && c.Event.Sender() == b.UserID() {
-			return nil
-		}
-		return next.Handle(c)
-	})
 }
 
 func help(c *bot.Context) error {
