@@ -30,36 +30,32 @@ func loopingRoutes(t *testing.T, expr string) *router.Router {
 	return r
 }
 
-// TestBotIgnoresItsOwnMessagesByDefault: an expression route that would
-// loop on the bot's own reply answers the user once.
-func TestBotIgnoresItsOwnMessagesByDefault(t *testing.T) {
-	s := imtest.NewServer(t)
-	b := s.NewBot(t, 100)
-	b.Handle(loopingRoutes(t, `Kind == "message" && Text contains "hello"`))
-	s.RunBot(t, b)
-	alice := s.NewUser(t, 1001)
-	conv := alice.CreateSingle(t, 100)
+// TestBotDoesNotAnswerItself: an expression route that would loop on the
+// bot's own reply answers the user once, by default and, guarded with
+// FromSelf, in a bot that opts in to its own messages.
+func TestBotDoesNotAnswerItself(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		handleOwn  bool
+		expression string
+	}{
+		{"by default", false, `Kind == "message" && Text contains "hello"`},
+		{"FromSelf with HandleOwnMessages", true, `Kind == "message" && !FromSelf && Text contains "hello"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := imtest.NewServer(t)
+			b := s.NewBot(t, 100, func(o *bot.Options) { o.HandleOwnMessages = tc.handleOwn })
+			b.Handle(loopingRoutes(t, tc.expression))
+			s.RunBot(t, b)
+			alice := s.NewUser(t, 1001)
+			conv := alice.CreateSingle(t, 100)
 
-	alice.Send(t, conv, "hello bot")
-	assert.Equal(t, "hello back", alice.WaitReply(t, conv).Text())
-	alice.Send(t, conv, "/barrier")
-	assert.Equal(t, "barrier", alice.WaitReply(t, conv).Text(), "the bot answered its own reply")
-}
-
-// TestFromSelfGuardsOwnMessages: a bot that opts in to its own messages
-// can tell them apart in an expression with FromSelf.
-func TestFromSelfGuardsOwnMessages(t *testing.T) {
-	s := imtest.NewServer(t)
-	b := s.NewBot(t, 100, func(o *bot.Options) { o.HandleOwnMessages = true })
-	b.Handle(loopingRoutes(t, `Kind == "message" && !FromSelf && Text contains "hello"`))
-	s.RunBot(t, b)
-	alice := s.NewUser(t, 1001)
-	conv := alice.CreateSingle(t, 100)
-
-	alice.Send(t, conv, "hello bot")
-	assert.Equal(t, "hello back", alice.WaitReply(t, conv).Text())
-	alice.Send(t, conv, "/barrier")
-	assert.Equal(t, "barrier", alice.WaitReply(t, conv).Text(), "the bot answered its own reply")
+			alice.Send(t, conv, "hello bot")
+			assert.Equal(t, "hello back", alice.WaitReply(t, conv).Text())
+			alice.Send(t, conv, "/barrier")
+			assert.Equal(t, "barrier", alice.WaitReply(t, conv).Text(), "the bot answered its own reply")
+		})
+	}
 }
 
 // TestHandleOwnMessagesHandsThemOn: with the option, the bot's own

@@ -280,19 +280,34 @@ func TestDevLogin(t *testing.T) {
 	assert.Equal(t, int64(1001), user, "dev login token's user")
 }
 
+// inProcess is the command run on a goroutine of the test by
+// serveInProcess. code is its exit code once exited is closed.
+type inProcess struct {
+	stdout, stderr *syncBuffer
+	cancel         context.CancelFunc
+	exited         chan struct{}
+	code           int
+}
+
+// serveInProcess runs the command with args until the test cancels it or
+// ends.
+func serveInProcess(t *testing.T, args ...string) *inProcess {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &inProcess{stdout: newSyncBuffer(), stderr: newSyncBuffer(), cancel: cancel, exited: make(chan struct{})}
+	go func() {
+		defer close(p.exited)
+		p.code = run(ctx, args, p.stdout, p.stderr)
+	}()
+	t.Cleanup(func() { cancel(); <-p.exited })
+	return p
+}
+
 // TestServeAndShutdown runs the server in-process on a free port, uses the
 // HTTP API and a Frontier socket, then cancels its context: run must
 // return 0 and the socket must get a "going away" close frame.
 func TestServeAndShutdown(t *testing.T) {
-	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan struct{})
-	var code int
-	go func() {
-		defer close(exited)
-		code = run(ctx, []string{"-addr", "127.0.0.1:0", "-app-secret", testSecret, "-log-level", "debug"}, stdout, stderr)
-	}()
-	t.Cleanup(func() { cancel(); <-exited })
+	srv := serveInProcess(t, "-addr", "127.0.0.1:0", "-app-secret", testSecret, "-log-level", "debug")
+	stdout, stderr, cancel, exited := srv.stdout, srv.stderr, srv.cancel, srv.exited
 
 	api := waitLine(t, stdout, "api:", exited, stderr)
 	frontier := waitLine(t, stdout, "frontier:", exited, stderr)
@@ -350,7 +365,7 @@ func TestServeAndShutdown(t *testing.T) {
 	case <-time.After(waitFor):
 		require.FailNowf(t, "run did not return", "within %v of the cancel", waitFor)
 	}
-	assert.Zero(t, code, "run's exit code after a graceful shutdown; stderr:\n%s", stderr)
+	assert.Zero(t, srv.code, "run's exit code after a graceful shutdown; stderr:\n%s", stderr)
 	_, err = alice.Call(t.Context(), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
 	assert.Error(t, err, "the API still answers after run returned")
 	for _, log := range []string{"shutting down", "stopped"} {
@@ -367,15 +382,8 @@ func TestServeAndShutdown(t *testing.T) {
 func TestReadyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ready.json")
 	require.NoError(t, os.WriteFile(path, []byte(`{"api":"http://stale"}`), 0o644))
-	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan struct{})
-	var code int
-	go func() {
-		defer close(exited)
-		code = run(ctx, []string{"-addr", "127.0.0.1:0", "-app-secret", testSecret, "-ready-file", path}, stdout, stderr)
-	}()
-	t.Cleanup(func() { cancel(); <-exited })
+	srv := serveInProcess(t, "-addr", "127.0.0.1:0", "-app-secret", testSecret, "-ready-file", path)
+	stdout, stderr, cancel, exited := srv.stdout, srv.stderr, srv.cancel, srv.exited
 
 	var ready readiness
 	deadline := time.Now().Add(waitFor)
@@ -390,7 +398,7 @@ func TestReadyFile(t *testing.T) {
 		}
 		select {
 		case <-exited:
-			require.FailNowf(t, "run exited", "code %d; stderr:\n%s", code, stderr)
+			require.FailNowf(t, "run exited", "code %d; stderr:\n%s", srv.code, stderr)
 		case <-time.After(10 * time.Millisecond):
 		}
 		require.True(t, time.Now().Before(deadline), "no ready file within %v", waitFor)
@@ -414,7 +422,7 @@ func TestReadyFile(t *testing.T) {
 	case <-time.After(waitFor):
 		require.FailNowf(t, "run did not return", "within %v of the cancel", waitFor)
 	}
-	assert.Zero(t, code, "exit code; stderr:\n%s", stderr)
+	assert.Zero(t, srv.code, "exit code; stderr:\n%s", stderr)
 	_, err = os.Stat(path)
 	assert.ErrorIs(t, err, os.ErrNotExist, "the ready file outlives the server")
 }
