@@ -316,12 +316,16 @@ func (b *Bot) Send(ctx context.Context, to im.ConversationRef, out im.OutgoingMe
 }
 
 // Run connects, dispatches events until ctx is done or Close is called,
-// then drains: it stops taking events and the background jobs, and waits
-// up to DrainTimeout for the queued and running handlers; past that, it
-// drops the events still queued and cancels the contexts of the handlers
-// still running. Then it waits for those handlers and the jobs, and closes
-// the client. It returns nil after a shutdown, or the error that kept the
-// bot from starting.
+// or the IM client stops by itself (im.Client.Stopped: no valid token for
+// im.Options.TokenTimeout, a token of another user, a Frontier URL that is
+// not a WebSocket), then drains: it stops taking events and the background
+// jobs, and waits up to DrainTimeout for the queued and running handlers;
+// past that, it drops the events still queued and cancels the contexts of
+// the handlers still running. Then it waits for those handlers and the
+// jobs, and closes the client. It returns nil after a shutdown, the error
+// that kept the bot from starting, or the one the client stopped with
+// (errors.Is im.ErrNoValidToken, im.ErrWrongUser, im.ErrFrontierRefused),
+// so that a process supervisor sees a bot that cannot go on exit.
 func (b *Bot) Run(ctx context.Context) error {
 	b.mu.Lock()
 	if b.running {
@@ -407,6 +411,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 
 	ready := connected
+	var stopped error // why the client stopped by itself, if it did
 serve:
 	for {
 		select {
@@ -416,6 +421,9 @@ serve:
 		case <-ctx.Done():
 			break serve
 		case <-b.closed:
+			break serve
+		case <-b.client.Stopped():
+			stopped = fmt.Errorf("bot: the IM client stopped: %w", b.client.Err())
 			break serve
 		}
 	}
@@ -441,7 +449,7 @@ serve:
 	}
 	jobWG.Wait()
 	b.out.close()
-	return b.client.Close()
+	return errors.Join(stopped, b.client.Close())
 }
 
 // handle runs one event through the chain, turning a panic into a

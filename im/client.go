@@ -3,6 +3,7 @@ package im
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -50,6 +51,12 @@ type Client struct {
 	// the last state change is queued.
 	eventsCtx  context.Context
 	stopEvents context.CancelFunc
+
+	// stopped is closed, and stopErr set, when the client stops by
+	// itself (stop).
+	stopOnce sync.Once
+	stopped  chan struct{}
+	stopErr  error
 }
 
 // New returns a Client for opts. It validates the options (an error names
@@ -60,9 +67,9 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{opts: o, log: o.Logger, ctx: ctx, cancel: cancel, sockUp: make(chan struct{})}
+	c := &Client{opts: o, log: o.Logger, ctx: ctx, cancel: cancel, sockUp: make(chan struct{}), stopped: make(chan struct{})}
 	c.eventsCtx, c.stopEvents = context.WithCancel(context.Background())
-	c.tokens = tokenSource{provide: o.Token}
+	c.tokens = tokenSource{provide: o.Token, timeout: o.TokenTimeout}
 	c.events = newDispatcher()
 	c.cache = newCache(o.MaxMessageCount)
 	c.sync = newSyncer(c)
@@ -76,6 +83,52 @@ func (c *Client) UserID() UserID { return c.opts.UserID }
 func (c *Client) Options() Options { return c.opts }
 
 func (c *Client) closed() bool { return c.ctx.Err() != nil }
+
+// Stopped returns a channel that is closed when the client stops by
+// itself, on a failure that retrying cannot cure: no valid token for
+// Options.TokenTimeout (ErrNoValidToken), a token of another user
+// (ErrWrongUser), a Frontier URL that is not a WebSocket
+// (ErrFrontierRefused). Err says which. The client's loops have ended
+// then and its operations fail; its owner still calls Close. Close alone
+// does not close the channel.
+func (c *Client) Stopped() <-chan struct{} { return c.stopped }
+
+// Err returns why the client stopped by itself, or nil while it has not.
+func (c *Client) Err() error {
+	select {
+	case <-c.stopped:
+		return c.stopErr
+	default:
+		return nil
+	}
+}
+
+// stop ends the client's loops for good because of err; it is safe to
+// call from them, and only the first call counts.
+func (c *Client) stop(err error) {
+	c.stopOnce.Do(func() {
+		c.log.Error("im: stopping: the client cannot go on", "err", err)
+		c.stopErr = err
+		c.lifeMu.Lock()
+		c.cancel()
+		c.lifeMu.Unlock()
+		close(c.stopped)
+	})
+}
+
+// tokenFailed counts err, a refused or unobtainable token, against
+// Options.TokenTimeout, and stops the client once it has run out.
+func (c *Client) tokenFailed(err error) {
+	if ferr := c.tokens.failed(err, time.Now()); ferr != nil {
+		c.stop(ferr)
+	}
+}
+
+// isTokenFailure reports errors that a new token would cure.
+func isTokenFailure(err error) bool {
+	return errors.Is(err, ErrExpiredToken) || errors.Is(err, ErrInvalidToken) ||
+		errors.Is(err, ErrSameToken) || errors.Is(err, ErrTokenProvider)
+}
 
 // goUnlessClosed runs f on a goroutine that wg counts, unless the client
 // is closed; it reports whether it did.
@@ -243,6 +296,7 @@ func (c *Client) connectLoop(first *socket) {
 				c.setSocket(s)
 			}
 			first = nil
+			c.tokens.worked()
 			c.state.set(c, ConnectionStateConnected)
 			c.sync.kick()
 			select {
@@ -257,6 +311,13 @@ func (c *Client) connectLoop(first *socket) {
 			return
 		} else {
 			c.log.Warn("im: connecting the socket failed", "attempt", attempt+1, "err", err)
+			switch {
+			case errors.Is(err, ErrWrongUser), errors.Is(err, ErrFrontierRefused):
+				c.stop(err)
+				return
+			case isTokenFailure(err):
+				c.tokenFailed(err)
+			}
 		}
 		if c.closed() {
 			return // Close reports ConnectionStateClosed
@@ -321,12 +382,39 @@ func defaultReconnectWait(attempt int) time.Duration {
 }
 
 // tokenSource holds the current token and refreshes it through the
-// provider, once per expiry.
+// provider, once per expiry. It also times how long the client has gone
+// without a token the server takes (Options.TokenTimeout).
 type tokenSource struct {
 	provide TokenProvider
+	timeout time.Duration
 	mu      sync.Mutex
 	token   string
 	fetched bool
+	// failingSince is when the token, or the provider, began to fail, in
+	// Unix nanoseconds; 0 while it works. Atomic: every answer reads it.
+	failingSince atomic.Int64
+}
+
+// failed notes a token failure at now; it returns the error to stop with
+// once failures have lasted the timeout.
+func (t *tokenSource) failed(err error, now time.Time) error {
+	since := t.failingSince.Load()
+	if since == 0 {
+		t.failingSince.CompareAndSwap(0, now.UnixNano())
+		return nil
+	}
+	if t.timeout < 0 || now.Sub(time.Unix(0, since)) < t.timeout {
+		return nil
+	}
+	return &Error{Type: ErrorTypeInvalidArgument, Inner: errors.Join(ErrNoValidToken, err),
+		Msg: fmt.Sprintf("no token the server takes for %v (Options.TokenTimeout); the provider must return a new one", t.timeout)}
+}
+
+// worked notes that the server took the token.
+func (t *tokenSource) worked() {
+	if t.failingSince.Load() != 0 {
+		t.failingSince.Store(0)
+	}
 }
 
 func (t *tokenSource) current(ctx context.Context) (string, error) {
@@ -337,7 +425,7 @@ func (t *tokenSource) current(ctx context.Context) (string, error) {
 	}
 	tok, err := t.provide(ctx)
 	if err != nil {
-		return "", &Error{Type: ErrorTypeInvalidArgument, Msg: "token provider failed", Inner: err}
+		return "", &Error{Type: ErrorTypeInvalidArgument, Msg: "token provider failed", Inner: errors.Join(ErrTokenProvider, err)}
 	}
 	t.token, t.fetched = tok, true
 	return tok, nil
@@ -353,7 +441,7 @@ func (t *tokenSource) refresh(ctx context.Context, expired string) error {
 	}
 	tok, err := t.provide(ctx)
 	if err != nil {
-		return &Error{Type: ErrorTypeInvalidArgument, Msg: "token provider failed", Inner: err}
+		return &Error{Type: ErrorTypeInvalidArgument, Msg: "token provider failed", Inner: errors.Join(ErrTokenProvider, err)}
 	}
 	if tok == expired {
 		return &Error{Type: ErrorTypeInvalidArgument, Msg: "the token provider returned the expired token again", Inner: ErrSameToken}

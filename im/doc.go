@@ -21,6 +21,25 @@
 //	err = c.Init(ctx)
 //	defer c.Close()
 //
+// The client stops by itself, and [Client.Stopped] is closed with the
+// cause in [Client.Err], on failures that retrying cannot cure, so that
+// its owner can end instead of running deaf:
+//
+//   - a token of another user or app: a server that names the token's user
+//     (imserver does; improto README, choice 23) and names someone other
+//     than Options.UserID or AppID fails Init, or a later reconnect, with
+//     an [*IdentityError] (errors.Is ErrWrongUser);
+//   - no token the server takes for Options.TokenTimeout (default a
+//     minute): the provider failing, returning the expired token again,
+//     or the server refusing what it returns (ErrNoValidToken, wrapping
+//     the last cause). A StaticToken that expires ends this way;
+//   - a FrontierURL that answers the WebSocket handshake with an HTTP
+//     client error other than 401, 408 and 429, or with INVALID_REQUEST
+//     (a wrong path, a plain web server, parameters it refuses):
+//     ErrFrontierRefused, with the URL less its query (which holds the
+//     token). Network failures, 5xx, 408 and 429 are retried with
+//     Options.ReconnectWait.
+//
 // # Delivery
 //
 // The sync engine delivers every message once, in order within its
@@ -60,9 +79,9 @@
 // refresh an expired token once through Options.Token. Failures are
 // [*Error] values (the SDK's BaseError) that match the sentinels with
 // errors.Is: ErrNotMember, ErrNotFound, ErrExpiredToken, ErrInvalidToken,
-// ErrSameToken, ErrRateLimited, ErrMuted, ErrForbidden, ErrClosed, and
-// ErrMalformedResponse for an answer that lacks what the operation
-// returns.
+// ErrSameToken, ErrTokenProvider, ErrRateLimited, ErrMuted, ErrForbidden,
+// ErrClosed, and ErrMalformedResponse for an answer that lacks what the
+// operation returns.
 //
 // # Concurrency
 //

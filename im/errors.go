@@ -33,6 +33,15 @@ var (
 	// body rather than its status; the *Error wraps them.
 	ErrAlreadyFriends = errors.New("im: already friends")
 	ErrDuplicateApply = errors.New("im: a friend apply to the user is already waiting")
+	// ErrNoValidToken matches the error a client stops with when it has
+	// had no token the server takes for Options.TokenTimeout.
+	ErrNoValidToken = errors.New("im: no valid token")
+	// ErrTokenProvider matches a failure of the Options.Token provider.
+	ErrTokenProvider = errors.New("im: token provider failed")
+	// ErrFrontierRefused matches the error a client stops with when the
+	// Frontier URL answers, for good, with something other than a
+	// WebSocket handshake (a wrong path, a plain web server).
+	ErrFrontierRefused = errors.New("im: the Frontier URL refused the WebSocket")
 	// ErrWrongUser matches an *IdentityError: the server logged the token
 	// in as another user or app than the Options name.
 	ErrWrongUser = errors.New("im: the token is another user's")

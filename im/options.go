@@ -36,6 +36,7 @@ const (
 	MinMaxMessageCount             = 200
 	MaxMaxMessageCount             = 2000
 	DefaultMaxSendMsgRetryTimes    = 3
+	DefaultTokenTimeout            = time.Minute
 	DefaultDevicePlatform          = "web"
 	DefaultFrontierService         = 2
 	DefaultFrontierMethod          = 1
@@ -61,6 +62,14 @@ type Options struct {
 	DeviceID string
 	// Token provides the IM token. Required for TOKEN_AUTH.
 	Token TokenProvider
+	// TokenTimeout bounds how long the client goes on without a token
+	// the server takes: from the first failure (the provider failing or
+	// returning the expired token again, the server refusing the token)
+	// until one works again. Past it the client stops by itself, as
+	// Stopped reports, with an error that matches ErrNoValidToken, so
+	// that a bot whose token cannot be renewed ends instead of running
+	// deaf. Default DefaultTokenTimeout; negative: never stop.
+	TokenTimeout time.Duration
 	// AuthType selects how the server reads the token: AuthTypeSession,
 	// AuthTypeToken or AuthTypeCert. Default AuthTypeToken.
 	AuthType AuthType
@@ -254,6 +263,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Token == nil {
 		o.Token = StaticToken("")
+	}
+	if o.TokenTimeout == 0 {
+		o.TokenTimeout = DefaultTokenTimeout
 	}
 	return o, nil
 }

@@ -105,9 +105,22 @@ func (c *Client) dialSocket(ctx context.Context, token string) (*socket, error) 
 			b, _ := io.ReadAll(io.LimitReader(hr.Body, 1<<16))
 			hr.Body.Close()
 			resp := &improto.Response{}
-			if proto.Unmarshal(b, resp) == nil && resp.GetStatusCode() != 0 {
+			refusal := proto.Unmarshal(b, resp) == nil && resp.GetStatusCode() != 0
+			badParams := refusal && improto.StatusCode(resp.GetStatusCode()) == improto.StatusCode_INVALID_REQUEST
+			if permanentHandshakeStatus(hr.StatusCode) || badParams {
+				// The URL is not a Frontier socket (a wrong path, a web
+				// server, parameters it will never take), and retrying
+				// will not make it one. The URL holds the token: name
+				// only its host and path.
+				msg := fmt.Sprintf("FrontierURL %s answered HTTP %d to the WebSocket handshake", redactedURL(u), hr.StatusCode)
+				if refusal {
+					msg += ": " + resp.GetErrorDesc()
+				}
+				return nil, &Error{Type: ErrorTypeInvalidArgument, Inner: ErrFrontierRefused, Msg: msg}
+			}
+			if refusal {
 				return nil, &Error{Type: ErrorTypeServer, ReachServer: true, StatusCode: improto.StatusCode(resp.GetStatusCode()),
-					Msg: "socket refused: " + resp.GetErrorDesc()}
+					Msg: "socket refused: " + resp.GetErrorDesc(), RetryAfter: retryAfterOf(resp.GetHeaders())}
 			}
 		}
 		return nil, &Error{Type: ErrorTypeNetwork, Msg: "dialing the Frontier socket", Inner: err}
@@ -133,6 +146,27 @@ func (c *Client) dialSocket(ctx context.Context, token string) (*socket, error) 
 		close(s.done)
 	}()
 	return s, nil
+}
+
+// permanentHandshakeStatus reports the HTTP answers to a WebSocket
+// handshake that say the URL will never take one: client errors, but for
+// those that pass (401 an expired token, 408 and 429 a busy server).
+func permanentHandshakeStatus(code int) bool {
+	switch code {
+	case http.StatusUnauthorized, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return code >= 300 && code < 500
+}
+
+// redactedURL is raw without its query, which carries the token.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	u.RawQuery, u.User = "", nil
+	return u.String()
 }
 
 // close ends the socket; it is safe to call more than once and from any

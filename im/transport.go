@@ -147,6 +147,7 @@ func callDecoded[T any](ctx context.Context, c *Client, cmd improto.IMCMD, body 
 	for {
 		token, err := c.tokens.current(ctx)
 		if err != nil {
+			c.tokenFailed(err)
 			return nil, zero, err
 		}
 		resp, out, err := exchange(ctx, c, command, token, body, decode)
@@ -156,15 +157,21 @@ func callDecoded[T any](ctx context.Context, c *Client, cmd improto.IMCMD, body 
 		status := improto.StatusCode(resp.GetStatusCode())
 		if status == improto.StatusCode_EXPIRED_TOKEN && !refreshed {
 			if err := c.tokens.refresh(ctx, token); err != nil {
+				c.tokenFailed(err)
 				return nil, zero, err
 			}
 			refreshed = true
 			continue
 		}
 		if status != improto.StatusCode_OK {
-			return resp, out, &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true, StatusCode: status,
+			err := &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true, StatusCode: status,
 				Msg: resp.GetErrorDesc(), LogID: resp.GetLogId(), RetryAfter: retryAfterOf(resp.GetHeaders())}
+			if isTokenFailure(err) {
+				c.tokenFailed(err)
+			}
+			return resp, out, err
 		}
+		c.tokens.worked()
 		return resp, out, nil
 	}
 }
