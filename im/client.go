@@ -69,7 +69,7 @@ func New(opts Options) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{opts: o, log: o.Logger, ctx: ctx, cancel: cancel, sockUp: make(chan struct{}), stopped: make(chan struct{})}
 	c.eventsCtx, c.stopEvents = context.WithCancel(context.Background())
-	c.tokens = tokenSource{provide: o.Token, timeout: o.TokenTimeout}
+	c.tokens = tokenSource{provide: o.Token, expiry: o.TokenExpiry, timeout: o.TokenTimeout}
 	c.events = newDispatcher()
 	c.cache = newCache(o.MaxMessageCount)
 	c.sync = newSyncer(c)
@@ -386,10 +386,14 @@ func defaultReconnectWait(attempt int) time.Duration {
 // without a token the server takes (Options.TokenTimeout).
 type tokenSource struct {
 	provide TokenProvider
+	expiry  func(string) time.Time // Options.TokenExpiry; may be nil
 	timeout time.Duration
 	mu      sync.Mutex
 	token   string
 	fetched bool
+	// renewAt is when to ask the provider for the next token ahead of
+	// the current one's expiry; zero when the expiry is not known.
+	renewAt time.Time
 	// failingSince is when the token, or the provider, began to fail, in
 	// Unix nanoseconds; 0 while it works. Atomic: every answer reads it.
 	failingSince atomic.Int64
@@ -421,14 +425,42 @@ func (t *tokenSource) current(ctx context.Context) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.fetched {
+		if !t.renewAt.IsZero() && !time.Now().Before(t.renewAt) {
+			t.renew(ctx)
+		}
 		return t.token, nil
 	}
 	tok, err := t.provide(ctx)
 	if err != nil {
 		return "", &Error{Type: ErrorTypeInvalidArgument, Msg: "token provider failed", Inner: errors.Join(ErrTokenProvider, err)}
 	}
-	t.token, t.fetched = tok, true
+	t.set(tok)
 	return tok, nil
+}
+
+// renew asks the provider for the token that will follow the current one,
+// which is still valid: a failure, or the same token again, keeps the
+// current one and asks again at half its remaining life. t.mu is held.
+func (t *tokenSource) renew(ctx context.Context) {
+	tok, err := t.provide(ctx)
+	if err == nil && tok != t.token {
+		t.set(tok)
+		return
+	}
+	left := time.Until(t.expiry(t.token))
+	t.renewAt = time.Now().Add(max(left/2, time.Second))
+}
+
+// set makes tok the current token and plans its renewal. t.mu is held.
+func (t *tokenSource) set(tok string) {
+	t.token, t.fetched = tok, true
+	t.renewAt = time.Time{}
+	if t.expiry == nil {
+		return
+	}
+	if exp := t.expiry(tok); !exp.IsZero() {
+		t.renewAt = time.Now().Add(time.Until(exp) * 4 / 5)
+	}
 }
 
 // refresh asks the provider for a new token because expired did; a
@@ -446,7 +478,7 @@ func (t *tokenSource) refresh(ctx context.Context, expired string) error {
 	if tok == expired {
 		return &Error{Type: ErrorTypeInvalidArgument, Msg: "the token provider returned the expired token again", Inner: ErrSameToken}
 	}
-	t.token = tok
+	t.set(tok)
 	return nil
 }
 

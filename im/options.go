@@ -62,6 +62,14 @@ type Options struct {
 	DeviceID string
 	// Token provides the IM token. Required for TOKEN_AUTH.
 	Token TokenProvider
+	// TokenExpiry tells when a token from Token expires (the zero time
+	// when it cannot tell), for tokens that say it, such as imserver's
+	// (imserver.TokenExpiry). With it the client asks Token for a new
+	// token before the current one expires: at the first request after
+	// four fifths of its life, and again at half the time left each time
+	// the provider still returns the same one. Without it, the client
+	// asks when the server answers EXPIRED_TOKEN. Default nil.
+	TokenExpiry func(token string) time.Time
 	// TokenTimeout bounds how long the client goes on without a token
 	// the server takes: from the first failure (the provider failing or
 	// returning the expired token again, the server refusing the token)

@@ -1,6 +1,7 @@
 package imserver
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -71,19 +72,9 @@ func VerifyToken(token string, appID int64, secret string, now time.Time) (userI
 	if err != nil || !hmac.Equal(mac, tokenMAC(secret, signed)) {
 		return 0, fmt.Errorf("%w: bad signature", ErrTokenInvalid)
 	}
-	raw, err := tokenEncoding.DecodeString(signed[len(tokenPrefix):])
-	if err != nil {
+	nums, ok := decodeClaims(signed[len(tokenPrefix):])
+	if !ok {
 		return 0, fmt.Errorf("%w: bad claims", ErrTokenInvalid)
-	}
-	parts := strings.Split(string(raw), ":")
-	if len(parts) != 3 && (len(parts) != 4 || parts[3] == "") {
-		return 0, fmt.Errorf("%w: bad claims", ErrTokenInvalid)
-	}
-	var nums [3]int64
-	for i, p := range parts[:3] {
-		if nums[i], err = strconv.ParseInt(p, 10, 64); err != nil {
-			return 0, fmt.Errorf("%w: bad claims", ErrTokenInvalid)
-		}
 	}
 	if nums[0] != appID {
 		return 0, fmt.Errorf("%w: minted for another app", ErrTokenInvalid)
@@ -95,4 +86,52 @@ func VerifyToken(token string, appID int64, secret string, now time.Time) (userI
 		return 0, fmt.Errorf("%w for user %d", ErrTokenExpired, nums[1])
 	}
 	return nums[1], nil
+}
+
+// TokenExpiry returns when token, minted by MintToken, expires, or the
+// zero time when it is not such a token. It reads the claims without
+// checking the signature: it tells a client when to renew (im.Options's
+// TokenExpiry), not whether the token is good.
+func TokenExpiry(token string) time.Time {
+	dot := strings.LastIndexByte(token, '.')
+	if !strings.HasPrefix(token, tokenPrefix) || dot < len(tokenPrefix) {
+		return time.Time{}
+	}
+	nums, ok := decodeClaims(token[len(tokenPrefix):dot])
+	if !ok {
+		return time.Time{}
+	}
+	return time.Unix(nums[2], 0)
+}
+
+// decodeClaims reads the app id, user id and expiry of a token's encoded
+// claims ("appID:userID:expiryUnix", with or without ":nonce").
+func decodeClaims(encoded string) (nums [3]int64, ok bool) {
+	raw, err := tokenEncoding.DecodeString(encoded)
+	if err != nil {
+		return nums, false
+	}
+	parts := strings.Split(string(raw), ":")
+	if len(parts) != 3 && (len(parts) != 4 || parts[3] == "") {
+		return nums, false
+	}
+	for i, p := range parts[:3] {
+		if nums[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+			return nums, false
+		}
+	}
+	return nums, true
+}
+
+// TokenSource returns a token provider (an im.TokenProvider) that mints a
+// new token for userID, valid for ttl, at each call: with im.Options's
+// TokenExpiry set to TokenExpiry, a client renews it before it expires,
+// so a bot on the embedded server runs past any one token's life.
+func TokenSource(appID, userID int64, secret string, ttl time.Duration) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) {
+		if userID <= 0 || ttl <= 0 {
+			return "", fmt.Errorf("imserver: TokenSource needs a positive user id and ttl, got %d and %v", userID, ttl)
+		}
+		return MintToken(appID, userID, secret, time.Now().Add(ttl)), nil
+	}
 }

@@ -163,7 +163,8 @@ func (s *Server) Token(user im.UserID) string {
 }
 
 // Options returns client options for user against s: a token provider
-// minting a fresh token whenever the client asks (so token refresh works),
+// minting a fresh token whenever the client asks (so token refresh works)
+// and imserver.TokenExpiry (so the client renews it before it expires),
 // a discarding logger and a 10ms reconnect wait. Change them at will; the
 // caller owns the copy.
 func (s *Server) Options(user im.UserID) im.Options {
@@ -175,6 +176,7 @@ func (s *Server) Options(user im.UserID) im.Options {
 		Token: func(context.Context) (string, error) {
 			return s.srv.Token(int64(user), tokenTTL)
 		},
+		TokenExpiry:   imserver.TokenExpiry,
 		Logger:        slog.New(slog.DiscardHandler),
 		ReconnectWait: func(int) time.Duration { return 10 * time.Millisecond },
 	}

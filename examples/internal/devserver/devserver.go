@@ -52,9 +52,9 @@ func Start(addr string) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{srv: srv, st: st, url: "http://" + ln.Addr().String(), done: make(chan error, 1),
-		hs: &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}}
+		hs: srv.HTTPServer()}
 	s.token = func(user int64) (string, error) { return srv.Token(user, 24*time.Hour) }
-	go func() { s.done <- s.hs.Serve(ln) }() // ends at Close
+	go func() { s.done <- s.hs.Serve(srv.LimitListener(ln)) }() // ends at Close
 	return s, nil
 }
 
@@ -73,8 +73,9 @@ func (s *Server) Token(user im.UserID) (string, error) { return s.token(int64(us
 func (s *Server) ClientOptions(user im.UserID) im.Options {
 	return im.Options{
 		AppID: AppID, UserID: user, APIURL: s.URL(), FrontierURL: s.FrontierURL(),
-		Token:  func(context.Context) (string, error) { return s.Token(user) },
-		Logger: slog.New(slog.DiscardHandler),
+		Token:       func(context.Context) (string, error) { return s.Token(user) },
+		TokenExpiry: imserver.TokenExpiry, // renewed before it expires: a demo runs past a day
+		Logger:      slog.New(slog.DiscardHandler),
 	}
 }
 
