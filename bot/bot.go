@@ -418,6 +418,7 @@ serve:
 		case <-ready:
 			close(b.ready)
 			ready = nil
+			b.log.Info("bot: ready", "user", b.UserID(), "workers", b.opts.Workers, "cursor", b.client.Cursor())
 		case <-ctx.Done():
 			break serve
 		case <-b.closed:
@@ -427,6 +428,8 @@ serve:
 			break serve
 		}
 	}
+	drainStart := time.Now()
+	b.log.Info("bot: draining", "timeout", b.opts.DrainTimeout)
 	stopJobs()
 	for _, s := range subs {
 		s.Unsubscribe()
@@ -449,7 +452,9 @@ serve:
 	}
 	jobWG.Wait()
 	b.out.close()
-	return errors.Join(stopped, b.client.Close())
+	runErr := errors.Join(stopped, b.client.Close())
+	b.log.Info("bot: stopped", "drained_in", time.Since(drainStart).Round(time.Millisecond), "err", runErr)
+	return runErr
 }
 
 // handle runs one event through the chain, turning a panic into a

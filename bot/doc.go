@@ -92,7 +92,28 @@
 // are cancelled; Run waits for those handlers and for the jobs, closes
 // the client and returns nil. [Bot.Ready] is closed once Run has
 // logged in and the client's socket is up (so that no pushed event is
-// missed), for callers and tests to wait on without sleeping.
+// missed), for callers and tests to wait on without sleeping. Run also
+// ends, returning the cause, when the client stops by itself
+// (im.Client.Stopped: no valid token, another user's token, a Frontier
+// URL that is not a WebSocket).
+//
+// # Lifecycle lines
+//
+// So that an operator sees whether a bot is alive, the bot and its client
+// log each step of its life once, with slog fields, to Options.Logger and
+// im.Options.Logger (tokens never appear):
+//
+//	INFO  im: logged in                  user app device api websocket cursor
+//	INFO  im: connected                  user device server   (the first socket)
+//	INFO  bot: ready                     user workers cursor
+//	WARN  im: socket lost; reconnecting  err                  (each loss)
+//	INFO  im: reconnected                downtime attempts caught_up
+//	INFO  bot: draining                  timeout
+//	INFO  bot: stopped                   drained_in err
+//	ERROR im: stopping: the client cannot go on  err
+//
+// caught_up counts the messages the catch-up pull after a reconnect
+// delivered: what arrived while the socket was down.
 //
 // # Sending
 //

@@ -199,6 +199,8 @@ func (c *Client) Init(ctx context.Context) error {
 		return err
 	}
 	c.events.emitInit(InitResultSucceeded, nil)
+	c.log.Info("im: logged in", "user", c.opts.UserID, "app", c.opts.AppID, "device", c.opts.DeviceID,
+		"api", redactedURL(c.opts.APIURL), "websocket", c.opts.WebSocketLevel.String(), "cursor", c.sync.cursor.Load())
 	return nil
 }
 
@@ -278,6 +280,7 @@ func (c *Client) clearSocket(s *socket) {
 // so nothing sent while it was down is missed.
 func (c *Client) connectLoop(first *socket) {
 	attempt := 0
+	var lostAt time.Time // when the socket went down; zero before the first
 	for {
 		s, err := first, error(nil)
 		if s == nil {
@@ -285,6 +288,7 @@ func (c *Client) connectLoop(first *socket) {
 			s, err = c.dial(c.ctx)
 		}
 		if err == nil {
+			tries := attempt // the failed dials before this one
 			attempt = 0
 			if c.closed() {
 				c.clearSocket(s)
@@ -297,6 +301,11 @@ func (c *Client) connectLoop(first *socket) {
 			}
 			first = nil
 			c.tokens.worked()
+			if lostAt.IsZero() {
+				c.log.Info("im: connected", "user", c.opts.UserID, "device", c.opts.DeviceID, "server", redactedURL(c.opts.FrontierURL))
+			} else {
+				c.sync.reconnected.Store(&outage{downtime: time.Since(lostAt), attempts: tries + 1})
+			}
 			c.state.set(c, ConnectionStateConnected)
 			c.sync.kick()
 			select {
@@ -306,6 +315,7 @@ func (c *Client) connectLoop(first *socket) {
 				s.close()
 				<-s.done
 			}
+			lostAt = time.Now()
 			c.clearSocket(s)
 		} else if c.closed() {
 			return

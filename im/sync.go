@@ -42,6 +42,10 @@ type syncer struct {
 
 	cursor atomic.Int64 // the position: everything up to it is applied
 
+	// reconnected, set by the connect loop before it kicks, is the
+	// outage the next kicked pull catches up on, for its log line.
+	reconnected atomic.Pointer[outage]
+
 	// out collects the events of what the run goroutine applies; their
 	// callbacks run after each page and each push (events.go).
 	out eventBuffer
@@ -159,18 +163,23 @@ func (s *syncer) run() {
 	}
 	retry := time.NewTimer(0) // an initial pull catches up from the start position
 	defer retry.Stop()
-	pull := func() {
-		if err := s.pull(ctx); err != nil && ctx.Err() == nil {
+	pull := func() int {
+		n, err := s.pull(ctx)
+		if err != nil && ctx.Err() == nil {
 			s.c.log.Warn("im: pull failed; retrying", "err", err)
 			retry.Reset(pullRetryDelay)
 		}
+		return n
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kickCh:
-			pull()
+			n := pull()
+			if o := s.reconnected.Swap(nil); o != nil {
+				s.c.log.Info("im: reconnected", "downtime", o.downtime.Round(time.Millisecond), "attempts", o.attempts, "caught_up", n)
+			}
 		case <-tick:
 			pull()
 		case <-retry.C:
@@ -211,7 +220,7 @@ func (s *syncer) flushReads(ctx context.Context) {
 // starts (before decoding the messages); one decodes them; this one
 // applies them. So the server produces page k+2 while the client decodes
 // page k+1 and delivers page k. Both helpers end before pull returns.
-func (s *syncer) pull(ctx context.Context) error {
+func (s *syncer) pull(ctx context.Context) (applied int, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -238,21 +247,28 @@ func (s *syncer) pull(ctx context.Context) error {
 	})
 	for p := range decoded {
 		if p.err != nil {
-			return p.err
+			return applied, p.err
 		}
 		for _, m := range p.messages {
 			m.Source = MessageSourceUserInbox
 			if err := s.apply(ctx, m, p.from); err != nil {
 				s.out.send(ctx)
-				return err
+				return applied, err
 			}
+			applied++
 		}
 		if p.nextCursor > p.from {
 			s.cursor.Store(p.nextCursor)
 		}
 		s.out.send(ctx) // before waiting for the next page
 	}
-	return ctx.Err()
+	return applied, ctx.Err()
+}
+
+// outage is a socket's time down, for the "reconnected" log line.
+type outage struct {
+	downtime time.Duration
+	attempts int
 }
 
 // fetchedPage is a page on its way through the pull pipeline.
