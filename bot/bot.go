@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -67,6 +68,9 @@ type Options struct {
 	// progress is committed. The other events about the bot's messages
 	// (recalled, property changed) are always handed on.
 	HandleOwnMessages bool
+	// Admin configures the admin HTTP listener: health and readiness
+	// probes, and the profiler (see AdminOptions). Default: none.
+	Admin AdminOptions
 }
 
 // Defaults of RetryPolicy.
@@ -166,6 +170,9 @@ type Bot struct {
 	ready     chan struct{}
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	phase     atomic.Int32             // a Phase, for Health
+	adminAddr atomic.Pointer[net.Addr] // the admin listener's, while it listens
 }
 
 // New returns a Bot for opts. It does no I/O: connecting happens in Run.
@@ -346,6 +353,16 @@ func (b *Bot) Run(ctx context.Context) error {
 		return ErrClosed
 	default:
 	}
+	b.phase.Store(int32(PhaseStarting))
+	adm, err := b.startAdmin()
+	if err != nil {
+		b.phase.Store(int32(PhaseStopped))
+		return err
+	}
+	defer func() {
+		b.phase.Store(int32(PhaseStopped))
+		b.stopAdmin(adm)
+	}()
 	// handlerCtx outlives ctx by the drain: in-flight handlers keep
 	// working until DrainTimeout.
 	handlerCtx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
@@ -418,6 +435,7 @@ serve:
 		case <-ready:
 			close(b.ready)
 			ready = nil
+			b.phase.Store(int32(PhaseRunning))
 			b.log.Info("bot: ready", "user", b.UserID(), "workers", b.opts.Workers, "cursor", b.client.Cursor())
 		case <-ctx.Done():
 			break serve
@@ -429,6 +447,7 @@ serve:
 		}
 	}
 	drainStart := time.Now()
+	b.phase.Store(int32(PhaseDraining))
 	b.log.Info("bot: draining", "timeout", b.opts.DrainTimeout)
 	stopJobs()
 	for _, s := range subs {

@@ -115,6 +115,16 @@
 // caught_up counts the messages the catch-up pull after a reconnect
 // delivered: what arrived while the socket was down.
 //
+// # Health and readiness
+//
+// [Bot.Health] says whether the bot is alive (from New until Run returns)
+// and ready (running, its socket up or none by choice, its token taken,
+// not draining), with the reason when not. [Bot.AdminHandler] serves it as
+// GET /healthz and /readyz (200, or 503 with the JSON Health), and the Go
+// profiler at /debug/pprof/ with AdminOptions.Pprof; Options.Admin.Addr
+// has Run serve them itself, on a listener open from before login until
+// Run returns ([Bot.AdminAddr] gives its address).
+//
 // # Sending
 //
 // Every send of the bot — [Context.Reply], Quote and Send, [Bot.Send],

@@ -103,6 +103,16 @@ func (c *Client) Err() error {
 	}
 }
 
+// TokenFailingSince returns when the server began refusing the client's
+// token (or the provider began failing), or the zero time while the token
+// is taken. Past Options.TokenTimeout of it the client stops.
+func (c *Client) TokenFailingSince() time.Time {
+	if ns := c.tokens.failingSince.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
 // stop ends the client's loops for good because of err; it is safe to
 // call from them, and only the first call counts.
 func (c *Client) stop(err error) {

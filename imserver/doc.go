@@ -12,6 +12,9 @@
 //     whose payload is a Request or Response; a Response echoes its
 //     request's seqid; a Response with sequence_id 0 is a push; the text
 //     "hi" is the heartbeat and is answered in kind.
+//   - the probes at [HealthPath] and [ReadyPath]: GET answers 200 and a
+//     JSON status while the server runs; /readyz 503 once Shutdown has
+//     begun, so that an orchestrator stops sending it clients.
 //   - the dev console at [ConsolePath] (unless Config.DisableConsole): a
 //     chat client in the browser that speaks the two above like any SDK
 //     (package imserver/console). With Config.DevLogin, for development

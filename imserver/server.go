@@ -22,7 +22,14 @@ import (
 )
 
 // Paths the server serves. The HTTP API sits at the root: POST /{route}.
-const FrontierPath = "/ws/v2"
+const (
+	FrontierPath = "/ws/v2"
+	// HealthPath answers GET with 200 while the server runs (a liveness
+	// probe); ReadyPath with 200 while it takes new sockets and 503 once
+	// Shutdown has begun (a readiness probe). Both answer JSON.
+	HealthPath = "/healthz"
+	ReadyPath  = "/readyz"
+)
 
 // Server is an IM Cloud-compatible server: an http.Handler serving the
 // HTTP API (one protobuf POST per route) and the Frontier WebSocket.
@@ -115,6 +122,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.admitUnauthenticated(w, addr) {
 			s.serveFrontier(w, r, addr)
 		}
+	case r.URL.Path == HealthPath || r.URL.Path == ReadyPath:
+		s.setDeadlines(w, s.cfg.RequestBodyTimeout, s.cfg.ResponseWriteTimeout)
+		s.serveProbe(w, r)
 	case s.servesConsole(r.URL.Path):
 		s.setDeadlines(w, s.cfg.RequestBodyTimeout, s.cfg.ResponseWriteTimeout)
 		s.serveConsole(w, r)
@@ -125,6 +135,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.serveAPI(w, r, addr)
 		}
 	}
+}
+
+// serveProbe answers HealthPath and ReadyPath.
+func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, r.URL.Path+" takes GET", http.StatusMethodNotAllowed)
+		return
+	}
+	s.mu.Lock()
+	closing, sockets := s.closing, len(s.conns)
+	s.mu.Unlock()
+	status, code := "ok", http.StatusOK
+	if closing && r.URL.Path == ReadyPath {
+		status, code = "shutting down", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "{\"status\":%q,\"sockets\":%d}\n", status, sockets)
 }
 
 // Close closes every WebSocket and waits for their goroutines. It does not
