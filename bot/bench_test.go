@@ -9,13 +9,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -86,39 +86,29 @@ func newWireUser(b *testing.B, s *imtest.Server, id im.UserID, conv im.Conversat
 // request is encoded into reused buffers with its body as bytes
 // (improto.AppendRequestBody), and frames are read into a reused buffer:
 // the bare clients allocate nothing either.
-func (u *wireUser) echo(b *testing.B, text string) {
+func (u *wireUser) echo(t imtest.TB, text string) {
 	u.seq++
 	var err error
 	u.payload, err = proto.MarshalOptions{}.MarshalAppend(u.payload[:0], &improto.Request{
 		Cmd: proto.Int32(int32(improto.IMCMD_SEND_MESSAGE)), SequenceId: proto.Int64(u.seq), Token: proto.String(u.token),
 		InboxType: proto.Int32(0), AuthType: improto.AuthType_TOKEN_AUTH.Enum()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(t, err)
 	u.payload, err = improto.AppendRequestBody(u.payload, sendBodyField, &improto.SendMessageRequestBody{
 		ConversationId: proto.String(string(u.conv.ID)), ConversationShortId: proto.Int64(int64(u.conv.ShortID)),
 		ConversationType: proto.Int32(int32(u.conv.Type)), MessageType: proto.Int32(int32(im.MessageTypeText)),
 		Content: proto.String(im.TextContent(text)), ClientMessageId: proto.String(u.ids + strconv.FormatInt(u.seq, 10))})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(t, err)
 	u.frame, err = proto.MarshalOptions{}.MarshalAppend(u.frame[:0], &improto.Frame{Seqid: proto.Uint64(uint64(u.seq)),
 		Logid: proto.Uint64(1), Service: proto.Int32(2), Method: proto.Int32(1), PayloadType: proto.String("pb"), Payload: u.payload})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := u.ws.WriteMessage(websocket.BinaryMessage, u.frame); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, u.ws.WriteMessage(websocket.BinaryMessage, u.frame))
 	for {
 		_, r, err := u.ws.NextReader()
 		if err == nil {
 			u.read.Reset()
 			_, err = u.read.ReadFrom(r)
 		}
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(t, err)
 		data := u.read.Bytes()
 		// Only what tells the reply apart is read, with protowire: the
 		// bare baselines' clients decode nothing. Frame.seqid, .payload:
@@ -127,7 +117,7 @@ func (u *wireUser) echo(b *testing.B, text string) {
 			if varintField(payload, 3) != 0 { // Response.status_code
 				var resp improto.Response
 				_ = proto.Unmarshal(payload, &resp)
-				b.Fatalf("send: status %d %s", resp.GetStatusCode(), resp.GetErrorDesc())
+				require.FailNowf(t, "send refused", "status %d %s", resp.GetStatusCode(), resp.GetErrorDesc())
 			}
 			continue
 		}
@@ -137,6 +127,16 @@ func (u *wireUser) echo(b *testing.B, text string) {
 			return
 		}
 	}
+}
+
+// workerTB is a benchmark's b for one of its worker goroutines, on which
+// FailNow may not be called: a failure marks b failed (Fail and Errorf are
+// safe from any goroutine) and ends only that worker, with runtime.Goexit.
+type workerTB struct{ *testing.B }
+
+func (w workerTB) FailNow() {
+	w.B.Fail()
+	runtime.Goexit()
 }
 
 // varintField returns the last value of varint field num in the encoded
@@ -244,14 +244,15 @@ func BenchmarkEchoThroughput(b *testing.B) {
 		u := s.NewUser(b, im.UserID(1000+i))
 		ps = append(ps, pair{u, u.CreateSingle(b, benchBot)})
 	}
-	run := func(b *testing.B, one func(i int)) {
+	run := func(b *testing.B, one func(t imtest.TB, i int)) {
 		var wg sync.WaitGroup
 		per := max(1, b.N/users)
 		b.ResetTimer()
 		for i := range users {
 			wg.Go(func() {
+				t := workerTB{b}
 				for range per {
-					one(i)
+					one(t, i)
 				}
 			})
 		}
@@ -259,9 +260,9 @@ func BenchmarkEchoThroughput(b *testing.B) {
 		b.ReportMetric(float64(per*users)/b.Elapsed().Seconds(), "echoes/s")
 	}
 	b.Run("bot-im-users", func(b *testing.B) {
-		run(b, func(i int) {
-			ps[i].u.SendMessage(b, ps[i].conv, im.OutgoingMessage{Content: im.TextContent("ping")})
-			ps[i].u.WaitReply(b, ps[i].conv)
+		run(b, func(t imtest.TB, i int) {
+			ps[i].u.SendMessage(t, ps[i].conv, im.OutgoingMessage{Content: im.TextContent("ping")})
+			ps[i].u.WaitReply(t, ps[i].conv)
 		})
 	})
 	b.Run("bot-wire-users", func(b *testing.B) {
@@ -270,7 +271,7 @@ func BenchmarkEchoThroughput(b *testing.B) {
 			p.u.Client.Close() // its socket would get every push too
 			ws[i] = newWireUser(b, s, p.u.ID(), p.conv)
 		}
-		run(b, func(i int) { ws[i].echo(b, "ping") })
+		run(b, func(t imtest.TB, i int) { ws[i].echo(t, "ping") })
 	})
 	b.Run("bare-ws", func(b *testing.B) {
 		url := baseline.EchoServer(b)
@@ -279,12 +280,10 @@ func BenchmarkEchoThroughput(b *testing.B) {
 			conns[i] = baseline.Dial(b, url)
 		}
 		frame := make([]byte, 200)
-		run(b, func(i int) { // on run's goroutines: assert, not require
-			if !assert.NoError(b, conns[i].WriteMessage(websocket.BinaryMessage, frame)) {
-				return
-			}
+		run(b, func(t imtest.TB, i int) {
+			require.NoError(t, conns[i].WriteMessage(websocket.BinaryMessage, frame))
 			_, _, err := conns[i].ReadMessage()
-			assert.NoError(b, err)
+			require.NoError(t, err)
 		})
 	})
 }
