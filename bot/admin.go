@@ -74,9 +74,8 @@ type Health struct {
 }
 
 // Health reports the bot's state. A bot is alive from New until Run has
-// returned. It is ready while it runs (logged in, caught up from its
-// starting position, its socket up, or no socket by choice), its token
-// is taken, and it is not draining.
+// returned. It is ready while it runs (logged in, its socket up, or no
+// socket by choice), its token is taken, and it is not draining.
 func (b *Bot) Health() Health {
 	h := Health{Phase: Phase(b.phase.Load()), Connection: b.client.ConnectionState().String()}
 	h.Alive = h.Phase != PhaseStopped
