@@ -31,7 +31,8 @@ const (
 //     [OutcomePanic];
 //   - "route": the route that handled it (bot.Context.Route: the
 //     route's Name option or its registration's file:line, as a router
-//     sets it), when a router named one;
+//     sets it), when a router named one; the middleware of this
+//     package between Logger and the router pass it on (see below);
 //   - "err": the error, when there is one.
 //
 // It logs no route parameters (Context.Param): they are what users typed.
@@ -50,6 +51,13 @@ const (
 // events (IgnoreSelf, Dedup, RateLimit), Logger logs dropped events too,
 // as handled ("ok"); put it after them to log only what reaches the
 // handler.
+//
+// A middleware that hands the handler a copy of the Context
+// (Context.WithContext), as Timeout and AutoRead do, hides the route the
+// router sets on the copy from a Logger outside it, unless it sets the
+// copy's route on its own Context once the handler returns
+// (c.SetRoute(copy.Route())), as those of this package do, even when the
+// handler panics.
 //
 // Logger panics if l is nil. The middleware is safe for concurrent use.
 func Logger(l *slog.Logger) bot.Middleware {

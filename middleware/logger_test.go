@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -235,4 +236,71 @@ func TestLoggerThroughBot(t *testing.T) {
 		require.NotContains(t, log, tok, "the log holds the bot's token")
 	}
 	assert.NotContains(t, strings.ToLower(log), "token", "the log mentions a token")
+}
+
+// Through a bot and a router: Logger's line names the route, with or
+// without the middleware that hand the router a copy of the Context
+// (Timeout, AutoRead) between them, in the recommended order, for a
+// route that panics as for one that replies.
+func TestLoggerRouteThroughChain(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		chain func(b *bot.Bot, logger bot.Middleware)
+	}{
+		{name: "logger alone", chain: func(b *bot.Bot, logger bot.Middleware) {
+			b.Use(middleware.Recover(), logger)
+		}},
+		{name: "with timeout", chain: func(b *bot.Bot, logger bot.Middleware) {
+			b.Use(middleware.Recover(), logger, middleware.Timeout(time.Minute))
+		}},
+		{name: "recommended", chain: func(b *bot.Bot, logger bot.Middleware) {
+			b.Use(middleware.Recover(), logger, middleware.IgnoreSelf(), middleware.Dedup(nil, 10*time.Minute))
+			require.NoError(t, b.Plug(middleware.NewAutoRead(middleware.AutoReadOptions{})))
+			b.Use(middleware.Timeout(30 * time.Second))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := imtest.NewServer(t)
+			errs := make(chan error, 4)
+			b := mwNewBot(t, s, func(_ *bot.Context, err error) { errs <- err })
+			l, buf := newMWLogger(slog.LevelInfo)
+			tap := newMWTap()
+			b.Use(tap.Middleware)
+			tt.chain(b, middleware.Logger(l))
+			r := router.New()
+			r.OnCommand("/echo <text:rest>", func(c *bot.Context) error {
+				_, err := c.Reply(c.Param("text"))
+				return err
+			}, router.Name("echo"))
+			r.OnCommand("/boom", func(*bot.Context) error { panic("boom") }, router.Name("boom"))
+			b.Handle(r)
+			s.RunBot(t, b)
+			alice := s.NewUser(t, 1)
+			conv := alice.CreateSingle(t, mwBotID)
+
+			echo := alice.Send(t, conv, "/echo hi")
+			mwWantReply(t, alice, conv, "hi")
+			tap.waitText(t, "/echo hi")
+			boom := alice.Send(t, conv, "/boom")
+			tap.waitText(t, "/boom")
+			var pe *bot.PanicError
+			require.ErrorAs(t, mwWaitValue(t, errs, "error of /boom"), &pe, "OnError got, want /boom's panic")
+
+			log := buf.String()
+			routes := map[float64]any{} // message id → the route its line names
+			outcomes := map[float64]any{}
+			for _, rec := range mwLogLines(t, log) {
+				if id, ok := rec["message"].(float64); ok {
+					routes[id], outcomes[id] = rec["route"], rec["outcome"]
+				}
+			}
+			assert.Equal(t, "echo", routes[float64(echo.ServerID)], "route of /echo's line in\n%s", log)
+			assert.Equal(t, middleware.OutcomeOK, outcomes[float64(echo.ServerID)], "outcome of /echo's line in\n%s", log)
+			assert.Equal(t, "boom", routes[float64(boom.ServerID)], "route of /boom's line in\n%s", log)
+			assert.Equal(t, middleware.OutcomePanic, outcomes[float64(boom.ServerID)], "outcome of /boom's line in\n%s", log)
+		})
+	}
 }

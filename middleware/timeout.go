@@ -12,7 +12,9 @@ import (
 // Timeout returns middleware that gives the handlers it wraps a context
 // with a deadline d from now (Context.WithContext): the IM calls a
 // handler makes with it (Reply, Send, WaitNext, …) give up when it passes.
-// A nearer deadline already on the context stays.
+// A nearer deadline already on the context stays. The route a router
+// inside names (Context.SetRoute) is set on the Context Timeout was
+// given as well, so that a [Logger] outside logs it.
 //
 // Go cannot stop a goroutine, so a handler that ignores its context is
 // not killed at the deadline: it runs to the end, holding its
@@ -45,7 +47,7 @@ func Timeout(d time.Duration) bot.Middleware {
 			}
 			ctx, cancel := context.WithTimeout(parent, d)
 			defer cancel()
-			err := next.Handle(c.WithContext(ctx))
+			err := handleWith(next, c, ctx)
 			if err == nil || ctx.Err() != context.DeadlineExceeded || parent.Err() != nil {
 				return err // in time, or not this deadline
 			}
