@@ -219,6 +219,9 @@ type UsageError struct {
 	Command string
 	// Usage is the command's usage line, as "/weather <city> [days]".
 	Usage string
+	// Spec is the command's spec, normalized, with the argument types
+	// other than string, as "/weather <city> [days:int]".
+	Spec string
 	// Arg is the argument at fault; "" when there are too many.
 	Arg string
 	// Reason says what is wrong, as `"x" is not an int`.
@@ -237,11 +240,26 @@ func (e *UsageError) Error() string {
 // Router.OnUsageError).
 type UsageHandler func(c *bot.Context, err *UsageError) error
 
-// DefaultUsageHandler replies "usage: " and the command's usage line, as
-// "usage: /weather <city> [days]", and returns the reply's error.
+// DefaultUsageHandler replies with the command's spec and what is wrong
+// with the arguments, and returns the reply's error. The reply is
+// "usage: ", the spec (UsageError.Spec), and in parentheses the
+// argument at fault, ": " and the reason, or the reason alone when there
+// are too many arguments:
+//
+//	usage: /weather <city> [days:int] (city: missing)
+//	usage: /weather <city> [days:int] (days: "soon" is not an int)
+//	usage: /weather <city> [days:int] (too many arguments)
 func DefaultUsageHandler(c *bot.Context, err *UsageError) error {
-	_, rerr := c.Reply("usage: " + err.Usage)
+	_, rerr := c.Reply(usageReply(err))
 	return rerr
+}
+
+// usageReply is DefaultUsageHandler's reply to err.
+func usageReply(err *UsageError) string {
+	if err.Arg == "" {
+		return "usage: " + err.Spec + " (" + err.Reason + ")"
+	}
+	return "usage: " + err.Spec + " (" + err.Arg + ": " + err.Reason + ")"
 }
 
 type usageKey struct{}
@@ -294,7 +312,7 @@ func (m *CommandMatcher) parse(s *state) (ok bool, uerr *UsageError) {
 }
 
 func (m *CommandMatcher) usageError(arg, reason string) *UsageError {
-	return &UsageError{Command: m.name, Usage: m.usage, Arg: arg, Reason: reason}
+	return &UsageError{Command: m.name, Usage: m.usage, Spec: m.spec, Arg: arg, Reason: reason}
 }
 
 // nextToken returns the first word of s (which starts with no space), or

@@ -141,13 +141,13 @@ func TestUsagePath(t *testing.T) {
 			return bot.HandlerFunc(func(c *bot.Context) error { log = append(log, "mw"); return next.Handle(c) })
 		})
 		r.OnUsageError(func(c *bot.Context, err *UsageError) error {
-			log = append(log, "usage:"+err.Usage+":"+err.Arg+":"+err.Reason+":city="+c.Param("city"))
+			log = append(log, "usage:"+err.Usage+":"+err.Spec+":"+err.Arg+":"+err.Reason+":city="+c.Param("city"))
 			return nil
 		})
 		r.OnCommand("/weather <city> [days:int]", func(*bot.Context) error { log = append(log, "handler"); return nil })
 		r.OnMessage(func(*bot.Context) error { log = append(log, "fallback"); return nil })
 		require.NoError(t, r.Handle(newCtx(bad)))
-		want := `mw usage:/weather <city> [days]:days:"x" is not an int:city=paris`
+		want := `mw usage:/weather <city> [days]:/weather <city> [days:int]:days:"x" is not an int:city=paris`
 		assert.Equal(t, want, strings.Join(log, " "), "ran")
 	})
 

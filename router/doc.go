@@ -52,8 +52,16 @@
 // missing, one of the wrong type, too many) is still a match for that
 // route: instead of the route's handler, the router runs the usage
 // handler, inside the route's middleware, with a [UsageError]. The
-// default, [DefaultUsageHandler], replies "usage: /weather <city> [days]";
-// set another with [Router.OnUsageError]. Like a route's handler, the
+// default, [DefaultUsageHandler], replies with the spec, its types shown,
+// and in parentheses the argument at fault and what is wrong with it, or
+// only what is wrong when there are too many arguments:
+//
+//	usage: /weather <city> [days:int] (city: missing)
+//	usage: /weather <city> [days:int] (days: "soon" is not an int)
+//	usage: /weather <city> [days:int] (too many arguments)
+//
+// Set another with [Router.OnUsageError]: the UsageError has the pieces
+// (Usage, the spec without types; Spec; Arg; Reason). Like a route's handler, the
 // usage handler may return ErrContinue. This holds for a command that is
 // the route's matcher or one of its top-level And; inside Or or Not, bad
 // arguments simply do not match.
