@@ -78,7 +78,9 @@ func Command(spec string) *CommandMatcher {
 //
 // Argument names are letters, digits and '_', not starting with a digit,
 // and distinct; required arguments come before optional ones, and a rest
-// argument comes last.
+// argument comes last. A spec without arguments, such as "/help", takes
+// any text after the command's name and ignores it; one with arguments
+// refuses text they leave (see the package documentation).
 func ParseCommand(spec string) (*CommandMatcher, error) {
 	bad := func(format string, args ...any) (*CommandMatcher, error) {
 		return nil, fmt.Errorf("router: command spec %q: %s", spec, fmt.Sprintf(format, args...))
@@ -274,7 +276,8 @@ func (t *table) runUsage(c *bot.Context) error {
 // parse matches the command's name and parses its arguments into route
 // parameters, which it records in s (see state.commit). ok reports the
 // name matched; uerr is set when the arguments are bad (the parameters
-// parsed before the bad one are recorded, for the usage handler). It
+// parsed before the bad one are recorded, for the usage handler). A
+// command without arguments takes any text after its name. It
 // allocates nothing once the pooled state has room for the parameters.
 func (m *CommandMatcher) parse(s *state) (ok bool, uerr *UsageError) {
 	if s.c.Event.Message == nil || s.command() != m.name {
@@ -305,7 +308,9 @@ func (m *CommandMatcher) parse(s *state) (ok bool, uerr *UsageError) {
 		s.setParam(a.Name, val)
 		rest = next
 	}
-	if trimLeftSpace(rest) != "" {
+	// A command without arguments ignores the text after its name; one
+	// with arguments refuses text they leave.
+	if len(m.args) > 0 && trimLeftSpace(rest) != "" {
 		return true, m.usageError("", "too many arguments")
 	}
 	return true, nil

@@ -75,13 +75,17 @@ func TestCommandArgs(t *testing.T) {
 		{"rest", "/say <to> <text:rest>", `{"text":"/say bob  hello \"there\"  you "}`, true, "", map[string]string{"to": "bob", "text": `hello "there"  you`}},
 		{"optional rest absent", "/say [text:rest]", `{"text":"/say   "}`, true, "", map[string]string{}},
 		{"no args", "/help", `{"text":"/help"}`, true, "", map[string]string{}},
+		{"payload as rest", "/start [payload:rest]", `{"text":"/start  ref42 x "}`, true, "", map[string]string{"payload": "ref42 x"}},
 
 		{"missing", "/weather <city> [days:int]", `{"text":"/weather"}`, true, "router: /weather <city> [days]: city: missing", nil},
 		{"not an int", "/weather <city> [days:int]", `{"text":"/weather paris x"}`, true, `router: /weather <city> [days]: days: "x" is not an int`, nil},
 		{"int overflow", "/n <n:int>", `{"text":"/n 99999999999999999999"}`, true, `n: "99999999999999999999" is not an int`, nil},
 		{"not a number", "/n <f:float>", `{"text":"/n NaN"}`, true, `f: "NaN" is not a number`, nil},
 		{"not a bool", "/n <b:bool>", `{"text":"/n yes"}`, true, `b: "yes" is not a bool`, nil},
-		{"too many", "/help", `{"text":"/help me"}`, true, "router: /help: too many arguments", nil},
+		{"no args, text after", "/help", `{"text":"/help me  please "}`, true, "", map[string]string{}},
+		{"no args, quote after", "/help", `{"text":"/help \"me"}`, true, "", map[string]string{}},
+		{"too many", "/help [topic]", `{"text":"/help me please"}`, true, "router: /help [topic]: too many arguments", nil},
+		{"too many after required", "/w <city>", `{"text":"/w paris now"}`, true, "router: /w <city>: too many arguments", nil},
 		{"quote", "/w <city>", `{"text":"/w \"new york"}`, true, "city: unterminated quote", nil},
 
 		{"other command", "/weather <city>", `{"text":"/weathers paris"}`, false, "", nil},

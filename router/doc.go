@@ -48,23 +48,32 @@
 // the type says (a bool is "true" or "false"), and read typed with
 // [ParamInt], [ParamFloat] and [ParamBool].
 //
+// A spec without arguments, such as "/help", takes the command followed
+// by any text ("/help me", "/start ref42") and ignores the text: its
+// handler runs, with no route parameters. A handler that reads that text
+// declares it as a rest argument, "/start [payload:rest]", and reads
+// c.Param("payload") (white space trimmed; "" when there is none). A spec
+// with arguments refuses text after the last one: "/weather paris 3 now"
+// is too many arguments for "/weather <city> [days:int]".
+//
 // A message that names a route's command but whose arguments are bad (one
-// missing, one of the wrong type, too many) is still a match for that
-// route: instead of the route's handler, the router runs the usage
-// handler, inside the route's middleware, with a [UsageError]. The
-// default, [DefaultUsageHandler], replies with the spec, its types shown,
-// and in parentheses the argument at fault and what is wrong with it, or
-// only what is wrong when there are too many arguments:
+// missing, one of the wrong type, too many for a spec with arguments) is
+// still a match for that route: instead of the route's handler, the
+// router runs the usage handler, inside the route's middleware, with a
+// [UsageError]. The default, [DefaultUsageHandler], replies with the
+// spec, its types shown, and in parentheses the argument at fault and
+// what is wrong with it, or only what is wrong when there are too many
+// arguments:
 //
 //	usage: /weather <city> [days:int] (city: missing)
 //	usage: /weather <city> [days:int] (days: "soon" is not an int)
 //	usage: /weather <city> [days:int] (too many arguments)
 //
-// Set another with [Router.OnUsageError]: the UsageError has the pieces
-// (Usage, the spec without types; Spec; Arg; Reason). Like a route's handler, the
-// usage handler may return ErrContinue. This holds for a command that is
-// the route's matcher or one of its top-level And; inside Or or Not, bad
-// arguments simply do not match.
+// Set another with [Router.OnUsageError]; the UsageError holds the
+// pieces: Usage (the spec without types), Spec, Arg and Reason. Like a
+// route's handler, the usage handler may return ErrContinue. This holds
+// for a command that is the route's matcher or one of its top-level And;
+// inside Or or Not, bad arguments simply do not match.
 //
 // # Route parameters
 //

@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -55,6 +56,43 @@ func TestDefaultUsageReply(t *testing.T) {
 		{"/weather paris 3 now", "usage: /weather <city> [days:int] (too many arguments)"},
 	}
 	// One conversation, in order: each reply answers the message before.
+	for _, tt := range tests {
+		alice.Send(t, conv, tt.text)
+		assert.Equal(t, tt.want, alice.WaitReply(t, conv).Text(), "reply to %q", tt.text)
+	}
+}
+
+// Through a bot: a command without arguments runs its handler whatever
+// text follows its name, and a handler that wants that text declares it
+// as a rest argument; a command with arguments refuses text they leave.
+func TestCommandTrailingText(t *testing.T) {
+	t.Parallel()
+	r := router.New()
+	r.OnCommand("/help", func(c *bot.Context) error {
+		_, err := c.Reply("help, params " + fmt.Sprint(c.Params()))
+		return err
+	})
+	r.OnCommand("/start [payload:rest]", func(c *bot.Context) error {
+		_, err := c.Reply("start " + strconv.Quote(c.Param("payload")))
+		return err
+	})
+	r.OnCommand("/w <city>", func(c *bot.Context) error {
+		_, err := c.Reply("weather in " + c.Param("city"))
+		return err
+	})
+	alice, conv := startRouterBot(t, r)
+	tests := []struct {
+		text, want string
+	}{
+		{"/help", "help, params map[]"},
+		{"/help me", "help, params map[]"},
+		{`/help "me" and  you `, "help, params map[]"},
+		{"/start", `start ""`},
+		{"/start ref42", `start "ref42"`},
+		{"/start  ref 42 ", `start "ref 42"`},
+		{"/w paris", "weather in paris"},
+		{"/w paris now", "usage: /w <city> (too many arguments)"},
+	}
 	for _, tt := range tests {
 		alice.Send(t, conv, tt.text)
 		assert.Equal(t, tt.want, alice.WaitReply(t, conv).Text(), "reply to %q", tt.text)
