@@ -44,6 +44,13 @@
 //	cron: jobs.yaml: job "standup": spec: expected 5 to 6 fields, found 2: [* *]
 //	cron: jobs.yaml: job "standup": timezone: unknown time zone Mars/Base
 //
+// An unknown field is an error naming its line, the job (by its index
+// in the list, from 0, and its id) and the fields known there:
+//
+//	cron: jobs.yaml: line 5: jobs[2] "standup": unknown field "schedule" (known: id, spec, timezone, targets, message, missed, grace, enabled)
+//
+// In JSON files it is the decoder's: json: unknown field "schedule".
+//
 // [New] checks jobs from code the same way, and also refuses two jobs
 // with one id and a spec that never fires ("0 0 30 2 *").
 //

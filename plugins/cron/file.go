@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -78,6 +79,15 @@ func wrapFile(file string) func([]Job, error) ([]Job, error) {
 }
 
 func parseYAML(data []byte) ([]Job, error) {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if err := unknownField(&doc, reflect.TypeFor[jobFile](), ""); err != nil {
+		return nil, err
+	}
+	// The strict decode stays, the net under unknownField: it refuses
+	// what the walk does not look at.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var f jobFile
@@ -98,6 +108,139 @@ func parseJSON(data []byte) ([]Job, error) {
 		return nil, errors.New("data after the JSON object")
 	}
 	return f.jobs()
+}
+
+// unknownField returns an error for the first key of the YAML tree n
+// that t, the Go type n decodes into, has no field for, or nil. The
+// error says where the key is (the line; then the path, empty at the top,
+// jobs[2] "standup" for the third job, which has id standup, and the
+// nested fields) and which keys are known there, as the decoder's "field
+// schedule not found in type cron.fileJob" does not:
+//
+//	line 4: jobs[2] "standup": unknown field "schedule" (known: id, spec, timezone, targets, message, missed, grace, enabled)
+//
+// Values of the wrong kind are left to the decoder.
+func unknownField(n *yaml.Node, t reflect.Type, path string) error {
+	w := fieldWalk{seen: make(map[nodeType]bool)}
+	return w.walk(n, t, path)
+}
+
+// fieldWalk is one walk of unknownField. It checks each node for each
+// type once: an alias repeats a checked subtree, or contains itself.
+type fieldWalk struct{ seen map[nodeType]bool }
+
+type nodeType struct {
+	n *yaml.Node
+	t reflect.Type
+}
+
+func (w fieldWalk) walk(n *yaml.Node, t reflect.Type, path string) error {
+	n = resolveAlias(n)
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		n = resolveAlias(n.Content[0])
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if w.seen[nodeType{n, t}] {
+		return nil
+	}
+	w.seen[nodeType{n, t}] = true
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		names, types := yamlFields(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := resolveAlias(n.Content[i]), resolveAlias(n.Content[i+1])
+			if k.Kind != yaml.ScalarNode {
+				continue
+			}
+			if k.Tag == "!!merge" { // <<: *defaults, or <<: [*a, *b], merges mappings' keys
+				merged := []*yaml.Node{v}
+				if v.Kind == yaml.SequenceNode {
+					merged = v.Content
+				}
+				for _, m := range merged {
+					if err := w.walk(m, t, path); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			ft, ok := types[k.Value]
+			if !ok {
+				where := ""
+				if path != "" {
+					where = path + ": "
+				}
+				return fmt.Errorf("line %d: %sunknown field %q (known: %s)", k.Line, where, k.Value, strings.Join(names, ", "))
+			}
+			sub := k.Value
+			if path != "" {
+				sub = path + ": " + k.Value
+			}
+			if err := w.walk(v, ft, sub); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			at := fmt.Sprintf("%s[%d]", path, i)
+			if id := mappingValue(item, "id"); id != "" {
+				at += fmt.Sprintf(" %q", id)
+			}
+			if err := w.walk(item, t.Elem(), at); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// yamlFields returns the keys that struct type t decodes, in its order,
+// and the type of each.
+func yamlFields(t reflect.Type) ([]string, map[string]reflect.Type) {
+	var names []string
+	types := make(map[string]reflect.Type)
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = strings.ToLower(f.Name)
+		}
+		names = append(names, name)
+		types[name] = f.Type
+	}
+	return names, types
+}
+
+// mappingValue returns the scalar value of key in the mapping n, or "".
+func mappingValue(n *yaml.Node, key string) string {
+	n = resolveAlias(n)
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := resolveAlias(n.Content[i]), resolveAlias(n.Content[i+1]); k.Value == key && v.Kind == yaml.ScalarNode {
+			return v.Value
+		}
+	}
+	return ""
+}
+
+// resolveAlias returns the node that n, an alias (*name), stands for, or n.
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // jobs converts and checks the file's jobs.

@@ -154,7 +154,7 @@ func TestBadJobs(t *testing.T) {
 		{"grace", job(`id: x, spec: "@daily", grace: soon, ` + ok), `cron: job "x": grace: time: invalid duration "soon"`},
 		{"negative grace", job(`id: x, spec: "@daily", grace: -1m, ` + ok), `cron: job "x": grace: -1m0s is negative`},
 		{"second job", job(`id: a, spec: "@daily", `+ok) + "  - {id: b, spec: nope, " + ok + "}\n", `cron: job "b": spec:`},
-		{"unknown field", job(`id: x, spec: "@daily", tz: UTC, ` + ok), "cron: yaml: unmarshal errors:\n  line 2: field tz not found"},
+		{"unknown field", job(`id: x, spec: "@daily", tz: UTC, ` + ok), `cron: line 2: jobs[0] "x": unknown field "tz" (known: id, spec,`},
 		{"not a list", "jobs: 3\n", `cron: yaml: unmarshal errors`},
 		{"mention not a user", job(`id: x, spec: "@daily", targets: {all_groups: true}, message: {text: hi, mentions: [alice]}`), `cron: yaml: unmarshal errors`},
 	} {
@@ -180,6 +180,60 @@ func TestBadJobs(t *testing.T) {
 			}
 		}
 	})
+}
+
+// An unknown field is an error naming where it is, the job by its index
+// (from 0) and its id, and the fields known there, not the package's
+// types.
+func TestUnknownFields(t *testing.T) {
+	t.Parallel()
+	const jobFields = "(known: id, spec, timezone, targets, message, missed, grace, enabled)"
+	for _, tc := range []struct {
+		name, yaml, wantErr string
+	}{
+		{"job", `jobs:
+  - {id: tick, spec: "@hourly", targets: {all_groups: true}, message: {text: tick}}
+  - {id: tock, spec: "@hourly", targets: {all_groups: true}, message: {text: tock}}
+  - id: standup
+    schedule: "0 9 * * mon-fri"
+    targets: {all_groups: true}
+    message: {text: stand-up}
+`, `cron: line 5: jobs[2] "standup": unknown field "schedule" ` + jobFields},
+		{"job without an id", "jobs:\n  - {spec: '@daily', every: day}\n",
+			`cron: line 2: jobs[0]: unknown field "every" ` + jobFields},
+		{"id after the field", "jobs:\n  - {spec: '@daily', every: day, id: daily}\n",
+			`cron: line 2: jobs[0] "daily": unknown field "every" ` + jobFields},
+		{"targets", "jobs:\n  - id: x\n    targets: {all_group: true}\n",
+			`cron: line 3: jobs[0] "x": targets: unknown field "all_group" (known: conversations, all_groups, live)`},
+		{"message", "jobs:\n  - id: x\n    message: {text: hi, mention: [1001]}\n",
+			`cron: line 3: jobs[0] "x": message: unknown field "mention" (known: text, mentions, mention_all, ext)`},
+		{"top level", "job:\n  - id: x\n", `cron: line 1: unknown field "job" (known: jobs)`},
+		{"merged job", "jobs:\n  - &d {id: a, spec: '@daily', targets: {all_groups: true}, message: {text: hi}}\n  - {<<: *d, id: b, tz: UTC}\n",
+			`cron: line 3: jobs[1] "b": unknown field "tz" ` + jobFields},
+		{"in a merged mapping", "jobs:\n  - &d {id: a, spec: '@daily', tz: UTC}\n  - {<<: *d, id: b}\n",
+			`cron: line 2: jobs[0] "a": unknown field "tz" ` + jobFields},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := cron.ParseYAML([]byte(tc.yaml))
+			require.EqualError(t, err, tc.wantErr, "ParseYAML")
+		})
+	}
+
+	path := filepath.Join(t.TempDir(), "jobs.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("jobs:\n  - id: standup\n    schedule: '@daily'\n"), 0o600))
+	_, err := cron.LoadFile(path)
+	require.EqualError(t, err, `cron: `+path+`: line 3: jobs[0] "standup": unknown field "schedule" `+jobFields, "LoadFile")
+
+	// A good merge key passes; an alias that contains itself ends the
+	// walk, and the decoder's error stands.
+	jobs, err := cron.ParseYAML([]byte("jobs:\n  - &d {id: a, spec: '@daily', targets: {all_groups: true}, message: {text: hi}}\n  - {<<: *d, id: b}\n"))
+	require.NoError(t, err, "ParseYAML with a good merge key")
+	require.Len(t, jobs, 2, "ParseYAML with a good merge key")
+	_, err = cron.ParseYAML([]byte("jobs: &j [*j]\n"))
+	require.Error(t, err, "ParseYAML with an alias that contains itself")
+	_, err = cron.ParseYAML([]byte("jobs:\n  - &m {id: a, <<: *m}\n"))
+	require.Error(t, err, "ParseYAML with a merge that contains itself")
 }
 
 // New checks jobs from code as the parsers check those from files, and
