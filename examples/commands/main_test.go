@@ -40,8 +40,8 @@ func TestCommands(t *testing.T) {
 	}
 	ask("/weather paris 3", "weather in paris for 3 days: sunny")
 	ask("/weather oslo", "weather in oslo for 1 day: snowy")
-	ask("/weather", "usage: /weather <city> [days]")
-	ask("/weather paris soon", "usage: /weather <city> [days]")
+	ask("/weather", "usage: /weather <city> [days:int] (city: missing)")
+	ask("/weather paris soon", "usage: /weather <city> [days:int] (days: \"soon\" is not an int)")
 	ask("/help", helpText)
 
 	// The dialog: the name goes to /register's handler, not the router.

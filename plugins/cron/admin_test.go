@@ -49,7 +49,7 @@ func TestAdminCommands(t *testing.T) {
 	ask(alice, aliceChat, "/cron pause nosuch", `no job "nosuch"`)
 	ask(alice, aliceChat, "/cron dance", "usage: /cron list | pause <job> | resume <job> | run <job>")
 	ask(alice, aliceChat, "/cron pause", "usage: /cron list | pause <job> | resume <job> | run <job>")
-	ask(alice, aliceChat, "/cron", "usage: /cron <action> [job]")
+	ask(alice, aliceChat, "/cron", "usage: /cron <action> [job] (action: missing)")
 
 	// Paused over a day: the day's stand-up is skipped, not missed.
 	ask(alice, aliceChat, "/cron pause standup", "paused standup")
