@@ -76,11 +76,18 @@
 // file of this format: another program's, another format's, or one
 // damaged on disk (Open reads the whole file once, with bbolt's
 // consistency check and then every record, so that damage shows there
-// as an error rather than as a panic later). A record damaged in a file that opened is an
-// ErrFormat error of the call that reads it. A file already open, in
-// this process or another, is refused with [ErrLocked] after
-// Options.Timeout (DefaultTimeout, one second). The methods of a closed
-// File return [ErrClosed].
+// as an error rather than as a panic later). It tells the embedded
+// server's data file (imserver -data im.db) by its buckets:
+//
+//	state: im.db is an imserver data file (imserver/store/bolt), not a bot state file
+//
+// A record damaged in a file that opened is an ErrFormat error of the
+// call that reads it. A file already open, in another process (a bot, or
+// a running imserver on its -data file) or in another File of this one,
+// is refused with [ErrLocked] after Options.Timeout (DefaultTimeout, one
+// second); a locked file cannot be read, so the error names the file but
+// cannot say whose it is. The methods of a closed File return
+// [ErrClosed].
 //
 // # One file per bot
 //

@@ -20,6 +20,8 @@ import (
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/imserver/store/bolt"
+	"github.com/imbot-go/imbot/imtest"
 	"github.com/imbot-go/imbot/middleware"
 	"github.com/imbot-go/imbot/state"
 )
@@ -37,13 +39,61 @@ func TestOpenLocked(t *testing.T) {
 	}
 	require.Error(t, err, "a second Open of an open file succeeded")
 	require.ErrorIs(t, err, state.ErrLocked, "second Open")
-	require.ErrorContains(t, err, path, "second Open: want ErrLocked naming the file")
+	require.EqualError(t, err, "state: "+path+" is locked: another process, or another state.File in this one, has held it for 100ms; "+
+		"each bot needs a state file of its own, not another bot's nor the imserver's -data file", "second Open")
 	// bbolt polls the lock every 50ms and may give up a poll early.
 	assert.GreaterOrEqual(t, elapsed, timeout/2, "gave up after %v, want about %v", elapsed, timeout)
 	assert.LessOrEqual(t, elapsed, timeout+5*time.Second, "gave up after %v, want about %v", elapsed, timeout)
 	require.NoError(t, first.Close())
 	openAt(t, path, &state.Options{Timeout: timeout}) // free again
 	assert.Equal(t, time.Second, state.DefaultTimeout, "DefaultTimeout, documented as 1s")
+}
+
+// A file that another program holds, as a running imserver -data im.db
+// holds its file, is locked too, and the error says so: it cannot be
+// read to tell what it is.
+func TestOpenLockedByTheServer(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "im.db")
+	st, err := bolt.Open(path, nil)
+	require.NoError(t, err, "bolt.Open")
+	defer st.Close()
+	f, err := state.Open(path, &state.Options{Timeout: 50 * time.Millisecond})
+	if err == nil {
+		f.Close()
+	}
+	require.ErrorIs(t, err, state.ErrLocked, "Open of a file the server holds")
+	require.ErrorContains(t, err, "state: "+path+" is locked: another process", "Open of a file the server holds")
+}
+
+// The embedded server's data file (imserver -data im.db, a bbolt file of
+// imserver/store/bolt) is no state file, and Open says what it is. The
+// file here is a real one: a server ran on it and kept a conversation.
+func TestOpenIMServerFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "im.db")
+	st, err := bolt.Open(path, nil)
+	require.NoError(t, err, "bolt.Open")
+	s := imtest.NewUnstartedServer(t)
+	s.Config.Store = st
+	s.Start()
+	alice := s.NewUser(t, 1001)
+	alice.Send(t, alice.CreateSingle(t, 1002), "hello")
+	alice.Client.Close()
+	s.Close()
+	require.NoError(t, st.Close(), "closing the server's store")
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	f, err := state.Open(path, nil)
+	if err == nil {
+		f.Close()
+	}
+	require.EqualError(t, err, "state: "+path+" is an imserver data file (imserver/store/bolt), not a bot state file", "Open")
+	require.ErrorIs(t, err, state.ErrFormat, "Open")
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(after, before), "Open changed the server's file")
 }
 
 // TestOpenNotAStateFile opens files that are not imbot state files of
@@ -91,6 +141,34 @@ func TestOpenNotAStateFile(t *testing.T) {
 				return b.Put([]byte("alice"), []byte("online"))
 			})
 		}, `no format record, and buckets ["users"]`},
+		{"another program's meta bucket", func(t *testing.T) []byte {
+			return withBolt(t, func(tx *bbolt.Tx) error {
+				b, err := tx.CreateBucket([]byte("meta"))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte("version"), []byte("3"))
+			})
+		}, `no format record, and buckets ["meta"]`},
+		{"a server file with counters only", func(t *testing.T) []byte {
+			return withBolt(t, func(tx *bbolt.Tx) error {
+				b, err := tx.CreateBucket([]byte("meta"))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte("short_id"), make([]byte, 8))
+			})
+		}, `is an imserver data file (imserver/store/bolt), not a bot state file`},
+		{"another program's bolt file with a server bucket", func(t *testing.T) []byte {
+			return withBolt(t, func(tx *bbolt.Tx) error {
+				for _, name := range []string{"msg", "users"} {
+					if _, err := tx.CreateBucket([]byte(name)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}, `no format record, and buckets ["msg" "users"]`},
 		{"another format", func(t *testing.T) []byte {
 			return withBolt(t, func(tx *bbolt.Tx) error {
 				b, err := tx.CreateBucket([]byte("meta"))

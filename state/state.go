@@ -30,14 +30,14 @@ const (
 
 // Errors of Open and of the stores. The errors of bbolt are wrapped.
 var (
-	// ErrLocked is returned by Open when another File, in this process or
-	// another, holds the file and does not release it within
-	// Options.Timeout.
-	ErrLocked = errors.New("state: file is locked by another state.File")
+	// ErrLocked is returned by Open when another process, or another
+	// File in this one, holds the file and does not release it within
+	// Options.Timeout. The error names the file.
+	ErrLocked = errors.New("state: file is locked")
 	// ErrFormat is returned by Open for a file that is not an imbot state
-	// file of this version (another program's, or damaged beyond what
-	// bbolt checks), and by the stores for a record that cannot be
-	// decoded.
+	// file of this version (another program's, the embedded server's
+	// data file, or one damaged beyond what bbolt checks), and by the
+	// stores for a record that cannot be decoded.
 	ErrFormat = errors.New("state: not an imbot state file")
 	// ErrClosed is returned by the stores of a File that was closed.
 	ErrClosed = errors.New("state: file is closed")
@@ -99,10 +99,34 @@ var (
 	format    = []byte("imbot-state 1")
 )
 
+// The buckets of the embedded server's durable store (imserver/store/bolt,
+// the file of imserver -data), as imserver/records.go names them, and
+// the counters of its meta bucket: Open tells such a file from a state
+// file by them. They are copied, not imported: a bot's state does not
+// depend on the server (a test checks the copy).
+var (
+	imserverBuckets = []string{"meta", "conv", "conv_by_id", "conv_idem", "core", "member", "user_conv",
+		"setting", "msg", "msg_by_id", "msg_client", "inbox", "cursor", "hidden", "live",
+		"apply", "apply_to", "apply_from", "apply_pair", "friend"}
+	imserverCounters = []string{"short_id", "msg_id", "apply_id"}
+)
+
+// openError is an error of Open that reads as msg and is kind
+// (ErrLocked, ErrFormat) for errors.Is.
+type openError struct {
+	kind error
+	msg  string
+}
+
+func (e *openError) Error() string { return e.msg }
+func (e *openError) Unwrap() error { return e.kind }
+
 // Open opens the state file at path, creating it if it does not exist
-// (the directory must). It fails with ErrLocked when another File holds
-// the file for longer than opts.Timeout, and with ErrFormat when the file
-// is not an imbot state file of this version.
+// (the directory must). It fails with ErrLocked when another process,
+// or another File in this one, holds the file for longer than
+// opts.Timeout, and with ErrFormat when the file is not an imbot state
+// file of this version; both name the file, and ErrFormat says what the
+// file is when Open can tell (the embedded server's data file, say).
 func Open(path string, opts *Options) (*File, error) {
 	var o Options
 	if opts != nil {
@@ -119,7 +143,9 @@ func Open(path string, opts *Options) (*File, error) {
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.Timeout})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s still held after %v", ErrLocked, path, o.Timeout)
+		return nil, &openError{kind: ErrLocked, msg: fmt.Sprintf("state: %s is locked: another process, or another state.File "+
+			"in this one, has held it for %v; each bot needs a state file of its own, "+
+			"not another bot's nor the imserver's -data file", path, o.Timeout)}
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
 		return nil, fmt.Errorf("%w: %s: %w", ErrFormat, path, err)
 	case err != nil:
@@ -174,17 +200,24 @@ func verify(tx *bbolt.Tx) (err error) {
 // initFile checks the format of the file at path, of tx, or makes a
 // new file into a state file.
 func initFile(tx *bbolt.Tx, path string) error {
+	var got []byte
 	if meta := tx.Bucket(bucketMeta); meta != nil {
-		if got := meta.Get(formatKey); !bytes.Equal(got, format) {
-			return fmt.Errorf("%w: %s has format %q, this program reads %q", ErrFormat, path, got, format)
-		}
-	} else {
+		got = meta.Get(formatKey)
+	}
+	if got != nil && !bytes.Equal(got, format) {
+		return fmt.Errorf("%w: %s has format %q, this program reads %q", ErrFormat, path, got, format)
+	}
+	if got == nil {
 		var names []string
 		_ = tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
 			names = append(names, string(name))
 			return nil
 		})
-		if len(names) > 0 {
+		switch {
+		case isIMServerFile(tx, names):
+			return &openError{kind: ErrFormat, msg: fmt.Sprintf(
+				"state: %s is an imserver data file (imserver/store/bolt), not a bot state file", path)}
+		case len(names) > 0:
 			return fmt.Errorf("%w: %s has no format record, and buckets %q", ErrFormat, path, names)
 		}
 	}
@@ -194,6 +227,33 @@ func initFile(tx *bbolt.Tx, path string) error {
 		}
 	}
 	return tx.Bucket(bucketMeta).Put(formatKey, format)
+}
+
+// isIMServerFile reports whether the buckets of tx, names, are those of
+// the embedded server's store: some, all of them its own, and when the
+// meta bucket is the only one (whose name a state file shares), its keys
+// are the server's counters.
+func isIMServerFile(tx *bbolt.Tx, names []string) bool {
+	if len(names) == 0 {
+		return false
+	}
+	for _, name := range names {
+		if !slices.Contains(imserverBuckets, name) {
+			return false
+		}
+	}
+	if len(names) > 1 || names[0] != string(bucketMeta) {
+		return true
+	}
+	keys, counters := 0, 0
+	_ = tx.Bucket(bucketMeta).ForEach(func(k, _ []byte) error {
+		keys++
+		if slices.Contains(imserverCounters, string(k)) {
+			counters++
+		}
+		return nil
+	})
+	return keys > 0 && counters == keys
 }
 
 // Path returns the path of the file.
