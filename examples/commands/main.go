@@ -4,15 +4,19 @@
 // messages, a NotFound handler and /explain. It runs on the embedded IM
 // server:
 //
-//	go run ./examples/commands
+//	go run ./examples/commands [-addr 127.0.0.1:0]
 //
-// and prints how to connect a client to talk to it.
+// Once the bot is ready it prints a link to the dev console, logged in as
+// user 1001, where you chat with the bot in a browser, and how to connect
+// another client; Ctrl-C stops it.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,8 +29,10 @@ import (
 	"github.com/imbot-go/imbot/router"
 )
 
-// botID is the bot's user.
-const botID im.UserID = 100
+const (
+	botID  im.UserID = 100  // the bot's user
+	userID im.UserID = 1001 // the user the connect info is for
+)
 
 // registerTimeout is how long /register waits for the user's name.
 const registerTimeout = 30 * time.Second
@@ -141,16 +147,29 @@ func notFound(c *bot.Context) error {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "commands:", err)
 		os.Exit(1)
 	}
 }
 
-// run serves the bot on the embedded server until ctx ends.
-func run(ctx context.Context) error {
-	srv, err := devserver.Start("127.0.0.1:0")
+// run serves the bot on the embedded server until ctx ends. Once the bot
+// is ready it prints, on stdout, how to talk to it as user 1001: the dev
+// console link, the URLs, the app id and a token. -h prints the usage on
+// stderr and returns nil.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("commands", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	srv, err := devserver.Start(*addr)
 	if err != nil {
 		return err
 	}
@@ -160,11 +179,21 @@ func run(ctx context.Context) error {
 		return err
 	}
 	b.Handle(newRouter())
-	tok, err := srv.Token(1001)
-	if err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }() // ends with ctx, or when the bot cannot go on
+	select {
+	case <-b.Ready():
+	case err := <-done:
 		return err
 	}
-	fmt.Printf("commands bot (user %d) on %s\nconnect as user 1001: frontier %s, app id %d, token %s\ntry /help; Ctrl-C stops it.\n",
-		botID, srv.URL(), srv.FrontierURL(), devserver.AppID, tok)
-	return b.Run(ctx)
+	fmt.Fprintf(stdout, "commands bot (user %d) ready. Chat with it as user %d in your browser (the console link)\nor from another client, and try /help:\n", botID, userID)
+	if err := srv.WriteConnectInfo(stdout, userID); err != nil {
+		cancel()
+		<-done
+		return err
+	}
+	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
+	return <-done
 }
