@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,7 +40,7 @@ var jobsYAML []byte
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "announcer:", err)
@@ -74,13 +75,18 @@ func setup(b *bot.Bot, file string, opts cron.Options) error {
 }
 
 // run starts the server, the bot and the demo user, and prints the
-// announcements until ctx ends, or until -n of them came.
-func run(ctx context.Context, args []string, out io.Writer) error {
+// announcements on out until ctx ends, or until -n of them came. -h
+// prints the usage on stderr and returns nil.
+func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("announcer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
 	file := fs.String("jobs", "", "jobs file (.yaml, .yml or .json); default: the embedded jobs.yaml")
 	n := fs.Int("n", 0, "exit after n announcements (0: run until Ctrl-C)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	srv, err := devserver.Start(*addr)

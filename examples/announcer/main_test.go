@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,19 +67,38 @@ func TestAnnouncer(t *testing.T) {
 func TestRun(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-n", "1"}, &out)
+	err := run(context.Background(), []string{"-n", "1"}, &out, &bytes.Buffer{})
 	require.NoError(t, err, "run:\n%s", out.String())
 	for _, want := range []string{"asked it /cron list", "] heartbeat "} {
 		assert.Contains(t, out.String(), want, "output")
 	}
 }
 
+// -h prints the usage and is no error.
+func TestRunHelp(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), imtest.DefaultTimeout) // should -h serve, it stops
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(ctx, []string{"-h"}, &stdout, &stderr), "run -h")
+	assert.Contains(t, stderr.String(), "Usage of announcer:\n  -addr string", "run -h: the usage")
+	assert.Contains(t, stderr.String(), "\n  -jobs string", "run -h: the usage")
+	assert.Empty(t, stdout.String(), "run -h: stdout")
+}
+
 // A jobs file with a mistake stops the announcer at once, naming the
 // job and the field.
 func TestBadJobsFile(t *testing.T) {
 	t.Parallel()
-	path := t.TempDir() + "/jobs.json"
-	require.NoError(t, os.WriteFile(path, []byte(`{"jobs": [{"id": "x", "spec": "@daily", "timezone": "Mars/Base", "targets": {"all_groups": true}, "message": {"text": "hi"}}]}`), 0o600))
-	err := run(context.Background(), []string{"-jobs", path}, &bytes.Buffer{})
-	require.ErrorContains(t, err, `job "x": timezone: unknown time zone Mars/Base`, "run")
+	for _, tc := range []struct{ name, content, wantErr string }{
+		{"jobs.json", `{"jobs": [{"id": "x", "spec": "@daily", "timezone": "Mars/Base", "targets": {"all_groups": true}, "message": {"text": "hi"}}]}`,
+			`job "x": timezone: unknown time zone Mars/Base`},
+		{"jobs.yaml", "jobs:\n  - id: standup\n    schedule: '0 9 * * mon-fri'\n",
+			`line 3: jobs[0] "standup": unknown field "schedule" (known: id, spec, timezone, targets, message, missed, grace, enabled)`},
+	} {
+		path := filepath.Join(t.TempDir(), tc.name)
+		require.NoError(t, os.WriteFile(path, []byte(tc.content), 0o600))
+		err := run(context.Background(), []string{"-jobs", path}, &bytes.Buffer{}, &bytes.Buffer{})
+		require.EqualError(t, err, "cron: "+path+": "+tc.wantErr, "run -jobs %s", tc.name)
+	}
 }
