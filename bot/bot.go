@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/internal/callsite"
 )
@@ -69,8 +72,27 @@ type Options struct {
 	// (recalled, property changed) are always handed on.
 	HandleOwnMessages bool
 	// Admin configures the admin HTTP listener: health and readiness
-	// probes, and the profiler (see AdminOptions). Default: none.
+	// probes, metrics, and the profiler (see AdminOptions). Default: none.
 	Admin AdminOptions
+	// Metrics is the Prometheus registry the bot registers its metrics
+	// with: its own, its IM client's (unless Client.Metrics names
+	// another) and those of the plugins and middleware that take it from
+	// Bot.Metrics. docs/OPERATIONS.md lists them. Default: a registry of
+	// the bot's own, with the Go runtime and process collectors, which
+	// the admin listener serves at /metrics. Pass yours to serve the
+	// bot's metrics beside others; the admin listener serves it when it
+	// is also a prometheus.Gatherer, as a *prometheus.Registry is. Two
+	// bots in one registry need a label each to tell them apart
+	// (prometheus.WrapRegistererWith), or New fails on the duplicates.
+	Metrics prometheus.Registerer
+	// DisableMetrics turns the bot's metrics off: nothing is counted or
+	// registered, and the admin listener serves no /metrics.
+	DisableMetrics bool
+	// TracerProvider, when set, makes the bot trace with OpenTelemetry: a
+	// span for each event it handles, with a child span for each send
+	// and each request to the server (see docs/OPERATIONS.md). Default:
+	// no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of RetryPolicy.
@@ -170,6 +192,8 @@ type Bot struct {
 	ready     chan struct{}
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	registry prometheus.Registerer // Options.Metrics or the bot's own; nil: off
 
 	phase     atomic.Int32             // a Phase, for Health
 	adminAddr atomic.Pointer[net.Addr] // the admin listener's, while it listens
@@ -491,7 +515,7 @@ func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 	var c *Context
 	var err error
 	for attempt := 1; ; attempt++ {
-		c = &Context{Event: ev, ctx: ctx, bot: b, sends: new(atomic.Int64), taken: taken}
+		c = &Context{Event: ev, ctx: ctx, bot: b, shared: &sharedState{}, sends: new(atomic.Int64), taken: taken}
 		err = runHandler(h, c)
 		if err == nil || ctx.Err() != nil || attempt >= b.opts.Retry.Attempts || !retryable(err) {
 			break

@@ -27,10 +27,19 @@ type Context struct {
 	ctx    context.Context
 	bot    *Bot
 	params map[string]string
-	route  string
+	shared *sharedState // the same in every copy WithContext makes
 	log    *slog.Logger
 	sends  *atomic.Int64  // sends of this attempt, numbering their client ids
 	taken  *takenMessages // messages WaitNext gave this event's handler
+}
+
+// sharedState is what a handler's run says about itself that the code
+// outside the copies of its Context (WithContext) reads once it returns:
+// which route ran, and whether a middleware skipped the event. Only the
+// goroutine handling the event touches it.
+type sharedState struct {
+	route   string
+	skipped string // Skip's reason
 }
 
 // takenMessages are the messages a handler took with WaitNext: they are
@@ -57,7 +66,9 @@ func (t *takenMessages) list() []*im.Message {
 func (c *Context) Context() context.Context { return c.ctx }
 
 // WithContext returns a shallow copy of c carrying ctx, for middleware
-// that sets deadlines or values.
+// that sets deadlines or values. The copy shares c's route (SetRoute)
+// and skip mark (Skip): a router inside names its route on the copy, and
+// a Logger, the bot's metrics and its span, outside, read it from c.
 func (c *Context) WithContext(ctx context.Context) *Context {
 	out := *c
 	out.ctx = ctx
@@ -134,13 +145,26 @@ func (c *Context) SetParam(name, value string) {
 }
 
 // SetRoute names the route that handles the event; routers call it
-// before the route's handler, so that middleware outside the router
-// (a logger) can tell which route ran.
-func (c *Context) SetRoute(name string) { c.route = name }
+// before the route's handler, so that middleware outside the router (a
+// logger), the bot's metrics and its trace can tell which route ran.
+func (c *Context) SetRoute(name string) { c.shared.route = name }
 
 // Route returns the name SetRoute gave the route handling the event, or
 // "" when no router named one.
-func (c *Context) Route() string { return c.route }
+func (c *Context) Route() string { return c.shared.route }
+
+// Skip marks the event as let go without being handled, for reason: a
+// middleware that drops an event (a duplicate, a sender over its rate
+// limit, a stranger) calls it before returning nil, so that the bot
+// counts the event under imbot_bot_events_skipped_total{reason} rather
+// than as handled, and its span says so. The reason is a metric label:
+// a short constant such as "duplicate", never text that varies with the
+// event. The last call wins.
+func (c *Context) Skip(reason string) { c.shared.skipped = reason }
+
+// Skipped returns the reason Skip gave, or "" when the event was not
+// skipped.
+func (c *Context) Skipped() string { return c.shared.skipped }
 
 // Params returns a copy of the route parameters.
 func (c *Context) Params() map[string]string {
@@ -254,5 +278,5 @@ func (c *Context) WaitNext(timeout time.Duration) (*im.Message, error) {
 // fail, but matching, parameters and Explain work. It is for routers'
 // tests and tools; the bot makes its own Contexts.
 func NewContext(ctx context.Context, ev Event) *Context {
-	return &Context{Event: ev, ctx: ctx, log: slog.New(slog.DiscardHandler)}
+	return &Context{Event: ev, ctx: ctx, shared: &sharedState{}, log: slog.New(slog.DiscardHandler)}
 }

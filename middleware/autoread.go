@@ -198,7 +198,7 @@ func (a *AutoRead) Middleware() bot.Middleware {
 				ctx = context.Background()
 			}
 			rc := &readCtx{Context: ctx}
-			if err := handleWith(next, c, rc); err != nil {
+			if err := next.Handle(c.WithContext(rc)); err != nil {
 				return err
 			}
 			if rc.skip.Load() {

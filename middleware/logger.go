@@ -52,12 +52,8 @@ const (
 // as handled ("ok"); put it after them to log only what reaches the
 // handler.
 //
-// A middleware that hands the handler a copy of the Context
-// (Context.WithContext), as Timeout and AutoRead do, hides the route the
-// router sets on the copy from a Logger outside it, unless it sets the
-// copy's route on its own Context once the handler returns
-// (c.SetRoute(copy.Route())), as those of this package do, even when the
-// handler panics.
+// The route is the one a router inside named, through any copies of the
+// Context middleware made in between (Context.WithContext shares it).
 //
 // Logger panics if l is nil. The middleware is safe for concurrent use.
 func Logger(l *slog.Logger) bot.Middleware {

@@ -283,7 +283,7 @@ func (rl *rateLimiter) handle(c *bot.Context, next bot.Handler) error {
 			}
 			continue
 		case LimitHandle:
-			return handleWith(rl.opts.Limited, c, context.WithValue(ctx, rateInfoKey{}, RateLimitInfo{Scope: scope, At: now}))
+			return rl.opts.Limited.Handle(c.WithContext(context.WithValue(ctx, rateInfoKey{}, RateLimitInfo{Scope: scope, At: now})))
 		}
 		return nil
 	}

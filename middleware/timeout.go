@@ -47,7 +47,7 @@ func Timeout(d time.Duration) bot.Middleware {
 			}
 			ctx, cancel := context.WithTimeout(parent, d)
 			defer cancel()
-			err := handleWith(next, c, ctx)
+			err := next.Handle(c.WithContext(ctx))
 			if err == nil || ctx.Err() != context.DeadlineExceeded || parent.Err() != nil {
 				return err // in time, or not this deadline
 			}
