@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,45 +51,18 @@ func main() {
 	}
 }
 
-// run serves the bot on the embedded server until ctx ends. Once the bot
-// is ready it prints, on stdout, how to talk to it as user 1001: the dev
-// console link, the URLs, the app id and a token. -h prints the usage on
-// stderr and returns nil.
+// run serves the echo bot on the development server until ctx ends.
+// Once the bot is ready it prints, on stdout, how to talk to it as user
+// 1001: the dev console link, the URLs, the app id and a token. -h prints
+// the usage on stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	return devserver.Run(flag.NewFlagSet("echo", flag.ContinueOnError), args, stderr, func(srv *devserver.Server) error {
+		b, err := bot.New(srv.BotOptions(botID))
+		if err != nil {
+			return err
 		}
-		return err
-	}
-	srv, err := devserver.Start(*addr)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	b, err := bot.New(srv.BotOptions(botID))
-	if err != nil {
-		return err
-	}
-	b.Handle(bot.HandlerFunc(echo))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }() // ends with ctx, or when the bot cannot go on
-	select {
-	case <-b.Ready():
-	case err := <-done:
-		return err
-	}
-	fmt.Fprintf(stdout, "echo bot (user %d) ready. Chat with it as user %d in your browser (the console link)\nor from another client:\n", botID, userID)
-	if err := srv.WriteConnectInfo(stdout, userID); err != nil {
-		cancel()
-		<-done
-		return err
-	}
-	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
-	return <-done
+		b.Handle(bot.HandlerFunc(echo))
+		return srv.RunBot(ctx, b, devserver.RunOptions{Out: stdout, User: userID,
+			Intro: fmt.Sprintf("echo bot (user %d) ready.", botID)})
+	})
 }

@@ -4,12 +4,19 @@
 // It is a development server: its dev console lets anyone on the machine
 // log in as any user (imserver.Config.DevLogin). The examples listen on
 // 127.0.0.1 unless their -addr flag says otherwise.
+//
+// An example's run hands its flags to [Run], which parses them and starts
+// the server, and builds its bot with bot.New and [Server.BotOptions];
+// [Server.RunBot] runs the bot, plays the example's demo user if it has
+// one, and prints how to chat with the bot.
 package devserver
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +42,28 @@ type Server struct {
 	url   string
 	done  chan error
 	token func(int64) (string, error)
+}
+
+// Run is the body of an example's run. It adds the -addr flag to fs, a
+// flag.ContinueOnError set with the example's own flags, and parses args
+// with the usage and errors on stderr; then it starts a server on -addr,
+// calls serve with it, and closes the server once serve returns. With -h
+// it prints the usage and returns nil, starting nothing.
+func Run(fs *flag.FlagSet, args []string, stderr io.Writer, serve func(*Server) error) error {
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	s, err := Start(*addr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return serve(s)
 }
 
 // Start serves on addr (port 0 picks a free one) until Close.
@@ -123,6 +152,82 @@ func RunBot(ctx context.Context, b *bot.Bot) (stop func() error, err error) {
 		cancel()
 		return nil, err
 	}
+}
+
+// RunOptions says what [Server.RunBot] does once the bot is ready.
+type RunOptions struct {
+	// Out gets how to chat with the bot.
+	Out io.Writer
+	// User is the user the dev console link and the connect info log in
+	// as.
+	User im.UserID
+	// Intro, if not empty, is the line printed before the connect info.
+	Intro string
+	// Script, if not nil, runs once the bot is ready and before the
+	// connect info is printed: a demo user's conversation with the bot,
+	// say. Its ctx ends when the bot stops.
+	Script func(ctx context.Context) error
+	// ExitAfterScript makes RunBot stop the bot once Script returns,
+	// printing no connect info.
+	ExitAfterScript bool
+}
+
+// RunBot runs b.Run on the server until ctx ends or the bot cannot go
+// on. Once b is ready it runs opts.Script, then prints on opts.Out the
+// intro, a dev console link logged in as opts.User, the URLs, the app id
+// and a token for other clients, and "Press Ctrl-C to stop.". It returns
+// Run's error if there is one (nil once ctx ended), or else the
+// script's, which stops the bot.
+func (s *Server) RunBot(ctx context.Context, b *bot.Bot, opts RunOptions) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Run(ctx)
+		cancel() // the script and the wait below end with the bot
+	}()
+	defer func() {
+		cancel()
+		if runErr := <-done; runErr != nil {
+			err = runErr
+		}
+	}()
+	select {
+	case <-b.Ready():
+	case <-ctx.Done():
+		return nil
+	}
+	if opts.Script != nil {
+		if err := opts.Script(ctx); err != nil {
+			return err
+		}
+	}
+	if opts.ExitAfterScript || ctx.Err() != nil {
+		return nil
+	}
+	if err := s.writeConnectInfo(opts); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// writeConnectInfo prints opts.Intro and how to chat with the bot as
+// opts.User, on opts.Out.
+func (s *Server) writeConnectInfo(opts RunOptions) error {
+	tok, err := s.Token(opts.User)
+	if err != nil {
+		return err
+	}
+	if opts.Intro != "" {
+		if _, err := fmt.Fprintln(opts.Out, opts.Intro); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(opts.Out, "Chat with the bot as user %d in your browser (the console link)\nor from another client:\n"+
+		"  console:  %s\n  api:      %s\n  frontier: %s\n  app id:   %d\n  token:    %s\n"+
+		"Press Ctrl-C to stop.\n",
+		opts.User, s.URL()+imserver.ConsolePath+"#token="+tok, s.URL(), s.FrontierURL(), AppID, tok)
+	return err
 }
 
 // Close shuts the server down, sockets included.
