@@ -9,6 +9,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/imbot-go/imbot/internal/obs"
 )
 
 // Client is an IM Cloud client for one user: typed operations over HTTP and
@@ -52,6 +56,11 @@ type Client struct {
 	eventsCtx  context.Context
 	stopEvents context.CancelFunc
 
+	// metrics and tracer observe the client (Options.Metrics,
+	// Options.TracerProvider); nil when off.
+	metrics *metrics
+	tracer  trace.Tracer
+
 	// stopped is closed, and stopErr set, when the client stops by
 	// itself (stop).
 	stopOnce sync.Once
@@ -66,13 +75,17 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{opts: o, log: o.Logger, ctx: ctx, cancel: cancel, sockUp: make(chan struct{}), stopped: make(chan struct{})}
-	c.eventsCtx, c.stopEvents = context.WithCancel(context.Background())
+	c := &Client{opts: o, log: o.Logger, sockUp: make(chan struct{}), stopped: make(chan struct{})}
 	c.tokens = tokenSource{provide: o.Token, expiry: o.TokenExpiry, timeout: o.TokenTimeout}
 	c.events = newDispatcher()
 	c.cache = newCache(o.MaxMessageCount)
 	c.sync = newSyncer(c)
+	if c.metrics, err = newMetrics(o.Metrics, &c.sync.cursor); err != nil {
+		return nil, err
+	}
+	c.tracer = obs.Tracer(o.TracerProvider, tracerName)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.eventsCtx, c.stopEvents = context.WithCancel(context.Background())
 	return c, nil
 }
 
@@ -129,6 +142,7 @@ func (c *Client) stop(err error) {
 // tokenFailed counts err, a refused or unobtainable token, against
 // Options.TokenTimeout, and stops the client once it has run out.
 func (c *Client) tokenFailed(err error) {
+	c.metrics.tokenFailed(err)
 	if ferr := c.tokens.failed(err, time.Now()); ferr != nil {
 		c.stop(ferr)
 	}
@@ -316,6 +330,7 @@ func (c *Client) connectLoop(first *socket) {
 			} else {
 				c.sync.reconnected.Store(&outage{downtime: time.Since(lostAt), attempts: tries + 1})
 			}
+			c.metrics.socketUp(!lostAt.IsZero())
 			c.state.set(c, ConnectionStateConnected)
 			c.sync.kick()
 			select {
@@ -325,6 +340,7 @@ func (c *Client) connectLoop(first *socket) {
 				s.close()
 				<-s.done
 			}
+			c.metrics.socketDown(s.cause) // nil when the client closed it
 			lostAt = time.Now()
 			c.clearSocket(s)
 		} else if c.closed() {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TokenProvider returns the IM token to log in with. The client calls it
@@ -164,6 +166,25 @@ type Options struct {
 	// Logger receives the client's log lines; tokens never appear in them.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Metrics is the Prometheus registry New registers the client's
+	// metrics with (imbot_client_…: requests by command and outcome,
+	// their durations, rate limiting, the socket's state and losses, the
+	// sync lag, catch-up messages, token failures; docs/OPERATIONS.md
+	// lists them). New fails when they are registered already: two
+	// clients in one registry need a label each
+	// (prometheus.WrapRegistererWith). Default nil: no metrics, at no
+	// cost. A bot passes its own registry unless this is set.
+	Metrics prometheus.Registerer
+	// TracerProvider, when set, makes the client trace with
+	// OpenTelemetry: a span of kind Client for each request to the server,
+	// named "im.request <COMMAND>" (e.g. im.request SEND_MESSAGE), a
+	// child of the span in the request's ctx, with the attributes
+	// imbot.command, imbot.transport (http or websocket), imbot.outcome,
+	// imbot.status and imbot.log_id, and an error status when it failed.
+	// A request refreshed after EXPIRED_TOKEN is two spans. Default nil:
+	// no tracing, at no cost. A bot passes its own provider unless this
+	// is set.
+	TracerProvider trace.TracerProvider
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -126,8 +126,11 @@ func (s *syncer) init(ctx context.Context) error {
 				return err
 			}
 		}
-		if page == 0 && !s.c.opts.Resume {
-			s.cursor.Store(body.GetPerUserCursor())
+		if page == 0 {
+			s.c.metrics.serverAt(body.GetPerUserCursor())
+			if !s.c.opts.Resume {
+				s.cursor.Store(body.GetPerUserCursor())
+			}
 		}
 		if s.c.opts.DisableInitPull {
 			return nil // the position was all it needed
@@ -249,6 +252,7 @@ func (s *syncer) pull(ctx context.Context) (applied int, err error) {
 		if p.err != nil {
 			return applied, p.err
 		}
+		s.c.metrics.caughtUp(true, len(p.messages))
 		for _, m := range p.messages {
 			m.Source = MessageSourceUserInbox
 			if err := s.apply(ctx, m, p.from); err != nil {
@@ -259,6 +263,9 @@ func (s *syncer) pull(ctx context.Context) (applied int, err error) {
 		}
 		if p.nextCursor > p.from {
 			s.cursor.Store(p.nextCursor)
+		}
+		if !p.hasMore {
+			s.c.metrics.serverAt(s.cursor.Load()) // where the server was at this answer
 		}
 		s.out.send(ctx) // before waiting for the next page
 	}
@@ -323,6 +330,7 @@ func (s *syncer) applyPush(ctx context.Context, p push) bool {
 	switch improto.IMCMD(p.resp.GetCmd()) {
 	case improto.IMCMD_NEW_MSG_NOTIFY:
 		n := p.notify
+		s.c.metrics.serverAt(n.nextCursor)
 		if n.message == nil {
 			return true
 		}
@@ -455,6 +463,7 @@ func (s *syncer) fillGap(ctx context.Context, id ConversationID, last, next int6
 				return nil
 			}
 			anchor = m.Index
+			s.c.metrics.caughtUp(false, 1)
 			m.Source = MessageSourceLoadMore
 			// Delivered now, so a retry after a failed fetch starts past
 			// it; a copy the cache held (Init's, LoadMessages') was not.

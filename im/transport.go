@@ -164,8 +164,7 @@ func callDecoded[T any](ctx context.Context, c *Client, cmd improto.IMCMD, body 
 			continue
 		}
 		if status != improto.StatusCode_OK {
-			err := &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true, StatusCode: status,
-				Msg: resp.GetErrorDesc(), LogID: resp.GetLogId(), RetryAfter: retryAfterOf(resp.GetHeaders())}
+			err := statusError(cmd, resp)
 			if isTokenFailure(err) {
 				c.tokenFailed(err)
 			}
@@ -176,62 +175,80 @@ func callDecoded[T any](ctx context.Context, c *Client, cmd improto.IMCMD, body 
 	}
 }
 
+// statusError is the error of a server answer with a non-OK status.
+func statusError(cmd improto.IMCMD, resp *improto.Response) *Error {
+	return &Error{Type: ErrorTypeServer, Cmd: cmd, ReachServer: true, StatusCode: improto.StatusCode(resp.GetStatusCode()),
+		Msg: resp.GetErrorDesc(), LogID: resp.GetLogId(), RetryAfter: retryAfterOf(resp.GetHeaders())}
+}
+
 // exchange sends one request over the transport the options choose and
-// decodes the answer.
+// decodes the answer. It is the request that metrics count and a span
+// traces (Options.Metrics, Options.TracerProvider).
 func exchange[T any](ctx context.Context, c *Client, cmd improto.Command, token string, body proto.Message, decode responseDecoder[T]) (*improto.Response, T, error) {
 	var (
-		resp *improto.Response
-		out  T
+		resp      *improto.Response
+		out       T
+		malformed bool // the answer did not decode
 	)
 	req, err := c.request(ctx, cmd, token, body)
 	if err != nil {
 		return nil, out, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	ctx, o := c.startRequest(ctx, cmd.Cmd)
+	tctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	read := func(data []byte) (err error) {
 		resp, out, err = decode(data)
+		malformed = err != nil
 		return err
 	}
-	if err := c.roundTrip(ctx, cmd, req, read); err != nil {
-		if e, ok := err.(*Error); ok { // roundTrip's own: already says what failed
-			return nil, out, e
+	tr, err := c.roundTrip(tctx, cmd, req, read)
+	if err != nil {
+		e, ok := err.(*Error) // roundTrip's own: already says what failed
+		if !ok {
+			e = transportError(cmd.Cmd, err)
 		}
-		return nil, out, transportError(cmd.Cmd, err)
+		c.endRequest(o, cmd.Cmd, tr, failureOutcome(e, malformed), nil, e)
+		return nil, out, e
 	}
 	if !c.opts.AcceptIncorrectInboxType && resp.GetInboxType() != c.opts.InboxType && resp.GetStatusCode() == 0 {
-		return nil, out, &Error{Type: ErrorTypeServer, Cmd: cmd.Cmd, ReachServer: true,
+		e := &Error{Type: ErrorTypeServer, Cmd: cmd.Cmd, ReachServer: true,
 			Msg: fmt.Sprintf("response for inbox type %d, want %d", resp.GetInboxType(), c.opts.InboxType)}
+		c.endRequest(o, cmd.Cmd, tr, outcomeMalformed, resp, e)
+		return nil, out, e
 	}
+	c.endRequest(o, cmd.Cmd, tr, statusOutcome(resp.GetStatusCode()), resp, nil)
 	return resp, out, nil
 }
 
 // roundTrip sends req over the socket or HTTP, as Options.WebSocketLevel
-// says, and hands the answer's bytes to read.
-func (c *Client) roundTrip(ctx context.Context, cmd improto.Command, req *improto.Request, read func([]byte) error) error {
+// says, hands the answer's bytes to read, and says which it used (for
+// a request that fell back to HTTP, HTTP; for one that found no way, the
+// socket it waited for).
+func (c *Client) roundTrip(ctx context.Context, cmd improto.Command, req *improto.Request, read func([]byte) error) (transport, error) {
 	all := c.opts.WebSocketLevel == WebSocketLevelAll
 	for {
 		s := c.socketFor(ctx)
 		if s == nil {
 			switch {
 			case all && c.closed():
-				return errClientClosed()
+				return transportWebSocket, errClientClosed()
 			case all:
-				return &Error{Type: ErrorTypeTimeout, Cmd: cmd.Cmd, Inner: ctx.Err(),
+				return transportWebSocket, &Error{Type: ErrorTypeTimeout, Cmd: cmd.Cmd, Inner: ctx.Err(),
 					Msg: "the socket did not come up within the request's timeout (WebSocketLevelAll sends no request over HTTP)"}
 			case cmd.Route() == "":
-				return &Error{Type: ErrorTypeNetwork, Cmd: cmd.Cmd, Msg: "this command has no HTTP route and the socket is not up"}
+				return transportWebSocket, &Error{Type: ErrorTypeNetwork, Cmd: cmd.Cmd, Msg: "this command has no HTTP route and the socket is not up"}
 			}
-			return c.postHTTP(ctx, cmd, req, read)
+			return transportHTTP, c.postHTTP(ctx, cmd, req, read)
 		}
 		err := s.call(ctx, req, read)
 		switch {
 		case !errors.Is(err, errSocketDown):
-			return err
+			return transportWebSocket, err
 		case !all:
-			return c.postHTTP(ctx, cmd, req, read) // the SDK falls back to HTTP
+			return transportHTTP, c.postHTTP(ctx, cmd, req, read) // the SDK falls back to HTTP
 		case !errors.Is(err, errNotSent):
-			return err // it may have reached the server: the caller decides
+			return transportWebSocket, err // it may have reached the server: the caller decides
 		}
 		// The socket closed before the request left: the next one takes it.
 	}
