@@ -5,17 +5,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/imbot-go/imbot/im"
 )
 
 // AdminOptions configures the bot's admin HTTP listener: the probes an
-// orchestrator asks (Kubernetes' liveness and readiness) and, when asked
-// for, the Go profiler. The zero value serves nothing.
+// orchestrator asks (Kubernetes' liveness and readiness), the Prometheus
+// metrics and, when asked for, the Go profiler. The zero value serves
+// nothing.
 type AdminOptions struct {
 	// Addr is the host:port Run listens on for the admin endpoints, from
 	// before it logs in until it has stopped; port 0 picks a free one
@@ -99,6 +103,9 @@ func (b *Bot) Health() Health {
 //
 //   - GET /healthz: 200 while the bot is alive (Health.Alive), else 503;
 //   - GET /readyz: 200 while it is ready (Health.Ready), else 503;
+//   - GET /metrics: the bot's metrics in the Prometheus text format,
+//     unless Options.DisableMetrics, or Options.Metrics is a
+//     prometheus.Registerer that cannot be gathered;
 //   - GET /debug/pprof/: the Go profiler, with AdminOptions.Pprof.
 //
 // Both probes answer with Health as JSON.
@@ -112,6 +119,9 @@ func (b *Bot) AdminHandler() http.Handler {
 		h := b.Health()
 		writeHealth(w, h, h.Ready)
 	})
+	if g := b.gatherer(); g != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelWarn)}))
+	}
 	if b.opts.Admin.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/internal/callsite"
+	"github.com/imbot-go/imbot/internal/obs"
 )
 
 // Defaults of Options.
@@ -194,6 +195,8 @@ type Bot struct {
 	closed    chan struct{}
 
 	registry prometheus.Registerer // Options.Metrics or the bot's own; nil: off
+	metrics  *botMetrics           // nil: off
+	tracer   trace.Tracer          // nil: off
 
 	phase     atomic.Int32             // a Phase, for Health
 	adminAddr atomic.Pointer[net.Addr] // the admin listener's, while it listens
@@ -237,6 +240,7 @@ func New(opts Options) (*Bot, error) {
 	if opts.Client.MaxSendMsgRetryTimes == 0 {
 		opts.Client.MaxSendMsgRetryTimes = -1 // the outbound queue retries (SendOptions.MaxRetries)
 	}
+	registry := metricsRegistry(&opts)
 	client, err := im.New(opts.Client)
 	if err != nil {
 		return nil, err
@@ -245,13 +249,21 @@ func New(opts Options) (*Bot, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bot{opts: opts, log: opts.Logger, client: client, out: out, ready: make(chan struct{}), closed: make(chan struct{})}
+	b := &Bot{opts: opts, log: opts.Logger, client: client, out: out, ready: make(chan struct{}), closed: make(chan struct{}),
+		registry: registry, tracer: obs.Tracer(opts.TracerProvider, tracerName)}
 	if b.opts.OnError == nil {
 		b.opts.OnError = func(c *Context, err error) {
 			c.Logger().Error("bot: handler failed", "err", err)
 		}
 	}
 	b.disp = newDispatcher(opts.MaxQueued)
+	if b.metrics, err = newBotMetrics(registry, b); err != nil {
+		return nil, err
+	}
+	if b.metrics != nil {
+		b.disp.waited = b.metrics.waited
+	}
+	out.metrics, out.tracer = b.metrics, b.tracer
 	return b, nil
 }
 
@@ -506,29 +518,44 @@ serve:
 // event's progress unless shutdown cut the handler off.
 func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 	if !b.opts.HandleOwnMessages && b.ownMessage(&ev) {
+		b.metrics.skip(skipOwnMessage)
 		if err := b.track.finish(context.WithoutCancel(ctx), &ev, nil); err != nil {
 			b.log.Error("bot: progress not saved; the event will be handled again after a restart", "err", err)
 		}
 		return
 	}
+	var start time.Time
+	if b.metrics != nil {
+		start = time.Now()
+	}
+	ctx, span := b.startEventSpan(ctx, &ev)
 	taken := &takenMessages{}
 	var c *Context
 	var err error
-	for attempt := 1; ; attempt++ {
+	attempt := 1
+	for ; ; attempt++ {
 		c = &Context{Event: ev, ctx: ctx, bot: b, shared: &sharedState{}, sends: new(atomic.Int64), taken: taken}
 		err = runHandler(h, c)
 		if err == nil || ctx.Err() != nil || attempt >= b.opts.Retry.Attempts || !retryable(err) {
 			break
 		}
+		b.metrics.retried(c.Route())
 		wait := b.opts.Retry.backoff(attempt)
 		c.Logger().Warn("bot: handler failed; retrying", "attempt", attempt, "in", wait, "err", err)
 		if !sleep(ctx, wait) {
 			break
 		}
 	}
+	canceled := err != nil && ctx.Err() != nil
+	outcome := outcomeOf(c, err, canceled)
+	if outcome == outcomeSkipped {
+		b.metrics.skip(c.Skipped())
+	}
+	b.metrics.handled(c.Route(), outcome, err, start)
+	defer endEventSpan(span, c, outcome, attempt, err)
 	if err != nil {
 		b.opts.OnError(c, err)
-		if ctx.Err() != nil {
+		if canceled {
 			return // cut off by shutdown: a restarted bot handles it again
 		}
 	}
@@ -581,11 +608,13 @@ func (b *Bot) subscribe() []im.Subscription {
 			ev := Event{Kind: kind, Message: e.Message, Previous: e.Previous, Cursor: e.Cursor,
 				ConversationRef: e.Message.Conversation(), Conversation: c.CachedConversation(e.Message.ConversationID)}
 			if !b.track.admit(&ev) {
+				b.metrics.receivedEvent(ev.Kind)
+				b.metrics.skip(skipHandledAlready)
 				b.log.Debug("bot: message handled before a restart; skipped",
 					"conversation", string(ev.ConversationRef.ID), "index", e.Message.Index)
 				return
 			}
-			b.disp.enqueue(ev)
+			b.receive(ev)
 		}
 	}
 	conv := func(kind EventKind) func(im.ConversationEvent) {
@@ -594,7 +623,7 @@ func (b *Bot) subscribe() []im.Subscription {
 				(e.Previous == nil || e.Previous.Status != im.ConversationStatusDissolved) {
 				kind = EventConversationDissolved
 			}
-			b.disp.enqueue(Event{Kind: kind, Conversation: e.Conversation, ConversationRef: e.Conversation.Ref()})
+			b.receive(Event{Kind: kind, Conversation: e.Conversation, ConversationRef: e.Conversation.Ref()})
 		}
 	}
 	return []im.Subscription{
@@ -606,21 +635,28 @@ func (b *Bot) subscribe() []im.Subscription {
 		c.OnParticipantsChanged(func(e im.ParticipantsEvent) {
 			ref := e.Conversation.Ref()
 			if len(e.Added) > 0 {
-				b.disp.enqueue(Event{Kind: EventParticipantsAdded, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Added})
+				b.receive(Event{Kind: EventParticipantsAdded, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Added})
 			}
 			if len(e.Removed) > 0 {
-				b.disp.enqueue(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Removed})
+				b.receive(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Removed})
 			}
 		}),
 		c.OnConversationRemoved(func(e im.ConversationEvent) { // the bot left or was removed
-			b.disp.enqueue(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation,
+			b.receive(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation,
 				ConversationRef: e.Conversation.Ref(), Participants: []im.UserID{c.UserID()}})
 		}),
 		c.OnFriendApplyReceived(func(e im.FriendApplyEvent) {
-			b.disp.enqueue(Event{Kind: EventFriendApplyReceived, FriendApply: e.Apply})
+			b.receive(Event{Kind: EventFriendApplyReceived, FriendApply: e.Apply})
 		}),
 		c.OnFriendAdded(func(e im.FriendEvent) {
-			b.disp.enqueue(Event{Kind: EventFriendAdded, Friend: e.Friend})
+			b.receive(Event{Kind: EventFriendAdded, Friend: e.Friend})
 		}),
 	}
+}
+
+// receive counts an event the client delivered and queues it for a
+// worker.
+func (b *Bot) receive(ev Event) {
+	b.metrics.receivedEvent(ev.Kind)
+	b.disp.enqueue(ev)
 }

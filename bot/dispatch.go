@@ -39,6 +39,9 @@ type dispatcher struct {
 	parked  int          // handlers parked in WaitNext
 	spawn   func(func()) // starts a worker goroutine its owner joins
 	handle  func(Event)
+	// waited, when set, is told when each event started waiting once a
+	// worker takes it: the queue-wait metric.
+	waited func(queuedAt time.Time)
 	// spare keeps drained queues for reuse: a conversation with one event
 	// at a time (a chat) would otherwise cost a queue and its slice per
 	// event.
@@ -51,8 +54,15 @@ const maxSpare = 64
 
 type convQueue struct {
 	id      im.ConversationID
-	events  []Event
+	events  []queuedEvent
 	running bool // a worker is handling one of its events
+}
+
+// queuedEvent is an event in its conversation's queue, with when it came
+// when the queue-wait metric is on.
+type queuedEvent struct {
+	Event
+	at time.Time
 }
 
 type waitKey struct {
@@ -110,12 +120,30 @@ func (d *dispatcher) enqueue(ev Event) {
 		q = d.newQueue(ev.ConversationRef.ID)
 		d.queues[q.id] = q
 	}
-	q.events = append(q.events, ev)
+	qe := queuedEvent{Event: ev}
+	if d.waited != nil {
+		qe.at = time.Now()
+	}
+	q.events = append(q.events, qe)
 	d.waiting++
 	if !q.running && len(q.events) == 1 {
 		d.runnable = append(d.runnable, q)
 		d.notEmpty.Signal()
 	}
+}
+
+// queued returns the number of events waiting for a worker.
+func (d *dispatcher) queued() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.waiting
+}
+
+// running returns the number of handlers running, not parked.
+func (d *dispatcher) running() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.active
 }
 
 // newQueue returns an empty queue for conversation id, a spare one when
@@ -170,8 +198,8 @@ func (d *dispatcher) next() (*convQueue, Event, bool) {
 	}
 	q := d.runnable[0]
 	d.runnable = d.runnable[1:]
-	ev := q.events[0]
-	q.events[0] = Event{}
+	qe := q.events[0]
+	q.events[0] = queuedEvent{}
 	if len(q.events) == 1 {
 		q.events = q.events[:0] // empty: keep the array for the next event
 	} else {
@@ -181,7 +209,10 @@ func (d *dispatcher) next() (*convQueue, Event, bool) {
 	d.waiting--
 	d.active++
 	d.notFull.Signal()
-	return q, ev, true
+	if d.waited != nil {
+		d.waited(qe.at)
+	}
+	return q, qe.Event, true
 }
 
 // run handles one event and gives its conversation back to the queue,

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/imbot-go/imbot/im"
@@ -191,6 +192,8 @@ type outbox struct {
 	now         func() time.Time
 	perConv     Limit
 	perLive     Limit
+	metrics     *botMetrics  // nil: off
+	tracer      trace.Tracer // nil: off
 
 	mu          sync.Mutex
 	closed      bool
@@ -300,11 +303,28 @@ func newOutbox(opts SendOptions, do sendFunc) (*outbox, error) {
 // out.ClientID empty, send gives it a random one first, so that every
 // attempt carries the same id and the server takes the message once.
 func (o *outbox) send(ctx context.Context, prio Priority, to im.ConversationRef, out im.OutgoingMessage) (*im.Message, error) {
+	var start time.Time
+	if o.metrics != nil {
+		start = time.Now()
+	}
+	ctx, span := o.startSendSpan(ctx, prio, to)
+	m, attempts, err := o.deliver(ctx, prio, to, out)
+	o.metrics.sent(prio, err, start)
+	if span != nil {
+		span.SetAttributes(attrAttempts.Int(attempts))
+		endSpan(span, err)
+	}
+	return m, err
+}
+
+// deliver is send without its metrics and span; it also returns the
+// number of attempts made.
+func (o *outbox) deliver(ctx context.Context, prio Priority, to im.ConversationRef, out im.OutgoingMessage) (_ *im.Message, attempts int, _ error) {
 	if !prio.valid() {
-		return nil, fmt.Errorf("bot: send to %s: invalid priority %v", to.ID, prio)
+		return nil, 0, fmt.Errorf("bot: send to %s: invalid priority %v", to.ID, prio)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("bot: send to %s not sent: %w", to.ID, err)
+		return nil, 0, fmt.Errorf("bot: send to %s not sent: %w", to.ID, err)
 	}
 	if out.ClientID == "" {
 		var b [16]byte
@@ -315,7 +335,7 @@ func (o *outbox) send(ctx context.Context, prio Priority, to im.ConversationRef,
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return nil, fmt.Errorf("bot: send to %s not sent: %w", to.ID, ErrClosed)
+		return nil, 0, fmt.Errorf("bot: send to %s not sent: %w", to.ID, ErrClosed)
 	}
 	o.seq++
 	s.seq = o.seq
@@ -333,9 +353,9 @@ func (o *outbox) send(ctx context.Context, prio Priority, to im.ConversationRef,
 		if !granted {
 			if err := o.await(ctx, s); err != nil {
 				if attempt == 1 {
-					return nil, fmt.Errorf("bot: send to %s not sent: %w", to.ID, err)
+					return nil, 0, fmt.Errorf("bot: send to %s not sent: %w", to.ID, err)
 				}
-				return nil, fmt.Errorf("bot: send to %s given up after %d attempts: %w (last error: %w)", to.ID, attempt-1, err, lastErr)
+				return nil, attempt - 1, fmt.Errorf("bot: send to %s given up after %d attempts: %w (last error: %w)", to.ID, attempt-1, err, lastErr)
 			}
 		}
 		m, err := o.attempt(ctx, s, out)
@@ -347,22 +367,42 @@ func (o *outbox) send(ctx context.Context, prio Priority, to im.ConversationRef,
 			o.mu.Unlock()
 			switch {
 			case retry: // closed
-				return m, fmt.Errorf("bot: send to %s failed after %d attempts, not retried (%w): %w", to.ID, attempt, ErrClosed, err)
+				return m, attempt, fmt.Errorf("bot: send to %s failed after %d attempts, not retried (%w): %w", to.ID, attempt, ErrClosed, err)
 			case err != nil && attempt > 1:
-				return m, fmt.Errorf("bot: send to %s failed after %d attempts: %w", to.ID, attempt, err)
+				return m, attempt, fmt.Errorf("bot: send to %s failed after %d attempts: %w", to.ID, attempt, err)
 			}
-			return m, err
+			return m, attempt, err
 		}
 		now := o.now()
 		if hint > 0 && now.Add(hint).After(o.pausedUntil) {
 			o.pausedUntil = now.Add(hint)
 		}
+		o.metrics.sendRetried(errors.Is(err, im.ErrRateLimited) || hint > 0)
 		o.requeue(s, now.Add(delay))
 		o.dispatch()
 		granted = s.state == stateGranted
 		o.mu.Unlock()
 		lastErr = err
 	}
+}
+
+// waiting returns the number of sends queued, waiting for a slot or a
+// place.
+func (o *outbox) waiting() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := o.queued
+	for _, w := range o.placeWait {
+		n += len(w)
+	}
+	return n
+}
+
+// sending returns the number of sends in flight.
+func (o *outbox) sending() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.inFlight
 }
 
 // attempt sends s, which holds a slot, once. If do panics (or ends its
