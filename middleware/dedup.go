@@ -27,11 +27,13 @@ type DedupStore interface {
 }
 
 // Dedup returns middleware that drops new messages (bot.EventMessage)
-// already handled within window: it returns nil without calling the
-// handler for a message whose key store has seen. The key is the bot's
-// user id, the conversation's id and the message's server id, joined by
-// "/" ("100/0:1:1:100/7301"); the bot's id keeps apart the bots sharing
-// a store. Other events, and messages without a server id, pass.
+// already handled within window: for a message whose key store has seen,
+// it marks the event skipped with reason [SkipDuplicate] ("duplicate",
+// bot.Context.Skip) and returns nil without calling the handler. The key
+// is the bot's user id, the conversation's id and the message's server
+// id, joined by "/" ("100/0:1:1:100/7301"); the bot's id keeps apart the
+// bots sharing a store. Other events, and messages without a server id,
+// pass.
 //
 // A message is marked, until window after its handler returned, only
 // when the handler returned nil: a message whose handler failed is
@@ -78,6 +80,7 @@ func Dedup(store DedupStore, window time.Duration) bot.Middleware {
 			}
 			if seen {
 				c.Logger().Debug("middleware: duplicate message dropped", "key", key)
+				c.Skip(SkipDuplicate)
 				return nil
 			}
 			if err := next.Handle(c); err != nil {

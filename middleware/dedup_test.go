@@ -122,8 +122,10 @@ func TestDedupMarksOnlySuccess(t *testing.T) {
 	require.Error(t, h.Handle(mwMessage(bot.EventMessage, "c1", 7)), "the handler's error was not returned")
 	keys, _ := store.marked()
 	require.Empty(t, keys, "a failed message was marked")
-	for range 3 { // handled again once, then dropped
-		require.NoError(t, h.Handle(mwMessage(bot.EventMessage, "c1", 7)))
+	for i, want := range []string{"", middleware.SkipDuplicate, middleware.SkipDuplicate} { // handled again once, then dropped
+		c := mwMessage(bot.EventMessage, "c1", 7)
+		require.NoError(t, h.Handle(c))
+		require.Equal(t, want, c.Skipped(), "delivery %d after the failure: skip reason", i+1)
 	}
 	after := time.Now()
 	require.Equal(t, 2, calls, "handler calls for a message failing once then delivered thrice more")
@@ -182,8 +184,10 @@ func TestDedupStoreErrors(t *testing.T) {
 	}))
 
 	store.seenErr = errDown
-	require.ErrorIs(t, h.Handle(mwMessage(bot.EventMessage, "c1", 1)), errDown, "Seen failing: want the store's error")
+	c := mwMessage(bot.EventMessage, "c1", 1)
+	require.ErrorIs(t, h.Handle(c), errDown, "Seen failing: want the store's error")
 	require.Zero(t, calls, "Seen failing: calls, want none")
+	require.Empty(t, c.Skipped(), "Seen failing: skip reason, want none: the event failed")
 	store.seenErr, store.markErr = nil, errDown
 	require.ErrorIs(t, h.Handle(mwMessage(bot.EventMessage, "c1", 1)), errDown, "Mark failing: want the store's error after the call")
 	require.Equal(t, 1, calls, "Mark failing: calls")
@@ -225,7 +229,8 @@ func TestDedupThroughBot(t *testing.T) {
 	alice := s.NewUser(t, 1)
 	conv := alice.CreateSingle(t, mwBotID)
 	m := alice.Send(t, conv, "once")
-	tap.waitText(t, "once")
+	// twice's second call, a duplicate, marks the Context the bot made.
+	require.Equal(t, middleware.SkipDuplicate, tap.waitText(t, "once").Skipped, "skip reason")
 	require.Equal(t, []string{"once"}, reached.list(), "the handler got, want \"once\" once")
 	keys, _ := store.marked()
 	require.Equal(t, []string{fmt.Sprintf("%d/%s/%d", mwBotID, conv.ID, m.ServerID)}, keys, "marked")

@@ -79,6 +79,30 @@
 // Middleware that applies to some routes only goes on the router instead:
 // r.With(middleware.Timeout(time.Minute)).OnCommand(…).
 //
+// # Skipped events
+//
+// A middleware that lets an event go without calling the handler after
+// it marks the event with bot.Context.Skip and a reason, so that the bot
+// counts it under imbot_bot_events_skipped_total{reason} rather than as
+// handled, and its span says why. The reasons:
+//
+//   - "self" ([SkipSelf]): [IgnoreSelf] dropped the bot's own new message.
+//   - "stranger" ([SkipStranger]): [IgnoreStrangers] dropped a single-chat
+//     message from a user who is not a friend of the bot.
+//   - "duplicate" ([SkipDuplicate]): [Dedup] dropped a message handled
+//     within its window.
+//   - "rate_limited" ([SkipRateLimited]): [RateLimit] refused an event
+//     over a limit, whatever its policy: dropped it (LimitDrop), handed it
+//     to the Limited handler instead (LimitHandle), or gave up waiting for
+//     a token (LimitDelay), in which case it also returns the error, so
+//     that the bot counts the event as failed and only its span carries
+//     the reason.
+//
+// An event that a middleware fails (its store fails, the friends cannot
+// be listed) is not skipped: the middleware returns the error. The
+// middleware here keep no metrics of their own; the bot counts what they
+// skip (a [Logger] before them logs a skipped event as "ok").
+//
 // # State and time
 //
 // The state a middleware keeps across events that replicas of a bot

@@ -12,8 +12,9 @@ import (
 )
 
 // IgnoreSelf returns middleware that drops the bot's own new messages
-// (bot.EventMessage whose sender is the bot's user): it returns nil
-// without calling the handler. A bot does this by itself unless
+// (bot.EventMessage whose sender is the bot's user): it marks the event
+// skipped with reason [SkipSelf] ("self", bot.Context.Skip) and returns
+// nil without calling the handler. A bot does this by itself unless
 // bot.Options.HandleOwnMessages is set; with it, IgnoreSelf keeps the bot's
 // own messages from the part of the chain after it (a tap or an audit log
 // before it still sees them).
@@ -32,6 +33,7 @@ func IgnoreSelf() bot.Middleware {
 	return func(next bot.Handler) bot.Handler {
 		return bot.HandlerFunc(func(c *bot.Context) error {
 			if isSelf(c) {
+				c.Skip(SkipSelf)
 				return nil
 			}
 			return next.Handle(c)
@@ -64,9 +66,10 @@ type StrangersOptions struct {
 
 // IgnoreStrangers returns middleware that drops new messages
 // (bot.EventMessage) in single chats from users who are not friends of
-// the bot: it returns nil without calling the handler. Messages in
-// groups and live chats, the bot's own messages and every other kind of
-// event pass.
+// the bot: it marks the event skipped with reason [SkipStranger]
+// ("stranger", bot.Context.Skip) and returns nil without calling the
+// handler. Messages in groups and live chats, the bot's own messages and
+// every other kind of event pass.
 //
 // # The friend list
 //
@@ -154,6 +157,7 @@ func (s *strangers) handle(c *bot.Context, next bot.Handler) error {
 	}
 	if !ok {
 		c.Logger().Debug("middleware: message from a stranger dropped", "sender", int64(sender))
+		c.Skip(SkipStranger)
 		return nil
 	}
 	return next.Handle(c)

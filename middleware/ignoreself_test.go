@@ -54,7 +54,9 @@ func TestIgnoreSelfThroughBot(t *testing.T) {
 
 	alice.Send(t, conv, "hi")
 	mwWantReply(t, alice, conv, "echo: hi")
-	tap.waitText(t, "echo: hi") // the bot's own message came, and went
+	own := tap.waitText(t, "echo: hi") // the bot's own message came, and went
+	require.Equal(t, middleware.SkipSelf, own.Skipped, "the bot's own message: skip reason")
+	require.Empty(t, tap.waitText(t, "hi").Skipped, "alice's message: skip reason, want none")
 	alice.Send(t, conv, "recall yours")
 	reply := alice.WaitMessage(t, conv, mwWait)
 	require.Equal(t, reply.ServerID, mwWaitValue(t, recalled, "recall of the bot's message"), "recall of the message that reached the handler")
@@ -140,10 +142,13 @@ func mwAccept(t *testing.T, b *bot.Bot, u *imtest.User) {
 }
 
 // mwDropped waits for the message with text to have been through the
-// chain and checks that the chain returned nil.
+// chain and checks that the chain returned nil, marking it skipped as a
+// stranger's.
 func mwDropped(t *testing.T, tap *mwTap, text string) {
 	t.Helper()
-	require.NoError(t, tap.waitText(t, text).Err, "message %q, want it dropped", text)
+	done := tap.waitText(t, text)
+	require.NoError(t, done.Err, "message %q, want it dropped", text)
+	require.Equal(t, middleware.SkipStranger, done.Skipped, "message %q: skip reason", text)
 }
 
 // Through a bot: friends are answered in single chats and strangers not;
@@ -164,6 +169,7 @@ func TestIgnoreStrangersThroughBot(t *testing.T) {
 
 	alice.Send(t, convA, "a1") // lists the friends
 	mwWantReply(t, alice, convA, "echo: a1")
+	require.Empty(t, tap.waitText(t, "a1").Skipped, "a friend's message: skip reason, want none")
 	bob.Send(t, convB, "b1")
 	mwDropped(t, tap, "b1")
 	group := bob.CreateGroup(t, mwBotID)
@@ -233,7 +239,7 @@ func TestIgnoreStrangersWithoutSocket(t *testing.T) {
 				return bot.HandlerFunc(func(c *bot.Context) error {
 					err := next.Handle(c)
 					if c.Event.Kind == bot.EventMessage {
-						handled <- mwTapped{c.Event, err}
+						handled <- mwTapped{c.Event, err, c.Skipped()}
 					}
 					return err
 				})
@@ -247,7 +253,9 @@ func TestIgnoreStrangersWithoutSocket(t *testing.T) {
 				return err
 			}))
 			s.RunBot(t, b)
-			waitHandled := func(text string) {
+			// waitHandled waits for the message with text to have been
+			// through the chain, and checks its skip reason.
+			waitHandled := func(text, skipped string) {
 				t.Helper()
 				timer := time.NewTimer(wait)
 				defer timer.Stop()
@@ -258,6 +266,7 @@ func TestIgnoreStrangersWithoutSocket(t *testing.T) {
 							continue
 						}
 						require.NoError(t, d.Err, "message %q", text)
+						require.Equal(t, skipped, d.Skipped, "message %q: skip reason", text)
 						return
 					case <-timer.C:
 						require.Failf(t, "timed out", "message %q not handled within %v", text, wait)
@@ -269,17 +278,17 @@ func TestIgnoreStrangersWithoutSocket(t *testing.T) {
 			mwAccept(t, b, alice)
 			convA, convB := alice.CreateSingle(t, mwBotID), bob.CreateSingle(t, mwBotID)
 			alice.Send(t, convA, "a1") // lists the friends
-			waitHandled("a1")
+			waitHandled("a1", "")
 
 			mwApply(t, bob)
 			mwAccept(t, b, bob) // unheard: no socket
 			clock.Advance(tc.advance)
 			bob.Send(t, convB, "b1")
-			waitHandled("b1")
-			want := []string{"a1"}
+			want, skipped := []string{"a1"}, middleware.SkipStranger
 			if tc.answered {
-				want = append(want, "b1")
+				want, skipped = append(want, "b1"), ""
 			}
+			waitHandled("b1", skipped)
 			require.Equal(t, want, reached.list(), "the handler got")
 		})
 	}

@@ -164,6 +164,15 @@ func RateLimitedBy(c *bot.Context) (RateLimitInfo, bool) {
 // but keeps the tokens it took from those before: an event dropped by the
 // global limit still counts against its user.
 //
+// A refused event is marked skipped with reason [SkipRateLimited]
+// ("rate_limited", bot.Context.Skip), whatever the policy: dropped
+// (LimitDrop), handed to Limited instead of the handler (LimitHandle), or,
+// with LimitDelay, given up on because the event's context ended or its
+// deadline comes before the token. LimitDelay then also returns the
+// error, so that the bot counts the event as failed (or cut off by a
+// shutdown) and only its span gives the reason. An event that LimitDelay
+// delays and then hands on is not marked.
+//
 // Only events that a user caused are counted (bot.Event.Sender is not
 // 0): messages, recalls and property changes of messages, friend
 // applies. The bot's own messages, and conversation and membership
@@ -276,13 +285,18 @@ func (rl *rateLimiter) handle(c *bot.Context, next bot.Handler) error {
 		if wait <= 0 {
 			continue
 		}
-		switch rl.opts.OnLimit {
-		case LimitDelay:
-			if err := rl.delay(ctx, key, limit, wait); err != nil {
+		if rl.opts.OnLimit == LimitDelay {
+			gaveUp, err := rl.delay(ctx, key, limit, wait)
+			if gaveUp {
+				c.Skip(SkipRateLimited)
+			}
+			if err != nil {
 				return fmt.Errorf("middleware: rate limit %v: %w", scope, err)
 			}
 			continue
-		case LimitHandle:
+		}
+		c.Skip(SkipRateLimited)
+		if rl.opts.OnLimit == LimitHandle {
 			return rl.opts.Limited.Handle(c.WithContext(context.WithValue(ctx, rateInfoKey{}, RateLimitInfo{Scope: scope, At: now})))
 		}
 		return nil
@@ -292,25 +306,25 @@ func (rl *rateLimiter) handle(c *bot.Context, next bot.Handler) error {
 
 // delay waits wait, and then as long as the store says, until it takes
 // a token from key's bucket; it gives up at once when ctx's deadline
-// comes before the token.
-func (rl *rateLimiter) delay(ctx context.Context, key RateKey, limit Limit, wait time.Duration) error {
+// comes before the token. gaveUp tells that it stopped waiting (ctx's
+// end or deadline), as opposed to the store failing.
+func (rl *rateLimiter) delay(ctx context.Context, key RateKey, limit Limit, wait time.Duration) (gaveUp bool, err error) {
 	for wait > 0 {
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
-			return fmt.Errorf("the next token, in %v, comes after the deadline: %w", wait, context.DeadlineExceeded)
+			return true, fmt.Errorf("the next token, in %v, comes after the deadline: %w", wait, context.DeadlineExceeded)
 		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return ctx.Err()
+			return true, ctx.Err()
 		case <-timer.C:
 		}
-		var err error
 		if wait, err = rl.store.Take(ctx, key, limit, time.Now()); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // RateKey names one bucket of a [RateStore]: its scope and, for the

@@ -55,8 +55,9 @@ func rlContext(ctx context.Context, user im.UserID, conv im.ConversationID) *bot
 	return bot.NewContext(ctx, ev)
 }
 
-// outcome runs c through mw and says what became of it: "handled",
-// "dropped", or "limited <scope>" when the Limited handler ran.
+// outcome runs c through mw and says what became of it: "handled", or
+// "dropped" when the handler did not run (the Limited handler may have),
+// checking that c is marked skipped as rate limited exactly then.
 func outcome(t *testing.T, mw bot.Middleware, c *bot.Context) string {
 	t.Helper()
 	got := "dropped"
@@ -65,6 +66,11 @@ func outcome(t *testing.T, mw bot.Middleware, c *bot.Context) string {
 		return nil
 	}))
 	require.NoError(t, h.Handle(c), "Handle")
+	want := middleware.SkipRateLimited
+	if got == "handled" {
+		want = ""
+	}
+	require.Equal(t, want, c.Skipped(), "%s event: skip reason", got)
 	return got
 }
 
@@ -245,7 +251,9 @@ func TestRateLimitDelay(t *testing.T) {
 			}))
 			start := time.Now()
 			for i = range n {
-				require.NoError(t, h.Handle(rlContext(context.Background(), 1, "a")), "event %d", i)
+				c := rlContext(context.Background(), 1, "a")
+				require.NoError(t, h.Handle(c), "event %d", i)
+				require.Empty(t, c.Skipped(), "event %d, delayed and handled: skip reason, want none", i)
 			}
 			elapsed, least := time.Since(start), time.Duration(n-burst)*time.Second/r
 			assert.GreaterOrEqual(t, elapsed, least, "%d events took less than the %v the limit allows", n, least)
@@ -304,15 +312,21 @@ func TestRateLimitDelayContext(t *testing.T) {
 		ran++
 		return nil
 	}))
-	require.NoError(t, h.Handle(rlContext(context.Background(), 1, "a")))
+	first := rlContext(context.Background(), 1, "a")
+	require.NoError(t, h.Handle(first))
+	assert.Empty(t, first.Skipped(), "the event with a token: skip reason, want none")
 	deadline, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := h.Handle(rlContext(deadline, 1, "a"))
+	c := rlContext(deadline, 1, "a")
+	err := h.Handle(c)
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "with a deadline before the token")
 	assert.ErrorContains(t, err, "middleware: rate limit per user", "with a deadline before the token")
+	assert.Equal(t, middleware.SkipRateLimited, c.Skipped(), "with a deadline before the token: skip reason")
 	cancelled, cancel2 := context.WithCancel(context.Background())
 	cancel2()
-	assert.ErrorIs(t, h.Handle(rlContext(cancelled, 1, "a")), context.Canceled, "with a cancelled context")
+	c = rlContext(cancelled, 1, "a")
+	assert.ErrorIs(t, h.Handle(c), context.Canceled, "with a cancelled context")
+	assert.Equal(t, middleware.SkipRateLimited, c.Skipped(), "with a cancelled context: skip reason")
 	assert.Equal(t, 1, ran, "handler runs, want once")
 }
 
@@ -581,7 +595,9 @@ func TestRateLimitStoreErrors(t *testing.T) {
 				opts.Limited = bot.HandlerFunc(func(*bot.Context) error { ran = true; return nil })
 			}
 			h := middleware.RateLimit(opts)(bot.HandlerFunc(func(*bot.Context) error { ran = true; return nil }))
-			err := h.Handle(rlContext(context.Background(), 1, "a"))
+			c := rlContext(context.Background(), 1, "a")
+			err := h.Handle(c)
+			assert.Empty(t, c.Skipped(), "skip reason, want none: the event failed")
 			assert.ErrorIs(t, err, errDown, "want the store's error wrapped, naming the limit")
 			assert.ErrorContains(t, err, "middleware: rate limit per conversation", "want the store's error wrapped, naming the limit")
 			assert.False(t, ran, "a handler ran although the store failed")

@@ -193,8 +193,9 @@ type mwTap struct {
 }
 
 type mwTapped struct {
-	Event bot.Event
-	Err   error
+	Event   bot.Event
+	Err     error
+	Skipped string // the Context's Skipped once the chain returned
 }
 
 func newMWTap() *mwTap { return &mwTap{arrived: make(chan struct{})} }
@@ -204,7 +205,7 @@ func (tp *mwTap) Middleware(next bot.Handler) bot.Handler {
 		err := next.Handle(c)
 		tp.mu.Lock()
 		defer tp.mu.Unlock()
-		tp.done = append(tp.done, mwTapped{c.Event, err})
+		tp.done = append(tp.done, mwTapped{c.Event, err, c.Skipped()})
 		close(tp.arrived)
 		tp.arrived = make(chan struct{})
 		return err
