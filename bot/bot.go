@@ -77,7 +77,7 @@ type Options struct {
 	Admin AdminOptions
 	// Metrics is the Prometheus registry the bot registers its metrics
 	// with: its own, its IM client's (unless Client.Metrics names
-	// another) and those of the plugins and middleware that take it from
+	// another; DisableMetrics leaves the client's as Client.Metrics says) and those of the plugins and middleware that take it from
 	// Bot.Metrics. docs/OPERATIONS.md lists them. Default: a registry of
 	// the bot's own, with the Go runtime and process collectors, which
 	// the admin listener serves at /metrics. Pass yours to serve the
@@ -91,8 +91,9 @@ type Options struct {
 	DisableMetrics bool
 	// TracerProvider, when set, makes the bot trace with OpenTelemetry: a
 	// span for each event it handles, with a child span for each send
-	// and each request to the server (see docs/OPERATIONS.md). Default:
-	// no tracing, at no cost.
+	// and each request to the server (see docs/OPERATIONS.md); the IM
+	// client traces with it too unless Client.TracerProvider names
+	// another. Default: no tracing, at no cost.
 	TracerProvider trace.TracerProvider
 }
 
@@ -241,6 +242,12 @@ func New(opts Options) (*Bot, error) {
 		opts.Client.MaxSendMsgRetryTimes = -1 // the outbound queue retries (SendOptions.MaxRetries)
 	}
 	registry := metricsRegistry(&opts)
+	if opts.Client.Metrics == nil {
+		opts.Client.Metrics = registry
+	}
+	if opts.Client.TracerProvider == nil {
+		opts.Client.TracerProvider = opts.TracerProvider
+	}
 	client, err := im.New(opts.Client)
 	if err != nil {
 		return nil, err
