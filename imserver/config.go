@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imbot-go/imbot/improto"
 	"github.com/imbot-go/imbot/imserver/store"
 )
 
@@ -151,6 +155,24 @@ type Config struct {
 	// where someone else can reach the server. Default false.
 	DevLogin bool
 
+	// Metrics is where the server's Prometheus metrics (imbot_server_*)
+	// are registered. Default nil: a registry of the server's own, with
+	// the Go runtime and process collectors besides. The registry (the
+	// default one, or a Metrics that is also a prometheus.Gatherer, such
+	// as a *prometheus.Registry) is served at MetricsPath; any other
+	// Registerer (prometheus.WrapRegistererWith's) is not, and whoever
+	// made it serves what it feeds. New fails when Metrics holds the
+	// server's metrics already: two servers in one registry need a label
+	// each (prometheus.WrapRegistererWith).
+	Metrics prometheus.Registerer
+	// MetricsPath is where GET answers the metrics in the Prometheus text
+	// format, outside the HTTP API as HealthPath is. It must start with
+	// "/" and not be another of the server's paths. Default "/metrics".
+	MetricsPath string
+	// DisableMetrics turns the metrics off: nothing is measured, Metrics
+	// is ignored and MetricsPath answers 404. Default false: on.
+	DisableMetrics bool
+
 	// Logger receives the server's log lines; tokens never appear in them.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -188,6 +210,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SendRate < 0 || math.IsNaN(c.SendRate) || math.IsInf(c.SendRate, 0) {
 		errs = append(errs, fmt.Errorf("imserver: Config.SendRate must be a finite number, not negative, got %v", c.SendRate))
+	}
+	if c.MetricsPath == "" {
+		c.MetricsPath = "/metrics"
+	}
+	if err := c.checkMetricsPath(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return c, err
@@ -267,4 +295,24 @@ func (c Config) withDefaults() (Config, error) {
 		c.Now = time.Now
 	}
 	return c, nil
+}
+
+// checkMetricsPath says why MetricsPath cannot be served, if it cannot:
+// ServeHTTP would send its requests elsewhere, or other requests to it.
+func (c Config) checkMetricsPath() error {
+	p := c.MetricsPath
+	var clash string
+	switch _, route := improto.CommandForRoute(p); {
+	case !strings.HasPrefix(p, "/"):
+		clash = "it must start with /"
+	case p == FrontierPath || p == HealthPath || p == ReadyPath:
+		clash = "the server serves something else there"
+	case !c.DisableConsole && (p+"/" == ConsolePath || strings.HasPrefix(p, ConsolePath)):
+		clash = "it is the dev console's (ConsolePath)"
+	case route:
+		clash = "it is an HTTP API route"
+	default:
+		return nil
+	}
+	return fmt.Errorf("imserver: Config.MetricsPath %q: %s", p, clash)
 }

@@ -15,6 +15,13 @@
 //   - the probes at [HealthPath] and [ReadyPath]: GET answers 200 and a
 //     JSON status while the server runs; /readyz 503 once Shutdown has
 //     begun, so that an orchestrator stops sending it clients.
+//   - the Prometheus metrics at Config.MetricsPath (default /metrics,
+//     unless Config.DisableMetrics): requests by command and status and
+//     their durations, sockets open and closed by reason, pushes and
+//     fan-out time, store transaction time, and refusals by limit, all
+//     named imbot_server_*; by default with the Go runtime and process
+//     collectors besides. Config.Metrics sends them to a registry of
+//     yours instead.
 //   - the dev console at [ConsolePath] (unless Config.DisableConsole): a
 //     chat client in the browser that speaks the two above like any SDK
 //     (package imserver/console). With Config.DevLogin, for development

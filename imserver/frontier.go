@@ -70,6 +70,7 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request, addr stri
 	if admitted {
 		s.wg.Add(2) // reader (this goroutine) and writer
 		s.conns[c] = struct{}{}
+		s.metrics.socketAdmitted()
 		s.hub.add(c)
 	}
 	s.mu.Unlock()
@@ -87,12 +88,14 @@ func (s *Server) serveFrontier(w http.ResponseWriter, r *http.Request, addr stri
 	})
 	if err != nil {
 		// Upgrade has already answered the client (see handshakeError).
-		c.close(websocket.CloseAbnormalClosure, "")
+		// The socket never opened, so its close is not counted.
+		c.close(closeClient, websocket.CloseAbnormalClosure, "")
 		s.forget(c)
 		s.wg.Add(-2)
 		return
 	}
 	c.ws, c.net = ws, hj.conn // before the writer starts; no one else touches them
+	s.metrics.socketOpened()
 	go c.writeLoop()
 	c.readLoop()
 }
@@ -102,6 +105,7 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+	s.metrics.socketForgotten()
 	s.dropSocket(c.addr)
 }
 
@@ -146,8 +150,28 @@ type conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by close: the writer's stop signal
+	closeWhy  closeReason
 	closeCode int
 	closeText string
+}
+
+// closeReason is why a socket was closed, for the metrics: the first
+// close call's, as its close frame is.
+type closeReason uint8
+
+const (
+	closeClient      closeReason = iota // the client closed it, or the connection broke
+	closeIdle                           // nothing arrived for IdleTimeout
+	closeSlow                           // its send queue filled
+	closeBadFrame                       // a frame the server cannot read
+	closeWriteFailed                    // a write failed or passed WriteTimeout
+	closeShutdown                       // Shutdown or Close
+	numCloseReasons
+)
+
+var closeReasonNames = [numCloseReasons]string{
+	closeClient: "client", closeIdle: "idle", closeSlow: "slow",
+	closeBadFrame: "bad_frame", closeWriteFailed: "write_failed", closeShutdown: "shutdown",
 }
 
 type outFrame struct {
@@ -178,14 +202,14 @@ func (c *conn) enqueue(f outFrame) {
 }
 
 func (c *conn) closeSlow() {
-	c.close(websocket.ClosePolicyViolation, "client too slow: send queue full")
+	c.close(closeSlow, websocket.ClosePolicyViolation, "client too slow: send queue full")
 }
 
 // close starts closing the socket: the writer sends the close frame and
 // closes the connection, which ends the reader.
-func (c *conn) close(code int, text string) {
+func (c *conn) close(why closeReason, code int, text string) {
 	c.closeOnce.Do(func() {
-		c.closeCode, c.closeText = code, text
+		c.closeWhy, c.closeCode, c.closeText = why, code, text
 		c.s.hub.remove(c)
 		close(c.done)
 	})
@@ -194,7 +218,8 @@ func (c *conn) close(code int, text string) {
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	defer func() {
-		c.close(websocket.CloseNormalClosure, "")
+		c.close(closeClient, websocket.CloseNormalClosure, "")
+		c.s.metrics.socketClosed(c.closeWhy) // set by the close call that came first, which this one follows
 		c.s.forget(c)
 	}()
 	c.ws.SetReadLimit(c.s.cfg.MaxRequestBytes)
@@ -206,18 +231,18 @@ func (c *conn) readLoop() {
 			var ne net.Error
 			switch {
 			case errors.Is(err, websocket.ErrReadLimit):
-				c.close(websocket.CloseMessageTooBig, "frame exceeds "+strconv.FormatInt(c.s.cfg.MaxRequestBytes, 10)+" bytes")
+				c.close(closeBadFrame, websocket.CloseMessageTooBig, "frame exceeds "+strconv.FormatInt(c.s.cfg.MaxRequestBytes, 10)+" bytes")
 			case errors.As(err, &ne) && ne.Timeout():
 				// As API gateways do: the client may come back, and knows
 				// why it was let go.
-				c.close(websocket.CloseGoingAway, "idle for "+c.s.cfg.IdleTimeout.String())
+				c.close(closeIdle, websocket.CloseGoingAway, "idle for "+c.s.cfg.IdleTimeout.String())
 			}
 			return
 		}
 		switch typ {
 		case websocket.TextMessage:
 			if string(data) != heartbeat {
-				c.close(websocket.CloseUnsupportedData, "text messages other than the hi heartbeat are not understood")
+				c.close(closeBadFrame, websocket.CloseUnsupportedData, "text messages other than the hi heartbeat are not understood")
 				return
 			}
 			c.enqueue(outFrame{text: true, data: []byte(heartbeat)})
@@ -248,9 +273,10 @@ func readMessage(ws *websocket.Conn, buf *bytes.Buffer) (int, []byte, error) {
 // handleFrame serves one binary frame; it reports false when the socket
 // must close because the frame could not be read at all.
 func (c *conn) handleFrame(data []byte) bool {
+	start := c.s.metrics.start()
 	frame := &improto.Frame{}
 	if err := proto.Unmarshal(data, frame); err != nil {
-		c.close(websocket.CloseInvalidFramePayloadData, "malformed Frame: "+err.Error())
+		c.close(closeBadFrame, websocket.CloseInvalidFramePayloadData, "malformed Frame: "+err.Error())
 		return false
 	}
 	var resp *improto.Response
@@ -263,6 +289,7 @@ func (c *conn) handleFrame(data []byte) bool {
 		resp = failure(nil, 0, errStatus(improto.StatusCode_INVALID_REQUEST, "malformed Request in frame payload"))
 	default:
 		if wait := reserveDelay(c.limiter, c.s.cfg.Now()); wait > 0 {
+			c.s.metrics.refusal(refusedRequestRate)
 			resp = tooManyRequests(req, wait, "more than %g requests per second on this socket", c.s.cfg.RequestRate)
 		} else if _, known := improto.LookupCommand(improto.IMCMD(req.GetCmd())); !known {
 			resp = failure(req, req.GetCmd(), errStatus(improto.StatusCode_INVALID_CMD, "unknown cmd %d", req.GetCmd()))
@@ -273,12 +300,12 @@ func (c *conn) handleFrame(data []byte) bool {
 	// The response echoes the frame's seqid even when the Request inside
 	// could not be read, so the client can fail the right call.
 	resp.SequenceId = proto.Int64(int64(frame.GetSeqid()))
-	b, err := c.s.encodeFrame(frame.GetSeqid(), resp)
-	if err != nil {
+	if b, err := c.s.encodeFrame(frame.GetSeqid(), resp); err != nil {
 		c.s.log.Error("imserver: encoding frame", "err", err)
-		return true
+	} else {
+		c.enqueue(outFrame{data: b})
 	}
-	c.enqueue(outFrame{data: b})
+	c.s.metrics.request(resp.GetCmd(), resp.GetStatusCode(), start)
 	return true
 }
 
@@ -308,7 +335,7 @@ func (c *conn) writeLoop() {
 				err = c.write(<-c.send)
 			}
 			if rerr := c.net.release(); err != nil || rerr != nil {
-				c.close(websocket.CloseAbnormalClosure, "")
+				c.close(closeWriteFailed, websocket.CloseAbnormalClosure, "")
 				return
 			}
 		case <-c.done:
@@ -398,9 +425,10 @@ func pushResponse(inbox int32, cmd improto.IMCMD) *improto.Response {
 	}
 }
 
-// deliver encodes and enqueues pushes to the sockets online now. Users
-// offline find the same events in their inbox when they next pull.
-func (h *hub) deliver(s *Server, pushes []push) {
+// deliver encodes and enqueues pushes to the sockets online now, and
+// returns how many it queued. Users offline find the same events in their
+// inbox when they next pull.
+func (h *hub) deliver(s *Server, pushes []push) (queued int) {
 	var slow []*conn
 	defer func() {
 		// Closing removes the socket from the hub, so it waits for RUnlock.
@@ -421,11 +449,16 @@ func (h *hub) deliver(s *Server, pushes []push) {
 			continue
 		}
 		for c := range conns {
-			if c != p.except && !c.trySend(outFrame{data: b}) {
+			switch {
+			case c == p.except:
+			case c.trySend(outFrame{data: b}):
+				queued++
+			default:
 				slow = append(slow, c)
 			}
 		}
 	}
+	return queued
 }
 
 func hasConn(m map[*conn]struct{}, c *conn) bool {

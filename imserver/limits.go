@@ -76,8 +76,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		addr := hostOf(c.RemoteAddr().String())
-		if reason := l.admit(addr); reason != "" {
-			l.s.refusals.log(l.s.log, addr, reason)
+		if limit, why := l.admit(addr); why != "" {
+			l.s.metrics.refusal(limit)
+			l.s.refusals.log(l.s.log, addr, why)
 			// The reply fits any socket's send buffer; the deadline only
 			// guards the accept loop against the impossible.
 			_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -89,20 +90,21 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// admit counts a new connection from addr, or says which limit refuses it.
-func (l *limitListener) admit(addr string) string {
+// admit counts a new connection from addr, or says which limit refuses it
+// and why.
+func (l *limitListener) admit(addr string) (refusal, string) {
 	cfg := &l.s.cfg
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case cfg.MaxConns >= 0 && l.total >= cfg.MaxConns:
-		return "MaxConns (" + strconv.Itoa(cfg.MaxConns) + " connections) reached"
+		return refusedMaxConns, "MaxConns (" + strconv.Itoa(cfg.MaxConns) + " connections) reached"
 	case cfg.MaxConnsPerAddr >= 0 && l.perAddr[addr] >= cfg.MaxConnsPerAddr:
-		return "MaxConnsPerAddr (" + strconv.Itoa(cfg.MaxConnsPerAddr) + " connections from one address) reached"
+		return refusedMaxConnsPerAddr, "MaxConnsPerAddr (" + strconv.Itoa(cfg.MaxConnsPerAddr) + " connections from one address) reached"
 	}
 	l.total++
 	l.perAddr[addr]++
-	return ""
+	return 0, ""
 }
 
 func (l *limitListener) release(addr string) {
@@ -174,7 +176,7 @@ func (s *Server) admitUnauthenticated(w http.ResponseWriter, addr string) bool {
 	if wait == 0 {
 		return true
 	}
-	s.refuse(w, addr, http.StatusTooManyRequests, improto.StatusCode_TOO_MANY_REQUESTS, wait,
+	s.refuse(w, addr, refusedUnauthRate, http.StatusTooManyRequests, improto.StatusCode_TOO_MANY_REQUESTS, wait,
 		"more than "+strconv.FormatFloat(s.cfg.UnauthRate, 'g', -1, 64)+" failed requests per second from "+addr+" (UnauthRate)")
 	return false
 }
@@ -187,7 +189,7 @@ func (s *Server) failedAuth(addr string) { s.unauth.wait(addr, s.cfg.Now()) }
 func (s *Server) enterAPI(w http.ResponseWriter, addr string) bool {
 	if n := s.inFlight.Add(1); s.cfg.MaxRequestsInFlight >= 0 && n > int64(s.cfg.MaxRequestsInFlight) {
 		s.inFlight.Add(-1)
-		s.refuse(w, addr, http.StatusServiceUnavailable, improto.StatusCode_SERVER_ERR, time.Second,
+		s.refuse(w, addr, refusedMaxRequestsInFlight, http.StatusServiceUnavailable, improto.StatusCode_SERVER_ERR, time.Second,
 			"server busy: "+strconv.Itoa(s.cfg.MaxRequestsInFlight)+" requests in flight (MaxRequestsInFlight)")
 		return false
 	}
@@ -203,11 +205,11 @@ func (s *Server) admitSocket(w http.ResponseWriter, addr string) bool {
 	cfg := &s.cfg
 	switch {
 	case cfg.MaxSockets >= 0 && len(s.conns) >= cfg.MaxSockets:
-		s.refuse(w, addr, http.StatusServiceUnavailable, improto.StatusCode_SERVER_ERR, time.Second,
+		s.refuse(w, addr, refusedMaxSockets, http.StatusServiceUnavailable, improto.StatusCode_SERVER_ERR, time.Second,
 			"server busy: "+strconv.Itoa(cfg.MaxSockets)+" sockets open (MaxSockets)")
 		return false
 	case cfg.MaxSocketsPerAddr >= 0 && s.addrSockets[addr] >= cfg.MaxSocketsPerAddr:
-		s.refuse(w, addr, http.StatusTooManyRequests, improto.StatusCode_TOO_MANY_REQUESTS, time.Second,
+		s.refuse(w, addr, refusedMaxSocketsPerAddr, http.StatusTooManyRequests, improto.StatusCode_TOO_MANY_REQUESTS, time.Second,
 			strconv.Itoa(cfg.MaxSocketsPerAddr)+" sockets open from "+addr+" (MaxSocketsPerAddr)")
 		return false
 	}
@@ -222,10 +224,34 @@ func (s *Server) dropSocket(addr string) {
 	}
 }
 
-// refuse answers a request that a limit turns away: the HTTP status with
-// Retry-After in seconds, and a protobuf Response whose status and
+// refusal names the limit that refused a client: the Config field that
+// sets it, as the refused_total metric labels it.
+type refusal uint8
+
+const (
+	refusedMaxConns refusal = iota
+	refusedMaxConnsPerAddr
+	refusedMaxSockets
+	refusedMaxSocketsPerAddr
+	refusedMaxRequestsInFlight
+	refusedUnauthRate
+	refusedRequestRate // per socket (ratelimit.go)
+	refusedSendRate    // per user (ratelimit.go)
+	numRefusals
+)
+
+var refusalNames = [numRefusals]string{
+	refusedMaxConns: "MaxConns", refusedMaxConnsPerAddr: "MaxConnsPerAddr",
+	refusedMaxSockets: "MaxSockets", refusedMaxSocketsPerAddr: "MaxSocketsPerAddr",
+	refusedMaxRequestsInFlight: "MaxRequestsInFlight", refusedUnauthRate: "UnauthRate",
+	refusedRequestRate: "RequestRate", refusedSendRate: "SendRate",
+}
+
+// refuse answers a request that the limit turns away: the HTTP status
+// with Retry-After in seconds, and a protobuf Response whose status and
 // retry-after-ms header say the same to an IM client.
-func (s *Server) refuse(w http.ResponseWriter, addr string, httpStatus int, code improto.StatusCode, wait time.Duration, why string) {
+func (s *Server) refuse(w http.ResponseWriter, addr string, limit refusal, httpStatus int, code improto.StatusCode, wait time.Duration, why string) {
+	s.metrics.refusal(limit)
 	s.refusals.log(s.log, addr, why)
 	w.Header().Set("Retry-After", strconv.FormatInt(int64(max(1, (wait+time.Second-1)/time.Second)), 10))
 	resp := failure(nil, 0, errStatus(code, "%s", why))

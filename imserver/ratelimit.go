@@ -146,5 +146,6 @@ func (s *Server) checkSendRate(req *improto.Request, user int64) *improto.Respon
 	if wait == 0 {
 		return nil
 	}
+	s.metrics.refusal(refusedSendRate)
 	return tooManyRequests(req, wait, "user %d sends more than %g messages per second (burst %d)", user, s.cfg.SendRate, s.cfg.SendBurst)
 }

@@ -44,6 +44,10 @@ type Server struct {
 	handlers map[improto.IMCMD]handler
 	logID    atomic.Int64
 	sends    *sendLimits // nil when Config.SendRate is off
+	metrics  *metrics    // nil when off (metrics.go)
+	// metricsHandler answers Config.MetricsPath; nil when nothing is
+	// served there.
+	metricsHandler http.Handler
 
 	// writeMu serialises every state change with the pushes it causes, so
 	// that pushes leave in commit order and a user's inbox cursors arrive
@@ -65,20 +69,27 @@ type Server struct {
 	wg          sync.WaitGroup // one per socket goroutine
 }
 
-// New returns a Server for cfg. It does no I/O.
+// New returns a Server for cfg. It does no I/O. It fails when cfg is
+// invalid or its metrics cannot be registered with Config.Metrics.
 func New(cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	m, metricsHandler, err := metricsFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("imserver: %w", err)
+	}
 	s := &Server{
-		cfg:         cfg,
-		log:         cfg.Logger,
-		conns:       make(map[*conn]struct{}),
-		addrSockets: make(map[string]int),
-		hub:         hub{users: make(map[int64]map[*conn]struct{})},
-		unauth:      newKeyedLimits[string](cfg.UnauthRate, cfg.UnauthBurst),
-		refusals:    newRefusalLog(),
+		cfg:            cfg,
+		log:            cfg.Logger,
+		conns:          make(map[*conn]struct{}),
+		addrSockets:    make(map[string]int),
+		hub:            hub{users: make(map[int64]map[*conn]struct{})},
+		unauth:         newKeyedLimits[string](cfg.UnauthRate, cfg.UnauthBurst),
+		refusals:       newRefusalLog(),
+		metrics:        m,
+		metricsHandler: metricsHandler,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: positive(cfg.HandshakeTimeout),
 			Subprotocols:     []string{"pbbp2", "binary", "base64"},
@@ -125,6 +136,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == HealthPath || r.URL.Path == ReadyPath:
 		s.setDeadlines(w, s.cfg.RequestBodyTimeout, s.cfg.ResponseWriteTimeout)
 		s.serveProbe(w, r)
+	case r.URL.Path == s.cfg.MetricsPath:
+		s.setDeadlines(w, s.cfg.RequestBodyTimeout, s.cfg.ResponseWriteTimeout)
+		s.serveMetrics(w, r)
 	case s.servesConsole(r.URL.Path):
 		s.setDeadlines(w, s.cfg.RequestBodyTimeout, s.cfg.ResponseWriteTimeout)
 		s.serveConsole(w, r)
@@ -176,7 +190,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.close(websocket.CloseGoingAway, "server shutting down")
+		c.close(closeShutdown, websocket.CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() { // ends when the last socket goroutine does
@@ -195,6 +209,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // are a 200 with a non-zero status_code, as IM Cloud answers them; requests
 // the server cannot read at all also get an HTTP error status.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, addr string) {
+	start := s.metrics.start()
+	status, resp := s.answerAPI(w, r, addr)
+	s.writeHTTP(w, status, resp)
+	s.metrics.request(resp.GetCmd(), resp.GetStatusCode(), start)
+}
+
+// answerAPI serves an API request and returns the HTTP status and the
+// Response to answer with.
+func (s *Server) answerAPI(w http.ResponseWriter, r *http.Request, addr string) (int, *improto.Response) {
 	authenticated := false
 	defer func() {
 		if !authenticated {
@@ -204,54 +227,46 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, addr string) {
 	route := strings.Trim(r.URL.Path, "/")
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		s.writeHTTP(w, http.StatusMethodNotAllowed, failure(nil, 0,
-			errStatus(improto.StatusCode_INVALID_REQUEST, "%s %s: the API takes POST", r.Method, r.URL.Path)))
-		return
+		return http.StatusMethodNotAllowed, failure(nil, 0,
+			errStatus(improto.StatusCode_INVALID_REQUEST, "%s %s: the API takes POST", r.Method, r.URL.Path))
 	}
 	cmd, ok := improto.CommandForRoute(route)
 	if !ok {
-		s.writeHTTP(w, http.StatusNotFound, failure(nil, 0,
-			errStatus(improto.StatusCode_INVALID_CMD, "unknown route %q", route)))
-		return
+		return http.StatusNotFound, failure(nil, 0,
+			errStatus(improto.StatusCode_INVALID_CMD, "unknown route %q", route))
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.writeHTTP(w, http.StatusRequestEntityTooLarge, failure(nil, int32(cmd.Cmd),
-				errStatus(improto.StatusCode_INVALID_REQUEST, "request body exceeds %d bytes", tooBig.Limit)))
-			return
+			return http.StatusRequestEntityTooLarge, failure(nil, int32(cmd.Cmd),
+				errStatus(improto.StatusCode_INVALID_REQUEST, "request body exceeds %d bytes", tooBig.Limit))
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The connection cannot carry another request: its read
 			// deadline has passed in the middle of this one's body.
 			w.Header().Set("Connection", "close")
-			s.writeHTTP(w, http.StatusRequestTimeout, failure(nil, int32(cmd.Cmd),
-				errStatus(improto.StatusCode_INVALID_REQUEST, "request body not received within %v (RequestBodyTimeout)", s.cfg.RequestBodyTimeout)))
-			return
+			return http.StatusRequestTimeout, failure(nil, int32(cmd.Cmd),
+				errStatus(improto.StatusCode_INVALID_REQUEST, "request body not received within %v (RequestBodyTimeout)", s.cfg.RequestBodyTimeout))
 		}
-		s.writeHTTP(w, http.StatusBadRequest, failure(nil, int32(cmd.Cmd),
-			errStatus(improto.StatusCode_INVALID_REQUEST, "reading request body: %v", err)))
-		return
+		return http.StatusBadRequest, failure(nil, int32(cmd.Cmd),
+			errStatus(improto.StatusCode_INVALID_REQUEST, "reading request body: %v", err))
 	}
 	req, body, err := decodeRequest(data)
 	if err != nil {
-		s.writeHTTP(w, http.StatusBadRequest, failure(nil, int32(cmd.Cmd),
-			errStatus(improto.StatusCode_INVALID_REQUEST, "malformed Request: %v", err)))
-		return
+		return http.StatusBadRequest, failure(nil, int32(cmd.Cmd),
+			errStatus(improto.StatusCode_INVALID_REQUEST, "malformed Request: %v", err))
 	}
 	if req.GetCmd() != int32(cmd.Cmd) {
-		s.writeHTTP(w, http.StatusBadRequest, failure(req, req.GetCmd(),
-			errStatus(improto.StatusCode_INVALID_CMD, "cmd %d does not match route %s (cmd %d)", req.GetCmd(), route, cmd.Cmd)))
-		return
+		return http.StatusBadRequest, failure(req, req.GetCmd(),
+			errStatus(improto.StatusCode_INVALID_CMD, "cmd %d does not match route %s (cmd %d)", req.GetCmd(), route, cmd.Cmd))
 	}
 	user, err := s.authenticate(req.GetToken())
 	if err != nil {
-		s.writeHTTP(w, http.StatusOK, failure(req, req.GetCmd(), err))
-		return
+		return http.StatusOK, failure(req, req.GetCmd(), err)
 	}
 	authenticated = true
-	s.writeHTTP(w, http.StatusOK, s.execute(r.Context(), req, body, user, nil))
+	return http.StatusOK, s.execute(r.Context(), req, body, user, nil)
 }
 
 // writeHTTP writes resp as the HTTP answer with status, within
@@ -416,6 +431,7 @@ func (s *Server) update(fn func(tx store.Tx, out *outbox) error) error {
 	var out outbox
 	ctx := cachedTx{c: &s.cache}
 	committed := false
+	start := s.metrics.start()
 	defer func() {
 		// Rolled back (or panicked) after a write: the cache may hold it.
 		if !committed && ctx.dirty {
@@ -427,15 +443,22 @@ func (s *Server) update(fn func(tx store.Tx, out *outbox) error) error {
 		ctx.Tx, ctx.dirty = tx, false
 		return fn(&ctx, &out)
 	})
+	end := s.metrics.storeTx(txWrite, start)
 	if err != nil {
 		return err
 	}
 	committed = true
-	s.hub.deliver(s, out.pushes)
+	if len(out.pushes) > 0 {
+		n := s.hub.deliver(s, out.pushes)
+		s.metrics.fannedOut(n, end)
+	}
 	return nil
 }
 
 // view runs fn in a read-only store transaction.
 func (s *Server) view(fn func(tx store.Tx) error) error {
-	return s.cfg.Store.View(fn)
+	start := s.metrics.start()
+	err := s.cfg.Store.View(fn)
+	s.metrics.storeTx(txRead, start)
+	return err
 }
