@@ -60,7 +60,8 @@ type wireUser struct {
 	token string
 	seq   int64
 	conv  im.ConversationRef
-	ids   string // makes client message ids unique to this socket
+	bot   im.UserID // whose message is the reply
+	ids   string    // makes client message ids unique to this socket
 
 	payload, frame []byte       // the request being sent
 	read           bytes.Buffer // the frame being read
@@ -79,7 +80,7 @@ func newWireUser(b *testing.B, s *imtest.Server, id im.UserID, conv im.Conversat
 	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	require.NoError(b, err)
 	b.Cleanup(func() { ws.Close() })
-	return &wireUser{ws: ws, token: token, conv: conv, ids: rand.Text() + "-"}
+	return &wireUser{ws: ws, token: token, conv: conv, bot: benchBot, ids: rand.Text() + "-"}
 }
 
 // echo sends text and reads frames until the bot's reply is pushed. The
@@ -123,7 +124,7 @@ func (u *wireUser) echo(t imtest.TB, text string) {
 		}
 		// Response.body.has_new_message_notify.message.sender
 		msg := bytesField(bytesField(bytesField(payload, 6), 500), 5)
-		if varintField(msg, 7) == uint64(benchBot) {
+		if varintField(msg, 7) == uint64(u.bot) {
 			return
 		}
 	}
