@@ -29,7 +29,7 @@ func TestAdminCommands(t *testing.T) {
 		{ID: "later", Spec: "@daily", TimeZone: "UTC", Disabled: true,
 			Targets: cron.Targets{Conversations: []im.ConversationID{news.ID}}, Message: cron.Message{Text: "later"}},
 	}})
-	b := plugBot(t, s, p)
+	b, reg := metricsBot(t, s, p)
 	r := router.New()
 	r.Group(p.AdminRoutes(aliceID))
 	b.Handle(r)
@@ -62,5 +62,7 @@ func TestAdminCommands(t *testing.T) {
 	clock.Set(start.Add(31*time.Hour + 5*time.Second))
 	ask(alice, aliceChat, "/cron run standup", "ran standup: posted to 1 of 1 conversations")
 	require.Equal(t, []string{"stand-up Oct 2 09:00:00", "stand-up Oct 2 09:00:05"}, texts(t, alice, news), "after run, posted")
+	assert.Equal(t, 2.0, runs(t, reg, "standup", "ok"), "standup's runs: Oct 2 09:00 and the admin's")
+	assert.Zero(t, metric(t, reg, "imbot_cron_missed_total", map[string]string{"job": "standup"}), "standup's missed runs: the paused day's is skipped")
 	noErrors(t, reported)
 }

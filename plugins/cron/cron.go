@@ -52,11 +52,12 @@ type Plugin struct {
 	jobs []*entry // in the order given
 	wake chan struct{}
 
-	mu     sync.Mutex
-	bot    *bot.Bot
-	paused map[*entry]bool
-	since  map[*entry]time.Time // when Resume was called
-	nextAt map[*entry]time.Time // as the leading scheduler computed it
+	mu      sync.Mutex
+	bot     *bot.Bot
+	metrics *metrics // set with bot; nil when the bot's metrics are off
+	paused  map[*entry]bool
+	since   map[*entry]time.Time // when Resume was called
+	nextAt  map[*entry]time.Time // as the leading scheduler computed it
 }
 
 var _ bot.Plugin = (*Plugin)(nil)
@@ -97,14 +98,22 @@ func New(opts Options) (*Plugin, error) {
 }
 
 // Setup implements bot.Plugin: it adds the scheduler to b as a background
-// job, which starts when b has connected and stops with b.
+// job, which starts when b has connected and stops with b, and registers
+// the plugin's metrics (see the package documentation) with b's registry
+// (bot.Bot.Metrics) unless b's metrics are off. A registration that
+// fails (a second cron Plugin on one registry) is returned, and the
+// plugin is not set up.
 func (p *Plugin) Setup(b *bot.Bot) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bot != nil {
 		return ErrSetUp
 	}
-	p.bot = b
+	m, err := newMetrics(b.Metrics(), p.jobs)
+	if err != nil {
+		return fmt.Errorf("cron: %w", err)
+	}
+	p.bot, p.metrics = b, m
 	if p.opts.OnError == nil {
 		log := b.Logger()
 		p.opts.OnError = func(err error) { log.Error("cron: run failed", "err", err) }
@@ -212,7 +221,9 @@ func (p *Plugin) run(ctx context.Context) error {
 			}
 			continue
 		}
+		p.metrics.leading(true)
 		p.lead(lead)
+		p.metrics.leading(false)
 		release()
 		p.mu.Lock()
 		clear(p.nextAt)
@@ -288,6 +299,7 @@ func (p *Plugin) lead(ctx context.Context) {
 			// timer fired; any after it (the process stalled) were
 			// missed.
 			p.fire(ctx, d.e, d.t)
+			p.metrics.job(d.e).missedBetween(d.e, d.t, now)
 			for _, t := range d.e.missed(d.t, now) {
 				p.fire(ctx, d.e, t)
 			}
@@ -318,6 +330,7 @@ func (p *Plugin) catchUp(ctx context.Context, e *entry, now time.Time) {
 	if !ok {
 		return
 	}
+	p.metrics.job(e).missedBetween(e, last, now)
 	for _, t := range e.missed(last, now) {
 		p.fire(ctx, e, t)
 	}
@@ -367,10 +380,23 @@ func (e *RunError) Unwrap() error { return e.Err }
 // through b, reporting each failure; it returns how many targets got it.
 // A panic (in Compose, say) is recovered and reported.
 func (p *Plugin) post(ctx context.Context, b *bot.Bot, e *entry, o Occurrence) (posted, targets int) {
+	jm := p.metrics.job(e)
+	var start time.Time
+	if jm != nil {
+		start = time.Now() // real time, whatever the plugin's Clock
+	}
+	failures := 0
 	fail := func(conv im.ConversationID, err error) {
+		failures++
 		if ctx.Err() == nil { // a stop is no failure: the occurrence stays pending
+			if conv != "" {
+				jm.sent(false)
+			}
 			p.opts.OnError(&RunError{Job: e.ID, Time: o.Time, Conversation: conv, Err: err})
 		}
+	}
+	if jm != nil {
+		defer func() { jm.ran(outcomeOf(ctx, posted, failures), start) }() // after the recover below
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -394,8 +420,23 @@ func (p *Plugin) post(ctx context.Context, b *bot.Bot, e *entry, o Occurrence) (
 			continue
 		}
 		posted++
+		jm.sent(true)
 	}
 	return posted, len(refs)
+}
+
+// outcomeOf names how a run that posted to posted targets, with failures
+// failures, ended, ctx being the run's.
+func outcomeOf(ctx context.Context, posted, failures int) runOutcome {
+	switch {
+	case failures == 0:
+		return runOK
+	case ctx.Err() != nil:
+		return runInterrupted
+	case posted > 0:
+		return runPartial
+	}
+	return runFailed
 }
 
 // resolve turns targets into conversation references, each once, joining

@@ -128,6 +128,42 @@
 // a job ([Plugin.Pause], [Plugin.Resume]; until the bot restarts), and
 // post a job's message now. Everyone else is answered "not allowed".
 //
+// # Metrics
+//
+// Setup registers the plugin's Prometheus metrics with the bot's registry
+// (bot.Bot.Metrics); with the bot's metrics off, there are none. Their
+// labels are the jobs' ids, which the program's author chooses, and fixed
+// outcomes:
+//
+//   - imbot_cron_runs_total{job,outcome}: runs of a job: its scheduled
+//     occurrences, those a missed-run policy or a stop's pending record
+//     posts late, and admins' "run" commands. outcome is ok (every target
+//     got the message), partial (some targets failed), failed (none got
+//     it: the message could not be built, or every target failed) or
+//     interrupted (the bot stopped, or the plugin lost the lead, first;
+//     the occurrence stays pending, to be posted again).
+//   - imbot_cron_run_duration_seconds{job}: how long a run took, building
+//     the message and posting it to every target, in real time whatever
+//     Options.Clock.
+//   - imbot_cron_sends_total{job,outcome}: the messages runs posted, one
+//     per target: ok, or failed (the send, or finding or joining the
+//     conversation, failed; each is also a [*RunError]).
+//   - imbot_cron_missed_total{job}: occurrences that passed while the job
+//     could not run (the bot was down, another replica led, the process
+//     stalled), counted when the plugin finds them, whatever the job's
+//     policy: those it posts late are runs as well. They are found from
+//     the job's last run in the Store, which MissedSkip leaves as it is,
+//     so under it a bot that starts twice before the job's next run
+//     counts them twice. At most 10000 are counted at a time. Occurrences
+//     skipped while a job is paused are not missed.
+//   - imbot_cron_leader: 1 while this process holds the [Leader] and runs
+//     the jobs, 0 otherwise. Replicas that do not lead do not evaluate the
+//     schedule, so they count no runs.
+//
+// One registry takes one Plugin's metrics: a second Plugin on a bot of the
+// same registry fails Setup, naming the metric (put the jobs in one
+// Plugin).
+//
 // # Panics
 //
 // A panic while building or posting an occurrence (in a Compose func,
