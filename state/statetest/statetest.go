@@ -1,6 +1,7 @@
 // Package statetest holds the conformance suites of the small
 // interfaces behind which a bot keeps its state: [bot.ProgressStore],
-// [middleware.DedupStore], [middleware.RateStore] and [RunStore]. Every
+// [middleware.DedupStore], [middleware.RateStore], [RunStore] and the
+// cron plugin's election, [Leader]. Every
 // implementation runs them from its own tests, as slog handlers run
 // testing/slogtest:
 //
