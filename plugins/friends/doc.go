@@ -103,4 +103,20 @@
 // listing waiting applies failed" with its err. An error answering or
 // greeting a live apply is also the middleware's, so it reaches the
 // bot's OnError.
+//
+// # Metrics
+//
+// Setup registers two Prometheus metrics with the bot's registry
+// (bot.Bot.Metrics); with the bot's metrics off, there are none:
+//
+//   - imbot_friends_decisions_total{verdict}: applies decided, by verdict:
+//     accept, reject or pending, as the audit line's decision. An apply is
+//     counted once per run of the bot, when it is decided, whether or not
+//     the answer then succeeds (the audit line's outcome says).
+//   - imbot_friends_daily_cap_refusals_total: applies that All or Expr
+//     would have accepted, decided as Options.OverCap because the day's
+//     DailyCap was reached (rule cap); they count in decisions_total too.
+//
+// One registry takes one Plugin's metrics: a second Plugin on a bot of
+// the same registry fails Setup, naming the metric.
 package friends

@@ -134,6 +134,7 @@ type Plugin struct {
 
 	mu       sync.Mutex
 	bot      *bot.Bot
+	metrics  *metrics                  // set with bot; nil when the bot's metrics are off
 	claimed  map[im.FriendApplyID]bool // applies decided (or being decided) in this run
 	day      string                    // the cap's day, as Location's date
 	accepted int                       // applies All or Expr accepted on day
@@ -199,13 +200,23 @@ func setOf(users []im.UserID) map[im.UserID]bool {
 // starts and after each reconnect of its socket. Plug the plugin right
 // after Recover and Logger, before any middleware that may drop events.
 // A Plugin serves one bot: a second Setup returns ErrAlreadySetUp.
+//
+// Setup also registers the plugin's metrics (see the package
+// documentation) with b's registry (bot.Bot.Metrics), unless b's metrics
+// are off; a registration that fails (a second friends Plugin on one
+// registry) is returned, and the plugin is not set up.
 func (p *Plugin) Setup(b *bot.Bot) error {
 	p.mu.Lock()
 	if p.bot != nil {
 		p.mu.Unlock()
 		return ErrAlreadySetUp
 	}
-	p.bot = b
+	m, err := newMetrics(b.Metrics())
+	if err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("friends: %w", err)
+	}
+	p.bot, p.metrics = b, m
 	if p.opts.Logger == nil {
 		p.opts.Logger = b.Logger()
 	}
@@ -303,6 +314,7 @@ func (p *Plugin) handle(ctx context.Context, a *im.FriendApply, source string) e
 		return nil
 	}
 	d, rule, exprErr := p.decide(a)
+	p.metrics.decided(d, rule)
 	attrs := []slog.Attr{
 		slog.Int64("apply", int64(a.ID)),
 		slog.Int64("from", int64(a.FromUserID)),
