@@ -230,12 +230,18 @@ func (s *Server) writeConnectInfo(opts RunOptions) error {
 	return err
 }
 
-// Close shuts the server down, sockets included.
+// Close shuts the server down, sockets included. Requests in flight get
+// five seconds; then it closes the connections left, such as one that a
+// client opened and sent nothing on, which Shutdown waits for.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = s.hs.Shutdown(ctx)
-	_ = s.srv.Shutdown(ctx)
+	if err := s.hs.Shutdown(ctx); err != nil {
+		_ = s.hs.Close()
+	}
+	sockets, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(sockets)
 	<-s.done
 	return s.st.Close()
 }
