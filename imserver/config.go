@@ -23,6 +23,10 @@ const (
 	DefaultAppKey          = "e0f82475ab9dbf5717d18b4a9c0d7fd0"
 )
 
+// DefaultMetricsPath is where the metrics are served when
+// Config.MetricsPath is empty.
+const DefaultMetricsPath = "/metrics"
+
 // Config configures a Server. The zero value of every field but AppID,
 // AppSecret and Store means its default. New copies the Config; changing it
 // afterwards has no effect.
@@ -167,7 +171,8 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// MetricsPath is where GET answers the metrics in the Prometheus text
 	// format, outside the HTTP API as HealthPath is. It must start with
-	// "/" and not be another of the server's paths. Default "/metrics".
+	// "/" and not be another of the server's paths. Default
+	// DefaultMetricsPath, "/metrics".
 	MetricsPath string
 	// DisableMetrics turns the metrics off: nothing is measured, Metrics
 	// is ignored and MetricsPath answers 404. Default false: on.
@@ -212,7 +217,7 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, fmt.Errorf("imserver: Config.SendRate must be a finite number, not negative, got %v", c.SendRate))
 	}
 	if c.MetricsPath == "" {
-		c.MetricsPath = "/metrics"
+		c.MetricsPath = DefaultMetricsPath
 	}
 	if err := c.checkMetricsPath(); err != nil {
 		errs = append(errs, err)

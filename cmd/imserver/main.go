@@ -6,8 +6,10 @@
 //	imserver [-addr 127.0.0.1:8080] [-app-id 1] -app-secret SECRET [-data FILE] [-dev-login] [-log-level info] [-ready-file FILE]
 //
 // serves the HTTP API at / (one protobuf POST per route), the Frontier
-// WebSocket at /ws/v2 and the dev console (a chat client in the browser)
-// at /console/ on one address, and prints the URLs on stdout, with the
+// WebSocket at /ws/v2, the dev console (a chat client in the browser) at
+// /console/, the probes at /healthz and /readyz, and the Prometheus
+// metrics at /metrics (imbot_server_*, with the Go runtime's and the
+// process's) on one address, and prints the URLs on stdout, with the
 // real port when -addr ends in :0. Without -data the state lives in
 // memory and is lost on exit; with -data it is kept in a bbolt file,
 // created if missing, in which every acknowledged change is already on
@@ -180,11 +182,12 @@ func newServerFlagSet(f *serverFlags, stderr io.Writer) *flag.FlagSet {
        imserver token [flags]   (see 'imserver token -h')
 
 imserver serves the IM Cloud HTTP API at /, the Frontier WebSocket at
-%s and the dev console at %s on one address, and prints the
-URLs. Stop it with SIGINT or SIGTERM.
+%s and the dev console at %s on one address, with the
+probes at %s and %s and the Prometheus metrics at %s, and
+prints the URLs. Stop it with SIGINT or SIGTERM.
 
 Flags:
-`, imserver.FrontierPath, imserver.ConsolePath)
+`, imserver.FrontierPath, imserver.ConsolePath, imserver.HealthPath, imserver.ReadyPath, imserver.DefaultMetricsPath)
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nEnvironment:\n  %s\n    \tthe app secret, when -app-secret is not given\n", secretEnv)
 	}

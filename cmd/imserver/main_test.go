@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -238,7 +239,7 @@ func TestUsage(t *testing.T) {
 		args  []string
 		flags []string
 	}{
-		{[]string{"-h"}, []string{"-addr", "-app-id", "-app-secret", "-data", "-dev-login", "-log-level", secretEnv, "imserver token", "/console/"}},
+		{[]string{"-h"}, []string{"-addr", "-app-id", "-app-secret", "-data", "-dev-login", "-log-level", secretEnv, "imserver token", "/console/", "/healthz", "/readyz", "/metrics"}},
 		{[]string{"token", "-h"}, []string{"-app-id", "-app-secret", "-user", "-ttl", secretEnv}},
 	}
 	for _, tt := range tests {
@@ -336,6 +337,15 @@ func TestServeAndShutdown(t *testing.T) {
 	alice := userClient(api, hc, 1001)
 	conv := createGroup(t, alice, 1002)
 	sent := call[*improto.SendMessageResponseBody](t, alice, improto.IMCMD_SEND_MESSAGE, textBody(conv, "hello"))
+	metrics, err := http.Get(api + imserver.DefaultMetricsPath)
+	require.NoError(t, err, "GET /metrics")
+	text, err := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	require.NoError(t, err, "GET /metrics")
+	assert.Equal(t, http.StatusOK, metrics.StatusCode, "GET /metrics: status")
+	for _, name := range []string{"imbot_server_requests_total", "imbot_server_sockets_open", "go_goroutines"} {
+		assert.Contains(t, string(text), "# TYPE "+name+" ", "GET /metrics")
+	}
 
 	device := "bob-web"
 	bobToken := imserver.MintToken(testAppID, 1002, testSecret, time.Now().Add(time.Hour))
