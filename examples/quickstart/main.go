@@ -31,7 +31,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
@@ -65,56 +65,28 @@ func demoBot(c *bot.Context) error {
 }
 
 // run starts everything, plays the script, and serves until ctx ends; with
-// -script-only it returns after the script (its test uses that).
-func run(ctx context.Context, args []string, out io.Writer) error {
+// -script-only it returns after the script (its test uses that). -h
+// prints the usage on stderr.
+func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
 	scriptOnly := fs.Bool("script-only", false, "exit after the scripted conversation")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	srv, err := devserver.Start(*addr)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	fmt.Fprintf(out, "embedded IM server: %s (Frontier %s)\n", srv.URL(), srv.FrontierURL())
-
-	b, err := bot.New(srv.BotOptions(botID))
-	if err != nil {
-		return err
-	}
-	b.Handle(bot.HandlerFunc(demoBot))
-	stopBot, err := devserver.RunBot(ctx, b)
-	if err != nil {
-		return err
-	}
-	defer stopBot()
-	fmt.Fprintf(out, "demo bot: user %d, ready\n\n", botID)
-
-	if err := script(ctx, srv, out); err != nil {
-		return err
-	}
-	if *scriptOnly {
-		link, err := srv.ConsoleLink(userID)
+	return devserver.Run(fs, args, stderr, func(srv *devserver.Server) error {
+		fmt.Fprintf(out, "embedded IM server: %s (Frontier %s)\n", srv.URL(), srv.FrontierURL())
+		b, err := bot.New(srv.BotOptions(botID))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "\nChat with the bot as user %d in your browser (the dev console):\n  %s\n", userID, link)
-		return nil
-	}
-	fmt.Fprintf(out, "\nStill serving. Chat with the bot as user %d in your browser (the console link)\nor from another client:\n", userID)
-	if err := srv.WriteConnectInfo(out, userID); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "Press Ctrl-C to stop.")
-	<-ctx.Done()
-	return nil
+		b.Handle(bot.HandlerFunc(demoBot))
+		return srv.RunBot(ctx, b, devserver.RunOptions{Out: out, User: userID, Intro: "\nStill serving.",
+			Script:          func(ctx context.Context) error { return script(ctx, srv, out) },
+			ExitAfterScript: *scriptOnly})
+	})
 }
 
-// script plays the demo user: open a chat with the bot, send three
-// messages, print each answer.
+// script plays the demo user, once the bot is ready: open a chat with
+// the bot, send three messages, print each answer.
 func script(ctx context.Context, srv *devserver.Server, out io.Writer) error {
+	fmt.Fprintf(out, "demo bot: user %d, ready\n\n", botID)
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	user, err := im.New(srv.ClientOptions(userID))

@@ -39,7 +39,7 @@ func Help(t *testing.T, run RunFunc, name string, flags ...string) {
 	require.NoError(t, run(ctx, []string{"-h"}, &stdout, &stderr), "run -h")
 	assert.Contains(t, stderr.String(), "Usage of "+name+":\n", "run -h: the usage")
 	for _, f := range append([]string{"addr"}, flags...) {
-		assert.Contains(t, stderr.String(), "\n  -"+f+" ", "run -h: the usage")
+		assert.Regexp(t, `(?m)^  -`+regexp.QuoteMeta(f)+`( |$)`, stderr.String(), "run -h: the usage lists -%s", f)
 	}
 	assert.Empty(t, stdout.String(), "run -h: stdout")
 }
