@@ -1,0 +1,112 @@
+// Package redisstate keeps a bot's state in Redis, so that several
+// replicas of one bot share it: the progress through its inbox, the
+// dedup window, the rate buckets (one limit for all the replicas), the
+// cron plugin's last runs, and leases with fencing, such as the cron
+// plugin's leader.
+//
+//	client := redis.NewClient(&redis.Options{Addr: addr})
+//	defer client.Close()
+//	st, err := redisstate.Open(ctx, client, redisstate.Options{Prefix: redisstate.BotPrefix(appID, botUser)})
+//	if err != nil {
+//		return err
+//	}
+//	opts.Progress = st // bot.Options
+//	b.Use(middleware.Dedup(st, 10*time.Minute),
+//		middleware.RateLimit(middleware.RateLimitOptions{Global: global, Store: st}))
+//	announcer, err := cron.New(cron.Options{Jobs: jobs, Store: st, Leader: st.Leader("cron")})
+//
+// A [Store] implements the small interfaces behind which imbot keeps
+// state: [bot.ProgressStore], [middleware.DedupStore],
+// [middleware.RateStore], and the cron plugin's Store ([Store.LastRun],
+// [Store.SetLastRun]) and Leader ([Store.Leader]). It passes the
+// conformance suites of package statetest, as the in-memory stores and
+// the file store (package state) do, against a real redis-server.
+//
+// # Keys
+//
+// Every key begins with Options.Prefix, P, which says whose state it is:
+// each bot of each app needs its own, and the replicas of one bot share
+// it, so that many bots share one Redis. [BotPrefix] gives
+// "imbot:{app:user}:", whose braces are a Redis Cluster hash tag that
+// keeps a bot's keys in one slot. The keys are:
+//
+//	P format               string  "imbot-redis 1", written by the first Open
+//	P cursor               string  the sync cursor, decimal; absent until the first commit
+//	P handled              hash    conversation id → index of the last message handled, decimal
+//	P dedup:<key>          string  the expiry, ns since 1970, decimal; PXAT that expiry
+//	P rate:<s>:<u>:<c>     hash    t → tokens (%.17g), a → their time, µs since 1970; PEXPIRE a minute after full
+//	P runs                 hash    cron job → last run, RFC 3339 with ns and offset
+//	P lease:<name>         string  "<token>:<holder>" of the lease's holder; PX the lease TTL
+//	P fence:<name>         string  the fencing token of the lease's last holder, a counter
+//
+// In rate keys, s is the scope (middleware.LimitScope: 1 per user, 2
+// per conversation, 3 global), u the user id (0 when the scope has
+// none), and c the conversation id, empty when the scope has none. A
+// change of layout gets a new format, and Open refuses a prefix of
+// another format with [ErrFormat].
+//
+// # Atomicity, and round trips
+//
+// Each write is one command or one Lua script, so that replicas
+// writing at once cannot interleave inside one: a progress commit keeps
+// the maximum of the cursor and of the conversation's index, a rate
+// take does the arithmetic of middleware.RateBucket, a lease changes
+// hands and counts its fencing token in one script. The scripts go by
+// EVALSHA, and by EVAL when Redis does not have them (after a restart).
+//
+// The calls that come while a round trip to Redis is under way, from
+// any goroutine (the bot handles conversations in parallel), wait and go
+// together in one pipeline in the next round trip, so that under load
+// many conversations' commits, dedup checks and takes share round trips,
+// while a lone call waits for none. A message costs four calls (Seen,
+// Take, Mark, CommitProgress), so four round trips when alone, and a
+// fraction of one each when many conversations are busy (see the
+// benchmark in bench_test.go).
+//
+// # Time
+//
+// The stores compare the times they are given, as the other stores do:
+// a dedup key is seen until the expiry it was marked with, and a rate
+// bucket refills by the nows of its takes. Redis expires keys on its own
+// clock, which only forgets what no longer counts (dedup keys at their
+// expiry, rate buckets a minute after they are full again), so that a
+// clock skew between replicas and Redis shortens or lengthens the dedup
+// window by the skew. A rate bucket never goes back in time: a take
+// with a now before the bucket's last take counts at that take's time,
+// so that replicas whose clocks differ count as the one furthest ahead
+// rather than refilling the bucket each time their takes alternate.
+//
+// # Leases and fencing
+//
+// A [Leader] holds a lease, renewing it every third of Options.LeaseTTL,
+// and gives its holder a lead context that ends when the lease is lost;
+// each new holder gets a fencing token one more than the last. A commit
+// made with a lead context (CommitProgress, SetLastRun) is made only if
+// the lease is still held under the same token, checked atomically in
+// the commit's script, and refused with [ErrFenced] otherwise: a replica
+// that lost its lease, stalled or cut off from Redis, cannot overwrite
+// the work of the one that took it over.
+//
+// # Durability, and errors
+//
+// A write returns once Redis has applied it: the state is as durable as
+// the server makes it (its RDB snapshots or append-only file, and its
+// replicas). A Redis that restarts empty loses it all: the bot then
+// starts over as on an empty store, and the leases start over, with
+// tokens from 1 (the holder in a lease's value still tells the new
+// holders from the old, so that fencing holds).
+//
+// Failures are errors, never panics: each names the call and wraps the
+// client's error, so that errors.Is finds context.Canceled and
+// context.DeadlineExceeded, and the client's errors for a Redis that
+// cannot be reached. A record that does not decode is an [ErrFormat]
+// error. The client reconnects on its own: once Redis is back, the calls
+// succeed again.
+//
+// # Tests
+//
+// Package redistest starts a real redis-server for tests; its tests skip
+// where redis-server is not installed (Debian package redis-server),
+// unless the environment variable IMBOT_REQUIRE_REDIS is 1, which CI
+// sets to make them fail instead.
+package redisstate
