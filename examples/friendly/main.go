@@ -39,7 +39,7 @@ const greeting = "Hi {{.User}}, nice to meet you! Say anything and I will say it
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "friendly:", err)
@@ -106,55 +106,33 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 // run starts everything, plays the script, and serves until ctx ends; with
-// -script-only it returns after the script.
-func run(ctx context.Context, args []string, out io.Writer) error {
+// -script-only it returns after the script. -h prints the usage on
+// stderr.
+func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("friendly", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
 	scriptOnly := fs.Bool("script-only", false, "exit after the scripted conversation")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
 	out = &syncWriter{w: out}
-	srv, err := devserver.Start(*addr)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	fmt.Fprintf(out, "embedded IM server: %s (Frontier %s)\n", srv.URL(), srv.FrontierURL())
-
-	b, err := bot.New(srv.BotOptions(botID))
-	if err != nil {
-		return err
-	}
-	if err := setup(b, out); err != nil {
-		return err
-	}
-	stopBot, err := devserver.RunBot(ctx, b)
-	if err != nil {
-		return err
-	}
-	defer stopBot()
-	fmt.Fprintf(out, "friendly bot: user %d, ready\n\n", botID)
-
-	if err := script(ctx, srv.ClientOptions(userID), out); err != nil {
-		return err
-	}
-	if *scriptOnly {
-		return nil
-	}
-	fmt.Fprintf(out, "\nStill serving. Apply to the bot as user %d from another client:\n", userID+1)
-	if err := srv.WriteConnectInfo(out, userID+1); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, "Press Ctrl-C to stop.")
-	<-ctx.Done()
-	return nil
+	return devserver.Run(fs, args, stderr, func(srv *devserver.Server) error {
+		fmt.Fprintf(out, "embedded IM server: %s (Frontier %s)\n", srv.URL(), srv.FrontierURL())
+		b, err := bot.New(srv.BotOptions(botID))
+		if err != nil {
+			return err
+		}
+		if err := setup(b, out); err != nil {
+			return err
+		}
+		return srv.RunBot(ctx, b, devserver.RunOptions{Out: out, User: userID + 1,
+			Intro:           fmt.Sprintf("\nStill serving. Apply to the bot as user %d to make friends too.", userID+1),
+			Script:          func(ctx context.Context) error { return script(ctx, srv.ClientOptions(userID), out) },
+			ExitAfterScript: *scriptOnly})
+	})
 }
 
-// script plays the demo user, logged in with opts: apply to the bot, wait
-// to become friends and for the greeting, then say two things and print
-// each answer.
+// script plays the demo user, logged in with opts, once the bot is
+// ready: apply to the bot, wait to become friends and for the greeting,
+// then say two things and print each answer.
 func script(ctx context.Context, opts im.Options, out io.Writer) error {
+	fmt.Fprintf(out, "friendly bot: user %d, ready\n\n", botID)
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	user, err := im.New(opts)

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/imbot-go/imbot/examples/internal/devserver/devservertest"
 	"github.com/imbot-go/imbot/imtest"
 )
 
@@ -60,7 +61,7 @@ func TestFriendly(t *testing.T) {
 func TestRunScriptOnly(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"-script-only"}, &out)
+	err := run(context.Background(), []string{"-script-only"}, &out, &bytes.Buffer{})
 	require.NoError(t, err, "run:\n%s", out.String())
 	wantLines(t, out.String(),
 		"friendly bot: user 100, ready\n",
@@ -68,4 +69,24 @@ func TestRunScriptOnly(t *testing.T) {
 		"  100 → Hi 1001, nice to meet you!",
 		"  100 → what a friendly bot\n",
 	)
+	require.NotContains(t, out.String(), "Still serving", "output with -script-only")
+}
+
+// The default mode: after the script, run keeps serving and prints how
+// to connect as user 1002, whom the bot answers too.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	s := devservertest.Serve(t, run)
+	wantLines(t, s.Output,
+		"  100 → what a friendly bot\n",
+		"\nStill serving. Apply to the bot as user 1002 to make friends too.\nChat with the bot as user 1002 ",
+	)
+	_, reply := s.Ask(t, botID, "hello from 1002")
+	require.Equal(t, "hello from 1002", reply.Text(), "the bot's answer")
+}
+
+// -h prints the usage and is no error.
+func TestRunHelp(t *testing.T) {
+	t.Parallel()
+	devservertest.Help(t, run, "friendly", "script-only")
 }
