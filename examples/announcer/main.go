@@ -12,7 +12,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -76,38 +75,29 @@ func setup(b *bot.Bot, file string, opts cron.Options) error {
 
 // run starts the server, the bot and the demo user, and prints the
 // announcements on out until ctx ends, or until -n of them came. -h
-// prints the usage on stderr and returns nil.
+// prints the usage on stderr.
 func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("announcer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "address to serve on (port 0 picks a free one)")
 	file := fs.String("jobs", "", "jobs file (.yaml, .yml or .json); default: the embedded jobs.yaml")
 	n := fs.Int("n", 0, "exit after n announcements (0: run until Ctrl-C)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+	return devserver.Run(fs, args, stderr, func(srv *devserver.Server) error {
+		b, err := bot.New(srv.BotOptions(botID))
+		if err != nil {
+			return err
 		}
-		return err
-	}
-	srv, err := devserver.Start(*addr)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+		if err := setup(b, *file, cron.Options{}); err != nil {
+			return err
+		}
+		return srv.RunBot(ctx, b, devserver.RunOptions{
+			Script:          func(ctx context.Context) error { return announce(ctx, srv, out, *n) },
+			ExitAfterScript: true})
+	})
+}
 
-	b, err := bot.New(srv.BotOptions(botID))
-	if err != nil {
-		return err
-	}
-	if err := setup(b, *file, cron.Options{}); err != nil {
-		return err
-	}
-	stopBot, err := devserver.RunBot(ctx, b)
-	if err != nil {
-		return err
-	}
-	defer stopBot()
-
+// announce plays the demo user, once the bot is ready: it creates a
+// group with the bot, asks it "/cron list" and prints the list and the
+// announcements on out until ctx ends, or until n of them came.
+func announce(ctx context.Context, srv *devserver.Server, out io.Writer, n int) error {
 	user, err := im.New(srv.ClientOptions(userID))
 	if err != nil {
 		return err
@@ -148,7 +138,7 @@ func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 				continue
 			}
 			fmt.Fprintf(out, "[%s] %s\n", time.Now().Format(time.TimeOnly), m.Text())
-			if count++; count == *n {
+			if count++; count == n {
 				return nil
 			}
 		case <-ctx.Done():

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/imbot-go/imbot/examples/internal/devserver/devservertest"
 	"github.com/imbot-go/imbot/imtest"
 	"github.com/imbot-go/imbot/plugins/cron"
 	"github.com/imbot-go/imbot/plugins/cron/crontest"
@@ -77,13 +78,7 @@ func TestRun(t *testing.T) {
 // -h prints the usage and is no error.
 func TestRunHelp(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), imtest.DefaultTimeout) // should -h serve, it stops
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(ctx, []string{"-h"}, &stdout, &stderr), "run -h")
-	assert.Contains(t, stderr.String(), "Usage of announcer:\n  -addr string", "run -h: the usage")
-	assert.Contains(t, stderr.String(), "\n  -jobs string", "run -h: the usage")
-	assert.Empty(t, stdout.String(), "run -h: stdout")
+	devservertest.Help(t, run, "announcer", "jobs", "n")
 }
 
 // A jobs file with a mistake stops the announcer at once, naming the

@@ -113,47 +113,6 @@ func (s *Server) BotOptions(user im.UserID) bot.Options {
 	return bot.Options{Client: s.ClientOptions(user), Logger: slog.New(slog.DiscardHandler)}
 }
 
-// ConsoleLink returns a link to the dev console logged in as user.
-func (s *Server) ConsoleLink(user im.UserID) (string, error) {
-	tok, err := s.Token(user)
-	if err != nil {
-		return "", err
-	}
-	return s.URL() + imserver.ConsolePath + "#token=" + tok, nil
-}
-
-// WriteConnectInfo writes how to reach the server as user from another
-// client: the dev console link, the URLs, the app id and a token.
-func (s *Server) WriteConnectInfo(w io.Writer, user im.UserID) error {
-	tok, err := s.Token(user)
-	if err != nil {
-		return err
-	}
-	link, err := s.ConsoleLink(user)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "  console:  %s\n  api:      %s\n  frontier: %s\n  app id:   %d\n  token:    %s\n",
-		link, s.URL(), s.FrontierURL(), AppID, tok)
-	return err
-}
-
-// RunBot runs b on a goroutine until ctx ends and returns once b is
-// ready, with a stop function that ends the bot and waits for Run to
-// return; it returns Run's error instead when Run fails first.
-func RunBot(ctx context.Context, b *bot.Bot) (stop func() error, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }() // ends when stop cancels ctx
-	select {
-	case <-b.Ready():
-		return func() error { cancel(); return <-done }, nil
-	case err := <-done:
-		cancel()
-		return nil, err
-	}
-}
-
 // RunOptions says what [Server.RunBot] does once the bot is ready.
 type RunOptions struct {
 	// Out gets how to chat with the bot.
