@@ -15,6 +15,7 @@ const (
 	OutcomeError   = "error"   // the handler returned an error
 	OutcomeTimeout = "timeout" // the error wraps context.DeadlineExceeded
 	OutcomePanic   = "panic"   // the handler panicked (or called runtime.Goexit)
+	OutcomeSkipped = "skipped" // a middleware let the event go (bot.Context.Skip); the line says why
 )
 
 // Logger returns middleware that logs one line per event to l when the
@@ -49,8 +50,8 @@ const (
 // still gets the original stack); outside it, Logger would log a
 // recovered panic as an ordinary error. Before the middleware that drop
 // events (IgnoreSelf, Dedup, RateLimit), Logger logs dropped events too,
-// as handled ("ok"); put it after them to log only what reaches the
-// handler.
+// as "skipped" with the reason (skipped=duplicate); put it after them to
+// log only what reaches the handler.
 //
 // The route is the one a router inside named, through any copies of the
 // Context middleware made in between (Context.WithContext shares it).
@@ -89,6 +90,8 @@ func logEvent(ctx context.Context, l *slog.Logger, c *bot.Context, latency time.
 		level, outcome = slog.LevelError, OutcomeTimeout
 	case err != nil:
 		level, outcome = slog.LevelError, OutcomeError
+	case c.Skipped() != "":
+		outcome = OutcomeSkipped
 	}
 	if !l.Enabled(ctx, level) {
 		return
@@ -108,6 +111,9 @@ func logEvent(ctx context.Context, l *slog.Logger, c *bot.Context, latency time.
 	attrs = append(attrs, slog.Duration("latency", latency), slog.String("outcome", outcome))
 	if r := c.Route(); r != "" {
 		attrs = append(attrs, slog.String("route", r))
+	}
+	if r := c.Skipped(); r != "" {
+		attrs = append(attrs, slog.String("skipped", r))
 	}
 	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))

@@ -85,6 +85,7 @@ func TestLoggerRecords(t *testing.T) {
 		name  string
 		ev    bot.Event
 		err   error
+		skip  string
 		level string
 		want  map[string]any
 	}{
@@ -101,6 +102,10 @@ func TestLoggerRecords(t *testing.T) {
 			want: map[string]any{"event": "message", "conversation": "0:1:1:100", "message": 7301.0, "sender": 1.0, "outcome": "timeout", "err": "slow: context deadline exceeded"},
 		},
 		{
+			name: "skipped by a middleware", ev: msgEvent, skip: middleware.SkipDuplicate, level: "INFO",
+			want: map[string]any{"event": "message", "conversation": "0:1:1:100", "message": 7301.0, "sender": 1.0, "outcome": "skipped", "skipped": "duplicate"},
+		},
+		{
 			name: "friend added: no conversation, no message", ev: bot.Event{Kind: bot.EventFriendAdded, Friend: &im.Friend{UserID: 3}}, level: "INFO",
 			want: map[string]any{"event": "friend added", "sender": 3.0, "outcome": "ok"},
 		},
@@ -113,7 +118,12 @@ func TestLoggerRecords(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			l, buf := newMWLogger(slog.LevelInfo)
-			h := middleware.Logger(l)(bot.HandlerFunc(func(*bot.Context) error { return tt.err }))
+			h := middleware.Logger(l)(bot.HandlerFunc(func(c *bot.Context) error {
+				if tt.skip != "" {
+					c.Skip(tt.skip)
+				}
+				return tt.err
+			}))
 			err := h.Handle(bot.NewContext(context.Background(), tt.ev))
 			require.True(t, err == tt.err, "Logger returned %v, want the handler's %v", err, tt.err)
 			recs := mwLogLines(t, buf.String())
