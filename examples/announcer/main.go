@@ -15,9 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/imbot-go/imbot/bot"
@@ -37,15 +34,7 @@ const (
 //go:embed jobs.yaml
 var jobsYAML []byte
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "announcer:", err)
-		os.Exit(1)
-	}
-}
+func main() { devserver.Main("announcer", run) }
 
 // setup loads the jobs (from file, or the embedded jobs.yaml when file
 // is "") and plugs the cron plugin into b, with the admin commands for

@@ -17,10 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/imbot-go/imbot/bot"
@@ -145,15 +142,7 @@ func notFound(c *bot.Context) error {
 	return err
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "commands:", err)
-		os.Exit(1)
-	}
-}
+func main() { devserver.Main("commands", run) }
 
 // run serves the commands bot on the development server until ctx ends.
 // Once the bot is ready it prints, on stdout, how to talk to it as user

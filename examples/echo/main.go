@@ -13,9 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/examples/internal/devserver"
@@ -41,15 +38,7 @@ func echo(c *bot.Context) error {
 	return err
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "echo:", err)
-		os.Exit(1)
-	}
-}
+func main() { devserver.Main("echo", run) }
 
 // run serves the echo bot on the development server until ctx ends.
 // Once the bot is ready it prints, on stdout, how to talk to it as user

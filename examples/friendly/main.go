@@ -17,10 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/imbot-go/imbot/bot"
@@ -37,15 +34,7 @@ const (
 // greeting is the plugin's greeting template.
 const greeting = "Hi {{.User}}, nice to meet you! Say anything and I will say it back."
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "friendly:", err)
-		os.Exit(1)
-	}
-}
+func main() { devserver.Main("friendly", run) }
 
 // setup makes b friendly: the friends plugin (accept all, greet) writing
 // its audit lines to out, and the echo handler.

@@ -13,10 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/imbot-go/imbot/bot"
@@ -29,15 +26,7 @@ const (
 	userID im.UserID = 1001
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(1)
-	}
-}
+func main() { devserver.Main("quickstart", run) }
 
 // demoBot answers /echo <text> with the text, /help with the commands,
 // and anything else with a hint; it accepts every friend apply. It skips

@@ -5,10 +5,10 @@
 // log in as any user (imserver.Config.DevLogin). The examples listen on
 // 127.0.0.1 unless their -addr flag says otherwise.
 //
-// An example's run hands its flags to [Run], which parses them and starts
-// the server, and builds its bot with bot.New and [Server.BotOptions];
-// [Server.RunBot] runs the bot, plays the example's demo user if it has
-// one, and prints how to chat with the bot.
+// An example's main is [Main]. Its run hands its flags to [Run], which
+// parses them and starts the server, and builds its bot with bot.New and
+// [Server.BotOptions]; [Server.RunBot] runs the bot, plays the example's
+// demo user if it has one, and prints how to chat with the bot.
 package devserver
 
 import (
@@ -22,7 +22,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/imbot-go/imbot/bot"
@@ -44,6 +47,19 @@ type Server struct {
 	token func(int64) (string, error)
 }
 
+// Main is an example's main: it calls run with the command line and a
+// ctx that Ctrl-C (or SIGTERM) ends, and exits 1 when run fails, printing
+// the error after name.
+func Main(name string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
 // Run is the body of an example's run. It adds the -addr flag to fs, a
 // flag.ContinueOnError set with the example's own flags, and parses args
 // with the usage and errors on stderr; then it starts a server on -addr,
@@ -58,7 +74,7 @@ func Run(fs *flag.FlagSet, args []string, stderr io.Writer, serve func(*Server) 
 		}
 		return err
 	}
-	s, err := Start(*addr)
+	s, err := start(*addr)
 	if err != nil {
 		return err
 	}
@@ -66,8 +82,8 @@ func Run(fs *flag.FlagSet, args []string, stderr io.Writer, serve func(*Server) 
 	return serve(s)
 }
 
-// Start serves on addr (port 0 picks a free one) until Close.
-func Start(addr string) (*Server, error) {
+// start serves on addr (port 0 picks a free one) until Close.
+func start(addr string) (*Server, error) {
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
 	st := store.NewMemory()
