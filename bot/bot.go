@@ -541,7 +541,8 @@ func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 	var err error
 	attempt := 1
 	for ; ; attempt++ {
-		c = &Context{Event: ev, ctx: ctx, bot: b, shared: &sharedState{}, sends: new(atomic.Int64), taken: taken}
+		c = newContext(ctx, ev, b)
+		c.taken = taken
 		err = runHandler(h, c)
 		if err == nil || ctx.Err() != nil || attempt >= b.opts.Retry.Attempts || !retryable(err) {
 			break

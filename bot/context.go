@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,12 +27,13 @@ type Context struct {
 
 	ctx    context.Context
 	bot    *Bot
-	params map[string]string
 	shared *sharedState // the same in every copy WithContext makes
 	log    *slog.Logger
-	sends  *atomic.Int64  // sends of this attempt, numbering their client ids
 	taken  *takenMessages // messages WaitNext gave this event's handler
 }
+
+// discardLogger is the logger of Contexts without a bot.
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // sharedState is what a handler's run says about itself that the code
 // outside the copies of its Context (WithContext) reads once it returns:
@@ -39,7 +41,35 @@ type Context struct {
 // goroutine handling the event touches it.
 type sharedState struct {
 	route   string
-	skipped string // Skip's reason
+	skipped string       // Skip's reason
+	sends   atomic.Int64 // sends of this attempt, numbering their client ids
+	params  []param      // in the order set; inline's array until it outgrows it
+	inline  [4]param
+}
+
+// param is one route parameter. A handful per event are the rule, so a
+// scan of a small array beats a map, and costs no allocation.
+type param struct{ name, value string }
+
+// find returns the index of the parameter name, or -1.
+func (s *sharedState) find(name string) int {
+	for i := range s.params {
+		if s.params[i].name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// newContext returns a Context with its shared state, in one allocation.
+func newContext(ctx context.Context, ev Event, b *Bot) *Context {
+	cs := &struct {
+		c Context
+		s sharedState
+	}{c: Context{Event: ev, ctx: ctx, bot: b}}
+	cs.c.shared = &cs.s
+	cs.s.params = cs.s.inline[:0]
+	return &cs.c
 }
 
 // takenMessages are the messages a handler took with WaitNext: they are
@@ -66,9 +96,10 @@ func (t *takenMessages) list() []*im.Message {
 func (c *Context) Context() context.Context { return c.ctx }
 
 // WithContext returns a shallow copy of c carrying ctx, for middleware
-// that sets deadlines or values. The copy shares c's route (SetRoute)
-// and skip mark (Skip): a router inside names its route on the copy, and
-// a Logger, the bot's metrics and its span, outside, read it from c.
+// that sets deadlines or values. The copy shares c's route (SetRoute),
+// parameters (SetParam) and skip mark (Skip): a router inside names its
+// route on the copy, and a Logger, the bot's metrics and its span,
+// outside, read it from c.
 func (c *Context) WithContext(ctx context.Context) *Context {
 	out := *c
 	out.ctx = ctx
@@ -89,8 +120,12 @@ func (c *Context) Client() *im.Client {
 
 // Logger returns the bot's logger carrying the event's kind,
 // conversation and message. It is made on first use: most events are
-// handled without logging.
+// handled without logging. A Context without a bot (NewContext) logs
+// nowhere.
 func (c *Context) Logger() *slog.Logger {
+	if c.bot == nil {
+		return discardLogger
+	}
 	if c.log == nil {
 		ev := &c.Event
 		attrs := make([]any, 0, 6)
@@ -123,25 +158,35 @@ func (c *Context) FromSelf() bool {
 
 // Param returns a route parameter (a command argument, a regex capture),
 // or "".
-func (c *Context) Param(name string) string { return c.params[name] }
+func (c *Context) Param(name string) string {
+	v, _ := c.LookupParam(name)
+	return v
+}
 
 // LookupParam returns a route parameter and whether it is set, for a
 // parameter that may be set to "".
 func (c *Context) LookupParam(name string) (string, bool) {
-	v, ok := c.params[name]
-	return v, ok
+	if i := c.shared.find(name); i >= 0 {
+		return c.shared.params[i].value, true
+	}
+	return "", false
 }
 
 // DeleteParam removes a route parameter; routers call it to take back
 // the parameters of a route that passed the event on.
-func (c *Context) DeleteParam(name string) { delete(c.params, name) }
+func (c *Context) DeleteParam(name string) {
+	if i := c.shared.find(name); i >= 0 {
+		c.shared.params = slices.Delete(c.shared.params, i, i+1)
+	}
+}
 
 // SetParam sets a route parameter; routers call it before the handler.
 func (c *Context) SetParam(name, value string) {
-	if c.params == nil {
-		c.params = make(map[string]string)
+	if i := c.shared.find(name); i >= 0 {
+		c.shared.params[i].value = value
+		return
 	}
-	c.params[name] = value
+	c.shared.params = append(c.shared.params, param{name, value})
 }
 
 // SetRoute names the route that handles the event; routers call it
@@ -168,9 +213,9 @@ func (c *Context) Skipped() string { return c.shared.skipped }
 
 // Params returns a copy of the route parameters.
 func (c *Context) Params() map[string]string {
-	out := make(map[string]string, len(c.params))
-	for k, v := range c.params {
-		out[k] = v
+	out := make(map[string]string, len(c.shared.params))
+	for _, p := range c.shared.params {
+		out[p.name] = p.value
 	}
 	return out
 }
@@ -199,8 +244,8 @@ func (c *Context) Send(to im.ConversationRef, out im.OutgoingMessage) (*im.Messa
 	if c.bot == nil {
 		return nil, errNoBot
 	}
-	if out.ClientID == "" && c.Event.Message != nil && c.sends != nil {
-		out.ClientID = replyClientID(c.bot.UserID(), &c.Event, c.sends.Add(1))
+	if out.ClientID == "" && c.Event.Message != nil {
+		out.ClientID = replyClientID(c.bot.UserID(), &c.Event, c.shared.sends.Add(1))
 	}
 	return c.bot.out.send(c.ctx, PriorityReply, to, out)
 }
@@ -278,5 +323,5 @@ func (c *Context) WaitNext(timeout time.Duration) (*im.Message, error) {
 // fail, but matching, parameters and Explain work. It is for routers'
 // tests and tools; the bot makes its own Contexts.
 func NewContext(ctx context.Context, ev Event) *Context {
-	return &Context{Event: ev, ctx: ctx, shared: &sharedState{}, log: slog.New(slog.DiscardHandler)}
+	return newContext(ctx, ev, nil)
 }
