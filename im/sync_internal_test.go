@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -56,7 +58,8 @@ func TestGapInConversationIsFilled(t *testing.T) {
 	last = msgs[len(msgs)-1]
 
 	c, err := New(Options{AppID: 1, UserID: 1, APIURL: hs.URL, WebSocketLevel: WebSocketLevelDisable,
-		Token: func(context.Context) (string, error) { return srv.Token(1, time.Hour) }, Logger: slog.New(slog.DiscardHandler)})
+		Token: func(context.Context) (string, error) { return srv.Token(1, time.Hour) }, Logger: slog.New(slog.DiscardHandler),
+		Metrics: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	defer c.Close()
 	got := make(chan int64, 8)
@@ -88,6 +91,8 @@ func TestGapInConversationIsFilled(t *testing.T) {
 	conv := c.CachedConversation(id)
 	require.Same(t, after, conv.LastMessage, "cached conversation's last message, want index 5")
 	require.Equal(t, 5, conv.UnreadCount, "cached conversation's unread count")
+	require.EqualValues(t, 2, testutil.ToFloat64(c.metrics.catchUpGap), "catch_up_messages_total{source=gap}: the two fetched")
+	require.Zero(t, testutil.ToFloat64(c.metrics.catchUpPull), "catch_up_messages_total{source=pull}")
 }
 
 // TestCacheIsBounded checks that a conversation keeps at most
