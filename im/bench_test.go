@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/imbot-go/imbot/im"
@@ -106,6 +108,48 @@ func BenchmarkSend(b *testing.B) {
 			r.Body.Close()
 		}
 	})
+}
+
+// BenchmarkSendObserved measures SendMessage over the socket and over
+// HTTP with the client's metrics off, on (Options.Metrics), and on with
+// tracing as well (an SDK TracerProvider that records every span and
+// exports none): what observing a request costs. Each runs against a
+// server of its own, so that none inherits another's stored messages.
+//
+//	go test -run XXX -bench BenchmarkSendObserved -benchtime 3000x -count 5 ./im/
+func BenchmarkSendObserved(b *testing.B) {
+	out := im.OutgoingMessage{Content: im.TextContent("benchmark")}
+	for _, level := range []struct {
+		name  string
+		level im.WebSocketLevel
+	}{{"frontier", im.WebSocketLevelAll}, {"http", im.WebSocketLevelPushOnly}} {
+		for _, obs := range []struct {
+			name    string
+			observe func(*im.Options)
+		}{
+			{"off", func(*im.Options) {}},
+			{"metrics", func(o *im.Options) { o.Metrics = prometheus.NewRegistry() }},
+			{"metrics+tracing", func(o *im.Options) {
+				o.Metrics, o.TracerProvider = prometheus.NewRegistry(), sdktrace.NewTracerProvider()
+			}},
+		} {
+			b.Run(level.name+"/"+obs.name, func(b *testing.B) {
+				s := newServer(b, unlimited)
+				conv := groupWith(b, s, 1, 2)
+				c := s.client(1, obs.observe, func(o *im.Options) { o.WebSocketLevel = level.level })
+				if level.level == im.WebSocketLevelAll {
+					waitConnected(b, c)
+				}
+				cx := ctx(b)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					_, err := c.SendMessage(cx, conv, out)
+					require.NoError(b, err)
+				}
+			})
+		}
+	}
 }
 
 // BenchmarkCachedConversationMemory reports the heap a conversation of

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -395,6 +396,9 @@ func TestTokenFailureMetric(t *testing.T) {
 // allocations do not change from one request to the next (the server's
 // do, as its state grows), so that only the client's are compared.
 func TestMetricsAddNoAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts vary under the race detector (sync.Pool drops items at random)")
+	}
 	s := newServer(t)
 	conv := groupWith(t, s, 1, 2)
 	tok, err := s.srv.Token(1, time.Hour)
@@ -412,23 +416,32 @@ func TestMetricsAddNoAllocations(t *testing.T) {
 	}))
 	t.Cleanup(replay.Close)
 
-	allocs := func(reg prometheus.Registerer) float64 {
+	client := func(reg prometheus.Registerer) *im.Client {
 		o := s.optionsFor(replay.URL, 1)
 		o.Metrics, o.WebSocketLevel = reg, im.WebSocketLevelPushOnly
 		c, err := im.New(o)
 		require.NoError(t, err)
-		defer c.Close()
-		cx := ctx(t)
-		_, err = c.GetConversation(cx, conv) // the first: a connection, the series
+		t.Cleanup(func() { c.Close() })
+		_, err = c.GetConversation(ctx(t), conv) // the first: a connection, the series
 		require.NoError(t, err)
-		return testing.AllocsPerRun(500, func() {
+		return c
+	}
+	cx := ctx(t)
+	allocs := func(c *im.Client) float64 {
+		return testing.AllocsPerRun(200, func() {
 			if _, err := c.GetConversation(cx, conv); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
-	off := allocs(nil)
-	on := allocs(prometheus.NewRegistry())
+	// Other goroutines of the process (the server's, the runtime's) may
+	// allocate during a run, never take allocations away: the least of a
+	// few runs is the request's own.
+	offClient, onClient := client(nil), client(prometheus.NewRegistry())
+	off, on := math.Inf(1), math.Inf(1)
+	for range 3 {
+		off, on = min(off, allocs(offClient)), min(on, allocs(onClient))
+	}
 	t.Logf("allocations per request: metrics off %v, on %v", off, on)
 	assert.LessOrEqual(t, on, off, "allocations per request with metrics on, against off")
 }
