@@ -94,6 +94,18 @@
 // the sync, it never drops them: pushes wait in their queue, and past it
 // the engine pulls what they carried.
 //
+// # Observability
+//
+// With Options.Metrics the client counts, in Prometheus metrics named
+// imbot_client_…, its requests by command and outcome and their
+// durations by transport, the server's TOO_MANY_REQUESTS answers, the
+// socket's state, losses and reconnects, how far its sync position is
+// behind the server's, the messages it fetched rather than was pushed,
+// and its token failures. With Options.TracerProvider each request is an
+// OpenTelemetry span, "im.request <COMMAND>", a child of the span in its
+// ctx. Both are off by default and then cost nothing; a bot turns them on
+// with its own. docs/OPERATIONS.md lists the metrics and what to alert on.
+//
 // # Performance
 //
 // The hot responses are decoded straight from the wire into the client's
