@@ -113,6 +113,12 @@ func TestRequestMetrics(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	t.Cleanup(stalled.Close)
+	// garbage answers with bytes that are no Response.
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "not a protobuf Response")
+	}))
+	t.Cleanup(garbage.Close)
 	refused := httptest.NewServer(http.NotFoundHandler())
 	refused.Close() // nothing listens there any more
 	cancelled, cancel := context.WithCancel(context.Background())
@@ -149,6 +155,11 @@ func TestRequestMetrics(t *testing.T) {
 				return err
 			}},
 		{name: "timeout", level: im.WebSocketLevelDisable, api: stalled.URL, command: "GET_CONVERSATION_INFO_V2", outcome: "timeout", transport: "http",
+			do: func(ctx context.Context, c *im.Client) error {
+				_, err := c.GetConversation(ctx, conv)
+				return err
+			}},
+		{name: "malformed", level: im.WebSocketLevelDisable, api: garbage.URL, command: "GET_CONVERSATION_INFO_V2", outcome: "malformed", transport: "http",
 			do: func(ctx context.Context, c *im.Client) error {
 				_, err := c.GetConversation(ctx, conv)
 				return err
