@@ -248,15 +248,11 @@ func New(opts Options) (*Bot, error) {
 	if opts.Client.TracerProvider == nil {
 		opts.Client.TracerProvider = opts.TracerProvider
 	}
-	client, err := im.New(opts.Client)
+	out, err := newOutbox(opts.Send, nil) // sends with the client, made last
 	if err != nil {
 		return nil, err
 	}
-	out, err := newOutbox(opts.Send, client.SendMessage)
-	if err != nil {
-		return nil, err
-	}
-	b := &Bot{opts: opts, log: opts.Logger, client: client, out: out, ready: make(chan struct{}), closed: make(chan struct{}),
+	b := &Bot{opts: opts, log: opts.Logger, out: out, ready: make(chan struct{}), closed: make(chan struct{}),
 		registry: registry, tracer: obs.Tracer(opts.TracerProvider, tracerName)}
 	if b.opts.OnError == nil {
 		b.opts.OnError = func(c *Context, err error) {
@@ -271,6 +267,14 @@ func New(opts Options) (*Bot, error) {
 		b.disp.waited = b.metrics.waited
 	}
 	out.metrics, out.tracer = b.metrics, b.tracer
+	// The client is made last: it registers its metrics too, and a
+	// failing New leaves the registry as it found it.
+	client, err := im.New(opts.Client)
+	if err != nil {
+		b.metrics.unregister(registry)
+		return nil, err
+	}
+	b.client, out.do = client, client.SendMessage
 	return b, nil
 }
 

@@ -67,19 +67,20 @@ const (
 // botMetrics are a bot's metrics: nil when they are off, and then every
 // method does nothing.
 type botMetrics struct {
-	received  map[EventKind]prometheus.Counter
-	skipped   *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	retries   *prometheus.CounterVec
-	errors    *prometheus.CounterVec
-	panics    *prometheus.CounterVec
-	queueWait prometheus.Histogram
-	sends     [3]map[string]prometheus.Counter // by priority-1, then outcome
-	sendTime  [3]prometheus.Observer
-	sendRetry prometheus.Counter
-	send429   prometheus.Counter
-	routesMu  sync.Mutex                               // serializes writers of routes
-	routes    atomic.Pointer[map[string]*routeMetrics] // copied on write: see route
+	received   map[EventKind]prometheus.Counter
+	skipped    *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	retries    *prometheus.CounterVec
+	errors     *prometheus.CounterVec
+	panics     *prometheus.CounterVec
+	queueWait  prometheus.Histogram
+	sends      [3]map[string]prometheus.Counter // by priority-1, then outcome
+	sendTime   [3]prometheus.Observer
+	sendRetry  prometheus.Counter
+	send429    prometheus.Counter
+	collectors []prometheus.Collector                   // what newBotMetrics registered, for unregister
+	routesMu   sync.Mutex                               // serializes writers of routes
+	routes     atomic.Pointer[map[string]*routeMetrics] // copied on write: see route
 }
 
 // routeMetrics are the per-route children, resolved once per route and
@@ -137,17 +138,25 @@ func newBotMetrics(r prometheus.Registerer, b *Bot) (*botMetrics, error) {
 		m.sendTime[p-1] = sendTime.WithLabelValues(name)
 	}
 	m.sendRetry, m.send429 = sendRetry.WithLabelValues(), send429.WithLabelValues()
-	err := obs.Register(r, received, m.skipped, m.duration, m.retries, m.errors, m.panics, m.queueWait, sends, sendTime, sendRetry, send429,
+	m.collectors = []prometheus.Collector{received, m.skipped, m.duration, m.retries, m.errors, m.panics, m.queueWait, sends, sendTime, sendRetry, send429,
 		gauge("dispatch_queued", "Events waiting for a worker.", func() float64 { return float64(b.disp.queued()) }),
 		gauge("handlers_running", "Handlers running now (not those waiting in WaitNext).", func() float64 { return float64(b.disp.running()) }),
 		gauge("send_queued", "Sends waiting in the outbound queue.", func() float64 { return float64(b.out.waiting()) }),
 		gauge("sends_in_flight", "Sends on their way to the server.", func() float64 { return float64(b.out.sending()) }),
 		gauge("ready", "1 while the bot is ready (as /readyz says), else 0.", func() float64 { return boolGauge(b.Health().Ready) }),
-	)
-	if err != nil {
+	}
+	if err := obs.Register(r, m.collectors...); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// unregister takes the bot's metrics out of r again, for a New that
+// fails after registering them.
+func (m *botMetrics) unregister(r prometheus.Registerer) {
+	if m != nil {
+		obs.Unregister(r, m.collectors...)
+	}
 }
 
 func boolGauge(v bool) float64 {

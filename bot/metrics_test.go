@@ -193,3 +193,22 @@ func TestMetricsTwoBotsOneRegistry(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, httptestGet(t, b.AdminHandler(), "/metrics"), "a wrapped registerer cannot be gathered")
 	assert.Equal(t, 2, testutil.CollectAndCount(reg, "imbot_bot_ready"), "both bots' gauges in the one registry")
 }
+
+// TestMetricsFailedNewLeavesNoTrace: a New that fails after registering
+// the bot's metrics (here, at its client's options) leaves the registry
+// as it was, so that it can be tried again.
+func TestMetricsFailedNewLeavesNoTrace(t *testing.T) {
+	s := imtest.NewServer(t)
+	reg := prometheus.NewRegistry()
+	opts := s.BotOptions(100)
+	opts.Metrics = reg
+	good := opts.Client.APIURL
+	opts.Client.APIURL = "ftp://nowhere"
+	_, err := bot.New(opts)
+	require.ErrorContains(t, err, "APIURL")
+	assert.Equal(t, 0, testutil.CollectAndCount(reg, "imbot_bot_ready"), "the bot's metrics were left registered")
+
+	opts.Client.APIURL = good
+	_, err = bot.New(opts)
+	require.NoError(t, err, "New again with good options, in the same registry")
+}

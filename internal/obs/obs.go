@@ -25,12 +25,15 @@ const Namespace = "imbot"
 // handler retried against a slow server).
 var DurationBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
-// Register registers cs with r. A collector that is already registered
-// (two bots in one registry without a label each) fails with an error
-// naming the remedy.
+// Register registers cs with r, all or none: when one fails, those it
+// registered before are unregistered, so that a constructor that fails
+// leaves the registry as it found it. A collector that is already
+// registered (two bots in one registry without a label each) fails with
+// an error naming the remedy.
 func Register(r prometheus.Registerer, cs ...prometheus.Collector) error {
-	for _, c := range cs {
+	for i, c := range cs {
 		if err := r.Register(c); err != nil {
+			Unregister(r, cs[:i]...)
 			if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
 				return fmt.Errorf("metrics: %v is registered already (two bots or servers in one registry need a label each: prometheus.WrapRegistererWith): %w", describe(are.ExistingCollector), err)
 			}
@@ -38,6 +41,14 @@ func Register(r prometheus.Registerer, cs ...prometheus.Collector) error {
 		}
 	}
 	return nil
+}
+
+// Unregister unregisters cs from r: the undoing of Register, for a
+// constructor that fails after registering.
+func Unregister(r prometheus.Registerer, cs ...prometheus.Collector) {
+	for _, c := range cs {
+		r.Unregister(c)
+	}
 }
 
 // describe names a collector's first metric, for errors.
