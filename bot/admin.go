@@ -79,7 +79,9 @@ type Health struct {
 
 // Health reports the bot's state. A bot is alive from New until Run has
 // returned. It is ready while it runs (logged in, its socket up, or no
-// socket by choice), its token is taken, and it is not draining.
+// socket by choice), its token is taken, it has caught up with the server
+// since its socket last came up (im.Client.CaughtUp), and it is not
+// draining.
 func (b *Bot) Health() Health {
 	h := Health{Phase: Phase(b.phase.Load()), Connection: b.client.ConnectionState().String()}
 	h.Alive = h.Phase != PhaseStopped
@@ -92,6 +94,8 @@ func (b *Bot) Health() Health {
 		h.Reason = "the server has refused the token since " + b.client.TokenFailingSince().Format(time.RFC3339)
 	case b.client.Options().WebSocketLevel != im.WebSocketLevelDisable && b.client.ConnectionState() != im.ConnectionStateConnected:
 		h.Reason = "the socket is " + h.Connection
+	case !b.client.CaughtUp():
+		h.Reason = "catching up with the server"
 	default:
 		h.Ready = true
 	}

@@ -104,8 +104,9 @@ func TestAdminProbesFollowTheLifecycle(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code, "healthz with the socket down")
 	close(reconnect)
 	waitState(t, states, im.ConnectionStateConnected)
-	code, _ = probe(t, b, "/readyz")
-	assert.Equal(t, http.StatusOK, code, "readyz after the reconnect")
+	// Ready again once the reconnect's catch-up pull is done.
+	require.Eventually(t, func() bool { code, _ := probe(t, b, "/readyz"); return code == http.StatusOK },
+		imtest.DefaultTimeout, time.Millisecond, "readyz after the reconnect")
 
 	alice := s.NewUser(t, 1001)
 	alice.Send(t, alice.CreateSingle(t, 100), "hold")

@@ -346,8 +346,10 @@ func (b *Bot) Plug(plugins ...Plugin) error {
 	return nil
 }
 
-// Ready is closed once Run has logged in and the client's socket is up,
-// so that handlers receive every event, pushed ones included.
+// Ready is closed once Run has logged in, the client's socket is up, so
+// that handlers receive every event, pushed ones included, and the client
+// has caught up with what it missed while the bot was down
+// (im.Client.Synced).
 func (b *Bot) Ready() <-chan struct{} { return b.ready }
 
 // Close stops a running bot as cancelling Run's context does. It returns
@@ -474,16 +476,23 @@ func (b *Bot) Run(ctx context.Context) error {
 		})
 	}
 
-	ready := connected
+	// Ready once the socket is up and the client has caught up with what
+	// it missed; both are waited for here, in either order.
+	waitConnected, waitSynced := connected, b.client.Synced()
 	var stopped error // why the client stopped by itself, if it did
 serve:
 	for {
 		select {
-		case <-ready:
-			close(b.ready)
-			ready = nil
-			b.phase.Store(int32(PhaseRunning))
-			b.log.Info("bot: ready", "user", b.UserID(), "workers", b.opts.Workers, "cursor", b.client.Cursor())
+		case <-waitConnected:
+			waitConnected = nil
+			if waitSynced == nil {
+				b.becomeReady()
+			}
+		case <-waitSynced:
+			waitSynced = nil
+			if waitConnected == nil {
+				b.becomeReady()
+			}
 		case <-ctx.Done():
 			break serve
 		case <-b.closed:
@@ -521,6 +530,13 @@ serve:
 	runErr := errors.Join(stopped, b.client.Close())
 	b.log.Info("bot: stopped", "drained_in", time.Since(drainStart).Round(time.Millisecond), "err", runErr)
 	return runErr
+}
+
+// becomeReady closes Ready: the bot is running.
+func (b *Bot) becomeReady() {
+	close(b.ready)
+	b.phase.Store(int32(PhaseRunning))
+	b.log.Info("bot: ready", "user", b.UserID(), "workers", b.opts.Workers, "cursor", b.client.Cursor())
 }
 
 // handle runs one event through the chain, turning a panic into a

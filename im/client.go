@@ -116,6 +116,19 @@ func (c *Client) Err() error {
 	}
 }
 
+// CaughtUp reports whether the client has applied everything the server
+// had for it: its first pull after Init, and the pull after each time its
+// socket came up again, got to the end of its inbox. It stays true while
+// pushes and later pulls keep it current; a bot is not ready until it is
+// (bot.Bot.Health).
+func (c *Client) CaughtUp() bool { return c.sync.caughtUp.Load() }
+
+// Synced is closed the first time the client has caught up (CaughtUp)
+// with its socket up (or without one, under WebSocketLevelDisable): from
+// then on, what it delivers is what happens now rather than what it
+// missed.
+func (c *Client) Synced() <-chan struct{} { return c.sync.synced }
+
 // TokenFailingSince returns when the server began refusing the client's
 // token (or the provider began failing), or the zero time while the token
 // is taken. Past Options.TokenTimeout of it the client stops.
@@ -331,6 +344,7 @@ func (c *Client) connectLoop(first *socket) {
 				c.sync.reconnected.Store(&outage{downtime: time.Since(lostAt), attempts: tries + 1})
 			}
 			c.metrics.socketUp(!lostAt.IsZero())
+			c.sync.socketUp()
 			c.state.set(c, ConnectionStateConnected)
 			c.sync.kick()
 			select {

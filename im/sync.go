@@ -46,6 +46,18 @@ type syncer struct {
 	// outage the next kicked pull catches up on, for its log line.
 	reconnected atomic.Pointer[outage]
 
+	// caughtUp is set once a pull got to the end of the inbox, and
+	// cleared by socketUp each time the socket comes up, before its
+	// kicked pull: what was pushed while it was down is not applied until
+	// a pull that started after it is done. sockets counts the sockets
+	// that came up, so that a pull that began before one does not count.
+	caughtUp atomic.Bool
+	sockets  atomic.Int64
+	// synced is closed the first time caughtUp is set with the socket up,
+	// or without one by choice (Client.Synced).
+	synced     chan struct{}
+	syncedOnce sync.Once
+
 	// out collects the events of what the run goroutine applies; their
 	// callbacks run after each page and each push (events.go).
 	out eventBuffer
@@ -66,6 +78,7 @@ func newSyncer(c *Client) *syncer {
 		c:          c,
 		out:        eventBuffer{d: c.events, inline: true},
 		kickCh:     make(chan struct{}, 1),
+		synced:     make(chan struct{}),
 		pushes:     make(chan push, pushQueue),
 		lastIndex:  make(map[ConversationID]int64),
 		initLatest: make(map[ConversationID]int64),
@@ -77,6 +90,13 @@ func newSyncer(c *Client) *syncer {
 // Cursor returns the sync position: every inbox entry up to it has been
 // applied and its events queued.
 func (c *Client) Cursor() int64 { return c.sync.cursor.Load() }
+
+// socketUp notes that a socket came up: the client is not caught up
+// until a pull that starts after it is done.
+func (s *syncer) socketUp() {
+	s.sockets.Add(1)
+	s.caughtUp.Store(false)
+}
 
 // kick asks for a pull; it never blocks.
 func (s *syncer) kick() {
@@ -167,10 +187,17 @@ func (s *syncer) run() {
 	retry := time.NewTimer(0) // an initial pull catches up from the start position
 	defer retry.Stop()
 	pull := func() int {
+		sockets := s.sockets.Load()
 		n, err := s.pull(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.c.log.Warn("im: pull failed; retrying", "err", err)
 			retry.Reset(pullRetryDelay)
+		}
+		if err == nil && s.sockets.Load() == sockets {
+			s.caughtUp.Store(true)
+			if sockets > 0 || s.c.opts.WebSocketLevel == WebSocketLevelDisable {
+				s.syncedOnce.Do(func() { close(s.synced) })
+			}
 		}
 		return n
 	}

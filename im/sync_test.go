@@ -304,3 +304,46 @@ func TestCallbacksMayCallTheServer(t *testing.T) {
 		}
 	}
 }
+
+// TestCaughtUpAndSynced: a client resuming with a backlog is not caught up
+// while it applies it, and Synced closes once it has; a reconnect makes
+// it catch up again.
+func TestCaughtUpAndSynced(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	conv := groupWith(t, s, 2, 1)
+	sendAs(t, s, 2, conv, 10)
+	c := s.unstarted(1, func(o *im.Options) { o.Resume, o.Cursor = true, 0 })
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c.OnMessageReceived(func(im.MessageEvent) {
+		once.Do(func() {
+			close(held)
+			<-release
+		})
+	})
+	start(t, c)
+	select {
+	case <-held:
+	case <-time.After(waitFor):
+		require.FailNow(t, "no message delivered")
+	}
+	assert.False(t, c.CaughtUp(), "caught up while the backlog is applied")
+	select {
+	case <-c.Synced():
+		assert.Fail(t, "Synced closed while the backlog is applied")
+	default:
+	}
+	close(release)
+	select {
+	case <-c.Synced():
+	case <-time.After(waitFor):
+		require.FailNow(t, "Synced not closed after the backlog")
+	}
+	assert.True(t, c.CaughtUp())
+
+	waitConnected(t, c)
+	require.True(t, c.DropConnection())
+	require.Eventually(t, func() bool { return c.ConnectionState() == im.ConnectionStateConnected && c.CaughtUp() },
+		waitFor, time.Millisecond, "caught up again after the reconnect")
+}
