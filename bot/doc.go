@@ -115,15 +115,24 @@
 // caught_up counts the messages the catch-up pull after a reconnect
 // delivered: what arrived while the socket was down.
 //
-// # Health and readiness
+// # Health, metrics and traces
 //
 // [Bot.Health] says whether the bot is alive (from New until Run returns)
-// and ready (running, its socket up or none by choice, its token taken,
-// not draining), with the reason when not. [Bot.AdminHandler] serves it as
-// GET /healthz and /readyz (200, or 503 with the JSON Health), and the Go
-// profiler at /debug/pprof/ with AdminOptions.Pprof; Options.Admin.Addr
+// and ready (running, its socket up or none by choice, caught up with the
+// server, its token taken, not draining), with the reason when not.
+// [Bot.AdminHandler] serves it as GET /healthz and /readyz (200, or 503
+// with the JSON Health), the bot's Prometheus metrics at /metrics, and the
+// Go profiler at /debug/pprof/ with AdminOptions.Pprof; Options.Admin.Addr
 // has Run serve them itself, on a listener open from before login until
 // Run returns ([Bot.AdminAddr] gives its address).
+//
+// Metrics (imbot_bot_… and the client's imbot_client_…) are on by
+// default, in a registry of the bot's own or in Options.Metrics; plugins
+// add theirs through [Bot.Metrics]. A middleware that lets an event go
+// says why with [Context.Skip], which the metrics and traces report.
+// With Options.TracerProvider, each handled event is an OpenTelemetry
+// span with a child span per send and per server request. Their names,
+// labels and attributes are listed in docs/OPERATIONS.md.
 //
 // # Sending
 //
