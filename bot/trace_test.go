@@ -19,11 +19,11 @@ import (
 
 // spanNamed returns the first ended span called name whose attribute
 // key is value, waiting for it.
-func spanNamed(t *testing.T, rec *tracetest.SpanRecorder, name string, key attribute.Key, value string) sdktrace.ReadOnlySpan {
+func spanNamed(t *testing.T, exp *tracetest.InMemoryExporter, name string, key attribute.Key, value string) sdktrace.ReadOnlySpan {
 	t.Helper()
 	var found sdktrace.ReadOnlySpan
 	require.Eventually(t, func() bool {
-		for _, s := range rec.Ended() {
+		for _, s := range exp.GetSpans().Snapshots() {
 			if s.Name() == name && attr(s, key) == value {
 				found = s
 				return true
@@ -49,8 +49,8 @@ func attr(s sdktrace.ReadOnlySpan, key attribute.Key) string {
 // each send is its child, and the client's request its grandchild; a
 // failing handler's span says so.
 func TestTracingSpansPerEventSendAndRequest(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	rec := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 	s := imtest.NewServer(t)
 	failed := make(chan error, 1)
