@@ -561,6 +561,9 @@ func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 	var err error
 	attempt := 1
 	for ; ; attempt++ {
+		if c != nil {
+			c.Release() // the failed attempt's
+		}
 		c = newContext(ctx, ev, b)
 		c.taken = taken
 		err = runHandler(h, c)
@@ -580,6 +583,7 @@ func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 		b.metrics.skip(c.Skipped())
 	}
 	b.metrics.handled(c.Route(), outcome, err, start)
+	defer c.Release() // last: the span reads c
 	defer endEventSpan(span, c, outcome, attempt, err)
 	if err != nil {
 		b.opts.OnError(c, err)

@@ -28,6 +28,7 @@ type Context struct {
 	ctx    context.Context
 	bot    *Bot
 	shared *sharedState // the same in every copy WithContext makes
+	box    *contextBox  // where c came from, for Release; nil once released
 	log    *slog.Logger
 	taken  *takenMessages // messages WaitNext gave this event's handler
 }
@@ -61,15 +62,44 @@ func (s *sharedState) find(name string) int {
 	return -1
 }
 
-// newContext returns a Context with its shared state, in one allocation.
+// contextBox is a Context with its shared state: one allocation, and
+// the unit contextPool recycles.
+type contextBox struct {
+	c Context
+	s sharedState
+}
+
+// contextPool recycles the Contexts the bot makes for each event, and
+// those of NewContext given back with Release.
+var contextPool = sync.Pool{New: func() any { return new(contextBox) }}
+
+// newContext returns a Context with its shared state, from the pool.
 func newContext(ctx context.Context, ev Event, b *Bot) *Context {
-	cs := &struct {
-		c Context
-		s sharedState
-	}{c: Context{Event: ev, ctx: ctx, bot: b}}
-	cs.c.shared = &cs.s
-	cs.s.params = cs.s.inline[:0]
-	return &cs.c
+	box := contextPool.Get().(*contextBox)
+	box.c = Context{Event: ev, ctx: ctx, bot: b, shared: &box.s, box: box}
+	box.s.params = box.s.inline[:0]
+	return &box.c
+}
+
+// Release gives c back for reuse by a later Context: the bot does it for
+// the Contexts it makes once their event is done, and a program that
+// dispatches with NewContext may do it once the handler has returned, so
+// that dispatching allocates nothing. Using c, or a copy of it
+// (WithContext), after Release is a bug that the race detector reports
+// when another goroutine does it; Release on a copy, or twice, does
+// nothing.
+func (c *Context) Release() {
+	box := c.box
+	if box == nil || &box.c != c {
+		return
+	}
+	c.box = nil
+	box.s.route, box.s.skipped = "", ""
+	box.s.sends.Store(0)
+	clear(box.s.inline[:])
+	box.s.params = nil
+	box.c = Context{}
+	contextPool.Put(box)
 }
 
 // takenMessages are the messages a handler took with WaitNext: they are

@@ -109,6 +109,19 @@ func BenchmarkDispatch(b *testing.B) {
 			_ = r.Handle(bot.NewContext(ctx, ev))
 		}
 	})
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("released-context/routes=%d", n), func(b *testing.B) {
+			r, target := benchRouter(n)
+			ev := msgEvent(fmt.Sprintf(`{"text":"/cmd%d paris 3"}`, target), single)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				c := bot.NewContext(ctx, ev)
+				_ = r.Handle(c)
+				c.Release()
+			}
+		})
+	}
 	for _, shape := range []string{"prefix", "regex", "keyword", "expr"} {
 		for _, n := range []int{10, 100, 1000} {
 			r, hit, miss := shapeRouter(shape, n)
@@ -148,6 +161,14 @@ func TestDispatchAllocs(t *testing.T) {
 		r, target := benchRouter(n)
 		c := newCtx(msgEvent(fmt.Sprintf(`{"text":"/cmd%d paris 3"}`, target), single))
 		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = r.Handle(c) }), "%d routes: allocs per dispatch", n)
+		// Through the public API from scratch: a Context given back with
+		// Release is reused, parameters and all.
+		ev := msgEvent(fmt.Sprintf(`{"text":"/cmd%d paris 3"}`, target), single)
+		assert.Zero(t, testing.AllocsPerRun(1000, func() {
+			c := bot.NewContext(context.Background(), ev)
+			_ = r.Handle(c)
+			c.Release()
+		}), "%d routes: allocs per dispatch with NewContext and Release", n)
 	}
 	// Nor does a dispatch that looks its text up in the prefix, regex and
 	// keyword tries, or its mentions, or that leaves out the expressions
