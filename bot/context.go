@@ -20,7 +20,8 @@ import (
 // Client().
 //
 // A Context belongs to the goroutine handling its event; it must not be
-// kept after the handler returns.
+// kept after the handler returns: the bot reuses it for a later event
+// (see Release). Copy what outlives the handler (the Event, a parameter).
 type Context struct {
 	// Event is what happened.
 	Event Event
