@@ -14,44 +14,8 @@ import (
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/obs/obstest"
 )
-
-// metricValue returns the value of the counter or gauge name{labels} in
-// reg, or of the sample count of a histogram; 0 when it has none.
-func metricValue(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	require.NoError(t, err)
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue metrics
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return 0
-}
-
-// awaitMetric waits until name{labels} reaches want.
-func awaitMetric(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string, want float64) {
-	t.Helper()
-	require.Eventually(t, func() bool { return metricValue(t, reg, name, labels) >= want },
-		imtest.DefaultTimeout, time.Millisecond, "%s%v never reached %v (it is %v)", name, labels, want, metricValue(t, reg, name, labels))
-}
 
 // TestMetricsMoveWithTheirEvents makes each of the bot's metrics' events
 // happen over the real server and checks that the metric moved: events
@@ -100,50 +64,58 @@ func TestMetricsMoveWithTheirEvents(t *testing.T) {
 		_, err := c.Reply("2 " + text)
 		return err
 	}))
+	value := func(name string, labels ...string) float64 {
+		t.Helper()
+		return obstest.Value(t, reg, name, labels...)
+	}
+	await := func(want float64, name string, labels ...string) {
+		t.Helper()
+		obstest.Await(t, reg, imtest.DefaultTimeout, want, name, labels...)
+	}
 	s.RunBot(t, b)
-	assert.Equal(t, 1.0, metricValue(t, reg, "imbot_bot_ready", nil), "ready while running")
+	assert.Equal(t, 1.0, value("imbot_bot_ready"), "ready while running")
 
 	alice := s.NewUser(t, 1001)
 	chat := alice.CreateSingle(t, 100)
 	alice.Send(t, chat, "hello")
 	alice.WaitReply(t, chat)
 	alice.WaitReply(t, chat)
-	awaitMetric(t, reg, "imbot_bot_handler_duration_seconds", map[string]string{"route": "hello", "outcome": "ok"}, 1)
-	awaitMetric(t, reg, "imbot_bot_events_skipped_total", map[string]string{"reason": "own_message"}, 2)
-	assert.Equal(t, 3.0, metricValue(t, reg, "imbot_bot_events_received_total", map[string]string{"kind": "message"}), "alice's message and the bot's two replies")
-	assert.Equal(t, 2.0, metricValue(t, reg, "imbot_bot_sends_total", map[string]string{"priority": "reply", "outcome": "sent"}))
-	assert.Equal(t, 2.0, metricValue(t, reg, "imbot_bot_send_duration_seconds", map[string]string{"priority": "reply"}))
-	assert.GreaterOrEqual(t, metricValue(t, reg, "imbot_bot_send_rate_limited_total", nil), 1.0, "the second reply met the server's rate limit")
-	assert.GreaterOrEqual(t, metricValue(t, reg, "imbot_bot_send_retries_total", nil), 1.0)
+	await(1, "imbot_bot_handler_duration_seconds", "route", "hello", "outcome", "ok")
+	await(2, "imbot_bot_events_skipped_total", "reason", "own_message")
+	assert.Equal(t, 3.0, value("imbot_bot_events_received_total", "kind", "message"), "alice's message and the bot's two replies")
+	assert.Equal(t, 2.0, value("imbot_bot_sends_total", "priority", "reply", "outcome", "sent"))
+	assert.Equal(t, 2.0, value("imbot_bot_send_duration_seconds", "priority", "reply"))
+	assert.GreaterOrEqual(t, value("imbot_bot_send_rate_limited_total"), 1.0, "the second reply met the server's rate limit")
+	assert.GreaterOrEqual(t, value("imbot_bot_send_retries_total"), 1.0)
 
 	alice.Send(t, chat, "fail")
 	require.ErrorContains(t, <-failed, "it fails")
-	awaitMetric(t, reg, "imbot_bot_handler_duration_seconds", map[string]string{"route": "fail", "outcome": "error"}, 1)
-	assert.Equal(t, 1.0, metricValue(t, reg, "imbot_bot_handler_retries_total", map[string]string{"route": "fail"}), "Attempts 2: one retry")
-	assert.Equal(t, 1.0, metricValue(t, reg, "imbot_bot_handler_errors_total", map[string]string{"route": "fail"}))
+	await(1, "imbot_bot_handler_duration_seconds", "route", "fail", "outcome", "error")
+	assert.Equal(t, 1.0, value("imbot_bot_handler_retries_total", "route", "fail"), "Attempts 2: one retry")
+	assert.Equal(t, 1.0, value("imbot_bot_handler_errors_total", "route", "fail"))
 
 	alice.Send(t, chat, "boom")
 	var pe *bot.PanicError
 	require.ErrorAs(t, <-failed, &pe)
-	awaitMetric(t, reg, "imbot_bot_handler_duration_seconds", map[string]string{"route": "boom", "outcome": "panic"}, 1)
-	assert.Equal(t, 1.0, metricValue(t, reg, "imbot_bot_handler_panics_total", map[string]string{"route": "boom"}))
-	assert.Equal(t, 0.0, metricValue(t, reg, "imbot_bot_handler_retries_total", map[string]string{"route": "boom"}), "a panic is not retried")
+	await(1, "imbot_bot_handler_duration_seconds", "route", "boom", "outcome", "panic")
+	assert.Equal(t, 1.0, value("imbot_bot_handler_panics_total", "route", "boom"))
+	assert.Equal(t, 0.0, value("imbot_bot_handler_retries_total", "route", "boom"), "a panic is not retried")
 
 	alice.Send(t, chat, "skip")
-	awaitMetric(t, reg, "imbot_bot_events_skipped_total", map[string]string{"reason": "test_reason"}, 1)
-	awaitMetric(t, reg, "imbot_bot_handler_duration_seconds", map[string]string{"route": "", "outcome": "skipped"}, 1)
+	await(1, "imbot_bot_events_skipped_total", "reason", "test_reason")
+	await(1, "imbot_bot_handler_duration_seconds", "route", "", "outcome", "skipped")
 
 	alice.Send(t, chat, "hold")
 	<-entered
-	assert.Equal(t, 1.0, metricValue(t, reg, "imbot_bot_handlers_running", nil))
+	assert.Equal(t, 1.0, value("imbot_bot_handlers_running"))
 	alice.Send(t, chat, "queued behind hold")
-	awaitMetric(t, reg, "imbot_bot_dispatch_queued", nil, 1)
+	await(1, "imbot_bot_dispatch_queued")
 	close(release)
-	awaitMetric(t, reg, "imbot_bot_handler_duration_seconds", map[string]string{"route": "queued behind hold", "outcome": "ok"}, 1)
-	assert.Equal(t, 0.0, metricValue(t, reg, "imbot_bot_dispatch_queued", nil))
-	assert.GreaterOrEqual(t, metricValue(t, reg, "imbot_bot_dispatch_wait_seconds", nil), 6.0, "every event that queued")
-	assert.Equal(t, 0.0, metricValue(t, reg, "imbot_bot_send_queued", nil))
-	assert.Equal(t, 0.0, metricValue(t, reg, "imbot_bot_sends_in_flight", nil))
+	await(1, "imbot_bot_handler_duration_seconds", "route", "queued behind hold", "outcome", "ok")
+	assert.Equal(t, 0.0, value("imbot_bot_dispatch_queued"))
+	assert.GreaterOrEqual(t, value("imbot_bot_dispatch_wait_seconds"), 6.0, "every event that queued")
+	assert.Equal(t, 0.0, value("imbot_bot_send_queued"))
+	assert.Equal(t, 0.0, value("imbot_bot_sends_in_flight"))
 }
 
 // TestMetricsServedByTheAdminListener: the bot's own registry, with the Go

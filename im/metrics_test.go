@@ -20,43 +20,9 @@ import (
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/improto"
 	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/internal/obs/obstest"
 	"github.com/imbot-go/imbot/internal/rawclient"
 )
-
-// metricValue returns the series name{labels} of g (labels in name, value
-// pairs): a counter's or gauge's value, a histogram's count of
-// observations; 0 when g has no such series.
-func metricValue(t testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue series
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return 0
-}
 
 // withMetrics makes a client register its metrics with reg.
 func withMetrics(reg prometheus.Registerer) func(*im.Options) {
@@ -201,13 +167,13 @@ func TestRequestMetrics(t *testing.T) {
 			} else {
 				require.Error(t, err)
 			}
-			assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_requests_total", "command", tt.command, "outcome", outcome),
+			assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_requests_total", "command", tt.command, "outcome", outcome),
 				"requests_total{command=%q,outcome=%q}", tt.command, outcome)
 			if outcome != "ok" {
-				assert.Zero(t, metricValue(t, reg, "imbot_client_requests_total", "command", tt.command, "outcome", "ok"),
+				assert.Zero(t, obstest.Value(t, reg, "imbot_client_requests_total", "command", tt.command, "outcome", "ok"),
 					"requests_total{command=%q,outcome=ok}", tt.command)
 			}
-			assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_request_duration_seconds", "command", tt.command, "transport", tt.transport),
+			assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_request_duration_seconds", "command", tt.command, "transport", tt.transport),
 				"request_duration_seconds{command=%q,transport=%q} observations", tt.command, tt.transport)
 		})
 	}
@@ -229,10 +195,10 @@ func TestRateLimitedMetric(t *testing.T) {
 	_, err = c.SendMessage(ctx(t), conv, out)
 	require.ErrorIs(t, err, im.ErrRateLimited, "the send past the burst")
 
-	assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_rate_limited_total", "command", "SEND_MESSAGE"), "rate_limited_total")
-	assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_requests_total", "command", "SEND_MESSAGE", "outcome", "TOO_MANY_REQUESTS"),
+	assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_rate_limited_total", "command", "SEND_MESSAGE"), "rate_limited_total")
+	assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_requests_total", "command", "SEND_MESSAGE", "outcome", "TOO_MANY_REQUESTS"),
 		"requests_total{outcome=TOO_MANY_REQUESTS}")
-	assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_requests_total", "command", "SEND_MESSAGE", "outcome", "ok"),
+	assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_requests_total", "command", "SEND_MESSAGE", "outcome", "ok"),
 		"requests_total{outcome=ok}")
 }
 
@@ -258,18 +224,18 @@ func TestSocketMetricsAcrossDrop(t *testing.T) {
 	start(t, c)
 	require.Equal(t, im.ConnectionStateConnecting, nextState(t, states))
 	require.Equal(t, im.ConnectionStateConnected, nextState(t, states))
-	assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_connected"), "connected while up")
-	assert.EqualValues(t, 0, metricValue(t, reg, "imbot_client_reconnects_total"), "reconnects before a drop")
+	assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_connected"), "connected while up")
+	assert.EqualValues(t, 0, obstest.Value(t, reg, "imbot_client_reconnects_total"), "reconnects before a drop")
 
 	require.True(t, c.DropConnection(), "a socket to drop")
 	reconnected(t, states)
-	assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_socket_lost_total", "reason", "network"), "socket_lost_total{reason=network}")
-	assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_reconnects_total"), "reconnects after a drop")
-	assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_connected"), "connected after the reconnect")
+	assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_socket_lost_total", "reason", "network"), "socket_lost_total{reason=network}")
+	assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_reconnects_total"), "reconnects after a drop")
+	assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_connected"), "connected after the reconnect")
 
 	require.NoError(t, c.Close())
-	assert.EqualValues(t, 0, metricValue(t, reg, "imbot_client_connected"), "connected after Close")
-	assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_socket_lost_total", "reason", "network"),
+	assert.EqualValues(t, 0, obstest.Value(t, reg, "imbot_client_connected"), "connected after Close")
+	assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_socket_lost_total", "reason", "network"),
 		"socket_lost_total after Close: the client's own close is no loss")
 }
 
@@ -287,9 +253,9 @@ func TestSocketLostWhenServerCloses(t *testing.T) {
 	require.Equal(t, im.ConnectionStateConnecting, nextState(t, states))
 	require.Equal(t, im.ConnectionStateConnected, nextState(t, states))
 	reconnected(t, states)
-	assert.GreaterOrEqual(t, metricValue(t, reg, "imbot_client_socket_lost_total", "reason", "server_closed"), 1.0,
+	assert.GreaterOrEqual(t, obstest.Value(t, reg, "imbot_client_socket_lost_total", "reason", "server_closed"), 1.0,
 		"socket_lost_total{reason=server_closed}")
-	assert.GreaterOrEqual(t, metricValue(t, reg, "imbot_client_reconnects_total"), 1.0, "reconnects_total")
+	assert.GreaterOrEqual(t, obstest.Value(t, reg, "imbot_client_reconnects_total"), 1.0, "reconnects_total")
 }
 
 // sendAs sends n text messages to conv as user, over the raw protocol.
@@ -340,7 +306,7 @@ func TestSyncLagAndCatchUpMetrics(t *testing.T) {
 	case <-time.After(waitFor):
 		require.FailNow(t, "no message delivered")
 	}
-	lag := metricValue(t, reg, "imbot_client_sync_lag")
+	lag := obstest.Value(t, reg, "imbot_client_sync_lag")
 	close(release)
 	for i := range missed {
 		select {
@@ -352,8 +318,8 @@ func TestSyncLagAndCatchUpMetrics(t *testing.T) {
 	caughtUp := c.Cursor()
 	assert.EqualValues(t, caughtUp, lag, "sync_lag while the first page is applied: the whole backlog")
 	assert.GreaterOrEqual(t, lag, float64(missed), "sync_lag while the first page is applied")
-	assert.EqualValues(t, 0, metricValue(t, reg, "imbot_client_sync_lag"), "sync_lag once caught up")
-	pulled := metricValue(t, reg, "imbot_client_catch_up_messages_total", "source", "pull")
+	assert.EqualValues(t, 0, obstest.Value(t, reg, "imbot_client_sync_lag"), "sync_lag once caught up")
+	pulled := obstest.Value(t, reg, "imbot_client_catch_up_messages_total", "source", "pull")
 	assert.EqualValues(t, missed, pulled, "catch_up_messages_total{source=pull}")
 
 	waitConnected(t, c)
@@ -368,9 +334,9 @@ func TestSyncLagAndCatchUpMetrics(t *testing.T) {
 	if e.Message.Source != im.MessageSourceOnline {
 		want++ // it came while a pull was running (the connect's), and with it
 	}
-	assert.EqualValues(t, want, metricValue(t, reg, "imbot_client_catch_up_messages_total", "source", "pull"),
+	assert.EqualValues(t, want, obstest.Value(t, reg, "imbot_client_catch_up_messages_total", "source", "pull"),
 		"catch_up_messages_total after a message of source %v", e.Message.Source)
-	assert.EqualValues(t, 0, metricValue(t, reg, "imbot_client_sync_lag"), "sync_lag after a push")
+	assert.EqualValues(t, 0, obstest.Value(t, reg, "imbot_client_sync_lag"), "sync_lag after a push")
 }
 
 // TestTokenFailureMetric checks token_failures_total by reason: a
@@ -395,7 +361,7 @@ func TestTokenFailureMetric(t *testing.T) {
 			})
 			_, err := c.GetConversation(ctx(t), conv)
 			require.Error(t, err)
-			assert.EqualValues(t, 1, metricValue(t, reg, "imbot_client_token_failures_total", "reason", tt.reason),
+			assert.EqualValues(t, 1, obstest.Value(t, reg, "imbot_client_token_failures_total", "reason", tt.reason),
 				"token_failures_total{reason=%q}", tt.reason)
 		})
 	}

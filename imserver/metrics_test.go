@@ -18,6 +18,7 @@ import (
 	"github.com/imbot-go/imbot/improto"
 	"github.com/imbot-go/imbot/imserver"
 	"github.com/imbot-go/imbot/imserver/store"
+	"github.com/imbot-go/imbot/internal/obs/obstest"
 	"github.com/imbot-go/imbot/internal/rawclient"
 )
 
@@ -50,58 +51,6 @@ func getMetrics(t *testing.T, url string) (int, string, string) {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
-}
-
-// value is the value of the series name{labels} (name, value pairs) in g:
-// a counter's or gauge's value, a histogram's count of observations; 0
-// when the series does not exist (yet).
-func value(t testing.TB, g prometheus.Gatherer, name string, labels ...string) float64 {
-	t.Helper()
-	require.Zero(t, len(labels)%2, "labels come in name, value pairs")
-	mfs, err := g.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue series
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return 0
-}
-
-// waitValue waits until the series name{labels} has the value want, for
-// what the server counts just after the client has its answer (a socket
-// frame's response, a socket closed by the client).
-func waitValue(t testing.TB, g prometheus.Gatherer, want float64, name string, labels ...string) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		got := value(t, g, name, labels...)
-		if got == want {
-			return
-		}
-		require.True(t, time.Now().Before(deadline), "%s%v = %v, want %v within %v", name, labels, got, want, waitFor)
-		<-time.After(5 * time.Millisecond)
-	}
 }
 
 // TestMetricsDefaults: by default the server has a registry of its own,
@@ -159,7 +108,7 @@ func TestMetricsRegisterer(t *testing.T) {
 	var reg *prometheus.Registry
 	e := newEnv(t, withMetrics(&reg))
 	callRaw(t, e.user(1001), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
-	waitValue(t, reg, 1, "imbot_server_requests_total", "command", "GET_MESSAGES_BY_USER", "status", "OK")
+	obstest.AwaitEqual(t, reg, waitFor, 1, "imbot_server_requests_total", "command", "GET_MESSAGES_BY_USER", "status", "OK")
 	code, _, body := getMetrics(t, e.hs.URL+"/metrics")
 	require.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "imbot_server_requests_total{")
@@ -174,7 +123,7 @@ func TestMetricsRegisterer(t *testing.T) {
 			c.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"server": name}, shared)
 		})
 		callRaw(t, wrapped.user(1001), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
-		waitValue(t, shared, 1, "imbot_server_requests_total", "server", name, "command", "GET_MESSAGES_BY_USER")
+		obstest.AwaitEqual(t, shared, waitFor, 1, "imbot_server_requests_total", "server", name, "command", "GET_MESSAGES_BY_USER")
 		code, _, _ = getMetrics(t, wrapped.hs.URL+"/metrics")
 		assert.Equal(t, http.StatusNotFound, code, "a Registerer that cannot be gathered is not served")
 	}
@@ -218,32 +167,32 @@ func TestRequestMetrics(t *testing.T) {
 	const name = "imbot_server_requests_total"
 
 	callRaw(t, e.user(1001), improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
-	waitValue(t, reg, 1, name, "command", "GET_MESSAGES_BY_USER", "status", "OK")
+	obstest.AwaitEqual(t, reg, waitFor, 1, name, "command", "GET_MESSAGES_BY_USER", "status", "OK")
 
 	forged := &rawclient.Client{BaseURL: e.hs.URL, Token: "forged"}
 	callRaw(t, forged, improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
-	waitValue(t, reg, 1, name, "command", "GET_MESSAGES_BY_USER", "status", "INVALID_TOKEN")
+	obstest.AwaitEqual(t, reg, waitFor, 1, name, "command", "GET_MESSAGES_BY_USER", "status", "INVALID_TOKEN")
 
 	resp, err := http.Post(e.hs.URL+"/v1/no/such/route", "application/x-protobuf", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
-	waitValue(t, reg, 1, name, "command", "unknown", "status", "INVALID_CMD")
+	obstest.AwaitEqual(t, reg, waitFor, 1, name, "command", "unknown", "status", "INVALID_CMD")
 
 	s := e.socket(1002, "web")
 	callRaw(t, s, improto.IMCMD_GET_MESSAGES_BY_USER, &improto.MessagesPerUserRequestBody{})
-	waitValue(t, reg, 2, name, "command", "GET_MESSAGES_BY_USER", "status", "OK")
+	obstest.AwaitEqual(t, reg, waitFor, 2, name, "command", "GET_MESSAGES_BY_USER", "status", "OK")
 	// A cmd outside the table, which rawclient will not send.
 	payload, err := proto.Marshal(&improto.Request{Cmd: proto.Int32(999999), SequenceId: proto.Int64(1000), Token: proto.String(e.token(1002))})
 	require.NoError(t, err)
 	resp2, err := s.CallFrame(ctx(t), &improto.Frame{Seqid: proto.Uint64(1000), Payload: payload})
 	require.NoError(t, err)
 	require.Equal(t, int32(improto.StatusCode_INVALID_CMD), resp2.GetStatusCode(), resp2.GetErrorDesc())
-	waitValue(t, reg, 2, name, "command", "unknown", "status", "INVALID_CMD")
+	obstest.AwaitEqual(t, reg, waitFor, 2, name, "command", "unknown", "status", "INVALID_CMD")
 
 	// Every request so far had its duration observed, under its command.
-	waitValue(t, reg, 3, "imbot_server_request_duration_seconds", "command", "GET_MESSAGES_BY_USER")
-	assert.Equal(t, 2.0, value(t, reg, "imbot_server_request_duration_seconds", "command", "unknown"))
+	obstest.AwaitEqual(t, reg, waitFor, 3, "imbot_server_request_duration_seconds", "command", "GET_MESSAGES_BY_USER")
+	assert.Equal(t, 2.0, obstest.Value(t, reg, "imbot_server_request_duration_seconds", "command", "unknown"))
 }
 
 // TestSocketMetrics: sockets_open follows the sockets open, sockets_total
@@ -254,28 +203,28 @@ func TestSocketMetrics(t *testing.T) {
 	e := newEnv(t, withMetrics(&reg))
 	closes := func(reason string, want float64) {
 		t.Helper()
-		waitValue(t, reg, want, "imbot_server_socket_closes_total", "reason", reason)
+		obstest.AwaitEqual(t, reg, waitFor, want, "imbot_server_socket_closes_total", "reason", reason)
 	}
 
 	// A socket counts as open from before its handshake's answer, and as
 	// opened just after.
 	a, b := e.socket(1001, "a"), e.socket(1001, "b")
-	assert.Equal(t, 2.0, value(t, reg, "imbot_server_sockets_open"))
-	waitValue(t, reg, 2, "imbot_server_sockets_total")
+	assert.Equal(t, 2.0, obstest.Value(t, reg, "imbot_server_sockets_open"))
+	obstest.AwaitEqual(t, reg, waitFor, 2, "imbot_server_sockets_total")
 	require.NoError(t, a.Close())
 	closes("client", 1)
-	waitValue(t, reg, 1, "imbot_server_sockets_open")
+	obstest.AwaitEqual(t, reg, waitFor, 1, "imbot_server_sockets_open")
 
 	require.NoError(t, b.WriteMessage(websocket.TextMessage, []byte("not a heartbeat")))
 	closes("bad_frame", 1)
-	waitValue(t, reg, 0, "imbot_server_sockets_open")
+	obstest.AwaitEqual(t, reg, waitFor, 0, "imbot_server_sockets_open")
 
 	e.socket(1001, "c")
 	require.NoError(t, e.srv.Shutdown(t.Context()))
 	closes("shutdown", 1)
-	assert.Equal(t, 0.0, value(t, reg, "imbot_server_sockets_open"))
-	assert.Equal(t, 3.0, value(t, reg, "imbot_server_sockets_total"))
-	assert.Equal(t, 0.0, value(t, reg, "imbot_server_socket_closes_total", "reason", "idle"))
+	assert.Equal(t, 0.0, obstest.Value(t, reg, "imbot_server_sockets_open"))
+	assert.Equal(t, 3.0, obstest.Value(t, reg, "imbot_server_sockets_total"))
+	assert.Equal(t, 0.0, obstest.Value(t, reg, "imbot_server_socket_closes_total", "reason", "idle"))
 
 	// A socket that sends nothing is let go after IdleTimeout.
 	var idleReg *prometheus.Registry
@@ -285,7 +234,7 @@ func TestSocketMetrics(t *testing.T) {
 	case <-time.After(waitFor):
 		require.FailNow(t, "an idle socket is still open", "after %v", waitFor)
 	}
-	waitValue(t, idleReg, 1, "imbot_server_socket_closes_total", "reason", "idle")
+	obstest.AwaitEqual(t, idleReg, waitFor, 1, "imbot_server_socket_closes_total", "reason", "idle")
 }
 
 // TestPushAndFanOutMetrics: a message to a user online counts one push
@@ -297,17 +246,17 @@ func TestPushAndFanOutMetrics(t *testing.T) {
 	alice := e.user(1001)
 	conv := createSingle(t, alice, 1002)
 	bob := e.socket(1002, "web")
-	pushes := value(t, reg, "imbot_server_pushes_total")
-	fanouts := value(t, reg, "imbot_server_fanout_duration_seconds")
+	pushes := obstest.Value(t, reg, "imbot_server_pushes_total")
+	fanouts := obstest.Value(t, reg, "imbot_server_fanout_duration_seconds")
 
 	sendText(t, alice, conv, "hello")
-	assert.Equal(t, pushes+1, value(t, reg, "imbot_server_pushes_total"), "bob's one socket")
-	assert.Equal(t, fanouts+1, value(t, reg, "imbot_server_fanout_duration_seconds"))
+	assert.Equal(t, pushes+1, obstest.Value(t, reg, "imbot_server_pushes_total"), "bob's one socket")
+	assert.Equal(t, fanouts+1, obstest.Value(t, reg, "imbot_server_fanout_duration_seconds"))
 	waitPush(t, bob, improto.IMCMD_NEW_MSG_NOTIFY)
 
 	bob2 := e.socket(1002, "phone")
 	sendText(t, alice, conv, "again")
-	assert.Equal(t, pushes+3, value(t, reg, "imbot_server_pushes_total"), "bob's two sockets")
+	assert.Equal(t, pushes+3, obstest.Value(t, reg, "imbot_server_pushes_total"), "bob's two sockets")
 	waitPush(t, bob2, improto.IMCMD_NEW_MSG_NOTIFY)
 }
 
@@ -321,13 +270,13 @@ func TestStoreTxMetrics(t *testing.T) {
 	alice := e.user(1001)
 	conv := createSingle(t, alice, 1002)
 
-	writes, reads := value(t, reg, name, "kind", "write"), value(t, reg, name, "kind", "read")
+	writes, reads := obstest.Value(t, reg, name, "kind", "write"), obstest.Value(t, reg, name, "kind", "read")
 	sendText(t, alice, conv, "hello")
-	assert.Greater(t, value(t, reg, name, "kind", "write"), writes, "a send")
-	writes = value(t, reg, name, "kind", "write")
+	assert.Greater(t, obstest.Value(t, reg, name, "kind", "write"), writes, "a send")
+	writes = obstest.Value(t, reg, name, "kind", "write")
 	pull(t, alice, 0)
-	assert.Greater(t, value(t, reg, name, "kind", "read"), reads, "a pull")
-	assert.Equal(t, writes, value(t, reg, name, "kind", "write"), "a pull writes nothing")
+	assert.Greater(t, obstest.Value(t, reg, name, "kind", "read"), reads, "a pull")
+	assert.Equal(t, writes, obstest.Value(t, reg, name, "kind", "write"), "a pull writes nothing")
 }
 
 // TestRefusalMetrics: each limit's refusal counts under the Config field
@@ -337,7 +286,7 @@ func TestRefusalMetrics(t *testing.T) {
 	const name = "imbot_server_refused_total"
 	mustRefuse := func(t *testing.T, reg *prometheus.Registry, reason string) {
 		t.Helper()
-		assert.Equal(t, 1.0, value(t, reg, name, "reason", reason))
+		assert.Equal(t, 1.0, obstest.Value(t, reg, name, "reason", reason))
 		n, err := testutil.GatherAndCount(reg, name)
 		require.NoError(t, err)
 		assert.Equal(t, 8, n, "every reason has its series from the start")
@@ -360,7 +309,7 @@ func TestRefusalMetrics(t *testing.T) {
 		sendText(t, alice, conv, "one")
 		wantStatus(t, alice, improto.IMCMD_SEND_MESSAGE, textBody(conv, "two"), improto.StatusCode_TOO_MANY_REQUESTS)
 		mustRefuse(t, reg, "SendRate")
-		assert.Equal(t, 1.0, value(t, reg, "imbot_server_requests_total", "command", "SEND_MESSAGE", "status", "TOO_MANY_REQUESTS"))
+		assert.Equal(t, 1.0, obstest.Value(t, reg, "imbot_server_requests_total", "command", "SEND_MESSAGE", "status", "TOO_MANY_REQUESTS"))
 	})
 	t.Run("RequestRate", func(t *testing.T) {
 		t.Parallel()

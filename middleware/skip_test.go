@@ -10,6 +10,7 @@ import (
 
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/obs/obstest"
 	"github.com/imbot-go/imbot/middleware"
 )
 
@@ -63,30 +64,7 @@ func TestSkipReasonsCountedByTheBot(t *testing.T) {
 	alice.Send(t, convA, "a2") // over the conversation's limit
 	bob.Send(t, convB, "b1")   // a stranger's
 	for _, reason := range []string{middleware.SkipSelf, middleware.SkipStranger, middleware.SkipDuplicate, middleware.SkipRateLimited} {
-		skipped := func() float64 { return skippedCount(t, reg, reason) }
-		require.Eventually(t, func() bool { return skipped() == 1 }, mwWait, time.Millisecond,
-			"imbot_bot_events_skipped_total{reason=%q} = %v, want 1", reason, skipped())
+		obstest.AwaitEqual(t, reg, mwWait, 1, "imbot_bot_events_skipped_total", "reason", reason)
 	}
 	require.Equal(t, []string{"a1"}, reached.list(), "the handler got")
-}
-
-// skippedCount returns imbot_bot_events_skipped_total{reason} in reg, 0
-// while it has no such series.
-func skippedCount(t *testing.T, reg prometheus.Gatherer, reason string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	require.NoError(t, err, "gathering")
-	for _, f := range families {
-		if f.GetName() != "imbot_bot_events_skipped_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/obs/obstest"
 	"github.com/imbot-go/imbot/plugins/cron"
 	"github.com/imbot-go/imbot/plugins/cron/crontest"
 )
@@ -28,57 +29,30 @@ func metricsBot(t *testing.T, s *imtest.Server, p *cron.Plugin) (*bot.Bot, *prom
 	return b, reg
 }
 
-// metric returns the value of the counter or gauge name{labels} in reg,
-// or the sample count of a histogram; it fails the test when there is
-// no such series.
-func metric(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	require.NoError(t, err, "gathering")
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	require.Failf(t, "no series", "%s%v not in the registry", name, labels)
-	return 0
-}
-
-// runs returns imbot_cron_runs_total{job,outcome}.
+// runs returns imbot_cron_runs_total{job,outcome}, failing the test when
+// there is no such series (each job has every outcome's from the start);
+// sends, missed and leader likewise.
 func runs(t *testing.T, reg prometheus.Gatherer, job, outcome string) float64 {
 	t.Helper()
-	return metric(t, reg, "imbot_cron_runs_total", map[string]string{"job": job, "outcome": outcome})
+	return obstest.RequireValue(t, reg, "imbot_cron_runs_total", "job", job, "outcome", outcome)
 }
 
 // sends returns imbot_cron_sends_total{job,outcome}.
 func sends(t *testing.T, reg prometheus.Gatherer, job, outcome string) float64 {
 	t.Helper()
-	return metric(t, reg, "imbot_cron_sends_total", map[string]string{"job": job, "outcome": outcome})
+	return obstest.RequireValue(t, reg, "imbot_cron_sends_total", "job", job, "outcome", outcome)
+}
+
+// missed returns imbot_cron_missed_total{job}.
+func missed(t *testing.T, reg prometheus.Gatherer, job string) float64 {
+	t.Helper()
+	return obstest.RequireValue(t, reg, "imbot_cron_missed_total", "job", job)
 }
 
 // leader returns imbot_cron_leader.
 func leader(t *testing.T, reg prometheus.Gatherer) float64 {
 	t.Helper()
-	return metric(t, reg, "imbot_cron_leader", nil)
+	return obstest.RequireValue(t, reg, "imbot_cron_leader")
 }
 
 // A run that posts to every target is ok, one that posts to some partial,
@@ -114,8 +88,8 @@ func TestMetricsOfRuns(t *testing.T) {
 		assert.Equal(t, want.n, runs(t, reg, want.job, want.outcome), "runs of %s, %s", want.job, want.outcome)
 	}
 	for _, job := range []string{"tick", "half", "broken"} {
-		assert.Equal(t, 2.0, metric(t, reg, "imbot_cron_run_duration_seconds", map[string]string{"job": job}), "timed runs of %s", job)
-		assert.Zero(t, metric(t, reg, "imbot_cron_missed_total", map[string]string{"job": job}), "missed runs of %s", job)
+		assert.Equal(t, 2.0, obstest.RequireValue(t, reg, "imbot_cron_run_duration_seconds", "job", job), "timed runs of %s", job)
+		assert.Zero(t, missed(t, reg, job), "missed runs of %s", job)
 	}
 	assert.Equal(t, 2.0, sends(t, reg, "tick", "ok"), "tick's sends, ok")
 	assert.Zero(t, sends(t, reg, "tick", "failed"), "tick's sends, failed")
@@ -171,7 +145,7 @@ func TestMetricsOfMissedRuns(t *testing.T) {
 				clock.Set(start.Add(10*time.Minute + 30*time.Second))
 			}
 			runUntil(t, clock, start.Add(11*time.Minute))
-			assert.Equal(t, tc.want, metric(t, reg, "imbot_cron_missed_total", map[string]string{"job": "tick"}), "missed")
+			assert.Equal(t, tc.want, missed(t, reg, "tick"), "missed")
 			assert.Equal(t, tc.runs, runs(t, reg, "tick", "ok"), "runs, ok")
 			noErrors(t, reported)
 		})
@@ -206,7 +180,7 @@ func TestMetricsOfInterruptedRun(t *testing.T) {
 	stop()
 	assert.Equal(t, 1.0, runs(t, reg, "slow", "interrupted"), "runs, interrupted")
 	assert.Zero(t, runs(t, reg, "slow", "failed"), "runs, failed")
-	assert.Equal(t, 1.0, metric(t, reg, "imbot_cron_run_duration_seconds", map[string]string{"job": "slow"}), "timed runs")
+	assert.Equal(t, 1.0, obstest.RequireValue(t, reg, "imbot_cron_run_duration_seconds", "job", "slow"), "timed runs")
 	noErrors(t, reported)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/obs/obstest"
 	"github.com/imbot-go/imbot/plugins/friends"
 )
 
@@ -19,39 +20,13 @@ func withRegistry(reg prometheus.Registerer) func(*bot.Options) {
 	return func(o *bot.Options) { o.Metrics = reg }
 }
 
-// counter returns the value of the counter name{labels} in reg, failing
-// the test when there is no such series.
-func counter(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	require.NoError(t, err, "gathering")
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue series
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	require.Failf(t, "no series", "%s%v not in the registry", name, labels)
-	return 0
-}
-
-// decisions returns imbot_friends_decisions_total by verdict.
+// decisions returns imbot_friends_decisions_total by verdict, failing the
+// test when a verdict has no series.
 func decisions(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
 	t.Helper()
 	out := make(map[string]float64)
 	for _, d := range []friends.Decision{friends.Accept, friends.Reject, friends.Pending} {
-		out[d.String()] = counter(t, reg, "imbot_friends_decisions_total", map[string]string{"verdict": d.String()})
+		out[d.String()] = obstest.RequireValue(t, reg, "imbot_friends_decisions_total", "verdict", d.String())
 	}
 	return out
 }
@@ -81,7 +56,7 @@ func TestMetricsOfDecisions(t *testing.T) {
 		wantDecision(t, log, u, w.decision, w.rule)
 	}
 	assert.Equal(t, map[string]float64{"accept": 1, "reject": 1, "pending": 2}, decisions(t, reg), "decisions")
-	assert.Zero(t, counter(t, reg, "imbot_friends_daily_cap_refusals_total", nil), "cap refusals without a cap")
+	assert.Zero(t, obstest.RequireValue(t, reg, "imbot_friends_daily_cap_refusals_total"), "cap refusals without a cap")
 }
 
 // An apply the daily cap refuses counts as a cap refusal, and as a
@@ -105,7 +80,7 @@ func TestMetricsOfDailyCap(t *testing.T) {
 		apply(t, u, nil)
 		wantDecision(t, log, u, w.decision, w.rule)
 	}
-	assert.Equal(t, 1.0, counter(t, reg, "imbot_friends_daily_cap_refusals_total", nil), "cap refusals")
+	assert.Equal(t, 1.0, obstest.RequireValue(t, reg, "imbot_friends_daily_cap_refusals_total"), "cap refusals")
 	assert.Equal(t, map[string]float64{"accept": 2, "reject": 1, "pending": 0}, decisions(t, reg), "decisions")
 }
 
