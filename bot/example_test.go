@@ -3,9 +3,13 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/imbot-go/imbot/bot"
@@ -120,4 +124,48 @@ func ExampleBot_Go() {
 	<-stopped
 	fmt.Println("job stopped")
 	// Output: job stopped
+}
+
+// A bot's metrics in a registry of the program's, served with the
+// program's other metrics; the admin listener (Options.Admin.Addr) would
+// serve them too. Each handled event and each send is counted.
+func ExampleOptions_metrics() {
+	var t imtest.Script
+	defer t.Close()
+	s := imtest.NewServer(&t)
+
+	reg := prometheus.NewRegistry()
+	opts := s.BotOptions(100)
+	opts.Metrics = reg
+	b, err := bot.New(opts)
+	require.NoError(&t, err)
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if !c.FromUser() {
+			return nil
+		}
+		c.SetRoute("echo") // a router names its routes itself
+		_, err := c.Reply(c.Event.Message.Text())
+		return err
+	}))
+	s.RunBot(&t, b)
+	alice := s.NewUser(&t, 1)
+	conv := alice.CreateSingle(&t, 100)
+	alice.Send(&t, conv, "hello")
+	alice.WaitReply(&t, conv)
+
+	// The reply can reach alice a moment before the bot counts it.
+	const sent = `imbot_bot_sends_total{outcome="sent",priority="reply"} 1`
+	var page string
+	require.Eventually(&t, func() bool {
+		rec := httptest.NewRecorder()
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		page = rec.Body.String()
+		return strings.Contains(page, sent)
+	}, imtest.DefaultTimeout, time.Millisecond)
+	for line := range strings.Lines(page) {
+		if strings.HasPrefix(line, `imbot_bot_sends_total{outcome="sent",priority="reply"}`) {
+			fmt.Print(line)
+		}
+	}
+	// Output: imbot_bot_sends_total{outcome="sent",priority="reply"} 1
 }
