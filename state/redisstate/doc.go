@@ -99,9 +99,12 @@
 // Failures are errors, never panics: each names the call and wraps the
 // client's error, so that errors.Is finds context.Canceled and
 // context.DeadlineExceeded, and the client's errors for a Redis that
-// cannot be reached. A record that does not decode is an [ErrFormat]
-// error. The client reconnects on its own: once Redis is back, the calls
-// succeed again.
+// cannot be reached. The client honours a context's deadline only with
+// redis.Options.ContextTimeoutEnabled; without it, its own timeouts
+// (DialTimeout, ReadTimeout) bound each call, and a lease is still lost
+// on time, by a timer of its own. A record that does not decode is an
+// [ErrFormat] error. The client reconnects on its own: once Redis is
+// back, the calls succeed again.
 //
 // # Tests
 //

@@ -2,13 +2,16 @@ package redisstate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -16,7 +19,17 @@ import (
 	"github.com/imbot-go/imbot/state/redisstate/redistest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The client logs each failed dial; the tests that stop Redis make
+	// many, on purpose, and check the errors the calls return.
+	redis.SetLogger(&logging.VoidLogger{})
+	goleak.VerifyTestMain(m, ignoreRedial)
+}
+
+// ignoreRedial ignores the client's probe of a server it failed to
+// dial: go-redis runs it after a failed dial and stops it within a
+// second of the client's Close, which goleak does not wait for.
+var ignoreRedial = goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial")
 
 // prefixes numbers the prefixes of the tests, so that the stores of
 // one server are apart.
@@ -31,6 +44,7 @@ func client(t testing.TB, srv *redistest.Server, dial func(ctx context.Context, 
 	t.Helper()
 	opts := srv.Options()
 	opts.MaxRetries = -1
+	opts.DialerRetries = 1
 	opts.Dialer = dial
 	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
@@ -48,4 +62,74 @@ func openOn(t testing.TB, c redis.UniversalClient, prefix string, ttl time.Durat
 	s, err := redisstate.Open(context.Background(), c, redisstate.Options{Prefix: prefix, LeaseTTL: ttl})
 	require.NoError(t, err, "Open(%q)", prefix)
 	return s
+}
+
+// link is a dialer whose connections can be cut, as a network partition
+// cuts a replica off from Redis: while cut, it closes the connections it
+// made and refuses to dial.
+type link struct {
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+var errCut = errors.New("link cut")
+
+func (l *link) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut {
+		return nil, errCut
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err == nil {
+		l.conns = append(l.conns, c)
+	}
+	return c, err
+}
+
+// set cuts the link, or mends it.
+func (l *link) set(cut bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cut = cut
+	if cut {
+		for _, c := range l.conns {
+			c.Close()
+		}
+		l.conns = nil
+	}
+}
+
+// eventually calls fn every few milliseconds until it returns nil, and
+// fails t with its last error if that takes longer than within.
+func eventually(t testing.TB, within time.Duration, what string, fn func() error) {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		select {
+		case <-deadline.C:
+			require.NoError(t, err, "%s: not within %v", what, within)
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// ended waits up to within for ctx to end, and reports whether it did.
+func ended(ctx context.Context, within time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	case <-time.After(within):
+		return false
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -166,34 +167,32 @@ func (l *Leader) hold(ctx context.Context, value string, sent time.Time) (contex
 }
 
 // renew renews the lease held as value since sent until lead ends, and
-// ends lead when the lease is lost.
+// ends lead when the lease is lost: at once when the lease is another's,
+// and when the time to renew it passes, by a timer, however long a
+// renewal under way takes (a dial that hangs, say).
 func (l *Leader) renew(lead context.Context, cancel context.CancelCauseFunc, value string, sent time.Time) {
 	ttl := l.s.leaseTTL
 	margin := ttl / 10
 	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
-	expires := sent.Add(ttl - margin) // as this replica counts
-	next := sent.Add(ttl / 3)
-	var lastErr error
-	for {
-		wake := next
-		if expires.Before(wake) {
-			wake = expires
+	var lastErr atomic.Pointer[error]
+	expiry := time.AfterFunc(time.Until(sent.Add(ttl-margin)), func() {
+		why := "no renewal"
+		if err := lastErr.Load(); err != nil {
+			why = (*err).Error()
 		}
-		timer := time.NewTimer(time.Until(wake))
+		cancel(fmt.Errorf("%w: %q not renewed within %v (%s)", ErrLeaseLost, l.name, ttl-margin, why))
+	})
+	defer expiry.Stop()
+	next := time.NewTimer(ttl / 3)
+	defer next.Stop()
+	for {
 		select {
 		case <-lead.Done():
-			timer.Stop()
 			return
-		case <-timer.C:
+		case <-next.C:
 		}
-		now := time.Now()
-		if !now.Before(expires) {
-			cancel(fmt.Errorf("%w: %q not renewed within %v (last error: %v)", ErrLeaseLost, l.name, ttl-margin, lastErr))
-			return
-		}
-		rctx, done := context.WithDeadline(lead, expires)
-		cmd, err := l.s.call(rctx, &op{script: renewScript, keys: []string{l.key}, args: []any{value, ms}})
-		done()
+		start := time.Now()
+		cmd, err := l.s.call(lead, &op{script: renewScript, keys: []string{l.key}, args: []any{value, ms}})
 		if err == nil {
 			var n int64
 			if n, err = cmd.Int64(); err == nil && n != 1 {
@@ -202,10 +201,14 @@ func (l *Leader) renew(lead context.Context, cancel context.CancelCauseFunc, val
 			}
 		}
 		if err != nil {
-			lastErr = err
-			next = now.Add(margin) // try again soon; the lead ends at expires
+			lastErr.Store(&err)
+			next.Reset(margin) // try again soon; the expiry ends the lead
 			continue
 		}
-		expires, next = now.Add(ttl-margin), now.Add(ttl/3)
+		if !expiry.Stop() {
+			return // expired meanwhile: the lead has ended
+		}
+		expiry.Reset(time.Until(start.Add(ttl - margin)))
+		next.Reset(ttl / 3)
 	}
 }
