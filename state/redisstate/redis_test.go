@@ -372,3 +372,31 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		return next(ctx, cmds)
 	}
 }
+
+// TestCallersGiveUp has many callers whose contexts end while their
+// commands wait for a round trip, or are in one: each gets its
+// context's error or its result, and the store goes on serving the
+// others (no caller is left to lead a round trip that nobody sends).
+func TestCallersGiveUp(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	s := open(t, srv, freshPrefix(), 0)
+	const callers, each = 50, 40
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Go(func() {
+			for i := range each {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration((g*each+i)%300)*time.Microsecond)
+				_, err := s.Seen(ctx, fmt.Sprint("k", g, "/", i), time.Now())
+				cancel()
+				if err != nil {
+					assert.ErrorIs(t, err, context.DeadlineExceeded, "Seen on a context that ended")
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.CommitProgress(ctx, bot.Commit{Cursor: 1}), "a call after the callers gave up")
+}

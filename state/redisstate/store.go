@@ -176,6 +176,9 @@ func (b *batcher) do(ctx context.Context, o *op) (*redis.Cmd, error) {
 		select {
 		case lead := <-o.done:
 			if !lead {
+				if o.cmd == nil { // not sent: ctx ended first
+					return nil, ctx.Err()
+				}
 				return o.cmd, nil
 			}
 		case <-ctx.Done():
