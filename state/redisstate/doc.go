@@ -1,5 +1,5 @@
-// Package redisstate keeps a bot's state in Redis, so that several
-// replicas of one bot share it: the progress through its inbox, the
+// Package redisstate keeps a bot's state in Redis, where several
+// processes of one bot can share it: the progress through its inbox, the
 // dedup window, the rate buckets (one limit for all the replicas), the
 // cron plugin's last runs, and leases with fencing, such as the cron
 // plugin's leader.
@@ -21,6 +21,21 @@
 // [Store.SetLastRun]) and Leader ([Store.Leader]). It passes the
 // conformance suites of package statetest, as the in-memory stores and
 // the file store (package state) do, against a real redis-server.
+//
+// # Replicas, today
+//
+// What holds across replicas sharing a Store now: one rate limit for
+// all of them, one cron leader at a time whose commits are fenced (each
+// occurrence posted once), and one progress that a restarted replica
+// resumes from. What does not yet: replicas do not divide the
+// conversations between them (conversation ownership is the next step of
+// issue #13), so each replica receives every message. A shared
+// middleware.Dedup drops the second copy of most, and the server answers
+// a repeated reply (same client id) with the message it has, but two
+// replicas that check a message at the same moment both handle it. For
+// each message handled once, run one replica per bot, and use this store
+// for its rate limit, its announcements and a state that outlives its
+// host.
 //
 // # Keys
 //
