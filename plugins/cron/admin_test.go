@@ -34,8 +34,7 @@ func TestAdminCommands(t *testing.T) {
 	r.Group(p.AdminRoutes(aliceID))
 	b.Handle(r)
 	runBot(t, b)
-	_, ok := clock.WaitTimer(wait)
-	require.True(t, ok, "no timer set")
+	waitTimer(t, clock, "no timer set")
 
 	aliceChat, bobChat := alice.CreateSingle(t, botID), bob.CreateSingle(t, botID)
 	ask := func(u *imtest.User, conv im.ConversationRef, text, want string) {

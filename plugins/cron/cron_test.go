@@ -21,10 +21,7 @@ import (
 // 09:00 Paris time on both sides of the change to winter time.
 func TestMonthOfDailyAnnouncements(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	alice := s.NewUser(t, aliceID)
-	group := alice.CreateGroup(t, botID)
-	clock := crontest.NewClock(start)
+	s, alice, group, clock := newWorld(t)
 	p, reported := newPlugin(t, cron.Options{Clock: clock, Jobs: []cron.Job{{
 		ID: "standup", Spec: "0 9 * * *", TimeZone: "Europe/Paris",
 		Targets: cron.Targets{Conversations: []im.ConversationID{group.ID}},
@@ -74,15 +71,13 @@ func TestMissedPolicies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := imtest.NewServer(t)
-			alice := s.NewUser(t, aliceID)
-			group := alice.CreateGroup(t, botID)
+			s, alice, group, clock := newWorld(t)
 			store := cron.NewMemoryStore()
 			if tc.lastRun {
 				require.NoError(t, store.SetLastRun(t.Context(), "tick", start))
 			}
 			// Down from 00:00 to 00:10:30, with a grace of 5 minutes.
-			clock := crontest.NewClock(start.Add(10*time.Minute + 30*time.Second))
+			clock.Set(start.Add(10*time.Minute + 30*time.Second))
 			job := minutely(group.ID)
 			job.Missed, job.Grace = tc.missed, 5*time.Minute
 			p, reported := newPlugin(t, cron.Options{Clock: clock, Store: store, Jobs: []cron.Job{job}})
@@ -129,25 +124,17 @@ func TestRestartPostsEachOccurrenceOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := imtest.NewServer(t)
-			alice := s.NewUser(t, aliceID)
-			group := alice.CreateGroup(t, botID)
+			s, alice, group, clock := newWorld(t)
 			single := alice.CreateSingle(t, botID)
-			clock := crontest.NewClock(start)
 			mem := cron.NewMemoryStore()
 			crash := &crashStore{MemoryStore: mem, key: tc.key, at: start.Add(time.Minute), hung: make(chan struct{})}
 			job := minutely(group.ID, single.ID) // MissedSkip
 
 			p1, reported1 := newPlugin(t, cron.Options{Clock: clock, Store: crash, Jobs: []cron.Job{job}})
 			stop1 := runBot(t, plugBot(t, s, p1))
-			_, ok := clock.WaitTimer(wait)
-			require.True(t, ok, "the first bot set no timer")
+			waitTimer(t, clock, "the first bot set no timer")
 			clock.Advance(time.Minute)
-			select {
-			case <-crash.hung:
-			case <-time.After(wait):
-				require.FailNow(t, "the first bot did not reach the crash point")
-			}
+			waitFor(t, crash.hung, "the first bot did not reach the crash point")
 			stop1()
 			noErrors(t, reported1)
 
@@ -167,17 +154,13 @@ func TestRestartPostsEachOccurrenceOnce(t *testing.T) {
 // once.
 func TestLeaderFailover(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	alice := s.NewUser(t, aliceID)
-	group := alice.CreateGroup(t, botID)
-	clock := crontest.NewClock(start)
+	s, alice, group, clock := newWorld(t)
 	leader, store := cron.NewLocalLeader(), cron.NewMemoryStore()
 	opts := cron.Options{Clock: clock, Leader: leader, Store: store, Jobs: []cron.Job{minutely(group.ID)}}
 
 	p1, reported1 := newPlugin(t, opts)
 	stop1 := runBot(t, plugBot(t, s, p1))
-	_, ok := clock.WaitTimer(wait)
-	require.True(t, ok, "the first replica set no timer")
+	waitTimer(t, clock, "the first replica set no timer")
 	p2, reported2 := newPlugin(t, opts)
 	runBot(t, plugBot(t, s, p2)) // waits in Acquire: it sets no timer
 	runUntil(t, clock, start.Add(2*time.Minute))
@@ -209,15 +192,11 @@ func (l *failingLeader) Acquire(ctx context.Context) (context.Context, func(), e
 // A leader that fails is reported and asked again a second later.
 func TestLeaderErrorIsRetried(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	alice := s.NewUser(t, aliceID)
-	group := alice.CreateGroup(t, botID)
-	clock := crontest.NewClock(start)
+	s, alice, group, clock := newWorld(t)
 	leader := &failingLeader{Leader: cron.NewLocalLeader(), failed: make(chan struct{})}
 	p, reported := newPlugin(t, cron.Options{Clock: clock, Leader: leader, Jobs: []cron.Job{minutely(group.ID)}})
 	runBot(t, plugBot(t, s, p))
-	d, ok := clock.WaitTimer(wait)
-	require.True(t, ok, "no retry timer set, want one 1s after the start")
+	d := waitTimer(t, clock, "no retry timer set, want one 1s after the start")
 	require.True(t, d.Equal(start.Add(time.Second)), "retry timer at %v, want 1s after the start", d)
 	runUntil(t, clock, start.Add(time.Minute))
 	require.Equal(t, []string{"00:01"}, texts(t, alice, group), "posted")
@@ -230,10 +209,7 @@ func TestLeaderErrorIsRetried(t *testing.T) {
 // wrapping a *bot.PanicError; the job's next occurrence posts as usual.
 func TestPanicInComposeIsRecovered(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	alice := s.NewUser(t, aliceID)
-	group := alice.CreateGroup(t, botID)
-	clock := crontest.NewClock(start)
+	s, alice, group, clock := newWorld(t)
 	first := true
 	job := cron.Job{ID: "flaky", Spec: "@every 1m", Targets: cron.Targets{Conversations: []im.ConversationID{group.ID}},
 		Compose: func(ctx context.Context, o cron.Occurrence) (im.OutgoingMessage, error) {

@@ -136,3 +136,32 @@ func asRunError(t *testing.T, err error) *cron.RunError {
 	require.True(t, ok, "reported %T %v, want a *cron.RunError", err, err)
 	return re
 }
+
+// newWorld returns the setting most tests start from: a server, alice on
+// it, a group of hers the bot (botID) is in, and a clock at start.
+func newWorld(t *testing.T) (s *imtest.Server, alice *imtest.User, group im.ConversationRef, clock *crontest.Clock) {
+	t.Helper()
+	s = imtest.NewServer(t)
+	alice = s.NewUser(t, aliceID)
+	return s, alice, alice.CreateGroup(t, botID), crontest.NewClock(start)
+}
+
+// waitTimer waits until the scheduler sets a timer on clock and returns
+// its deadline, failing the test with msg if none is set within wait.
+func waitTimer(t *testing.T, clock *crontest.Clock, msg string) time.Time {
+	t.Helper()
+	d, ok := clock.WaitTimer(wait)
+	require.True(t, ok, msg)
+	return d
+}
+
+// waitFor waits until ch is closed (or receives), failing the test with
+// msg if that does not happen within wait.
+func waitFor(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(wait):
+		require.FailNow(t, msg)
+	}
+}

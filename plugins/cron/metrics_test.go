@@ -16,7 +16,6 @@ import (
 	"github.com/imbot-go/imbot/imtest"
 	"github.com/imbot-go/imbot/internal/obs/obstest"
 	"github.com/imbot-go/imbot/plugins/cron"
-	"github.com/imbot-go/imbot/plugins/cron/crontest"
 )
 
 // metricsBot returns a bot (user botID) on s whose metrics go to a new
@@ -60,11 +59,8 @@ func leader(t *testing.T, reg prometheus.Gatherer) float64 {
 // counted, and the process leads while the bot runs.
 func TestMetricsOfRuns(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	alice := s.NewUser(t, aliceID)
-	group := alice.CreateGroup(t, botID)
+	s, alice, group, clock := newWorld(t)
 	notMine := alice.CreateGroup(t, bobID) // the bot is not in it
-	clock := crontest.NewClock(start)
 	half := minutely(group.ID, notMine.ID)
 	half.ID = "half"
 	broken := cron.Job{ID: "broken", Spec: "* * * * *", Targets: cron.Targets{Conversations: []im.ConversationID{group.ID}},
@@ -124,11 +120,8 @@ func TestMetricsOfMissedRuns(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := imtest.NewServer(t)
-			alice := s.NewUser(t, aliceID)
-			group := alice.CreateGroup(t, botID)
+			s, _, group, clock := newWorld(t)
 			store := cron.NewMemoryStore()
-			clock := crontest.NewClock(start)
 			if !tc.stalled {
 				require.NoError(t, store.SetLastRun(t.Context(), "tick", start))
 				clock.Set(start.Add(10*time.Minute + 30*time.Second))
@@ -139,8 +132,7 @@ func TestMetricsOfMissedRuns(t *testing.T) {
 			b, reg := metricsBot(t, s, p)
 			runBot(t, b)
 			if tc.stalled {
-				_, ok := clock.WaitTimer(wait)
-				require.True(t, ok, "no timer set")
+				waitTimer(t, clock, "no timer set")
 				// The timer of 00:01 fires at 00:10:30: 00:02 to 00:10 passed.
 				clock.Set(start.Add(10*time.Minute + 30*time.Second))
 			}
@@ -155,10 +147,7 @@ func TestMetricsOfMissedRuns(t *testing.T) {
 // A run that the bot's stop cuts off is interrupted, not failed.
 func TestMetricsOfInterruptedRun(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	alice := s.NewUser(t, aliceID)
-	group := alice.CreateGroup(t, botID)
-	clock := crontest.NewClock(start)
+	s, _, group, clock := newWorld(t)
 	composing := make(chan struct{})
 	job := cron.Job{ID: "slow", Spec: "* * * * *", Targets: cron.Targets{Conversations: []im.ConversationID{group.ID}},
 		Compose: func(ctx context.Context, _ cron.Occurrence) (im.OutgoingMessage, error) {
@@ -169,14 +158,9 @@ func TestMetricsOfInterruptedRun(t *testing.T) {
 	p, reported := newPlugin(t, cron.Options{Clock: clock, Jobs: []cron.Job{job}})
 	b, reg := metricsBot(t, s, p)
 	stop := runBot(t, b)
-	_, ok := clock.WaitTimer(wait)
-	require.True(t, ok, "no timer set")
+	waitTimer(t, clock, "no timer set")
 	clock.Advance(time.Minute)
-	select {
-	case <-composing:
-	case <-time.After(wait):
-		require.FailNow(t, "the occurrence of 00:01 did not start")
-	}
+	waitFor(t, composing, "the occurrence of 00:01 did not start")
 	stop()
 	assert.Equal(t, 1.0, runs(t, reg, "slow", "interrupted"), "runs, interrupted")
 	assert.Zero(t, runs(t, reg, "slow", "failed"), "runs, failed")
@@ -188,16 +172,12 @@ func TestMetricsOfInterruptedRun(t *testing.T) {
 // when it stops, the other's becomes 1.
 func TestMetricsOfLeadership(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	alice := s.NewUser(t, aliceID)
-	group := alice.CreateGroup(t, botID)
-	clock := crontest.NewClock(start)
+	s, _, group, clock := newWorld(t)
 	opts := cron.Options{Clock: clock, Leader: cron.NewLocalLeader(), Jobs: []cron.Job{minutely(group.ID)}}
 	p1, _ := newPlugin(t, opts)
 	b1, reg1 := metricsBot(t, s, p1)
 	stop1 := runBot(t, b1)
-	_, ok := clock.WaitTimer(wait)
-	require.True(t, ok, "the first replica set no timer")
+	waitTimer(t, clock, "the first replica set no timer")
 	p2, _ := newPlugin(t, opts)
 	b2, reg2 := metricsBot(t, s, p2)
 	runBot(t, b2) // waits in Acquire
@@ -205,8 +185,7 @@ func TestMetricsOfLeadership(t *testing.T) {
 	assert.Zero(t, leader(t, reg2), "the second replica's leader gauge, while the first leads")
 
 	stop1() // its timer is stopped: the next one set is the second's
-	_, ok = clock.WaitTimer(wait)
-	require.True(t, ok, "the second replica set no timer once the first stopped")
+	waitTimer(t, clock, "the second replica set no timer once the first stopped")
 	assert.Zero(t, leader(t, reg1), "the first replica's leader gauge, stopped")
 	assert.Equal(t, 1.0, leader(t, reg2), "the second replica's leader gauge, leading")
 }
@@ -228,10 +207,7 @@ func TestMetricsRegisteredTwice(t *testing.T) {
 // With the bot's metrics off, the jobs run as ever.
 func TestMetricsOff(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	alice := s.NewUser(t, aliceID)
-	group := alice.CreateGroup(t, botID)
-	clock := crontest.NewClock(start)
+	s, alice, group, clock := newWorld(t)
 	p, reported := newPlugin(t, cron.Options{Clock: clock, Jobs: []cron.Job{minutely(group.ID)}})
 	b := s.NewBot(t, botID, func(o *bot.Options) { o.DisableMetrics = true })
 	require.Nil(t, b.Metrics(), "Metrics with DisableMetrics")
