@@ -222,6 +222,26 @@ func wantDecision(t *testing.T, log *auditLog, u *imtest.User, decision friends.
 	return ln
 }
 
+// applyCase is one apply of a test and the decision it should get.
+type applyCase struct {
+	user     im.UserID
+	ext      map[string]string
+	decision friends.Decision
+	rule     friends.Rule
+}
+
+// applyEach has each case's user (new on s) apply with its ext, in order,
+// and checks the decision each gets, which it reads from a push.
+func applyEach(t *testing.T, s *imtest.Server, log *auditLog, cases []applyCase) {
+	t.Helper()
+	for _, c := range cases {
+		u := s.NewUser(t, c.user)
+		apply(t, u, c.ext)
+		ln := wantDecision(t, log, u, c.decision, c.rule)
+		assert.Equal(t, "push", ln.Attrs["source"], "user %v: source", c.user)
+	}
+}
+
 // fixedClock returns a clock that reads at until told otherwise.
 type fixedClock struct {
 	mu  sync.Mutex
@@ -242,32 +262,26 @@ func (c *fixedClock) Set(t time.Time) {
 
 func TestPolicies(t *testing.T) {
 	t.Parallel()
-	type want struct {
-		user     im.UserID
-		ext      map[string]string
-		decision friends.Decision
-		rule     friends.Rule
-	}
 	sesame := map[string]string{"code": "sesame"}
 	year2001 := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name    string
 		opts    friends.Options
-		applies []want // in order
+		applies []applyCase // in order
 	}{
-		{"all", friends.Options{All: true}, []want{
+		{"all", friends.Options{All: true}, []applyCase{
 			{1, nil, friends.Accept, friends.RuleAll},
 			{2, sesame, friends.Accept, friends.RuleAll},
 		}},
-		{"allow, otherwise pending by default", friends.Options{Allow: []im.UserID{1}}, []want{
+		{"allow, otherwise pending by default", friends.Options{Allow: []im.UserID{1}}, []applyCase{
 			{1, nil, friends.Accept, friends.RuleAllow},
 			{2, nil, friends.Pending, friends.RuleOtherwise},
 		}},
-		{"allow, otherwise reject", friends.Options{Allow: []im.UserID{1}, Otherwise: friends.Reject}, []want{
+		{"allow, otherwise reject", friends.Options{Allow: []im.UserID{1}, Otherwise: friends.Reject}, []applyCase{
 			{2, nil, friends.Reject, friends.RuleOtherwise},
 			{1, nil, friends.Accept, friends.RuleAllow},
 		}},
-		{"deny comes first", friends.Options{All: true, Allow: []im.UserID{2}, Deny: []im.UserID{2, 3}}, []want{
+		{"deny comes first", friends.Options{All: true, Allow: []im.UserID{2}, Deny: []im.UserID{2, 3}}, []applyCase{
 			{2, nil, friends.Reject, friends.RuleDeny},
 			{1, nil, friends.Accept, friends.RuleAll},
 			{3, nil, friends.Reject, friends.RuleDeny},
@@ -275,7 +289,7 @@ func TestPolicies(t *testing.T) {
 		{"expr over from, ext, time and now", friends.Options{
 			Expr: `Ext["code"] == "sesame" && From != 3 && Time.After(Now)`,
 			Now:  func() time.Time { return year2001 },
-		}, []want{
+		}, []applyCase{
 			{1, sesame, friends.Accept, friends.RuleExpr},
 			{2, nil, friends.Pending, friends.RuleOtherwise},
 			{3, sesame, friends.Pending, friends.RuleOtherwise},
@@ -284,7 +298,7 @@ func TestPolicies(t *testing.T) {
 			Expr:      `Time.After(Now)`,
 			Now:       func() time.Time { return time.Now().Add(time.Hour) },
 			Otherwise: friends.Reject,
-		}, []want{
+		}, []applyCase{
 			{1, nil, friends.Reject, friends.RuleOtherwise},
 		}},
 	} {
@@ -293,12 +307,7 @@ func TestPolicies(t *testing.T) {
 			s := imtest.NewServer(t)
 			b, log := newBot(t, s, tc.opts, nil)
 			runBot(t, s, b, log)
-			for _, w := range tc.applies {
-				u := s.NewUser(t, w.user)
-				apply(t, u, w.ext)
-				ln := wantDecision(t, log, u, w.decision, w.rule)
-				assert.Equal(t, "push", ln.Attrs["source"], "user %v: source", w.user)
-			}
+			applyEach(t, s, log, tc.applies)
 		})
 	}
 }
@@ -348,20 +357,12 @@ func TestDailyCap(t *testing.T) {
 		s := imtest.NewServer(t)
 		b, log := newBot(t, s, friends.Options{All: true, Allow: []im.UserID{4}, DailyCap: 2, Location: utc8, Now: clock.Now}, nil)
 		runBot(t, s, b, log)
-		for _, w := range []struct {
-			user     im.UserID
-			decision friends.Decision
-			rule     friends.Rule
-		}{
-			{1, friends.Accept, friends.RuleAll},
-			{2, friends.Accept, friends.RuleAll},
-			{3, friends.Pending, friends.RuleCap},
-			{4, friends.Accept, friends.RuleAllow},
-		} {
-			u := s.NewUser(t, w.user)
-			apply(t, u, nil)
-			wantDecision(t, log, u, w.decision, w.rule)
-		}
+		applyEach(t, s, log, []applyCase{
+			{1, nil, friends.Accept, friends.RuleAll},
+			{2, nil, friends.Accept, friends.RuleAll},
+			{3, nil, friends.Pending, friends.RuleCap},
+			{4, nil, friends.Accept, friends.RuleAllow},
+		})
 		// Midnight in UTC+8, 16:00 the same day in UTC.
 		clock.Set(time.Date(2026, 3, 2, 0, 0, 0, 0, utc8))
 		u := s.NewUser(t, 5)

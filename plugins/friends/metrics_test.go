@@ -41,20 +41,12 @@ func TestMetricsOfDecisions(t *testing.T) {
 	runBot(t, s, b, log)
 	assert.Equal(t, 3, testutil.CollectAndCount(reg, "imbot_friends_decisions_total"), "series before any apply")
 	assert.Equal(t, map[string]float64{"accept": 0, "reject": 0, "pending": 0}, decisions(t, reg), "decisions before any apply")
-	for _, w := range []struct {
-		user     im.UserID
-		decision friends.Decision
-		rule     friends.Rule
-	}{
-		{1, friends.Accept, friends.RuleAllow},
-		{2, friends.Reject, friends.RuleDeny},
-		{3, friends.Pending, friends.RuleOtherwise},
-		{4, friends.Pending, friends.RuleOtherwise},
-	} {
-		u := s.NewUser(t, w.user)
-		apply(t, u, nil)
-		wantDecision(t, log, u, w.decision, w.rule)
-	}
+	applyEach(t, s, log, []applyCase{
+		{1, nil, friends.Accept, friends.RuleAllow},
+		{2, nil, friends.Reject, friends.RuleDeny},
+		{3, nil, friends.Pending, friends.RuleOtherwise},
+		{4, nil, friends.Pending, friends.RuleOtherwise},
+	})
 	assert.Equal(t, map[string]float64{"accept": 1, "reject": 1, "pending": 2}, decisions(t, reg), "decisions")
 	assert.Zero(t, obstest.RequireValue(t, reg, "imbot_friends_daily_cap_refusals_total"), "cap refusals without a cap")
 }
@@ -67,19 +59,11 @@ func TestMetricsOfDailyCap(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	b, log := newBot(t, s, friends.Options{All: true, Allow: []im.UserID{3}, DailyCap: 1, OverCap: friends.Reject}, withRegistry(reg))
 	runBot(t, s, b, log)
-	for _, w := range []struct {
-		user     im.UserID
-		decision friends.Decision
-		rule     friends.Rule
-	}{
-		{1, friends.Accept, friends.RuleAll},
-		{2, friends.Reject, friends.RuleCap},
-		{3, friends.Accept, friends.RuleAllow}, // not capped
-	} {
-		u := s.NewUser(t, w.user)
-		apply(t, u, nil)
-		wantDecision(t, log, u, w.decision, w.rule)
-	}
+	applyEach(t, s, log, []applyCase{
+		{1, nil, friends.Accept, friends.RuleAll},
+		{2, nil, friends.Reject, friends.RuleCap},
+		{3, nil, friends.Accept, friends.RuleAllow}, // not capped
+	})
 	assert.Equal(t, 1.0, obstest.RequireValue(t, reg, "imbot_friends_daily_cap_refusals_total"), "cap refusals")
 	assert.Equal(t, map[string]float64{"accept": 2, "reject": 1, "pending": 0}, decisions(t, reg), "decisions")
 }
