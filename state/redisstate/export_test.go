@@ -1,0 +1,9 @@
+package redisstate
+
+// Queued returns how many commands wait for the Store's next round trip,
+// so that a test can hold one round trip until the others have queued.
+func (s *Store) Queued() int {
+	s.batch.mu.Lock()
+	defer s.batch.mu.Unlock()
+	return len(s.batch.queue)
+}
