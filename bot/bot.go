@@ -89,6 +89,14 @@ type Options struct {
 	// DisableMetrics turns the bot's metrics off: nothing is counted or
 	// registered, and the admin listener serves no /metrics.
 	DisableMetrics bool
+	// Cluster, when set, makes the bot one replica of several that divide
+	// its conversations among them (see Cluster): it handles the events
+	// of the partitions it holds, catching each up when it takes it, and
+	// commits their progress under the partitions' leases. Progress must
+	// then be the store the replicas share, the one Cluster fences
+	// (redisstate.Store with its Cluster). Default: none, a bot handles
+	// every event.
+	Cluster Cluster
 	// TracerProvider, when set, makes the bot trace with OpenTelemetry: a
 	// span for each event it handles, with a child span for each send
 	// and each request to the server (see docs/OPERATIONS.md); the IM
@@ -183,7 +191,8 @@ type Bot struct {
 	client *im.Client
 	out    *outbox
 	disp   *dispatcher
-	track  *tracker // set by Run before events flow
+	track  *tracker   // set by Run before events flow
+	own    *ownership // Options.Cluster's; nil without one
 
 	mu      sync.Mutex
 	mws     []Middleware
@@ -254,6 +263,9 @@ func New(opts Options) (*Bot, error) {
 	}
 	b := &Bot{opts: opts, log: opts.Logger, out: out, ready: make(chan struct{}), closed: make(chan struct{}),
 		registry: registry, tracer: obs.Tracer(opts.TracerProvider, tracerName)}
+	if opts.Cluster != nil {
+		b.own = newOwnership(b, opts.Cluster)
+	}
 	if b.opts.OnError == nil {
 		b.opts.OnError = func(c *Context, err error) {
 			c.Logger().Error("bot: handler failed", "err", err)
@@ -437,7 +449,12 @@ func (b *Bot) Run(ctx context.Context) error {
 		}
 	}()
 	var workers sync.WaitGroup
-	b.disp.start(b.opts.Workers, workers.Go, func(ev Event) { b.handle(handlerCtx, handler, ev) })
+	b.disp.start(b.opts.Workers, workers.Go, func(ev Event) {
+		if ev.part != nil {
+			defer b.own.done(ev.part)
+		}
+		b.handle(handlerCtx, handler, ev)
+	})
 	fail := func(err error) error {
 		b.disp.close()
 		workers.Wait()
@@ -465,6 +482,14 @@ func (b *Bot) Run(ctx context.Context) error {
 		if err := b.opts.Progress.CommitProgress(ctx, Commit{Cursor: b.client.Cursor()}); err != nil {
 			return fail(fmt.Errorf("bot: saving the starting position: %w", err))
 		}
+	}
+	// The cluster outlives ctx by the drain: the leases fence the
+	// draining handlers' commits.
+	clusterCtx, stopCluster := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCluster()
+	clusterFailed := make(chan error, 1)
+	if b.own != nil {
+		b.own.start(clusterCtx, clusterFailed)
 	}
 	jobCtx, stopJobs := context.WithCancel(ctx)
 	var jobWG sync.WaitGroup
@@ -500,6 +525,9 @@ serve:
 		case <-b.client.Stopped():
 			stopped = fmt.Errorf("bot: the IM client stopped: %w", b.client.Err())
 			break serve
+		case err := <-clusterFailed:
+			stopped = fmt.Errorf("bot: the cluster stopped: %w", err)
+			break serve
 		}
 	}
 	drainStart := time.Now()
@@ -526,6 +554,10 @@ serve:
 		<-drained
 	}
 	jobWG.Wait()
+	if b.own != nil {
+		stopCluster() // gives the partitions up
+		b.own.stop()
+	}
 	b.out.close()
 	runErr := errors.Join(stopped, b.client.Close())
 	b.log.Info("bot: stopped", "drained_in", time.Since(drainStart).Round(time.Millisecond), "err", runErr)
@@ -546,7 +578,7 @@ func (b *Bot) becomeReady() {
 func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 	if !b.opts.HandleOwnMessages && b.ownMessage(&ev) {
 		b.metrics.skip(skipOwnMessage)
-		if err := b.track.finish(context.WithoutCancel(ctx), &ev, nil); err != nil {
+		if err := b.track.finish(commitContext(ctx, &ev), &ev, nil); err != nil {
 			b.log.Error("bot: progress not saved; the event will be handled again after a restart", "err", err)
 		}
 		return
@@ -591,7 +623,7 @@ func (b *Bot) handle(ctx context.Context, h Handler, ev Event) {
 			return // cut off by shutdown: a restarted bot handles it again
 		}
 	}
-	if err := b.track.finish(context.WithoutCancel(ctx), &ev, taken.list()); err != nil {
+	if err := b.track.finish(commitContext(ctx, &ev), &ev, taken.list()); err != nil {
 		c.Logger().Error("bot: progress not saved; the event will be handled again after a restart", "err", err)
 	}
 }
@@ -637,16 +669,8 @@ func (b *Bot) subscribe() []im.Subscription {
 	c := b.client
 	msg := func(kind EventKind) func(im.MessageEvent) {
 		return func(e im.MessageEvent) {
-			ev := Event{Kind: kind, Message: e.Message, Previous: e.Previous, Cursor: e.Cursor,
-				ConversationRef: e.Message.Conversation(), Conversation: c.CachedConversation(e.Message.ConversationID)}
-			if !b.track.admit(&ev) {
-				b.metrics.receivedEvent(ev.Kind)
-				b.metrics.skip(skipHandledAlready)
-				b.log.Debug("bot: message handled before a restart; skipped",
-					"conversation", string(ev.ConversationRef.ID), "index", e.Message.Index)
-				return
-			}
-			b.receive(ev)
+			b.deliver(Event{Kind: kind, Message: e.Message, Previous: e.Previous, Cursor: e.Cursor,
+				ConversationRef: e.Message.Conversation(), Conversation: c.CachedConversation(e.Message.ConversationID)})
 		}
 	}
 	conv := func(kind EventKind) func(im.ConversationEvent) {
@@ -655,7 +679,7 @@ func (b *Bot) subscribe() []im.Subscription {
 				(e.Previous == nil || e.Previous.Status != im.ConversationStatusDissolved) {
 				kind = EventConversationDissolved
 			}
-			b.receive(Event{Kind: kind, Conversation: e.Conversation, ConversationRef: e.Conversation.Ref()})
+			b.deliver(Event{Kind: kind, Conversation: e.Conversation, ConversationRef: e.Conversation.Ref()})
 		}
 	}
 	return []im.Subscription{
@@ -667,28 +691,46 @@ func (b *Bot) subscribe() []im.Subscription {
 		c.OnParticipantsChanged(func(e im.ParticipantsEvent) {
 			ref := e.Conversation.Ref()
 			if len(e.Added) > 0 {
-				b.receive(Event{Kind: EventParticipantsAdded, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Added})
+				b.deliver(Event{Kind: EventParticipantsAdded, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Added})
 			}
 			if len(e.Removed) > 0 {
-				b.receive(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Removed})
+				b.deliver(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation, ConversationRef: ref, Participants: e.Removed})
 			}
 		}),
 		c.OnConversationRemoved(func(e im.ConversationEvent) { // the bot left or was removed
-			b.receive(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation,
+			b.deliver(Event{Kind: EventParticipantsRemoved, Conversation: e.Conversation,
 				ConversationRef: e.Conversation.Ref(), Participants: []im.UserID{c.UserID()}})
 		}),
 		c.OnFriendApplyReceived(func(e im.FriendApplyEvent) {
-			b.receive(Event{Kind: EventFriendApplyReceived, FriendApply: e.Apply})
+			b.deliver(Event{Kind: EventFriendApplyReceived, FriendApply: e.Apply})
 		}),
 		c.OnFriendAdded(func(e im.FriendEvent) {
-			b.receive(Event{Kind: EventFriendAdded, Friend: e.Friend})
+			b.deliver(Event{Kind: EventFriendAdded, Friend: e.Friend})
 		}),
 	}
 }
 
-// receive counts an event the client delivered and queues it for a
-// worker.
-func (b *Bot) receive(ev Event) {
+// deliver takes an event the client delivered: to the cluster's routing
+// under Options.Cluster, which hands on those of the partitions held;
+// to admit otherwise.
+func (b *Bot) deliver(ev Event) {
+	if b.own != nil {
+		b.own.route(ev)
+		return
+	}
+	b.admit(ev)
+}
+
+// admit counts ev and queues it for a worker, unless it is a message
+// handled before (a restart's, or another replica's), and reports
+// whether it queued it.
+func (b *Bot) admit(ev Event) bool {
 	b.metrics.receivedEvent(ev.Kind)
-	b.disp.enqueue(ev)
+	if !b.track.admit(&ev) {
+		b.metrics.skip(skipHandledAlready)
+		b.log.Debug("bot: message handled before; skipped",
+			"conversation", string(ev.ConversationRef.ID), "index", ev.Message.Index)
+		return false
+	}
+	return b.disp.enqueue(ev)
 }

@@ -65,6 +65,9 @@ func (t *tracker) admit(ev *Event) bool {
 	if ev.Kind == EventMessage && ev.Message.Index > 0 && ev.Message.Index <= t.handled[ev.Message.ConversationID] {
 		return false
 	}
+	if ev.pulled {
+		return true // no sync position to hold back
+	}
 	t.latest = max(t.latest, ev.Cursor)
 	if n := len(t.pending); n > 0 && t.pending[n-1].cursor == ev.Cursor {
 		t.pending[n-1].n++
@@ -88,7 +91,9 @@ func (t *tracker) finish(ctx context.Context, ev *Event, taken []*im.Message) er
 	}
 	t.mu.Lock()
 	c := Commit{Conversation: ev.Message.ConversationID}
-	t.release(ev.Cursor)
+	if !ev.pulled {
+		t.release(ev.Cursor)
+	}
 	if ev.Kind == EventMessage {
 		delete(t.byMsg, ev.Message.ServerID)
 		c.Index = ev.Message.Index
@@ -113,6 +118,43 @@ func (t *tracker) finish(ctx context.Context, ev *Event, taken []*im.Message) er
 		return fmt.Errorf("bot: committing progress of %s up to index %d: %w", c.Conversation, c.Index, err)
 	}
 	return nil
+}
+
+// abandon forgets ev, admitted but not to be handled here (its
+// partition moved to another replica), so that it no longer holds the
+// resume position back; nothing is committed.
+func (t *tracker) abandon(ev *Event) {
+	if !tracked(ev) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ev.Kind == EventMessage {
+		delete(t.byMsg, ev.Message.ServerID)
+	}
+	if !ev.pulled {
+		t.release(ev.Cursor)
+	}
+}
+
+// learn raises the handled index of each conversation that mine selects
+// to what other replicas committed (handled, from the store).
+func (t *tracker) learn(handled map[im.ConversationID]int64, mine func(im.ConversationID) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for conv, index := range handled {
+		if mine(conv) {
+			t.handled[conv] = max(t.handled[conv], index)
+		}
+	}
+}
+
+// handledIndex returns the index of the last message of conv handled, as
+// far as this tracker knows.
+func (t *tracker) handledIndex(conv im.ConversationID) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.handled[conv]
 }
 
 // release finishes one event delivered under cursor. The caller holds

@@ -31,7 +31,7 @@ type dispatcher struct {
 	waiting  int          // events queued, not yet running
 	max      int
 	closed   bool
-	waiters  map[waitKey]chan *im.Message
+	waiters  map[waitKey]*waiter
 
 	workers int          // handlers that may run at once
 	live    int          // worker goroutines
@@ -70,8 +70,15 @@ type waitKey struct {
 	user im.UserID
 }
 
+// waiter is a handler waiting in WaitNext: ch gets the message, or is
+// closed after err is set (ErrClosed, ErrPartitionMoved).
+type waiter struct {
+	ch  chan *im.Message // buffered: a send never blocks
+	err error
+}
+
 func newDispatcher(max int) *dispatcher {
-	d := &dispatcher{queues: make(map[im.ConversationID]*convQueue), max: max, waiters: make(map[waitKey]chan *im.Message)}
+	d := &dispatcher{queues: make(map[im.ConversationID]*convQueue), max: max, waiters: make(map[waitKey]*waiter)}
 	d.notEmpty.L = &d.mu
 	d.notFull.L = &d.mu
 	d.slot.L = &d.mu
@@ -96,24 +103,25 @@ func (d *dispatcher) startWorker() {
 	d.spawn(d.work)
 }
 
-// enqueue queues ev, waiting for a free place. A message that a handler is
-// waiting for (Context.WaitNext) goes to that handler instead. After close,
-// events are dropped: the bot is shutting down and the client stopping.
-func (d *dispatcher) enqueue(ev Event) {
+// enqueue queues ev, waiting for a free place, and reports whether it
+// did. A message that a handler is waiting for (Context.WaitNext) goes to
+// that handler instead. After close, events are dropped: the bot is
+// shutting down and the client stopping.
+func (d *dispatcher) enqueue(ev Event) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if ev.Kind == EventMessage && ev.Message != nil {
-		if ch, ok := d.waiters[waitKey{ev.ConversationRef.ID, ev.Message.Sender}]; ok {
+		if w, ok := d.waiters[waitKey{ev.ConversationRef.ID, ev.Message.Sender}]; ok {
 			delete(d.waiters, waitKey{ev.ConversationRef.ID, ev.Message.Sender})
-			ch <- ev.Message // buffered: never blocks
-			return
+			w.ch <- ev.Message
+			return false
 		}
 	}
 	for d.waiting >= d.max && !d.closed {
 		d.notFull.Wait()
 	}
 	if d.closed {
-		return
+		return false
 	}
 	q := d.queues[ev.ConversationRef.ID]
 	if q == nil {
@@ -130,6 +138,7 @@ func (d *dispatcher) enqueue(ev Event) {
 		d.runnable = append(d.runnable, q)
 		d.notEmpty.Signal()
 	}
+	return true
 }
 
 // queued returns the number of events waiting for a worker.
@@ -243,9 +252,10 @@ func (d *dispatcher) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
-	for k, ch := range d.waiters {
+	for k, w := range d.waiters {
 		delete(d.waiters, k)
-		close(ch)
+		w.err = ErrClosed
+		close(w.ch)
 	}
 	d.notEmpty.Broadcast()
 	d.notFull.Broadcast()
@@ -269,6 +279,48 @@ func (d *dispatcher) discard() int {
 	d.waiting = 0
 	d.notFull.Broadcast()
 	return n
+}
+
+// dropWhere removes the queued events that no worker has started and
+// that drop selects, and returns them: those of a partition the replica
+// no longer holds.
+func (d *dispatcher) dropWhere(drop func(*Event) bool) []Event {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var dropped []Event
+	for id, q := range d.queues {
+		kept := q.events[:0]
+		for _, qe := range q.events {
+			if drop(&qe.Event) {
+				dropped = append(dropped, qe.Event)
+			} else {
+				kept = append(kept, qe)
+			}
+		}
+		clear(q.events[len(kept):])
+		q.events = kept
+		if len(kept) == 0 && !q.running {
+			d.runnable = slices.DeleteFunc(d.runnable, func(r *convQueue) bool { return r == q })
+			delete(d.queues, id)
+		}
+	}
+	d.waiting -= len(dropped)
+	d.notFull.Broadcast()
+	return dropped
+}
+
+// endWaits ends the WaitNext of the handlers waiting in the conversations
+// that end selects, with err: no message of theirs will come here.
+func (d *dispatcher) endWaits(end func(im.ConversationID) bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, w := range d.waiters {
+		if end(k.conv) {
+			delete(d.waiters, k)
+			w.err = err
+			close(w.ch)
+		}
+	}
 }
 
 // takeQueued removes and returns the first message of user queued in conv,
@@ -326,7 +378,7 @@ func (d *dispatcher) resume() {
 // queueing it. It returns ErrClosed once the dispatcher closes.
 func (d *dispatcher) waitNext(ctx context.Context, conv im.ConversationID, user im.UserID, timeout time.Duration) (*im.Message, error) {
 	key := waitKey{conv, user}
-	ch := make(chan *im.Message, 1)
+	w := &waiter{ch: make(chan *im.Message, 1)}
 	d.mu.Lock()
 	// The message may have come while the handler ran: it is then queued
 	// behind the handler's event, in the same conversation.
@@ -338,31 +390,31 @@ func (d *dispatcher) waitNext(ctx context.Context, conv im.ConversationID, user 
 		d.mu.Unlock()
 		return nil, ErrClosed
 	}
-	d.waiters[key] = ch
+	d.waiters[key] = w
 	d.park()
 	d.mu.Unlock()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case m, ok := <-ch:
+	case m, ok := <-w.ch:
 		d.resume()
 		if !ok {
-			return nil, ErrClosed
+			return nil, w.err
 		}
 		return m, nil
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	d.mu.Lock()
-	if d.waiters[key] == ch {
+	if d.waiters[key] == w {
 		delete(d.waiters, key)
 	}
 	d.mu.Unlock()
 	d.resume()
 	select {
-	case m, ok := <-ch: // it came, or the bot closed, while the timer fired
+	case m, ok := <-w.ch: // it came, or the wait was ended, while the timer fired
 		if !ok {
-			return nil, ErrClosed
+			return nil, w.err
 		}
 		return m, nil
 	default:

@@ -79,8 +79,13 @@ type Event struct {
 	// Friend is the friend of EventFriendAdded.
 	Friend *im.Friend
 	// Cursor is the sync position to resume from so that this event's
-	// message is delivered again (see im.MessageEvent.Cursor).
+	// message is delivered again (see im.MessageEvent.Cursor); 0 for a
+	// message a replica of a cluster pulled when it took the
+	// conversation's partition over (Options.Cluster).
 	Cursor int64
+
+	part   *partition // the partition held for the event (Options.Cluster); nil without a cluster
+	pulled bool       // pulled on taking part over: it holds no sync position
 }
 
 // Sender returns the user the event is about: the message's sender (for

@@ -53,7 +53,8 @@ const (
 // Skip reasons of the bot's own.
 const (
 	skipOwnMessage     = "own_message"     // a message the bot sent (Options.HandleOwnMessages)
-	skipHandledAlready = "handled_already" // handled before a restart
+	skipHandledAlready = "handled_already" // handled before a restart, or by another replica
+	skipNotOwner       = "not_owner"       // of a partition another replica holds (Options.Cluster)
 )
 
 // Send outcomes, the outcome label of imbot_bot_sends_total.
