@@ -184,6 +184,47 @@
 // (plugins/friends lists the pending applies). Live-chat messages have no
 // inbox and are not replayed either.
 //
+// # Several replicas
+//
+// A bot can run as several processes, replicas, that divide its
+// conversations between them ([Options.Cluster]; over Redis,
+// redisstate.Store.Cluster). Each replica logs in as the bot's user as a
+// device of its own (im.Options.DeviceID) and all share one progress
+// store. A conversation belongs to one of a fixed number of partitions,
+// by a hash of its id; each partition is leased by one live replica, and
+// the replicas rebalance when one joins, leaves or stops renewing. A
+// replica handles the events of the partitions it holds and lets the
+// others go (reason not_owner in imbot_bot_events_skipped_total):
+//
+//   - On taking a partition it learns the indexes the previous owners
+//     committed, pulls each of the partition's conversations after its
+//     index from the server, and hands those messages on first, in
+//     order, then the partition's live events: nothing a previous owner
+//     left unfinished is lost, nothing it committed is handled again.
+//   - It commits a conversation's progress under its partition's lease,
+//     and the store refuses a commit made once the lease is another's.
+//   - A partition that moves in good order (a replica joins, or this one
+//     stops) is let go once its running handlers return (up to
+//     DrainTimeout); its queued events are dropped, and the next owner
+//     starts after: no message is handled by two replicas.
+//   - A replica that dies holds its partitions until their leases
+//     expire (the lease TTL); then the others take them over. What it had
+//     handled but not committed is handled again by the new owner, the
+//     same window as a single bot's crash, in which a handler's sends are
+//     safe to repeat (see below). A replica cut off from the store stops
+//     handling its partitions before their leases expire, by a timer of
+//     its own.
+//   - Friend events follow the owner of [FriendKey] of their user;
+//     membership and conversation events, and live-chat messages, follow
+//     their conversation's owner. They are delivered live, and not
+//     replayed to a new owner, as they are not after a restart.
+//   - A handler waiting in [Context.WaitNext] gets [ErrPartitionMoved]
+//     when its partition moves; the user's next message goes to the new
+//     owner as an event of its own. A dialog dies with its replica.
+//
+// [Bot.Partitions] says which partitions a replica holds, and the bot
+// logs each change ("bot: partitions taken", "bot: partition let go").
+//
 // # Plugins
 //
 // A [Plugin] is a whole behaviour: its Setup registers middleware,
