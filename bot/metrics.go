@@ -145,6 +145,7 @@ func newBotMetrics(r prometheus.Registerer, b *Bot) (*botMetrics, error) {
 		gauge("send_queued", "Sends waiting in the outbound queue.", func() float64 { return float64(b.out.waiting()) }),
 		gauge("sends_in_flight", "Sends on their way to the server.", func() float64 { return float64(b.out.sending()) }),
 		gauge("ready", "1 while the bot is ready (as /readyz says), else 0.", func() float64 { return boolGauge(b.Health().Ready) }),
+		gauge("partitions_held", "Partitions this replica holds (Options.Cluster); 0 without a cluster.", func() float64 { return float64(len(b.Partitions())) }),
 	}
 	if err := obs.Register(r, m.collectors...); err != nil {
 		return nil, err
