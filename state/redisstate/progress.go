@@ -61,7 +61,7 @@ func (s *Store) LoadProgress(ctx context.Context) (bot.Progress, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return bot.Progress{}, fmt.Errorf("redisstate: load progress: %w", err)
+		return bot.Progress{}, fmt.Errorf("redisstate: load progress: %w", withContext(ctx, err))
 	}
 	p := bot.Progress{Handled: make(map[im.ConversationID]int64)}
 	if errors.Is(cursor.Err(), redis.Nil) {

@@ -116,7 +116,7 @@ func Open(ctx context.Context, client redis.UniversalClient, opts Options) (*Sto
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("redisstate: open %q: %w", opts.Prefix, err)
+		return nil, fmt.Errorf("redisstate: open %q: %w", opts.Prefix, withContext(ctx, err))
 	}
 	if got.Val() != format {
 		return nil, fmt.Errorf("%w: %s is %q, this program reads %q", ErrFormat, key, got.Val(), format)
@@ -288,9 +288,24 @@ func (s *Store) call(ctx context.Context, o *op) (*redis.Cmd, error) {
 		return nil, err
 	}
 	if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
+		return nil, withContext(ctx, err)
 	}
 	return cmd, nil
+}
+
+// withContext returns err, wrapping ctx's error too when ctx has ended,
+// so that errors.Is finds it: a client that honours deadlines
+// (redis.Options.ContextTimeoutEnabled) puts them on its connection,
+// whose i/o timeout can come before the context's own timer has fired.
+func withContext(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); cerr == nil && ok && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, cerr)
 }
 
 // Clamped times: outside the range of UnixNano (years 1678 to 2262) they
