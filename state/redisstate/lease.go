@@ -104,7 +104,14 @@ type Leader struct {
 // Leader returns the Leader of the lease called name; Leaders of the
 // same name and prefix, in any process, compete for one lease.
 func (s *Store) Leader(name string) *Leader {
-	return &Leader{s: s, name: name, key: s.prefix + "lease:" + name, counter: s.prefix + "fence:" + name}
+	key, counter := s.leaseKeys(name)
+	return &Leader{s: s, name: name, key: key, counter: counter}
+}
+
+// leaseKeys returns the keys of the lease called name: the lease, and
+// the counter of its fencing tokens.
+func (s *Store) leaseKeys(name string) (key, counter string) {
+	return s.prefix + "lease:" + name, s.prefix + "fence:" + name
 }
 
 // Acquire implements cron.Leader: it blocks until this replica holds
@@ -112,29 +119,24 @@ func (s *Store) Leader(name string) *Leader {
 // fails (the error is returned, wrapped).
 func (l *Leader) Acquire(ctx context.Context) (lead context.Context, release func(), err error) {
 	holder := rand.Text()
-	ttl := l.s.leaseTTL
 	for {
-		sent := time.Now()
-		cmd, err := l.s.call(ctx, &op{script: acquireScript, keys: []string{l.key, l.counter},
-			args: []any{holder, strconv.FormatInt(ttl.Milliseconds(), 10)}})
+		value, left, sent, err := l.s.tryAcquire(ctx, l.key, l.counter, holder)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
 			}
 			return nil, nil, fmt.Errorf("redisstate: acquire lease %q: %w", l.name, err)
 		}
-		reply, err := cmd.Slice()
-		if err != nil || len(reply) != 2 {
-			return nil, nil, fmt.Errorf("%w: the lease script answered %q (%v)", ErrFormat, reply, err)
+		if value != "" {
+			h := l.s.hold(ctx, l.name, l.key, value, sent)
+			return h.ctx, sync.OnceFunc(func() {
+				h.end(nil)
+				h.giveUp()
+			}), nil
 		}
-		if got, _ := reply[0].(int64); got == 1 {
-			value, _ := reply[1].(string)
-			lead, release := l.hold(ctx, value, sent)
-			return lead, release, nil
-		}
-		wait := ttl / 4
-		if pttl, _ := reply[1].(int64); pttl > 0 {
-			wait = min(wait, time.Duration(pttl)*time.Millisecond)
+		wait := l.s.leaseTTL / 4
+		if left > 0 {
+			wait = min(wait, left)
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -146,32 +148,76 @@ func (l *Leader) Acquire(ctx context.Context) (lead context.Context, release fun
 	}
 }
 
-// hold returns the lead context of the lease held as value since sent,
-// and its release, and starts the goroutine that renews it.
-func (l *Leader) hold(ctx context.Context, value string, sent time.Time) (context.Context, func()) {
-	lead, cancel := context.WithCancelCause(context.WithValue(ctx, fenceKey{}, fence{key: l.key, value: value}))
-	stopped := make(chan struct{})
-	go func() { // owned by release, which waits for it; ends with lead
-		defer close(stopped)
-		l.renew(lead, cancel, value, sent)
-	}()
-	release := sync.OnceFunc(func() {
-		cancel(nil)
-		<-stopped
-		rctx, done := context.WithTimeout(context.WithoutCancel(ctx), l.s.leaseTTL)
-		defer done()
-		// When this fails, the lease expires on its own.
-		_, _ = l.s.call(rctx, &op{script: releaseScript, keys: []string{l.key}, args: []any{value}})
-	})
-	return lead, release
+// tryAcquire makes one attempt to take the lease key, whose tokens
+// counter counts, for holder. It returns the lease's value when it took
+// it, and when it sent the attempt (the lease lasts its TTL from no
+// earlier than that); or "" and the time the lease has left (zero when
+// Redis does not say) while another holds it.
+func (s *Store) tryAcquire(ctx context.Context, key, counter, holder string) (value string, left time.Duration, sent time.Time, err error) {
+	sent = time.Now()
+	cmd, err := s.call(ctx, &op{script: acquireScript, keys: []string{key, counter},
+		args: []any{holder, strconv.FormatInt(s.leaseTTL.Milliseconds(), 10)}})
+	if err != nil {
+		return "", 0, sent, err
+	}
+	reply, err := cmd.Slice()
+	if err != nil || len(reply) != 2 {
+		return "", 0, sent, fmt.Errorf("%w: the lease script answered %q (%v)", ErrFormat, reply, err)
+	}
+	if got, _ := reply[0].(int64); got == 1 {
+		value, _ = reply[1].(string)
+		return value, 0, sent, nil
+	}
+	if pttl, _ := reply[1].(int64); pttl > 0 {
+		left = time.Duration(pttl) * time.Millisecond
+	}
+	return "", left, sent, nil
 }
 
-// renew renews the lease held as value since sent until lead ends, and
-// ends lead when the lease is lost: at once when the lease is another's,
-// and when the time to renew it passes, by a timer, however long a
-// renewal under way takes (a dial that hangs, say).
-func (l *Leader) renew(lead context.Context, cancel context.CancelCauseFunc, value string, sent time.Time) {
-	ttl := l.s.leaseTTL
+// heldLease is a lease this replica took, and the goroutine renewing
+// it. Its context and its renewals are apart, because a Cluster ends
+// the context of a partition that moves while it goes on renewing the
+// lease, until the bot has finished the partition's handlers.
+type heldLease struct {
+	// ctx carries the lease's fence. It ends when the lease is lost,
+	// with ErrLeaseLost as its cause, or by end, or with the parent.
+	ctx context.Context
+	end context.CancelCauseFunc
+	// giveUp stops the renewals, waits for the goroutine doing them,
+	// and deletes the lease if it is still held, so that another
+	// replica can take it at once. Calling it again does nothing.
+	giveUp func()
+}
+
+// hold starts renewing the lease key, called name, held as value since
+// sent, until giveUp is called or parent ends.
+func (s *Store) hold(parent context.Context, name, key, value string, sent time.Time) *heldLease {
+	ctx, end := context.WithCancelCause(context.WithValue(parent, fenceKey{}, fence{key: key, value: value}))
+	keep, stop := context.WithCancel(parent)
+	stopped := make(chan struct{})
+	go func() { // owned by giveUp, which waits for it; ends with keep
+		defer close(stopped)
+		s.renew(keep, name, key, value, sent, end)
+	}()
+	return &heldLease{ctx: ctx, end: end, giveUp: sync.OnceFunc(func() {
+		stop()
+		<-stopped
+		rctx, done := context.WithTimeout(context.WithoutCancel(parent), s.leaseTTL)
+		defer done()
+		// When this fails, the lease expires on its own.
+		_, _ = s.call(rctx, &op{script: releaseScript, keys: []string{key}, args: []any{value}})
+	})}
+}
+
+// renew renews the lease key, called name, held as value since sent,
+// until ctx ends or the lease is lost, which it tells lost: at once
+// when the lease is another's, and when the time to renew it passes, by
+// a timer, however long a renewal under way takes (a dial that hangs,
+// say).
+func (s *Store) renew(ctx context.Context, name, key, value string, sent time.Time, lost context.CancelCauseFunc) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ttl := s.leaseTTL
 	margin := ttl / 10
 	ms := strconv.FormatInt(ttl.Milliseconds(), 10)
 	var lastErr atomic.Pointer[error]
@@ -180,33 +226,34 @@ func (l *Leader) renew(lead context.Context, cancel context.CancelCauseFunc, val
 		if err := lastErr.Load(); err != nil {
 			why = (*err).Error()
 		}
-		cancel(fmt.Errorf("%w: %q not renewed within %v (%s)", ErrLeaseLost, l.name, ttl-margin, why))
+		lost(fmt.Errorf("%w: %q not renewed within %v (%s)", ErrLeaseLost, name, ttl-margin, why))
+		stop()
 	})
 	defer expiry.Stop()
 	next := time.NewTimer(ttl / 3)
 	defer next.Stop()
 	for {
 		select {
-		case <-lead.Done():
+		case <-ctx.Done():
 			return
 		case <-next.C:
 		}
 		start := time.Now()
-		cmd, err := l.s.call(lead, &op{script: renewScript, keys: []string{l.key}, args: []any{value, ms}})
+		cmd, err := s.call(ctx, &op{script: renewScript, keys: []string{key}, args: []any{value, ms}})
 		if err == nil {
 			var n int64
 			if n, err = cmd.Int64(); err == nil && n != 1 {
-				cancel(fmt.Errorf("%w: %q is no longer held by this replica", ErrLeaseLost, l.name))
+				lost(fmt.Errorf("%w: %q is no longer held by this replica", ErrLeaseLost, name))
 				return
 			}
 		}
 		if err != nil {
 			lastErr.Store(&err)
-			next.Reset(margin) // try again soon; the expiry ends the lead
+			next.Reset(margin) // try again soon; the expiry ends the lease
 			continue
 		}
 		if !expiry.Stop() {
-			return // expired meanwhile: the lead has ended
+			return // expired meanwhile: the lease is lost
 		}
 		expiry.Reset(time.Until(start.Add(ttl - margin)))
 		next.Reset(ttl / 3)
