@@ -1,8 +1,9 @@
 // Package redisstate keeps a bot's state in Redis, where several
 // processes of one bot can share it: the progress through its inbox, the
 // dedup window, the rate buckets (one limit for all the replicas), the
-// cron plugin's last runs, and leases with fencing, such as the cron
-// plugin's leader.
+// cron plugin's last runs, leases with fencing, such as the cron
+// plugin's leader, and the division of the conversations among the
+// replicas.
 //
 //	client := redis.NewClient(&redis.Options{Addr: addr})
 //	defer client.Close()
@@ -14,28 +15,83 @@
 //	b.Use(middleware.Dedup(st, 10*time.Minute),
 //		middleware.RateLimit(middleware.RateLimitOptions{Global: global, Store: st}))
 //	announcer, err := cron.New(cron.Options{Jobs: jobs, Store: st, Leader: st.Leader("cron")})
+//	cluster, err := st.Cluster(redisstate.ClusterOptions{Replica: hostname})
+//	opts.Cluster = cluster // bot.Options
 //
 // A [Store] implements the small interfaces behind which imbot keeps
 // state: [bot.ProgressStore], [middleware.DedupStore],
-// [middleware.RateStore], and the cron plugin's Store ([Store.LastRun],
-// [Store.SetLastRun]) and Leader ([Store.Leader]). It passes the
+// [middleware.RateStore], the cron plugin's Store ([Store.LastRun],
+// [Store.SetLastRun]) and Leader ([Store.Leader]), and [bot.Cluster]
+// ([Store.Cluster]). It passes the
 // conformance suites of package statetest, as the in-memory stores and
 // the file store (package state) do, against a real redis-server.
 //
-// # Replicas, today
+// # Replicas
 //
-// What holds across replicas sharing a Store now: one rate limit for
-// all of them, one cron leader at a time whose commits are fenced (each
-// occurrence posted once), and one progress that a restarted replica
-// resumes from. What does not yet: replicas do not divide the
-// conversations between them (conversation ownership is the next step of
-// issue #13), so each replica receives every message. A shared
-// middleware.Dedup drops the second copy of most, and the server answers
-// a repeated reply (same client id) with the message it has, but two
-// replicas that check a message at the same moment both handle it. For
-// each message handled once, run one replica per bot, and use this store
-// for its rate limit, its announcements and a state that outlives its
-// host.
+// What holds across replicas sharing a Store: one rate limit for all
+// of them, one cron leader at a time whose commits are fenced (each
+// occurrence posted once), one progress that a restarted replica
+// resumes from, and, with a [Cluster], the conversations divided among
+// them, each handled by one replica at a time: set bot.Options.Cluster
+// to st.Cluster(...) (see "Conversation ownership"). Without a Cluster,
+// each replica handles every message it receives, and each receives
+// them all: a shared middleware.Dedup drops the second copy of most,
+// and the server answers a repeated reply (same client id) with the
+// message it has, but two replicas that check a message at the same
+// moment both handle it. So without a Cluster, run one replica per bot
+// for each message to be handled once.
+//
+// # Conversation ownership
+//
+// A [Cluster] implements [bot.Cluster] over Redis. A conversation, or
+// a bot.FriendKey, belongs to one of ClusterOptions.Partitions
+// partitions (64 by default, the same on every replica) by the FNV-1a
+// hash of its id ([Cluster.Partition]), and each partition is held by
+// one replica at a time, under a lease.
+//
+// Members. Each replica in [Cluster.Run] refreshes its membership every
+// quarter of Options.LeaseTTL, T, with one script that runs on Redis's
+// clock, so that the replicas' clocks do not matter: the members are a
+// sorted set scored by their expiry, now + T; the script drops those
+// whose expiry passed and returns the others. A replica whose Run ends
+// leaves the set at once; one that dies drops out T after its last
+// refresh.
+//
+// Assignment. Every replica computes the same assignment from the
+// members: a rendezvous hash of each pair of a member and a partition,
+// taken from the highest down, bounded so that each member gets n/m of
+// the n partitions, rounded down or up. A member that joins or leaves
+// moves its share of the partitions and a few more.
+//
+// Leases. At each tick a replica tries once to take each partition
+// assigned to it that it does not hold: partition p's lease is that of
+// Store.Leader("part:<p>"), with its fencing token. While another
+// replica holds it (finishing, or dead until the lease expires), the
+// next tick tries again. Once it is taken, Run calls the bot with a
+// bot.Claim whose Lease fences the commits made under it, as a
+// Leader's lead does. The lease is renewed every T/3; when it is lost,
+// or not renewed within 9/10 T of the last renewal sent, the Lease
+// ends with ErrLeaseLost, before Redis would let another replica take
+// the partition.
+//
+// Moving. When a partition held is assigned elsewhere (a member
+// joined), its Lease ends with bot.ErrPartitionMoved, but the lease is
+// renewed on until the bot calls the Claim's Release, once it has
+// finished the partition's running handlers, so that their commits
+// still pass the fence. Release deletes the lease, and the new owner
+// takes the partition at its next tick. When Run's context ends, Run
+// ends and releases its claims, and leaves the members.
+//
+// Timing. The others take over the partitions of a replica that leaves
+// at their next tick, within about T/4 (after the handlers it finishes
+// first). A replica that dies, or is cut off from Redis, has its leases
+// expire in Redis within T of its last renewal (it ended its claims
+// itself T/10 earlier), and its membership within T of its last tick:
+// the others take its partitions at their next tick, within about
+// T + T/4 (6.25 s with the default TTL). A Redis restarted empty loses
+// the leases and the members: the claims end with ErrLeaseLost, the
+// bot releases them, and the replicas take the partitions again, with
+// tokens from 1.
 //
 // # Keys
 //
@@ -53,8 +109,12 @@
 //	P runs                 hash    cron job → last run, RFC 3339 with ns and offset
 //	P lease:<name>         string  "<token>:<holder>" of the lease's holder; PX the lease TTL
 //	P fence:<name>         string  the fencing token of the lease's last holder, a counter
+//	P members              zset    Cluster replica → its expiry, ms since 1970 on Redis's clock; PEXPIRE the lease TTL
+//	P lease:part:<p>       string  partition p's lease, "<token>:<replica>/<random>"; PX the lease TTL
+//	P fence:part:<p>       string  the fencing token of partition p's last holder, a counter
 //
-// In rate keys, s is the scope (middleware.LimitScope: 1 per user, 2
+// In partition keys, p is the partition, decimal, from 0. In rate keys,
+// s is the scope (middleware.LimitScope: 1 per user, 2
 // per conversation, 3 global), u the user id (0 when the scope has
 // none), and c the conversation id, empty when the scope has none. A
 // change of layout gets a new format, and Open refuses a prefix of

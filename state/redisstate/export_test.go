@@ -7,3 +7,7 @@ func (s *Store) Queued() int {
 	defer s.batch.mu.Unlock()
 	return len(s.batch.queue)
 }
+
+// Assign returns the owner of each of n partitions among members,
+// sorted, as every replica of a Cluster computes it.
+func Assign(members []string, n int) []string { return assign(members, n) }
