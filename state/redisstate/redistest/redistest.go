@@ -7,6 +7,11 @@
 //	client := srv.Client(t)
 //	st, err := redisstate.Open(ctx, client, redisstate.Options{Prefix: "imbot:{1:100}:"})
 //
+// [StartProxy] puts a TCP proxy before a server, whose connections a
+// test can cut and restore, as a network partition would, for clients
+// that the test cannot give a dialer of its own (those of a child
+// process, say).
+//
 // # Where redis-server is missing
 //
 // Start looks for redis-server on PATH (the Debian and Ubuntu package
@@ -18,7 +23,8 @@
 // # Concurrency
 //
 // A Server's methods are safe for concurrent use, except that Restart
-// and Stop must not run at the same time as each other.
+// and Stop must not run at the same time as each other. A Proxy's
+// methods are safe for concurrent use.
 package redistest
 
 import (
