@@ -7,6 +7,9 @@
 //	client := srv.Client(t)
 //	st, err := redisstate.Open(ctx, client, redisstate.Options{Prefix: "imbot:{1:100}:"})
 //
+// [Launch] starts one the same way for a program that is not a test,
+// such as examples/cluster.
+//
 // [StartProxy] puts a TCP proxy before a server, whose connections a
 // test can cut and restore, as a network partition would, for clients
 // that the test cannot give a dialer of its own (those of a child
@@ -87,34 +90,51 @@ type process struct {
 // (see the package doc).
 func Start(t testing.TB) *Server {
 	t.Helper()
+	s, err := Launch(t.TempDir())
+	switch {
+	case errors.Is(err, ErrNotInstalled):
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("redistest: %v (%s=1 makes this a failure)", err, RequireEnv)
+		}
+		t.Skipf("redistest: %v, or set %s=1 to make this a failure", err, RequireEnv)
+	case err != nil:
+		t.Fatalf("redistest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// ErrNotInstalled is the error of Launch where redis-server is not on
+// PATH.
+var ErrNotInstalled = errors.New("redis-server is not on PATH; install the Debian package redis-server (apt-get install redis-server)")
+
+// Launch starts a redis-server on a free loopback port with its files
+// in dir, and waits until it answers PING, for a program that is not a
+// test (an example, say): the caller stops it with Stop, and removes
+// dir. It returns ErrNotInstalled where redis-server is not on PATH.
+func Launch(dir string) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		msg := "redistest: redis-server is not on PATH; install the Debian package redis-server (apt-get install redis-server)"
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("%s (%s=1 makes this a failure)", msg, RequireEnv)
-		}
-		t.Skipf("%s, or set %s=1 to make this a failure", msg, RequireEnv)
+		return nil, ErrNotInstalled
 	}
-	s := &Server{bin: bin, dir: t.TempDir()}
-	t.Cleanup(s.Stop)
+	s := &Server{bin: bin, dir: dir}
 	var errs []error
 	for range portAttempts {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("redistest: %v", err)
+			return nil, err
 		}
 		s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		err = s.start()
 		if err == nil {
-			return s
+			return s, nil
 		}
 		errs = append(errs, err)
 		if !errors.Is(err, errPortTaken) {
 			break
 		}
 	}
-	t.Fatalf("redistest: starting redis-server: %v", errors.Join(errs...))
-	return nil
+	return nil, fmt.Errorf("starting redis-server: %w", errors.Join(errs...))
 }
 
 // Addr returns the server's address, host:port.
