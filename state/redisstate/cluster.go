@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,39 @@ func (c *Cluster) Partition(key string) int {
 
 // Replica returns this replica's name among the members.
 func (c *Cluster) Replica() string { return c.replica }
+
+// Owners returns, for each partition whose lease a replica holds now,
+// that replica's name: what an operator (or a demo) reads to see how
+// the partitions are split. It reads every lease in one command.
+func (c *Cluster) Owners(ctx context.Context) (map[int]string, error) {
+	args := make([]any, 0, c.n+1)
+	args = append(args, "MGET")
+	for p := range c.n {
+		key, _ := c.s.leaseKeys(partName(p))
+		args = append(args, key)
+	}
+	cmd, err := c.s.call(ctx, &op{args: args})
+	if err != nil {
+		return nil, fmt.Errorf("redisstate: cluster owners: %w", err)
+	}
+	values, err := cmd.Slice()
+	if err != nil {
+		return nil, fmt.Errorf("redisstate: cluster owners: %w", err)
+	}
+	owners := make(map[int]string, len(values))
+	for p, v := range values {
+		value, ok := v.(string)
+		if !ok {
+			continue // nil: nobody holds it
+		}
+		// "<token>:<replica>/<random>"
+		_, holder, _ := strings.Cut(value, ":")
+		if i := strings.LastIndexByte(holder, '/'); i >= 0 {
+			owners[p] = holder[:i]
+		}
+	}
+	return owners, nil
+}
 
 // membersScript adds or refreshes a member and returns the live ones,
 // on Redis's clock so that the replicas' clocks do not matter: KEYS

@@ -162,6 +162,16 @@ func TestClusterDivides(t *testing.T) {
 		assert.True(t, k == parts/3 || k == parts/3+1, "%s holds %d of %d partitions", name, k, parts)
 	}
 	w.checkTokens(0)
+	// Owners reads the same split from the leases.
+	view, err := open(t, w.srv, w.prefix, leaseTTL).Cluster(redisstate.ClusterOptions{Partitions: parts})
+	require.NoError(t, err)
+	owners, err := view.Owners(t.Context())
+	require.NoError(t, err)
+	want := map[int]string{}
+	for p, holders := range w.live() {
+		want[p] = holders[0]
+	}
+	assert.Equal(t, want, owners, "Owners")
 }
 
 // TestClusterLeave stops one of three replicas: its claims end as
