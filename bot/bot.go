@@ -555,6 +555,7 @@ serve:
 	}
 	jobWG.Wait()
 	if b.own != nil {
+		b.own.closeDown()
 		stopCluster() // gives the partitions up
 		b.own.stop()
 	}

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -79,11 +80,20 @@ func (o *ownership) start(ctx context.Context, failed chan<- error) {
 	})
 }
 
-// stop ends what start started, once ctx given to start has ended, and
-// the partitions' leaving.
-func (o *ownership) stop() {
+// closeDown tells the partitions' leaving that the bot stops: they wait
+// for nothing and go quietly, stop saying it once for all.
+func (o *ownership) closeDown() {
 	close(o.closing)
+}
+
+// stop waits for what start started, once closeDown was called and the
+// ctx given to start has ended, and for the partitions' leaving.
+func (o *ownership) stop() {
+	o.mu.Lock()
+	held := o.held()
+	o.mu.Unlock()
 	o.wg.Wait()
+	o.b.log.Info("bot: partitions given up", "partitions", held)
 }
 
 // held returns the partitions held, or caught up to be held, in order.
@@ -229,7 +239,13 @@ func (o *ownership) leave(part *partition) {
 	}
 	held := o.held()
 	o.mu.Unlock()
-	o.b.log.Info("bot: partition let go", "partition", id, "moved", moved, "cause", cause, "dropped", len(dropped), "held", held)
+	level := slog.LevelInfo
+	select {
+	case <-o.closing:
+		level = slog.LevelDebug // stop says it once for all
+	default:
+	}
+	o.b.log.Log(context.Background(), level, "bot: partition let go", "partition", id, "moved", moved, "cause", cause, "dropped", len(dropped), "held", held)
 }
 
 // pullLoop catches up the partitions taken, those taken together in one
