@@ -39,12 +39,13 @@ const AppID = 1
 
 // Server is an embedded IM server on a loopback port, with a memory store.
 type Server struct {
-	srv   *imserver.Server
-	hs    *http.Server
-	st    store.Store
-	url   string
-	done  chan error
-	token func(int64) (string, error)
+	srv    *imserver.Server
+	hs     *http.Server
+	st     store.Store
+	url    string
+	secret string
+	done   chan error
+	token  func(int64) (string, error)
 }
 
 // Main is an example's main: it calls run with the command line and a
@@ -96,7 +97,7 @@ func start(addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{srv: srv, st: st, url: "http://" + ln.Addr().String(), done: make(chan error, 1),
+	s := &Server{srv: srv, st: st, url: "http://" + ln.Addr().String(), secret: hex.EncodeToString(secret), done: make(chan error, 1),
 		hs: srv.HTTPServer()}
 	s.token = func(user int64) (string, error) { return srv.Token(user, 24*time.Hour) }
 	go func() { s.done <- s.hs.Serve(srv.LimitListener(ln)) }() // ends at Close
@@ -110,6 +111,10 @@ func (s *Server) URL() string { return s.url }
 func (s *Server) FrontierURL() string {
 	return strings.Replace(s.url, "http", "ws", 1) + imserver.FrontierPath
 }
+
+// AppSecret is the app's secret, random for each server: a process of
+// its own mints its tokens with it (imserver.TokenSource).
+func (s *Server) AppSecret() string { return s.secret }
 
 // Token mints a day-long token for user.
 func (s *Server) Token(user im.UserID) (string, error) { return s.token(int64(user)) }
