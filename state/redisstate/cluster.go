@@ -138,15 +138,28 @@ func (c *Cluster) Owners(ctx context.Context) (map[int]string, error) {
 // membersScript adds or refreshes a member and returns the live ones,
 // on Redis's clock so that the replicas' clocks do not matter: KEYS
 // members; ARGV replica, ttl (ms). A member's score is its expiry, ms
-// since 1970; the key itself expires when no member refreshes it.
+// since 1970; the key itself expires when no member refreshes it. The
+// answer is "1" when the replica was not a member (it joins, or Redis
+// lost the members, or its membership expired), else "0", then the
+// members.
 var membersScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now))
+local added = redis.call('ZADD', KEYS[1], string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+local out = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.insert(out, 1, tostring(added))
+return out
 `)
+
+// settleTicks is how many ticks a replica that (re)joined the members
+// waits before it takes partitions: the others join meanwhile, so that
+// after a Redis restart the first replica to tick does not take every
+// partition for itself (to hand most back a tick later), and the old
+// holders' renewals (every third of the TTL) find their leases gone
+// and stop handling them before anyone takes them again.
+const settleTicks = 2
 
 // Run implements [bot.Cluster]. Every quarter of the lease TTL it
 // refreshes this replica's membership, computes the assignment, ends
@@ -195,6 +208,7 @@ type run struct {
 	members []string // sorted, as of the last tick that reached Redis
 	mine    []bool   // the partitions assigned to this replica
 	down    bool     // the last tick did not reach Redis
+	settle  int      // ticks to wait before taking partitions (settleTicks)
 
 	mu   sync.Mutex
 	held map[int]*held // the partitions taken and not yet released
@@ -211,7 +225,7 @@ type held struct {
 func (r *run) tick(ctx context.Context, claim func(bot.Claim)) {
 	c := r.c
 	mctx, done := context.WithTimeout(r.base, c.s.leaseTTL)
-	members, err := c.join(mctx)
+	members, added, err := c.join(mctx)
 	done()
 	if err != nil {
 		if !r.down {
@@ -223,6 +237,11 @@ func (r *run) tick(ctx context.Context, claim func(bot.Claim)) {
 	if r.down {
 		c.log.Info("redisstate: cluster: Redis reached again", "replica", c.replica, "members", len(members))
 		r.down = false
+	}
+	if added {
+		r.settle = settleTicks
+	} else if r.settle > 0 {
+		r.settle--
 	}
 	if !slices.Equal(members, r.members) {
 		r.members = members
@@ -246,7 +265,7 @@ func (r *run) tick(ctx context.Context, claim func(bot.Claim)) {
 		}
 	}
 	r.mu.Unlock()
-	if len(want) == 0 || ctx.Err() != nil {
+	if len(want) == 0 || r.settle > 0 || ctx.Err() != nil {
 		return
 	}
 
@@ -333,18 +352,19 @@ func (r *run) leave() {
 
 // join refreshes this replica's membership and returns the live
 // members, sorted.
-func (c *Cluster) join(ctx context.Context) ([]string, error) {
+func (c *Cluster) join(ctx context.Context) (members []string, added bool, err error) {
 	cmd, err := c.s.call(ctx, &op{script: membersScript, keys: []string{c.members},
 		args: []any{c.replica, strconv.FormatInt(c.s.leaseTTL.Milliseconds(), 10)}})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	members, err := cmd.StringSlice()
-	if err != nil || !slices.Contains(members, c.replica) {
-		return nil, fmt.Errorf("%w: the members script answered %q (%v)", ErrFormat, members, err)
+	reply, err := cmd.StringSlice()
+	if err != nil || len(reply) < 2 || !slices.Contains(reply[1:], c.replica) {
+		return nil, false, fmt.Errorf("%w: the members script answered %q (%v)", ErrFormat, reply, err)
 	}
+	members = reply[1:]
 	slices.Sort(members)
-	return members, nil
+	return members, reply[0] == "1", nil
 }
 
 // partName is the name of partition p's lease: its keys are those of
