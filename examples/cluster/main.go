@@ -212,9 +212,19 @@ type report struct {
 	takeover  time.Duration // from the kill to the first handling, by another replica, in a conversation the killed one handled
 	moves     int           // times a conversation's handler changed
 	// overlap is the longest a conversation was handled by two replicas
-	// at once: from a new replica's first handling in it to the old
-	// one's last after that.
+	// at once. The handlings of a conversation, in the order read, fall
+	// into runs of one replica each; two replicas at once show as runs
+	// that alternate between them, X Y X Y, where a conversation that
+	// moves and moves back in good order shows X Y X. The overlap of
+	// such a pattern is from the start of the first Y run to the end of
+	// the second X run.
 	overlap time.Duration
+}
+
+// handlerRun is a run of one replica's handlings of a conversation.
+type handlerRun struct {
+	replica     string
+	first, last time.Time
 }
 
 func summarize(hs []handling, killed string, killedAt time.Time) report {
@@ -225,22 +235,20 @@ func summarize(hs []handling, killed string, killedAt time.Time) report {
 	}
 	seen := make(map[key]bool)
 	ownerAtKill := make(map[im.ConversationID]string) // each conversation's last handler before the kill
-	type move struct {
-		from string
-		at   time.Time
-	}
-	last := make(map[im.ConversationID]string)  // each conversation's latest handler
-	moved := make(map[im.ConversationID][]move) // the handlers it moved from
+	runs := make(map[im.ConversationID][]handlerRun)
 	for _, h := range hs {
-		if prev, ok := last[h.Conv]; ok && prev != h.Replica {
-			r.moves++
-			moved[h.Conv] = append(moved[h.Conv], move{prev, h.At})
-		}
-		last[h.Conv] = h.Replica
-		for _, m := range moved[h.Conv] {
-			if m.from == h.Replica {
-				r.overlap = max(r.overlap, h.At.Sub(m.at))
+		rs := runs[h.Conv]
+		if n := len(rs); n > 0 && rs[n-1].replica == h.Replica {
+			rs[n-1].last = h.At
+		} else {
+			if n > 0 {
+				r.moves++
 			}
+			rs = append(rs, handlerRun{h.Replica, h.At, h.At})
+			runs[h.Conv] = rs
+		}
+		if n := len(rs); n >= 4 && rs[n-1].replica == rs[n-3].replica && rs[n-2].replica == rs[n-4].replica {
+			r.overlap = max(r.overlap, rs[n-2].last.Sub(rs[n-3].first))
 		}
 		r.byReplica[h.Replica]++
 		k := key{h.Conv, h.Index}
