@@ -223,7 +223,7 @@
 //     owner as an event of its own. A dialog dies with its replica.
 //
 // [Bot.Partitions] says which partitions a replica holds, and the bot
-// logs each change ("bot: partitions taken", "bot: partition let go").
+// logs each change ("bot: partitions taken", "bot: partitions let go").
 //
 // # Plugins
 //

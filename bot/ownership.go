@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -31,6 +30,10 @@ type ownership struct {
 	pulls    []*partition                // taken, waiting for their catch-up
 	pullWake chan struct{}               // cap 1: pulls has partitions
 	closing  chan struct{}               // closed when the bot stops: a partition let go waits for nothing
+	// The partitions let go since the last line saying so: a rebalance
+	// lets many go at once, and one line says it for them all.
+	goneMoved, goneLost []int
+	goneLine            *time.Timer // pending: logs the line
 
 	wg sync.WaitGroup // the catch-up loop, the cluster's Run and the partitions' leaving
 }
@@ -91,7 +94,11 @@ func (o *ownership) closeDown() {
 func (o *ownership) stop() {
 	o.mu.Lock()
 	held := o.held()
+	pending := o.goneLine != nil && o.goneLine.Stop()
 	o.mu.Unlock()
+	if pending {
+		o.logGone()
+	}
 	o.wg.Wait()
 	o.b.log.Info("bot: partitions given up", "partitions", held)
 }
@@ -238,14 +245,36 @@ func (o *ownership) leave(part *partition) {
 		delete(o.parts, id)
 	}
 	held := o.held()
-	o.mu.Unlock()
-	level := slog.LevelInfo
 	select {
-	case <-o.closing:
-		level = slog.LevelDebug // stop says it once for all
+	case <-o.closing: // stop says it once for all
 	default:
+		if moved {
+			o.goneMoved = append(o.goneMoved, id)
+		} else {
+			o.goneLost = append(o.goneLost, id)
+		}
+		if o.goneLine == nil {
+			o.goneLine = time.AfterFunc(goneLineDelay, o.logGone)
+		}
 	}
-	o.b.log.Log(context.Background(), level, "bot: partition let go", "partition", id, "moved", moved, "cause", cause, "dropped", len(dropped), "held", held)
+	o.mu.Unlock()
+	o.b.log.Debug("bot: partition let go", "partition", id, "moved", moved, "cause", cause, "dropped", len(dropped), "held", held)
+}
+
+// goneLineDelay is how long the line saying which partitions were let
+// go waits for more of them.
+const goneLineDelay = 20 * time.Millisecond
+
+// logGone logs the partitions let go since it last did.
+func (o *ownership) logGone() {
+	o.mu.Lock()
+	moved, lost := o.goneMoved, o.goneLost
+	o.goneMoved, o.goneLost, o.goneLine = nil, nil, nil
+	held := o.held()
+	o.mu.Unlock()
+	slices.Sort(moved)
+	slices.Sort(lost)
+	o.b.log.Info("bot: partitions let go", "moved", moved, "lost", lost, "held", held)
 }
 
 // pullLoop catches up the partitions taken, those taken together in one
@@ -397,7 +426,7 @@ func commitContext(ctx context.Context, ev *Event) context.Context {
 // Partitions returns the partitions this replica holds (Options.Cluster),
 // in order: those it handles, or catches up to handle. It is nil without
 // a cluster. The bot logs each change ("bot: partitions taken", "bot:
-// partition let go").
+// partitions let go").
 func (b *Bot) Partitions() []int {
 	if b.own == nil {
 		return nil
