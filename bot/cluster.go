@@ -31,13 +31,18 @@ import (
 type Cluster interface {
 	// Partition returns the partition of key, a conversation id or a
 	// FriendKey: the same on every replica, in [0, the number of
-	// partitions).
+	// partitions). Every replica of a bot must be configured with the
+	// same number of partitions; nothing can tell a replica that hashes
+	// otherwise.
 	Partition(key string) int
 	// Run takes part in the cluster until ctx ends, and calls claim,
 	// from one goroutine at a time, each time this replica takes a
-	// partition. When ctx ends it gives up the partitions still held
-	// and returns nil; it returns an error only when it cannot take
-	// part at all (a bad option, say): a lost store is retried.
+	// partition; claim must return soon (the bot's starts the catch-up
+	// and returns). When ctx ends it gives up the partitions still held
+	// and returns nil; the bot ends ctx only once its handlers have
+	// drained, so that their commits pass. Run returns an error only
+	// when it cannot take part at all (a misuse, say): a lost store is
+	// retried.
 	Run(ctx context.Context, claim func(Claim)) error
 }
 
@@ -53,8 +58,11 @@ type Claim struct {
 	// leaving), or the store's error when the lease was lost.
 	Lease context.Context
 	// Release gives the partition up, so that the next owner can take
-	// it at once. The bot calls it after Lease ended, once it handles
-	// none of the partition's events; calling it again does nothing.
+	// it at once. It must be called after Lease ended, also when the
+	// lease was lost: until then the cluster counts the partition as
+	// held here and does not take it again. The bot calls it once it
+	// handles none of the partition's events; calling it again does
+	// nothing.
 	Release func()
 }
 
