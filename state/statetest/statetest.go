@@ -1,7 +1,8 @@
 // Package statetest holds the conformance suites of the small
 // interfaces behind which a bot keeps its state: [bot.ProgressStore],
-// [middleware.DedupStore], [middleware.RateStore], [RunStore] and the
-// cron plugin's election, [Leader]. Every
+// [middleware.DedupStore], [middleware.RateStore], [RunStore], the
+// cron plugin's election, [Leader], and the friends plugin's daily cap,
+// [CapStore]. Every
 // implementation runs them from its own tests, as slog handlers run
 // testing/slogtest:
 //
