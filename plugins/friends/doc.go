@@ -36,9 +36,10 @@
 // An apply is decided once per run of the bot, whichever way it came
 // first: the plugin remembers the ids of the applies it decided (a few
 // bytes each). An apply left waiting (Pending) therefore stays so until a
-// person answers it or the bot starts again. Applies are decided on the
-// bot's queue for events without a conversation, one at a time, and by
-// the job, beside it.
+// person answers it or the bot starts again; one that a CapStore error
+// left undecided is decided again (see "Daily cap"). Applies are decided
+// on the bot's queue for events without a conversation, one at a time,
+// and by the job, beside it.
 //
 // A bot without a socket (im.WebSocketLevelDisable) gets no pushes: the
 // plugin decides only the applies waiting when it starts.
@@ -56,9 +57,7 @@
 //  4. otherwise → Options.Otherwise.
 //
 // OverCap and Otherwise are Pending (leave the apply waiting) by default,
-// or Reject. A day starts at midnight in Options.Location (default
-// time.Local), by Options.Now (default time.Now). The count is kept in
-// memory from the bot's start. An accept that fails gives its place back.
+// or Reject.
 //
 // Options.Expr is an expr-lang expression over [Env] (From, Ext, Time,
 // Now), compiled and type-checked by [New]: a misspelt field, a syntax
@@ -68,6 +67,34 @@
 //
 //	Ext["source"] == "website" && Now - Time < duration("24h")
 //	From in [1001, 1002] || Ext["invite"] == "spring-2026"
+//
+// # Daily cap
+//
+// A day starts at midnight in Options.Location (default time.Local), by
+// Options.Now (default time.Now). Options.CapStore counts the day's
+// accepts: each accept of All or Expr takes a place first
+// ([CapStore.TakeCap], atomic), and one that then does not happen
+// (outcome failed or gone) gives it back ([CapStore.ReturnCap]), so
+// that the cap counts the applies accepted, and a place is never given
+// to two.
+//
+// The default, a [MemoryCaps] of the plugin's own, counts in the
+// process, from the bot's start: the count is per process, so that each
+// replica of a bot (bot.Options.Cluster) would accept DailyCap a day.
+// Unless the replicas share a CapStore: give each the same one, such as
+// redisstate.Store over Redis, and DailyCap bounds their accepts
+// together.
+//
+// A CapStore that fails accepts nothing past the cap, nor refuses an
+// apply the cap might have room for: the apply is left waiting,
+// undecided. Its audit line says decision pending, rule cap, outcome
+// failed, with the store's err at level Error; it is not counted in the
+// metrics; and it is decided again: by the bot's retries of a push
+// (bot.Options.Retry), and by the listing of the waiting applies that
+// follows Options.RetryWait later (30 seconds by default; scan retry),
+// or the next reconnect's. A place that cannot be given back stays
+// taken: the day counts one accept too many, never too few, and the
+// error is in the audit line.
 //
 // # Greeting
 //
@@ -95,14 +122,19 @@
 //	ext_keys  the keys of the apply's ext, sorted; never the values
 //	expr_err  the expression's error, when it failed while running
 //	outcome   done; gone (the apply was no longer waiting: answered
-//	          elsewhere); or failed (the apply is still waiting)
-//	err       the answer's or the greeting's error
+//	          elsewhere); or failed (the apply is still waiting: the
+//	          answer failed, or the CapStore did)
+//	err       the answer's, the greeting's or the CapStore's error
 //
 // Each listing ends with a line "friends: waiting applies scanned"
-// (scan: start or reconnect; listed: how many waited), or "friends:
-// listing waiting applies failed" with its err. An error answering or
-// greeting a live apply is also the middleware's, so it reaches the
-// bot's OnError.
+// (scan: start, reconnect or retry; listed: how many waited), or
+// "friends: listing waiting applies failed" with its err. An error
+// answering or greeting a live apply is also the middleware's, marked
+// bot.Permanent, so that it reaches the bot's OnError at once: the
+// apply was decided, and running the middleware again would not answer
+// it again. A CapStore error is the middleware's too, not permanent: the
+// apply is undecided, so the bot's retries (bot.Options.Retry) decide it
+// again, and the error reaches OnError once they are spent.
 //
 // # Metrics
 //
@@ -112,7 +144,8 @@
 //   - imbot_friends_decisions_total{verdict}: applies decided, by verdict:
 //     accept, reject or pending, as the audit line's decision. An apply is
 //     counted once per run of the bot, when it is decided, whether or not
-//     the answer then succeeds (the audit line's outcome says).
+//     the answer then succeeds (the audit line's outcome says); one that
+//     a CapStore error left undecided is counted when it is decided.
 //   - imbot_friends_daily_cap_refusals_total: applies that All or Expr
 //     would have accepted, decided as Options.OverCap because the day's
 //     DailyCap was reached (rule cap); they count in decisions_total too.

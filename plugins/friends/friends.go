@@ -95,9 +95,17 @@ type Options struct {
 	//	Ext["source"] == "website" && Now - Time < duration("24h")
 	Expr string
 	// DailyCap bounds the applies that All or Expr accept per day, in
-	// Location; 0 means no cap. The count is the plugin's own, since the
-	// bot started: it does not survive a restart.
+	// Location; 0 means no cap. CapStore keeps the count.
 	DailyCap int
+	// CapStore counts the accepts under DailyCap. Default a MemoryCaps of
+	// the plugin's own: the count of this process since it started, which
+	// does not survive a restart and which each replica of a bot keeps
+	// apart. Replicas that share one (redisstate.Store) share the cap.
+	CapStore CapStore
+	// RetryWait is how long after a CapStore error the plugin lists the
+	// waiting applies again, to decide those the error left waiting.
+	// Default 30 seconds.
+	RetryWait time.Duration
 	// OverCap is what becomes of an apply that All or Expr would accept
 	// once the cap is reached: Pending (the default) or Reject.
 	OverCap Decision
@@ -119,8 +127,8 @@ type Options struct {
 }
 
 // ErrAlreadySetUp is returned by Setup when the plugin was set up on a bot
-// already: its state (the day's count, the applies decided) belongs to
-// one bot, so each bot needs its own Plugin.
+// already: its state (the applies decided, and by default the day's
+// count) belongs to one bot, so each bot needs its own Plugin.
 var ErrAlreadySetUp = errors.New("friends: plugin already set up on a bot")
 
 // Plugin decides the friend applies a bot receives: see the package
@@ -132,13 +140,18 @@ type Plugin struct {
 	allow map[im.UserID]bool
 	deny  map[im.UserID]bool
 
-	mu       sync.Mutex
-	bot      *bot.Bot
-	metrics  *metrics                  // set with bot; nil when the bot's metrics are off
-	claimed  map[im.FriendApplyID]bool // applies decided (or being decided) in this run
-	day      string                    // the cap's day, as Location's date
-	accepted int                       // applies All or Expr accepted on day
+	// retry is signalled when a CapStore error left an apply undecided,
+	// for scanLoop to list the waiting applies again after RetryWait.
+	retry chan struct{}
+
+	mu      sync.Mutex
+	bot     *bot.Bot
+	metrics *metrics                  // set with bot; nil when the bot's metrics are off
+	claimed map[im.FriendApplyID]bool // applies decided (or being decided) in this run
 }
+
+// DefaultRetryWait is Options.RetryWait's default.
+const DefaultRetryWait = 30 * time.Second
 
 var _ bot.Plugin = (*Plugin)(nil)
 
@@ -146,7 +159,7 @@ var _ bot.Plugin = (*Plugin)(nil)
 // wrapping expr's *file.Error, whose text gives the line:column and the
 // source with a caret; a bad Greeting is the template's error.
 func New(opts Options) (*Plugin, error) {
-	p := &Plugin{opts: opts, allow: setOf(opts.Allow), deny: setOf(opts.Deny), claimed: make(map[im.FriendApplyID]bool)}
+	p := &Plugin{opts: opts, allow: setOf(opts.Allow), deny: setOf(opts.Deny), claimed: make(map[im.FriendApplyID]bool), retry: make(chan struct{}, 1)}
 	switch {
 	case !opts.All && len(opts.Allow) == 0 && opts.Expr == "":
 		return nil, errors.New("friends: no rule accepts an apply: set Options.All, Allow or Expr")
@@ -154,6 +167,8 @@ func New(opts Options) (*Plugin, error) {
 		return nil, errors.New("friends: Options.All and Expr exclude each other: All accepts every apply already")
 	case opts.DailyCap < 0:
 		return nil, fmt.Errorf("friends: Options.DailyCap %d is negative", opts.DailyCap)
+	case opts.RetryWait < 0:
+		return nil, fmt.Errorf("friends: Options.RetryWait %v is negative", opts.RetryWait)
 	case opts.OverCap != Pending && opts.OverCap != Reject:
 		return nil, fmt.Errorf("friends: Options.OverCap must be Pending or Reject, got %v", opts.OverCap)
 	case opts.Otherwise != Pending && opts.Otherwise != Reject:
@@ -182,6 +197,12 @@ func New(opts Options) (*Plugin, error) {
 	}
 	if p.opts.Now == nil {
 		p.opts.Now = time.Now
+	}
+	if p.opts.CapStore == nil {
+		p.opts.CapStore = new(MemoryCaps)
+	}
+	if p.opts.RetryWait == 0 {
+		p.opts.RetryWait = DefaultRetryWait
 	}
 	return p, nil
 }
@@ -246,7 +267,8 @@ const (
 
 // scanLoop decides the waiting applies once the bot is ready, and again
 // each time the socket reconnects: pushes sent while it was down are
-// lost, the applies are not.
+// lost, the applies are not. It lists them again, too, RetryWait after
+// a CapStore error left one undecided.
 func (p *Plugin) scanLoop(ctx context.Context) error {
 	reconnected := make(chan struct{}, 1)
 	dropped := false // only the client's event goroutine touches it
@@ -273,11 +295,20 @@ func (p *Plugin) scanLoop(ctx context.Context) error {
 	reason := "start"
 	for {
 		p.scan(ctx, reason)
-		select {
-		case <-reconnected:
-			reason = "reconnect"
-		case <-ctx.Done():
-			return nil
+		var retry <-chan time.Time // set while a retry is due
+		for reason = ""; reason == ""; {
+			select {
+			case <-reconnected:
+				reason = "reconnect" // lists the undecided applies too
+			case <-p.retry:
+				if retry == nil {
+					retry = time.After(p.opts.RetryWait)
+				}
+			case <-retry:
+				reason = "retry"
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 }
@@ -308,28 +339,48 @@ func (p *Plugin) scan(ctx context.Context, reason string) {
 }
 
 // handle decides a once per run, acts, and writes the audit line. It
-// returns the error of the answer or of the greeting.
+// returns the error of the answer, of the greeting or of the CapStore:
+// the first two bot.Permanent, since the apply was decided and running
+// the middleware again would not answer it again; the CapStore's not,
+// since the apply is left undecided, for the bot's retry to decide.
 func (p *Plugin) handle(ctx context.Context, a *im.FriendApply, source string) error {
 	if a.Status != im.FriendApplyStatusWaiting || !p.claim(a.ID) {
 		return nil
 	}
-	d, rule, exprErr := p.decide(a)
-	p.metrics.decided(d, rule)
+	v := p.decide(ctx, a)
 	attrs := []slog.Attr{
 		slog.Int64("apply", int64(a.ID)),
 		slog.Int64("from", int64(a.FromUserID)),
-		slog.String("decision", d.String()),
-		slog.String("rule", string(rule)),
+		slog.String("decision", v.decision.String()),
+		slog.String("rule", string(v.rule)),
 		slog.String("source", source),
 		slog.Time("applied", a.ApplyTime),
 		slog.Any("ext_keys", slices.Sorted(maps.Keys(a.Ext))),
 	}
-	if exprErr != nil {
-		attrs = append(attrs, slog.String("expr_err", exprErr.Error()))
+	if v.exprErr != nil {
+		attrs = append(attrs, slog.String("expr_err", v.exprErr.Error()))
 	}
-	outcome, err := p.act(ctx, a, d)
-	if d == Accept && outcome != outcomeDone && (rule == RuleAll || rule == RuleExpr) {
-		p.release()
+	var outcome string
+	var err error
+	if v.capErr != nil {
+		// Undecided, and not counted: the bot's retry of a push, or a
+		// listing RetryWait from now (or at a reconnect), decides it.
+		p.unclaim(a.ID)
+		select {
+		case p.retry <- struct{}{}:
+		default: // a retry is due already
+		}
+		outcome, err = outcomeFailed, v.capErr
+	} else {
+		p.metrics.decided(v.decision, v.rule)
+		outcome, err = p.act(ctx, a, v.decision)
+		if v.capDay != "" && outcome != outcomeDone {
+			// The accept did not happen here: its place goes back. Should
+			// that fail, the day counts one accept too many, never too few.
+			if rerr := p.opts.CapStore.ReturnCap(ctx, v.capDay); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("friends: giving back the place of apply %v under the daily cap of %s: %w", a.ID, v.capDay, rerr))
+			}
+		}
 	}
 	attrs = append(attrs, slog.String("outcome", outcome))
 	level := slog.LevelInfo
@@ -338,7 +389,10 @@ func (p *Plugin) handle(ctx context.Context, a *im.FriendApply, source string) e
 		attrs = append(attrs, slog.Any("err", err))
 	}
 	p.opts.Logger.LogAttrs(ctx, level, "friends: apply decided", attrs...)
-	return err
+	if v.capErr != nil {
+		return err
+	}
+	return bot.Permanent(err)
 }
 
 // claim reports whether the apply id is new in this run, and marks it.
@@ -352,63 +406,59 @@ func (p *Plugin) claim(id im.FriendApplyID) bool {
 	return true
 }
 
+// unclaim forgets a claim of the apply id, which was left undecided, so
+// that the next push or listing of it decides it.
+func (p *Plugin) unclaim(id im.FriendApplyID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.claimed, id)
+}
+
+// verdict is what decide made of an apply.
+type verdict struct {
+	decision Decision
+	rule     Rule
+	capDay   string // the day under whose cap the accept took a place; "" for none
+	exprErr  error  // the expression's error, when it failed while running
+	capErr   error  // the CapStore's error: the apply is left waiting, undecided
+}
+
 // decide applies the policy to a. An accept by All or Expr takes a place
-// under the cap, which act's caller gives back if the accept fails. A
-// failing expression counts as false; its error is returned for the
-// audit line.
-func (p *Plugin) decide(a *im.FriendApply) (Decision, Rule, error) {
+// under the cap, which handle gives back if the accept fails. A failing
+// expression counts as false; its error is in the verdict, for the audit
+// line. A CapStore that fails leaves the apply waiting: the cap may be
+// reached, so it is no accept, and it may not, so it is not OverCap.
+func (p *Plugin) decide(ctx context.Context, a *im.FriendApply) verdict {
 	switch {
 	case p.deny[a.FromUserID]:
-		return Reject, RuleDeny, nil
+		return verdict{decision: Reject, rule: RuleDeny}
 	case p.allow[a.FromUserID]:
-		return Accept, RuleAllow, nil
+		return verdict{decision: Accept, rule: RuleAllow}
 	}
 	now := p.opts.Now()
 	rule := RuleAll
 	if !p.opts.All {
 		if p.prog == nil {
-			return p.opts.Otherwise, RuleOtherwise, nil
+			return verdict{decision: p.opts.Otherwise, rule: RuleOtherwise}
 		}
 		out, err := expr.Run(p.prog, Env{From: int64(a.FromUserID), Ext: a.Ext, Time: a.ApplyTime, Now: now})
 		if ok, _ := out.(bool); err != nil || !ok {
-			return p.opts.Otherwise, RuleOtherwise, err
+			return verdict{decision: p.opts.Otherwise, rule: RuleOtherwise, exprErr: err}
 		}
 		rule = RuleExpr
 	}
-	if !p.reserve(now) {
-		return p.opts.OverCap, RuleCap, nil
-	}
-	return Accept, rule, nil
-}
-
-// reserve takes a place under the day's cap at now, reporting false when
-// the cap is reached.
-func (p *Plugin) reserve(now time.Time) bool {
 	if p.opts.DailyCap == 0 {
-		return true
+		return verdict{decision: Accept, rule: rule}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if day := now.In(p.opts.Location).Format(time.DateOnly); day != p.day {
-		p.day, p.accepted = day, 0
+	day := now.In(p.opts.Location).Format(time.DateOnly)
+	ok, err := p.opts.CapStore.TakeCap(ctx, day, p.opts.DailyCap)
+	switch {
+	case err != nil:
+		return verdict{decision: Pending, rule: RuleCap, capErr: fmt.Errorf("friends: counting the daily cap of %s: %w", day, err)}
+	case !ok:
+		return verdict{decision: p.opts.OverCap, rule: RuleCap}
 	}
-	if p.accepted >= p.opts.DailyCap {
-		return false
-	}
-	p.accepted++
-	return true
-}
-
-// release gives back a place reserve took, for an accept that failed.
-func (p *Plugin) release() {
-	if p.opts.DailyCap == 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.accepted > 0 {
-		p.accepted--
-	}
+	return verdict{decision: Accept, rule: rule, capDay: day}
 }
 
 // What became of a decision, as the audit line writes it.

@@ -399,44 +399,79 @@ func TestDailyCap(t *testing.T) {
 
 // An accept that finds the apply answered already (here by another
 // device of the bot's user) is "gone", and gives its place under the cap
-// back.
+// back; when giving it back fails, the place stays taken, and the error
+// is in the audit line and at OnError.
 func TestAnsweredElsewhere(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	holding, release := make(chan struct{}, 1), make(chan struct{})
-	gate := func(next bot.Handler) bot.Handler { // holds the first apply
-		var once sync.Once
-		return bot.HandlerFunc(func(c *bot.Context) error {
-			if c.Event.Kind == bot.EventFriendApplyReceived {
-				once.Do(func() {
-					holding <- struct{}{}
-					<-release
+	for _, tc := range []struct {
+		name        string
+		returnFails bool
+		bob         friends.Decision // after alice's place was given back, or not
+	}{
+		{"place given back", false, friends.Accept},
+		{"giving back fails", true, friends.Pending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := imtest.NewServer(t)
+			holding, release := make(chan struct{}, 1), make(chan struct{})
+			gate := func(next bot.Handler) bot.Handler { // holds the first apply
+				var once sync.Once
+				return bot.HandlerFunc(func(c *bot.Context) error {
+					if c.Event.Kind == bot.EventFriendApplyReceived {
+						once.Do(func() {
+							holding <- struct{}{}
+							<-release
+						})
+					}
+					return next.Handle(c)
 				})
 			}
-			return next.Handle(c)
+			caps := new(flakyCaps)
+			if tc.returnFails {
+				caps.returnFails.Store(1)
+			}
+			onError, errs := errorsTo()
+			b, log := newBot(t, s, friends.Options{All: true, DailyCap: 1, CapStore: caps}, onError, gate)
+			runBot(t, s, b, log)
+			var releaseOnce sync.Once
+			t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before RunBot's cleanup stops the bot
+			alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
+			otherDevice := s.NewUser(t, botID)
+			apply(t, alice, nil)
+			waitChan(t, holding, "alice's apply at the gate")
+			_, failed, err := otherDevice.Client.ReplyFriendApply(timeout(t), im.ReplyFriendAttitudeAccept, alice.ID())
+			require.NoError(t, err, "accepting on the other device")
+			require.Empty(t, failed, "accepting on the other device: failed")
+			releaseOnce.Do(func() { close(release) })
+			ln := log.decision(t, alice.ID())
+			require.Equal(t, "accept", ln.Attrs["decision"], "alice's audit line %v, want accept, gone", ln.Attrs)
+			require.Equal(t, "gone", ln.Attrs["outcome"], "alice's audit line %v, want accept, gone", ln.Attrs)
+			if tc.returnFails {
+				require.Equal(t, slog.LevelError, ln.Level, "alice's audit line %v", ln.Attrs)
+				require.Contains(t, ln.Attrs["err"], "giving back the place", "alice's audit line %v: err", ln.Attrs)
+				select {
+				case err := <-errs:
+					require.ErrorIs(t, err, errStore, "the error at OnError")
+				case <-time.After(wait):
+					require.FailNow(t, "no error at OnError")
+				}
+			} else {
+				require.Equal(t, slog.LevelInfo, ln.Level, "alice's audit line %v", ln.Attrs)
+			}
+			apply(t, bob, nil)
+			rule := friends.RuleAll
+			if tc.bob == friends.Pending {
+				rule = friends.RuleCap
+			}
+			wantDecision(t, log, bob, tc.bob, rule)
+			select {
+			case err := <-errs:
+				require.FailNow(t, "an unexpected error at OnError", "%v", err)
+			default:
+			}
 		})
 	}
-	b, log := newBot(t, s, friends.Options{All: true, DailyCap: 1}, nil, gate)
-	runBot(t, s, b, log)
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before RunBot's cleanup stops the bot
-	alice, bob := s.NewUser(t, 1), s.NewUser(t, 2)
-	otherDevice := s.NewUser(t, botID)
-	apply(t, alice, nil)
-	select {
-	case <-holding:
-	case <-time.After(wait):
-		require.FailNow(t, "alice's apply did not reach the bot")
-	}
-	_, failed, err := otherDevice.Client.ReplyFriendApply(timeout(t), im.ReplyFriendAttitudeAccept, alice.ID())
-	require.NoError(t, err, "accepting on the other device")
-	require.Empty(t, failed, "accepting on the other device: failed")
-	releaseOnce.Do(func() { close(release) })
-	ln := log.decision(t, alice.ID())
-	require.Equal(t, "accept", ln.Attrs["decision"], "alice's audit line %v, want accept, gone", ln.Attrs)
-	require.Equal(t, "gone", ln.Attrs["outcome"], "alice's audit line %v, want accept, gone", ln.Attrs)
-	apply(t, bob, nil) // the cap of 1 is not used up
-	wantDecision(t, log, bob, friends.Accept, friends.RuleAll)
 }
 
 // The greeting comes once, from the template, in the single chat, with
@@ -661,6 +696,7 @@ func TestNewErrors(t *testing.T) {
 		{"no rule", friends.Options{Deny: []im.UserID{1}}, "no rule accepts an apply", false},
 		{"all and expr", friends.Options{All: true, Expr: "true"}, "All and Expr exclude each other", false},
 		{"negative cap", friends.Options{All: true, DailyCap: -1}, "DailyCap -1 is negative", false},
+		{"negative retry wait", friends.Options{All: true, RetryWait: -time.Second}, "RetryWait -1s is negative", false},
 		{"accept over cap", friends.Options{All: true, OverCap: friends.Accept}, "OverCap must be Pending or Reject, got accept", false},
 		{"accept otherwise", friends.Options{Allow: []im.UserID{1}, Otherwise: friends.Accept}, "Otherwise must be Pending or Reject, got accept", false},
 		{"unknown decision", friends.Options{All: true, Otherwise: friends.Decision(9)}, "got Decision(9)", false},
