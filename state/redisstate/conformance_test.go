@@ -7,16 +7,18 @@ import (
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/middleware"
 	"github.com/imbot-go/imbot/plugins/cron"
+	"github.com/imbot-go/imbot/plugins/friends"
 	"github.com/imbot-go/imbot/state/redisstate"
 	"github.com/imbot-go/imbot/state/redisstate/redistest"
 	"github.com/imbot-go/imbot/state/statetest"
 )
 
 // A Store is the cron plugin's Store, and its Leader the plugin's
-// Leader.
+// Leader; it is the friends plugin's CapStore.
 var (
-	_ cron.Store  = (*redisstate.Store)(nil)
-	_ cron.Leader = (*redisstate.Leader)(nil)
+	_ cron.Store       = (*redisstate.Store)(nil)
+	_ cron.Leader      = (*redisstate.Leader)(nil)
+	_ friends.CapStore = (*redisstate.Store)(nil)
 )
 
 // conformanceTTL is the lease TTL of the Leader suite: short, so that
@@ -67,6 +69,16 @@ func TestRunConformance(t *testing.T) {
 	statetest.TestDurableRunStore(t,
 		func(t *testing.T) statetest.RunStore { return open(t, srv, freshPrefix(), 0) },
 		func(t *testing.T, s statetest.RunStore) statetest.RunStore {
+			return reopen(t, srv, s.(*redisstate.Store))
+		})
+}
+
+func TestCapConformance(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	statetest.TestDurableCapStore(t,
+		func(t *testing.T) statetest.CapStore { return open(t, srv, freshPrefix(), 0) },
+		func(t *testing.T, s statetest.CapStore) statetest.CapStore {
 			return reopen(t, srv, s.(*redisstate.Store))
 		})
 }

@@ -1,9 +1,9 @@
 // Package redisstate keeps a bot's state in Redis, where several
 // processes of one bot can share it: the progress through its inbox, the
 // dedup window, the rate buckets (one limit for all the replicas), the
-// cron plugin's last runs, leases with fencing, such as the cron
-// plugin's leader, and the division of the conversations among the
-// replicas.
+// cron plugin's last runs, the friends plugin's daily cap (one count for
+// all the replicas), leases with fencing, such as the cron plugin's
+// leader, and the division of the conversations among the replicas.
 //
 //	client := redis.NewClient(&redis.Options{Addr: addr})
 //	defer client.Close()
@@ -15,13 +15,15 @@
 //	b.Use(middleware.Dedup(st, 10*time.Minute),
 //		middleware.RateLimit(middleware.RateLimitOptions{Global: global, Store: st}))
 //	announcer, err := cron.New(cron.Options{Jobs: jobs, Store: st, Leader: st.Leader("cron")})
+//	welcomer, err := friends.New(friends.Options{All: true, DailyCap: 100, CapStore: st})
 //	cluster, err := st.Cluster(redisstate.ClusterOptions{Replica: hostname})
 //	opts.Cluster = cluster // bot.Options
 //
 // A [Store] implements the small interfaces behind which imbot keeps
 // state: [bot.ProgressStore], [middleware.DedupStore],
 // [middleware.RateStore], the cron plugin's Store ([Store.LastRun],
-// [Store.SetLastRun]) and Leader ([Store.Leader]), and [bot.Cluster]
+// [Store.SetLastRun]) and Leader ([Store.Leader]), the friends plugin's
+// CapStore ([Store.TakeCap], [Store.ReturnCap]), and [bot.Cluster]
 // ([Store.Cluster]). It passes the
 // conformance suites of package statetest, as the in-memory stores and
 // the file store (package state) do, against a real redis-server.
@@ -29,12 +31,13 @@
 // # Replicas
 //
 // What holds across replicas sharing a Store: one rate limit for all
-// of them, one cron leader at a time whose commits are fenced (each
-// occurrence posted once), one progress that a restarted replica
-// resumes from, and, with a [Cluster], the conversations divided among
-// them, each handled by one replica at a time: set bot.Options.Cluster
-// to st.Cluster(...) (see "Conversation ownership"). Without a Cluster,
-// each replica handles every message it receives, and each receives
+// of them, one daily cap of the friends plugin for all of them, one cron
+// leader at a time whose commits are fenced (each occurrence posted
+// once), one progress that a restarted replica resumes from, and, with
+// a [Cluster], the conversations divided among them, each handled by
+// one replica at a time: set bot.Options.Cluster to st.Cluster(...)
+// (see "Conversation ownership"). Without a Cluster, each replica
+// handles every message it receives, and each receives
 // them all: a shared middleware.Dedup drops the second copy of most,
 // and the server answers a repeated reply (same client id) with the
 // message it has, but two replicas that check a message at the same
@@ -107,16 +110,19 @@
 //	P dedup:<key>          string  the expiry, ns since 1970, decimal; PXAT that expiry
 //	P rate:<s>:<u>:<c>     hash    t → tokens (%.17g), a → their time, µs since 1970; PEXPIRE a minute after full
 //	P runs                 hash    cron job → last run, RFC 3339 with ns and offset
+//	P caps:<day>           string  the friends plugin's accepts on day under its DailyCap, a counter; PX two days from its first take
 //	P lease:<name>         string  "<token>:<holder>" of the lease's holder; PX the lease TTL
 //	P fence:<name>         string  the fencing token of the lease's last holder, a counter
 //	P members              zset    Cluster replica → its expiry, ms since 1970 on Redis's clock; PEXPIRE the lease TTL
 //	P lease:part:<p>       string  partition p's lease, "<token>:<replica>/<random>"; PX the lease TTL
 //	P fence:part:<p>       string  the fencing token of partition p's last holder, a counter
 //
-// In partition keys, p is the partition, decimal, from 0. In rate keys,
-// s is the scope (middleware.LimitScope: 1 per user, 2
-// per conversation, 3 global), u the user id (0 when the scope has
-// none), and c the conversation id, empty when the scope has none. A
+// In partition keys, p is the partition, decimal, from 0. In cap keys,
+// day is the date the plugin passes, in its Options.Location
+// ("2026-03-01"): two days outlive the day in any time zone. In rate
+// keys, s is the scope (middleware.LimitScope: 1 per user, 2 per
+// conversation, 3 global), u the user id (0 when the scope has none),
+// and c the conversation id, empty when the scope has none. A
 // change of layout gets a new format, and Open refuses a prefix of
 // another format with [ErrFormat].
 //
@@ -125,8 +131,9 @@
 // Each write is one command or one Lua script, so that replicas
 // writing at once cannot interleave inside one: a progress commit keeps
 // the maximum of the cursor and of the conversation's index, a rate
-// take does the arithmetic of middleware.RateBucket, a lease changes
-// hands and counts its fencing token in one script. The scripts go by
+// take does the arithmetic of middleware.RateBucket, a cap take counts
+// only while the day is under its limit, a lease changes hands and
+// counts its fencing token in one script. The scripts go by
 // EVALSHA, and by EVAL when Redis does not have them (after a restart).
 //
 // The calls that come while a round trip to Redis is under way, from
