@@ -106,8 +106,11 @@ func TestClusterHandlesHeldPartitions(t *testing.T) {
 	s.RunBot(t, b)
 	u := s.NewUser(t, 1001)
 	a, other := twoPartitions(t, hc, u, 100)
+	assert.False(t, b.Owns(string(a.ID)), "Owns before the partition is given")
 	hc.give(t, hc.Partition(string(a.ID)))
 	assert.Equal(t, []int{hc.Partition(string(a.ID))}, b.Partitions())
+	require.Eventually(t, func() bool { return b.Owns(string(a.ID)) }, imtest.DefaultTimeout, time.Millisecond, "Owns once caught up")
+	assert.False(t, b.Owns(string(other.ID)), "Owns a partition held elsewhere")
 	for range 3 {
 		u.Send(t, a, "a")
 		u.Send(t, other, "other")

@@ -423,6 +423,22 @@ func commitContext(ctx context.Context, ev *Event) context.Context {
 	return context.WithoutCancel(ctx)
 }
 
+// Owns reports whether this replica handles the events of key, a
+// conversation id or a FriendKey: always without a cluster; with one,
+// while it holds key's partition and has caught it up. A plugin that
+// lists work of its own (the friends plugin's waiting applies) does the
+// part its replica owns.
+func (b *Bot) Owns(key string) bool {
+	if b.own == nil {
+		return true
+	}
+	o := b.own
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	part := o.parts[o.cluster.Partition(key)]
+	return part != nil && part.state == partHeld
+}
+
 // Partitions returns the partitions this replica holds (Options.Cluster),
 // in order: those it handles, or catches up to handle. It is nil without
 // a cluster. The bot logs each change ("bot: partitions taken", "bot:

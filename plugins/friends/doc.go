@@ -126,6 +126,11 @@
 //	          answer failed, or the CapStore did)
 //	err       the answer's, the greeting's or the CapStore's error
 //
+// A bot run as replicas (bot.Options.Cluster) hands each applicant's
+// live applies to one replica, the owner of bot.FriendKey of the
+// applicant, and each replica's listing decides only the applies it
+// owns (bot.Bot.Owns), so that no apply is decided twice.
+//
 // Each listing ends with a line "friends: waiting applies scanned"
 // (scan: start, reconnect or retry; listed: how many waited), or
 // "friends: listing waiting applies failed" with its err. An error

@@ -325,6 +325,9 @@ func (p *Plugin) scan(ctx context.Context, reason string) {
 			err = lerr
 			break
 		}
+		if !p.bot.Owns(bot.FriendKey(a.FromUserID)) {
+			continue // another replica's (bot.Options.Cluster)
+		}
 		listed++
 		_ = p.handle(ctx, a, sourceList) // in the audit line
 	}
