@@ -67,7 +67,11 @@
 // moves its share of the partitions and a few more.
 //
 // Leases. At each tick a replica tries once to take each partition
-// assigned to it that it does not hold: partition p's lease is that of
+// assigned to it that it does not hold, from its third tick as a member
+// on (a replica that joins, or finds that Redis lost the members, waits
+// T/2 for the others to show up, so that it does not take every
+// partition for itself only to hand most back, and so that the holders
+// of leases Redis lost see it at their renewal first): partition p's lease is that of
 // Store.Leader("part:<p>"), with its fencing token. While another
 // replica holds it (finishing, or dead until the lease expires), the
 // next tick tries again. Once it is taken, Run calls the bot with a
@@ -91,7 +95,8 @@
 // expire in Redis within T of its last renewal (it ended its claims
 // itself T/10 earlier), and its membership within T of its last tick:
 // the others take its partitions at their next tick, within about
-// T + T/4 (6.25 s with the default TTL). A Redis restarted empty loses
+// T + T/4 (6.25 s with the default TTL). A replica that starts takes
+// its first partitions T/2 after it joined. A Redis restarted empty loses
 // the leases and the members: the claims end with ErrLeaseLost, the
 // bot releases them, and the replicas take the partitions again, with
 // tokens from 1.
