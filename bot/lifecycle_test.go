@@ -1,12 +1,10 @@
 package bot_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +14,11 @@ import (
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/syncio"
 )
 
 // logLines collects JSON log lines written from many goroutines.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logLines struct{ syncio.Buffer }
 
 // records returns the lines whose msg is msg, decoded.
 func (l *logLines) records(t *testing.T, msg string) []map[string]any {

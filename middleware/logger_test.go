@@ -1,7 +1,6 @@
 package middleware_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,32 +18,14 @@ import (
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/syncio"
 	"github.com/imbot-go/imbot/middleware"
 	"github.com/imbot-go/imbot/router"
 )
 
-// mwLogBuffer is a goroutine-safe buffer for a slog handler to write to
-// while the test reads it.
-type mwLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *mwLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *mwLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newMWLogger returns a JSON logger writing to a buffer at level.
-func newMWLogger(level slog.Level) (*slog.Logger, *mwLogBuffer) {
-	buf := new(mwLogBuffer)
+func newMWLogger(level slog.Level) (*slog.Logger, *syncio.Buffer) {
+	buf := new(syncio.Buffer)
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level})), buf
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/internal/syncio"
 )
 
 // handling is one message a replica handled, as it said on its stdout.
@@ -51,7 +52,7 @@ func newFleet(command func(replicaConfig) *exec.Cmd, base replicaConfig, stderr 
 	if _, ok := stderr.(*os.File); !ok {
 		// exec copies each replica's stderr to a writer that is not a
 		// file on a goroutine of its own: one at a time.
-		stderr = &lockedWriter{w: stderr}
+		stderr = &syncio.Writer{W: stderr}
 	}
 	return &fleet{command: command, base: base, stderr: stderr, procs: make(map[string]*replicaProc), changed: make(chan struct{})}
 }
@@ -182,16 +183,4 @@ func (f *fleet) handlings() ([]handling, <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]handling(nil), f.handled...), f.changed
-}
-
-// lockedWriter lets one Write at a time through to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

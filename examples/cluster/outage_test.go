@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/syncio"
 	"github.com/imbot-go/imbot/state/redisstate"
 	"github.com/imbot-go/imbot/state/redisstate/redistest"
 )
@@ -24,7 +24,7 @@ type outage struct {
 	s    *imtest.Server
 	r    *redistest.Server
 	f    *fleet
-	logs *lockedWriter // over a bytes.Buffer
+	logs *syncio.Buffer
 	c    *chat
 	view *redisstate.Cluster
 }
@@ -35,14 +35,14 @@ const (
 )
 
 func newOutage(t *testing.T) *outage {
-	o := &outage{s: imtest.NewServer(t), r: redistest.Start(t), logs: &lockedWriter{w: &bytes.Buffer{}}}
+	o := &outage{s: imtest.NewServer(t), r: redistest.Start(t), logs: &syncio.Buffer{}}
 	cfg := replicaConfig{APIURL: o.s.URL(), FrontierURL: o.s.FrontierURL(), AppSecret: o.s.Config.AppSecret, Redis: o.r.Addr(),
 		Prefix: redisstate.BotPrefix(o.s.AppID(), botID), LeaseTTL: outageTTL}
 	o.f = newFleet(testReplica, cfg, o.logs)
 	t.Cleanup(func() {
 		assert.NoError(t, o.f.close(), "stopping the replicas")
 		if t.Failed() {
-			t.Logf("the replicas' logs:\n%s", o.logText())
+			t.Logf("the replicas' logs:\n%s", o.logs)
 		}
 	})
 	rc := o.r.Client(t)
@@ -51,12 +51,6 @@ func newOutage(t *testing.T) *outage {
 	o.view, err = st.Cluster(redisstate.ClusterOptions{})
 	require.NoError(t, err)
 	return o
-}
-
-func (o *outage) logText() string {
-	o.logs.mu.Lock()
-	defer o.logs.mu.Unlock()
-	return o.logs.w.(*bytes.Buffer).String()
 }
 
 // open creates the user's conversations, once the replicas run.
@@ -184,7 +178,7 @@ func TestRedisPartition(t *testing.T) {
 	rep := o.check(t, int(sent.Load()))
 	t.Logf("%d messages; handled by replica %v, %d again; r2 held all %v after the cut; %d moves of a conversation, longest overlap %v",
 		sent.Load(), rep.byReplica, rep.again, takeover.Round(time.Millisecond), rep.moves, rep.overlap)
-	assert.Regexp(t, `msg="bot: partitions let go" replica=r1 moved=\[\] lost="?\[\d`, o.logText(), "r1 logs the partitions it lost")
+	assert.Regexp(t, `msg="bot: partitions let go" replica=r1 moved=\[\] lost="?\[\d`, o.logs.String(), "r1 logs the partitions it lost")
 }
 
 // TestRedisRestart restarts Redis, empty, while three replicas handle a
@@ -212,6 +206,6 @@ func TestRedisRestart(t *testing.T) {
 	rep := o.check(t, int(sent.Load()))
 	t.Logf("%d messages; handled by replica %v, %d again; split again %v after the restart",
 		sent.Load(), rep.byReplica, rep.again, resplit.Round(time.Millisecond))
-	logs := o.logText()
+	logs := o.logs.String()
 	assert.Contains(t, logs, "lease lost", "the replicas log the leases the restart lost")
 }

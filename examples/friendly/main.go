@@ -23,6 +23,7 @@ import (
 	"github.com/imbot-go/imbot/bot"
 	"github.com/imbot-go/imbot/examples/internal/devserver"
 	"github.com/imbot-go/imbot/im"
+	"github.com/imbot-go/imbot/internal/syncio"
 	"github.com/imbot-go/imbot/plugins/friends"
 )
 
@@ -81,26 +82,13 @@ func auditLogger(out io.Writer) *slog.Logger {
 	}))
 }
 
-// syncWriter serializes writes: the bot's audit lines and the script's
-// lines come from different goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
 // run starts everything, plays the script, and serves until ctx ends; with
 // -script-only it returns after the script. -h prints the usage on
 // stderr.
 func run(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("friendly", flag.ContinueOnError)
 	scriptOnly := fs.Bool("script-only", false, "exit after the scripted conversation")
-	out = &syncWriter{w: out}
+	out = &syncio.Writer{W: out} // the bot's audit lines and the script's lines come from different goroutines
 	return devserver.Run(fs, args, stderr, func(srv *devserver.Server) error {
 		fmt.Fprintf(out, "embedded IM server: %s (Frontier %s)\n", srv.URL(), srv.FrontierURL())
 		b, err := bot.New(srv.BotOptions(botID))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/imbot-go/imbot/examples/internal/devserver/devservertest"
 	"github.com/imbot-go/imbot/imtest"
+	"github.com/imbot-go/imbot/internal/syncio"
 )
 
 func TestMain(m *testing.M) {
@@ -33,14 +34,11 @@ func TestFriendly(t *testing.T) {
 	t.Parallel()
 	s := imtest.NewServer(t)
 	b := s.NewBot(t, botID)
-	var out bytes.Buffer
-	w := &syncWriter{w: &out}
+	w := &syncio.Buffer{}
 	require.NoError(t, setup(b, w))
 	s.RunBot(t, b)
 	err := script(context.Background(), s.Options(userID), w)
-	w.mu.Lock()
-	got := out.String()
-	w.mu.Unlock()
+	got := w.String()
 	require.NoError(t, err, "script:\n%s", got)
 	wantLines(t, got,
 		"user 1001 applied to be the bot's friend\n",
