@@ -16,6 +16,7 @@ import (
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/middleware"
 	"github.com/imbot-go/imbot/state"
+	"github.com/imbot-go/imbot/state/redisstate"
 	"github.com/imbot-go/imbot/state/redisstate/redistest"
 )
 
@@ -49,33 +50,30 @@ func BenchmarkMessage(b *testing.B) {
 			parallel(b, goroutines, func(int, int64) error { return c.Ping(context.Background()).Err() })
 			record(b, name)
 		})
-		name = fmt.Sprintf("Redis/%d", goroutines)
-		b.Run(name, func(b *testing.B) {
-			c := client(b, srv, nil)
-			var trips roundTrips
-			c.AddHook(&trips)
-			s := openOn(b, c, freshPrefix(), 0)
-			trips.n.Store(0)
-			benchMessages(b, context.Background(), s, goroutines, true)
-			b.ReportMetric(float64(trips.n.Load())/float64(b.N), "trips/msg")
-			record(b, name)
-		})
+		// onRedis runs the messages on a Store of a client of its own,
+		// with the context lead returns, and reports the round trips.
+		onRedis := func(name string, dedup bool, lead func(*redisstate.Store) context.Context) {
+			b.Run(name, func(b *testing.B) {
+				c := client(b, srv, nil)
+				var trips roundTrips
+				c.AddHook(&trips)
+				s := openOn(b, c, freshPrefix(), 0)
+				ctx := lead(s)
+				trips.n.Store(0)
+				benchMessages(b, ctx, s, goroutines, dedup)
+				b.ReportMetric(float64(trips.n.Load())/float64(b.N), "trips/msg")
+				record(b, name)
+			})
+		}
+		onRedis(fmt.Sprintf("Redis/%d", goroutines), true, func(*redisstate.Store) context.Context { return context.Background() })
 		// A replica of a Cluster needs no Dedup: the partition's owner
 		// alone handles a message, and the committed index skips what
 		// was handled. Its commits are fenced by the partition's lease.
-		name = fmt.Sprintf("RedisCluster/%d", goroutines)
-		b.Run(name, func(b *testing.B) {
-			c := client(b, srv, nil)
-			var trips roundTrips
-			c.AddHook(&trips)
-			s := openOn(b, c, freshPrefix(), 0)
+		onRedis(fmt.Sprintf("RedisCluster/%d", goroutines), false, func(s *redisstate.Store) context.Context {
 			lead, release, err := s.Leader("part:0").Acquire(context.Background())
 			require.NoError(b, err)
-			defer release()
-			trips.n.Store(0)
-			benchMessages(b, lead, s, goroutines, false)
-			b.ReportMetric(float64(trips.n.Load())/float64(b.N), "trips/msg")
-			record(b, name)
+			b.Cleanup(release)
+			return lead
 		})
 		name = fmt.Sprintf("File/%d", goroutines)
 		b.Run(name, func(b *testing.B) {
