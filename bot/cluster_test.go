@@ -204,3 +204,51 @@ func TestClusterMoveWaitsForHandlers(t *testing.T) {
 	default:
 	}
 }
+
+// TestClusterEventsFollowOwner: membership events follow their
+// conversation's owner, and friend applies the owner of the applicant's
+// FriendKey.
+func TestClusterEventsFollowOwner(t *testing.T) {
+	t.Parallel()
+	s := imtest.NewServer(t)
+	hc := newHandCluster()
+	events := make(chan bot.Event, 64)
+	b := s.NewBot(t, 100, func(o *bot.Options) { o.Cluster = hc })
+	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
+		if c.Event.Kind == bot.EventParticipantsAdded || c.Event.Kind == bot.EventFriendApplyReceived {
+			events <- c.Event
+		}
+		return nil
+	}))
+	s.RunBot(t, b)
+	u := s.NewUser(t, 1001)
+	mine, other := twoPartitions(t, hc, u, 100)
+	hc.give(t, hc.Partition(string(mine.ID)))
+	require.Eventually(t, func() bool { return b.Owns(string(mine.ID)) }, imtest.DefaultTimeout, time.Millisecond)
+	ctx := t.Context()
+	// other's first: the client delivers in order, so once mine's event
+	// is handled, other's was delivered, and let go.
+	_, err := u.Client.AddParticipants(ctx, other, 3)
+	require.NoError(t, err)
+	_, err = u.Client.AddParticipants(ctx, mine, 3)
+	require.NoError(t, err)
+	select {
+	case ev := <-events:
+		assert.Equal(t, mine.ID, ev.ConversationRef.ID, "the participants event handled")
+	case <-time.After(imtest.DefaultTimeout):
+		require.FailNow(t, "the participants event of a held conversation was not handled")
+	}
+	if hc.Partition(bot.FriendKey(1001)) != hc.Partition(string(mine.ID)) {
+		hc.give(t, hc.Partition(bot.FriendKey(1001)))
+		require.Eventually(t, func() bool { return b.Owns(bot.FriendKey(1001)) }, imtest.DefaultTimeout, time.Millisecond)
+	}
+	_, err = u.Client.SendFriendApply(ctx, 100, nil)
+	require.NoError(t, err)
+	select {
+	case ev := <-events:
+		assert.Equal(t, bot.EventFriendApplyReceived, ev.Kind, "the friend apply of a held FriendKey handled")
+	case <-time.After(imtest.DefaultTimeout):
+		require.FailNow(t, "the friend apply was not handled by the owner of its FriendKey")
+	}
+	assert.Empty(t, events, "events of partitions held elsewhere")
+}
