@@ -15,6 +15,7 @@ import (
 	"github.com/imbot-go/imbot/examples/internal/devserver"
 	"github.com/imbot-go/imbot/im"
 	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/plugins/cron"
 	"github.com/imbot-go/imbot/state/redisstate"
 )
 
@@ -31,7 +32,11 @@ type replicaConfig struct {
 	AppSecret   string        // the IM server's, to mint the bot's tokens
 	Redis       string        // the Redis address
 	Prefix      string        // the bot's keys in Redis
-	LeaseTTL    time.Duration // the partitions' lease TTL
+	LeaseTTL    time.Duration // the partitions' lease TTL, and the cron leader's
+	// Announce is a conversation to post an announcement to every
+	// second, by the cron plugin, which the replicas elect one of to
+	// run (announceLine); "" for none.
+	Announce im.ConversationID `json:",omitempty"`
 }
 
 func (c replicaConfig) flag() string {
@@ -76,6 +81,15 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if cfg.Announce != "" {
+		p, err := announcer(cfg, st, log)
+		if err != nil {
+			return err
+		}
+		if err := b.Plug(p); err != nil {
+			return err
+		}
+	}
 	var mu sync.Mutex // one handled line at a time
 	b.Handle(bot.HandlerFunc(func(c *bot.Context) error {
 		m := c.Event.Message
@@ -103,4 +117,65 @@ func runReplica(ctx context.Context, cfg replicaConfig, stdout, stderr io.Writer
 		}
 	}()
 	return b.Run(ctx)
+}
+
+// announceJob is the id of the announcement's cron job, announceLine
+// its text: the occurrence's scheduled time (RFC 3339, UTC) and the
+// replica that posted it, for a reader to count the posts of each
+// occurrence and tell who leads.
+const (
+	announceJob  = "announce"
+	announceLine = "occurrence %s by %s"
+)
+
+// announcer returns the cron plugin that posts the announcement to
+// cfg.Announce every second while this replica leads: the replicas
+// compete for one lease, st.Leader("cron"), and keep the job's last run
+// in st, where a new leader finds what the last one posted. The job's
+// missed-run policy is the default, cron.MissedSkip: the occurrences
+// that fall due while no replica leads are not posted late.
+func announcer(cfg replicaConfig, st *redisstate.Store, log *slog.Logger) (*cron.Plugin, error) {
+	return cron.New(cron.Options{
+		Jobs: []cron.Job{{
+			ID: announceJob,
+			// Every second of the clock, seconds first: the same
+			// occurrences, with the same idempotency keys, whichever
+			// replica leads. (An @every job counts from when its
+			// leader started.)
+			Spec:     "* * * * * *",
+			TimeZone: "UTC",
+			Targets:  cron.Targets{Conversations: []im.ConversationID{cfg.Announce}},
+			Compose: func(_ context.Context, o cron.Occurrence) (im.OutgoingMessage, error) {
+				return im.OutgoingMessage{Content: im.TextContent(fmt.Sprintf(announceLine, o.Time.Format(time.RFC3339), cfg.Name))}, nil
+			},
+		}},
+		Store:  st,
+		Leader: loggedLeader{next: st.Leader("cron"), log: log},
+	})
+}
+
+// leadingMsg is what a replica logs when it starts leading the cron
+// jobs.
+const leadingMsg = "cron: leading"
+
+// loggedLeader is a cron.Leader that logs when this replica starts and
+// stops leading the cron jobs: the plugin does not say, and the logs
+// then tell who posted when.
+type loggedLeader struct {
+	next cron.Leader
+	log  *slog.Logger
+}
+
+// Acquire implements cron.Leader.
+func (l loggedLeader) Acquire(ctx context.Context) (context.Context, func(), error) {
+	lead, release, err := l.next.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.log.Info(leadingMsg)
+	return lead, func() {
+		// The plugin releases once lead ended: its cause says why.
+		l.log.Info("cron: lead ended", "cause", context.Cause(lead))
+		release()
+	}, nil
 }
