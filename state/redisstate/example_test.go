@@ -59,3 +59,36 @@ func ExampleBotPrefix() {
 	// imbot:{7:100}:handled
 	// imbot:{7:100}:lease:cron
 }
+
+// Replicas of one bot divide its conversations: each opens the shared
+// Store and its Cluster under a name of its own (the pod's, say), logs
+// in as a device of its own, and hands both to the bot; the bot then
+// handles only the conversations of the partitions it holds. With a
+// Cluster, middleware.Dedup is not needed. (This example needs a Redis
+// and an IM server, so it is not run.)
+func ExampleStore_Cluster() {
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+	defer client.Close()
+	st, err := redisstate.Open(ctx, client, redisstate.Options{Prefix: redisstate.BotPrefix(1, 100), LeaseTTL: 5 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	const replica = "bot-7d9f-x2"
+	cluster, err := st.Cluster(redisstate.ClusterOptions{Replica: replica})
+	if err != nil {
+		log.Fatal(err)
+	}
+	opts := bot.Options{Progress: st, Cluster: cluster} // and the bot's own options
+	opts.Client.DeviceID = replica
+	b, err := bot.New(opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { // once running, which partitions it holds, and who holds the others
+		<-b.Ready()
+		owners, _ := cluster.Owners(ctx)
+		fmt.Println("this replica holds", b.Partitions(), "of", len(owners), "held")
+	}()
+	log.Fatal(b.Run(ctx))
+}
