@@ -17079,9 +17079,17 @@ func (*MarkMultiStrangerConversationReadRequestBody) Descriptor() ([]byte, []int
 }
 
 type GetUploadTokenRequestBody struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// imbot: the reference gives no fields for this body (README #24).
+	ConversationId      *string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId" json:"conversation_id,omitempty"`                   // imbot
+	ConversationShortId *int64  `protobuf:"varint,2,opt,name=conversation_short_id,json=conversationShortId" json:"conversation_short_id,omitempty"` // imbot
+	ConversationType    *int32  `protobuf:"varint,3,opt,name=conversation_type,json=conversationType" json:"conversation_type,omitempty"`            // imbot
+	FileName            *string `protobuf:"bytes,4,opt,name=file_name,json=fileName" json:"file_name,omitempty"`                                     // imbot
+	FileSize            *int64  `protobuf:"varint,5,opt,name=file_size,json=fileSize" json:"file_size,omitempty"`                                    // imbot
+	MimeType            *string `protobuf:"bytes,6,opt,name=mime_type,json=mimeType" json:"mime_type,omitempty"`                                     // imbot
+	FileType            *int32  `protobuf:"varint,7,opt,name=file_type,json=fileType" json:"file_type,omitempty"`                                    // imbot
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *GetUploadTokenRequestBody) Reset() {
@@ -17114,10 +17122,65 @@ func (*GetUploadTokenRequestBody) Descriptor() ([]byte, []int) {
 	return file_im_proto_rawDescGZIP(), []int{175}
 }
 
+func (x *GetUploadTokenRequestBody) GetConversationId() string {
+	if x != nil && x.ConversationId != nil {
+		return *x.ConversationId
+	}
+	return ""
+}
+
+func (x *GetUploadTokenRequestBody) GetConversationShortId() int64 {
+	if x != nil && x.ConversationShortId != nil {
+		return *x.ConversationShortId
+	}
+	return 0
+}
+
+func (x *GetUploadTokenRequestBody) GetConversationType() int32 {
+	if x != nil && x.ConversationType != nil {
+		return *x.ConversationType
+	}
+	return 0
+}
+
+func (x *GetUploadTokenRequestBody) GetFileName() string {
+	if x != nil && x.FileName != nil {
+		return *x.FileName
+	}
+	return ""
+}
+
+func (x *GetUploadTokenRequestBody) GetFileSize() int64 {
+	if x != nil && x.FileSize != nil {
+		return *x.FileSize
+	}
+	return 0
+}
+
+func (x *GetUploadTokenRequestBody) GetMimeType() string {
+	if x != nil && x.MimeType != nil {
+		return *x.MimeType
+	}
+	return ""
+}
+
+func (x *GetUploadTokenRequestBody) GetFileType() int32 {
+	if x != nil && x.FileType != nil {
+		return *x.FileType
+	}
+	return 0
+}
+
 type GetMediaUrlsRequestBody struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// imbot: the reference gives no fields for this body (README #25).
+	ConversationId      *string  `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId" json:"conversation_id,omitempty"`                   // imbot
+	ConversationShortId *int64   `protobuf:"varint,2,opt,name=conversation_short_id,json=conversationShortId" json:"conversation_short_id,omitempty"` // imbot
+	ConversationType    *int32   `protobuf:"varint,3,opt,name=conversation_type,json=conversationType" json:"conversation_type,omitempty"`            // imbot
+	ServerMessageId     *int64   `protobuf:"varint,4,opt,name=server_message_id,json=serverMessageId" json:"server_message_id,omitempty"`             // imbot
+	FileKeys            []string `protobuf:"bytes,5,rep,name=file_keys,json=fileKeys" json:"file_keys,omitempty"`                                     // imbot
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *GetMediaUrlsRequestBody) Reset() {
@@ -17148,6 +17211,41 @@ func (x *GetMediaUrlsRequestBody) ProtoReflect() protoreflect.Message {
 // Deprecated: Use GetMediaUrlsRequestBody.ProtoReflect.Descriptor instead.
 func (*GetMediaUrlsRequestBody) Descriptor() ([]byte, []int) {
 	return file_im_proto_rawDescGZIP(), []int{176}
+}
+
+func (x *GetMediaUrlsRequestBody) GetConversationId() string {
+	if x != nil && x.ConversationId != nil {
+		return *x.ConversationId
+	}
+	return ""
+}
+
+func (x *GetMediaUrlsRequestBody) GetConversationShortId() int64 {
+	if x != nil && x.ConversationShortId != nil {
+		return *x.ConversationShortId
+	}
+	return 0
+}
+
+func (x *GetMediaUrlsRequestBody) GetConversationType() int32 {
+	if x != nil && x.ConversationType != nil {
+		return *x.ConversationType
+	}
+	return 0
+}
+
+func (x *GetMediaUrlsRequestBody) GetServerMessageId() int64 {
+	if x != nil && x.ServerMessageId != nil {
+		return *x.ServerMessageId
+	}
+	return 0
+}
+
+func (x *GetMediaUrlsRequestBody) GetFileKeys() []string {
+	if x != nil {
+		return x.FileKeys
+	}
+	return nil
 }
 
 type CreateVoipRequestBody struct {
@@ -20360,7 +20458,12 @@ func (*MarkMultiStrangerConversationReadResponseBody) Descriptor() ([]byte, []in
 }
 
 type GetUploadTokenResponseBody struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// imbot: the reference gives no fields for this body (README #24).
+	Token         *string `protobuf:"bytes,1,opt,name=token" json:"token,omitempty"`                              // imbot
+	UploadUrl     *string `protobuf:"bytes,2,opt,name=upload_url,json=uploadUrl" json:"upload_url,omitempty"`     // imbot
+	ExpireTime    *int64  `protobuf:"varint,3,opt,name=expire_time,json=expireTime" json:"expire_time,omitempty"` // imbot
+	MaxSize       *int64  `protobuf:"varint,4,opt,name=max_size,json=maxSize" json:"max_size,omitempty"`          // imbot
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -20395,8 +20498,38 @@ func (*GetUploadTokenResponseBody) Descriptor() ([]byte, []int) {
 	return file_im_proto_rawDescGZIP(), []int{265}
 }
 
+func (x *GetUploadTokenResponseBody) GetToken() string {
+	if x != nil && x.Token != nil {
+		return *x.Token
+	}
+	return ""
+}
+
+func (x *GetUploadTokenResponseBody) GetUploadUrl() string {
+	if x != nil && x.UploadUrl != nil {
+		return *x.UploadUrl
+	}
+	return ""
+}
+
+func (x *GetUploadTokenResponseBody) GetExpireTime() int64 {
+	if x != nil && x.ExpireTime != nil {
+		return *x.ExpireTime
+	}
+	return 0
+}
+
+func (x *GetUploadTokenResponseBody) GetMaxSize() int64 {
+	if x != nil && x.MaxSize != nil {
+		return *x.MaxSize
+	}
+	return 0
+}
+
 type GetMediaUrlsResponseBody struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// imbot: the reference gives no fields for this body (README #25).
+	Urls          []*MediaUrl `protobuf:"bytes,1,rep,name=urls" json:"urls,omitempty"` // imbot
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -20431,6 +20564,90 @@ func (*GetMediaUrlsResponseBody) Descriptor() ([]byte, []int) {
 	return file_im_proto_rawDescGZIP(), []int{266}
 }
 
+func (x *GetMediaUrlsResponseBody) GetUrls() []*MediaUrl {
+	if x != nil {
+		return x.Urls
+	}
+	return nil
+}
+
+// MediaUrl is one file's signed download URL (imbot, README #25).
+type MediaUrl struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FileKey       *string                `protobuf:"bytes,1,opt,name=file_key,json=fileKey" json:"file_key,omitempty"`           // imbot
+	Url           *string                `protobuf:"bytes,2,opt,name=url" json:"url,omitempty"`                                  // imbot
+	ExpireTime    *int64                 `protobuf:"varint,3,opt,name=expire_time,json=expireTime" json:"expire_time,omitempty"` // imbot
+	Size          *int64                 `protobuf:"varint,4,opt,name=size" json:"size,omitempty"`                               // imbot
+	MimeType      *string                `protobuf:"bytes,5,opt,name=mime_type,json=mimeType" json:"mime_type,omitempty"`        // imbot
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaUrl) Reset() {
+	*x = MediaUrl{}
+	mi := &file_im_proto_msgTypes[267]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaUrl) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaUrl) ProtoMessage() {}
+
+func (x *MediaUrl) ProtoReflect() protoreflect.Message {
+	mi := &file_im_proto_msgTypes[267]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaUrl.ProtoReflect.Descriptor instead.
+func (*MediaUrl) Descriptor() ([]byte, []int) {
+	return file_im_proto_rawDescGZIP(), []int{267}
+}
+
+func (x *MediaUrl) GetFileKey() string {
+	if x != nil && x.FileKey != nil {
+		return *x.FileKey
+	}
+	return ""
+}
+
+func (x *MediaUrl) GetUrl() string {
+	if x != nil && x.Url != nil {
+		return *x.Url
+	}
+	return ""
+}
+
+func (x *MediaUrl) GetExpireTime() int64 {
+	if x != nil && x.ExpireTime != nil {
+		return *x.ExpireTime
+	}
+	return 0
+}
+
+func (x *MediaUrl) GetSize() int64 {
+	if x != nil && x.Size != nil {
+		return *x.Size
+	}
+	return 0
+}
+
+func (x *MediaUrl) GetMimeType() string {
+	if x != nil && x.MimeType != nil {
+		return *x.MimeType
+	}
+	return ""
+}
+
 type ClientACKResponseBody struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -20439,7 +20656,7 @@ type ClientACKResponseBody struct {
 
 func (x *ClientACKResponseBody) Reset() {
 	*x = ClientACKResponseBody{}
-	mi := &file_im_proto_msgTypes[267]
+	mi := &file_im_proto_msgTypes[268]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20451,7 +20668,7 @@ func (x *ClientACKResponseBody) String() string {
 func (*ClientACKResponseBody) ProtoMessage() {}
 
 func (x *ClientACKResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[267]
+	mi := &file_im_proto_msgTypes[268]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20464,7 +20681,7 @@ func (x *ClientACKResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientACKResponseBody.ProtoReflect.Descriptor instead.
 func (*ClientACKResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{267}
+	return file_im_proto_rawDescGZIP(), []int{268}
 }
 
 type CreateVoipResponseBody struct {
@@ -20475,7 +20692,7 @@ type CreateVoipResponseBody struct {
 
 func (x *CreateVoipResponseBody) Reset() {
 	*x = CreateVoipResponseBody{}
-	mi := &file_im_proto_msgTypes[268]
+	mi := &file_im_proto_msgTypes[269]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20487,7 +20704,7 @@ func (x *CreateVoipResponseBody) String() string {
 func (*CreateVoipResponseBody) ProtoMessage() {}
 
 func (x *CreateVoipResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[268]
+	mi := &file_im_proto_msgTypes[269]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20500,7 +20717,7 @@ func (x *CreateVoipResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateVoipResponseBody.ProtoReflect.Descriptor instead.
 func (*CreateVoipResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{268}
+	return file_im_proto_rawDescGZIP(), []int{269}
 }
 
 type CallVoipResponseBody struct {
@@ -20511,7 +20728,7 @@ type CallVoipResponseBody struct {
 
 func (x *CallVoipResponseBody) Reset() {
 	*x = CallVoipResponseBody{}
-	mi := &file_im_proto_msgTypes[269]
+	mi := &file_im_proto_msgTypes[270]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20523,7 +20740,7 @@ func (x *CallVoipResponseBody) String() string {
 func (*CallVoipResponseBody) ProtoMessage() {}
 
 func (x *CallVoipResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[269]
+	mi := &file_im_proto_msgTypes[270]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20536,7 +20753,7 @@ func (x *CallVoipResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CallVoipResponseBody.ProtoReflect.Descriptor instead.
 func (*CallVoipResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{269}
+	return file_im_proto_rawDescGZIP(), []int{270}
 }
 
 type UpdateVoipResponseBody struct {
@@ -20547,7 +20764,7 @@ type UpdateVoipResponseBody struct {
 
 func (x *UpdateVoipResponseBody) Reset() {
 	*x = UpdateVoipResponseBody{}
-	mi := &file_im_proto_msgTypes[270]
+	mi := &file_im_proto_msgTypes[271]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20559,7 +20776,7 @@ func (x *UpdateVoipResponseBody) String() string {
 func (*UpdateVoipResponseBody) ProtoMessage() {}
 
 func (x *UpdateVoipResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[270]
+	mi := &file_im_proto_msgTypes[271]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20572,7 +20789,7 @@ func (x *UpdateVoipResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVoipResponseBody.ProtoReflect.Descriptor instead.
 func (*UpdateVoipResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{270}
+	return file_im_proto_rawDescGZIP(), []int{271}
 }
 
 type ChannelHeartBeatResponseBody struct {
@@ -20583,7 +20800,7 @@ type ChannelHeartBeatResponseBody struct {
 
 func (x *ChannelHeartBeatResponseBody) Reset() {
 	*x = ChannelHeartBeatResponseBody{}
-	mi := &file_im_proto_msgTypes[271]
+	mi := &file_im_proto_msgTypes[272]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20595,7 +20812,7 @@ func (x *ChannelHeartBeatResponseBody) String() string {
 func (*ChannelHeartBeatResponseBody) ProtoMessage() {}
 
 func (x *ChannelHeartBeatResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[271]
+	mi := &file_im_proto_msgTypes[272]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20608,7 +20825,7 @@ func (x *ChannelHeartBeatResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelHeartBeatResponseBody.ProtoReflect.Descriptor instead.
 func (*ChannelHeartBeatResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{271}
+	return file_im_proto_rawDescGZIP(), []int{272}
 }
 
 type ReportClientMetricsResponseBody struct {
@@ -20619,7 +20836,7 @@ type ReportClientMetricsResponseBody struct {
 
 func (x *ReportClientMetricsResponseBody) Reset() {
 	*x = ReportClientMetricsResponseBody{}
-	mi := &file_im_proto_msgTypes[272]
+	mi := &file_im_proto_msgTypes[273]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20631,7 +20848,7 @@ func (x *ReportClientMetricsResponseBody) String() string {
 func (*ReportClientMetricsResponseBody) ProtoMessage() {}
 
 func (x *ReportClientMetricsResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[272]
+	mi := &file_im_proto_msgTypes[273]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20644,7 +20861,7 @@ func (x *ReportClientMetricsResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportClientMetricsResponseBody.ProtoReflect.Descriptor instead.
 func (*ReportClientMetricsResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{272}
+	return file_im_proto_rawDescGZIP(), []int{273}
 }
 
 type GetConfigsResponseBody struct {
@@ -20655,7 +20872,7 @@ type GetConfigsResponseBody struct {
 
 func (x *GetConfigsResponseBody) Reset() {
 	*x = GetConfigsResponseBody{}
-	mi := &file_im_proto_msgTypes[273]
+	mi := &file_im_proto_msgTypes[274]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20667,7 +20884,7 @@ func (x *GetConfigsResponseBody) String() string {
 func (*GetConfigsResponseBody) ProtoMessage() {}
 
 func (x *GetConfigsResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[273]
+	mi := &file_im_proto_msgTypes[274]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20680,7 +20897,7 @@ func (x *GetConfigsResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigsResponseBody.ProtoReflect.Descriptor instead.
 func (*GetConfigsResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{273}
+	return file_im_proto_rawDescGZIP(), []int{274}
 }
 
 type UnReadCountReportResponseBody struct {
@@ -20691,7 +20908,7 @@ type UnReadCountReportResponseBody struct {
 
 func (x *UnReadCountReportResponseBody) Reset() {
 	*x = UnReadCountReportResponseBody{}
-	mi := &file_im_proto_msgTypes[274]
+	mi := &file_im_proto_msgTypes[275]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20703,7 +20920,7 @@ func (x *UnReadCountReportResponseBody) String() string {
 func (*UnReadCountReportResponseBody) ProtoMessage() {}
 
 func (x *UnReadCountReportResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[274]
+	mi := &file_im_proto_msgTypes[275]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20716,7 +20933,7 @@ func (x *UnReadCountReportResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnReadCountReportResponseBody.ProtoReflect.Descriptor instead.
 func (*UnReadCountReportResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{274}
+	return file_im_proto_rawDescGZIP(), []int{275}
 }
 
 type BlockConversationResponseBody struct {
@@ -20727,7 +20944,7 @@ type BlockConversationResponseBody struct {
 
 func (x *BlockConversationResponseBody) Reset() {
 	*x = BlockConversationResponseBody{}
-	mi := &file_im_proto_msgTypes[275]
+	mi := &file_im_proto_msgTypes[276]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20739,7 +20956,7 @@ func (x *BlockConversationResponseBody) String() string {
 func (*BlockConversationResponseBody) ProtoMessage() {}
 
 func (x *BlockConversationResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[275]
+	mi := &file_im_proto_msgTypes[276]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20752,7 +20969,7 @@ func (x *BlockConversationResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockConversationResponseBody.ProtoReflect.Descriptor instead.
 func (*BlockConversationResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{275}
+	return file_im_proto_rawDescGZIP(), []int{276}
 }
 
 type ModifyMessageExtResponseBody struct {
@@ -20765,7 +20982,7 @@ type ModifyMessageExtResponseBody struct {
 
 func (x *ModifyMessageExtResponseBody) Reset() {
 	*x = ModifyMessageExtResponseBody{}
-	mi := &file_im_proto_msgTypes[276]
+	mi := &file_im_proto_msgTypes[277]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20777,7 +20994,7 @@ func (x *ModifyMessageExtResponseBody) String() string {
 func (*ModifyMessageExtResponseBody) ProtoMessage() {}
 
 func (x *ModifyMessageExtResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[276]
+	mi := &file_im_proto_msgTypes[277]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20790,7 +21007,7 @@ func (x *ModifyMessageExtResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModifyMessageExtResponseBody.ProtoReflect.Descriptor instead.
 func (*ModifyMessageExtResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{276}
+	return file_im_proto_rawDescGZIP(), []int{277}
 }
 
 func (x *ModifyMessageExtResponseBody) GetMessage() *MessageBody {
@@ -20808,7 +21025,7 @@ type GetConversationAuditSwitchResponseBody struct {
 
 func (x *GetConversationAuditSwitchResponseBody) Reset() {
 	*x = GetConversationAuditSwitchResponseBody{}
-	mi := &file_im_proto_msgTypes[277]
+	mi := &file_im_proto_msgTypes[278]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20820,7 +21037,7 @@ func (x *GetConversationAuditSwitchResponseBody) String() string {
 func (*GetConversationAuditSwitchResponseBody) ProtoMessage() {}
 
 func (x *GetConversationAuditSwitchResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[277]
+	mi := &file_im_proto_msgTypes[278]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20833,7 +21050,7 @@ func (x *GetConversationAuditSwitchResponseBody) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use GetConversationAuditSwitchResponseBody.ProtoReflect.Descriptor instead.
 func (*GetConversationAuditSwitchResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{277}
+	return file_im_proto_rawDescGZIP(), []int{278}
 }
 
 type UpdateConversationAuditSwitchResponseBody struct {
@@ -20844,7 +21061,7 @@ type UpdateConversationAuditSwitchResponseBody struct {
 
 func (x *UpdateConversationAuditSwitchResponseBody) Reset() {
 	*x = UpdateConversationAuditSwitchResponseBody{}
-	mi := &file_im_proto_msgTypes[278]
+	mi := &file_im_proto_msgTypes[279]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20856,7 +21073,7 @@ func (x *UpdateConversationAuditSwitchResponseBody) String() string {
 func (*UpdateConversationAuditSwitchResponseBody) ProtoMessage() {}
 
 func (x *UpdateConversationAuditSwitchResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[278]
+	mi := &file_im_proto_msgTypes[279]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20869,7 +21086,7 @@ func (x *UpdateConversationAuditSwitchResponseBody) ProtoReflect() protoreflect.
 
 // Deprecated: Use UpdateConversationAuditSwitchResponseBody.ProtoReflect.Descriptor instead.
 func (*UpdateConversationAuditSwitchResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{278}
+	return file_im_proto_rawDescGZIP(), []int{279}
 }
 
 type SendConversationApplyResponseBody struct {
@@ -20880,7 +21097,7 @@ type SendConversationApplyResponseBody struct {
 
 func (x *SendConversationApplyResponseBody) Reset() {
 	*x = SendConversationApplyResponseBody{}
-	mi := &file_im_proto_msgTypes[279]
+	mi := &file_im_proto_msgTypes[280]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20892,7 +21109,7 @@ func (x *SendConversationApplyResponseBody) String() string {
 func (*SendConversationApplyResponseBody) ProtoMessage() {}
 
 func (x *SendConversationApplyResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[279]
+	mi := &file_im_proto_msgTypes[280]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20905,7 +21122,7 @@ func (x *SendConversationApplyResponseBody) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use SendConversationApplyResponseBody.ProtoReflect.Descriptor instead.
 func (*SendConversationApplyResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{279}
+	return file_im_proto_rawDescGZIP(), []int{280}
 }
 
 type AckConversationApplyResponseBody struct {
@@ -20916,7 +21133,7 @@ type AckConversationApplyResponseBody struct {
 
 func (x *AckConversationApplyResponseBody) Reset() {
 	*x = AckConversationApplyResponseBody{}
-	mi := &file_im_proto_msgTypes[280]
+	mi := &file_im_proto_msgTypes[281]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20928,7 +21145,7 @@ func (x *AckConversationApplyResponseBody) String() string {
 func (*AckConversationApplyResponseBody) ProtoMessage() {}
 
 func (x *AckConversationApplyResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[280]
+	mi := &file_im_proto_msgTypes[281]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20941,7 +21158,7 @@ func (x *AckConversationApplyResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckConversationApplyResponseBody.ProtoReflect.Descriptor instead.
 func (*AckConversationApplyResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{280}
+	return file_im_proto_rawDescGZIP(), []int{281}
 }
 
 type GetConversationApplyResponseBody struct {
@@ -20952,7 +21169,7 @@ type GetConversationApplyResponseBody struct {
 
 func (x *GetConversationApplyResponseBody) Reset() {
 	*x = GetConversationApplyResponseBody{}
-	mi := &file_im_proto_msgTypes[281]
+	mi := &file_im_proto_msgTypes[282]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -20964,7 +21181,7 @@ func (x *GetConversationApplyResponseBody) String() string {
 func (*GetConversationApplyResponseBody) ProtoMessage() {}
 
 func (x *GetConversationApplyResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[281]
+	mi := &file_im_proto_msgTypes[282]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -20977,7 +21194,7 @@ func (x *GetConversationApplyResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConversationApplyResponseBody.ProtoReflect.Descriptor instead.
 func (*GetConversationApplyResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{281}
+	return file_im_proto_rawDescGZIP(), []int{282}
 }
 
 type GetConversationAuditListResponseBody struct {
@@ -20988,7 +21205,7 @@ type GetConversationAuditListResponseBody struct {
 
 func (x *GetConversationAuditListResponseBody) Reset() {
 	*x = GetConversationAuditListResponseBody{}
-	mi := &file_im_proto_msgTypes[282]
+	mi := &file_im_proto_msgTypes[283]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21000,7 +21217,7 @@ func (x *GetConversationAuditListResponseBody) String() string {
 func (*GetConversationAuditListResponseBody) ProtoMessage() {}
 
 func (x *GetConversationAuditListResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[282]
+	mi := &file_im_proto_msgTypes[283]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21013,7 +21230,7 @@ func (x *GetConversationAuditListResponseBody) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use GetConversationAuditListResponseBody.ProtoReflect.Descriptor instead.
 func (*GetConversationAuditListResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{282}
+	return file_im_proto_rawDescGZIP(), []int{283}
 }
 
 type GetConversationAuditUnreadResponseBody struct {
@@ -21024,7 +21241,7 @@ type GetConversationAuditUnreadResponseBody struct {
 
 func (x *GetConversationAuditUnreadResponseBody) Reset() {
 	*x = GetConversationAuditUnreadResponseBody{}
-	mi := &file_im_proto_msgTypes[283]
+	mi := &file_im_proto_msgTypes[284]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21036,7 +21253,7 @@ func (x *GetConversationAuditUnreadResponseBody) String() string {
 func (*GetConversationAuditUnreadResponseBody) ProtoMessage() {}
 
 func (x *GetConversationAuditUnreadResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[283]
+	mi := &file_im_proto_msgTypes[284]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21049,7 +21266,7 @@ func (x *GetConversationAuditUnreadResponseBody) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use GetConversationAuditUnreadResponseBody.ProtoReflect.Descriptor instead.
 func (*GetConversationAuditUnreadResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{283}
+	return file_im_proto_rawDescGZIP(), []int{284}
 }
 
 type ClearConversationAuditUnreadResponseBody struct {
@@ -21060,7 +21277,7 @@ type ClearConversationAuditUnreadResponseBody struct {
 
 func (x *ClearConversationAuditUnreadResponseBody) Reset() {
 	*x = ClearConversationAuditUnreadResponseBody{}
-	mi := &file_im_proto_msgTypes[284]
+	mi := &file_im_proto_msgTypes[285]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21072,7 +21289,7 @@ func (x *ClearConversationAuditUnreadResponseBody) String() string {
 func (*ClearConversationAuditUnreadResponseBody) ProtoMessage() {}
 
 func (x *ClearConversationAuditUnreadResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[284]
+	mi := &file_im_proto_msgTypes[285]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21085,7 +21302,7 @@ func (x *ClearConversationAuditUnreadResponseBody) ProtoReflect() protoreflect.M
 
 // Deprecated: Use ClearConversationAuditUnreadResponseBody.ProtoReflect.Descriptor instead.
 func (*ClearConversationAuditUnreadResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{284}
+	return file_im_proto_rawDescGZIP(), []int{285}
 }
 
 type GetUnreadCountResponseBody struct {
@@ -21096,7 +21313,7 @@ type GetUnreadCountResponseBody struct {
 
 func (x *GetUnreadCountResponseBody) Reset() {
 	*x = GetUnreadCountResponseBody{}
-	mi := &file_im_proto_msgTypes[285]
+	mi := &file_im_proto_msgTypes[286]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21108,7 +21325,7 @@ func (x *GetUnreadCountResponseBody) String() string {
 func (*GetUnreadCountResponseBody) ProtoMessage() {}
 
 func (x *GetUnreadCountResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[285]
+	mi := &file_im_proto_msgTypes[286]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21121,7 +21338,7 @@ func (x *GetUnreadCountResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnreadCountResponseBody.ProtoReflect.Descriptor instead.
 func (*GetUnreadCountResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{285}
+	return file_im_proto_rawDescGZIP(), []int{286}
 }
 
 type GetMessageInfoByIndexV2ResponseBody struct {
@@ -21132,7 +21349,7 @@ type GetMessageInfoByIndexV2ResponseBody struct {
 
 func (x *GetMessageInfoByIndexV2ResponseBody) Reset() {
 	*x = GetMessageInfoByIndexV2ResponseBody{}
-	mi := &file_im_proto_msgTypes[286]
+	mi := &file_im_proto_msgTypes[287]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21144,7 +21361,7 @@ func (x *GetMessageInfoByIndexV2ResponseBody) String() string {
 func (*GetMessageInfoByIndexV2ResponseBody) ProtoMessage() {}
 
 func (x *GetMessageInfoByIndexV2ResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[286]
+	mi := &file_im_proto_msgTypes[287]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21157,7 +21374,7 @@ func (x *GetMessageInfoByIndexV2ResponseBody) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use GetMessageInfoByIndexV2ResponseBody.ProtoReflect.Descriptor instead.
 func (*GetMessageInfoByIndexV2ResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{286}
+	return file_im_proto_rawDescGZIP(), []int{287}
 }
 
 type MarkMessageResponseBody struct {
@@ -21168,7 +21385,7 @@ type MarkMessageResponseBody struct {
 
 func (x *MarkMessageResponseBody) Reset() {
 	*x = MarkMessageResponseBody{}
-	mi := &file_im_proto_msgTypes[287]
+	mi := &file_im_proto_msgTypes[288]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21180,7 +21397,7 @@ func (x *MarkMessageResponseBody) String() string {
 func (*MarkMessageResponseBody) ProtoMessage() {}
 
 func (x *MarkMessageResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[287]
+	mi := &file_im_proto_msgTypes[288]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21193,7 +21410,7 @@ func (x *MarkMessageResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkMessageResponseBody.ProtoReflect.Descriptor instead.
 func (*MarkMessageResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{287}
+	return file_im_proto_rawDescGZIP(), []int{288}
 }
 
 type PullMarkMessageResponseBody struct {
@@ -21204,7 +21421,7 @@ type PullMarkMessageResponseBody struct {
 
 func (x *PullMarkMessageResponseBody) Reset() {
 	*x = PullMarkMessageResponseBody{}
-	mi := &file_im_proto_msgTypes[288]
+	mi := &file_im_proto_msgTypes[289]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21216,7 +21433,7 @@ func (x *PullMarkMessageResponseBody) String() string {
 func (*PullMarkMessageResponseBody) ProtoMessage() {}
 
 func (x *PullMarkMessageResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[288]
+	mi := &file_im_proto_msgTypes[289]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21229,7 +21446,7 @@ func (x *PullMarkMessageResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullMarkMessageResponseBody.ProtoReflect.Descriptor instead.
 func (*PullMarkMessageResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{288}
+	return file_im_proto_rawDescGZIP(), []int{289}
 }
 
 type GetRecentMessageRespBody struct {
@@ -21240,7 +21457,7 @@ type GetRecentMessageRespBody struct {
 
 func (x *GetRecentMessageRespBody) Reset() {
 	*x = GetRecentMessageRespBody{}
-	mi := &file_im_proto_msgTypes[289]
+	mi := &file_im_proto_msgTypes[290]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21252,7 +21469,7 @@ func (x *GetRecentMessageRespBody) String() string {
 func (*GetRecentMessageRespBody) ProtoMessage() {}
 
 func (x *GetRecentMessageRespBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[289]
+	mi := &file_im_proto_msgTypes[290]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21265,7 +21482,7 @@ func (x *GetRecentMessageRespBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecentMessageRespBody.ProtoReflect.Descriptor instead.
 func (*GetRecentMessageRespBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{289}
+	return file_im_proto_rawDescGZIP(), []int{290}
 }
 
 type GetCmdMessageRespBody struct {
@@ -21276,7 +21493,7 @@ type GetCmdMessageRespBody struct {
 
 func (x *GetCmdMessageRespBody) Reset() {
 	*x = GetCmdMessageRespBody{}
-	mi := &file_im_proto_msgTypes[290]
+	mi := &file_im_proto_msgTypes[291]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21288,7 +21505,7 @@ func (x *GetCmdMessageRespBody) String() string {
 func (*GetCmdMessageRespBody) ProtoMessage() {}
 
 func (x *GetCmdMessageRespBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[290]
+	mi := &file_im_proto_msgTypes[291]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21301,7 +21518,7 @@ func (x *GetCmdMessageRespBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCmdMessageRespBody.ProtoReflect.Descriptor instead.
 func (*GetCmdMessageRespBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{290}
+	return file_im_proto_rawDescGZIP(), []int{291}
 }
 
 type GetMessageInfoByIndexV2RangeResponseBody struct {
@@ -21312,7 +21529,7 @@ type GetMessageInfoByIndexV2RangeResponseBody struct {
 
 func (x *GetMessageInfoByIndexV2RangeResponseBody) Reset() {
 	*x = GetMessageInfoByIndexV2RangeResponseBody{}
-	mi := &file_im_proto_msgTypes[291]
+	mi := &file_im_proto_msgTypes[292]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21324,7 +21541,7 @@ func (x *GetMessageInfoByIndexV2RangeResponseBody) String() string {
 func (*GetMessageInfoByIndexV2RangeResponseBody) ProtoMessage() {}
 
 func (x *GetMessageInfoByIndexV2RangeResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[291]
+	mi := &file_im_proto_msgTypes[292]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21337,7 +21554,7 @@ func (x *GetMessageInfoByIndexV2RangeResponseBody) ProtoReflect() protoreflect.M
 
 // Deprecated: Use GetMessageInfoByIndexV2RangeResponseBody.ProtoReflect.Descriptor instead.
 func (*GetMessageInfoByIndexV2RangeResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{291}
+	return file_im_proto_rawDescGZIP(), []int{292}
 }
 
 type BatchGetConversationAuditUnreadResponseBody struct {
@@ -21348,7 +21565,7 @@ type BatchGetConversationAuditUnreadResponseBody struct {
 
 func (x *BatchGetConversationAuditUnreadResponseBody) Reset() {
 	*x = BatchGetConversationAuditUnreadResponseBody{}
-	mi := &file_im_proto_msgTypes[292]
+	mi := &file_im_proto_msgTypes[293]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21360,7 +21577,7 @@ func (x *BatchGetConversationAuditUnreadResponseBody) String() string {
 func (*BatchGetConversationAuditUnreadResponseBody) ProtoMessage() {}
 
 func (x *BatchGetConversationAuditUnreadResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[292]
+	mi := &file_im_proto_msgTypes[293]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21373,7 +21590,7 @@ func (x *BatchGetConversationAuditUnreadResponseBody) ProtoReflect() protoreflec
 
 // Deprecated: Use BatchGetConversationAuditUnreadResponseBody.ProtoReflect.Descriptor instead.
 func (*BatchGetConversationAuditUnreadResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{292}
+	return file_im_proto_rawDescGZIP(), []int{293}
 }
 
 type MessageByInitResponseBody struct {
@@ -21384,7 +21601,7 @@ type MessageByInitResponseBody struct {
 
 func (x *MessageByInitResponseBody) Reset() {
 	*x = MessageByInitResponseBody{}
-	mi := &file_im_proto_msgTypes[293]
+	mi := &file_im_proto_msgTypes[294]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21396,7 +21613,7 @@ func (x *MessageByInitResponseBody) String() string {
 func (*MessageByInitResponseBody) ProtoMessage() {}
 
 func (x *MessageByInitResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[293]
+	mi := &file_im_proto_msgTypes[294]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21409,7 +21626,7 @@ func (x *MessageByInitResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageByInitResponseBody.ProtoReflect.Descriptor instead.
 func (*MessageByInitResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{293}
+	return file_im_proto_rawDescGZIP(), []int{294}
 }
 
 type PreviewerMessagesInConversationResponseBody struct {
@@ -21420,7 +21637,7 @@ type PreviewerMessagesInConversationResponseBody struct {
 
 func (x *PreviewerMessagesInConversationResponseBody) Reset() {
 	*x = PreviewerMessagesInConversationResponseBody{}
-	mi := &file_im_proto_msgTypes[294]
+	mi := &file_im_proto_msgTypes[295]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21432,7 +21649,7 @@ func (x *PreviewerMessagesInConversationResponseBody) String() string {
 func (*PreviewerMessagesInConversationResponseBody) ProtoMessage() {}
 
 func (x *PreviewerMessagesInConversationResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[294]
+	mi := &file_im_proto_msgTypes[295]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21445,7 +21662,7 @@ func (x *PreviewerMessagesInConversationResponseBody) ProtoReflect() protoreflec
 
 // Deprecated: Use PreviewerMessagesInConversationResponseBody.ProtoReflect.Descriptor instead.
 func (*PreviewerMessagesInConversationResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{294}
+	return file_im_proto_rawDescGZIP(), []int{295}
 }
 
 type PreviewerGetConversationInfoListResponseBody struct {
@@ -21456,7 +21673,7 @@ type PreviewerGetConversationInfoListResponseBody struct {
 
 func (x *PreviewerGetConversationInfoListResponseBody) Reset() {
 	*x = PreviewerGetConversationInfoListResponseBody{}
-	mi := &file_im_proto_msgTypes[295]
+	mi := &file_im_proto_msgTypes[296]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21468,7 +21685,7 @@ func (x *PreviewerGetConversationInfoListResponseBody) String() string {
 func (*PreviewerGetConversationInfoListResponseBody) ProtoMessage() {}
 
 func (x *PreviewerGetConversationInfoListResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[295]
+	mi := &file_im_proto_msgTypes[296]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21481,7 +21698,7 @@ func (x *PreviewerGetConversationInfoListResponseBody) ProtoReflect() protorefle
 
 // Deprecated: Use PreviewerGetConversationInfoListResponseBody.ProtoReflect.Descriptor instead.
 func (*PreviewerGetConversationInfoListResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{295}
+	return file_im_proto_rawDescGZIP(), []int{296}
 }
 
 type ReplyFriendApplyResponseBody struct {
@@ -21495,7 +21712,7 @@ type ReplyFriendApplyResponseBody struct {
 
 func (x *ReplyFriendApplyResponseBody) Reset() {
 	*x = ReplyFriendApplyResponseBody{}
-	mi := &file_im_proto_msgTypes[296]
+	mi := &file_im_proto_msgTypes[297]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21507,7 +21724,7 @@ func (x *ReplyFriendApplyResponseBody) String() string {
 func (*ReplyFriendApplyResponseBody) ProtoMessage() {}
 
 func (x *ReplyFriendApplyResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[296]
+	mi := &file_im_proto_msgTypes[297]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21520,7 +21737,7 @@ func (x *ReplyFriendApplyResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyFriendApplyResponseBody.ProtoReflect.Descriptor instead.
 func (*ReplyFriendApplyResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{296}
+	return file_im_proto_rawDescGZIP(), []int{297}
 }
 
 func (x *ReplyFriendApplyResponseBody) GetFailedUserId() []int64 {
@@ -21547,7 +21764,7 @@ type DeleteFriendResponseBody struct {
 
 func (x *DeleteFriendResponseBody) Reset() {
 	*x = DeleteFriendResponseBody{}
-	mi := &file_im_proto_msgTypes[297]
+	mi := &file_im_proto_msgTypes[298]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21559,7 +21776,7 @@ func (x *DeleteFriendResponseBody) String() string {
 func (*DeleteFriendResponseBody) ProtoMessage() {}
 
 func (x *DeleteFriendResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[297]
+	mi := &file_im_proto_msgTypes[298]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21572,7 +21789,7 @@ func (x *DeleteFriendResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFriendResponseBody.ProtoReflect.Descriptor instead.
 func (*DeleteFriendResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{297}
+	return file_im_proto_rawDescGZIP(), []int{298}
 }
 
 func (x *DeleteFriendResponseBody) GetFailedUserId() []int64 {
@@ -21590,7 +21807,7 @@ type ProfileSearchInfoResponseBody struct {
 
 func (x *ProfileSearchInfoResponseBody) Reset() {
 	*x = ProfileSearchInfoResponseBody{}
-	mi := &file_im_proto_msgTypes[298]
+	mi := &file_im_proto_msgTypes[299]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21602,7 +21819,7 @@ func (x *ProfileSearchInfoResponseBody) String() string {
 func (*ProfileSearchInfoResponseBody) ProtoMessage() {}
 
 func (x *ProfileSearchInfoResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[298]
+	mi := &file_im_proto_msgTypes[299]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21615,7 +21832,7 @@ func (x *ProfileSearchInfoResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileSearchInfoResponseBody.ProtoReflect.Descriptor instead.
 func (*ProfileSearchInfoResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{298}
+	return file_im_proto_rawDescGZIP(), []int{299}
 }
 
 type MarkMsgUnreadCountReportResponseBody struct {
@@ -21626,7 +21843,7 @@ type MarkMsgUnreadCountReportResponseBody struct {
 
 func (x *MarkMsgUnreadCountReportResponseBody) Reset() {
 	*x = MarkMsgUnreadCountReportResponseBody{}
-	mi := &file_im_proto_msgTypes[299]
+	mi := &file_im_proto_msgTypes[300]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21638,7 +21855,7 @@ func (x *MarkMsgUnreadCountReportResponseBody) String() string {
 func (*MarkMsgUnreadCountReportResponseBody) ProtoMessage() {}
 
 func (x *MarkMsgUnreadCountReportResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[299]
+	mi := &file_im_proto_msgTypes[300]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21651,7 +21868,7 @@ func (x *MarkMsgUnreadCountReportResponseBody) ProtoReflect() protoreflect.Messa
 
 // Deprecated: Use MarkMsgUnreadCountReportResponseBody.ProtoReflect.Descriptor instead.
 func (*MarkMsgUnreadCountReportResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{299}
+	return file_im_proto_rawDescGZIP(), []int{300}
 }
 
 type MarkMsgGetUnreadCountResponseBody struct {
@@ -21662,7 +21879,7 @@ type MarkMsgGetUnreadCountResponseBody struct {
 
 func (x *MarkMsgGetUnreadCountResponseBody) Reset() {
 	*x = MarkMsgGetUnreadCountResponseBody{}
-	mi := &file_im_proto_msgTypes[300]
+	mi := &file_im_proto_msgTypes[301]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21674,7 +21891,7 @@ func (x *MarkMsgGetUnreadCountResponseBody) String() string {
 func (*MarkMsgGetUnreadCountResponseBody) ProtoMessage() {}
 
 func (x *MarkMsgGetUnreadCountResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[300]
+	mi := &file_im_proto_msgTypes[301]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21687,7 +21904,7 @@ func (x *MarkMsgGetUnreadCountResponseBody) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use MarkMsgGetUnreadCountResponseBody.ProtoReflect.Descriptor instead.
 func (*MarkMsgGetUnreadCountResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{300}
+	return file_im_proto_rawDescGZIP(), []int{301}
 }
 
 type BatchUnmarkMessageResponseBody struct {
@@ -21698,7 +21915,7 @@ type BatchUnmarkMessageResponseBody struct {
 
 func (x *BatchUnmarkMessageResponseBody) Reset() {
 	*x = BatchUnmarkMessageResponseBody{}
-	mi := &file_im_proto_msgTypes[301]
+	mi := &file_im_proto_msgTypes[302]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21710,7 +21927,7 @@ func (x *BatchUnmarkMessageResponseBody) String() string {
 func (*BatchUnmarkMessageResponseBody) ProtoMessage() {}
 
 func (x *BatchUnmarkMessageResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[301]
+	mi := &file_im_proto_msgTypes[302]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21723,7 +21940,7 @@ func (x *BatchUnmarkMessageResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchUnmarkMessageResponseBody.ProtoReflect.Descriptor instead.
 func (*BatchUnmarkMessageResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{301}
+	return file_im_proto_rawDescGZIP(), []int{302}
 }
 
 type ClientBatchACKResponseBody struct {
@@ -21734,7 +21951,7 @@ type ClientBatchACKResponseBody struct {
 
 func (x *ClientBatchACKResponseBody) Reset() {
 	*x = ClientBatchACKResponseBody{}
-	mi := &file_im_proto_msgTypes[302]
+	mi := &file_im_proto_msgTypes[303]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21746,7 +21963,7 @@ func (x *ClientBatchACKResponseBody) String() string {
 func (*ClientBatchACKResponseBody) ProtoMessage() {}
 
 func (x *ClientBatchACKResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[302]
+	mi := &file_im_proto_msgTypes[303]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21759,18 +21976,22 @@ func (x *ClientBatchACKResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientBatchACKResponseBody.ProtoReflect.Descriptor instead.
 func (*ClientBatchACKResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{302}
+	return file_im_proto_rawDescGZIP(), []int{303}
 }
 
 type GetMediaUploadConfigResponseBody struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// imbot: the reference gives no fields for this body (README #26).
+	MaxSize          *int64   `protobuf:"varint,1,opt,name=max_size,json=maxSize" json:"max_size,omitempty"`                             // imbot
+	AllowedMimeTypes []string `protobuf:"bytes,2,rep,name=allowed_mime_types,json=allowedMimeTypes" json:"allowed_mime_types,omitempty"` // imbot
+	TokenTtlMs       *int64   `protobuf:"varint,3,opt,name=token_ttl_ms,json=tokenTtlMs" json:"token_ttl_ms,omitempty"`                  // imbot
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetMediaUploadConfigResponseBody) Reset() {
 	*x = GetMediaUploadConfigResponseBody{}
-	mi := &file_im_proto_msgTypes[303]
+	mi := &file_im_proto_msgTypes[304]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21782,7 +22003,7 @@ func (x *GetMediaUploadConfigResponseBody) String() string {
 func (*GetMediaUploadConfigResponseBody) ProtoMessage() {}
 
 func (x *GetMediaUploadConfigResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[303]
+	mi := &file_im_proto_msgTypes[304]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21795,7 +22016,28 @@ func (x *GetMediaUploadConfigResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMediaUploadConfigResponseBody.ProtoReflect.Descriptor instead.
 func (*GetMediaUploadConfigResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{303}
+	return file_im_proto_rawDescGZIP(), []int{304}
+}
+
+func (x *GetMediaUploadConfigResponseBody) GetMaxSize() int64 {
+	if x != nil && x.MaxSize != nil {
+		return *x.MaxSize
+	}
+	return 0
+}
+
+func (x *GetMediaUploadConfigResponseBody) GetAllowedMimeTypes() []string {
+	if x != nil {
+		return x.AllowedMimeTypes
+	}
+	return nil
+}
+
+func (x *GetMediaUploadConfigResponseBody) GetTokenTtlMs() int64 {
+	if x != nil && x.TokenTtlMs != nil {
+		return *x.TokenTtlMs
+	}
+	return 0
 }
 
 type GetMediaStatusResponseBody struct {
@@ -21806,7 +22048,7 @@ type GetMediaStatusResponseBody struct {
 
 func (x *GetMediaStatusResponseBody) Reset() {
 	*x = GetMediaStatusResponseBody{}
-	mi := &file_im_proto_msgTypes[304]
+	mi := &file_im_proto_msgTypes[305]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21818,7 +22060,7 @@ func (x *GetMediaStatusResponseBody) String() string {
 func (*GetMediaStatusResponseBody) ProtoMessage() {}
 
 func (x *GetMediaStatusResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[304]
+	mi := &file_im_proto_msgTypes[305]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21831,7 +22073,7 @@ func (x *GetMediaStatusResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMediaStatusResponseBody.ProtoReflect.Descriptor instead.
 func (*GetMediaStatusResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{304}
+	return file_im_proto_rawDescGZIP(), []int{305}
 }
 
 type GlobalMessageSearchResponseBody struct {
@@ -21842,7 +22084,7 @@ type GlobalMessageSearchResponseBody struct {
 
 func (x *GlobalMessageSearchResponseBody) Reset() {
 	*x = GlobalMessageSearchResponseBody{}
-	mi := &file_im_proto_msgTypes[305]
+	mi := &file_im_proto_msgTypes[306]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21854,7 +22096,7 @@ func (x *GlobalMessageSearchResponseBody) String() string {
 func (*GlobalMessageSearchResponseBody) ProtoMessage() {}
 
 func (x *GlobalMessageSearchResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[305]
+	mi := &file_im_proto_msgTypes[306]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21867,7 +22109,7 @@ func (x *GlobalMessageSearchResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalMessageSearchResponseBody.ProtoReflect.Descriptor instead.
 func (*GlobalMessageSearchResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{305}
+	return file_im_proto_rawDescGZIP(), []int{306}
 }
 
 type ConversationCoreSearchResponseBody struct {
@@ -21878,7 +22120,7 @@ type ConversationCoreSearchResponseBody struct {
 
 func (x *ConversationCoreSearchResponseBody) Reset() {
 	*x = ConversationCoreSearchResponseBody{}
-	mi := &file_im_proto_msgTypes[306]
+	mi := &file_im_proto_msgTypes[307]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21890,7 +22132,7 @@ func (x *ConversationCoreSearchResponseBody) String() string {
 func (*ConversationCoreSearchResponseBody) ProtoMessage() {}
 
 func (x *ConversationCoreSearchResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[306]
+	mi := &file_im_proto_msgTypes[307]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21903,7 +22145,7 @@ func (x *ConversationCoreSearchResponseBody) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use ConversationCoreSearchResponseBody.ProtoReflect.Descriptor instead.
 func (*ConversationCoreSearchResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{306}
+	return file_im_proto_rawDescGZIP(), []int{307}
 }
 
 type ConversationMessageSearchResponseBody struct {
@@ -21914,7 +22156,7 @@ type ConversationMessageSearchResponseBody struct {
 
 func (x *ConversationMessageSearchResponseBody) Reset() {
 	*x = ConversationMessageSearchResponseBody{}
-	mi := &file_im_proto_msgTypes[307]
+	mi := &file_im_proto_msgTypes[308]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21926,7 +22168,7 @@ func (x *ConversationMessageSearchResponseBody) String() string {
 func (*ConversationMessageSearchResponseBody) ProtoMessage() {}
 
 func (x *ConversationMessageSearchResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[307]
+	mi := &file_im_proto_msgTypes[308]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21939,7 +22181,7 @@ func (x *ConversationMessageSearchResponseBody) ProtoReflect() protoreflect.Mess
 
 // Deprecated: Use ConversationMessageSearchResponseBody.ProtoReflect.Descriptor instead.
 func (*ConversationMessageSearchResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{307}
+	return file_im_proto_rawDescGZIP(), []int{308}
 }
 
 type ConversationMessagePreViewResponseBody struct {
@@ -21950,7 +22192,7 @@ type ConversationMessagePreViewResponseBody struct {
 
 func (x *ConversationMessagePreViewResponseBody) Reset() {
 	*x = ConversationMessagePreViewResponseBody{}
-	mi := &file_im_proto_msgTypes[308]
+	mi := &file_im_proto_msgTypes[309]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21962,7 +22204,7 @@ func (x *ConversationMessagePreViewResponseBody) String() string {
 func (*ConversationMessagePreViewResponseBody) ProtoMessage() {}
 
 func (x *ConversationMessagePreViewResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[308]
+	mi := &file_im_proto_msgTypes[309]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -21975,7 +22217,7 @@ func (x *ConversationMessagePreViewResponseBody) ProtoReflect() protoreflect.Mes
 
 // Deprecated: Use ConversationMessagePreViewResponseBody.ProtoReflect.Descriptor instead.
 func (*ConversationMessagePreViewResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{308}
+	return file_im_proto_rawDescGZIP(), []int{309}
 }
 
 type GetMessagesResponseBody struct {
@@ -21986,7 +22228,7 @@ type GetMessagesResponseBody struct {
 
 func (x *GetMessagesResponseBody) Reset() {
 	*x = GetMessagesResponseBody{}
-	mi := &file_im_proto_msgTypes[309]
+	mi := &file_im_proto_msgTypes[310]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -21998,7 +22240,7 @@ func (x *GetMessagesResponseBody) String() string {
 func (*GetMessagesResponseBody) ProtoMessage() {}
 
 func (x *GetMessagesResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[309]
+	mi := &file_im_proto_msgTypes[310]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22011,7 +22253,7 @@ func (x *GetMessagesResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMessagesResponseBody.ProtoReflect.Descriptor instead.
 func (*GetMessagesResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{309}
+	return file_im_proto_rawDescGZIP(), []int{310}
 }
 
 type BatchGetMessagesResponseBody struct {
@@ -22022,7 +22264,7 @@ type BatchGetMessagesResponseBody struct {
 
 func (x *BatchGetMessagesResponseBody) Reset() {
 	*x = BatchGetMessagesResponseBody{}
-	mi := &file_im_proto_msgTypes[310]
+	mi := &file_im_proto_msgTypes[311]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22034,7 +22276,7 @@ func (x *BatchGetMessagesResponseBody) String() string {
 func (*BatchGetMessagesResponseBody) ProtoMessage() {}
 
 func (x *BatchGetMessagesResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[310]
+	mi := &file_im_proto_msgTypes[311]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22047,7 +22289,7 @@ func (x *BatchGetMessagesResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetMessagesResponseBody.ProtoReflect.Descriptor instead.
 func (*BatchGetMessagesResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{310}
+	return file_im_proto_rawDescGZIP(), []int{311}
 }
 
 type VcdCleanResponseBody struct {
@@ -22058,7 +22300,7 @@ type VcdCleanResponseBody struct {
 
 func (x *VcdCleanResponseBody) Reset() {
 	*x = VcdCleanResponseBody{}
-	mi := &file_im_proto_msgTypes[311]
+	mi := &file_im_proto_msgTypes[312]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22070,7 +22312,7 @@ func (x *VcdCleanResponseBody) String() string {
 func (*VcdCleanResponseBody) ProtoMessage() {}
 
 func (x *VcdCleanResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[311]
+	mi := &file_im_proto_msgTypes[312]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22083,7 +22325,7 @@ func (x *VcdCleanResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VcdCleanResponseBody.ProtoReflect.Descriptor instead.
 func (*VcdCleanResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{311}
+	return file_im_proto_rawDescGZIP(), []int{312}
 }
 
 type MediaInfo struct {
@@ -22094,7 +22336,7 @@ type MediaInfo struct {
 
 func (x *MediaInfo) Reset() {
 	*x = MediaInfo{}
-	mi := &file_im_proto_msgTypes[312]
+	mi := &file_im_proto_msgTypes[313]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22106,7 +22348,7 @@ func (x *MediaInfo) String() string {
 func (*MediaInfo) ProtoMessage() {}
 
 func (x *MediaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[312]
+	mi := &file_im_proto_msgTypes[313]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22119,7 +22361,7 @@ func (x *MediaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaInfo.ProtoReflect.Descriptor instead.
 func (*MediaInfo) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{312}
+	return file_im_proto_rawDescGZIP(), []int{313}
 }
 
 type SendMediaRequest struct {
@@ -22130,7 +22372,7 @@ type SendMediaRequest struct {
 
 func (x *SendMediaRequest) Reset() {
 	*x = SendMediaRequest{}
-	mi := &file_im_proto_msgTypes[313]
+	mi := &file_im_proto_msgTypes[314]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22142,7 +22384,7 @@ func (x *SendMediaRequest) String() string {
 func (*SendMediaRequest) ProtoMessage() {}
 
 func (x *SendMediaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[313]
+	mi := &file_im_proto_msgTypes[314]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22155,7 +22397,7 @@ func (x *SendMediaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMediaRequest.ProtoReflect.Descriptor instead.
 func (*SendMediaRequest) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{313}
+	return file_im_proto_rawDescGZIP(), []int{314}
 }
 
 type BizConvCorePersistentExt struct {
@@ -22166,7 +22408,7 @@ type BizConvCorePersistentExt struct {
 
 func (x *BizConvCorePersistentExt) Reset() {
 	*x = BizConvCorePersistentExt{}
-	mi := &file_im_proto_msgTypes[314]
+	mi := &file_im_proto_msgTypes[315]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22178,7 +22420,7 @@ func (x *BizConvCorePersistentExt) String() string {
 func (*BizConvCorePersistentExt) ProtoMessage() {}
 
 func (x *BizConvCorePersistentExt) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[314]
+	mi := &file_im_proto_msgTypes[315]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22191,7 +22433,7 @@ func (x *BizConvCorePersistentExt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BizConvCorePersistentExt.ProtoReflect.Descriptor instead.
 func (*BizConvCorePersistentExt) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{314}
+	return file_im_proto_rawDescGZIP(), []int{315}
 }
 
 type BizConvSettingPersistentExt struct {
@@ -22202,7 +22444,7 @@ type BizConvSettingPersistentExt struct {
 
 func (x *BizConvSettingPersistentExt) Reset() {
 	*x = BizConvSettingPersistentExt{}
-	mi := &file_im_proto_msgTypes[315]
+	mi := &file_im_proto_msgTypes[316]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22214,7 +22456,7 @@ func (x *BizConvSettingPersistentExt) String() string {
 func (*BizConvSettingPersistentExt) ProtoMessage() {}
 
 func (x *BizConvSettingPersistentExt) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[315]
+	mi := &file_im_proto_msgTypes[316]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22227,7 +22469,7 @@ func (x *BizConvSettingPersistentExt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BizConvSettingPersistentExt.ProtoReflect.Descriptor instead.
 func (*BizConvSettingPersistentExt) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{315}
+	return file_im_proto_rawDescGZIP(), []int{316}
 }
 
 type BizConvCoreTransientExt struct {
@@ -22238,7 +22480,7 @@ type BizConvCoreTransientExt struct {
 
 func (x *BizConvCoreTransientExt) Reset() {
 	*x = BizConvCoreTransientExt{}
-	mi := &file_im_proto_msgTypes[316]
+	mi := &file_im_proto_msgTypes[317]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22250,7 +22492,7 @@ func (x *BizConvCoreTransientExt) String() string {
 func (*BizConvCoreTransientExt) ProtoMessage() {}
 
 func (x *BizConvCoreTransientExt) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[316]
+	mi := &file_im_proto_msgTypes[317]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22263,7 +22505,7 @@ func (x *BizConvCoreTransientExt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BizConvCoreTransientExt.ProtoReflect.Descriptor instead.
 func (*BizConvCoreTransientExt) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{316}
+	return file_im_proto_rawDescGZIP(), []int{317}
 }
 
 type BizConvSettingTransientExt struct {
@@ -22274,7 +22516,7 @@ type BizConvSettingTransientExt struct {
 
 func (x *BizConvSettingTransientExt) Reset() {
 	*x = BizConvSettingTransientExt{}
-	mi := &file_im_proto_msgTypes[317]
+	mi := &file_im_proto_msgTypes[318]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22286,7 +22528,7 @@ func (x *BizConvSettingTransientExt) String() string {
 func (*BizConvSettingTransientExt) ProtoMessage() {}
 
 func (x *BizConvSettingTransientExt) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[317]
+	mi := &file_im_proto_msgTypes[318]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22299,7 +22541,7 @@ func (x *BizConvSettingTransientExt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BizConvSettingTransientExt.ProtoReflect.Descriptor instead.
 func (*BizConvSettingTransientExt) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{317}
+	return file_im_proto_rawDescGZIP(), []int{318}
 }
 
 type SyncContent struct {
@@ -22310,7 +22552,7 @@ type SyncContent struct {
 
 func (x *SyncContent) Reset() {
 	*x = SyncContent{}
-	mi := &file_im_proto_msgTypes[318]
+	mi := &file_im_proto_msgTypes[319]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22322,7 +22564,7 @@ func (x *SyncContent) String() string {
 func (*SyncContent) ProtoMessage() {}
 
 func (x *SyncContent) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[318]
+	mi := &file_im_proto_msgTypes[319]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22335,7 +22577,7 @@ func (x *SyncContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncContent.ProtoReflect.Descriptor instead.
 func (*SyncContent) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{318}
+	return file_im_proto_rawDescGZIP(), []int{319}
 }
 
 type ReactionContent struct {
@@ -22346,7 +22588,7 @@ type ReactionContent struct {
 
 func (x *ReactionContent) Reset() {
 	*x = ReactionContent{}
-	mi := &file_im_proto_msgTypes[319]
+	mi := &file_im_proto_msgTypes[320]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22358,7 +22600,7 @@ func (x *ReactionContent) String() string {
 func (*ReactionContent) ProtoMessage() {}
 
 func (x *ReactionContent) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[319]
+	mi := &file_im_proto_msgTypes[320]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22371,7 +22613,7 @@ func (x *ReactionContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactionContent.ProtoReflect.Descriptor instead.
 func (*ReactionContent) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{319}
+	return file_im_proto_rawDescGZIP(), []int{320}
 }
 
 type JoinLiveGroupRequestBody struct {
@@ -22385,7 +22627,7 @@ type JoinLiveGroupRequestBody struct {
 
 func (x *JoinLiveGroupRequestBody) Reset() {
 	*x = JoinLiveGroupRequestBody{}
-	mi := &file_im_proto_msgTypes[320]
+	mi := &file_im_proto_msgTypes[321]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22397,7 +22639,7 @@ func (x *JoinLiveGroupRequestBody) String() string {
 func (*JoinLiveGroupRequestBody) ProtoMessage() {}
 
 func (x *JoinLiveGroupRequestBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[320]
+	mi := &file_im_proto_msgTypes[321]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22410,7 +22652,7 @@ func (x *JoinLiveGroupRequestBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinLiveGroupRequestBody.ProtoReflect.Descriptor instead.
 func (*JoinLiveGroupRequestBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{320}
+	return file_im_proto_rawDescGZIP(), []int{321}
 }
 
 func (x *JoinLiveGroupRequestBody) GetConversationId() string {
@@ -22444,7 +22686,7 @@ type JoinLiveGroupResponseBody struct {
 
 func (x *JoinLiveGroupResponseBody) Reset() {
 	*x = JoinLiveGroupResponseBody{}
-	mi := &file_im_proto_msgTypes[321]
+	mi := &file_im_proto_msgTypes[322]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22456,7 +22698,7 @@ func (x *JoinLiveGroupResponseBody) String() string {
 func (*JoinLiveGroupResponseBody) ProtoMessage() {}
 
 func (x *JoinLiveGroupResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[321]
+	mi := &file_im_proto_msgTypes[322]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22469,7 +22711,7 @@ func (x *JoinLiveGroupResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinLiveGroupResponseBody.ProtoReflect.Descriptor instead.
 func (*JoinLiveGroupResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{321}
+	return file_im_proto_rawDescGZIP(), []int{322}
 }
 
 func (x *JoinLiveGroupResponseBody) GetConversation() *ConversationInfoV2 {
@@ -22497,7 +22739,7 @@ type LeaveLiveGroupRequestBody struct {
 
 func (x *LeaveLiveGroupRequestBody) Reset() {
 	*x = LeaveLiveGroupRequestBody{}
-	mi := &file_im_proto_msgTypes[322]
+	mi := &file_im_proto_msgTypes[323]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22509,7 +22751,7 @@ func (x *LeaveLiveGroupRequestBody) String() string {
 func (*LeaveLiveGroupRequestBody) ProtoMessage() {}
 
 func (x *LeaveLiveGroupRequestBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[322]
+	mi := &file_im_proto_msgTypes[323]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22522,7 +22764,7 @@ func (x *LeaveLiveGroupRequestBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveLiveGroupRequestBody.ProtoReflect.Descriptor instead.
 func (*LeaveLiveGroupRequestBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{322}
+	return file_im_proto_rawDescGZIP(), []int{323}
 }
 
 func (x *LeaveLiveGroupRequestBody) GetConversationId() string {
@@ -22555,7 +22797,7 @@ type LeaveLiveGroupResponseBody struct {
 
 func (x *LeaveLiveGroupResponseBody) Reset() {
 	*x = LeaveLiveGroupResponseBody{}
-	mi := &file_im_proto_msgTypes[323]
+	mi := &file_im_proto_msgTypes[324]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22567,7 +22809,7 @@ func (x *LeaveLiveGroupResponseBody) String() string {
 func (*LeaveLiveGroupResponseBody) ProtoMessage() {}
 
 func (x *LeaveLiveGroupResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[323]
+	mi := &file_im_proto_msgTypes[324]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22580,7 +22822,7 @@ func (x *LeaveLiveGroupResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveLiveGroupResponseBody.ProtoReflect.Descriptor instead.
 func (*LeaveLiveGroupResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{323}
+	return file_im_proto_rawDescGZIP(), []int{324}
 }
 
 func (x *LeaveLiveGroupResponseBody) GetMember() *LiveMemberInfo {
@@ -22604,7 +22846,7 @@ type GetLiveGroupMembersRequestBody struct {
 
 func (x *GetLiveGroupMembersRequestBody) Reset() {
 	*x = GetLiveGroupMembersRequestBody{}
-	mi := &file_im_proto_msgTypes[324]
+	mi := &file_im_proto_msgTypes[325]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22616,7 +22858,7 @@ func (x *GetLiveGroupMembersRequestBody) String() string {
 func (*GetLiveGroupMembersRequestBody) ProtoMessage() {}
 
 func (x *GetLiveGroupMembersRequestBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[324]
+	mi := &file_im_proto_msgTypes[325]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22629,7 +22871,7 @@ func (x *GetLiveGroupMembersRequestBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLiveGroupMembersRequestBody.ProtoReflect.Descriptor instead.
 func (*GetLiveGroupMembersRequestBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{324}
+	return file_im_proto_rawDescGZIP(), []int{325}
 }
 
 func (x *GetLiveGroupMembersRequestBody) GetConversationId() string {
@@ -22686,7 +22928,7 @@ type GetLiveGroupMembersResponseBody struct {
 
 func (x *GetLiveGroupMembersResponseBody) Reset() {
 	*x = GetLiveGroupMembersResponseBody{}
-	mi := &file_im_proto_msgTypes[325]
+	mi := &file_im_proto_msgTypes[326]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22698,7 +22940,7 @@ func (x *GetLiveGroupMembersResponseBody) String() string {
 func (*GetLiveGroupMembersResponseBody) ProtoMessage() {}
 
 func (x *GetLiveGroupMembersResponseBody) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[325]
+	mi := &file_im_proto_msgTypes[326]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22711,7 +22953,7 @@ func (x *GetLiveGroupMembersResponseBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLiveGroupMembersResponseBody.ProtoReflect.Descriptor instead.
 func (*GetLiveGroupMembersResponseBody) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{325}
+	return file_im_proto_rawDescGZIP(), []int{326}
 }
 
 func (x *GetLiveGroupMembersResponseBody) GetMembers() []*LiveMemberInfo {
@@ -22756,7 +22998,7 @@ type LiveMemberInfo struct {
 
 func (x *LiveMemberInfo) Reset() {
 	*x = LiveMemberInfo{}
-	mi := &file_im_proto_msgTypes[326]
+	mi := &file_im_proto_msgTypes[327]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -22768,7 +23010,7 @@ func (x *LiveMemberInfo) String() string {
 func (*LiveMemberInfo) ProtoMessage() {}
 
 func (x *LiveMemberInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_im_proto_msgTypes[326]
+	mi := &file_im_proto_msgTypes[327]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -22781,7 +23023,7 @@ func (x *LiveMemberInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LiveMemberInfo.ProtoReflect.Descriptor instead.
 func (*LiveMemberInfo) Descriptor() ([]byte, []int) {
-	return file_im_proto_rawDescGZIP(), []int{326}
+	return file_im_proto_rawDescGZIP(), []int{327}
 }
 
 func (x *LiveMemberInfo) GetUserId() int64 {
@@ -24212,9 +24454,21 @@ const file_im_proto_rawDesc = "" +
 	"*MarkStrangerAllConversationReadRequestBody\"#\n" +
 	"!GetStrangerUnreadCountRequestBody\",\n" +
 	"*DeleteMultiStrangerConversationRequestBody\".\n" +
-	",MarkMultiStrangerConversationReadRequestBody\"\x1b\n" +
-	"\x19GetUploadTokenRequestBody\"\x19\n" +
-	"\x17GetMediaUrlsRequestBody\"\x17\n" +
+	",MarkMultiStrangerConversationReadRequestBody\"\x99\x02\n" +
+	"\x19GetUploadTokenRequestBody\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x122\n" +
+	"\x15conversation_short_id\x18\x02 \x01(\x03R\x13conversationShortId\x12+\n" +
+	"\x11conversation_type\x18\x03 \x01(\x05R\x10conversationType\x12\x1b\n" +
+	"\tfile_name\x18\x04 \x01(\tR\bfileName\x12\x1b\n" +
+	"\tfile_size\x18\x05 \x01(\x03R\bfileSize\x12\x1b\n" +
+	"\tmime_type\x18\x06 \x01(\tR\bmimeType\x12\x1b\n" +
+	"\tfile_type\x18\a \x01(\x05R\bfileType\"\xec\x01\n" +
+	"\x17GetMediaUrlsRequestBody\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x122\n" +
+	"\x15conversation_short_id\x18\x02 \x01(\x03R\x13conversationShortId\x12+\n" +
+	"\x11conversation_type\x18\x03 \x01(\x05R\x10conversationType\x12*\n" +
+	"\x11server_message_id\x18\x04 \x01(\x03R\x0fserverMessageId\x12\x1b\n" +
+	"\tfile_keys\x18\x05 \x03(\tR\bfileKeys\"\x17\n" +
 	"\x15CreateVoipRequestBody\"\x15\n" +
 	"\x13CallVoipRequestBody\"\x17\n" +
 	"\x15UpdateVoipRequestBody\"\x1d\n" +
@@ -24310,9 +24564,23 @@ const file_im_proto_rawDesc = "" +
 	"+MarkStrangerAllConversationReadResponseBody\"$\n" +
 	"\"GetStrangerUnreadCountResponseBody\"-\n" +
 	"+DeleteMultiStrangerConversationResponseBody\"/\n" +
-	"-MarkMultiStrangerConversationReadResponseBody\"\x1c\n" +
-	"\x1aGetUploadTokenResponseBody\"\x1a\n" +
-	"\x18GetMediaUrlsResponseBody\"\x17\n" +
+	"-MarkMultiStrangerConversationReadResponseBody\"\x8d\x01\n" +
+	"\x1aGetUploadTokenResponseBody\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
+	"\n" +
+	"upload_url\x18\x02 \x01(\tR\tuploadUrl\x12\x1f\n" +
+	"\vexpire_time\x18\x03 \x01(\x03R\n" +
+	"expireTime\x12\x19\n" +
+	"\bmax_size\x18\x04 \x01(\x03R\amaxSize\"B\n" +
+	"\x18GetMediaUrlsResponseBody\x12&\n" +
+	"\x04urls\x18\x01 \x03(\v2\x12.im_proto.MediaUrlR\x04urls\"\x89\x01\n" +
+	"\bMediaUrl\x12\x19\n" +
+	"\bfile_key\x18\x01 \x01(\tR\afileKey\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1f\n" +
+	"\vexpire_time\x18\x03 \x01(\x03R\n" +
+	"expireTime\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\x12\x1b\n" +
+	"\tmime_type\x18\x05 \x01(\tR\bmimeType\"\x17\n" +
 	"\x15ClientACKResponseBody\"\x18\n" +
 	"\x16CreateVoipResponseBody\"\x16\n" +
 	"\x14CallVoipResponseBody\"\x18\n" +
@@ -24352,8 +24620,12 @@ const file_im_proto_rawDesc = "" +
 	"$MarkMsgUnreadCountReportResponseBody\"#\n" +
 	"!MarkMsgGetUnreadCountResponseBody\" \n" +
 	"\x1eBatchUnmarkMessageResponseBody\"\x1c\n" +
-	"\x1aClientBatchACKResponseBody\"\"\n" +
-	" GetMediaUploadConfigResponseBody\"\x1c\n" +
+	"\x1aClientBatchACKResponseBody\"\x8d\x01\n" +
+	" GetMediaUploadConfigResponseBody\x12\x19\n" +
+	"\bmax_size\x18\x01 \x01(\x03R\amaxSize\x12,\n" +
+	"\x12allowed_mime_types\x18\x02 \x03(\tR\x10allowedMimeTypes\x12 \n" +
+	"\ftoken_ttl_ms\x18\x03 \x01(\x03R\n" +
+	"tokenTtlMs\"\x1c\n" +
 	"\x1aGetMediaStatusResponseBody\"!\n" +
 	"\x1fGlobalMessageSearchResponseBody\"$\n" +
 	"\"ConversationCoreSearchResponseBody\"'\n" +
@@ -24869,7 +25141,7 @@ func file_im_proto_rawDescGZIP() []byte {
 }
 
 var file_im_proto_enumTypes = make([]protoimpl.EnumInfo, 33)
-var file_im_proto_msgTypes = make([]protoimpl.MessageInfo, 360)
+var file_im_proto_msgTypes = make([]protoimpl.MessageInfo, 361)
 var file_im_proto_goTypes = []any{
 	(ConversationType)(0),                                         // 0: im_proto.ConversationType
 	(MessageType)(0),                                              // 1: im_proto.MessageType
@@ -25171,111 +25443,112 @@ var file_im_proto_goTypes = []any{
 	(*MarkMultiStrangerConversationReadResponseBody)(nil),         // 297: im_proto.MarkMultiStrangerConversationReadResponseBody
 	(*GetUploadTokenResponseBody)(nil),                            // 298: im_proto.GetUploadTokenResponseBody
 	(*GetMediaUrlsResponseBody)(nil),                              // 299: im_proto.GetMediaUrlsResponseBody
-	(*ClientACKResponseBody)(nil),                                 // 300: im_proto.ClientACKResponseBody
-	(*CreateVoipResponseBody)(nil),                                // 301: im_proto.CreateVoipResponseBody
-	(*CallVoipResponseBody)(nil),                                  // 302: im_proto.CallVoipResponseBody
-	(*UpdateVoipResponseBody)(nil),                                // 303: im_proto.UpdateVoipResponseBody
-	(*ChannelHeartBeatResponseBody)(nil),                          // 304: im_proto.ChannelHeartBeatResponseBody
-	(*ReportClientMetricsResponseBody)(nil),                       // 305: im_proto.ReportClientMetricsResponseBody
-	(*GetConfigsResponseBody)(nil),                                // 306: im_proto.GetConfigsResponseBody
-	(*UnReadCountReportResponseBody)(nil),                         // 307: im_proto.UnReadCountReportResponseBody
-	(*BlockConversationResponseBody)(nil),                         // 308: im_proto.BlockConversationResponseBody
-	(*ModifyMessageExtResponseBody)(nil),                          // 309: im_proto.ModifyMessageExtResponseBody
-	(*GetConversationAuditSwitchResponseBody)(nil),                // 310: im_proto.GetConversationAuditSwitchResponseBody
-	(*UpdateConversationAuditSwitchResponseBody)(nil),             // 311: im_proto.UpdateConversationAuditSwitchResponseBody
-	(*SendConversationApplyResponseBody)(nil),                     // 312: im_proto.SendConversationApplyResponseBody
-	(*AckConversationApplyResponseBody)(nil),                      // 313: im_proto.AckConversationApplyResponseBody
-	(*GetConversationApplyResponseBody)(nil),                      // 314: im_proto.GetConversationApplyResponseBody
-	(*GetConversationAuditListResponseBody)(nil),                  // 315: im_proto.GetConversationAuditListResponseBody
-	(*GetConversationAuditUnreadResponseBody)(nil),                // 316: im_proto.GetConversationAuditUnreadResponseBody
-	(*ClearConversationAuditUnreadResponseBody)(nil),              // 317: im_proto.ClearConversationAuditUnreadResponseBody
-	(*GetUnreadCountResponseBody)(nil),                            // 318: im_proto.GetUnreadCountResponseBody
-	(*GetMessageInfoByIndexV2ResponseBody)(nil),                   // 319: im_proto.GetMessageInfoByIndexV2ResponseBody
-	(*MarkMessageResponseBody)(nil),                               // 320: im_proto.MarkMessageResponseBody
-	(*PullMarkMessageResponseBody)(nil),                           // 321: im_proto.PullMarkMessageResponseBody
-	(*GetRecentMessageRespBody)(nil),                              // 322: im_proto.GetRecentMessageRespBody
-	(*GetCmdMessageRespBody)(nil),                                 // 323: im_proto.GetCmdMessageRespBody
-	(*GetMessageInfoByIndexV2RangeResponseBody)(nil),              // 324: im_proto.GetMessageInfoByIndexV2RangeResponseBody
-	(*BatchGetConversationAuditUnreadResponseBody)(nil),           // 325: im_proto.BatchGetConversationAuditUnreadResponseBody
-	(*MessageByInitResponseBody)(nil),                             // 326: im_proto.MessageByInitResponseBody
-	(*PreviewerMessagesInConversationResponseBody)(nil),           // 327: im_proto.PreviewerMessagesInConversationResponseBody
-	(*PreviewerGetConversationInfoListResponseBody)(nil),          // 328: im_proto.PreviewerGetConversationInfoListResponseBody
-	(*ReplyFriendApplyResponseBody)(nil),                          // 329: im_proto.ReplyFriendApplyResponseBody
-	(*DeleteFriendResponseBody)(nil),                              // 330: im_proto.DeleteFriendResponseBody
-	(*ProfileSearchInfoResponseBody)(nil),                         // 331: im_proto.ProfileSearchInfoResponseBody
-	(*MarkMsgUnreadCountReportResponseBody)(nil),                  // 332: im_proto.MarkMsgUnreadCountReportResponseBody
-	(*MarkMsgGetUnreadCountResponseBody)(nil),                     // 333: im_proto.MarkMsgGetUnreadCountResponseBody
-	(*BatchUnmarkMessageResponseBody)(nil),                        // 334: im_proto.BatchUnmarkMessageResponseBody
-	(*ClientBatchACKResponseBody)(nil),                            // 335: im_proto.ClientBatchACKResponseBody
-	(*GetMediaUploadConfigResponseBody)(nil),                      // 336: im_proto.GetMediaUploadConfigResponseBody
-	(*GetMediaStatusResponseBody)(nil),                            // 337: im_proto.GetMediaStatusResponseBody
-	(*GlobalMessageSearchResponseBody)(nil),                       // 338: im_proto.GlobalMessageSearchResponseBody
-	(*ConversationCoreSearchResponseBody)(nil),                    // 339: im_proto.ConversationCoreSearchResponseBody
-	(*ConversationMessageSearchResponseBody)(nil),                 // 340: im_proto.ConversationMessageSearchResponseBody
-	(*ConversationMessagePreViewResponseBody)(nil),                // 341: im_proto.ConversationMessagePreViewResponseBody
-	(*GetMessagesResponseBody)(nil),                               // 342: im_proto.GetMessagesResponseBody
-	(*BatchGetMessagesResponseBody)(nil),                          // 343: im_proto.BatchGetMessagesResponseBody
-	(*VcdCleanResponseBody)(nil),                                  // 344: im_proto.VcdCleanResponseBody
-	(*MediaInfo)(nil),                                             // 345: im_proto.MediaInfo
-	(*SendMediaRequest)(nil),                                      // 346: im_proto.SendMediaRequest
-	(*BizConvCorePersistentExt)(nil),                              // 347: im_proto.BizConvCorePersistentExt
-	(*BizConvSettingPersistentExt)(nil),                           // 348: im_proto.BizConvSettingPersistentExt
-	(*BizConvCoreTransientExt)(nil),                               // 349: im_proto.BizConvCoreTransientExt
-	(*BizConvSettingTransientExt)(nil),                            // 350: im_proto.BizConvSettingTransientExt
-	(*SyncContent)(nil),                                           // 351: im_proto.SyncContent
-	(*ReactionContent)(nil),                                       // 352: im_proto.ReactionContent
-	(*JoinLiveGroupRequestBody)(nil),                              // 353: im_proto.JoinLiveGroupRequestBody
-	(*JoinLiveGroupResponseBody)(nil),                             // 354: im_proto.JoinLiveGroupResponseBody
-	(*LeaveLiveGroupRequestBody)(nil),                             // 355: im_proto.LeaveLiveGroupRequestBody
-	(*LeaveLiveGroupResponseBody)(nil),                            // 356: im_proto.LeaveLiveGroupResponseBody
-	(*GetLiveGroupMembersRequestBody)(nil),                        // 357: im_proto.GetLiveGroupMembersRequestBody
-	(*GetLiveGroupMembersResponseBody)(nil),                       // 358: im_proto.GetLiveGroupMembersResponseBody
-	(*LiveMemberInfo)(nil),                                        // 359: im_proto.LiveMemberInfo
-	nil,                                                           // 360: im_proto.Request.HeadersEntry
-	nil,                                                           // 361: im_proto.Response.HeadersEntry
-	nil,                                                           // 362: im_proto.MsgTrace.MetricsEntry
-	nil,                                                           // 363: im_proto.MessageBody.ExtEntry
-	nil,                                                           // 364: im_proto.MessageBody.PropertyListEntry
-	nil,                                                           // 365: im_proto.MessageBody.UserProfileEntry
-	nil,                                                           // 366: im_proto.SendMessageRequestBody.ExtEntry
-	nil,                                                           // 367: im_proto.SendMessageRequestBody.ClientExtEntry
-	nil,                                                           // 368: im_proto.SendMessageP2PRequestBody.ExtEntry
-	nil,                                                           // 369: im_proto.NewDirectPushNotify.ExtEntry
-	nil,                                                           // 370: im_proto.ConversationInfo.ExtEntry
-	nil,                                                           // 371: im_proto.ConversationCoreInfo.ExtEntry
-	nil,                                                           // 372: im_proto.ConversationSettingInfo.ExtEntry
-	nil,                                                           // 373: im_proto.Participant.ExtEntry
-	nil,                                                           // 374: im_proto.CreateConversationV2RequestBody.BizExtEntry
-	nil,                                                           // 375: im_proto.GetTicketRequestBody.ExtEntry
-	nil,                                                           // 376: im_proto.ConversationAddParticipantsRequestBody.BizExtEntry
-	nil,                                                           // 377: im_proto.ConversationAddParticipantsResponseBody.BizExtEntry
-	nil,                                                           // 378: im_proto.ConversationAddParticipantsResponseBody.ExtEntry
-	nil,                                                           // 379: im_proto.ConversationRemoveParticipantsRequestBody.BizExtEntry
-	nil,                                                           // 380: im_proto.UpdateConversationParticipantRequestBody.BizExtEntry
-	nil,                                                           // 381: im_proto.SetConversationCoreInfoRequestBody.ExtEntry
-	nil,                                                           // 382: im_proto.UpsertConversationCoreExtInfoRequestBody.ExtEntry
-	nil,                                                           // 383: im_proto.UpsertConversationSettingExtInfoRequestBody.ExtEntry
-	nil,                                                           // 384: im_proto.BlockMembersRequestBody.BlockTimeEntry
-	nil,                                                           // 385: im_proto.BlockMembersRequestBody.BizExtEntry
-	nil,                                                           // 386: im_proto.SendInputStatusRequestBody.ExtraEntry
-	nil,                                                           // 387: im_proto.SendUserActionRequestBody.ExtraEntry
-	nil,                                                           // 388: im_proto.SendFriendApplyRequestBody.ExtEntry
-	nil,                                                           // 389: im_proto.ApplyUserInfo.ExtEntry
-	nil,                                                           // 390: im_proto.FriendUserInfo.ExtEntry
-	nil,                                                           // 391: im_proto.StrangerConversation.ExtEntry
-	nil,                                                           // 392: im_proto.ModifyMessageExtRequestBody.ExtEntry
+	(*MediaUrl)(nil),                                              // 300: im_proto.MediaUrl
+	(*ClientACKResponseBody)(nil),                                 // 301: im_proto.ClientACKResponseBody
+	(*CreateVoipResponseBody)(nil),                                // 302: im_proto.CreateVoipResponseBody
+	(*CallVoipResponseBody)(nil),                                  // 303: im_proto.CallVoipResponseBody
+	(*UpdateVoipResponseBody)(nil),                                // 304: im_proto.UpdateVoipResponseBody
+	(*ChannelHeartBeatResponseBody)(nil),                          // 305: im_proto.ChannelHeartBeatResponseBody
+	(*ReportClientMetricsResponseBody)(nil),                       // 306: im_proto.ReportClientMetricsResponseBody
+	(*GetConfigsResponseBody)(nil),                                // 307: im_proto.GetConfigsResponseBody
+	(*UnReadCountReportResponseBody)(nil),                         // 308: im_proto.UnReadCountReportResponseBody
+	(*BlockConversationResponseBody)(nil),                         // 309: im_proto.BlockConversationResponseBody
+	(*ModifyMessageExtResponseBody)(nil),                          // 310: im_proto.ModifyMessageExtResponseBody
+	(*GetConversationAuditSwitchResponseBody)(nil),                // 311: im_proto.GetConversationAuditSwitchResponseBody
+	(*UpdateConversationAuditSwitchResponseBody)(nil),             // 312: im_proto.UpdateConversationAuditSwitchResponseBody
+	(*SendConversationApplyResponseBody)(nil),                     // 313: im_proto.SendConversationApplyResponseBody
+	(*AckConversationApplyResponseBody)(nil),                      // 314: im_proto.AckConversationApplyResponseBody
+	(*GetConversationApplyResponseBody)(nil),                      // 315: im_proto.GetConversationApplyResponseBody
+	(*GetConversationAuditListResponseBody)(nil),                  // 316: im_proto.GetConversationAuditListResponseBody
+	(*GetConversationAuditUnreadResponseBody)(nil),                // 317: im_proto.GetConversationAuditUnreadResponseBody
+	(*ClearConversationAuditUnreadResponseBody)(nil),              // 318: im_proto.ClearConversationAuditUnreadResponseBody
+	(*GetUnreadCountResponseBody)(nil),                            // 319: im_proto.GetUnreadCountResponseBody
+	(*GetMessageInfoByIndexV2ResponseBody)(nil),                   // 320: im_proto.GetMessageInfoByIndexV2ResponseBody
+	(*MarkMessageResponseBody)(nil),                               // 321: im_proto.MarkMessageResponseBody
+	(*PullMarkMessageResponseBody)(nil),                           // 322: im_proto.PullMarkMessageResponseBody
+	(*GetRecentMessageRespBody)(nil),                              // 323: im_proto.GetRecentMessageRespBody
+	(*GetCmdMessageRespBody)(nil),                                 // 324: im_proto.GetCmdMessageRespBody
+	(*GetMessageInfoByIndexV2RangeResponseBody)(nil),              // 325: im_proto.GetMessageInfoByIndexV2RangeResponseBody
+	(*BatchGetConversationAuditUnreadResponseBody)(nil),           // 326: im_proto.BatchGetConversationAuditUnreadResponseBody
+	(*MessageByInitResponseBody)(nil),                             // 327: im_proto.MessageByInitResponseBody
+	(*PreviewerMessagesInConversationResponseBody)(nil),           // 328: im_proto.PreviewerMessagesInConversationResponseBody
+	(*PreviewerGetConversationInfoListResponseBody)(nil),          // 329: im_proto.PreviewerGetConversationInfoListResponseBody
+	(*ReplyFriendApplyResponseBody)(nil),                          // 330: im_proto.ReplyFriendApplyResponseBody
+	(*DeleteFriendResponseBody)(nil),                              // 331: im_proto.DeleteFriendResponseBody
+	(*ProfileSearchInfoResponseBody)(nil),                         // 332: im_proto.ProfileSearchInfoResponseBody
+	(*MarkMsgUnreadCountReportResponseBody)(nil),                  // 333: im_proto.MarkMsgUnreadCountReportResponseBody
+	(*MarkMsgGetUnreadCountResponseBody)(nil),                     // 334: im_proto.MarkMsgGetUnreadCountResponseBody
+	(*BatchUnmarkMessageResponseBody)(nil),                        // 335: im_proto.BatchUnmarkMessageResponseBody
+	(*ClientBatchACKResponseBody)(nil),                            // 336: im_proto.ClientBatchACKResponseBody
+	(*GetMediaUploadConfigResponseBody)(nil),                      // 337: im_proto.GetMediaUploadConfigResponseBody
+	(*GetMediaStatusResponseBody)(nil),                            // 338: im_proto.GetMediaStatusResponseBody
+	(*GlobalMessageSearchResponseBody)(nil),                       // 339: im_proto.GlobalMessageSearchResponseBody
+	(*ConversationCoreSearchResponseBody)(nil),                    // 340: im_proto.ConversationCoreSearchResponseBody
+	(*ConversationMessageSearchResponseBody)(nil),                 // 341: im_proto.ConversationMessageSearchResponseBody
+	(*ConversationMessagePreViewResponseBody)(nil),                // 342: im_proto.ConversationMessagePreViewResponseBody
+	(*GetMessagesResponseBody)(nil),                               // 343: im_proto.GetMessagesResponseBody
+	(*BatchGetMessagesResponseBody)(nil),                          // 344: im_proto.BatchGetMessagesResponseBody
+	(*VcdCleanResponseBody)(nil),                                  // 345: im_proto.VcdCleanResponseBody
+	(*MediaInfo)(nil),                                             // 346: im_proto.MediaInfo
+	(*SendMediaRequest)(nil),                                      // 347: im_proto.SendMediaRequest
+	(*BizConvCorePersistentExt)(nil),                              // 348: im_proto.BizConvCorePersistentExt
+	(*BizConvSettingPersistentExt)(nil),                           // 349: im_proto.BizConvSettingPersistentExt
+	(*BizConvCoreTransientExt)(nil),                               // 350: im_proto.BizConvCoreTransientExt
+	(*BizConvSettingTransientExt)(nil),                            // 351: im_proto.BizConvSettingTransientExt
+	(*SyncContent)(nil),                                           // 352: im_proto.SyncContent
+	(*ReactionContent)(nil),                                       // 353: im_proto.ReactionContent
+	(*JoinLiveGroupRequestBody)(nil),                              // 354: im_proto.JoinLiveGroupRequestBody
+	(*JoinLiveGroupResponseBody)(nil),                             // 355: im_proto.JoinLiveGroupResponseBody
+	(*LeaveLiveGroupRequestBody)(nil),                             // 356: im_proto.LeaveLiveGroupRequestBody
+	(*LeaveLiveGroupResponseBody)(nil),                            // 357: im_proto.LeaveLiveGroupResponseBody
+	(*GetLiveGroupMembersRequestBody)(nil),                        // 358: im_proto.GetLiveGroupMembersRequestBody
+	(*GetLiveGroupMembersResponseBody)(nil),                       // 359: im_proto.GetLiveGroupMembersResponseBody
+	(*LiveMemberInfo)(nil),                                        // 360: im_proto.LiveMemberInfo
+	nil,                                                           // 361: im_proto.Request.HeadersEntry
+	nil,                                                           // 362: im_proto.Response.HeadersEntry
+	nil,                                                           // 363: im_proto.MsgTrace.MetricsEntry
+	nil,                                                           // 364: im_proto.MessageBody.ExtEntry
+	nil,                                                           // 365: im_proto.MessageBody.PropertyListEntry
+	nil,                                                           // 366: im_proto.MessageBody.UserProfileEntry
+	nil,                                                           // 367: im_proto.SendMessageRequestBody.ExtEntry
+	nil,                                                           // 368: im_proto.SendMessageRequestBody.ClientExtEntry
+	nil,                                                           // 369: im_proto.SendMessageP2PRequestBody.ExtEntry
+	nil,                                                           // 370: im_proto.NewDirectPushNotify.ExtEntry
+	nil,                                                           // 371: im_proto.ConversationInfo.ExtEntry
+	nil,                                                           // 372: im_proto.ConversationCoreInfo.ExtEntry
+	nil,                                                           // 373: im_proto.ConversationSettingInfo.ExtEntry
+	nil,                                                           // 374: im_proto.Participant.ExtEntry
+	nil,                                                           // 375: im_proto.CreateConversationV2RequestBody.BizExtEntry
+	nil,                                                           // 376: im_proto.GetTicketRequestBody.ExtEntry
+	nil,                                                           // 377: im_proto.ConversationAddParticipantsRequestBody.BizExtEntry
+	nil,                                                           // 378: im_proto.ConversationAddParticipantsResponseBody.BizExtEntry
+	nil,                                                           // 379: im_proto.ConversationAddParticipantsResponseBody.ExtEntry
+	nil,                                                           // 380: im_proto.ConversationRemoveParticipantsRequestBody.BizExtEntry
+	nil,                                                           // 381: im_proto.UpdateConversationParticipantRequestBody.BizExtEntry
+	nil,                                                           // 382: im_proto.SetConversationCoreInfoRequestBody.ExtEntry
+	nil,                                                           // 383: im_proto.UpsertConversationCoreExtInfoRequestBody.ExtEntry
+	nil,                                                           // 384: im_proto.UpsertConversationSettingExtInfoRequestBody.ExtEntry
+	nil,                                                           // 385: im_proto.BlockMembersRequestBody.BlockTimeEntry
+	nil,                                                           // 386: im_proto.BlockMembersRequestBody.BizExtEntry
+	nil,                                                           // 387: im_proto.SendInputStatusRequestBody.ExtraEntry
+	nil,                                                           // 388: im_proto.SendUserActionRequestBody.ExtraEntry
+	nil,                                                           // 389: im_proto.SendFriendApplyRequestBody.ExtEntry
+	nil,                                                           // 390: im_proto.ApplyUserInfo.ExtEntry
+	nil,                                                           // 391: im_proto.FriendUserInfo.ExtEntry
+	nil,                                                           // 392: im_proto.StrangerConversation.ExtEntry
+	nil,                                                           // 393: im_proto.ModifyMessageExtRequestBody.ExtEntry
 }
 var file_im_proto_depIdxs = []int32{
 	9,   // 0: im_proto.Request.refer:type_name -> im_proto.Refer
 	37,  // 1: im_proto.Request.body:type_name -> im_proto.RequestBody
-	360, // 2: im_proto.Request.headers:type_name -> im_proto.Request.HeadersEntry
+	361, // 2: im_proto.Request.headers:type_name -> im_proto.Request.HeadersEntry
 	35,  // 3: im_proto.Request.token_info:type_name -> im_proto.TokenInfo
 	8,   // 4: im_proto.Request.auth_type:type_name -> im_proto.AuthType
 	36,  // 5: im_proto.Request.msg_trace:type_name -> im_proto.MsgTrace
 	38,  // 6: im_proto.Response.body:type_name -> im_proto.ResponseBody
-	361, // 7: im_proto.Response.headers:type_name -> im_proto.Response.HeadersEntry
+	362, // 7: im_proto.Response.headers:type_name -> im_proto.Response.HeadersEntry
 	10,  // 8: im_proto.TokenInfo.type:type_name -> im_proto.TokenType
-	362, // 9: im_proto.MsgTrace.metrics:type_name -> im_proto.MsgTrace.MetricsEntry
+	363, // 9: im_proto.MsgTrace.metrics:type_name -> im_proto.MsgTrace.MetricsEntry
 	11,  // 10: im_proto.MsgTrace.path:type_name -> im_proto.MsgTracePath
 	45,  // 11: im_proto.RequestBody.send_message_body:type_name -> im_proto.SendMessageRequestBody
 	49,  // 12: im_proto.RequestBody.messages_per_user_body:type_name -> im_proto.MessagesPerUserRequestBody
@@ -25414,9 +25687,9 @@ var file_im_proto_depIdxs = []int32{
 	248, // 145: im_proto.RequestBody.get_messages_body:type_name -> im_proto.GetMessagesRequestBody
 	249, // 146: im_proto.RequestBody.batch_get_messages_body:type_name -> im_proto.BatchGetMessagesRequestBody
 	250, // 147: im_proto.RequestBody.vcd_clean_body:type_name -> im_proto.VcdCleanRequestBody
-	353, // 148: im_proto.RequestBody.join_live_group_body:type_name -> im_proto.JoinLiveGroupRequestBody
-	355, // 149: im_proto.RequestBody.leave_live_group_body:type_name -> im_proto.LeaveLiveGroupRequestBody
-	357, // 150: im_proto.RequestBody.get_live_group_members_body:type_name -> im_proto.GetLiveGroupMembersRequestBody
+	354, // 148: im_proto.RequestBody.join_live_group_body:type_name -> im_proto.JoinLiveGroupRequestBody
+	356, // 149: im_proto.RequestBody.leave_live_group_body:type_name -> im_proto.LeaveLiveGroupRequestBody
+	358, // 150: im_proto.RequestBody.get_live_group_members_body:type_name -> im_proto.GetLiveGroupMembersRequestBody
 	46,  // 151: im_proto.ResponseBody.send_message_body:type_name -> im_proto.SendMessageResponseBody
 	50,  // 152: im_proto.ResponseBody.messages_per_user_body:type_name -> im_proto.MessagesPerUserResponseBody
 	251, // 153: im_proto.ResponseBody.messages_per_user_init_body:type_name -> im_proto.MessagesPerUserInitResponseBody
@@ -25499,82 +25772,82 @@ var file_im_proto_depIdxs = []int32{
 	129, // 230: im_proto.ResponseBody.broadcast_send_message_body:type_name -> im_proto.BroadcastSendMessageResponseBody
 	131, // 231: im_proto.ResponseBody.broadcast_recv_message_body:type_name -> im_proto.BroadcastRecvMessageResponseBody
 	134, // 232: im_proto.ResponseBody.broadcast_user_counter_body:type_name -> im_proto.BroadcastUserCounterResponseBody
-	300, // 233: im_proto.ResponseBody.client_ack_body:type_name -> im_proto.ClientACKResponseBody
-	301, // 234: im_proto.ResponseBody.create_voip_body:type_name -> im_proto.CreateVoipResponseBody
-	302, // 235: im_proto.ResponseBody.call_voip_body:type_name -> im_proto.CallVoipResponseBody
-	303, // 236: im_proto.ResponseBody.update_voip_body:type_name -> im_proto.UpdateVoipResponseBody
-	304, // 237: im_proto.ResponseBody.channel_heartbeat_body:type_name -> im_proto.ChannelHeartBeatResponseBody
+	301, // 233: im_proto.ResponseBody.client_ack_body:type_name -> im_proto.ClientACKResponseBody
+	302, // 234: im_proto.ResponseBody.create_voip_body:type_name -> im_proto.CreateVoipResponseBody
+	303, // 235: im_proto.ResponseBody.call_voip_body:type_name -> im_proto.CallVoipResponseBody
+	304, // 236: im_proto.ResponseBody.update_voip_body:type_name -> im_proto.UpdateVoipResponseBody
+	305, // 237: im_proto.ResponseBody.channel_heartbeat_body:type_name -> im_proto.ChannelHeartBeatResponseBody
 	161, // 238: im_proto.ResponseBody.profile_get_info:type_name -> im_proto.ProfileGetInfoResponseBody
-	305, // 239: im_proto.ResponseBody.report_client_metrics_body:type_name -> im_proto.ReportClientMetricsResponseBody
-	306, // 240: im_proto.ResponseBody.get_configs_body:type_name -> im_proto.GetConfigsResponseBody
-	307, // 241: im_proto.ResponseBody.unread_count_report_body:type_name -> im_proto.UnReadCountReportResponseBody
+	306, // 239: im_proto.ResponseBody.report_client_metrics_body:type_name -> im_proto.ReportClientMetricsResponseBody
+	307, // 240: im_proto.ResponseBody.get_configs_body:type_name -> im_proto.GetConfigsResponseBody
+	308, // 241: im_proto.ResponseBody.unread_count_report_body:type_name -> im_proto.UnReadCountReportResponseBody
 	126, // 242: im_proto.ResponseBody.block_members_body:type_name -> im_proto.BlockMembersResponseBody
-	308, // 243: im_proto.ResponseBody.block_conversation_body:type_name -> im_proto.BlockConversationResponseBody
-	309, // 244: im_proto.ResponseBody.modify_message_ext_body:type_name -> im_proto.ModifyMessageExtResponseBody
-	310, // 245: im_proto.ResponseBody.get_conversation_audit_switch_body:type_name -> im_proto.GetConversationAuditSwitchResponseBody
-	311, // 246: im_proto.ResponseBody.update_conversation_audit_switch_body:type_name -> im_proto.UpdateConversationAuditSwitchResponseBody
-	312, // 247: im_proto.ResponseBody.send_conversation_apply_body:type_name -> im_proto.SendConversationApplyResponseBody
-	313, // 248: im_proto.ResponseBody.ack_conversation_apply_body:type_name -> im_proto.AckConversationApplyResponseBody
-	314, // 249: im_proto.ResponseBody.get_conversation_apply_body:type_name -> im_proto.GetConversationApplyResponseBody
-	315, // 250: im_proto.ResponseBody.get_conversation_audit_list_body:type_name -> im_proto.GetConversationAuditListResponseBody
-	316, // 251: im_proto.ResponseBody.get_conversation_audit_unread_body:type_name -> im_proto.GetConversationAuditUnreadResponseBody
-	317, // 252: im_proto.ResponseBody.clear_conversation_audit_unread_body:type_name -> im_proto.ClearConversationAuditUnreadResponseBody
-	318, // 253: im_proto.ResponseBody.get_unread_count_body:type_name -> im_proto.GetUnreadCountResponseBody
+	309, // 243: im_proto.ResponseBody.block_conversation_body:type_name -> im_proto.BlockConversationResponseBody
+	310, // 244: im_proto.ResponseBody.modify_message_ext_body:type_name -> im_proto.ModifyMessageExtResponseBody
+	311, // 245: im_proto.ResponseBody.get_conversation_audit_switch_body:type_name -> im_proto.GetConversationAuditSwitchResponseBody
+	312, // 246: im_proto.ResponseBody.update_conversation_audit_switch_body:type_name -> im_proto.UpdateConversationAuditSwitchResponseBody
+	313, // 247: im_proto.ResponseBody.send_conversation_apply_body:type_name -> im_proto.SendConversationApplyResponseBody
+	314, // 248: im_proto.ResponseBody.ack_conversation_apply_body:type_name -> im_proto.AckConversationApplyResponseBody
+	315, // 249: im_proto.ResponseBody.get_conversation_apply_body:type_name -> im_proto.GetConversationApplyResponseBody
+	316, // 250: im_proto.ResponseBody.get_conversation_audit_list_body:type_name -> im_proto.GetConversationAuditListResponseBody
+	317, // 251: im_proto.ResponseBody.get_conversation_audit_unread_body:type_name -> im_proto.GetConversationAuditUnreadResponseBody
+	318, // 252: im_proto.ResponseBody.clear_conversation_audit_unread_body:type_name -> im_proto.ClearConversationAuditUnreadResponseBody
+	319, // 253: im_proto.ResponseBody.get_unread_count_body:type_name -> im_proto.GetUnreadCountResponseBody
 	48,  // 254: im_proto.ResponseBody.send_message_p2p_body:type_name -> im_proto.SendMessageP2PResponseBody
 	154, // 255: im_proto.ResponseBody.get_blocklist_body:type_name -> im_proto.GetBlockListResponseBody
 	157, // 256: im_proto.ResponseBody.set_blocklist_body:type_name -> im_proto.SetBlocklistResponseBody
 	159, // 257: im_proto.ResponseBody.check_in_blocklist_body:type_name -> im_proto.CheckInBlockListResponseBody
-	319, // 258: im_proto.ResponseBody.get_message_info_by_index_v2_body:type_name -> im_proto.GetMessageInfoByIndexV2ResponseBody
-	320, // 259: im_proto.ResponseBody.mark_message_body:type_name -> im_proto.MarkMessageResponseBody
-	321, // 260: im_proto.ResponseBody.pull_mark_message_body:type_name -> im_proto.PullMarkMessageResponseBody
+	320, // 258: im_proto.ResponseBody.get_message_info_by_index_v2_body:type_name -> im_proto.GetMessageInfoByIndexV2ResponseBody
+	321, // 259: im_proto.ResponseBody.mark_message_body:type_name -> im_proto.MarkMessageResponseBody
+	322, // 260: im_proto.ResponseBody.pull_mark_message_body:type_name -> im_proto.PullMarkMessageResponseBody
 	108, // 261: im_proto.ResponseBody.batch_get_conversation_participants_readindex:type_name -> im_proto.BatchGetConversationParticipantsReadIndexResponseBody
-	322, // 262: im_proto.ResponseBody.get_recent_message_body:type_name -> im_proto.GetRecentMessageRespBody
-	323, // 263: im_proto.ResponseBody.get_cmd_message_body:type_name -> im_proto.GetCmdMessageRespBody
-	324, // 264: im_proto.ResponseBody.get_message_info_by_index_v2_range_body:type_name -> im_proto.GetMessageInfoByIndexV2RangeResponseBody
-	325, // 265: im_proto.ResponseBody.batch_get_conversation_audit_unread_body:type_name -> im_proto.BatchGetConversationAuditUnreadResponseBody
-	326, // 266: im_proto.ResponseBody.message_by_init:type_name -> im_proto.MessageByInitResponseBody
-	327, // 267: im_proto.ResponseBody.previewer_messages_in_conversation_body:type_name -> im_proto.PreviewerMessagesInConversationResponseBody
-	328, // 268: im_proto.ResponseBody.previewer_get_conversation_info_list_body:type_name -> im_proto.PreviewerGetConversationInfoListResponseBody
+	323, // 262: im_proto.ResponseBody.get_recent_message_body:type_name -> im_proto.GetRecentMessageRespBody
+	324, // 263: im_proto.ResponseBody.get_cmd_message_body:type_name -> im_proto.GetCmdMessageRespBody
+	325, // 264: im_proto.ResponseBody.get_message_info_by_index_v2_range_body:type_name -> im_proto.GetMessageInfoByIndexV2RangeResponseBody
+	326, // 265: im_proto.ResponseBody.batch_get_conversation_audit_unread_body:type_name -> im_proto.BatchGetConversationAuditUnreadResponseBody
+	327, // 266: im_proto.ResponseBody.message_by_init:type_name -> im_proto.MessageByInitResponseBody
+	328, // 267: im_proto.ResponseBody.previewer_messages_in_conversation_body:type_name -> im_proto.PreviewerMessagesInConversationResponseBody
+	329, // 268: im_proto.ResponseBody.previewer_get_conversation_info_list_body:type_name -> im_proto.PreviewerGetConversationInfoListResponseBody
 	141, // 269: im_proto.ResponseBody.send_friend_apply_body:type_name -> im_proto.SendFriendApplyResponseBody
 	143, // 270: im_proto.ResponseBody.get_friend_apply_list_body:type_name -> im_proto.GetFriendApplyListResponseBody
 	145, // 271: im_proto.ResponseBody.get_friend_receive_apply_list_body:type_name -> im_proto.GetFriendReceiveApplyListResponseBody
-	329, // 272: im_proto.ResponseBody.reply_friend_apply_body:type_name -> im_proto.ReplyFriendApplyResponseBody
+	330, // 272: im_proto.ResponseBody.reply_friend_apply_body:type_name -> im_proto.ReplyFriendApplyResponseBody
 	149, // 273: im_proto.ResponseBody.get_friend_list_body:type_name -> im_proto.GetFriendListResponseBody
-	330, // 274: im_proto.ResponseBody.delete_friend_body:type_name -> im_proto.DeleteFriendResponseBody
+	331, // 274: im_proto.ResponseBody.delete_friend_body:type_name -> im_proto.DeleteFriendResponseBody
 	163, // 275: im_proto.ResponseBody.profile_batch_get_info_body:type_name -> im_proto.ProfileBatchGetInfoResponseBody
-	331, // 276: im_proto.ResponseBody.profile_search_info_body:type_name -> im_proto.ProfileSearchInfoResponseBody
-	332, // 277: im_proto.ResponseBody.mark_msg_unread_count_report:type_name -> im_proto.MarkMsgUnreadCountReportResponseBody
-	333, // 278: im_proto.ResponseBody.mark_msg_get_unread_count:type_name -> im_proto.MarkMsgGetUnreadCountResponseBody
-	334, // 279: im_proto.ResponseBody.batch_unmark_message:type_name -> im_proto.BatchUnmarkMessageResponseBody
-	335, // 280: im_proto.ResponseBody.client_batch_ack_body:type_name -> im_proto.ClientBatchACKResponseBody
-	336, // 281: im_proto.ResponseBody.media_upload_config_response_body:type_name -> im_proto.GetMediaUploadConfigResponseBody
-	337, // 282: im_proto.ResponseBody.media_status_response_body:type_name -> im_proto.GetMediaStatusResponseBody
-	338, // 283: im_proto.ResponseBody.global_message_search_body:type_name -> im_proto.GlobalMessageSearchResponseBody
-	339, // 284: im_proto.ResponseBody.conversation_core_search_body:type_name -> im_proto.ConversationCoreSearchResponseBody
-	340, // 285: im_proto.ResponseBody.conversation_message_search_body:type_name -> im_proto.ConversationMessageSearchResponseBody
-	341, // 286: im_proto.ResponseBody.conversation_message_pre_view_body:type_name -> im_proto.ConversationMessagePreViewResponseBody
-	342, // 287: im_proto.ResponseBody.get_messages_body:type_name -> im_proto.GetMessagesResponseBody
-	343, // 288: im_proto.ResponseBody.batch_get_messages_body:type_name -> im_proto.BatchGetMessagesResponseBody
-	344, // 289: im_proto.ResponseBody.vcd_clean_body:type_name -> im_proto.VcdCleanResponseBody
-	354, // 290: im_proto.ResponseBody.join_live_group_body:type_name -> im_proto.JoinLiveGroupResponseBody
-	356, // 291: im_proto.ResponseBody.leave_live_group_body:type_name -> im_proto.LeaveLiveGroupResponseBody
-	358, // 292: im_proto.ResponseBody.get_live_group_members_body:type_name -> im_proto.GetLiveGroupMembersResponseBody
-	363, // 293: im_proto.MessageBody.ext:type_name -> im_proto.MessageBody.ExtEntry
-	364, // 294: im_proto.MessageBody.property_list:type_name -> im_proto.MessageBody.PropertyListEntry
-	365, // 295: im_proto.MessageBody.user_profile:type_name -> im_proto.MessageBody.UserProfileEntry
+	332, // 276: im_proto.ResponseBody.profile_search_info_body:type_name -> im_proto.ProfileSearchInfoResponseBody
+	333, // 277: im_proto.ResponseBody.mark_msg_unread_count_report:type_name -> im_proto.MarkMsgUnreadCountReportResponseBody
+	334, // 278: im_proto.ResponseBody.mark_msg_get_unread_count:type_name -> im_proto.MarkMsgGetUnreadCountResponseBody
+	335, // 279: im_proto.ResponseBody.batch_unmark_message:type_name -> im_proto.BatchUnmarkMessageResponseBody
+	336, // 280: im_proto.ResponseBody.client_batch_ack_body:type_name -> im_proto.ClientBatchACKResponseBody
+	337, // 281: im_proto.ResponseBody.media_upload_config_response_body:type_name -> im_proto.GetMediaUploadConfigResponseBody
+	338, // 282: im_proto.ResponseBody.media_status_response_body:type_name -> im_proto.GetMediaStatusResponseBody
+	339, // 283: im_proto.ResponseBody.global_message_search_body:type_name -> im_proto.GlobalMessageSearchResponseBody
+	340, // 284: im_proto.ResponseBody.conversation_core_search_body:type_name -> im_proto.ConversationCoreSearchResponseBody
+	341, // 285: im_proto.ResponseBody.conversation_message_search_body:type_name -> im_proto.ConversationMessageSearchResponseBody
+	342, // 286: im_proto.ResponseBody.conversation_message_pre_view_body:type_name -> im_proto.ConversationMessagePreViewResponseBody
+	343, // 287: im_proto.ResponseBody.get_messages_body:type_name -> im_proto.GetMessagesResponseBody
+	344, // 288: im_proto.ResponseBody.batch_get_messages_body:type_name -> im_proto.BatchGetMessagesResponseBody
+	345, // 289: im_proto.ResponseBody.vcd_clean_body:type_name -> im_proto.VcdCleanResponseBody
+	355, // 290: im_proto.ResponseBody.join_live_group_body:type_name -> im_proto.JoinLiveGroupResponseBody
+	357, // 291: im_proto.ResponseBody.leave_live_group_body:type_name -> im_proto.LeaveLiveGroupResponseBody
+	359, // 292: im_proto.ResponseBody.get_live_group_members_body:type_name -> im_proto.GetLiveGroupMembersResponseBody
+	364, // 293: im_proto.MessageBody.ext:type_name -> im_proto.MessageBody.ExtEntry
+	365, // 294: im_proto.MessageBody.property_list:type_name -> im_proto.MessageBody.PropertyListEntry
+	366, // 295: im_proto.MessageBody.user_profile:type_name -> im_proto.MessageBody.UserProfileEntry
 	42,  // 296: im_proto.MessageBody.reference_info:type_name -> im_proto.ReferenceInfo
-	345, // 297: im_proto.MessageBody.media_info_list:type_name -> im_proto.MediaInfo
+	346, // 297: im_proto.MessageBody.media_info_list:type_name -> im_proto.MediaInfo
 	41,  // 298: im_proto.PropertyItemList.Items:type_name -> im_proto.PropertyItem
 	2,   // 299: im_proto.ReferenceInfo.referenced_message_status:type_name -> im_proto.MessageStatus
 	2,   // 300: im_proto.MessageInfo.status:type_name -> im_proto.MessageStatus
 	39,  // 301: im_proto.MessageInfo.body:type_name -> im_proto.MessageBody
-	366, // 302: im_proto.SendMessageRequestBody.ext:type_name -> im_proto.SendMessageRequestBody.ExtEntry
+	367, // 302: im_proto.SendMessageRequestBody.ext:type_name -> im_proto.SendMessageRequestBody.ExtEntry
 	43,  // 303: im_proto.SendMessageRequestBody.ref_msg_info:type_name -> im_proto.ReferencedMessageInfo
-	367, // 304: im_proto.SendMessageRequestBody.client_ext:type_name -> im_proto.SendMessageRequestBody.ClientExtEntry
-	346, // 305: im_proto.SendMessageRequestBody.send_media_list:type_name -> im_proto.SendMediaRequest
+	368, // 304: im_proto.SendMessageRequestBody.client_ext:type_name -> im_proto.SendMessageRequestBody.ClientExtEntry
+	347, // 305: im_proto.SendMessageRequestBody.send_media_list:type_name -> im_proto.SendMediaRequest
 	69,  // 306: im_proto.SendMessageResponseBody.conversation:type_name -> im_proto.ConversationInfoV2
 	21,  // 307: im_proto.SendMessageP2PRequestBody.send_type:type_name -> im_proto.SendType
-	368, // 308: im_proto.SendMessageP2PRequestBody.ext:type_name -> im_proto.SendMessageP2PRequestBody.ExtEntry
+	369, // 308: im_proto.SendMessageP2PRequestBody.ext:type_name -> im_proto.SendMessageP2PRequestBody.ExtEntry
 	39,  // 309: im_proto.MessagesPerUserResponseBody.messages:type_name -> im_proto.MessageBody
 	51,  // 310: im_proto.MessagesPerUserResponseBody.conversation_badge_count:type_name -> im_proto.ConversationBadgeCountInfo
 	39,  // 311: im_proto.MessagesPerUserInitV2ResponseBody.messages:type_name -> im_proto.MessageBody
@@ -25593,25 +25866,25 @@ var file_im_proto_depIdxs = []int32{
 	42,  // 324: im_proto.NewMessageNotify.ref_msg_info:type_name -> im_proto.ReferenceInfo
 	63,  // 325: im_proto.NewMessageNotify.mute_badge_count_info:type_name -> im_proto.MuteBadgeCountInfo
 	22,  // 326: im_proto.MuteBadgeCountInfo.message_type:type_name -> im_proto.MuteMessageType
-	369, // 327: im_proto.NewDirectPushNotify.ext:type_name -> im_proto.NewDirectPushNotify.ExtEntry
+	370, // 327: im_proto.NewDirectPushNotify.ext:type_name -> im_proto.NewDirectPushNotify.ExtEntry
 	68,  // 328: im_proto.ConversationInfoUpdatedNotify.conversation:type_name -> im_proto.ConversationInfo
 	73,  // 329: im_proto.ConversationInfo.first_page_participants:type_name -> im_proto.ParticipantsPage
-	370, // 330: im_proto.ConversationInfo.ext:type_name -> im_proto.ConversationInfo.ExtEntry
+	371, // 330: im_proto.ConversationInfo.ext:type_name -> im_proto.ConversationInfo.ExtEntry
 	73,  // 331: im_proto.ConversationInfoV2.first_page_participants:type_name -> im_proto.ParticipantsPage
 	72,  // 332: im_proto.ConversationInfoV2.user_info:type_name -> im_proto.Participant
 	70,  // 333: im_proto.ConversationInfoV2.conversation_core_info:type_name -> im_proto.ConversationCoreInfo
 	71,  // 334: im_proto.ConversationInfoV2.conversation_setting_info:type_name -> im_proto.ConversationSettingInfo
-	371, // 335: im_proto.ConversationCoreInfo.ext:type_name -> im_proto.ConversationCoreInfo.ExtEntry
+	372, // 335: im_proto.ConversationCoreInfo.ext:type_name -> im_proto.ConversationCoreInfo.ExtEntry
 	15,  // 336: im_proto.ConversationCoreInfo.block_status:type_name -> im_proto.BlockStatus
-	347, // 337: im_proto.ConversationCoreInfo.biz_core_persistent_extra:type_name -> im_proto.BizConvCorePersistentExt
-	372, // 338: im_proto.ConversationSettingInfo.ext:type_name -> im_proto.ConversationSettingInfo.ExtEntry
-	348, // 339: im_proto.ConversationSettingInfo.biz_setting_persistent_extra:type_name -> im_proto.BizConvSettingPersistentExt
+	348, // 337: im_proto.ConversationCoreInfo.biz_core_persistent_extra:type_name -> im_proto.BizConvCorePersistentExt
+	373, // 338: im_proto.ConversationSettingInfo.ext:type_name -> im_proto.ConversationSettingInfo.ExtEntry
+	349, // 339: im_proto.ConversationSettingInfo.biz_setting_persistent_extra:type_name -> im_proto.BizConvSettingPersistentExt
 	15,  // 340: im_proto.Participant.blocked:type_name -> im_proto.BlockStatus
-	373, // 341: im_proto.Participant.ext:type_name -> im_proto.Participant.ExtEntry
+	374, // 341: im_proto.Participant.ext:type_name -> im_proto.Participant.ExtEntry
 	72,  // 342: im_proto.ParticipantsPage.participants:type_name -> im_proto.Participant
-	374, // 343: im_proto.CreateConversationV2RequestBody.biz_ext:type_name -> im_proto.CreateConversationV2RequestBody.BizExtEntry
-	347, // 344: im_proto.CreateConversationV2RequestBody.biz_core_persistent_extra:type_name -> im_proto.BizConvCorePersistentExt
-	349, // 345: im_proto.CreateConversationV2RequestBody.biz_core_transient_extra:type_name -> im_proto.BizConvCoreTransientExt
+	375, // 343: im_proto.CreateConversationV2RequestBody.biz_ext:type_name -> im_proto.CreateConversationV2RequestBody.BizExtEntry
+	348, // 344: im_proto.CreateConversationV2RequestBody.biz_core_persistent_extra:type_name -> im_proto.BizConvCorePersistentExt
+	350, // 345: im_proto.CreateConversationV2RequestBody.biz_core_transient_extra:type_name -> im_proto.BizConvCoreTransientExt
 	69,  // 346: im_proto.CreateConversationV2ResponseBody.conversation:type_name -> im_proto.ConversationInfoV2
 	69,  // 347: im_proto.GetConversationInfoV2ResponseBody.conversation_info:type_name -> im_proto.ConversationInfoV2
 	76,  // 348: im_proto.GetConversationInfoListV2RequestBody.conversation_info_list:type_name -> im_proto.GetConversationInfoV2RequestBody
@@ -25621,17 +25894,17 @@ var file_im_proto_depIdxs = []int32{
 	69,  // 352: im_proto.GetUserConversationListResponseBody.list:type_name -> im_proto.ConversationInfoV2
 	23,  // 353: im_proto.GetTicketRequestBody.ticket_type:type_name -> im_proto.TicketType
 	0,   // 354: im_proto.GetTicketRequestBody.conversation_type:type_name -> im_proto.ConversationType
-	375, // 355: im_proto.GetTicketRequestBody.ext:type_name -> im_proto.GetTicketRequestBody.ExtEntry
-	376, // 356: im_proto.ConversationAddParticipantsRequestBody.biz_ext:type_name -> im_proto.ConversationAddParticipantsRequestBody.BizExtEntry
+	376, // 355: im_proto.GetTicketRequestBody.ext:type_name -> im_proto.GetTicketRequestBody.ExtEntry
+	377, // 356: im_proto.ConversationAddParticipantsRequestBody.biz_ext:type_name -> im_proto.ConversationAddParticipantsRequestBody.BizExtEntry
 	89,  // 357: im_proto.ConversationAddParticipantsResponseBody.sec_success_participants:type_name -> im_proto.SecUidPair
 	89,  // 358: im_proto.ConversationAddParticipantsResponseBody.sec_failed_participants:type_name -> im_proto.SecUidPair
-	377, // 359: im_proto.ConversationAddParticipantsResponseBody.biz_ext:type_name -> im_proto.ConversationAddParticipantsResponseBody.BizExtEntry
-	378, // 360: im_proto.ConversationAddParticipantsResponseBody.ext:type_name -> im_proto.ConversationAddParticipantsResponseBody.ExtEntry
-	379, // 361: im_proto.ConversationRemoveParticipantsRequestBody.biz_ext:type_name -> im_proto.ConversationRemoveParticipantsRequestBody.BizExtEntry
+	378, // 359: im_proto.ConversationAddParticipantsResponseBody.biz_ext:type_name -> im_proto.ConversationAddParticipantsResponseBody.BizExtEntry
+	379, // 360: im_proto.ConversationAddParticipantsResponseBody.ext:type_name -> im_proto.ConversationAddParticipantsResponseBody.ExtEntry
+	380, // 361: im_proto.ConversationRemoveParticipantsRequestBody.biz_ext:type_name -> im_proto.ConversationRemoveParticipantsRequestBody.BizExtEntry
 	89,  // 362: im_proto.ConversationRemoveParticipantsResponseBody.failed_sec_participants:type_name -> im_proto.SecUidPair
 	73,  // 363: im_proto.ConversationParticipantsListResponseBody.participants_page:type_name -> im_proto.ParticipantsPage
 	72,  // 364: im_proto.MgetConversationParticipantsResponseBody.participants:type_name -> im_proto.Participant
-	380, // 365: im_proto.UpdateConversationParticipantRequestBody.biz_ext:type_name -> im_proto.UpdateConversationParticipantRequestBody.BizExtEntry
+	381, // 365: im_proto.UpdateConversationParticipantRequestBody.biz_ext:type_name -> im_proto.UpdateConversationParticipantRequestBody.BizExtEntry
 	72,  // 366: im_proto.UpdateConversationParticipantResponseBody.participant:type_name -> im_proto.Participant
 	98,  // 367: im_proto.BatchMarkConversationReadRequestBody.mark_read_requests:type_name -> im_proto.MarkConversationReadRequestBody
 	98,  // 368: im_proto.BatchMarkConversationReadResponseBody.failed_requests:type_name -> im_proto.MarkConversationReadRequestBody
@@ -25639,44 +25912,44 @@ var file_im_proto_depIdxs = []int32{
 	106, // 370: im_proto.GetConversationParticipantsMinIndexV3ResponseBody.indexes:type_name -> im_proto.ParticipantMinIndex
 	109, // 371: im_proto.BatchGetConversationParticipantsReadIndexResponseBody.conversationParticipantsReadIndex:type_name -> im_proto.ConversationParticipantReadIndex
 	103, // 372: im_proto.ConversationParticipantReadIndex.participantReadIndex:type_name -> im_proto.ParticipantReadIndex
-	381, // 373: im_proto.SetConversationCoreInfoRequestBody.ext:type_name -> im_proto.SetConversationCoreInfoRequestBody.ExtEntry
-	347, // 374: im_proto.SetConversationCoreInfoRequestBody.biz_core_persistent_extra:type_name -> im_proto.BizConvCorePersistentExt
-	349, // 375: im_proto.SetConversationCoreInfoRequestBody.biz_core_transient_extra:type_name -> im_proto.BizConvCoreTransientExt
+	382, // 373: im_proto.SetConversationCoreInfoRequestBody.ext:type_name -> im_proto.SetConversationCoreInfoRequestBody.ExtEntry
+	348, // 374: im_proto.SetConversationCoreInfoRequestBody.biz_core_persistent_extra:type_name -> im_proto.BizConvCorePersistentExt
+	350, // 375: im_proto.SetConversationCoreInfoRequestBody.biz_core_transient_extra:type_name -> im_proto.BizConvCoreTransientExt
 	70,  // 376: im_proto.SetConversationCoreInfoResponseBody.conversation_core_info:type_name -> im_proto.ConversationCoreInfo
-	382, // 377: im_proto.UpsertConversationCoreExtInfoRequestBody.ext:type_name -> im_proto.UpsertConversationCoreExtInfoRequestBody.ExtEntry
+	383, // 377: im_proto.UpsertConversationCoreExtInfoRequestBody.ext:type_name -> im_proto.UpsertConversationCoreExtInfoRequestBody.ExtEntry
 	70,  // 378: im_proto.UpsertConversationCoreExtInfoResponseBody.core_info:type_name -> im_proto.ConversationCoreInfo
-	348, // 379: im_proto.SetConversationSettingInfoRequestBody.biz_setting_persistent_extra:type_name -> im_proto.BizConvSettingPersistentExt
-	350, // 380: im_proto.SetConversationSettingInfoRequestBody.biz_setting_transient_extra:type_name -> im_proto.BizConvSettingTransientExt
+	349, // 379: im_proto.SetConversationSettingInfoRequestBody.biz_setting_persistent_extra:type_name -> im_proto.BizConvSettingPersistentExt
+	351, // 380: im_proto.SetConversationSettingInfoRequestBody.biz_setting_transient_extra:type_name -> im_proto.BizConvSettingTransientExt
 	71,  // 381: im_proto.SetConversationSettingInfoResponseBody.setting_info:type_name -> im_proto.ConversationSettingInfo
-	383, // 382: im_proto.UpsertConversationSettingExtInfoRequestBody.ext:type_name -> im_proto.UpsertConversationSettingExtInfoRequestBody.ExtEntry
+	384, // 382: im_proto.UpsertConversationSettingExtInfoRequestBody.ext:type_name -> im_proto.UpsertConversationSettingExtInfoRequestBody.ExtEntry
 	71,  // 383: im_proto.UpsertConversationSettingExtInfoResponseBody.setting_info:type_name -> im_proto.ConversationSettingInfo
 	121, // 384: im_proto.ModifyMessagePropertyRequestBody.property_list:type_name -> im_proto.ModifyPropertyBody
 	122, // 385: im_proto.ModifyPropertyBody.modify_property_content:type_name -> im_proto.ModifyPropertyContent
 	17,  // 386: im_proto.ModifyPropertyContent.operation:type_name -> im_proto.OPERATION_TYPE
 	7,   // 387: im_proto.ModifyMessagePropertyResponseBody.status:type_name -> im_proto.ModifyMessagePropertyStatus
-	351, // 388: im_proto.MessagePropertyContent.sync_content:type_name -> im_proto.SyncContent
-	352, // 389: im_proto.MessagePropertyContent.reaction_content:type_name -> im_proto.ReactionContent
+	352, // 388: im_proto.MessagePropertyContent.sync_content:type_name -> im_proto.SyncContent
+	353, // 389: im_proto.MessagePropertyContent.reaction_content:type_name -> im_proto.ReactionContent
 	15,  // 390: im_proto.BlockMembersRequestBody.block_status:type_name -> im_proto.BlockStatus
-	384, // 391: im_proto.BlockMembersRequestBody.block_time:type_name -> im_proto.BlockMembersRequestBody.BlockTimeEntry
-	385, // 392: im_proto.BlockMembersRequestBody.biz_ext:type_name -> im_proto.BlockMembersRequestBody.BizExtEntry
+	385, // 391: im_proto.BlockMembersRequestBody.block_time:type_name -> im_proto.BlockMembersRequestBody.BlockTimeEntry
+	386, // 392: im_proto.BlockMembersRequestBody.biz_ext:type_name -> im_proto.BlockMembersRequestBody.BizExtEntry
 	15,  // 393: im_proto.BlockConversationRequestBody.block_status:type_name -> im_proto.BlockStatus
 	39,  // 394: im_proto.BroadcastRecvMessageResponseBody.messages:type_name -> im_proto.MessageBody
 	133, // 395: im_proto.BroadcastUserCounterRequestBody.conversations:type_name -> im_proto.ConversationRequest
 	135, // 396: im_proto.BroadcastUserCounterResponseBody.infos:type_name -> im_proto.BroadcastUserInfo
 	24,  // 397: im_proto.SendInputStatusRequestBody.status:type_name -> im_proto.InputStatus
-	386, // 398: im_proto.SendInputStatusRequestBody.extra:type_name -> im_proto.SendInputStatusRequestBody.ExtraEntry
+	387, // 398: im_proto.SendInputStatusRequestBody.extra:type_name -> im_proto.SendInputStatusRequestBody.ExtraEntry
 	25,  // 399: im_proto.SendUserActionRequestBody.action_type:type_name -> im_proto.UserActionType
-	387, // 400: im_proto.SendUserActionRequestBody.extra:type_name -> im_proto.SendUserActionRequestBody.ExtraEntry
+	388, // 400: im_proto.SendUserActionRequestBody.extra:type_name -> im_proto.SendUserActionRequestBody.ExtraEntry
 	13,  // 401: im_proto.ClientACKRequestBody.network_type:type_name -> im_proto.NetworkType
 	12,  // 402: im_proto.ClientACKRequestBody.type:type_name -> im_proto.MsgReportType
-	388, // 403: im_proto.SendFriendApplyRequestBody.ext:type_name -> im_proto.SendFriendApplyRequestBody.ExtEntry
+	389, // 403: im_proto.SendFriendApplyRequestBody.ext:type_name -> im_proto.SendFriendApplyRequestBody.ExtEntry
 	146, // 404: im_proto.SendFriendApplyResponseBody.apply:type_name -> im_proto.ApplyUserInfo
 	146, // 405: im_proto.GetFriendApplyListResponseBody.user_list:type_name -> im_proto.ApplyUserInfo
 	146, // 406: im_proto.GetFriendReceiveApplyListResponseBody.user_list:type_name -> im_proto.ApplyUserInfo
-	389, // 407: im_proto.ApplyUserInfo.ext:type_name -> im_proto.ApplyUserInfo.ExtEntry
+	390, // 407: im_proto.ApplyUserInfo.ext:type_name -> im_proto.ApplyUserInfo.ExtEntry
 	139, // 408: im_proto.ApplyUserInfo.profile:type_name -> im_proto.Profile
 	150, // 409: im_proto.GetFriendListResponseBody.user_list:type_name -> im_proto.FriendUserInfo
-	390, // 410: im_proto.FriendUserInfo.ext:type_name -> im_proto.FriendUserInfo.ExtEntry
+	391, // 410: im_proto.FriendUserInfo.ext:type_name -> im_proto.FriendUserInfo.ExtEntry
 	139, // 411: im_proto.FriendUserInfo.profile:type_name -> im_proto.Profile
 	146, // 412: im_proto.NewFriendMessageNotify.apply:type_name -> im_proto.ApplyUserInfo
 	150, // 413: im_proto.NewFriendMessageNotify.friend:type_name -> im_proto.FriendUserInfo
@@ -25685,20 +25958,21 @@ var file_im_proto_depIdxs = []int32{
 	139, // 416: im_proto.ProfileBatchGetInfoResponseBody.profiles:type_name -> im_proto.Profile
 	39,  // 417: im_proto.StrangerConversation.last_message:type_name -> im_proto.MessageBody
 	72,  // 418: im_proto.StrangerConversation.participants:type_name -> im_proto.Participant
-	391, // 419: im_proto.StrangerConversation.ext:type_name -> im_proto.StrangerConversation.ExtEntry
-	392, // 420: im_proto.ModifyMessageExtRequestBody.ext:type_name -> im_proto.ModifyMessageExtRequestBody.ExtEntry
-	39,  // 421: im_proto.ModifyMessageExtResponseBody.message:type_name -> im_proto.MessageBody
-	146, // 422: im_proto.ReplyFriendApplyResponseBody.applies:type_name -> im_proto.ApplyUserInfo
-	69,  // 423: im_proto.JoinLiveGroupResponseBody.conversation:type_name -> im_proto.ConversationInfoV2
-	359, // 424: im_proto.JoinLiveGroupResponseBody.member:type_name -> im_proto.LiveMemberInfo
-	359, // 425: im_proto.LeaveLiveGroupResponseBody.member:type_name -> im_proto.LiveMemberInfo
-	359, // 426: im_proto.GetLiveGroupMembersResponseBody.members:type_name -> im_proto.LiveMemberInfo
-	40,  // 427: im_proto.MessageBody.PropertyListEntry.value:type_name -> im_proto.PropertyItemList
-	428, // [428:428] is the sub-list for method output_type
-	428, // [428:428] is the sub-list for method input_type
-	428, // [428:428] is the sub-list for extension type_name
-	428, // [428:428] is the sub-list for extension extendee
-	0,   // [0:428] is the sub-list for field type_name
+	392, // 419: im_proto.StrangerConversation.ext:type_name -> im_proto.StrangerConversation.ExtEntry
+	393, // 420: im_proto.ModifyMessageExtRequestBody.ext:type_name -> im_proto.ModifyMessageExtRequestBody.ExtEntry
+	300, // 421: im_proto.GetMediaUrlsResponseBody.urls:type_name -> im_proto.MediaUrl
+	39,  // 422: im_proto.ModifyMessageExtResponseBody.message:type_name -> im_proto.MessageBody
+	146, // 423: im_proto.ReplyFriendApplyResponseBody.applies:type_name -> im_proto.ApplyUserInfo
+	69,  // 424: im_proto.JoinLiveGroupResponseBody.conversation:type_name -> im_proto.ConversationInfoV2
+	360, // 425: im_proto.JoinLiveGroupResponseBody.member:type_name -> im_proto.LiveMemberInfo
+	360, // 426: im_proto.LeaveLiveGroupResponseBody.member:type_name -> im_proto.LiveMemberInfo
+	360, // 427: im_proto.GetLiveGroupMembersResponseBody.members:type_name -> im_proto.LiveMemberInfo
+	40,  // 428: im_proto.MessageBody.PropertyListEntry.value:type_name -> im_proto.PropertyItemList
+	429, // [429:429] is the sub-list for method output_type
+	429, // [429:429] is the sub-list for method input_type
+	429, // [429:429] is the sub-list for extension type_name
+	429, // [429:429] is the sub-list for extension extendee
+	0,   // [0:429] is the sub-list for field type_name
 }
 
 func init() { file_im_proto_init() }
@@ -25712,7 +25986,7 @@ func file_im_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_im_proto_rawDesc), len(file_im_proto_rawDesc)),
 			NumEnums:      33,
-			NumMessages:   360,
+			NumMessages:   361,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
