@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver/blob"
 	"github.com/imbot-go/imbot/imserver/store"
 )
 
@@ -147,6 +149,30 @@ type Config struct {
 	// 203 init page carries. Default 20.
 	InitMessages int
 
+	// Files (media.go, the package doc's "Files").
+
+	// Blobs holds uploaded files. Default: a blob.NewMemory of the
+	// server's own, lost with the process; give a blob.NewDir beside a
+	// durable Store. The server does not close it.
+	Blobs blob.Store
+	// MaxUploadBytes caps one uploaded file. Default
+	// DefaultMaxUploadBytes, 20 MiB.
+	MaxUploadBytes int64
+	// AllowedMediaTypes, when not empty, are the only media types (e.g.
+	// "image/png") an upload may declare. Default: any, as long as the
+	// content sniffs as what it declares.
+	AllowedMediaTypes []string
+	// UploadTokenTTL is how long an upload token from
+	// GET_MEDIA_UPLOAD_TOKEN is accepted. Default 10 minutes.
+	UploadTokenTTL time.Duration
+	// MediaURLTTL is how long a download URL from GET_MEDIA_URLS works.
+	// Default 1 hour.
+	MediaURLTTL time.Duration
+	// MediaTimeout bounds the arrival of one upload's body and the
+	// writing of one download, in place of RequestBodyTimeout and
+	// ResponseWriteTimeout. Default 10 minutes.
+	MediaTimeout time.Duration
+
 	// The dev console (console.go), a chat client in the browser.
 
 	// DisableConsole stops serving the console at ConsolePath. Default
@@ -202,6 +228,8 @@ func (c Config) withDefaults() (Config, error) {
 		"WriteTimeout": int64(c.WriteTimeout), "SendQueue": int64(c.SendQueue),
 		"RequestBurst": int64(c.RequestBurst), "InitMessages": int64(c.InitMessages),
 		"SendBurst": int64(c.SendBurst), "UnauthBurst": int64(c.UnauthBurst),
+		"MaxUploadBytes": c.MaxUploadBytes, "UploadTokenTTL": int64(c.UploadTokenTTL),
+		"MediaURLTTL": int64(c.MediaURLTTL), "MediaTimeout": int64(c.MediaTimeout),
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("imserver: Config.%s must not be negative", name))
@@ -231,6 +259,19 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	def(&c.FPID, DefaultFPID)
+	def(&c.MaxUploadBytes, DefaultMaxUploadBytes)
+	if c.Blobs == nil {
+		c.Blobs = blob.NewMemory()
+	}
+	c.AllowedMediaTypes = slices.Clone(c.AllowedMediaTypes)
+	for _, d := range []struct {
+		v *time.Duration
+		d time.Duration
+	}{{&c.UploadTokenTTL, DefaultUploadTokenTTL}, {&c.MediaURLTTL, DefaultMediaURLTTL}, {&c.MediaTimeout, DefaultMediaTimeout}} {
+		if *d.v == 0 {
+			*d.v = d.d
+		}
+	}
 	def(&c.MaxRequestBytes, 1<<20)
 	if c.FrontierService == 0 {
 		c.FrontierService = DefaultFrontierService

@@ -101,6 +101,9 @@
 // moved · 502 conversation changed (membership, core, setting, block,
 // dissolve: fetch with 608) · 505 live-chat message · 508 friend event.
 //
+// Files: 2003 upload token · 2004 download URLs · 2059 upload config (see
+// Files below).
+//
 // Every other command of the reference is answered INVALID_CMD.
 //
 // # Delivery
@@ -148,6 +151,59 @@
 // with the header [improto.HeaderRetryAfterMs]: the whole milliseconds
 // until it would pass. The im client waits that long before it retries.
 //
+// # Files
+//
+// A client uploads a file in two steps. GET_MEDIA_UPLOAD_TOKEN (2003)
+// declares its exact size and media type (and, optionally, the
+// conversation it is for, of which the caller must be a member) and
+// answers a token valid for Config.UploadTokenTTL (10 minutes) and the
+// route to send the file to. The file then goes, as the raw body of one
+// HTTP request, to
+//
+//	POST /v1/media/upload?token=<token>            (MediaUploadPath)
+//
+// which answers 200 with JSON {"file_key", "size", "mime_type"}. The token
+// is HMAC-signed with the app secret, like a login token, and binds the
+// app, the user, the size and the media type; it may be used again until
+// it expires (the same bytes get the same key). The server streams the
+// body to its [blob.Store] (Config.Blobs) with http.MaxBytesReader, holding
+// no more than a copy buffer of it in memory with blob.NewDir, and stores
+// it only when exactly the declared size arrived: a body larger than the
+// token's size is refused 413 (no token is issued above
+// Config.MaxUploadBytes, 20 MiB), a shorter one or a client that hangs up
+// is refused 400 or dropped, and nothing of it stays, not even a temporary
+// file. The first 512 bytes are sniffed (http.DetectContentType) and must
+// agree with the declared type (415 otherwise): an image must sniff as the
+// image type it claims; text may be declared as any textual type; content
+// the sniffer does not recognise may be declared as anything but an image;
+// anything may be declared application/octet-stream.
+// Config.AllowedMediaTypes, when set, restricts the declared types.
+//
+// GET_MEDIA_URLS (2004) answers, for each key the caller may read, a URL
+// valid for Config.MediaURLTTL (1 hour):
+//
+//	GET /v1/media/file/<key>?type=…&exp=…&sig=…   (MediaFilePath)
+//
+// signed over the key, the media type and the expiry. It serves the file
+// with http.ServeContent: that Content-Type, Content-Length, range requests
+// (206, 416), ETag "<key>" (If-None-Match, If-Range) and Cache-Control
+// "private, max-age=<seconds the URL has left>, immutable". A URL that is
+// forged or altered answers 403, an expired one 403 saying so. A caller
+// may read a key it uploaded, or one named in the content of a message
+// (server_message_id in the request) that it can see in a conversation it
+// is a member of; other keys are left out of the answer.
+//
+// Uploads and downloads get Config.MediaTimeout (10 minutes) to arrive and
+// to be written, in place of RequestBodyTimeout and ResponseWriteTimeout,
+// and a forged token or URL spends from the address's UnauthRate as a
+// forged login does.
+//
+// Not done yet (issue #15): files nobody sent are never collected, and
+// there is no quota per user or in total beyond the per-file cap; uploads
+// do not count towards MaxRequestsInFlight; a file is readable through any
+// message that names its key, whoever sent that message; the console and
+// the im client do not upload yet.
+//
 // # Storage
 //
 // State lives in a [store.Store]: store.NewMemory for tests, bolt.Open for a
@@ -156,4 +212,10 @@
 // members, mute, inbox cursors, counters) are also kept decoded in memory,
 // updated by the writes of the server's own transactions and dropped when
 // one rolls back, so the server must be its store's only writer.
+//
+// Uploaded files live apart, in a [blob.Store] keyed by their SHA-256:
+// blob.NewMemory by default, blob.NewDir for a server that must keep them
+// (written to a temporary file, synced and renamed into place, so a kill
+// leaves either the whole file or none). Who uploaded which key is
+// recorded in the Store (bucket "media").
 package imserver

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,9 +86,14 @@ func rawRequest(cmd improto.IMCMD, token string, body proto.Message) ([]byte, er
 // Whatever the input, the answer is a protobuf Response with a status the
 // client can act on: never a panic, never INTERNAL_ERROR (which also
 // covers a handler that panicked), never a failure without a description
-// or one that shows the token.
+// or one that shows the token. The file endpoints (MediaUploadPath,
+// MediaFilePath) are not the protobuf API and answer plain text: they are
+// left to FuzzMediaRequest.
 func FuzzHTTPRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, route string, auth bool, data []byte) {
+		if isMediaPath("/" + route) {
+			t.Skip("a file endpoint, not the API")
+		}
 		srv := fuzzServer(t)
 		tok := fuzzToken
 		body := data
@@ -114,5 +121,39 @@ func FuzzHTTPRequest(f *testing.F) {
 		if status == 0 {
 			require.Equal(t, http.StatusOK, rec.Code, "HTTP code with status OK")
 		}
+	})
+}
+
+func isMediaPath(p string) bool {
+	return p == imserver.MediaUploadPath || strings.HasPrefix(p, imserver.MediaFilePath)
+}
+
+// FuzzMediaRequest sends arbitrary queries and bodies to the file
+// endpoints: the upload (query = the token and more) and the download
+// (path after MediaFilePath, and query). Without a good signature nothing
+// is stored and nothing is served; the answer is never a 5xx.
+func FuzzMediaRequest(f *testing.F) {
+	tok := imserver.MintToken(testAppID, 1, testSecret, time.Now().Add(time.Hour))
+	f.Add(true, "token=imbotup1.MToxOjU6OTk5OTk5OTk5OTphYjp0ZXh0L3BsYWlu.AAAA", []byte("hello"))
+	f.Add(true, "token="+tok, []byte("hello"))
+	f.Add(false, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08?type=text%2Fplain&exp=99999999999&sig=x", []byte(nil))
+	f.Add(false, "../../etc/passwd?exp=1", []byte(nil))
+	f.Fuzz(func(t *testing.T, upload bool, query string, data []byte) {
+		srv := fuzzServer(t)
+		target := imserver.MediaFilePath
+		method := http.MethodGet
+		if upload {
+			target, method = imserver.MediaUploadPath+"?", http.MethodPost
+		}
+		r := httptest.NewRequest(method, "/", bytes.NewReader(data))
+		u, err := url.Parse(target + query)
+		if err != nil {
+			t.Skip("not a URL")
+		}
+		r.URL = u
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, r)
+		require.Less(t, rec.Code, 500, "HTTP %d: %s", rec.Code, rec.Body.String())
+		require.NotEqual(t, http.StatusOK, rec.Code, "accepted without a signed token or URL: %s", rec.Body.String())
 	})
 }

@@ -58,6 +58,9 @@ func (s *Server) commandHandlers() map[improto.IMCMD]handler {
 		improto.IMCMD_GET_FRIEND_RECEIVE_APPLY_LIST: s.receivedFriendApplies,
 		improto.IMCMD_REPLY_FRIEND_APPLY:            s.replyFriendApply,
 		improto.IMCMD_GET_FRIEND_LIST:               s.friendList,
+		improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN:        s.getUploadToken,
+		improto.IMCMD_GET_MEDIA_URLS:                s.getMediaURLs,
+		improto.IMCMD_GET_MEDIA_UPLOAD_CONFIG:       s.getMediaUploadConfig,
 		improto.IMCMD_DELETE_FRIEND:                 s.deleteFriend,
 	}
 }

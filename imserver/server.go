@@ -139,6 +139,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == s.cfg.MetricsPath:
 		s.setDeadlines(w, s.cfg.RequestBodyTimeout, s.cfg.ResponseWriteTimeout)
 		s.serveMetrics(w, r)
+	case r.URL.Path == MediaUploadPath || strings.HasPrefix(r.URL.Path, MediaFilePath):
+		s.setDeadlines(w, s.cfg.MediaTimeout, s.cfg.MediaTimeout)
+		if !s.admitUnauthenticated(w, addr) {
+			return
+		}
+		if r.URL.Path == MediaUploadPath {
+			s.serveUpload(w, r, addr)
+		} else {
+			s.serveFile(w, r, addr)
+		}
 	case s.servesConsole(r.URL.Path):
 		s.setDeadlines(w, s.cfg.RequestBodyTimeout, s.cfg.ResponseWriteTimeout)
 		s.serveConsole(w, r)

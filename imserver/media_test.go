@@ -1,0 +1,402 @@
+package imserver_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/imbot-go/imbot/improto"
+	"github.com/imbot-go/imbot/imserver"
+	"github.com/imbot-go/imbot/imserver/blob"
+)
+
+// withBlobs makes the server keep files in b.
+func withBlobs(b blob.Store) func(*imserver.Config) {
+	return func(cfg *imserver.Config) { cfg.Blobs = b }
+}
+
+// uploadToken asks for an upload token as user.
+func (e *env) uploadToken(user int64, size int64, typ string) *improto.GetUploadTokenResponseBody {
+	e.t.Helper()
+	return call[*improto.GetUploadTokenResponseBody](e.t, e.user(user), improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN,
+		&improto.GetUploadTokenRequestBody{FileName: proto.String("f"), FileSize: proto.Int64(size), MimeType: proto.String(typ)})
+}
+
+// post sends body to a route the server answered (relative to its root).
+func (e *env) post(route string, body io.Reader, size int64) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.hs.URL+"/"+route, body)
+	require.NoError(e.t, err)
+	req.ContentLength = size
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return resp, b
+}
+
+// upload uploads data as user, declared as typ, and returns its key.
+func (e *env) upload(user int64, data []byte, typ string) string {
+	e.t.Helper()
+	tok := e.uploadToken(user, int64(len(data)), typ)
+	resp, b := e.post(tok.GetUploadUrl(), bytes.NewReader(data), int64(len(data)))
+	require.Equal(e.t, http.StatusOK, resp.StatusCode, "upload: %s", b)
+	var out struct {
+		FileKey  string `json:"file_key"`
+		Size     int64  `json:"size"`
+		MimeType string `json:"mime_type"`
+	}
+	require.NoError(e.t, json.Unmarshal(b, &out))
+	assert.EqualValues(e.t, len(data), out.Size)
+	return out.FileKey
+}
+
+// mediaURLs asks for the URLs of keys as user, optionally through msg.
+func mediaURLs(t testing.TB, c caller, body *improto.GetMediaUrlsRequestBody) []*improto.MediaUrl {
+	t.Helper()
+	return call[*improto.GetMediaUrlsResponseBody](t, c, improto.IMCMD_GET_MEDIA_URLS, body).GetUrls()
+}
+
+// get downloads a route, with extra headers.
+func (e *env) get(route string, header ...string) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.hs.URL+"/"+route, nil)
+	require.NoError(e.t, err)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return resp, b
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return b
+}
+
+func pngBytes(t testing.TB) []byte {
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 8, 8))))
+	return buf.Bytes()
+}
+
+func TestMediaUploadDownload(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		data []byte
+		typ  string
+	}{
+		{"0 B", nil, "application/octet-stream"},
+		{"1 KB text", bytes.Repeat([]byte("hello, "), 1024/7), "text/plain"},
+		{"1 KB binary", randomBytes(t, 1024), "application/pdf"},
+		{"png", pngBytes(t), "image/png"},
+		{"10 MB", randomBytes(t, 10<<20), "video/mp4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			key := e.upload(1, tc.data, tc.typ)
+			urls := mediaURLs(t, e.user(1), &improto.GetMediaUrlsRequestBody{FileKeys: []string{key}})
+			require.Len(t, urls, 1)
+			u := urls[0]
+			assert.Equal(t, key, u.GetFileKey())
+			assert.EqualValues(t, len(tc.data), u.GetSize())
+			assert.Equal(t, tc.typ, u.GetMimeType())
+			resp, got := e.get(u.GetUrl())
+			require.Equal(t, http.StatusOK, resp.StatusCode, "%s", got)
+			assert.True(t, bytes.Equal(tc.data, got), "same bytes back")
+			assert.Equal(t, tc.typ, resp.Header.Get("Content-Type"))
+			assert.Equal(t, fmt.Sprint(len(tc.data)), resp.Header.Get("Content-Length"))
+			assert.Equal(t, `"`+key+`"`, resp.Header.Get("ETag"))
+			assert.Contains(t, resp.Header.Get("Cache-Control"), "private, max-age=")
+			assert.Equal(t, "bytes", resp.Header.Get("Accept-Ranges"))
+		})
+	}
+}
+
+func TestMediaRanges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	data := randomBytes(t, 4096)
+	key := e.upload(1, data, "application/octet-stream")
+	u := mediaURLs(t, e.user(1), &improto.GetMediaUrlsRequestBody{FileKeys: []string{key}})[0].GetUrl()
+
+	resp, got := e.get(u, "Range", "bytes=100-199")
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Equal(t, data[100:200], got)
+	assert.Equal(t, "bytes 100-199/4096", resp.Header.Get("Content-Range"))
+
+	resp, got = e.get(u, "Range", "bytes=4000-")
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	assert.Equal(t, data[4000:], got)
+
+	resp, _ = e.get(u, "Range", "bytes=5000-6000")
+	assert.Equal(t, http.StatusRequestedRangeNotSatisfiable, resp.StatusCode)
+
+	resp, got = e.get(u, "If-None-Match", `"`+key+`"`)
+	assert.Equal(t, http.StatusNotModified, resp.StatusCode)
+	assert.Empty(t, got)
+}
+
+func TestMediaUploadCap(t *testing.T) {
+	t.Parallel()
+	const capBytes = 64 << 10
+	blobs := blob.NewMemory()
+	e := newEnv(t, withBlobs(blobs), func(c *imserver.Config) { c.MaxUploadBytes = capBytes })
+
+	cfg := call[*improto.GetMediaUploadConfigResponseBody](t, e.user(1), improto.IMCMD_GET_MEDIA_UPLOAD_CONFIG, &improto.GetMediaUploadConfigRequestBody{})
+	assert.EqualValues(t, capBytes, cfg.GetMaxSize())
+	assert.EqualValues(t, imserver.DefaultUploadTokenTTL.Milliseconds(), cfg.GetTokenTtlMs())
+
+	wantStatus(t, e.user(1), improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN, &improto.GetUploadTokenRequestBody{
+		FileSize: proto.Int64(capBytes + 1), MimeType: proto.String("application/octet-stream")}, improto.StatusCode_INVALID_REQUEST)
+	wantStatus(t, e.user(1), improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN, &improto.GetUploadTokenRequestBody{
+		FileSize: proto.Int64(-1), MimeType: proto.String("application/octet-stream")}, improto.StatusCode_INVALID_REQUEST)
+
+	key := e.upload(1, randomBytes(t, capBytes), "application/octet-stream")
+	assert.NotEmpty(t, key)
+	require.Equal(t, 1, blobs.Len())
+
+	// cap+1 bytes under a token for cap: announced, and sent chunked.
+	tok := e.uploadToken(1, capBytes, "application/octet-stream")
+	resp, b := e.post(tok.GetUploadUrl(), bytes.NewReader(randomBytes(t, capBytes+1)), capBytes+1)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s", b)
+	resp, b = e.post(tok.GetUploadUrl(), io.MultiReader(bytes.NewReader(randomBytes(t, capBytes+1))), -1)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "%s", b)
+	// Fewer bytes than the token is for.
+	resp, b = e.post(tok.GetUploadUrl(), io.MultiReader(bytes.NewReader(randomBytes(t, capBytes-1))), -1)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", b)
+	assert.Equal(t, 1, blobs.Len(), "nothing stored by the refused uploads")
+}
+
+func TestMediaUploadTokenRefused(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	blobs := blob.NewMemory()
+	e := newEnv(t, withBlobs(blobs), withClock(clk))
+	data := []byte("some text")
+	tok := e.uploadToken(1, int64(len(data)), "text/plain")
+	forged := []byte(tok.GetToken())
+	forged[len(forged)-2] ^= 1
+	for _, tc := range []struct{ name, token string }{
+		{"none", ""},
+		{"forged", string(forged)},
+		{"a login token", e.token(1)},
+		{"another app's", strings.Replace(tok.GetToken(), "imbotup1.", "imbotup1.x", 1)},
+	} {
+		resp, b := e.post("v1/media/upload?token="+url.QueryEscape(tc.token), bytes.NewReader(data), int64(len(data)))
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s: %s", tc.name, b)
+	}
+	clk.Advance(imserver.DefaultUploadTokenTTL)
+	resp, b := e.post(tok.GetUploadUrl(), bytes.NewReader(data), int64(len(data)))
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "expired: %s", b)
+	assert.Contains(t, string(b), "expired")
+	assert.Zero(t, blobs.Len())
+}
+
+func TestMediaDeclaredType(t *testing.T) {
+	t.Parallel()
+	blobs := blob.NewMemory()
+	e := newEnv(t, withBlobs(blobs))
+	img := pngBytes(t)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		typ  string
+		want int
+	}{
+		{"text as png", []byte("not an image at all"), "image/png", http.StatusUnsupportedMediaType},
+		{"png as jpeg", img, "image/jpeg", http.StatusUnsupportedMediaType},
+		{"html as text", []byte("<html><script>x</script></html>"), "text/plain", http.StatusUnsupportedMediaType},
+		{"binary as png", randomBytes(t, 600), "image/png", http.StatusUnsupportedMediaType},
+		{"png as png", img, "image/png", http.StatusOK},
+		{"png as octet-stream", img, "application/octet-stream", http.StatusOK},
+		{"json", []byte(`{"a":1}`), "application/json; charset=utf-8", http.StatusOK},
+	} {
+		tok := e.uploadToken(1, int64(len(tc.data)), tc.typ)
+		resp, b := e.post(tok.GetUploadUrl(), bytes.NewReader(tc.data), int64(len(tc.data)))
+		assert.Equal(t, tc.want, resp.StatusCode, "%s: %s", tc.name, b)
+	}
+	assert.Equal(t, 2, blobs.Len(), "only the accepted uploads are stored")
+	wantStatus(t, e.user(1), improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN, &improto.GetUploadTokenRequestBody{
+		FileSize: proto.Int64(1), MimeType: proto.String("not a type")}, improto.StatusCode_INVALID_REQUEST)
+
+	only := newEnv(t, func(c *imserver.Config) { c.AllowedMediaTypes = []string{"image/png"} })
+	wantStatus(t, only.user(1), improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN, &improto.GetUploadTokenRequestBody{
+		FileSize: proto.Int64(1), MimeType: proto.String("text/plain")}, improto.StatusCode_INVALID_REQUEST)
+	only.uploadToken(1, 1, "image/png")
+}
+
+// TestMediaTruncatedUpload has a client hang up half way through its
+// body: nothing is stored, no temporary file is left.
+func TestMediaTruncatedUpload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	blobs, err := blob.NewDir(dir)
+	require.NoError(t, err)
+	e := newEnv(t, withBlobs(blobs))
+	const size = 1 << 20
+	tok := e.uploadToken(1, size, "application/octet-stream")
+	halfBody := func() *net.TCPConn {
+		conn, err := net.Dial("tcp", e.hs.Listener.Addr().String())
+		require.NoError(t, err)
+		_, err = fmt.Fprintf(conn, "POST /%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", tok.GetUploadUrl(), size)
+		require.NoError(t, err)
+		_, err = conn.Write(randomBytes(t, size/2))
+		require.NoError(t, err)
+		return conn.(*net.TCPConn)
+	}
+	// Half-closed: the server sees the body end early and answers.
+	conn := halfBody()
+	require.NoError(t, conn.CloseWrite())
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(waitFor)))
+	answer, err := io.ReadAll(conn)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(answer), "HTTP/1.1 400 "), "%s", answer)
+	require.NoError(t, conn.Close())
+	left, err := os.ReadDir(filepath.Join(dir, "tmp"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "no temporary file once answered")
+
+	// Gone: the connection closes under the server.
+	require.NoError(t, halfBody().Close())
+	require.Eventually(t, func() bool {
+		left, err := os.ReadDir(filepath.Join(dir, "tmp"))
+		return err == nil && len(left) == 0
+	}, waitFor, 10*time.Millisecond, "the temporary file is removed")
+	keys, err := blobs.Keys()
+	require.NoError(t, err)
+	assert.Empty(t, keys)
+
+	// The same token still takes the whole file afterwards.
+	data := randomBytes(t, size)
+	resp, b := e.post(tok.GetUploadUrl(), bytes.NewReader(data), size)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+	keys, err = blobs.Keys()
+	require.NoError(t, err)
+	assert.Len(t, keys, 1)
+}
+
+func TestMediaURLRefused(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := newEnv(t, withClock(clk))
+	key := e.upload(1, []byte("secret words"), "text/plain")
+	other := e.upload(1, []byte("other words"), "text/plain")
+	u := mediaURLs(t, e.user(1), &improto.GetMediaUrlsRequestBody{FileKeys: []string{key}})[0].GetUrl()
+	parsed, err := url.Parse(u)
+	require.NoError(t, err)
+	q := parsed.Query()
+	tamper := func(k, v string) string {
+		q2 := url.Values{}
+		for kk, vv := range q {
+			q2[kk] = vv
+		}
+		q2.Set(k, v)
+		return parsed.Path + "?" + q2.Encode()
+	}
+	for _, tc := range []struct{ name, url string }{
+		{"no signature", parsed.Path},
+		{"forged signature", tamper("sig", "AAAA")},
+		{"another type", tamper("type", "text/html")},
+		{"later expiry", tamper("exp", fmt.Sprint(clk.Now().Add(48*time.Hour).Unix()))},
+		{"another file", strings.Replace(u, key, other, 1)},
+		{"bad key", strings.Replace(u, key, "..%2F..%2Fetc", 1)},
+	} {
+		resp, b := e.get(tc.url)
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, "%s: %s", tc.name, b)
+	}
+	resp, _ := e.get(u)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	clk.Advance(imserver.DefaultMediaURLTTL)
+	resp, b := e.get(u)
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "expired: %s", b)
+	assert.Contains(t, string(b), "expired")
+
+	// A fresh URL works again.
+	fresh := mediaURLs(t, e.user(1), &improto.GetMediaUrlsRequestBody{FileKeys: []string{key}})[0].GetUrl()
+	resp, _ = e.get(fresh)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestMediaURLsAccess checks who gets a file's URL: its uploader, and the
+// members of a conversation in which a message that names it was sent.
+func TestMediaURLsAccess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	key := e.upload(1, pngBytes(t), "image/png")
+	only := &improto.GetMediaUrlsRequestBody{FileKeys: []string{key, "not-a-key"}}
+	assert.Len(t, mediaURLs(t, e.user(1), only), 1, "the uploader")
+	assert.Empty(t, mediaURLs(t, e.user(2), only), "someone else, with no message")
+
+	group := createGroup(t, e.user(1), 2)
+	sent := sendText(t, e.user(1), group, "image "+key)
+	id, short, typ := convRef(group)
+	viaMessage := &improto.GetMediaUrlsRequestBody{
+		ConversationId: id, ConversationShortId: short, ConversationType: typ,
+		ServerMessageId: proto.Int64(sent.GetServerMessageId()), FileKeys: []string{key},
+	}
+	urls := mediaURLs(t, e.user(2), viaMessage)
+	require.Len(t, urls, 1, "a member, through the message")
+	assert.Equal(t, "image/png", urls[0].GetMimeType())
+	resp, _ := e.get(urls[0].GetUrl())
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	wantStatus(t, e.user(3), improto.IMCMD_GET_MEDIA_URLS, viaMessage, improto.StatusCode_USER_NOT_IN_GROUP)
+
+	plain := sendText(t, e.user(1), group, "no file here")
+	viaOther := proto.Clone(viaMessage).(*improto.GetMediaUrlsRequestBody)
+	viaOther.ServerMessageId = proto.Int64(plain.GetServerMessageId())
+	assert.Empty(t, mediaURLs(t, e.user(2), viaOther), "a message that does not name the file")
+
+	wantStatus(t, e.user(1), improto.IMCMD_GET_MEDIA_URLS, &improto.GetMediaUrlsRequestBody{
+		FileKeys: make([]string, 101)}, improto.StatusCode_INVALID_REQUEST)
+	// A token for a conversation the user is not in.
+	wantStatus(t, e.user(3), improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN, &improto.GetUploadTokenRequestBody{
+		ConversationId: id, ConversationShortId: short, ConversationType: typ,
+		FileSize: proto.Int64(1), MimeType: proto.String("text/plain")}, improto.StatusCode_USER_NOT_IN_GROUP)
+}
+
+// TestMediaSurvivesRestart serves a file uploaded to one server from a
+// new server on the same directory.
+func TestMediaSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, err := blob.NewDir(dir)
+	require.NoError(t, err)
+	e := newEnv(t, withBlobs(first))
+	data := randomBytes(t, 100<<10)
+	key := e.upload(1, data, "application/octet-stream")
+	u := mediaURLs(t, e.user(1), &improto.GetMediaUrlsRequestBody{FileKeys: []string{key}})[0].GetUrl()
+
+	second, err := blob.NewDir(dir)
+	require.NoError(t, err)
+	again := newEnv(t, withBlobs(second))
+	resp, got := again.get(u) // same app secret: the URL is good on both
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, data, got)
+}
