@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -399,4 +400,68 @@ func TestMediaSurvivesRestart(t *testing.T) {
 	resp, got := again.get(u) // same app secret: the URL is good on both
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, data, got)
+}
+
+// patternReader gives n bytes of a fixed pattern without holding them.
+type patternReader struct{ n, off int64 }
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.off >= p.n {
+		return 0, io.EOF
+	}
+	k := min(int64(len(b)), p.n-p.off)
+	for i := range b[:k] {
+		b[i] = byte((p.off + int64(i)) * 7919 >> 3)
+	}
+	p.off += k
+	return int(k), nil
+}
+
+// TestMediaMemoryBounded uploads and downloads 64 MB through a directory
+// store and checks that what the process allocated meanwhile is bounded
+// by buffers, not by the file's size. It does not run in parallel, so
+// that the allocations it measures are its own and the server's.
+func TestMediaMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 128 MB")
+	}
+	const size = 64 << 20
+	blobs, err := blob.NewDir(t.TempDir())
+	require.NoError(t, err)
+	e := newEnv(t, withBlobs(blobs), func(c *imserver.Config) { c.MaxUploadBytes = size })
+	tok := e.uploadToken(1, size, "application/octet-stream")
+
+	allocated := func(f func()) uint64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		f()
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	var key string
+	up := allocated(func() {
+		resp, b := e.post(tok.GetUploadUrl(), &patternReader{n: size}, size)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+		var out struct {
+			FileKey string `json:"file_key"`
+		}
+		require.NoError(t, json.Unmarshal(b, &out))
+		key = out.FileKey
+	})
+	u := mediaURLs(t, e.user(1), &improto.GetMediaUrlsRequestBody{FileKeys: []string{key}})[0].GetUrl()
+	var n int64
+	down := allocated(func() {
+		resp, err := http.Get(e.hs.URL + "/" + u)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		n, err = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, err)
+	})
+	assert.EqualValues(t, size, n)
+	t.Logf("allocated while moving %d MB: upload %d KB, download %d KB", size>>20, up>>10, down>>10)
+	const bound = 8 << 20
+	assert.Less(t, up, uint64(bound), "upload allocations grow with the file")
+	assert.Less(t, down, uint64(bound), "download allocations grow with the file")
 }
