@@ -168,6 +168,10 @@ type Config struct {
 	// MediaURLTTL is how long a download URL from GET_MEDIA_URLS works.
 	// Default 1 hour.
 	MediaURLTTL time.Duration
+	// MaxUploadsInFlight bounds the uploads being received at once; one
+	// more is answered 503 with Retry-After. Each holds a copy buffer and
+	// an open temporary file. Default 64; negative means no limit.
+	MaxUploadsInFlight int
 	// MediaTimeout bounds the arrival of one upload's body and the
 	// writing of one download, in place of RequestBodyTimeout and
 	// ResponseWriteTimeout. Default 10 minutes.
@@ -264,6 +268,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.Blobs = blob.NewMemory()
 	}
 	c.AllowedMediaTypes = slices.Clone(c.AllowedMediaTypes)
+	if c.MaxUploadsInFlight == 0 {
+		c.MaxUploadsInFlight = DefaultMaxUploadsInFlight
+	}
 	for _, d := range []struct {
 		v *time.Duration
 		d time.Duration

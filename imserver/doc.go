@@ -196,13 +196,16 @@
 // Uploads and downloads get Config.MediaTimeout (10 minutes) to arrive and
 // to be written, in place of RequestBodyTimeout and ResponseWriteTimeout,
 // and a forged token or URL spends from the address's UnauthRate as a
-// forged login does.
+// forged login does. At most Config.MaxUploadsInFlight (64) uploads are
+// received at once; one more is answered 503 with Retry-After and counted
+// under the refused_total reason "MaxUploadsInFlight". Uploads do not count
+// towards MaxRequestsInFlight, nor downloads towards either.
 //
 // Not done yet (issue #15): files nobody sent are never collected, and
-// there is no quota per user or in total beyond the per-file cap; uploads
-// do not count towards MaxRequestsInFlight; a file is readable through any
-// message that names its key, whoever sent that message; the console and
-// the im client do not upload yet.
+// there is no quota per user or in total beyond the per-file cap; a file
+// is readable through any message that names its key, whoever sent that
+// message; cmd/imserver does not yet give its data directory a
+// blob.NewDir; the console and the im client do not upload yet.
 //
 // # Storage
 //

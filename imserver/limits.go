@@ -237,6 +237,7 @@ const (
 	refusedUnauthRate
 	refusedRequestRate // per socket (ratelimit.go)
 	refusedSendRate    // per user (ratelimit.go)
+	refusedMaxUploadsInFlight
 	numRefusals
 )
 
@@ -245,6 +246,7 @@ var refusalNames = [numRefusals]string{
 	refusedMaxSockets: "MaxSockets", refusedMaxSocketsPerAddr: "MaxSocketsPerAddr",
 	refusedMaxRequestsInFlight: "MaxRequestsInFlight", refusedUnauthRate: "UnauthRate",
 	refusedRequestRate: "RequestRate", refusedSendRate: "SendRate",
+	refusedMaxUploadsInFlight: "MaxUploadsInFlight",
 }
 
 // refuse answers a request that the limit turns away: the HTTP status

@@ -42,6 +42,8 @@ const (
 	DefaultUploadTokenTTL = 10 * time.Minute
 	DefaultMediaURLTTL    = time.Hour
 	DefaultMediaTimeout   = 10 * time.Minute
+	// DefaultMaxUploadsInFlight is Config.MaxUploadsInFlight's default.
+	DefaultMaxUploadsInFlight = 64
 )
 
 // maxMediaURLs bounds the keys of one GET_MEDIA_URLS.
@@ -299,6 +301,10 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, addr string
 		mediaError(w, http.StatusUnauthorized, "%v", err)
 		return
 	}
+	if !s.enterUpload(w, addr) {
+		return
+	}
+	defer s.uploads.Add(-1)
 	if r.ContentLength > claims.size {
 		w.Header().Set("Connection", "close")
 		mediaError(w, http.StatusRequestEntityTooLarge, "body of %d bytes; the upload token is for %d", r.ContentLength, claims.size)
@@ -396,4 +402,21 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, addr string) 
 	h.Set("Cache-Control", "private, max-age="+strconv.FormatInt(int64(left/time.Second), 10)+", immutable")
 	h.Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// enterUpload counts an upload under MaxUploadsInFlight, or answers 503
+// and reports false; the caller takes it off s.uploads when done.
+func (s *Server) enterUpload(w http.ResponseWriter, addr string) bool {
+	n := s.uploads.Add(1)
+	if s.cfg.MaxUploadsInFlight < 0 || n <= int64(s.cfg.MaxUploadsInFlight) {
+		return true
+	}
+	s.uploads.Add(-1)
+	why := "server busy: " + strconv.Itoa(s.cfg.MaxUploadsInFlight) + " uploads in flight (MaxUploadsInFlight)"
+	s.metrics.refusal(refusedMaxUploadsInFlight)
+	s.refusals.log(s.log, addr, why)
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Connection", "close")
+	mediaError(w, http.StatusServiceUnavailable, "%s", why)
+	return false
 }

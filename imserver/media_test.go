@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -25,6 +26,7 @@ import (
 	"github.com/imbot-go/imbot/improto"
 	"github.com/imbot-go/imbot/imserver"
 	"github.com/imbot-go/imbot/imserver/blob"
+	"github.com/imbot-go/imbot/internal/obs/obstest"
 )
 
 // withBlobs makes the server keep files in b.
@@ -464,4 +466,50 @@ func TestMediaMemoryBounded(t *testing.T) {
 	const bound = 8 << 20
 	assert.Less(t, up, uint64(bound), "upload allocations grow with the file")
 	assert.Less(t, down, uint64(bound), "download allocations grow with the file")
+}
+
+func TestMediaUploadsInFlight(t *testing.T) {
+	t.Parallel()
+	var reg *prometheus.Registry
+	e := newEnv(t, withMetrics(&reg), func(c *imserver.Config) { c.MaxUploadsInFlight = 1 })
+	const size = 1 << 20
+	big := e.uploadToken(1, size, "application/octet-stream")
+	pr, pw := io.Pipe()
+	firstDone := make(chan int, 1)
+	go func() { // ends when the pipe is closed below
+		req, _ := http.NewRequest(http.MethodPost, e.hs.URL+"/"+big.GetUploadUrl(), pr)
+		req.ContentLength = size
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			firstDone <- 0
+			return
+		}
+		resp.Body.Close()
+		firstDone <- resp.StatusCode
+	}()
+	_, err := pw.Write(make([]byte, 1000))
+	require.NoError(t, err)
+
+	small := []byte("hi")
+	tok := e.uploadToken(1, int64(len(small)), "text/plain")
+	require.Eventually(t, func() bool {
+		resp, _ := e.post(tok.GetUploadUrl(), bytes.NewReader(small), int64(len(small)))
+		return resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "1"
+	}, waitFor, 10*time.Millisecond, "a second upload is refused while one is in flight")
+	assert.GreaterOrEqual(t, obstest.Value(t, reg, "imbot_server_refused_total", "reason", "MaxUploadsInFlight"), 1.0)
+
+	_, err = pw.Write(make([]byte, size-1000))
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	select {
+	case code := <-firstDone:
+		assert.Equal(t, http.StatusOK, code)
+	case <-time.After(waitFor):
+		t.Fatal("the first upload did not finish")
+	}
+	// The first upload leaves the count just after its answer is out.
+	require.Eventually(t, func() bool {
+		resp, _ := e.post(tok.GetUploadUrl(), bytes.NewReader(small), int64(len(small)))
+		return resp.StatusCode == http.StatusOK
+	}, waitFor, 10*time.Millisecond, "uploads are taken again once the first is done")
 }

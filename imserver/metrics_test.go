@@ -289,7 +289,7 @@ func TestRefusalMetrics(t *testing.T) {
 		assert.Equal(t, 1.0, obstest.Value(t, reg, name, "reason", reason))
 		n, err := testutil.GatherAndCount(reg, name)
 		require.NoError(t, err)
-		assert.Equal(t, 8, n, "every reason has its series from the start")
+		assert.Equal(t, 9, n, "every reason has its series from the start")
 	}
 	t.Run("UnauthRate", func(t *testing.T) {
 		t.Parallel()

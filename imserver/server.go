@@ -59,6 +59,7 @@ type Server struct {
 	// What bounds each client's share (limits.go).
 	unauth               *keyedLimits[string] // nil when UnauthRate is off
 	inFlight             atomic.Int64         // HTTP API requests being served
+	uploads              atomic.Int64         // uploads being received (media.go)
 	refusals             *refusalLog
 	deadlinesUnsupported sync.Once // logs, once, a ResponseWriter without deadlines
 
