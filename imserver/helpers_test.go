@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -21,6 +22,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(mediaChildEnv) != "" {
+		os.Exit(mediaChild())
+	}
 	goleak.VerifyTestMain(m)
 }
 
