@@ -191,7 +191,8 @@
 // forged or altered answers 403, an expired one 403 saying so. A caller
 // may read a key it uploaded, or one named in the content of a message
 // (server_message_id in the request) that it can see in a conversation it
-// is a member of; other keys are left out of the answer.
+// is a member of, when the message's sender uploaded that key; other keys
+// are left out of the answer.
 //
 // Uploads and downloads get Config.MediaTimeout (10 minutes) to arrive and
 // to be written, in place of RequestBodyTimeout and ResponseWriteTimeout,
@@ -203,8 +204,8 @@
 //
 // Not done yet (issue #15): files nobody sent are never collected, and
 // there is no quota per user or in total beyond the per-file cap; a file
-// is readable through any message that names its key, whoever sent that
-// message; cmd/imserver does not yet give its data directory a
+// cannot be forwarded (a message opens only files its own sender
+// uploaded); cmd/imserver does not yet give its data directory a
 // blob.NewDir; the console and the im client do not upload yet.
 //
 // # Storage

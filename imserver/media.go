@@ -210,8 +210,10 @@ func (s *Server) getMediaUploadConfig(*call) (proto.Message, error) {
 
 // getMediaURLs serves GET_MEDIA_URLS (2004): a fresh signed URL for each
 // key the caller uploaded, or that the message it names (in a
-// conversation it is a member of, visible to it) mentions in its content.
-// Keys the caller may not read are left out.
+// conversation it is a member of, visible to it) mentions in its content
+// when that message's sender uploaded it: naming a key in a message does
+// not open someone else's file. Keys the caller may not read are left
+// out.
 func (s *Server) getMediaURLs(c *call) (proto.Message, error) {
 	b := c.body.(*improto.GetMediaUrlsRequestBody)
 	keys := b.GetFileKeys()
@@ -222,6 +224,7 @@ func (s *Server) getMediaURLs(c *call) (proto.Message, error) {
 	resp := &improto.GetMediaUrlsResponseBody{}
 	err := s.view(func(tx store.Tx) error {
 		var content string
+		var sender int64
 		if b.GetServerMessageId() != 0 {
 			conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 			if err != nil {
@@ -234,15 +237,15 @@ func (s *Server) getMediaURLs(c *call) (proto.Message, error) {
 			if m == nil || !visibleTo(m, c.user) || isRecalled(m) {
 				return errStatus(improto.StatusCode_INVALID_REQUEST, "message %d not found in conversation %s", b.GetServerMessageId(), conv.ID)
 			}
-			content = m.GetContent()
+			content, sender = m.GetContent(), m.GetSender()
 		}
 		for _, k := range keys {
 			if !blob.ValidKey(k) {
 				continue
 			}
-			rec, ok, err := uploadOf(tx, k, c.user, content != "" && strings.Contains(content, k))
-			if err != nil {
-				return err
+			rec, ok := uploadOf(tx, k, c.user)
+			if !ok && sender != 0 && strings.Contains(content, k) {
+				rec, ok = uploadOf(tx, k, sender)
 			}
 			if !ok {
 				continue
@@ -263,22 +266,11 @@ func (s *Server) getMediaURLs(c *call) (proto.Message, error) {
 	return resp, nil
 }
 
-// uploadOf returns user's upload record of key, or, when anyone's will
-// do, the first one.
-func uploadOf(tx store.Tx, key string, user int64, anyone bool) (uploadRecord, bool, error) {
+// uploadOf returns user's upload record of key.
+func uploadOf(tx store.Tx, key string, user int64) (uploadRecord, bool) {
 	var rec uploadRecord
-	if v := tx.Get(bucketMedia, mediaKey(key, user)); v != nil {
-		return rec, json.Unmarshal(v, &rec) == nil, nil
-	}
-	if !anyone {
-		return rec, false, nil
-	}
-	found := false
-	err := tx.Ascend(bucketMedia, []byte(key+":"), []byte(key+";"), func(_, v []byte) bool {
-		found = json.Unmarshal(v, &rec) == nil
-		return !found
-	})
-	return rec, found, err
+	v := tx.Get(bucketMedia, mediaKey(key, user))
+	return rec, v != nil && json.Unmarshal(v, &rec) == nil
 }
 
 // mediaError answers a file endpoint's failure as plain text.

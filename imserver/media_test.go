@@ -356,7 +356,7 @@ func TestMediaURLsAccess(t *testing.T) {
 	assert.Len(t, mediaURLs(t, e.user(1), only), 1, "the uploader")
 	assert.Empty(t, mediaURLs(t, e.user(2), only), "someone else, with no message")
 
-	group := createGroup(t, e.user(1), 2)
+	group := createGroup(t, e.user(1), 2, 4)
 	sent := sendText(t, e.user(1), group, "image "+key)
 	id, short, typ := convRef(group)
 	viaMessage := &improto.GetMediaUrlsRequestBody{
@@ -375,6 +375,11 @@ func TestMediaURLsAccess(t *testing.T) {
 	viaOther := proto.Clone(viaMessage).(*improto.GetMediaUrlsRequestBody)
 	viaOther.ServerMessageId = proto.Int64(plain.GetServerMessageId())
 	assert.Empty(t, mediaURLs(t, e.user(2), viaOther), "a message that does not name the file")
+
+	byOther := sendText(t, e.user(4), group, "yours now "+key)
+	viaOther.ServerMessageId = proto.Int64(byOther.GetServerMessageId())
+	assert.Empty(t, mediaURLs(t, e.user(2), viaOther), "a message whose sender did not upload the file")
+	assert.Empty(t, mediaURLs(t, e.user(4), viaOther), "not even for that sender")
 
 	wantStatus(t, e.user(1), improto.IMCMD_GET_MEDIA_URLS, &improto.GetMediaUrlsRequestBody{
 		FileKeys: make([]string, 101)}, improto.StatusCode_INVALID_REQUEST)
