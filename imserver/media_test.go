@@ -518,3 +518,26 @@ func TestMediaUploadsInFlight(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	}, waitFor, 10*time.Millisecond, "uploads are taken again once the first is done")
 }
+
+// TestMediaDefaults checks the documented defaults: a 20 MiB cap, upload
+// tokens for 10 minutes, URLs for an hour, any media type.
+func TestMediaDefaults(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	e := newEnv(t, withClock(clk))
+	cfg := call[*improto.GetMediaUploadConfigResponseBody](t, e.user(1), improto.IMCMD_GET_MEDIA_UPLOAD_CONFIG, &improto.GetMediaUploadConfigRequestBody{})
+	assert.EqualValues(t, 20<<20, cfg.GetMaxSize())
+	assert.EqualValues(t, (10 * time.Minute).Milliseconds(), cfg.GetTokenTtlMs())
+	assert.Empty(t, cfg.GetAllowedMimeTypes())
+
+	tok := e.uploadToken(1, 3, "text/plain")
+	assert.Equal(t, clk.Now().Add(10*time.Minute).UnixMilli(), tok.GetExpireTime())
+	assert.EqualValues(t, 20<<20, tok.GetMaxSize())
+	assert.True(t, strings.HasPrefix(tok.GetUploadUrl(), "v1/media/upload?token="), tok.GetUploadUrl())
+	key := e.upload(1, []byte("abc"), "text/plain")
+	u := mediaURLs(t, e.user(1), &improto.GetMediaUrlsRequestBody{FileKeys: []string{key}})[0]
+	assert.Equal(t, clk.Now().Add(time.Hour).UnixMilli(), u.GetExpireTime())
+	assert.True(t, strings.HasPrefix(u.GetUrl(), "v1/media/file/"+key+"?"), u.GetUrl())
+	resp, _ := e.get(u.GetUrl())
+	assert.Equal(t, "private, max-age=3600, immutable", resp.Header.Get("Cache-Control"))
+}
