@@ -13,7 +13,7 @@
 // real port when -addr ends in :0. Without -data the state lives in
 // memory and is lost on exit; with -data it is kept in a bbolt file,
 // created if missing, in which every acknowledged change is already on
-// disk. The app secret may come from the IMBOT_APP_SECRET environment
+// disk, and uploaded files in the directory FILE.files beside it. The app secret may come from the IMBOT_APP_SECRET environment
 // variable instead of the flag. Logs go to stderr; no token ever appears in
 // them.
 //
@@ -81,6 +81,7 @@ import (
 
 	"github.com/imbot-go/imbot/imserver"
 	"github.com/imbot-go/imbot/imserver/store"
+	"github.com/imbot-go/imbot/imserver/blob"
 	"github.com/imbot-go/imbot/imserver/store/bolt"
 )
 
@@ -237,7 +238,11 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger, stdout io.Write
 		}
 	}()
 
-	ims, err := imserver.New(imserver.Config{AppID: f.appID, AppSecret: f.appSecret, Store: st, DevLogin: f.devLogin, Logger: log})
+	blobs, blobsDesc, err := openBlobs(f.data)
+	if err != nil {
+		return err
+	}
+	ims, err := imserver.New(imserver.Config{AppID: f.appID, AppSecret: f.appSecret, Store: st, Blobs: blobs, DevLogin: f.devLogin, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -257,6 +262,7 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger, stdout io.Write
 	fmt.Fprintf(stdout, "api:      %s\n", api)
 	fmt.Fprintf(stdout, "frontier: %s\n", frontier)
 	fmt.Fprintf(stdout, "store:    %s\n", storeDesc)
+	fmt.Fprintf(stdout, "files:    %s\n", blobsDesc)
 	fmt.Fprintf(stdout, "token:    go run ./cmd/imserver token -app-id %d -app-secret <secret> -user 1001\n", f.appID)
 	if f.devLogin {
 		fmt.Fprintf(stdout, "console:  %s%s (log in as any user id: -dev-login is on)\n", api, imserver.ConsolePath)
@@ -352,6 +358,21 @@ func openStore(path string) (store.Store, string, error) {
 		return nil, "", err
 	}
 	return st, "bbolt file " + path, nil
+}
+
+// openBlobs opens the directory of uploaded files beside the bbolt file
+// at path (path + ".files"), or a memory store when path is empty, and
+// describes it for the banner.
+func openBlobs(path string) (blob.Store, string, error) {
+	if path == "" {
+		return blob.NewMemory(), "memory (uploads are lost on exit)", nil
+	}
+	dir := path + ".files"
+	b, err := blob.NewDir(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, "directory " + dir, nil
 }
 
 // baseURL is the http:// URL at which clients reach a listener that was

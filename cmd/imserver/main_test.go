@@ -317,6 +317,8 @@ func TestServeAndShutdown(t *testing.T) {
 	store := waitLine(t, stdout, "store:", exited, stderr)
 	assert.Contains(t, store, "memory", "store line: the state is in memory")
 	assert.Contains(t, store, "lost on exit", "store line: the state is lost on exit")
+	files := waitLine(t, stdout, "files:", exited, stderr)
+	assert.Contains(t, files, "memory", "files line: uploads are in memory")
 	token := waitLine(t, stdout, "token:", exited, stderr)
 	assert.Contains(t, token, "token -app-id 1", "token line: how to get a token")
 	assert.Contains(t, token, "-user", "token line: how to get a token")
@@ -732,4 +734,16 @@ func TestCrashKeepsAcknowledgedState(t *testing.T) {
 
 	// A graceful stop of the real process exits 0.
 	assert.Zero(t, second.stop(t), "SIGTERM: exit code")
+}
+
+// With -data FILE the uploaded files go to the directory FILE.files,
+// which the server creates.
+func TestServeFilesBesideData(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "im.db")
+	srv := serveInProcess(t, "-addr", "127.0.0.1:0", "-app-secret", testSecret, "-data", data, "-log-level", "warn")
+	files := waitLine(t, srv.stdout, "files:", srv.exited, srv.stderr)
+	assert.Equal(t, "directory "+data+".files", files, "files line")
+	info, err := os.Stat(data + ".files")
+	require.NoError(t, err, "the files directory")
+	assert.True(t, info.IsDir(), "the files directory is a directory")
 }
