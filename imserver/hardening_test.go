@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 	"github.com/imbot-go/imbot/imserver"
 	"github.com/imbot-go/imbot/imserver/store"
 	"github.com/imbot-go/imbot/internal/rawclient"
+	"github.com/imbot-go/imbot/internal/syncio"
 )
 
 // These tests hold the server against slow and hostile clients: every
@@ -35,34 +35,16 @@ import (
 // addresses other than 127.0.0.1 (the whole of 127.0.0.0/8 is loopback),
 // so that the per-address limits tell them from the legitimate user.
 
-// lockedBuffer collects log output written from the server's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // guardedEnv is a server served the way cmd/imserver serves it: on
 // Server.HTTPServer over Server.LimitListener. Its log goes to logs.
 type guardedEnv struct {
 	*env
-	logs *lockedBuffer
+	logs *syncio.Buffer
 }
 
 func newGuardedEnv(t *testing.T, tweak func(*imserver.Config)) *guardedEnv {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &syncio.Buffer{}
 	st := store.NewMemory()
 	cfg := imserver.Config{AppID: testAppID, AppSecret: testSecret, Store: st,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
