@@ -80,8 +80,8 @@ import (
 	"time"
 
 	"github.com/imbot-go/imbot/imserver"
-	"github.com/imbot-go/imbot/imserver/store"
 	"github.com/imbot-go/imbot/imserver/blob"
+	"github.com/imbot-go/imbot/imserver/store"
 	"github.com/imbot-go/imbot/imserver/store/bolt"
 )
 
