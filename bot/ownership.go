@@ -215,10 +215,10 @@ func (o *ownership) leave(part *partition) {
 	o.b.disp.endWaits(mine, ErrPartitionMoved)
 	o.mu.Lock()
 	part.inFlight -= len(dropped)
-	drained := part.drained
-	if part.inFlight > 0 && drained == nil {
-		part.drained = make(chan struct{})
-		drained = part.drained
+	var drained chan struct{} // a lost lease waits for nothing
+	if moved && part.inFlight > 0 {
+		drained = make(chan struct{})
+		part.drained = drained
 	}
 	running := part.inFlight
 	for conv := range o.enqueued {
@@ -229,7 +229,7 @@ func (o *ownership) leave(part *partition) {
 	o.mu.Unlock()
 	o.deliver.Unlock()
 
-	if moved && drained != nil {
+	if drained != nil {
 		t := time.NewTimer(o.b.opts.DrainTimeout)
 		select {
 		case <-drained:
