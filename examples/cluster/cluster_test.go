@@ -113,7 +113,8 @@ func TestFailover(t *testing.T) {
 	_, extra, _ := c.answered(messages)
 	assert.Zero(t, extra, "replies beyond one per message")
 
-	hs, _ := f.handlings()
+	hs, err := f.awaitHandlings(ctx, messages, 10*time.Second)
+	require.NoError(t, err)
 	type key struct {
 		conv  im.ConversationID
 		index int64

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -183,4 +184,34 @@ func (f *fleet) handlings() ([]handling, <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]handling(nil), f.handled...), f.changed
+}
+
+// awaitHandlings waits until the replicas said they handled n distinct
+// messages, and returns every handling read by then. A replica says so
+// before it replies, but this process may read its line after the
+// reply arrived: a reply alone does not mean its line was read.
+func (f *fleet) awaitHandlings(ctx context.Context, n int, timeout time.Duration) ([]handling, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	type key struct {
+		conv  im.ConversationID
+		index int64
+	}
+	for {
+		hs, changed := f.handlings()
+		distinct := make(map[key]bool, len(hs))
+		for _, h := range hs {
+			distinct[key{h.Conv, h.Index}] = true
+		}
+		if len(distinct) >= n {
+			return hs, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+			return nil, fmt.Errorf("the replicas said they handled %d of %d messages within %v", len(distinct), n, timeout)
+		}
+	}
 }

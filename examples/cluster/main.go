@@ -138,7 +138,10 @@ func demo(ctx context.Context, srv *devserver.Server, f *fleet, view *redisstate
 	if err := awaitReplies(ctx, c, cfg.messages, time.Minute); err != nil {
 		return err
 	}
-	hs, _ := f.handlings()
+	hs, err := f.awaitHandlings(ctx, cfg.messages, time.Minute)
+	if err != nil {
+		return err
+	}
 	r := summarize(hs, replicaName(0), killedAt)
 	_, extra, _ := c.answered(cfg.messages)
 	fmt.Fprintf(stdout, "every one of the %d messages was answered; %d answered twice.\n", cfg.messages, extra)

@@ -123,7 +123,8 @@ func (o *outage) check(t *testing.T, n int) report {
 	require.NoError(t, awaitReplies(t.Context(), o.c, n, 30*time.Second))
 	_, extra, _ := o.c.answered(n)
 	assert.Zero(t, extra, "replies beyond one per message")
-	hs, _ := o.f.handlings()
+	hs, err := o.f.awaitHandlings(t.Context(), n, 10*time.Second)
+	require.NoError(t, err)
 	type key struct {
 		conv  im.ConversationID
 		index int64
