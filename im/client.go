@@ -61,6 +61,9 @@ type Client struct {
 	metrics *metrics
 	tracer  trace.Tracer
 
+	// uploads caches the server's upload settings (UploadFile).
+	uploads uploadConfigCache
+
 	// stopped is closed, and stopErr set, when the client stops by
 	// itself (stop).
 	stopOnce sync.Once

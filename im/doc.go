@@ -83,6 +83,21 @@
 // ErrClosed, and ErrMalformedResponse for an answer that lacks what the
 // operation returns.
 //
+// # Files
+//
+// [Client.SendFile] uploads a file from an io.Reader and sends the file
+// message in one call; [Client.UploadFile] does the upload alone and
+// returns the [FileInfo] to send. The upload asks the server for a token
+// bound to the file's size and type (GET_MEDIA_UPLOAD_TOKEN), POSTs the
+// bytes to the route it names, and gets a signed URL (GET_MEDIA_URLS);
+// [Upload.OnProgress] follows the bytes, a POST that fails on the way is
+// started again, and the file's MIME type, kind, image size and the
+// length of WAV and MP4 media are read from the bytes when not given. On
+// the receiving side [Message.File] reads the FileInfo back from the
+// content, [Client.FileURL] gets a fresh URL (the one in the content
+// expires) and [Client.OpenFile] downloads it. Failures match
+// ErrFileTooLarge, ErrFileType and ErrFileUnavailable.
+//
 // # Concurrency
 //
 // A Client is safe for concurrent use. Event callbacks run one at a time,

@@ -2,7 +2,9 @@ package im_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -143,4 +145,50 @@ func ExampleClient_SendMessage() {
 	m := <-got
 	fmt.Println(m.ConversationID, m.Index, m.Sender, m.Content)
 	// Output: 0:1:1001:1002 1 1001 {"text":"hello bob"}
+}
+
+// SendFile uploads bytes from any io.Reader and sends them as a file
+// message; the other member reads the file from the message and
+// downloads it.
+func ExampleClient_SendFile() {
+	newClient, stop := exampleServer()
+	defer stop()
+	ctx := context.Background()
+	received := make(chan *im.Message, 1)
+	bob := newClient(1002)
+	defer bob.Close()
+	bob.OnMessageReceived(func(e im.MessageEvent) {
+		if e.Message.Sender == 1001 {
+			received <- e.Message
+		}
+	})
+	alice := newClient(1001)
+	defer alice.Close()
+	if err := errors.Join(alice.Init(ctx), bob.Init(ctx)); err != nil {
+		fmt.Println(err)
+		return
+	}
+	conv, _ := alice.CreateConversation(ctx, im.CreateConversationOptions{Type: im.ConversationTypeOneToOne, Participants: []im.UserID{1002}})
+	_, err := alice.SendFile(ctx, conv.Ref(), im.Upload{
+		File: im.FileInfo{Name: "notes.txt"},
+		Body: strings.NewReader("remember the milk\n"),
+	}, im.OutgoingMessage{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	m := <-received
+	f, _ := m.File()
+	fmt.Println(m.Type, f.Type, f.Name, f.Size, f.MimeType)
+	body, err := bob.OpenFile(ctx, m)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer body.Close()
+	text, _ := io.ReadAll(body)
+	fmt.Printf("%q\n", text)
+	// Output:
+	// File object notes.txt 18 text/plain
+	// "remember the milk\n"
 }

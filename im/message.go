@@ -332,8 +332,10 @@ type ReferenceInfo struct {
 type ModifyMessagePropertyResult = Result[*Message]
 
 // FileInfo describes the file of a file message (image, video, audio,
-// file): the parts of the seed's FileInfo that a bot needs. A bot does not
-// upload; it sends files that already have a URL.
+// file): the parts of the seed's FileInfo that a bot needs. A file the
+// server keeps is uploaded with [Client.UploadFile] or [Client.SendFile],
+// which fill in Key and URL; a file elsewhere needs only its URL.
+// [Message.File] reads it back from a received message.
 //
 // [FileInfo.Content] renders the message content, the JSON the web SDK
 // reads:
@@ -342,10 +344,11 @@ type ModifyMessagePropertyResult = Result[*Message]
 //
 // The slot is "media" for images, videos and audio and "file" for other
 // files. Every ext value is a string; keys are the web SDK's file ext keys,
-// with imbot's own for size and MIME type, and a key is left out when its
-// field is zero:
+// with imbot's own for the server's key, size and MIME type, and a key is
+// left out when its field is zero:
 //
 //	s:file_ext_key_type              file_ext_value_type_image | _video | _audio | _file
+//	s:file_ext_key_file_key          Key, the server's key of an uploaded file (imbot)
 //	s:file_ext_key_file_name         Name
 //	s:file_ext_key_file_size         Size, bytes (imbot)
 //	s:file_ext_key_mime_type         MimeType (imbot)
@@ -365,8 +368,13 @@ type FileInfo struct {
 	// ([FileType.MessageType]). Required.
 	Type FileType
 	// URL is where the file can be downloaded (the seed's filePath, as
-	// remoteURL). Required.
+	// remoteURL). Required. For a file the server keeps it is a signed
+	// URL that expires; [Client.FileURL] gets a fresh one.
 	URL string
+	// Key is the server's key of a file uploaded to it (64 hex digits),
+	// by which members of the conversations it was sent to get fresh
+	// URLs; empty for a file elsewhere.
+	Key string
 	// Name is the file's name (seed: fileName).
 	Name string
 	// Size is the file's size in bytes (seed: fileSize).
@@ -400,6 +408,47 @@ type fileEntryJSON struct {
 	Ext       map[string]string `json:"ext,omitempty"`
 }
 
+// The file ext keys FileInfo's fields are written under.
+const (
+	fileExtType          = "s:file_ext_key_type"
+	fileExtKey           = "s:file_ext_key_file_key"
+	fileExtName          = "s:file_ext_key_file_name"
+	fileExtSize          = "s:file_ext_key_file_size"
+	fileExtMimeType      = "s:file_ext_key_mime_type"
+	fileExtWidth         = "s:file_ext_key_original_width"
+	fileExtHeight        = "s:file_ext_key_original_height"
+	fileExtPreviewWidth  = "s:file_ext_key_preview_width"
+	fileExtPreviewHeight = "s:file_ext_key_preview_height"
+	fileExtThumbWidth    = "s:file_ext_key_thumb_width"
+	fileExtThumbHeight   = "s:file_ext_key_thumb_height"
+	fileExtImageSuffix   = "s:file_ext_key_img_suffix"
+	fileExtAudioDuration = "s:file_ext_key_audio_duration"
+	fileExtVideoDuration = "s:file_ext_key_video_duration"
+)
+
+// fileKinds maps each FileType to its content slot and its ext type value.
+var fileKinds = map[FileType]struct{ slot, value string }{
+	FileTypeImage: {"media", "file_ext_value_type_image"},
+	FileTypeVideo: {"media", "file_ext_value_type_video"},
+	FileTypeAudio: {"media", "file_ext_value_type_audio"},
+	FileTypeFile:  {"file", "file_ext_value_type_file"},
+}
+
+// intFields are FileInfo's pixel sizes with their ext keys.
+func (f *FileInfo) intFields() []struct {
+	key string
+	v   *int
+} {
+	return []struct {
+		key string
+		v   *int
+	}{
+		{fileExtWidth, &f.Width}, {fileExtHeight, &f.Height},
+		{fileExtPreviewWidth, &f.ImagePreviewWidth}, {fileExtPreviewHeight, &f.ImagePreviewHeight},
+		{fileExtThumbWidth, &f.ImageThumbWidth}, {fileExtThumbHeight, &f.ImageThumbHeight},
+	}
+}
+
 // Content renders the content of a message carrying f, in the JSON shape
 // FileInfo documents. It fails, with an *Error of type
 // ErrorTypeInvalidArgument, when Type is not a known FileType, URL is
@@ -408,17 +457,8 @@ func (f FileInfo) Content() (string, error) {
 	invalid := func(msg string) (string, error) {
 		return "", &Error{Type: ErrorTypeInvalidArgument, Msg: "FileInfo: " + msg}
 	}
-	var slot, kind string
-	switch f.Type {
-	case FileTypeImage:
-		slot, kind = "media", "file_ext_value_type_image"
-	case FileTypeVideo:
-		slot, kind = "media", "file_ext_value_type_video"
-	case FileTypeAudio:
-		slot, kind = "media", "file_ext_value_type_audio"
-	case FileTypeFile:
-		slot, kind = "file", "file_ext_value_type_file"
-	default:
+	kind, ok := fileKinds[f.Type]
+	if !ok {
 		return invalid("unknown Type " + strconv.Quote(string(f.Type)))
 	}
 	if f.URL == "" {
@@ -437,29 +477,107 @@ func (f FileInfo) Content() (string, error) {
 			ext[k] = v
 		}
 	}
-	set("s:file_ext_key_type", kind)
-	set("s:file_ext_key_file_name", f.Name)
-	set("s:file_ext_key_file_size", strconv.FormatInt(f.Size, 10))
-	set("s:file_ext_key_mime_type", f.MimeType)
-	set("s:file_ext_key_original_width", strconv.Itoa(f.Width))
-	set("s:file_ext_key_original_height", strconv.Itoa(f.Height))
-	set("s:file_ext_key_preview_width", strconv.Itoa(f.ImagePreviewWidth))
-	set("s:file_ext_key_preview_height", strconv.Itoa(f.ImagePreviewHeight))
-	set("s:file_ext_key_thumb_width", strconv.Itoa(f.ImageThumbWidth))
-	set("s:file_ext_key_thumb_height", strconv.Itoa(f.ImageThumbHeight))
-	set("s:file_ext_key_img_suffix", f.ImageSuffix)
+	set(fileExtType, kind.value)
+	set(fileExtKey, f.Key)
+	set(fileExtName, f.Name)
+	set(fileExtSize, strconv.FormatInt(f.Size, 10))
+	set(fileExtMimeType, f.MimeType)
+	for _, n := range f.intFields() {
+		set(n.key, strconv.Itoa(*n.v))
+	}
+	set(fileExtImageSuffix, f.ImageSuffix)
 	seconds := strconv.FormatFloat(f.Duration.Seconds(), 'f', -1, 64)
 	switch f.Type {
 	case FileTypeAudio:
-		set("s:file_ext_key_audio_duration", seconds)
+		set(fileExtAudioDuration, seconds)
 	case FileTypeVideo:
-		set("s:file_ext_key_video_duration", seconds)
+		set(fileExtVideoDuration, seconds)
 	}
-	b, err := json.Marshal(fileJSON{Files: map[string]fileEntryJSON{slot: {RemoteURL: f.URL, Ext: ext}}})
+	b, err := json.Marshal(fileJSON{Files: map[string]fileEntryJSON{kind.slot: {RemoteURL: f.URL, Ext: ext}}})
 	if err != nil { // a struct of strings always marshals
 		return "", &Error{Type: ErrorTypeInvalidArgument, Msg: "FileInfo: " + err.Error(), Inner: err}
 	}
 	return string(b), nil
+}
+
+// File returns the file a file message (image, video, audio, file)
+// carries, read from its content as FileInfo documents, and whether it
+// carries one: false for other types and for content that is not a file
+// JSON with a URL. A field whose ext value does not parse reads as zero;
+// ext keys FileInfo does not know stay in Ext.
+func (m *Message) File() (FileInfo, bool) {
+	if m == nil || !isFileType(m.Type) {
+		return FileInfo{}, false
+	}
+	var c fileJSON
+	if json.Unmarshal([]byte(m.Content), &c) != nil {
+		return FileInfo{}, false
+	}
+	e, ok := c.Files["media"]
+	if !ok {
+		e, ok = c.Files["file"]
+	}
+	if !ok || e.RemoteURL == "" {
+		return FileInfo{}, false
+	}
+	ext := maps.Clone(e.Ext)
+	take := func(k string) string {
+		v := ext[k]
+		delete(ext, k)
+		return v
+	}
+	f := FileInfo{URL: e.RemoteURL}
+	f.Type = fileTypeOf(take(fileExtType), m.Type)
+	f.Key = take(fileExtKey)
+	f.Name = take(fileExtName)
+	f.Size, _ = strconv.ParseInt(take(fileExtSize), 10, 64)
+	f.MimeType = take(fileExtMimeType)
+	for _, n := range f.intFields() {
+		*n.v, _ = strconv.Atoi(take(n.key))
+	}
+	f.ImageSuffix = take(fileExtImageSuffix)
+	for _, k := range []string{fileExtAudioDuration, fileExtVideoDuration} {
+		if s, err := strconv.ParseFloat(take(k), 64); err == nil && s > 0 && s < maxFileSeconds {
+			f.Duration = time.Duration(s * float64(time.Second))
+		}
+	}
+	f.Size, f.Duration = max(f.Size, 0), max(f.Duration, 0)
+	for _, n := range f.intFields() {
+		*n.v = max(*n.v, 0)
+	}
+	if len(ext) > 0 {
+		f.Ext = ext
+	}
+	return f, true
+}
+
+// maxFileSeconds bounds a duration read from content, so that a huge
+// value cannot overflow time.Duration: a hundred years.
+const maxFileSeconds = 100 * 365 * 24 * 3600
+
+// isFileType reports whether messages of type t carry a file.
+func isFileType(t MessageType) bool {
+	switch t {
+	case MessageTypeImage, MessageTypeVideo, MessageTypeAudio, MessageTypeFile:
+		return true
+	}
+	return false
+}
+
+// fileTypeOf is the FileType an ext type value names, or else the one
+// the message type carries.
+func fileTypeOf(value string, t MessageType) FileType {
+	for ft, k := range fileKinds {
+		if k.value == value {
+			return ft
+		}
+	}
+	for ft := range fileKinds {
+		if ft.MessageType() == t {
+			return ft
+		}
+	}
+	return FileTypeFile
 }
 
 // Text returns the text of a text message: the "text" field of its JSON

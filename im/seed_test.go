@@ -62,6 +62,8 @@ var seedTypes = map[string]reflect.Type{
 	"ReferenceInfo":               reflect.TypeFor[ReferenceInfo](),
 	"ModifyMessagePropertyResult": reflect.TypeFor[ModifyMessagePropertyResult](),
 	"FileInfo":                    reflect.TypeFor[FileInfo](),
+	"Upload":                      reflect.TypeFor[Upload](),
+	"UploadProgress":              reflect.TypeFor[UploadProgress](),
 	// conversation.go
 	"Conversation":                     reflect.TypeFor[Conversation](),
 	"Participant":                      reflect.TypeFor[Participant](),

@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -68,7 +67,7 @@ func (c *Client) postHTTP(ctx context.Context, cmd improto.Command, req *improto
 	if err != nil {
 		return err
 	}
-	url := strings.TrimRight(c.opts.APIURL, "/") + "/" + cmd.Route()
+	url := c.apiURL(cmd.Route())
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
 	if err != nil {
 		return err
