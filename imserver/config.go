@@ -176,6 +176,25 @@ type Config struct {
 	// writing of one download, in place of RequestBodyTimeout and
 	// ResponseWriteTimeout. Default 10 minutes.
 	MediaTimeout time.Duration
+	// UnsentFileTTL is how long an upload may stay unsent: an upload
+	// record older than this whose file no message grants is deleted,
+	// and the file with it once no record and no grant holds it. Default
+	// DefaultUnsentFileTTL, 24h; negative means files are never
+	// collected. Collect only where the server is the Blobs' only user:
+	// files another server recorded are not known here.
+	UnsentFileTTL time.Duration
+	// MediaSweepInterval is how often the janitor looks for unsent files,
+	// from the server's first request on. Default
+	// DefaultMediaSweepInterval, 10 minutes.
+	MediaSweepInterval time.Duration
+	// MaxStoredBytesPerUser bounds the bytes a user's upload records add
+	// up to (the same file uploaded twice counts once); an upload token
+	// or an upload beyond it is refused. Default
+	// DefaultMaxStoredBytesPerUser, 1 GiB; negative means no limit.
+	MaxStoredBytesPerUser int64
+	// MaxStoredBytes bounds the bytes of the distinct files the server
+	// keeps, everyone's together. Default zero: no limit (negative too).
+	MaxStoredBytes int64
 
 	// The dev console (console.go), a chat client in the browser.
 
@@ -234,6 +253,7 @@ func (c Config) withDefaults() (Config, error) {
 		"SendBurst": int64(c.SendBurst), "UnauthBurst": int64(c.UnauthBurst),
 		"MaxUploadBytes": c.MaxUploadBytes, "UploadTokenTTL": int64(c.UploadTokenTTL),
 		"MediaURLTTL": int64(c.MediaURLTTL), "MediaTimeout": int64(c.MediaTimeout),
+		"MediaSweepInterval": int64(c.MediaSweepInterval),
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("imserver: Config.%s must not be negative", name))
@@ -264,6 +284,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	def(&c.FPID, DefaultFPID)
 	def(&c.MaxUploadBytes, DefaultMaxUploadBytes)
+	def(&c.MaxStoredBytesPerUser, DefaultMaxStoredBytesPerUser)
 	if c.Blobs == nil {
 		c.Blobs = blob.NewMemory()
 	}
@@ -274,7 +295,10 @@ func (c Config) withDefaults() (Config, error) {
 	for _, d := range []struct {
 		v *time.Duration
 		d time.Duration
-	}{{&c.UploadTokenTTL, DefaultUploadTokenTTL}, {&c.MediaURLTTL, DefaultMediaURLTTL}, {&c.MediaTimeout, DefaultMediaTimeout}} {
+	}{
+		{&c.UploadTokenTTL, DefaultUploadTokenTTL}, {&c.MediaURLTTL, DefaultMediaURLTTL}, {&c.MediaTimeout, DefaultMediaTimeout},
+		{&c.UnsentFileTTL, DefaultUnsentFileTTL}, {&c.MediaSweepInterval, DefaultMediaSweepInterval},
+	} {
 		if *d.v == 0 {
 			*d.v = d.d
 		}

@@ -188,11 +188,51 @@
 // with http.ServeContent: that Content-Type, Content-Length, range requests
 // (206, 416), ETag "<key>" (If-None-Match, If-Range) and Cache-Control
 // "private, max-age=<seconds the URL has left>, immutable". A URL that is
-// forged or altered answers 403, an expired one 403 saying so. A caller
-// may read a key it uploaded, or one named in the content of a message
-// (server_message_id in the request) that it can see in a conversation it
-// is a member of, when the message's sender uploaded that key; other keys
-// are left out of the answer.
+// forged or altered answers 403, an expired one 403 saying so.
+//
+// Who may read a file: its uploader, and the members of a conversation
+// in which a message granting it was sent, when that message is visible
+// to them (s:visible, s:invisible) and not recalled. A message grants the
+// files its content names the way the im client writes them,
+//
+//	{"__files": {"<slot>": {"remoteURL": …, "ext": {"s:file_ext_key_file_key": "<key>", …}}}}
+//
+// (at most 100 keys a message; a content without "__files" is not
+// parsed), each one its sender may read at the time of sending: so a
+// member who received a file may forward it to another conversation,
+// while naming a key one cannot read grants nothing (the message is
+// stored all the same: its content is opaque to the server, and a
+// malformed one grants nothing either). Recalling a message takes its
+// grants back. GET_MEDIA_URLS answers each key the caller may read; the
+// message it may name (server_message_id, in a conversation the caller
+// is a member of, visible to it) is looked at first, and without one
+// the server looks at the key's first 1000 grants. Other keys are left
+// out of the answer.
+//
+// Garbage: an upload record older than Config.UnsentFileTTL (24h;
+// negative: never) whose key no message grants is deleted, and the file
+// once no upload record and no grant holds its key. A janitor started by
+// the server's first request and stopped by Close sweeps every
+// Config.MediaSweepInterval (10 minutes), 256 records a transaction. A
+// file is deleted under the lock every change takes, after checking again
+// that nothing holds it, and an upload checks under the same lock that
+// its file is still stored: an upload of the same bytes that races with
+// their deletion is answered 503 with Retry-After (upload again), never
+// recorded without its file. Each sweep that deletes something logs one
+// line at Info; imbot_server_media_files_collected_total counts the
+// files and imbot_server_media_stored_bytes is the bytes kept.
+//
+// Quotas: a user's upload records may add up to
+// Config.MaxStoredBytesPerUser (1 GiB; negative: no limit) and the
+// server's distinct files to Config.MaxStoredBytes (zero or negative, the
+// default: no limit). The same file uploaded again by the same user costs
+// nothing, by another user only towards their own quota. GET_MEDIA_UPLOAD_TOKEN refuses a token the
+// declared size would take past a quota with status TOUCH_LIMIT (18, the
+// reference's "limit reached"), naming the quota and the numbers; it
+// cannot know yet that the bytes are ones already stored, so it counts
+// them all. The upload checks again when it records the file (tokens
+// issued together) and answers 507 Insufficient Storage, storing nothing.
+// The counts are kept in the store, in the transactions that change them.
 //
 // Uploads and downloads get Config.MediaTimeout (10 minutes) to arrive and
 // to be written, in place of RequestBodyTimeout and ResponseWriteTimeout,
@@ -202,11 +242,9 @@
 // under the refused_total reason "MaxUploadsInFlight". Uploads do not count
 // towards MaxRequestsInFlight, nor downloads towards either.
 //
-// Not done yet (issue #15): files nobody sent are never collected, and
-// there is no quota per user or in total beyond the per-file cap; a file
-// cannot be forwarded (a message opens only files its own sender
-// uploaded); cmd/imserver does not yet give its data directory a
-// blob.NewDir; the console and the im client do not upload yet.
+// cmd/imserver keeps the files in a blob.NewDir beside its -data file.
+// Not done yet (issue #15): a file stored by a process killed between
+// storing and recording it is never collected.
 //
 // # Storage
 //

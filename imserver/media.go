@@ -181,13 +181,21 @@ func (s *Server) getUploadToken(c *call) (proto.Message, error) {
 	if len(s.cfg.AllowedMediaTypes) > 0 && !slices.Contains(s.cfg.AllowedMediaTypes, typ) {
 		return nil, errStatus(improto.StatusCode_INVALID_REQUEST, "mime_type %q is not one the server takes (AllowedMediaTypes)", typ)
 	}
-	if b.GetConversationId() != "" || b.GetConversationShortId() != 0 {
-		if err := s.view(func(tx store.Tx) error {
-			_, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireWritable)
-			return err
-		}); err != nil {
-			return nil, err
+	err := s.view(func(tx store.Tx) error {
+		if b.GetConversationId() != "" || b.GetConversationShortId() != 0 {
+			if _, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId(), requireWritable); err != nil {
+				return err
+			}
 		}
+		// The file may be one the user or the server holds already, which
+		// would cost nothing; the token cannot know, so it counts it all.
+		if err := s.checkQuota(tx, c.user, size, size); err != nil {
+			return err.(*quotaError).status()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	exp := c.now.Add(s.cfg.UploadTokenTTL)
 	tok := mintUploadToken(s.cfg.AppID, s.cfg.AppSecret, uploadClaims{user: c.user, size: size, typ: typ, exp: exp})
@@ -209,11 +217,11 @@ func (s *Server) getMediaUploadConfig(*call) (proto.Message, error) {
 }
 
 // getMediaURLs serves GET_MEDIA_URLS (2004): a fresh signed URL for each
-// key the caller uploaded, or that the message it names (in a
-// conversation it is a member of, visible to it) mentions in its content
-// when that message's sender uploaded it: naming a key in a message does
-// not open someone else's file. Keys the caller may not read are left
-// out.
+// key the caller may read (mayRead): one it uploaded, or one a message
+// visible to it in a conversation it is a member of grants. The message
+// the request may name (server_message_id) must be visible to the
+// caller; its grants are looked at first. Keys the caller may not read
+// are left out.
 func (s *Server) getMediaURLs(c *call) (proto.Message, error) {
 	b := c.body.(*improto.GetMediaUrlsRequestBody)
 	keys := b.GetFileKeys()
@@ -223,8 +231,7 @@ func (s *Server) getMediaURLs(c *call) (proto.Message, error) {
 	exp := c.now.Add(s.cfg.MediaURLTTL)
 	resp := &improto.GetMediaUrlsResponseBody{}
 	err := s.view(func(tx store.Tx) error {
-		var content string
-		var sender int64
+		var via *improto.MessageBody
 		if b.GetServerMessageId() != 0 {
 			conv, _, err := memberConv(tx, c, b.GetConversationId(), b.GetConversationShortId())
 			if err != nil {
@@ -237,25 +244,25 @@ func (s *Server) getMediaURLs(c *call) (proto.Message, error) {
 			if m == nil || !visibleTo(m, c.user) || isRecalled(m) {
 				return errStatus(improto.StatusCode_INVALID_REQUEST, "message %d not found in conversation %s", b.GetServerMessageId(), conv.ID)
 			}
-			content, sender = m.GetContent(), m.GetSender()
+			via = m
 		}
 		for _, k := range keys {
 			if !blob.ValidKey(k) {
 				continue
 			}
-			rec, ok := uploadOf(tx, k, c.user)
-			if !ok && sender != 0 && strings.Contains(content, k) {
-				rec, ok = uploadOf(tx, k, sender)
+			meta, ok, err := mayRead(tx, c.user, k, via)
+			if err != nil {
+				return err
 			}
 			if !ok {
 				continue
 			}
 			resp.Urls = append(resp.Urls, &improto.MediaUrl{
 				FileKey:    proto.String(k),
-				Url:        proto.String(s.mediaURL(k, rec.Type, exp)),
+				Url:        proto.String(s.mediaURL(k, meta.typ, exp)),
 				ExpireTime: proto.Int64(exp.Unix() * 1000),
-				Size:       proto.Int64(rec.Size),
-				MimeType:   proto.String(rec.Type),
+				Size:       proto.Int64(meta.size),
+				MimeType:   proto.String(meta.typ),
 			})
 		}
 		return nil
@@ -321,15 +328,27 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request, addr string
 		s.uploadFailed(w, claims, err)
 		return
 	}
-	now := s.cfg.Now()
-	rec, _ := json.Marshal(uploadRecord{Size: claims.size, Type: claims.typ, At: now.UnixMilli()})
-	if err := s.update(func(tx store.Tx, _ *outbox) error {
-		return tx.Put(bucketMedia, mediaKey(key, claims.user), rec)
-	}); err != nil {
+	var total int64
+	err = s.update(func(tx store.Tx, _ *outbox) error {
+		var err error
+		total, err = s.recordUpload(tx, key, claims, s.cfg.Now().UnixMilli())
+		return err
+	})
+	var quota *quotaError
+	switch {
+	case errors.As(err, &quota):
+		quotaRefusal(w, quota)
+		return
+	case errors.Is(err, errCollected):
+		w.Header().Set("Retry-After", "1")
+		mediaError(w, http.StatusServiceUnavailable, "the same bytes, uploaded long ago and never sent, were collected while this upload was stored: upload again")
+		return
+	case err != nil:
 		s.log.Error("imserver: recording an upload", "user", claims.user, "err", err)
 		mediaError(w, http.StatusInternalServerError, "the file was not recorded")
 		return
 	}
+	s.metrics.mediaStored(total)
 	s.answerDeadline(w)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -346,8 +346,23 @@ func TestMediaURLRefused(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
+// fileContent is a message content carrying key in its "media" slot, as
+// the im client writes it.
+func fileContent(key string) string {
+	return `{"__files":{"media":{"remoteURL":"u","ext":{"s:file_ext_key_type":"file_ext_value_type_image","s:file_ext_key_file_key":"` + key + `"}}}}`
+}
+
+// sendFile sends a message carrying key to conv.
+func sendFile(t testing.TB, c caller, conv *improto.ConversationInfoV2, key string) *improto.SendMessageResponseBody {
+	t.Helper()
+	body := textBody(conv, "")
+	body.Content = proto.String(fileContent(key))
+	return call[*improto.SendMessageResponseBody](t, c, improto.IMCMD_SEND_MESSAGE, body)
+}
+
 // TestMediaURLsAccess checks who gets a file's URL: its uploader, and the
-// members of a conversation in which a message that names it was sent.
+// members of a conversation in which a message granting it was sent by
+// someone who could read it.
 func TestMediaURLsAccess(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -357,7 +372,7 @@ func TestMediaURLsAccess(t *testing.T) {
 	assert.Empty(t, mediaURLs(t, e.user(2), only), "someone else, with no message")
 
 	group := createGroup(t, e.user(1), 2, 4)
-	sent := sendText(t, e.user(1), group, "image "+key)
+	sent := sendFile(t, e.user(1), group, key)
 	id, short, typ := convRef(group)
 	viaMessage := &improto.GetMediaUrlsRequestBody{
 		ConversationId: id, ConversationShortId: short, ConversationType: typ,
@@ -374,11 +389,16 @@ func TestMediaURLsAccess(t *testing.T) {
 	plain := sendText(t, e.user(1), group, "no file here")
 	viaOther := proto.Clone(viaMessage).(*improto.GetMediaUrlsRequestBody)
 	viaOther.ServerMessageId = proto.Int64(plain.GetServerMessageId())
-	assert.Empty(t, mediaURLs(t, e.user(2), viaOther), "a message that does not name the file")
+	assert.Len(t, mediaURLs(t, e.user(2), viaOther), 1, "through another message: the grant is the earlier one's")
 
-	byOther := sendText(t, e.user(4), group, "yours now "+key)
+	textOnly := createGroup(t, e.user(1), 5)
+	sendText(t, e.user(1), textOnly, key)
+	assert.Empty(t, mediaURLs(t, e.user(5), only), "a key in plain text grants nothing")
+	other := e.upload(1, []byte("only mine"), "text/plain")
+	byOther := sendFile(t, e.user(4), group, other)
 	viaOther.ServerMessageId = proto.Int64(byOther.GetServerMessageId())
-	assert.Empty(t, mediaURLs(t, e.user(2), viaOther), "a message whose sender did not upload the file")
+	viaOther.FileKeys = []string{other}
+	assert.Empty(t, mediaURLs(t, e.user(2), viaOther), "a message whose sender could not read the file")
 	assert.Empty(t, mediaURLs(t, e.user(4), viaOther), "not even for that sender")
 
 	wantStatus(t, e.user(1), improto.IMCMD_GET_MEDIA_URLS, &improto.GetMediaUrlsRequestBody{

@@ -152,6 +152,9 @@ func (s *Server) recallMessage(c *call) (proto.Message, error) {
 		if m.Ext == nil {
 			m.Ext = map[string]string{}
 		}
+		if err := revokeGrants(tx, m); err != nil {
+			return err
+		}
 		m.Ext[extIsRecalled] = "true"
 		m.Content = proto.String("")
 		m.ContentPb = nil

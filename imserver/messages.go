@@ -308,6 +308,9 @@ func (s *Server) appendMessage(tx store.Tx, out *outbox, c *call, conv *convReco
 	if err != nil {
 		return nil, err
 	}
+	if err := grantFiles(tx, m); err != nil {
+		return nil, err
+	}
 	if err := tx.Put(bucketMsgByID, key(serverID), append(key(conv.ShortID), key(conv.LastIndex)...)); err != nil {
 		return nil, err
 	}

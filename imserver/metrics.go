@@ -52,6 +52,9 @@ type metrics struct {
 	fanout       prometheus.Observer
 	txDurations  [numTxKinds]prometheus.Observer
 	refused      [numRefusals]prometheus.Counter
+	// Files (media_gc.go).
+	filesCollected prometheus.Counter
+	storedBytes    prometheus.Gauge
 }
 
 // commandMetrics are one command's children of the request metrics,
@@ -118,7 +121,12 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	for r, name := range refusalNames {
 		m.refused[r] = refused.WithLabelValues(name)
 	}
-	if err := obs.Register(r, m.requests, m.durations, m.socketsOpen, m.socketsTotal, closes, m.pushes, fanout, tx, refused); err != nil {
+	m.filesCollected = prometheus.NewCounter(prometheus.CounterOpts(opts("media_files_collected_total",
+		"Uploaded files deleted because nobody sent them within UnsentFileTTL.")))
+	m.storedBytes = prometheus.NewGauge(prometheus.GaugeOpts(opts("media_stored_bytes",
+		"Bytes of the distinct uploaded files the server keeps, what MaxStoredBytes bounds; set at each upload and sweep.")))
+	if err := obs.Register(r, m.requests, m.durations, m.socketsOpen, m.socketsTotal, closes, m.pushes, fanout, tx, refused,
+		m.filesCollected, m.storedBytes); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -253,5 +261,19 @@ func (m *metrics) storeTx(kind txKind, start time.Time) time.Time {
 func (m *metrics) refusal(why refusal) {
 	if m != nil {
 		m.refused[why].Inc()
+	}
+}
+
+// mediaCollected counts n files a sweep deleted.
+func (m *metrics) mediaCollected(n int) {
+	if m != nil {
+		m.filesCollected.Add(float64(n))
+	}
+}
+
+// mediaStored sets the bytes of the files kept.
+func (m *metrics) mediaStored(total int64) {
+	if m != nil {
+		m.storedBytes.Set(float64(total))
 	}
 }

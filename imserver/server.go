@@ -36,7 +36,8 @@ const (
 //
 // A Server is safe for concurrent use. Serve it with any http.Server (or
 // httptest.NewServer); call Close or Shutdown to end its WebSockets, which
-// http.Server.Shutdown does not track.
+// http.Server.Shutdown does not track, and the janitor that collects
+// unsent files, which the first request starts.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
@@ -62,6 +63,14 @@ type Server struct {
 	uploads              atomic.Int64         // uploads being received (media.go)
 	refusals             *refusalLog
 	deadlinesUnsupported sync.Once // logs, once, a ResponseWriter without deadlines
+
+	// The janitor (media_gc.go) starts at the first request and stops
+	// when stop is cancelled, by Shutdown; sweepMu runs sweeps one at a
+	// time.
+	janitorOnce sync.Once
+	stop        context.Context
+	stopJanitor context.CancelFunc
+	sweepMu     sync.Mutex
 
 	mu          sync.Mutex
 	closing     bool
@@ -99,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 			WriteBufferSize:  4096,
 		},
 	}
+	s.stop, s.stopJanitor = context.WithCancel(context.Background())
 	s.cache.reset()
 	s.upgrader.Error = s.handshakeError
 	s.handlers = s.commandHandlers()
@@ -127,6 +137,7 @@ func (s *Server) AppID() int64 { return s.cfg.AppID }
 // else (see Config.RequestBodyTimeout); a handshake's are cleared once the
 // socket is up.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.janitorOnce.Do(s.startJanitor)
 	addr := hostOf(r.RemoteAddr)
 	switch {
 	case r.URL.Path == FrontierPath:
@@ -182,8 +193,8 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "{\"status\":%q,\"sockets\":%d}\n", status, sockets)
 }
 
-// Close closes every WebSocket and waits for their goroutines. It does not
-// close the Store. Close is idempotent.
+// Close closes every WebSocket, stops the file janitor and waits for
+// their goroutines. It does not close the Store. Close is idempotent.
 func (s *Server) Close() error {
 	return s.Shutdown(context.Background())
 }
@@ -195,6 +206,7 @@ func (s *Server) Close() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.stopJanitor()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
