@@ -5,12 +5,16 @@
 // and every reconnect, pulls from the cursor, so that a dropped socket
 // neither loses nor doubles a message. A message is kept at its highest
 // version.
+import { fileContent, fileTypes, humanSize, kindOfMime, summary } from './files.js';
 import { StatusCode, enums, push } from './proto.js';
 import { CallError, NetworkError } from './transport.js';
 
 const CT = enums.ConversationType;
-const textType = enums.MessageType.MESSAGE_TYPE_TEXT;
+const MT = enums.MessageType;
+const textType = MT.MESSAGE_TYPE_TEXT;
 const pageSize = 50; // messages per history page (301, 2008)
+const urlMargin = 60000; // ms before a file URL's expiry that a fresh one is asked for
+const measureWait = 3000; // ms a media element gets to read a file's duration
 export const reactionKey = 'reaction'; // the message property reactions live under
 
 // textOf returns the text of a message's content ({"text": "..."}), or "".
@@ -96,6 +100,9 @@ export class Chat extends EventTarget {
     this.queue = Promise.resolve(); // sync steps, one at a time
     this.pullAgain = false;
     this.friends = { list: [], received: [], sent: [] };
+    this.urls = new Map(); // file key → {url, expire (ms)}: GET_MEDIA_URLS answers
+    this.urlCalls = new Map(); // file key → the GET_MEDIA_URLS in flight
+    this.mediaConfig = null; // the GET_MEDIA_UPLOAD_CONFIG answer, once asked
   }
 
   emit(type, detail) {
@@ -392,24 +399,164 @@ export class Chat extends EventTarget {
     return this.deliver(c, p);
   }
 
+  // uploadConfig returns the server's GET_MEDIA_UPLOAD_CONFIG answer
+  // ({max_size, allowed_mime_types}), asked once; null when the server
+  // does not answer it (the server then judges each file alone).
+  async uploadConfig() {
+    if (!this.mediaConfig) {
+      this.mediaConfig = this.t.call('GET_MEDIA_UPLOAD_CONFIG', {}).catch((err) => {
+        if (err instanceof NetworkError) this.mediaConfig = null; // ask again next time
+        console.warn('console: no upload config:', err);
+        return null;
+      });
+    }
+    return this.mediaConfig;
+  }
+
+  // refusal says why the server's upload config refuses file, or ''.
+  async refusal(file) {
+    const cfg = await this.uploadConfig();
+    if (!cfg) return '';
+    const max = Number(cfg.max_size);
+    const mime = file.type || 'application/octet-stream';
+    if (max > 0 && file.size > max) {
+      return `"${file.name}" is ${humanSize(file.size)}; this server takes files of at most ${humanSize(max)}.`;
+    }
+    const allowed = cfg.allowed_mime_types || [];
+    if (allowed.length && !allowed.includes(mime)) {
+      return `"${file.name}" is ${mime}; this server takes only ${allowed.join(', ')}.`;
+    }
+    return '';
+  }
+
+  // sendFiles sends each file as a file message: checked against the
+  // upload config first, then uploaded (with progress events) and sent.
+  // It returns the refusals, one sentence each, of the files it did not
+  // start; the others show as pending messages.
+  async sendFiles(id, files) {
+    const c = this.convs.get(id);
+    const refused = [];
+    const started = [];
+    for (const file of files) {
+      const why = await this.refusal(file);
+      if (why) {
+        refused.push(why);
+        continue;
+      }
+      const mime = file.type || 'application/octet-stream';
+      const p = {
+        clientId: newID(), file, name: file.name, size: file.size, mime, kind: kindOfMime(mime),
+        status: 'uploading', sent: 0, created: Date.now(),
+      };
+      c.pending.push(p);
+      started.push(p);
+    }
+    if (started.length) this.emit('change', id);
+    for (const p of started) this.deliver(c, p);
+    return refused;
+  }
+
+  // discard drops a failed send.
+  discard(id, clientId) {
+    const c = this.convs.get(id);
+    if (!c) return;
+    c.pending = c.pending.filter((p) => p.clientId !== clientId || p.status !== 'failed');
+    this.emit('change', id);
+  }
+
+  // upload uploads a pending file send's file and makes its content:
+  // GET_MEDIA_UPLOAD_TOKEN, the POST of the bytes, GET_MEDIA_URLS for the
+  // remoteURL. A retry after it finished does not upload again.
+  async upload(c, p) {
+    const f = { kind: p.kind, name: p.name, size: p.size, mime: p.mime, ...(await measure(p.file, p.kind)) };
+    const req = { file_name: p.name, file_size: p.size, mime_type: p.mime, file_type: fileTypes[p.kind].type };
+    if (c.type !== CT.MASS_CHAT) Object.assign(req, c.ref());
+    const tok = await this.t.call('GET_MEDIA_UPLOAD_TOKEN', req);
+    p.sent = 0;
+    const up = await this.t.upload(tok.upload_url, p.file, (sent, total) => {
+      p.sent = sent;
+      this.emit('progress', { conv: c.id, clientId: p.clientId, sent, total });
+    });
+    f.key = up.file_key;
+    const b = await this.t.call('GET_MEDIA_URLS', { file_keys: [f.key] });
+    const u = (b.urls || []).find((x) => x.file_key === f.key);
+    if (!u) throw new Error(`the server gave no URL for the file it took (${f.key})`);
+    this.urls.set(f.key, { url: this.t.apiURL(u.url), expire: Number(u.expire_time) });
+    f.remoteURL = this.t.apiURL(u.url);
+    Object.assign(p, fileContent(f));
+  }
+
+  // fileURL returns the URL to show the file f of message m by: for a file
+  // with a key, a URL from GET_MEDIA_URLS (naming the message, so that the
+  // server lets a member read a file someone else sent), kept until near
+  // its expiry; else, or when the server gives none, its remoteURL.
+  // fresh asks again even when a URL is kept.
+  async fileURL(convId, m, f, fresh) {
+    if (!f.key) return f.remoteURL;
+    const kept = this.urls.get(f.key);
+    if (kept && !fresh && kept.expire - Date.now() > urlMargin) return kept.url;
+    let call = this.urlCalls.get(f.key);
+    if (!call) {
+      const c = this.convs.get(convId);
+      const req = { file_keys: [f.key] };
+      if (c && m.server_message_id) Object.assign(req, c.ref(), { server_message_id: Number(m.server_message_id) });
+      call = this.t.call('GET_MEDIA_URLS', req).then((b) => {
+        const u = (b.urls || []).find((x) => x.file_key === f.key);
+        if (!u) return '';
+        const got = { url: this.t.apiURL(u.url), expire: Number(u.expire_time) };
+        this.urls.set(f.key, got);
+        return got.url;
+      }).finally(() => this.urlCalls.delete(f.key));
+      this.urlCalls.set(f.key, call);
+    }
+    try {
+      return (await call) || f.remoteURL;
+    } catch (err) {
+      if (err instanceof CallError && err.tokenRejected) this.fail(err);
+      console.warn('console: no URL for file', f.key, err);
+      return f.remoteURL;
+    }
+  }
+
+  // urlFresh reports whether a kept URL for key is good for a while yet.
+  urlFresh(key) {
+    const kept = this.urls.get(key);
+    return !!kept && kept.expire - Date.now() > urlMargin;
+  }
+
   retry(id, clientId) {
     const c = this.convs.get(id);
     const p = c && c.pending.find((x) => x.clientId === clientId);
     if (p) {
-      p.status = 'sending';
+      p.status = p.file && !p.content ? 'uploading' : 'sending';
       this.emit('change', id);
       return this.deliver(c, p);
     }
   }
 
+  // deliver sends a pending message (a file send uploads first) under its
+  // client message id, the same on every retry.
   async deliver(c, p) {
+    try {
+      if (p.file && !p.content) {
+        await this.upload(c, p);
+        p.status = 'sending';
+        this.emit('change', c.id);
+      }
+    } catch (err) {
+      p.status = 'failed';
+      p.error = err.message;
+      if (err instanceof CallError && err.tokenRejected) this.fail(err);
+      this.emit('change', c.id);
+      return;
+    }
     const ext = { 's:client_message_id': p.clientId };
     const body = {
-      ...c.ref(), content: JSON.stringify({ text: p.text }), message_type: textType, client_message_id: p.clientId,
-      mentioned_users: p.mentions, ext,
+      ...c.ref(), content: p.content || JSON.stringify({ text: p.text }), message_type: p.type || textType,
+      client_message_id: p.clientId, mentioned_users: p.mentions || [], ext,
     };
     if (p.quote) {
-      body.ref_msg_info = { referenced_message_id: Number(p.quote.server_message_id), hint: textOf(p.quote.content) };
+      body.ref_msg_info = { referenced_message_id: Number(p.quote.server_message_id), hint: textOf(p.quote.content) || summary(p.quote) };
     }
     try {
       if (c.type === CT.MASS_CHAT) {
@@ -501,5 +648,46 @@ export class Chat extends EventTarget {
   async replyApply(user, accept) {
     await this.t.call('REPLY_FRIEND_APPLY', { user_id: [user], attitude: accept ? 0 : 1 });
     await this.refreshFriends();
+  }
+}
+
+// measure reads, in the browser, what a file message says of its file: an
+// image's width and height (createImageBitmap), a video's size and
+// duration or an audio's duration (a media element's loadedmetadata,
+// given measureWait). What cannot be read is left out.
+async function measure(file, kind) {
+  if (kind === 'image') {
+    try {
+      const bm = await createImageBitmap(file);
+      const out = { width: bm.width, height: bm.height };
+      bm.close();
+      return out;
+    } catch {
+      return {}; // not an image the browser decodes; the server judges it
+    }
+  }
+  if (kind !== 'video' && kind !== 'audio') return {};
+  const el = document.createElement(kind);
+  const url = URL.createObjectURL(file);
+  try {
+    return await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({}), measureWait);
+      el.onloadedmetadata = () => {
+        clearTimeout(timer);
+        const out = {};
+        if (Number.isFinite(el.duration) && el.duration > 0) out.duration = el.duration;
+        if (kind === 'video' && el.videoWidth) Object.assign(out, { width: el.videoWidth, height: el.videoHeight });
+        resolve(out);
+      };
+      el.onerror = () => {
+        clearTimeout(timer);
+        resolve({});
+      };
+      el.preload = 'metadata';
+      el.src = url;
+    });
+  } finally {
+    el.removeAttribute('src');
+    URL.revokeObjectURL(url);
   }
 }

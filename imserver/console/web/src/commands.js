@@ -23,6 +23,9 @@ export const routes = {
   GET_FRIEND_RECEIVE_APPLY_LIST: 'v1/friend/get_receive_apply_list',
   REPLY_FRIEND_APPLY: 'v1/friend/reply_apply',
   GET_FRIEND_LIST: 'v1/friend/get_list',
+  GET_MEDIA_UPLOAD_TOKEN: 'v1/media/get_upload_token',
+  GET_MEDIA_URLS: 'v1/media/get_urls',
+  GET_MEDIA_UPLOAD_CONFIG: 'v1/media/upload_config',
 };
 
 // pushBodies maps each push the console reads to the ResponseBody field

@@ -3,6 +3,7 @@
 // left, the open conversation on the right. All state comes from chat.js,
 // which speaks the IM protocol through transport.js.
 import { Chat, isRecalled, mentionsOf, reactionKey, textOf } from './chat.js';
+import { clockDuration, fileOf, humanSize, isSpecial, summary, typeLabel } from './files.js';
 import { enums } from './proto.js';
 import { CallError, Transport } from './transport.js';
 
@@ -120,6 +121,8 @@ function showLogin(message) {
 
 const view = {}; // the chat view's elements and state
 const msgCache = new Map(); // message key → element, for the open conversation
+const mediaCache = new Map(); // server id → a file message's file element, kept across versions
+const pendingCache = new Map(); // client id → {key, node, p}: the open conversation's pending sends
 
 function nameOf(uid) {
   return uid === chat.me ? 'You' : `User ${uid}`;
@@ -164,10 +167,16 @@ function clock(ms) {
   return d.toDateString() === now.toDateString() ? t : d.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ' ' + t;
 }
 
+// plain is a message as one line of text: its text, or a summary such as
+// "[image] a.png".
+function plain(m) {
+  return textOf(m.content) || summary(m);
+}
+
 function preview(m) {
   if (!m) return '';
   const who = Number(m.sender) === chat.me ? 'You: ' : '';
-  return who + (isRecalled(m) ? 'Message recalled' : textOf(m.content) || '[message]');
+  return who + (isRecalled(m) ? 'Message recalled' : plain(m));
 }
 
 async function start(s) {
@@ -186,6 +195,7 @@ async function start(s) {
   chat = new Chat(transport, s.user);
   chat.addEventListener('change', (e) => onChange(e.detail));
   chat.addEventListener('notice', (e) => toast(e.detail));
+  chat.addEventListener('progress', (e) => onProgress(e.detail));
   chat.addEventListener('logout', (e) => showLogin(e.detail));
   buildShell();
   try {
@@ -212,10 +222,13 @@ function setStatus(st) {
 
 function buildShell() {
   msgCache.clear();
+  mediaCache.clear();
+  pendingCache.clear();
   if (view.resize) view.resize.disconnect();
   view.status = h('span.status.connecting', {}, 'Connecting…');
   view.list = h('ul.convs', { role: 'list' });
   view.pane = h('main.pane');
+  dropTarget(view.pane);
   const me = `User ${chat.me}`;
   app.replaceChildren(h('div.shell', {},
     h('aside.sidebar', {},
@@ -231,6 +244,29 @@ function buildShell() {
   view.open = null;
   renderEmptyPane();
   renderList();
+}
+
+// dropTarget lets files be dropped on the open conversation: they are
+// sent as the attach button sends them.
+function dropTarget(el) {
+  const carriesFiles = (e) => view.open && e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  const over = (e) => {
+    if (!carriesFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    el.classList.add('dropping');
+  };
+  el.addEventListener('dragenter', over);
+  el.addEventListener('dragover', over);
+  el.addEventListener('dragleave', (e) => {
+    if (!e.relatedTarget || !el.contains(e.relatedTarget)) el.classList.remove('dropping');
+  });
+  el.addEventListener('drop', (e) => {
+    el.classList.remove('dropping');
+    if (!carriesFiles(e)) return;
+    e.preventDefault();
+    attach([...e.dataTransfer.files]);
+  });
 }
 
 function renderEmptyPane() {
@@ -282,6 +318,8 @@ function openConv(id) {
   session.setItem('imbot.open', id);
   view.quote = null;
   msgCache.clear();
+  mediaCache.clear();
+  pendingCache.clear();
   const kind = convKind(c);
   const members = c.type === CT.MASS_CHAT ? 'live chat' : `${c.members.length} members`;
   view.msgs = h('div.messages', { onscroll: onScroll });
@@ -309,13 +347,23 @@ function openConv(id) {
   });
   view.mentionMenu = h('div.menu.hidden');
   const mentionBtn = h('button.ghost.icon', { type: 'button', title: 'Mention someone', onclick: () => toggleMentionMenu(c) }, '@');
+  view.fileInput = h('input.visually-hidden', {
+    type: 'file', multiple: true, name: 'attach', tabIndex: -1, 'aria-hidden': 'true',
+    onchange: () => {
+      attach([...view.fileInput.files]);
+      view.fileInput.value = '';
+    },
+  });
+  const attachBtn = h('button.ghost.icon.attach', { type: 'button', title: 'Attach files', 'aria-label': 'Attach files', onclick: () => view.fileInput.click() }, '📎');
+  view.attachError = h('p.error.attach-error', { role: 'alert' });
   view.pane.replaceChildren(
     h('header.conv-head', {}, avatar(convName(c)),
       h('div', {}, h('h2', {}, convName(c)), h('span.muted.small', {}, `${kind} · ${members} · id ${c.id}`))),
     view.msgs,
-    h('div.composer', {}, view.quoteBar,
+    h('div.composer', {}, view.quoteBar, view.attachError,
       h('form.compose', { onsubmit: (e) => { e.preventDefault(); submit(); } },
         h('div.mention-wrap', {}, mentionBtn, view.mentionMenu),
+        attachBtn, view.fileInput,
         view.input,
         h('button.primary', { type: 'submit' }, 'Send'))));
   renderList();
@@ -379,7 +427,7 @@ function setQuote(m) {
     return;
   }
   view.quoteBar.replaceChildren(
-    h('div', {}, h('span.muted.small', {}, `Replying to ${nameOf(Number(m.sender))}`), h('div.quote-text', {}, textOf(m.content))),
+    h('div', {}, h('span.muted.small', {}, `Replying to ${nameOf(Number(m.sender))}`), h('div.quote-text', {}, plain(m))),
     h('button.ghost.icon', { type: 'button', title: 'Cancel reply', onclick: () => setQuote(null) }, '×'));
   view.quoteBar.classList.remove('hidden');
   view.input.focus();
@@ -456,7 +504,7 @@ function messageEl(c, m) {
   const quoted = ref && Number(ref.referenced_message_id)
     ? (() => {
       const q = c.messages.get(Number(ref.referenced_message_id));
-      const text = q ? (isRecalled(q) ? 'Message recalled' : textOf(q.content)) : ref.hint;
+      const text = q ? (isRecalled(q) ? 'Message recalled' : plain(q)) : ref.hint;
       const who = q ? nameOf(Number(q.sender)) : ref.sender ? nameOf(Number(ref.sender)) : '';
       return h('div.quote', {}, h('span.small', {}, who), h('div', {}, text || 'Message unavailable'));
     })()
@@ -473,22 +521,183 @@ function messageEl(c, m) {
   h('div.body', {},
     h('div.meta', {}, h('span.sender', {}, nameOf(sender)), h('span.time', {}, clock(Number(m.create_time)))),
     quoted,
-    h('div.bubble', {}, recalled ? h('em.text', {}, 'Message recalled') : h('span.text', {}, renderText(textOf(m.content), mentionsOf(m)))),
+    bubble(c, m, recalled),
     reactionChips(c, m),
     mine && !recalled ? h('div.state.small', {}, readState(c, m)) : null),
   tools);
 }
 
 function pendingEl(c, p) {
-  return h('div.msg.mine.pending', { className: `msg mine pending ${p.status}`, dataset: { client: p.clientId } },
+  const failed = p.status === 'failed'
+    ? h('div.state.small.failed', { title: p.error || '' }, 'Failed · ',
+      h('button.link', { onclick: () => chat.retry(c.id, p.clientId) }, 'Retry'),
+      p.file ? [' · ', h('button.link.discard', { onclick: () => chat.discard(c.id, p.clientId) }, 'Remove')] : null)
+    : null;
+  let body;
+  if (p.file) {
+    if (p.kind === 'image' && !p.preview) p.preview = URL.createObjectURL(p.file);
+    body = h('div.bubble.file-bubble', {},
+      p.preview ? h('img.thumb-preview', { src: p.preview, alt: p.name }) : null,
+      h('div.file-line', {}, h('span.file-icon', {}, fileIcon(p.kind)), h('span.file-name', {}, p.name), h('span.muted.small', {}, humanSize(p.size))),
+      p.status === 'uploading' ? h('div.upload', {}, h('progress', { max: String(p.size || 1), value: String(p.sent || 0) }), h('span.upload-text.small.muted')) : null,
+      p.status === 'failed' && p.error ? h('div.upload-error.small', { role: 'alert' }, p.error) : null);
+  } else {
+    body = h('div.bubble', {}, h('span.text', {}, p.text));
+  }
+  const node = h('div.msg.mine.pending', { className: `msg mine pending ${p.status}`, dataset: { client: p.clientId, kind: p.file ? p.kind : 'text' } },
     h('div.body', {},
       h('div.meta', {}, h('span.sender', {}, 'You')),
-      p.quote ? h('div.quote', {}, h('span.small', {}, nameOf(Number(p.quote.sender))), h('div', {}, textOf(p.quote.content))) : null,
-      h('div.bubble', {}, h('span.text', {}, p.text)),
-      p.status === 'failed'
-        ? h('div.state.small.failed', { title: p.error || '' }, 'Failed · ',
-          h('button.link', { onclick: () => chat.retry(c.id, p.clientId) }, 'Retry'))
-        : h('div.state.small', {}, 'Sending…')));
+      p.quote ? h('div.quote', {}, h('span.small', {}, nameOf(Number(p.quote.sender))), h('div', {}, plain(p.quote))) : null,
+      body,
+      failed || h('div.state.small', {}, p.status === 'uploading' ? 'Uploading…' : 'Sending…')));
+  if (p.file) setProgress(node, p.sent || 0, p.size);
+  return node;
+}
+
+// setProgress shows an upload's bytes sent of total on its pending
+// message.
+function setProgress(node, sent, total) {
+  const bar = node.querySelector('progress');
+  if (!bar) return;
+  bar.max = Math.max(total, 1);
+  bar.value = Math.min(sent, bar.max);
+  const pct = total ? Math.floor((100 * sent) / total) : 100;
+  node.querySelector('.upload-text').textContent = `${humanSize(sent)} / ${humanSize(total)} · ${pct}%`;
+  node.dataset.progress = String(pct);
+}
+
+function onProgress({ conv, clientId, sent, total }) {
+  if (conv !== view.open) return;
+  const e = pendingCache.get(clientId);
+  if (e) setProgress(e.node, sent, total);
+}
+
+// attach sends files to the open conversation; what the server's upload
+// config refuses is said in the composer, and nothing of it is uploaded.
+async function attach(files) {
+  const id = view.open;
+  if (!id || !files.length) return;
+  view.attachError.textContent = '';
+  stickToBottom = true;
+  const refused = await chat.sendFiles(id, files);
+  if (view.open === id) view.attachError.textContent = refused.join(' ');
+}
+
+const fileIcon = (kind) => ({ image: '🖼', video: '🎬', audio: '🎵' })[kind] || '📄';
+
+// bubble is the content of a message: its text, its file, or (custom
+// messages and types the page does not know) its content folded.
+function bubble(c, m, recalled) {
+  if (recalled) return h('div.bubble', {}, h('em.text', {}, 'Message recalled'));
+  const text = textOf(m.content);
+  if (m.message_type === enums.MessageType.MESSAGE_TYPE_TEXT || text) {
+    return h('div.bubble', {}, h('span.text', {}, renderText(text, mentionsOf(m))));
+  }
+  const f = fileOf(m);
+  if (f) {
+    const id = Number(m.server_message_id);
+    let node = mediaCache.get(id);
+    if (!node || node.dataset.src !== f.key + f.remoteURL) {
+      node = fileEl(c, m, f);
+      mediaCache.set(id, node);
+    }
+    return h('div.bubble.file-bubble', {}, node);
+  }
+  let shown = m.content;
+  try {
+    shown = JSON.stringify(JSON.parse(m.content), null, 2);
+  } catch {
+    // not JSON: shown as it is
+  }
+  const label = typeLabel(m.message_type);
+  return h('div.bubble.custom', { dataset: { type: String(m.message_type) } },
+    h('details', {}, h('summary', {}, `${label[0].toUpperCase()}${label.slice(1)} message`, h('span.muted.small', {}, ` · type ${m.message_type}`)),
+      h('pre.custom-json', {}, shown)));
+}
+
+// fileEl shows a file: an image as a thumbnail that opens full size, audio
+// and video in players, any other file as a download link. The URL comes
+// from chat.fileURL; a player or image that fails to load asks once for a
+// fresh one.
+function fileEl(c, m, f) {
+  const name = f.name || `${f.kind} ${Number(m.server_message_id)}`;
+  let el;
+  let target;
+  let retried = false;
+  const load = (fresh) => chat.fileURL(c.id, m, f, fresh).then((url) => {
+    if (!url) {
+      el.classList.add('unavailable');
+      el.title = 'The server gives no URL for this file.';
+      return;
+    }
+    if (target.tagName === 'A') target.href = url;
+    else target.src = url;
+    if (target !== el && el.tagName === 'A') el.href = url;
+  });
+  const again = () => {
+    if (retried || !f.key) return;
+    retried = true;
+    load(true);
+  };
+  switch (f.kind) {
+    case 'image': {
+      const props = { alt: name, onerror: again, decoding: 'async' };
+      if (f.width && f.height) Object.assign(props, { width: f.width, height: f.height, style: `--ar:${f.width / f.height}` });
+      target = h('img', props);
+      if (f.width && f.height) target.classList.add('sized');
+      el = h('a.file.image', { target: '_blank', rel: 'noopener', title: `${name} · click for full size`, onclick: (e) => {
+        if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey) return;
+        e.preventDefault();
+        if (target.src) lightbox(target.src, name);
+      } }, target);
+      break;
+    }
+    case 'video':
+    case 'audio': {
+      const props = { controls: true, preload: 'metadata', onerror: again };
+      if (f.kind === 'video' && f.width && f.height) Object.assign(props, { width: f.width, height: f.height, style: `--ar:${f.width / f.height}` });
+      target = h(f.kind, props);
+      el = h(`div.file.${f.kind}`, {}, target,
+        h('div.file-line.small', {}, h('span.file-icon', {}, fileIcon(f.kind)), h('span.file-name', {}, name),
+          h('span.muted', {}, [clockDuration(f.duration), humanSize(f.size)].filter(Boolean).join(' · '))));
+      break;
+    }
+    default: {
+      // A kept URL near its expiry is renewed before the click follows it.
+      let renewing = false;
+      target = el = h('a.file.download', { download: name, title: `Download ${name}`, onclick: (e) => {
+        if (renewing || !f.key || chat.urlFresh(f.key)) return;
+        e.preventDefault();
+        load(true).then(() => {
+          renewing = true;
+          el.click();
+          renewing = false;
+        });
+      } },
+      h('span.file-icon', {}, fileIcon(f.kind)),
+      h('span.file-main', {}, h('span.file-name', {}, name), h('span.muted.small.file-size', {}, [humanSize(f.size), f.mime].filter(Boolean).join(' · '))));
+    }
+  }
+  el.dataset.kind = f.kind;
+  el.dataset.src = f.key + f.remoteURL;
+  if (f.key) el.dataset.key = f.key;
+  load(false);
+  return el;
+}
+
+// lightbox shows an image full size over the page; a click or Escape
+// closes it.
+function lightbox(src, name) {
+  const close = () => {
+    box.remove();
+    document.removeEventListener('keydown', onKey);
+  };
+  const onKey = (e) => e.key === 'Escape' && close();
+  const box = h('div.lightbox', { role: 'dialog', 'aria-label': name, onclick: (e) => e.target.tagName !== 'A' && close() },
+    h('img', { src, alt: name }),
+    h('div.lightbox-bar', {}, h('span', {}, name), h('a', { href: src, target: '_blank', rel: 'noopener' }, 'Open in a new tab')));
+  document.addEventListener('keydown', onKey);
+  document.body.append(box);
 }
 
 // renderMessages brings the message list in step with the conversation,
@@ -501,7 +710,7 @@ function renderMessages(toBottom) {
   const wanted = [view.older];
   const seen = new Set();
   for (const m of c.sorted()) {
-    if (m.message_type !== enums.MessageType.MESSAGE_TYPE_TEXT && !textOf(m.content)) continue;
+    if (isSpecial(m.message_type)) continue;
     const mine = Number(m.sender) === chat.me;
     const key = `${Number(m.server_message_id)}:${m.version}:${mine ? readState(c, m) : ''}:${m.reference_info ? 1 : 0}`;
     let node = msgCache.get(key);
@@ -512,8 +721,24 @@ function renderMessages(toBottom) {
     seen.add(key);
     wanted.push(node);
   }
-  for (const p of c.pending) wanted.push(pendingEl(c, p));
+  const pendingNow = new Set();
+  for (const p of c.pending) {
+    const key = `${p.status}:${p.error || ''}`;
+    let e = pendingCache.get(p.clientId);
+    if (!e || e.key !== key) {
+      e = { key, node: pendingEl(c, p), p };
+      pendingCache.set(p.clientId, e);
+    }
+    pendingNow.add(p.clientId);
+    wanted.push(e.node);
+  }
+  for (const [id, e] of pendingCache) {
+    if (pendingNow.has(id)) continue;
+    if (e.p.preview) URL.revokeObjectURL(e.p.preview);
+    pendingCache.delete(id);
+  }
   for (const k of msgCache.keys()) if (!seen.has(k)) msgCache.delete(k);
+  for (const id of mediaCache.keys()) if (!c.messages.has(id)) mediaCache.delete(id);
   view.older.textContent = !c.history ? 'Loading…' : c.hasOlder ? '' : 'Beginning of the conversation';
   // Move only what is out of place.
   let i = 0;

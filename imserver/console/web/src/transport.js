@@ -31,6 +31,16 @@ export class CallError extends Error {
 // or a socket that closed under it.
 export class NetworkError extends Error {}
 
+// UploadError is an upload the server refused: its HTTP status and the
+// text of its answer (413 too large, 415 not the declared type, 401 a bad
+// token, 503 busy, ...).
+export class UploadError extends Error {
+  constructor(status, statusText, text) {
+    super(`upload refused: HTTP ${status}${statusText ? ' ' + statusText : ''}${text ? ': ' + text : ''}`);
+    this.status = status;
+  }
+}
+
 // accessKey is the Frontier access_key recipe: hex MD5 of fpid + appKey +
 // deviceId + a fixed salt (IM_PROTOCOL.md section 4.1).
 export function accessKey(fpid, appKey, deviceId) {
@@ -181,12 +191,47 @@ export class Transport {
     });
   }
 
+  // apiURL is the absolute URL of a route of the API (the server's routes
+  // and the file URLs it hands out are relative to the API's root).
+  apiURL(route) {
+    return new URL(route, new URL(this.config.api_path, location.href)).href;
+  }
+
+  // upload POSTs a file as the raw body to a route (an upload_url of
+  // GET_MEDIA_UPLOAD_TOKEN) and returns the server's JSON answer. XHR, not
+  // fetch, for upload progress: onProgress(sent, total) as bytes leave. It
+  // throws an UploadError when the server refuses, a NetworkError when no
+  // answer came.
+  upload(route, file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', this.apiURL(route));
+      xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+      xhr.upload.onprogress = (e) => onProgress && onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+      xhr.onload = () => {
+        const text = (xhr.responseText || '').trim();
+        if (xhr.status !== 200) {
+          reject(new UploadError(xhr.status, xhr.statusText, text));
+          return;
+        }
+        try {
+          resolve(JSON.parse(text));
+        } catch {
+          reject(new UploadError(xhr.status, 'with an answer that is not JSON', text.slice(0, 200)));
+        }
+      };
+      xhr.onerror = () => reject(new NetworkError('the upload did not get through'));
+      xhr.onabort = () => reject(new NetworkError('the upload was cancelled'));
+      xhr.send(file);
+    });
+  }
+
   async overHTTP(route, bytes) {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), callTimeout);
     let r;
     try {
-      r = await fetch(new URL(route, new URL(this.config.api_path, location.href)), {
+      r = await fetch(this.apiURL(route), {
         method: 'POST', body: bytes, signal: ctl.signal,
         headers: { 'Content-Type': 'application/x-protobuf' },
       });
