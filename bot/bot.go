@@ -383,6 +383,36 @@ func (b *Bot) Send(ctx context.Context, to im.ConversationRef, out im.OutgoingMe
 	return b.out.send(ctx, sendConfigOf(opts).priority, to, out)
 }
 
+// SendFile uploads a file (im.Client.UploadFile, in the caller's
+// goroutine) and sends it as a file message through the outbound queue,
+// as Send sends a message. out's Type and Content come from the file and
+// must be empty. Only the message waits for the queue and its rate
+// limits: an upload is one HTTP request that takes no message slot.
+func (b *Bot) SendFile(ctx context.Context, to im.ConversationRef, up im.Upload, out im.OutgoingMessage, opts ...SendOption) (*im.Message, error) {
+	out, err := b.fileMessage(ctx, to, up, out)
+	if err != nil {
+		return nil, err
+	}
+	return b.Send(ctx, to, out, opts...)
+}
+
+// fileMessage uploads up and returns out completed with the file
+// message's type and content.
+func (b *Bot) fileMessage(ctx context.Context, to im.ConversationRef, up im.Upload, out im.OutgoingMessage) (im.OutgoingMessage, error) {
+	if out.Type != 0 || out.Content != "" {
+		return out, errors.New("bot: SendFile takes the message's Type and Content from the file; leave them empty")
+	}
+	f, err := b.client.UploadFile(ctx, to, up)
+	if err != nil {
+		return out, err
+	}
+	if out.Content, err = f.Content(); err != nil {
+		return out, err
+	}
+	out.Type = f.Type.MessageType()
+	return out, nil
+}
+
 // Run connects, dispatches events until ctx is done or Close is called,
 // or the IM client stops by itself (im.Client.Stopped: no valid token for
 // im.Options.TokenTimeout, a token of another user, a Frontier URL that is

@@ -281,6 +281,31 @@ func (c *Context) Send(to im.ConversationRef, out im.OutgoingMessage) (*im.Messa
 	return c.bot.out.send(c.ctx, PriorityReply, to, out)
 }
 
+// ReplyFile uploads a file and sends it to the event's conversation; see
+// SendFile.
+func (c *Context) ReplyFile(up im.Upload) (*im.Message, error) {
+	return c.SendFile(c.Event.ConversationRef, up, im.OutgoingMessage{})
+}
+
+// SendFile uploads a file (im.Client.UploadFile, in the handler's
+// goroutine, bounded by the handler's context) and sends it as a file
+// message to any conversation through the outbound queue, as Send does:
+// at PriorityReply, under the queue's rate limits, with a client id
+// derived from the event. A handler run again for the same message
+// uploads the same bytes again, which the server keeps once, and sends
+// nothing twice. out's Type and Content come from the file and must be
+// empty; the returned message is nil when the upload failed.
+func (c *Context) SendFile(to im.ConversationRef, up im.Upload, out im.OutgoingMessage) (*im.Message, error) {
+	if c.bot == nil {
+		return nil, errNoBot
+	}
+	out, err := c.bot.fileMessage(c.ctx, to, up, out)
+	if err != nil {
+		return nil, err
+	}
+	return c.Send(to, out)
+}
+
 // replyClientID derives the client id of the n-th send of bot's handler
 // for ev: the same for every run of the handler on ev. A change to a
 // message (recall, properties) is told apart from the message and from

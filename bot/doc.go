@@ -149,6 +149,13 @@
 // one allocation to a send. A caller whose context ends while its send
 // waits gets an error saying the message was not sent.
 //
+// Files go the same way: [Context.ReplyFile], [Context.SendFile] and
+// [Bot.SendFile] upload the bytes from an io.Reader (im.Client.UploadFile,
+// on the caller's goroutine, not rate limited) and queue the file message
+// like any other send. A handler reads a received file with
+// im.Message.File and downloads it with im.Client.OpenFile; the router
+// routes by file type (router.File, router.OnFile).
+//
 // # Each message once, in order, across restarts
 //
 // The bot handles each new message of its inbox once, in order within its

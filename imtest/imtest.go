@@ -1,11 +1,13 @@
 package imtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -392,6 +394,41 @@ func (u *User) SendMessage(t TB, ref im.ConversationRef, out im.OutgoingMessage)
 		t.FailNow()
 	}
 	return m
+}
+
+// SendFile uploads data as the file f describes (what it leaves zero is
+// read from the bytes, as im.Client.UploadFile does) and sends it to ref;
+// it returns the message as the server accepted it.
+func (u *User) SendFile(t TB, ref im.ConversationRef, f im.FileInfo, data []byte) *im.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	m, err := u.Client.SendFile(ctx, ref, im.Upload{File: f, Body: bytes.NewReader(data)}, im.OutgoingMessage{})
+	if err != nil {
+		t.Errorf("imtest: user %v: sending a file to %v: %v", u.id, ref.ID, err)
+		t.FailNow()
+	}
+	return m
+}
+
+// Download returns the bytes of the file m carries, from a fresh URL
+// (im.Client.OpenFile); it fails the test if m carries none or the
+// download fails.
+func (u *User) Download(t TB, m *im.Message) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
+	defer cancel()
+	body, err := u.Client.OpenFile(ctx, m)
+	if err == nil {
+		defer body.Close()
+		var data []byte
+		if data, err = io.ReadAll(body); err == nil {
+			return data
+		}
+	}
+	t.Errorf("imtest: user %v: downloading the file of message %d: %v", u.id, m.ServerID, err)
+	t.FailNow()
+	return nil
 }
 
 // WaitMessage returns the next message another user sent to ref that this

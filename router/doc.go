@@ -20,8 +20,9 @@
 //
 // A route is a [Matcher] and a handler, registered with [Router.On] or a
 // convenience: OnMessage, OnEvent, OnCommand, OnRegex, OnPrefix,
-// OnKeyword, OnExpr. Matchers combine with [And], [Or] and [Not]; a route's
-// matcher that is an And counts as the route's own list of matchers.
+// OnKeyword, OnFile, OnExpr. Matchers combine with [And], [Or] and
+// [Not]; a route's matcher that is an And counts as the route's own list
+// of matchers.
 //
 // Registration validates everything it can, and a programmer's mistake
 // (a nil handler, a bad command spec or regex in code, matchers that can
@@ -167,10 +168,10 @@
 // any regex compiled by the caller ([Regexp]: the index cannot tell
 // whether it was parsed as Perl or POSIX syntax, where ^ differs); a
 // keyword with a non-ASCII word (whose case folding may change the
-// length of a rune); [MessageType]; [Not]; an Or with a branch that has
-// no key; any other expression; and custom matchers. An expression whose
-// kinds contradict the route's other matchers (And(Kind(message),
-// Expr(`Kind == "friend added"`))) makes a route no event can take; as
+// length of a rune); [MessageType] and [File]; [Not]; an Or with a
+// branch that has no key; any other expression; and custom matchers.
+// An expression whose kinds contradict the route's other matchers
+// (And(Kind(message), Expr(`Kind == "friend added"`))) makes a route no event can take; as
 // the expression may come from a user, that is not an error, and the
 // route is filed in no bucket.
 //

@@ -52,6 +52,14 @@ type Env struct {
 	IsLive   bool
 	// Ext is the message's ext map; a missing key reads as "".
 	Ext map[string]string
+	// FileType is the kind of file the message carries (im.FileType:
+	// "image", "video", "audio", "object"), "" without one; FileName,
+	// FileSize (bytes) and MimeType describe it, as im.Message.File
+	// reads them.
+	FileType string
+	FileName string
+	FileSize int64
+	MimeType string
 }
 
 // vmPool holds expr VMs for reuse: a VM keeps its stack between runs, so
@@ -229,6 +237,9 @@ func (s *state) exprEnv() any {
 		e.Mentioned, e.MentionAll = s.mentions()
 		self, ok := s.botUser()
 		e.FromSelf = ok && m.Sender == self
+		if f, ok := m.File(); ok {
+			e.FileType, e.FileName, e.FileSize, e.MimeType = string(f.Type), f.Name, f.Size, f.MimeType
+		}
 	}
 	s.envBox = s.env
 	s.haveEnv = true

@@ -329,6 +329,35 @@ func (m *typeMatcher) match(s *state, explain bool) (bool, string) {
 	return false, ""
 }
 
+// File matches messages carrying a file of the given types
+// (im.FileTypeImage, im.FileTypeVideo, im.FileTypeAudio, im.FileTypeFile),
+// or of any of them when none is given. Each file type has its message
+// type, so File(im.FileTypeImage) is MessageType(im.MessageTypeImage)
+// under a name that says so; the handler reads the file with
+// im.Message.File. An unknown file type panics, naming the caller.
+func File(types ...im.FileType) Matcher {
+	if len(types) == 0 {
+		types = []im.FileType{im.FileTypeImage, im.FileTypeVideo, im.FileTypeAudio, im.FileTypeFile}
+	}
+	m := &typeMatcher{desc: "file(" + strings.Join(fileTypeNames(types), ",") + ")"}
+	for _, t := range types {
+		mt := t.MessageType()
+		if mt == 0 {
+			panic("router: File: unknown file type " + strconv.Quote(string(t)) + " (at " + callsite.Caller(1) + ")")
+		}
+		m.types = append(m.types, mt)
+	}
+	return m
+}
+
+func fileTypeNames(types []im.FileType) []string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = string(t)
+	}
+	return names
+}
+
 // InConversation matches events in conversations of the given types: the
 // type of Event.ConversationRef, or of the message when the reference has
 // none.

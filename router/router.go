@@ -290,6 +290,12 @@ func (r *Router) OnKeyword(keyword string, h bot.HandlerFunc, opts ...RouteOptio
 	r.register(callsite.Caller(1), Keyword(keyword), handlerOf(h), opts)
 }
 
+// OnFile registers h for messages carrying a file of the given types, or
+// any file when none is given (see [File]).
+func (r *Router) OnFile(h bot.HandlerFunc, types ...im.FileType) {
+	r.register(callsite.Caller(1), File(types...), handlerOf(h), nil)
+}
+
 // OnExpr registers h for events the expr-lang expression src matches (see
 // [Expr]; it sees every kind of event, so test Kind when it matters). A
 // bad expression is an error, with its position, and nothing is
