@@ -21,14 +21,20 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func TestChart(t *testing.T) {
-	t.Parallel()
+// chatWithBot runs the gallery bot on a test server and returns user
+// 1001 and its chat with the bot.
+func chatWithBot(t *testing.T) (*imtest.User, im.ConversationRef) {
 	s := imtest.NewServer(t)
 	b := s.NewBot(t, botID)
 	b.Handle(newRouter())
 	s.RunBot(t, b)
 	alice := s.NewUser(t, userID)
-	conv := alice.CreateSingle(t, botID)
+	return alice, alice.CreateSingle(t, botID)
+}
+
+func TestChart(t *testing.T) {
+	t.Parallel()
+	alice, conv := chatWithBot(t)
 
 	alice.Send(t, conv, "/chart 3 1 4 1 5")
 	m := alice.WaitReply(t, conv)
@@ -49,12 +55,7 @@ func TestChart(t *testing.T) {
 
 func TestDescribeImage(t *testing.T) {
 	t.Parallel()
-	s := imtest.NewServer(t)
-	b := s.NewBot(t, botID)
-	b.Handle(newRouter())
-	s.RunBot(t, b)
-	alice := s.NewUser(t, userID)
-	conv := alice.CreateSingle(t, botID)
+	alice, conv := chatWithBot(t)
 
 	var buf bytes.Buffer
 	require.NoError(t, png.Encode(&buf, image.NewGray(image.Rect(0, 0, 40, 30))))
