@@ -3,17 +3,25 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,19 +147,31 @@ type world struct {
 	bot    *bot.Bot
 	got    chan *im.Message // what users sent the bot
 	ctx    context.Context  // the browser tab
+	posts  atomic.Int64     // uploads (POST MediaUploadPath) the page's listener saw
 }
 
-func newWorld(t *testing.T) *world {
+// newWorld starts the world; each configure may change the server's
+// Config.
+func newWorld(t *testing.T, configure ...func(*imserver.Config)) *world {
 	w := &world{clock: &clock{}, got: make(chan *im.Message, 64)}
 	st := store.NewMemory()
-	srv, err := imserver.New(imserver.Config{AppID: testAppID, AppSecret: testSecret, Store: st, DevLogin: true,
-		Now: w.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	cfg := imserver.Config{AppID: testAppID, AppSecret: testSecret, Store: st, DevLogin: true,
+		Now: w.clock.Now, Logger: slog.New(slog.DiscardHandler)}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv, err := imserver.New(cfg)
 	require.NoError(t, err)
 	w.srv = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	w.cut = &cutListener{Listener: ln, conns: map[net.Conn]struct{}{}}
-	w.page = httptest.NewUnstartedServer(srv)
+	w.page = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == imserver.MediaUploadPath {
+			w.posts.Add(1)
+		}
+		srv.ServeHTTP(rw, r)
+	}))
 	w.page.Listener.Close()
 	w.page.Listener = w.cut
 	w.page.Start()
@@ -559,4 +579,162 @@ func mustJSON(v []string) string {
 		panic(err) // a []string always encodes
 	}
 	return string(b)
+}
+
+// testPNG encodes a w×h PNG.
+func testPNG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(6 * x), uint8(8 * y), 200, 255})
+		}
+	}
+	var b bytes.Buffer
+	require.NoError(t, png.Encode(&b, img))
+	return b.Bytes()
+}
+
+// botGotFile waits for the bot to receive a message of type typ named
+// name.
+func (w *world) botGotFile(t *testing.T, typ im.MessageType, name string) *im.Message {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		select {
+		case m := <-w.got:
+			if f, ok := m.File(); ok && m.Type == typ && f.Name == name {
+				return m
+			}
+		case <-deadline:
+			require.FailNowf(t, "the bot did not receive the file", "%v %q within %v", typ, name, waitFor)
+			return nil
+		}
+	}
+}
+
+// download reads the file of m as the bot.
+func (w *world) download(t *testing.T, m *im.Message) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	body, err := w.bot.Client().OpenFile(ctx, m)
+	require.NoError(t, err, "the bot opening the file of message %d", m.ServerID)
+	defer body.Close()
+	data, err := io.ReadAll(body)
+	require.NoError(t, err, "the bot reading the file of message %d", m.ServerID)
+	return data
+}
+
+// fileMsgJS finds the last sent (not pending) message whose file is named
+// name.
+func fileMsgJS(name string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll('.messages .msg:not(.pending)')].filter(m => m.querySelector('.file .file-name, .file.image img') && (m.querySelector('.file .file-name')?.textContent === %[1]q || m.querySelector('.file.image img')?.alt === %[1]q)).pop()`, name)
+}
+
+const maxUploadBytes = 64 << 10
+
+func TestConsoleFiles(t *testing.T) {
+	w := newWorld(t, func(c *imserver.Config) { c.MaxUploadBytes = maxUploadBytes })
+	tok, err := w.srv.Token(int64(userID), time.Hour)
+	require.NoError(t, err)
+	w.run(t, "opening the console", chromedp.Navigate(w.page.URL+imserver.ConsolePath+"#token="+tok))
+	w.wait(t, "the main view shows", `document.querySelector('.shell .me strong')?.textContent === 'User 1001'`)
+	conv := w.singleChat(t)
+	w.botSend(t, conv, "send me files")
+	w.wait(t, "the chat with the bot shows", `[...document.querySelectorAll('.conv')].some(c => c.querySelector('.conv-last')?.textContent === 'send me files')`)
+	w.exec(t, "opening it", `[...document.querySelectorAll('.conv')].find(c => c.querySelector('.conv-last')?.textContent === 'send me files').click()`)
+	w.wait(t, "the chat is open", `document.querySelector('.conv-head h2')?.textContent === 'User 100'`)
+	dir := t.TempDir()
+
+	t.Run("attach", func(t *testing.T) {
+		pic := testPNG(t, 48, 36)
+		path := filepath.Join(dir, "attached.png")
+		require.NoError(t, os.WriteFile(path, pic, 0o644))
+		// The progress bar lives only while the upload does: record the
+		// highest percentage it shows.
+		w.exec(t, "watching the progress", `window.maxProgress = -1; new MutationObserver(() => {
+			for (const e of document.querySelectorAll('.msg.pending[data-progress]')) window.maxProgress = Math.max(window.maxProgress, Number(e.dataset.progress));
+		}).observe(document.querySelector('.messages'), { subtree: true, childList: true, attributes: true, attributeFilter: ['data-progress'] })`)
+		w.run(t, "attaching the PNG", chromedp.SetUploadFiles(chromedp.CSS(`.compose input[type=file]`), []string{path}, chromedp.NodeReady))
+		w.wait(t, "the image shows in the chat", fileMsgJS("attached.png")+`?.querySelector('.file.image img')?.naturalWidth === 48`)
+		assert.Equal(t, 100, eval[int](t, w, `window.maxProgress`), "the highest upload progress shown (%)")
+		assert.Equal(t, 36, eval[int](t, w, fileMsgJS("attached.png")+`.querySelector('.file.image img').naturalHeight`))
+		m := w.botGotFile(t, im.MessageTypeImage, "attached.png")
+		f, _ := m.File()
+		assert.Len(t, f.Key, 64, "the file's key: %+v", f)
+		assert.Equal(t, "image/png", f.MimeType)
+		assert.Equal(t, int64(len(pic)), f.Size)
+		assert.Equal(t, 48, f.Width)
+		assert.Equal(t, 36, f.Height)
+		assert.Equal(t, pic, w.download(t, m), "the bytes the bot downloads")
+		assert.Equal(t, int64(1), w.posts.Load(), "uploads the page made")
+	})
+
+	t.Run("drop", func(t *testing.T) {
+		pic := testPNG(t, 20, 10)
+		w.exec(t, "dropping a PNG on the conversation", fmt.Sprintf(`(() => {
+			const bytes = Uint8Array.from(atob(%q), (c) => c.charCodeAt(0));
+			const dt = new DataTransfer();
+			dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+			const pane = document.querySelector('main.pane');
+			for (const type of ['dragenter', 'dragover', 'drop']) pane.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+		})()`, base64.StdEncoding.EncodeToString(pic)))
+		w.wait(t, "the dropped image shows", fileMsgJS("dropped.png")+`?.querySelector('.file.image img')?.naturalWidth === 20`)
+		m := w.botGotFile(t, im.MessageTypeImage, "dropped.png")
+		assert.Equal(t, pic, w.download(t, m), "the bytes the bot downloads")
+	})
+
+	t.Run("received", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		pic := testPNG(t, 40, 30)
+		m, err := w.bot.Client().SendFile(ctx, conv, im.Upload{File: im.FileInfo{Name: "from-go.png"}, Body: bytes.NewReader(pic)}, im.OutgoingMessage{})
+		require.NoError(t, err)
+		sel := fmt.Sprintf(`document.querySelector('.messages .msg[data-id="%d"]')`, m.ServerID)
+		w.wait(t, "the bot's image loads", sel+`?.querySelector('.file.image img')?.complete && `+sel+`.querySelector('.file.image img').naturalWidth > 0`)
+		assert.Equal(t, []int{40, 30}, eval[[]int](t, w, sel+`.querySelector('.file.image img') && [`+sel+`.querySelector('.file.image img').naturalWidth, `+sel+`.querySelector('.file.image img').naturalHeight]`), "the image's natural size")
+		w.screenshot(t, "console-files.png")
+
+		text := []byte("notes from Go\nline two\n")
+		m, err = w.bot.Client().SendFile(ctx, conv, im.Upload{File: im.FileInfo{Name: "notes.txt"}, Body: bytes.NewReader(text)}, im.OutgoingMessage{})
+		require.NoError(t, err)
+		assert.Equal(t, im.MessageTypeFile, m.Type)
+		sel = fmt.Sprintf(`document.querySelector('.messages .msg[data-id="%d"] a.file.download')`, m.ServerID)
+		w.wait(t, "the download link has its URL", sel+`?.href.startsWith('http')`)
+		assert.Equal(t, "notes.txt", eval[string](t, w, sel+`.download`))
+		got, err := chromedp.Run(w.ctx, chromedp.Evaluate[string](sel+`.href && fetch(`+sel+`.href).then((r) => r.ok ? r.text() : 'HTTP ' + r.status)`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			w.fail(t, "fetching the link", err)
+		}
+		assert.Equal(t, string(text), got, "what the download link fetches")
+	})
+
+	t.Run("custom", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		m, err := w.bot.Client().SendMessage(ctx, conv, im.OutgoingMessage{Type: im.MessageTypeCustom, Content: `{"card":"weather","temp":21}`})
+		require.NoError(t, err)
+		sel := fmt.Sprintf(`document.querySelector('.messages .msg[data-id="%d"] .bubble.custom')`, m.ServerID)
+		w.wait(t, "the custom message shows folded", sel+`?.querySelector('details:not([open]) summary')`)
+		assert.Equal(t, fmt.Sprint(int(im.MessageTypeCustom)), eval[string](t, w, sel+`.dataset.type`))
+		assert.Contains(t, eval[string](t, w, sel+`.querySelector('summary').textContent`), "Custom message")
+		var v map[string]any
+		require.NoError(t, json.Unmarshal([]byte(eval[string](t, w, sel+`.querySelector('details pre').textContent`)), &v), "the folded JSON")
+		assert.Equal(t, map[string]any{"card": "weather", "temp": 21.0}, v)
+		w.wait(t, "the list previews it", `document.querySelector('.conv.active .conv-last')?.textContent === '[custom]'`)
+	})
+
+	t.Run("too large", func(t *testing.T) {
+		before := w.posts.Load()
+		path := filepath.Join(dir, "big.bin")
+		require.NoError(t, os.WriteFile(path, bytes.Repeat([]byte("x"), maxUploadBytes+1), 0o644))
+		pending := eval[int](t, w, `document.querySelectorAll('.msg.pending').length`)
+		w.run(t, "attaching a file over the cap", chromedp.SetUploadFiles(chromedp.CSS(`.compose input[type=file]`), []string{path}, chromedp.NodeReady))
+		w.wait(t, "the refusal shows", `document.querySelector('.attach-error')?.textContent.includes('"big.bin"') && document.querySelector('.attach-error').offsetParent !== null`)
+		assert.Contains(t, eval[string](t, w, `document.querySelector('.attach-error').textContent`), "at most 64 KB")
+		assert.Equal(t, pending, eval[int](t, w, `document.querySelectorAll('.msg.pending').length`), "pending messages")
+		time.Sleep(200 * time.Millisecond) // an upload started by mistake would be on its way
+		assert.Equal(t, before, w.posts.Load(), "uploads the page made")
+	})
 }
