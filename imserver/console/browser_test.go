@@ -148,6 +148,7 @@ type world struct {
 	got    chan *im.Message // what users sent the bot
 	ctx    context.Context  // the browser tab
 	posts  atomic.Int64     // uploads (POST MediaUploadPath) the page's listener saw
+	refuse atomic.Int64     // how many of the next uploads to answer 503
 }
 
 // newWorld starts the world; each configure may change the server's
@@ -169,6 +170,11 @@ func newWorld(t *testing.T, configure ...func(*imserver.Config)) *world {
 	w.page = httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == imserver.MediaUploadPath {
 			w.posts.Add(1)
+			if w.refuse.Add(-1) >= 0 {
+				http.Error(rw, "test: storage busy", http.StatusServiceUnavailable)
+				return
+			}
+			w.refuse.Store(0)
 		}
 		srv.ServeHTTP(rw, r)
 	}))
@@ -723,6 +729,39 @@ func TestConsoleFiles(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(eval[string](t, w, sel+`.querySelector('details pre').textContent`)), &v), "the folded JSON")
 		assert.Equal(t, map[string]any{"card": "weather", "temp": 21.0}, v)
 		w.wait(t, "the list previews it", `document.querySelector('.conv.active .conv-last')?.textContent === '[custom]'`)
+	})
+
+	t.Run("refused and retried", func(t *testing.T) {
+		pic := testPNG(t, 16, 16)
+		path := filepath.Join(dir, "retried.png")
+		require.NoError(t, os.WriteFile(path, pic, 0o644))
+		before := w.posts.Load()
+		w.refuse.Store(1)
+		w.run(t, "attaching a PNG the server refuses", chromedp.SetUploadFiles(chromedp.CSS(`.compose input[type=file]`), []string{path}, chromedp.NodeReady))
+		w.wait(t, "the refusal shows with a retry", `document.querySelector('.msg.pending.failed .upload-error')?.textContent.includes('storage busy') && document.querySelector('.msg.pending.failed .state button')?.textContent === 'Retry'`)
+		client := eval[string](t, w, `document.querySelector('.msg.pending.failed').dataset.client`)
+		w.run(t, "retrying", chromedp.Click(chromedp.CSS(`.msg.pending.failed .state button`)))
+		w.wait(t, "the retried image shows", fileMsgJS("retried.png")+`?.querySelector('.file.image img')?.naturalWidth === 16 && !document.querySelector('.msg.pending')`)
+		m := w.botGotFile(t, im.MessageTypeImage, "retried.png")
+		assert.Equal(t, client, m.Ext["s:client_message_id"], "the retry's client message id")
+		assert.Equal(t, pic, w.download(t, m), "the bytes the bot downloads")
+		assert.Equal(t, before+2, w.posts.Load(), "uploads: the refused one and the retry")
+	})
+
+	t.Run("lightbox", func(t *testing.T) {
+		w.run(t, "opening the image", chromedp.Click(chromedp.CSS(`.messages .msg .file.image`)))
+		w.wait(t, "the lightbox shows it full size", `document.querySelector('.lightbox img')?.naturalWidth > 0`)
+		w.run(t, "closing it", chromedp.KeyEvent("\x1b"))
+		w.wait(t, "the lightbox is gone", `!document.querySelector('.lightbox')`)
+	})
+
+	t.Run("reload", func(t *testing.T) {
+		w.run(t, "reloading", chromedp.Reload())
+		w.wait(t, "the chat is open again", `document.querySelector('.conv-head h2')?.textContent === 'User 100'`)
+		for _, name := range []string{"attached.png", "dropped.png", "retried.png", "from-go.png"} {
+			w.wait(t, name+" loads again", fileMsgJS(name)+`?.querySelector('.file.image img')?.naturalWidth > 0`)
+		}
+		w.wait(t, "the link has its URL again", fileMsgJS("notes.txt")+`?.querySelector('a.file.download')?.href.startsWith('http')`)
 	})
 
 	t.Run("too large", func(t *testing.T) {
