@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -601,6 +602,28 @@ func testPNG(t *testing.T, w, h int) []byte {
 	return b.Bytes()
 }
 
+// testWAV encodes n samples of 8-bit mono PCM at rate.
+func testWAV(rate, n int) []byte {
+	var b bytes.Buffer
+	le := func(v any) { _ = binary.Write(&b, binary.LittleEndian, v) }
+	b.WriteString("RIFF")
+	le(uint32(36 + n))
+	b.WriteString("WAVEfmt ")
+	le(uint32(16))
+	le(uint16(1)) // PCM
+	le(uint16(1)) // mono
+	le(uint32(rate))
+	le(uint32(rate)) // bytes per second
+	le(uint16(1))    // block align
+	le(uint16(8))    // bits per sample
+	b.WriteString("data")
+	le(uint32(n))
+	for i := range n {
+		b.WriteByte(byte(128 + 60*((i/8)%2*2-1)))
+	}
+	return b.Bytes()
+}
+
 // botGotFile waits for the bot to receive a message of type typ named
 // name.
 func (w *world) botGotFile(t *testing.T, typ im.MessageType, name string) *im.Message {
@@ -746,6 +769,20 @@ func TestConsoleFiles(t *testing.T) {
 		assert.Equal(t, client, m.Ext["s:client_message_id"], "the retry's client message id")
 		assert.Equal(t, pic, w.download(t, m), "the bytes the bot downloads")
 		assert.Equal(t, before+2, w.posts.Load(), "uploads: the refused one and the retry")
+	})
+
+	t.Run("audio", func(t *testing.T) {
+		wav := testWAV(8000, 4000) // half a second
+		path := filepath.Join(dir, "beep.wav")
+		require.NoError(t, os.WriteFile(path, wav, 0o644))
+		w.run(t, "attaching a WAV", chromedp.SetUploadFiles(chromedp.CSS(`.compose input[type=file]`), []string{path}, chromedp.NodeReady))
+		w.wait(t, "the audio shows in a player that loads it", fileMsgJS("beep.wav")+`?.querySelector('.file.audio audio')?.duration > 0`)
+		assert.InDelta(t, 0.5, eval[float64](t, w, fileMsgJS("beep.wav")+`.querySelector('.file.audio audio').duration`), 0.01, "the player's duration (s)")
+		m := w.botGotFile(t, im.MessageTypeAudio, "beep.wav")
+		f, _ := m.File()
+		assert.InDelta(t, 500*time.Millisecond, f.Duration, float64(10*time.Millisecond), "the duration the bot reads: %+v", f)
+		assert.Equal(t, "audio/wave", f.MimeType, "the type the page declares for the browser's audio/wav: the server's name")
+		assert.Equal(t, wav, w.download(t, m), "the bytes the bot downloads")
 	})
 
 	t.Run("lightbox", func(t *testing.T) {

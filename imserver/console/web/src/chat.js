@@ -5,7 +5,7 @@
 // and every reconnect, pulls from the cursor, so that a dropped socket
 // neither loses nor doubles a message. A message is kept at its highest
 // version.
-import { fileContent, fileTypes, humanSize, kindOfMime, summary } from './files.js';
+import { fileContent, fileTypes, humanSize, kindOfMime, mimeOf, summary } from './files.js';
 import { StatusCode, enums, push } from './proto.js';
 import { CallError, NetworkError } from './transport.js';
 
@@ -418,7 +418,7 @@ export class Chat extends EventTarget {
     const cfg = await this.uploadConfig();
     if (!cfg) return '';
     const max = Number(cfg.max_size);
-    const mime = file.type || 'application/octet-stream';
+    const mime = mimeOf(file);
     if (max > 0 && file.size > max) {
       return `"${file.name}" is ${humanSize(file.size)}; this server takes files of at most ${humanSize(max)}.`;
     }
@@ -443,7 +443,7 @@ export class Chat extends EventTarget {
         refused.push(why);
         continue;
       }
-      const mime = file.type || 'application/octet-stream';
+      const mime = mimeOf(file);
       const p = {
         clientId: newID(), file, name: file.name, size: file.size, mime, kind: kindOfMime(mime),
         status: 'uploading', sent: 0, created: Date.now(),

@@ -43,6 +43,25 @@ export function kindOfMime(mime) {
   return top === 'image' || top === 'video' || top === 'audio' ? top : 'file';
 }
 
+// mimeAliases maps the names browsers give some formats to the one the
+// server's sniffing (Go's http.DetectContentType, which imbot's Go client
+// also declares) gives the same bytes: the server refuses an upload whose
+// declared type differs from the sniffed one (415), and Chromium calls a
+// .wav file audio/wav where the server sees audio/wave.
+const mimeAliases = {
+  'audio/wav': 'audio/wave',
+  'audio/x-wav': 'audio/wave',
+  'audio/vnd.wave': 'audio/wave',
+  'audio/x-pn-wav': 'audio/wave',
+};
+
+// mimeOf is the media type a File is declared with: its type as the
+// server names it, or application/octet-stream when the browser gives none.
+export function mimeOf(file) {
+  const t = (file.type || '').toLowerCase();
+  return mimeAliases[t] || t || 'application/octet-stream';
+}
+
 // isFileType reports whether a message type is one of the file types.
 export const isFileType = (type) => kindOfType[type] !== undefined;
 
