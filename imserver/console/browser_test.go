@@ -785,6 +785,20 @@ func TestConsoleFiles(t *testing.T) {
 		assert.Equal(t, wav, w.download(t, m), "the bytes the bot downloads")
 	})
 
+	t.Run("ogg", func(t *testing.T) {
+		// Not a stream a player decodes: the page sends it without a
+		// duration, as audio of the type the server sniffs.
+		ogg := append([]byte("OggS\x00\x02"), bytes.Repeat([]byte{0}, 200)...)
+		path := filepath.Join(dir, "clip.ogg")
+		require.NoError(t, os.WriteFile(path, ogg, 0o644))
+		w.run(t, "attaching an OGG", chromedp.SetUploadFiles(chromedp.CSS(`.compose input[type=file]`), []string{path}, chromedp.NodeReady))
+		w.wait(t, "the audio shows in a player", fileMsgJS("clip.ogg")+`?.querySelector('.file.audio audio')`)
+		m := w.botGotFile(t, im.MessageTypeAudio, "clip.ogg")
+		f, _ := m.File()
+		assert.Equal(t, "application/ogg", f.MimeType)
+		assert.Equal(t, ogg, w.download(t, m), "the bytes the bot downloads")
+	})
+
 	t.Run("lightbox", func(t *testing.T) {
 		w.run(t, "opening the image", chromedp.Click(chromedp.CSS(`.messages .msg .file.image`)))
 		w.wait(t, "the lightbox shows it full size", `document.querySelector('.lightbox img')?.naturalWidth > 0`)

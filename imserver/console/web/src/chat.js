@@ -445,7 +445,7 @@ export class Chat extends EventTarget {
       }
       const mime = mimeOf(file);
       const p = {
-        clientId: newID(), file, name: file.name, size: file.size, mime, kind: kindOfMime(mime),
+        clientId: newID(), file, name: file.name, size: file.size, mime, kind: kindOfMime(file.type || mime),
         status: 'uploading', sent: 0, created: Date.now(),
       };
       c.pending.push(p);

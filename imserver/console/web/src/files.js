@@ -47,12 +47,16 @@ export function kindOfMime(mime) {
 // server's sniffing (Go's http.DetectContentType, which imbot's Go client
 // also declares) gives the same bytes: the server refuses an upload whose
 // declared type differs from the sniffed one (415), and Chromium calls a
-// .wav file audio/wav where the server sees audio/wave.
+// .wav file audio/wav where the server sees audio/wave (and .ogg
+// audio/ogg for application/ogg). The kind of file (kindOfMime) is the
+// browser's type's.
 const mimeAliases = {
   'audio/wav': 'audio/wave',
   'audio/x-wav': 'audio/wave',
   'audio/vnd.wave': 'audio/wave',
   'audio/x-pn-wav': 'audio/wave',
+  'audio/ogg': 'application/ogg',
+  'video/ogg': 'application/ogg',
 };
 
 // mimeOf is the media type a File is declared with: its type as the
