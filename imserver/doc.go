@@ -174,9 +174,16 @@
 // is refused 400 or dropped, and nothing of it stays, not even a temporary
 // file. The first 512 bytes are sniffed (http.DetectContentType) and must
 // agree with the declared type (415 otherwise): an image must sniff as the
-// image type it claims; text may be declared as any textual type; content
-// the sniffer does not recognise may be declared as anything but an image;
-// anything may be declared application/octet-stream.
+// image type it claims (image/jpg passes for image/jpeg); text may be
+// declared as any textual type; content the sniffer does not recognise may
+// be declared as anything but an image; anything may be declared
+// application/octet-stream. Well-known spellings and formats on a
+// container the sniffer names pass for it: audio/wav and audio/x-wav for
+// audio/wave; audio/ogg and video/ogg for application/ogg; audio/mp4 for
+// video/mp4, audio/webm for video/webm, audio/mp3 for audio/mpeg; and
+// for application/zip the ZIP-based office documents (.docx, .xlsx,
+// .pptx, application/vnd.openxmlformats-…; .odt, .ods, .odp), .jar, .apk
+// and .epub.
 // Config.AllowedMediaTypes, when set, restricts the declared types.
 //
 // GET_MEDIA_URLS (2004) answers, for each key the caller may read, a URL

@@ -146,16 +146,46 @@ func mediaType(declared string) (string, bool) {
 	return t, true
 }
 
+// sniffedAs lists, for a type http.DetectContentType answers, the
+// other declared types its content may well be: a spelling of the same
+// type (audio/wav for its audio/wave, image/jpg for image/jpeg), or a
+// format built on the container it recognises (an Ogg stream, an MP4 or
+// WebM file holding only sound, the ZIP archives that office documents,
+// Java and Android packages and e-books are). Clients declare these from
+// a file's extension, and refusing them would refuse ordinary files.
+var sniffedAs = map[string][]string{
+	"audio/wave":      {"audio/wav", "audio/x-wav", "audio/vnd.wave"},
+	"application/ogg": {"audio/ogg", "video/ogg", "audio/opus"},
+	"video/mp4":       {"audio/mp4", "audio/x-m4a"},
+	"video/webm":      {"audio/webm"},
+	"audio/mpeg":      {"audio/mp3"},
+	"application/zip": {
+		"application/x-zip-compressed",
+		"application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+		"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+		"application/vnd.openxmlformats-officedocument.presentationml.presentation",
+		"application/vnd.oasis.opendocument.text",
+		"application/vnd.oasis.opendocument.spreadsheet",
+		"application/vnd.oasis.opendocument.presentation",
+		"application/java-archive",
+		"application/vnd.android.package-archive",
+		"application/epub+zip",
+	},
+	"image/jpeg":   {"image/jpg", "image/pjpeg"},
+	"image/x-icon": {"image/vnd.microsoft.icon"},
+}
+
 // typeMatches reports whether content that http.DetectContentType
-// calls sniffed may be stored as declared: the same media type; anything
-// as application/octet-stream; and, where the sniffer knows no signature
-// (its answers application/octet-stream and text/plain), any declared
-// type but an image's for binary and a textual type for text. Images are
-// all sniffable, so an image must sniff as the type it claims.
+// calls sniffed may be stored as declared: the same media type or one of
+// its sniffedAs; anything as application/octet-stream; and, where the
+// sniffer knows no signature (its answers application/octet-stream and
+// text/plain), any declared type but an image's for binary and a textual
+// type for text. Images are all sniffable, so an image must sniff as the
+// type it claims (or another spelling of it).
 func typeMatches(declared, sniffed string) bool {
 	sniffed, _ = mediaType(sniffed)
 	switch {
-	case declared == sniffed, declared == "application/octet-stream":
+	case declared == sniffed, declared == "application/octet-stream", slices.Contains(sniffedAs[sniffed], declared):
 		return true
 	case sniffed == "application/octet-stream":
 		return !strings.HasPrefix(declared, "image/")

@@ -239,12 +239,13 @@ func TestMediaDeclaredType(t *testing.T) {
 		{"png as png", img, "image/png", http.StatusOK},
 		{"png as octet-stream", img, "application/octet-stream", http.StatusOK},
 		{"json", []byte(`{"a":1}`), "application/json; charset=utf-8", http.StatusOK},
+		{"wav as audio/wav, sniffed audio/wave", []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00"), "audio/wav", http.StatusOK},
 	} {
 		tok := e.uploadToken(1, int64(len(tc.data)), tc.typ)
 		resp, b := e.post(tok.GetUploadUrl(), bytes.NewReader(tc.data), int64(len(tc.data)))
 		assert.Equal(t, tc.want, resp.StatusCode, "%s: %s", tc.name, b)
 	}
-	assert.Equal(t, 2, blobs.Len(), "only the accepted uploads are stored")
+	assert.Equal(t, 3, blobs.Len(), "only the accepted uploads are stored")
 	wantStatus(t, e.user(1), improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN, &improto.GetUploadTokenRequestBody{
 		FileSize: proto.Int64(1), MimeType: proto.String("not a type")}, improto.StatusCode_INVALID_REQUEST)
 
