@@ -665,7 +665,7 @@ const maxUploadBytes = 64 << 10
 
 func TestConsoleFiles(t *testing.T) {
 	w := newWorld(t, func(c *imserver.Config) { c.MaxUploadBytes = maxUploadBytes })
-	tok, err := w.srv.Token(int64(userID), time.Hour)
+	tok, err := w.srv.Token(int64(userID), 24*time.Hour) // outlives the clock moved in "stale link"
 	require.NoError(t, err)
 	w.run(t, "opening the console", chromedp.Navigate(w.page.URL+imserver.ConsolePath+"#token="+tok))
 	w.wait(t, "the main view shows", `document.querySelector('.shell .me strong')?.textContent === 'User 1001'`)
@@ -826,5 +826,26 @@ func TestConsoleFiles(t *testing.T) {
 		assert.Equal(t, pending, eval[int](t, w, `document.querySelectorAll('.msg.pending').length`), "pending messages")
 		time.Sleep(200 * time.Millisecond) // an upload started by mistake would be on its way
 		assert.Equal(t, before, w.posts.Load(), "uploads the page made")
+	})
+
+	t.Run("stale link", func(t *testing.T) {
+		// Two hours on, for the server and the page: the link's URL has
+		// expired, and a click renews it before following it.
+		link := fileMsgJS("notes.txt") + `.querySelector('a.file.download')`
+		old := eval[string](t, w, link+`.href`)
+		w.clock.advance(2 * time.Hour)
+		w.exec(t, "moving the page's clock", `{ const now = Date.now.bind(Date); Date.now = () => now() + 2 * 3600e3; }`)
+		status, err := chromedp.Run(w.ctx, chromedp.Evaluate[int](fmt.Sprintf(`fetch(%q, { cache: 'no-store' }).then((r) => r.status)`, old), chromedp.EvalAwaitPromise))
+		if err != nil {
+			w.fail(t, "fetching the old URL", err)
+		}
+		assert.GreaterOrEqual(t, status, 400, "the old URL's status after its expiry")
+		w.exec(t, "clicking the link", link+`.click()`)
+		w.wait(t, "the link has a new URL", fmt.Sprintf(`%s.href !== %q`, link, old))
+		got, err := chromedp.Run(w.ctx, chromedp.Evaluate[string](`fetch(`+link+`.href).then((r) => r.ok ? r.text() : 'HTTP ' + r.status)`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			w.fail(t, "fetching the new URL", err)
+		}
+		assert.Equal(t, "notes from Go\nline two\n", got, "what the renewed link fetches")
 	})
 }
