@@ -4,6 +4,7 @@
 // # Serving
 //
 //	imserver [-addr 127.0.0.1:8080] [-app-id 1] -app-secret SECRET [-data FILE] [-dev-login] [-log-level info] [-ready-file FILE]
+//	         [-max-upload 20971520] [-unsent-file-ttl 24h] [-max-stored-per-user 1073741824] [-max-stored 0]
 //
 // serves the HTTP API at / (one protobuf POST per route), the Frontier
 // WebSocket at /ws/v2, the dev console (a chat client in the browser) at
@@ -13,8 +14,16 @@
 // real port when -addr ends in :0. Without -data the state lives in
 // memory and is lost on exit; with -data it is kept in a bbolt file,
 // created if missing, in which every acknowledged change is already on
-// disk, and uploaded files in the directory FILE.files beside it. The app secret may come from the IMBOT_APP_SECRET environment
-// variable instead of the flag. Logs go to stderr; no token ever appears in
+// disk, and uploaded files in the directory FILE.files beside it. The app
+// secret may come from the IMBOT_APP_SECRET environment variable instead
+// of the flag.
+//
+// Files: -max-upload caps one upload (20 MiB); a file no message has
+// carried is deleted -unsent-file-ttl after its upload (24h; negative:
+// never); one user's uploads may keep -max-stored-per-user bytes (1 GiB;
+// negative: no limit) and the server -max-stored bytes in all (0: no
+// limit). These are imserver.Config's MaxUploadBytes, UnsentFileTTL,
+// MaxStoredBytesPerUser and MaxStoredBytes. Logs go to stderr; no token ever appears in
 // them.
 //
 // With -ready-file FILE, once the server accepts connections it writes
@@ -163,6 +172,13 @@ type serverFlags struct {
 	devLogin  bool
 	logLevel  slog.Level
 	readyFile string
+
+	// Files: imserver.Config's MaxUploadBytes, UnsentFileTTL,
+	// MaxStoredBytesPerUser and MaxStoredBytes.
+	maxUpload        int64
+	unsentFileTTL    time.Duration
+	maxStoredPerUser int64
+	maxStored        int64
 }
 
 // newServerFlagSet declares the server's flags into f. The secret's flag
@@ -178,6 +194,10 @@ func newServerFlagSet(f *serverFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.devLogin, "dev-login", false, "let the dev console log in as any user id, with no credential; for development only")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level` on stderr: debug, info, warn or error")
 	fs.StringVar(&f.readyFile, "ready-file", "", "once serving, write the address and URLs as JSON to `file` (removed at exit), for scripts and orchestrators")
+	fs.Int64Var(&f.maxUpload, "max-upload", imserver.DefaultMaxUploadBytes, "largest file, in `bytes`, a client may upload; positive")
+	fs.DurationVar(&f.unsentFileTTL, "unsent-file-ttl", imserver.DefaultUnsentFileTTL, "delete an uploaded file no message has carried after this long; negative never deletes")
+	fs.Int64Var(&f.maxStoredPerUser, "max-stored-per-user", imserver.DefaultMaxStoredBytesPerUser, "`bytes` of files one user's uploads may keep stored; negative for no limit")
+	fs.Int64Var(&f.maxStored, "max-stored", 0, "`bytes` of distinct files the server keeps, everyone's together; 0 for no limit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: imserver [flags]
        imserver token [flags]   (see 'imserver token -h')
@@ -209,6 +229,18 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if f.appID <= 0 {
 		return usageError(stderr, "imserver", "-app-id %d must be positive", f.appID)
+	}
+	// Zero means "the default" to imserver.Config; on the command line
+	// the default is spelled out, so a zero is refused rather than taken
+	// for a limit of nothing.
+	if f.maxUpload <= 0 {
+		return usageError(stderr, "imserver", "-max-upload %d must be positive", f.maxUpload)
+	}
+	if f.unsentFileTTL == 0 {
+		return usageError(stderr, "imserver", "-unsent-file-ttl 0s must be positive, or negative never to delete unsent files")
+	}
+	if f.maxStoredPerUser == 0 {
+		return usageError(stderr, "imserver", "-max-stored-per-user 0 must be positive, or negative for no limit")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: f.logLevel}))
 	if err := serve(ctx, f, log, stdout); err != nil {
@@ -242,7 +274,11 @@ func serve(ctx context.Context, f serverFlags, log *slog.Logger, stdout io.Write
 	if err != nil {
 		return err
 	}
-	ims, err := imserver.New(imserver.Config{AppID: f.appID, AppSecret: f.appSecret, Store: st, Blobs: blobs, DevLogin: f.devLogin, Logger: log})
+	ims, err := imserver.New(imserver.Config{
+		AppID: f.appID, AppSecret: f.appSecret, Store: st, Blobs: blobs, DevLogin: f.devLogin, Logger: log,
+		MaxUploadBytes: f.maxUpload, UnsentFileTTL: f.unsentFileTTL,
+		MaxStoredBytesPerUser: f.maxStoredPerUser, MaxStoredBytes: f.maxStored,
+	})
 	if err != nil {
 		return err
 	}

@@ -220,6 +220,13 @@ func TestBadArguments(t *testing.T) {
 		{"server app id negative", []string{"-app-secret", "s", "-app-id", "-1"}, 2, "-app-id -1 must be positive"},
 		{"server bad log level", []string{"-app-secret", "s", "-log-level", "loud"}, 2, `invalid value "loud" for flag -log-level`},
 		{"server stray argument", []string{"-app-secret", "s", "serve"}, 2, `unexpected argument "serve"`},
+		{"server max upload zero", []string{"-app-secret", "s", "-max-upload", "0"}, 2, "-max-upload 0 must be positive"},
+		{"server max upload negative", []string{"-app-secret", "s", "-max-upload", "-1"}, 2, "-max-upload -1 must be positive"},
+		{"server max upload unparsable", []string{"-app-secret", "s", "-max-upload", "20MB"}, 2, `invalid value "20MB" for flag -max-upload`},
+		{"server unsent file ttl zero", []string{"-app-secret", "s", "-unsent-file-ttl", "0s"}, 2, "-unsent-file-ttl 0s must be positive, or negative"},
+		{"server unsent file ttl unparsable", []string{"-app-secret", "s", "-unsent-file-ttl", "a day"}, 2, `invalid value "a day" for flag -unsent-file-ttl`},
+		{"server max stored per user zero", []string{"-app-secret", "s", "-max-stored-per-user", "0"}, 2, "-max-stored-per-user 0 must be positive, or negative"},
+		{"server max stored unparsable", []string{"-app-secret", "s", "-max-stored", "lots"}, 2, `invalid value "lots" for flag -max-stored`},
 		{"server bad address", []string{"-app-secret", "s", "-addr", "127.0.0.1:notaport"}, 1, "notaport"},
 		{"server data in a missing directory", []string{"-app-secret", "s", "-addr", "127.0.0.1:0", "-data", filepath.Join(t.TempDir(), "missing", "im.db")}, 1, "bolt: open"},
 	}
@@ -239,7 +246,7 @@ func TestUsage(t *testing.T) {
 		args  []string
 		flags []string
 	}{
-		{[]string{"-h"}, []string{"-addr", "-app-id", "-app-secret", "-data", "-dev-login", "-log-level", secretEnv, "imserver token", "/console/", "/healthz", "/readyz", "/metrics"}},
+		{[]string{"-h"}, []string{"-addr", "-app-id", "-app-secret", "-data", "-dev-login", "-log-level", "-max-upload", "-unsent-file-ttl", "-max-stored-per-user", "-max-stored", secretEnv, "imserver token", "/console/", "/healthz", "/readyz", "/metrics"}},
 		{[]string{"token", "-h"}, []string{"-app-id", "-app-secret", "-user", "-ttl", secretEnv}},
 	}
 	for _, tt := range tests {
@@ -746,4 +753,36 @@ func TestServeFilesBesideData(t *testing.T) {
 	info, err := os.Stat(data + ".files")
 	require.NoError(t, err, "the files directory")
 	assert.True(t, info.IsDir(), "the files directory is a directory")
+}
+
+// TestFileFlags serves with the file flags set and sees them in effect:
+// the upload cap in GET_MEDIA_UPLOAD_CONFIG, and tokens refused past
+// -max-stored-per-user and -max-stored.
+func TestFileFlags(t *testing.T) {
+	tokenFor := func(size int64) *improto.GetUploadTokenRequestBody {
+		return &improto.GetUploadTokenRequestBody{FileSize: proto.Int64(size), MimeType: proto.String("text/plain")}
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		maxUpload int64
+		refused   int64  // a token size refused with TOUCH_LIMIT
+		quota     string // the quota the refusal names
+	}{
+		{"per user", []string{"-max-upload", "1000", "-max-stored-per-user", "500", "-unsent-file-ttl", "1h"}, 1000, 501, "MaxStoredBytesPerUser"},
+		{"in all", []string{"-max-upload", "2000", "-max-stored-per-user", "-1", "-max-stored", "700", "-unsent-file-ttl", "-1s"}, 2000, 701, "MaxStoredBytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := serveInProcess(t, append([]string{"-addr", "127.0.0.1:0", "-app-secret", testSecret, "-log-level", "warn"}, tt.args...)...)
+			api := waitLine(t, srv.stdout, "api:", srv.exited, srv.stderr)
+			user := userClient(api, newHTTPClient(t), 1001)
+			cfg := call[*improto.GetMediaUploadConfigResponseBody](t, user, improto.IMCMD_GET_MEDIA_UPLOAD_CONFIG, &improto.GetMediaUploadConfigRequestBody{})
+			assert.Equal(t, tt.maxUpload, cfg.GetMaxSize(), "-max-upload")
+			call[*improto.GetUploadTokenResponseBody](t, user, improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN, tokenFor(tt.refused-1))
+			resp := callRaw(t, user, improto.IMCMD_GET_MEDIA_UPLOAD_TOKEN, tokenFor(tt.refused))
+			assert.EqualValues(t, improto.StatusCode_TOUCH_LIMIT, resp.GetStatusCode(), "a token past the quota")
+			assert.Contains(t, resp.GetErrorDesc(), "of "+tt.quota, "the refusal names the quota")
+		})
+	}
 }
