@@ -828,6 +828,22 @@ func TestConsoleFiles(t *testing.T) {
 		assert.Equal(t, before, w.posts.Load(), "uploads the page made")
 	})
 
+	t.Run("live chat", func(t *testing.T) {
+		pic := testPNG(t, 24, 12)
+		path := filepath.Join(dir, "live.png")
+		require.NoError(t, os.WriteFile(path, pic, 0o644))
+		w.run(t, "creating a live chat",
+			chromedp.Click(chromedp.CSS(`.actions button.primary`)),
+			chromedp.SetValue(chromedp.CSS(`.dialog select[name=type]`), "100"),
+			chromedp.SetValue(chromedp.CSS(`.dialog input[name=name]`), "Photo wall"),
+			chromedp.Click(chromedp.CSS(`.dialog button[type=submit]`)))
+		w.wait(t, "the live chat is open", `document.querySelector('.conv-head h2')?.textContent === 'Photo wall'`)
+		w.run(t, "attaching a PNG", chromedp.SetUploadFiles(chromedp.CSS(`.compose input[type=file]`), []string{path}, chromedp.NodeReady))
+		w.wait(t, "the image shows in the live chat", fileMsgJS("live.png")+`?.querySelector('.file.image img')?.naturalWidth === 24 && !document.querySelector('.msg.pending')`)
+		w.exec(t, "going back to the bot", `[...document.querySelectorAll('.conv')].find(c => c.querySelector('.conv-name')?.textContent === 'User 100').click()`)
+		w.wait(t, "the chat is open", `document.querySelector('.conv-head h2')?.textContent === 'User 100'`)
+	})
+
 	t.Run("stale link", func(t *testing.T) {
 		// Two hours on, for the server and the page: the link's URL has
 		// expired, and a click renews it before following it.
